@@ -1,0 +1,106 @@
+/**
+ * The shape that flows through the bake state machine. plan-bake produces it, the ASL reads
+ * it with JSONPath (`$.plan.*`), the failure path receives it back. Keep the ASL, the plan-bake
+ * core and these types in step: test/state-machines asserts the paths the ASL reads exist here.
+ */
+import type { BakeRequest } from './events';
+
+/** Tag keys Bakehouse writes. Only what carries `bakehouse:managed=true` is ever deleted. */
+export const Tag = {
+  Managed: 'bakehouse:managed',
+  Family: 'bakehouse:family',
+  BakeId: 'bakehouse:bake-id',
+  BakeKey: 'bakehouse:bake-key',
+  SourceAmi: 'bakehouse:source-ami',
+  ParentFamily: 'bakehouse:parent-family',
+  Role: 'bakehouse:role',
+  ExpiresAt: 'bakehouse:expires-at',
+  Keep: 'bakehouse:keep',
+  Os: 'bakehouse:os',
+  RequestedBy: 'bakehouse:requested-by',
+  AutomationExecution: 'bakehouse:automation-execution-id',
+} as const;
+
+export const BUILDER_ROLE = 'builder';
+
+export interface AwsTag {
+  readonly Key: string;
+  readonly Value: string;
+}
+
+/** Parameters of the bake documents; every value is a list of strings, as SSM takes them. */
+export type DocumentParameters = Record<string, string[]>;
+
+export interface BakePlanBase {
+  readonly bakeId: string;
+  readonly family: string;
+  readonly os: 'linux' | 'windows';
+  readonly region: string;
+  readonly request: BakeRequest;
+  readonly sourceAmiId: string;
+  /** The family whose channel this image is built on, when it is built on one. */
+  readonly parentFamily: string | null;
+  readonly bakeKey: string;
+  /** When planning ran (ISO 8601). */
+  readonly plannedAt: string;
+}
+
+export interface SkipPlan extends BakePlanBase {
+  readonly action: 'skip';
+  readonly existingAmiId: string;
+}
+
+export interface BakeActionPlan extends BakePlanBase {
+  readonly action: 'bake';
+  readonly documentName: string;
+  readonly documentParameters: DocumentParameters;
+  /** UUID-shaped, derived from the bake id: a retried StartAutomationExecution starts nothing twice. */
+  readonly clientToken: string;
+  readonly imageName: string;
+  /** Tags TagAmi writes on the new image once the automation succeeded (lineage and bake key). */
+  readonly imageTags: readonly AwsTag[];
+  /** The family's `candidate` channel parameter. */
+  readonly candidateParameterName: string;
+  /** The family lock plan-bake holds for this bake; released on every path. */
+  readonly lockParameterName: string;
+  /** How many automation wait periods may pass before the bake counts as timed out. */
+  readonly maxWaits: number;
+}
+
+export type BakePlan = SkipPlan | BakeActionPlan;
+
+/** What the automation callback returns to WaitForAutomation on success. */
+export interface AutomationResult {
+  readonly status: 'Success';
+  readonly imageId: string;
+  readonly durationSeconds: number;
+  /** Step outputs worth keeping (package inventory and changes), by output name. */
+  readonly outputs: Record<string, string[]>;
+}
+
+/** The name of the error the callback sends when the automation did not succeed. */
+export const AutomationErrorName = {
+  Failed: 'AutomationFailed',
+  Cancelled: 'AutomationCancelled',
+  TimedOut: 'AutomationTimedOut',
+  BakeTimedOut: 'BakeTimedOut',
+} as const;
+
+/** The `Cause` of those errors: JSON, so the failure path can name the step. */
+export interface AutomationFailureCause {
+  readonly automationExecutionId: string;
+  readonly status: string;
+  readonly failedStep: string | null;
+  readonly reason: string;
+}
+
+/** What the failure path (fail-bake) returns for the `Bake Failed` event. */
+export interface BakeFailure {
+  readonly bakeId: string;
+  readonly family: string;
+  readonly failedStep: string;
+  readonly reason: string;
+  readonly automationExecutionId: string | null;
+  readonly terminatedInstanceIds: readonly string[];
+  readonly discardedImageIds: readonly string[];
+}

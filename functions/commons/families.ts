@@ -1,0 +1,382 @@
+/**
+ * Image families: the typed, validated configuration every part of Bakehouse reads.
+ *
+ * One zod schema is the single source of the TypeScript types and of the runtime checks.
+ * `loadConfig` runs at synth (stacks) and at cold start (functions), so a bad family fails
+ * both places with the same message: the family, the field, and the fix.
+ */
+import { z } from 'zod';
+import { validateCron } from './schedule';
+
+const FAMILY_NAME = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
+const CHANNEL_NAME = /^[a-z][a-z0-9-]{0,30}$/;
+const PACKAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+:~*@=-]*$/;
+const KB_ID = /^KB\d{6,8}$/;
+const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
+const SECURITY_GROUP_ID = /^sg-[0-9a-f]{8,17}$/;
+const ACCOUNT_ID = /^\d{12}$/;
+const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
+
+/** Channels Bakehouse writes itself; `candidate` is moved by every successful bake. */
+export const CANDIDATE_CHANNEL = 'candidate';
+export const RESERVED_CHANNEL_NAMES = ['lock', 'locks', 'callbacks'] as const;
+
+export const WEEKDAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+
+const isTimeZone = (value: string): boolean => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: value });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const timeZone = z.string().superRefine((value, ctx) => {
+  if (!isTimeZone(value)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `'${value}' is not an IANA time zone. Fix: use a name such as 'Europe/Berlin', 'America/New_York' or 'UTC'`,
+    });
+  }
+});
+
+const cronSchedule = z.strictObject({
+  cron: z.string().superRefine((value, ctx) => {
+    const problem = validateCron(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }),
+  timezone: timeZone.default('UTC'),
+});
+
+/**
+ * "The second Tuesday of the month, plus N days", the Patch Tuesday rule most Windows shops
+ * bake on. EventBridge cron cannot say it directly (a weekday plus an offset can fall in the
+ * nth or the n+1th week), so the stack schedules the resulting weekday and the schedule-tick
+ * function only lets through the one day of the month that matches.
+ */
+const nthWeekdaySchedule = z
+  .strictObject({
+    nthWeekday: z.strictObject({
+      weekday: z.enum(WEEKDAYS),
+      nth: z.number().int().min(1).max(4),
+      offsetDays: z.number().int().min(0).max(14).default(0),
+    }),
+    at: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "use 24-hour 'HH:MM', for example '03:30'"),
+    timezone: timeZone.default('UTC'),
+  })
+  .superRefine((value, ctx) => {
+    const lastDay = value.nthWeekday.nth * 7 + value.nthWeekday.offsetDays;
+    if (lastDay > 28) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['nthWeekday', 'offsetDays'],
+        message: `nth ${value.nthWeekday.nth} plus ${value.nthWeekday.offsetDays} days can fall past day 28 and into the next month. Fix: keep nth * 7 + offsetDays at or below 28`,
+      });
+    }
+  });
+
+export const scheduleSchema = z.union([cronSchedule, nthWeekdaySchedule], {
+  error: () =>
+    "give either { cron: '0 3 ? * SUN *', timezone } or { nthWeekday: { weekday: 'TUE', nth: 2, offsetDays: 1 }, at: '03:00', timezone }",
+});
+
+const sourceSchema = z.union(
+  [
+    z.strictObject({
+      ssmParameter: z.string().regex(/^\/[A-Za-z0-9_.\-/]+$/, "use a parameter path such as '/aws/service/...'"),
+    }),
+    z.strictObject({
+      amiFilter: z.strictObject({
+        owners: z.array(z.string().min(1)).min(1, "name at least one owner: 'self', 'amazon' or an account id"),
+        filters: z
+          .record(z.string().min(1), z.array(z.string().min(1)).min(1))
+          .refine((f) => Object.keys(f).length > 0, 'give at least one filter, for example { name: [...] }'),
+      }),
+    }),
+    z.strictObject({
+      family: z.string().regex(FAMILY_NAME, 'name an existing family'),
+      channel: z.string().regex(CHANNEL_NAME).default('stable'),
+    }),
+  ],
+  {
+    error: () =>
+      "give one of { ssmParameter: '/aws/service/...' }, { amiFilter: { owners, filters } } or { family: 'parent-family', channel: 'stable' }",
+  },
+);
+
+const builderSchema = z.strictObject({
+  instanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "use an instance type such as 'm7i.large'"),
+  subnetId: z.string().regex(SUBNET_ID, "use a subnet id such as 'subnet-0123456789abcdef0'"),
+  securityGroupIds: z
+    .array(z.string().regex(SECURITY_GROUP_ID, "use security group ids such as 'sg-0123456789abcdef0'"))
+    .min(1, 'give at least one security group'),
+  instanceProfile: z.string().min(1).max(128),
+  /** KMS key (id, ARN or alias) for the builder's and the image's volumes. */
+  kmsKeyId: z.string().min(1).default('alias/aws/ebs'),
+  volumeSizeGiB: z.number().int().min(8).max(16384).optional(),
+  requireImdsv2: z.boolean().default(true),
+  encryptVolumes: z.boolean().default(true),
+  /** A bake that runs longer than this is stopped and its builder terminated. */
+  timeoutMinutes: z.number().int().min(15).max(720).default(120),
+});
+
+const scriptSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]*$/),
+  run: z.string().min(1),
+});
+
+const testSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]*$/),
+  run: z.string().min(1),
+});
+
+const channelSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(CHANNEL_NAME, 'use lower-case letters, digits and dashes')
+    .refine((n) => !(RESERVED_CHANNEL_NAMES as readonly string[]).includes(n), 'this channel name is reserved'),
+  promoteOn: z.enum(['baked', 'tested', 'manual']).default('tested'),
+});
+
+const retentionSchema = z.strictObject({
+  keep: z.number().int().min(1).default(3),
+  minAgeDays: z.number().int().min(0).default(7),
+});
+
+const distributionSchema = z.strictObject({
+  regions: z.array(z.string().regex(REGION, "use a region code such as 'eu-west-1'")).default([]),
+  accounts: z.array(z.string().regex(ACCOUNT_ID, 'use 12-digit account ids')).default([]),
+});
+
+const packages = z.array(z.string().regex(PACKAGE_NAME, 'package names are letters, digits and ._+:~*@=-'));
+
+const common = {
+  name: z.string().regex(FAMILY_NAME, 'use 3-40 lower-case letters, digits and dashes, starting with a letter'),
+  description: z.string().max(256).default(''),
+  architecture: z.enum(['x86_64', 'arm64']).default('x86_64'),
+  source: sourceSchema,
+  schedule: scheduleSchema.optional(),
+  builder: builderSchema,
+  preScript: z.string().default(''),
+  postScript: z.string().default(''),
+  tests: z.array(testSchema).default([]),
+  channels: z.array(channelSchema).default([{ name: 'stable', promoteOn: 'tested' }]),
+  retention: retentionSchema.prefault({}),
+  distribution: distributionSchema.prefault({}),
+  tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+};
+
+export const linuxFamilySchema = z.strictObject({
+  ...common,
+  os: z.literal('linux'),
+  patch: z
+    .strictObject({
+      includePackages: packages.default([]),
+      excludePackages: packages.default([]),
+      securityOnly: z.boolean().default(false),
+    })
+    .prefault({}),
+  install: z
+    .strictObject({
+      packages: packages.default([]),
+      scripts: z.array(scriptSchema).default([]),
+    })
+    .prefault({}),
+});
+
+export const windowsFamilySchema = z.strictObject({
+  ...common,
+  os: z.literal('windows'),
+  patch: z
+    .strictObject({
+      categories: z
+        .array(
+          z.enum([
+            'CriticalUpdates',
+            'DefinitionUpdates',
+            'Drivers',
+            'FeaturePacks',
+            'SecurityUpdates',
+            'ServicePacks',
+            'Tools',
+            'UpdateRollups',
+            'Updates',
+          ]),
+        )
+        .default(['CriticalUpdates', 'SecurityUpdates', 'UpdateRollups']),
+      severityLevels: z.array(z.enum(['Critical', 'Important', 'Moderate', 'Low', 'Unspecified'])).default([]),
+      includeKbs: z.array(z.string().regex(KB_ID, "use KB ids such as 'KB5034439'")).default([]),
+      excludeKbs: z.array(z.string().regex(KB_ID, "use KB ids such as 'KB5034439'")).default([]),
+    })
+    .prefault({}),
+  install: z
+    .strictObject({
+      chocolatey: z
+        .strictObject({
+          /** Internal feed (Artifactory, Nexus, ProGet...) that serves chocolatey itself and the packages. */
+          source: z.url({ protocol: /^https$/, error: 'use an https:// URL of your internal feed' }),
+          packages: packages.default([]),
+        })
+        .optional(),
+      scripts: z.array(scriptSchema).default([]),
+    })
+    .prefault({}),
+});
+
+export const familySchema = z.discriminatedUnion('os', [linuxFamilySchema, windowsFamilySchema], {
+  error: () => "set os to 'linux' or 'windows'",
+});
+
+export const settingsSchema = z.strictObject({
+  /** The `source` of every event Bakehouse publishes. */
+  eventSource: z.string().min(1).default('bakehouse'),
+  /** Where channel parameters live: `<prefix>/<family>/<channel>`. */
+  parameterPrefix: z
+    .string()
+    .regex(/^\/[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, "use a path such as '/bakehouse'")
+    .default('/bakehouse'),
+  /** Accounts allowed to put `Bake Requested` on the bus. */
+  bakeRequestAccounts: z.array(z.string().regex(ACCOUNT_ID, 'use 12-digit account ids')).default([]),
+  /** An AWS Organization whose accounts may put `Bake Requested` on the bus. */
+  bakeRequestOrganizationId: z
+    .string()
+    .regex(/^o-[a-z0-9]{10,32}$/, "use an organization id such as 'o-abc123def4'")
+    .optional(),
+  /** Builder instances carry an expiry tag this many hours after launch, for the stray reaper. */
+  builderExpiryHours: z.number().int().min(1).max(48).default(6),
+});
+
+export const configSchema = z.strictObject({
+  settings: settingsSchema.prefault({}),
+  families: z.array(familySchema).min(1, 'declare at least one family'),
+});
+
+export type FamilyInput = z.input<typeof familySchema>;
+export type Family = z.output<typeof familySchema>;
+export type LinuxFamily = z.output<typeof linuxFamilySchema>;
+export type WindowsFamily = z.output<typeof windowsFamilySchema>;
+export type Schedule = z.output<typeof scheduleSchema>;
+export type FamilySource = Family['source'];
+export type Settings = z.output<typeof settingsSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+export interface BakehouseConfig {
+  readonly settings: Settings;
+  readonly families: readonly Family[];
+}
+
+/** Thrown when the configuration does not validate; `problems` lists every finding. */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`Bakehouse configuration is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Identity for typed authoring with editor completion; validation happens in `loadConfig`. */
+export const defineConfig = (config: ConfigInput): ConfigInput => config;
+
+const describePath = (input: unknown, path: readonly PropertyKey[]): string => {
+  // families[3].builder.subnetId -> "family 'al2023-base': builder.subnetId"
+  if (path[0] === 'families' && typeof path[1] === 'number') {
+    const families = (input as { families?: unknown[] } | undefined)?.families;
+    const raw = families?.[path[1]] as { name?: unknown } | undefined;
+    const who = typeof raw?.name === 'string' ? `family '${raw.name}'` : `families[${path[1]}]`;
+    const field = path.slice(2).map(String).join('.');
+    return field ? `${who}: ${field}` : who;
+  }
+  return path.map(String).join('.') || '(config)';
+};
+
+const crossFamilyProblems = (families: readonly Family[]): string[] => {
+  const problems: string[] = [];
+  const byName = new Map<string, Family>();
+  for (const family of families) {
+    if (byName.has(family.name)) {
+      problems.push(`family '${family.name}': name is declared twice. Fix: give each family a unique name`);
+    }
+    byName.set(family.name, family);
+    const channels = family.channels.map((c) => c.name);
+    const duplicate = channels.find((c, i) => channels.indexOf(c) !== i);
+    if (duplicate) {
+      problems.push(`family '${family.name}': channels: '${duplicate}' is listed twice. Fix: list each channel once`);
+    }
+    if (channels.includes(CANDIDATE_CHANNEL)) {
+      problems.push(
+        `family '${family.name}': channels: '${CANDIDATE_CHANNEL}' is written by every bake. Fix: remove it from channels`,
+      );
+    }
+  }
+  for (const family of families) {
+    if (!('family' in family.source)) continue;
+    const parent = byName.get(family.source.family);
+    if (!parent) {
+      problems.push(
+        `family '${family.name}': source.family: no family named '${family.source.family}'. Fix: name one of ${[...byName.keys()].join(', ')}`,
+      );
+      continue;
+    }
+    const parentChannels = [CANDIDATE_CHANNEL, ...parent.channels.map((c) => c.name)];
+    if (!parentChannels.includes(family.source.channel)) {
+      problems.push(
+        `family '${family.name}': source.channel: family '${parent.name}' has no channel '${family.source.channel}'. Fix: use one of ${parentChannels.join(', ')}`,
+      );
+    }
+    if (parent.os !== family.os) {
+      problems.push(
+        `family '${family.name}': os: it is '${family.os}' but its parent '${parent.name}' is '${parent.os}'. Fix: build on a family of the same OS`,
+      );
+    }
+  }
+  // A family built on itself, directly or through others, could never bake.
+  for (const family of families) {
+    const seen = new Set<string>([family.name]);
+    let current: Family | undefined = family;
+    while (current && 'family' in current.source) {
+      const parentName: string = current.source.family;
+      if (seen.has(parentName)) {
+        problems.push(
+          `family '${family.name}': source.family: the chain ${[...seen, parentName].join(' -> ')} is a cycle. Fix: build the foundation from an SSM parameter or an AMI filter`,
+        );
+        break;
+      }
+      seen.add(parentName);
+      current = byName.get(parentName);
+    }
+  }
+  return problems;
+};
+
+/** Validates raw configuration; throws `ConfigError` naming every family, field and fix. */
+export const loadConfig = (input: unknown): BakehouseConfig => {
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${describePath(input, issue.path)}: ${issue.message}`));
+  }
+  const problems = crossFamilyProblems(parsed.data.families);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return parsed.data;
+};
+
+/** The chain of ancestors of a family, nearest first. */
+export const ancestorsOf = (config: BakehouseConfig, family: Family): Family[] => {
+  const chain: Family[] = [];
+  let current: Family | undefined = family;
+  while (current && 'family' in current.source) {
+    const parentName: string = current.source.family;
+    current = config.families.find((f) => f.name === parentName);
+    if (current) chain.push(current);
+  }
+  return chain;
+};
+
+export const findFamily = (config: BakehouseConfig, name: string): Family | undefined =>
+  config.families.find((f) => f.name === name);
+
+/** The SSM parameter a channel of a family lives at. */
+export const channelParameterName = (settings: Settings, family: string, channel: string): string =>
+  `${settings.parameterPrefix}/${family}/${channel}`;
