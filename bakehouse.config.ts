@@ -2,7 +2,7 @@
  * Bakehouse image families. Validated at synth (`npm run synth`, `sst deploy`) and at every
  * function's cold start by `loadConfig`; a bad field fails with the family, the field and the fix.
  *
- * The subnet, security group and instance profile below are placeholders: set your own before
+ * The subnet and security group below are placeholders: set your own before
  * deploying (the sandbox accepts any well-formed id).
  */
 import { defineConfig } from './functions/commons/families';
@@ -10,7 +10,6 @@ import { defineConfig } from './functions/commons/families';
 const builder = {
   subnetId: 'subnet-0b1a2e3d4c5f60718',
   securityGroupIds: ['sg-0b1a2e3d4c5f60718'],
-  instanceProfile: 'bakehouse-builder',
 };
 
 export default defineConfig({

@@ -112,7 +112,8 @@ const builderSchema = z.strictObject({
   securityGroupIds: z
     .array(z.string().regex(SECURITY_GROUP_ID, "use security group ids such as 'sg-0123456789abcdef0'"))
     .min(1, 'give at least one security group'),
-  instanceProfile: z.string().min(1).max(128),
+  /** Instance profile name; default: the builder profile the stack creates (SSM managed-instance core only). */
+  instanceProfile: z.string().min(1).max(128).optional(),
   /** KMS key (id, ARN or alias) for the builder's and the image's volumes. */
   kmsKeyId: z.string().min(1).default('alias/aws/ebs'),
   volumeSizeGiB: z.number().int().min(8).max(16384).optional(),
