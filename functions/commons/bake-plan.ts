@@ -103,4 +103,16 @@ export interface BakeFailure {
   readonly automationExecutionId: string | null;
   readonly terminatedInstanceIds: readonly string[];
   readonly discardedImageIds: readonly string[];
+  /** Cleanup steps that failed; the builder's expiry tag lets a reaper finish the job. */
+  readonly cleanupErrors: readonly string[];
+}
+
+/** What the state machine hands the failure path: whatever it knew when it failed. */
+export interface BakeFailureInput {
+  readonly bakeId: string;
+  readonly request?: unknown;
+  readonly plan?: BakePlan | null;
+  readonly automation?: { readonly automationExecutionId?: string; readonly result?: AutomationResult } | null;
+  /** One key: the name of the state that failed; its value is Step Functions' error record. */
+  readonly failure?: Record<string, { readonly Error?: string; readonly Cause?: string }> | null;
 }

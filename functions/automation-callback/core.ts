@@ -1,0 +1,207 @@
+/**
+ * Event-driven waiting for an SSM Automation: the state machine's `.waitForTaskToken` task
+ * registers its token here (keyed by automation execution id), and SSM's status-change event
+ * settles it. Because events are best effort, `register` also checks the automation's status
+ * each time it is called: the wait task's timeout re-registers, which is the slow fallback poll.
+ */
+import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import {
+  type AutomationExecution,
+  DeleteParameterCommand,
+  GetAutomationExecutionCommand,
+  GetParameterCommand,
+  PutParameterCommand,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
+import { CANCELLED_STATUSES, isTerminal, SUCCEEDED_STATUSES, TIMED_OUT_STATUSES } from '../commons/automation-status';
+import { AutomationErrorName, type AutomationFailureCause, type AutomationResult } from '../commons/bake-plan';
+import { BAKE_DOCUMENT_OUTPUTS } from '../commons/documents';
+import { errorNameOf } from '../commons/errors';
+import type { LogPort } from '../commons/powertools';
+
+export interface CallbackDeps {
+  readonly ssm: Pick<SSMClient, 'send'>;
+  readonly sfn: Pick<SFNClient, 'send'>;
+  readonly clock: () => Date;
+  readonly logger: LogPort;
+  /** e.g. `/bakehouse/_callbacks` */
+  readonly parameterPrefix: string;
+}
+
+export interface RegisterInput {
+  readonly taskToken: string;
+  readonly automationExecutionId: string;
+  readonly bakeId: string;
+  readonly family?: string;
+  /** `$$.Execution.StartTime`, for the bake's duration. */
+  readonly bakeStartedAt: string;
+}
+
+interface CallbackRecord {
+  readonly taskToken: string;
+  readonly bakeId: string;
+  readonly bakeStartedAt: string;
+}
+
+export type SettleOutcome = 'pending' | 'succeeded' | 'failed' | 'unknown-automation' | 'already-settled';
+
+const STALE_TOKEN_ERRORS = new Set(['TaskDoesNotExist', 'TaskTimedOut', 'InvalidToken']);
+
+/** Most of a step's output a task result may carry (Step Functions caps results at 256 KiB). */
+const MAX_OUTPUT_CHARS = 8_000;
+
+const callbackName = (deps: CallbackDeps, automationExecutionId: string): string =>
+  `${deps.parameterPrefix}/${automationExecutionId}`;
+
+export const register = async (input: RegisterInput, deps: CallbackDeps): Promise<SettleOutcome> => {
+  const record: CallbackRecord = {
+    taskToken: input.taskToken,
+    bakeId: input.bakeId,
+    bakeStartedAt: input.bakeStartedAt,
+  };
+  await deps.ssm.send(
+    new PutParameterCommand({
+      Name: callbackName(deps, input.automationExecutionId),
+      Value: JSON.stringify(record),
+      Type: 'String',
+      Tier: 'Standard',
+      Overwrite: true,
+      Description: `Bakehouse: state machine waiting on automation for bake ${input.bakeId}`,
+    }),
+  );
+  return settle(input.automationExecutionId, deps);
+};
+
+/** Settles the waiting task if the automation has finished; otherwise leaves it waiting. */
+export const settle = async (automationExecutionId: string, deps: CallbackDeps): Promise<SettleOutcome> => {
+  const execution = await getExecution(automationExecutionId, deps);
+  const status = execution?.AutomationExecutionStatus;
+  if (!execution || !isTerminal(status)) return 'pending';
+
+  const name = callbackName(deps, automationExecutionId);
+  const record = await readRecord(name, deps);
+  if (!record) {
+    deps.logger.debug('no task waits on this automation', { automationExecutionId, status });
+    return 'unknown-automation';
+  }
+
+  let outcome: SettleOutcome;
+  try {
+    if (status && SUCCEEDED_STATUSES.has(status)) {
+      outcome = await succeed(execution, record, deps);
+    } else {
+      outcome = await fail(execution, record, deps);
+    }
+  } catch (error) {
+    if (!STALE_TOKEN_ERRORS.has(errorNameOf(error) ?? '')) throw error;
+    deps.logger.info('task was already settled', { automationExecutionId, error: errorNameOf(error) });
+    outcome = 'already-settled';
+  }
+  await deps.ssm.send(new DeleteParameterCommand({ Name: name })).catch((error: unknown) => {
+    if (errorNameOf(error) !== 'ParameterNotFound') throw error;
+  });
+  return outcome;
+};
+
+const getExecution = async (id: string, deps: CallbackDeps): Promise<AutomationExecution | undefined> => {
+  try {
+    const result = await deps.ssm.send(new GetAutomationExecutionCommand({ AutomationExecutionId: id }));
+    return result.AutomationExecution;
+  } catch (error) {
+    if (errorNameOf(error) === 'AutomationExecutionNotFoundException') return undefined;
+    throw error;
+  }
+};
+
+const readRecord = async (name: string, deps: CallbackDeps): Promise<CallbackRecord | undefined> => {
+  try {
+    const result = await deps.ssm.send(new GetParameterCommand({ Name: name }));
+    const parsed = JSON.parse(result.Parameter?.Value ?? '{}') as Partial<CallbackRecord>;
+    if (typeof parsed.taskToken !== 'string') return undefined;
+    return {
+      taskToken: parsed.taskToken,
+      bakeId: parsed.bakeId ?? '',
+      bakeStartedAt: parsed.bakeStartedAt ?? '',
+    };
+  } catch (error) {
+    if (errorNameOf(error) === 'ParameterNotFound') return undefined;
+    throw error;
+  }
+};
+
+const keptOutputs = (execution: AutomationExecution): Record<string, string[]> => {
+  const kept: Record<string, string[]> = {};
+  for (const key of Object.values(BAKE_DOCUMENT_OUTPUTS)) {
+    const value = execution.Outputs?.[key];
+    if (value) kept[key] = value.map((v) => (v.length > MAX_OUTPUT_CHARS ? `${v.slice(0, MAX_OUTPUT_CHARS)}…` : v));
+  }
+  return kept;
+};
+
+const succeed = async (
+  execution: AutomationExecution,
+  record: CallbackRecord,
+  deps: CallbackDeps,
+): Promise<SettleOutcome> => {
+  const imageId = execution.Outputs?.[BAKE_DOCUMENT_OUTPUTS.imageId]?.find((v) => /^ami-[0-9a-f]+$/.test(v));
+  if (!imageId) {
+    return fail(execution, record, deps, 'the automation succeeded but reported no image id');
+  }
+  const started = Date.parse(record.bakeStartedAt);
+  const durationSeconds = Number.isNaN(started)
+    ? 0
+    : Math.max(0, Math.round((deps.clock().getTime() - started) / 1000));
+  const result: AutomationResult = { status: 'Success', imageId, durationSeconds, outputs: keptOutputs(execution) };
+  await deps.sfn.send(new SendTaskSuccessCommand({ taskToken: record.taskToken, output: JSON.stringify(result) }));
+  deps.logger.info('bake automation succeeded', { bakeId: record.bakeId, imageId, durationSeconds });
+  return 'succeeded';
+};
+
+/** The first step that did not succeed, and why, from the automation's own record. */
+export const failureOf = (execution: AutomationExecution): { failedStep: string | null; reason: string } => {
+  const step = execution.StepExecutions?.find((s) => ['Failed', 'TimedOut', 'Cancelled'].includes(s.StepStatus ?? ''));
+  const reason =
+    step?.FailureMessage ??
+    step?.FailureDetails?.FailureType ??
+    execution.FailureMessage ??
+    `automation ended ${execution.AutomationExecutionStatus ?? 'without a status'}`;
+  return { failedStep: step?.StepName ?? execution.CurrentStepName ?? null, reason };
+};
+
+const fail = async (
+  execution: AutomationExecution,
+  record: CallbackRecord,
+  deps: CallbackDeps,
+  override?: string,
+): Promise<SettleOutcome> => {
+  const status = execution.AutomationExecutionStatus ?? 'Failed';
+  const { failedStep, reason } = failureOf(execution);
+  const error = CANCELLED_STATUSES.has(status)
+    ? AutomationErrorName.Cancelled
+    : TIMED_OUT_STATUSES.has(status)
+      ? AutomationErrorName.TimedOut
+      : AutomationErrorName.Failed;
+  const cause: AutomationFailureCause = {
+    automationExecutionId: execution.AutomationExecutionId ?? '',
+    status,
+    failedStep: override ? null : failedStep,
+    reason: override ?? reason,
+  };
+  await deps.sfn.send(
+    new SendTaskFailureCommand({ taskToken: record.taskToken, error, cause: JSON.stringify(cause).slice(0, 32_768) }),
+  );
+  deps.logger.warn('bake automation did not succeed', { bakeId: record.bakeId, ...cause });
+  return 'failed';
+};
+
+/** Detail of SSM's "EC2 Automation Execution Status-change Notification". */
+export interface AutomationStatusDetail {
+  readonly ExecutionId?: string;
+  readonly Definition?: string;
+  readonly Status?: string;
+}
+
+export const resume = async (detail: AutomationStatusDetail, deps: CallbackDeps): Promise<SettleOutcome> => {
+  if (!detail.ExecutionId || !isTerminal(detail.Status)) return 'pending';
+  return settle(detail.ExecutionId, deps);
+};

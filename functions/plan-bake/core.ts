@@ -1,0 +1,417 @@
+/**
+ * Plans one bake: validates the request, resolves the source image, computes the bake key and
+ * decides between "skip" (an available image already has this key) and "bake" (with the family
+ * lock held and every automation parameter filled in).
+ *
+ * The bake key holds the *resolved* source AMI id, the document's content hash and the normalized
+ * parameters, never a label such as "latest": a new upstream image or a changed document is a new
+ * key (Spinnaker's Rosco cached by label and served stale images).
+ */
+import { DescribeImagesCommand, type EC2Client, type Image, paginateDescribeImages } from '@aws-sdk/client-ec2';
+import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { type AwsTag, type BakePlan, type DocumentParameters, Tag } from '../commons/bake-plan';
+import {
+  errorNameOf,
+  FamilyBusyError,
+  InvalidBakeRequestError,
+  SourceImageNotFoundError,
+  UnknownFamilyError,
+} from '../commons/errors';
+import { type BakeRequest, bakeRequestSchema, describeIssues } from '../commons/events';
+import {
+  type BakehouseConfig,
+  CANDIDATE_CHANNEL,
+  channelParameterName,
+  type Family,
+  findFamily,
+} from '../commons/families';
+import { canonicalJson, sha256Hex, uuidFrom } from '../commons/hashing';
+import type { LogPort } from '../commons/powertools';
+
+export interface DocumentRef {
+  readonly name: string;
+  readonly sha256: string;
+}
+
+export interface PlanBakeSettings {
+  readonly region: string;
+  readonly documents: { readonly linux: DocumentRef; readonly windows: DocumentRef };
+  readonly automationRoleArn: string;
+  readonly builderInstanceProfile: string;
+  /** How long one WaitForAutomation period lasts (its TimeoutSeconds). */
+  readonly automationWaitSeconds: number;
+  /** Used to tell a live lock holder from a dead one. */
+  readonly stateMachineArn: string;
+}
+
+export interface PlanBakeDeps {
+  readonly config: BakehouseConfig;
+  readonly settings: PlanBakeSettings;
+  readonly ec2: Pick<EC2Client, 'send'>;
+  readonly ssm: Pick<SSMClient, 'send'>;
+  readonly sfn: Pick<SFNClient, 'send'>;
+  readonly clock: () => Date;
+  readonly logger: LogPort;
+}
+
+export interface PlanBakeInput {
+  readonly bakeId: string;
+  readonly request: unknown;
+}
+
+/** Values that differ on every bake and so must stay out of the bake key. */
+const PER_BAKE_PARAMETERS = new Set([
+  'AutomationAssumeRole',
+  'BakeId',
+  'BuilderExpiresAt',
+  'ImageName',
+  'ImageDescription',
+]);
+
+/** The lock stays valid this long after a bake's own timeout, in case its cleanup never ran. */
+const LOCK_GRACE_MINUTES = 30;
+
+interface LockRecord {
+  readonly bakeId: string;
+  readonly acquiredAt: string;
+  readonly expiresAt: string;
+}
+
+interface ResolvedSource {
+  readonly image: Image & { ImageId: string };
+  readonly parentFamily: string | null;
+  readonly description: string;
+}
+
+export const planBake = async (input: PlanBakeInput, deps: PlanBakeDeps): Promise<BakePlan> => {
+  const request = parseRequest(input.request);
+  const family = findFamily(deps.config, request.family);
+  if (!family) {
+    const known = deps.config.families.map((f) => f.name).join(', ');
+    throw new UnknownFamilyError(`family: no family named '${request.family}'. Fix: use one of ${known}`);
+  }
+  const now = deps.clock();
+  const source = await resolveSource(family, deps);
+  const documentRef = deps.settings.documents[family.os];
+  const parameters = documentParameters(family, source.image, input.bakeId, now, deps);
+  const bakeKey = computeBakeKey(source.image.ImageId, documentRef, parameters);
+  const base = {
+    bakeId: input.bakeId,
+    family: family.name,
+    os: family.os,
+    region: deps.settings.region,
+    request,
+    sourceAmiId: source.image.ImageId,
+    parentFamily: source.parentFamily,
+    bakeKey,
+    plannedAt: now.toISOString(),
+  };
+
+  if (!request.force) {
+    const existing = await findBakedImage(bakeKey, deps);
+    if (existing) {
+      deps.logger.info('bake key already baked; skipping', { bakeKey, existingAmiId: existing });
+      return { ...base, action: 'skip', existingAmiId: existing };
+    }
+  }
+
+  const lockParameterName = `${deps.config.settings.parameterPrefix}/_locks/${family.name}`;
+  await acquireFamilyLock(lockParameterName, input.bakeId, family, now, deps);
+
+  const imageName = parameters.ImageName?.[0] ?? '';
+  return {
+    ...base,
+    action: 'bake',
+    documentName: documentRef.name,
+    documentParameters: parameters,
+    clientToken: uuidFrom(`bakehouse:${input.bakeId}`),
+    imageName,
+    imageTags: imageTags(family, request, source, bakeKey, input.bakeId, imageName),
+    candidateParameterName: channelParameterName(deps.config.settings, family.name, CANDIDATE_CHANNEL),
+    lockParameterName,
+    maxWaits: Math.max(1, Math.ceil((family.builder.timeoutMinutes * 60) / deps.settings.automationWaitSeconds)),
+  };
+};
+
+const parseRequest = (raw: unknown): BakeRequest => {
+  const parsed = bakeRequestSchema.safeParse(raw);
+  if (!parsed.success) throw new InvalidBakeRequestError(`invalid bake request: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+};
+
+const resolveSource = async (family: Family, deps: PlanBakeDeps): Promise<ResolvedSource> => {
+  const { source } = family;
+  if ('ssmParameter' in source) {
+    const amiId = await readParameter(source.ssmParameter, deps);
+    if (!amiId) {
+      throw new SourceImageNotFoundError(
+        `family '${family.name}': source.ssmParameter '${source.ssmParameter}' does not exist in ${deps.settings.region}. Fix: check the parameter path and the region`,
+      );
+    }
+    return {
+      image: await describeSourceImage(amiId, family, deps),
+      parentFamily: null,
+      description: source.ssmParameter,
+    };
+  }
+  if ('amiFilter' in source) {
+    const newest = await newestImage(source.amiFilter.owners, source.amiFilter.filters, deps);
+    if (!newest) {
+      throw new SourceImageNotFoundError(
+        `family '${family.name}': source.amiFilter matches no available image. Fix: check the owners and filters`,
+      );
+    }
+    checkArchitecture(newest, family);
+    return { image: newest, parentFamily: null, description: `filter ${canonicalJson(source.amiFilter)}` };
+  }
+  const parameterName = channelParameterName(deps.config.settings, source.family, source.channel);
+  const amiId = await readParameter(parameterName, deps);
+  if (!amiId) {
+    throw new SourceImageNotFoundError(
+      `family '${family.name}': its parent '${source.family}' has no image in channel '${source.channel}' yet. Fix: bake and promote '${source.family}' first`,
+    );
+  }
+  return {
+    image: await describeSourceImage(amiId, family, deps),
+    parentFamily: source.family,
+    description: `${source.family}/${source.channel}`,
+  };
+};
+
+const readParameter = async (name: string, deps: PlanBakeDeps): Promise<string | undefined> => {
+  try {
+    const result = await deps.ssm.send(new GetParameterCommand({ Name: name }));
+    return result.Parameter?.Value;
+  } catch (error) {
+    if (errorNameOf(error) === 'ParameterNotFound') return undefined;
+    throw error;
+  }
+};
+
+const describeSourceImage = async (
+  amiId: string,
+  family: Family,
+  deps: PlanBakeDeps,
+): Promise<Image & { ImageId: string }> => {
+  let image: Image | undefined;
+  try {
+    const result = await deps.ec2.send(new DescribeImagesCommand({ ImageIds: [amiId] }));
+    image = result.Images?.[0];
+  } catch (error) {
+    const name = errorNameOf(error);
+    if (name !== 'InvalidAMIID.NotFound' && name !== 'InvalidAMIID.Unavailable' && name !== 'InvalidAMIID.Malformed') {
+      throw error;
+    }
+  }
+  if (!image?.ImageId || image.State !== 'available') {
+    throw new SourceImageNotFoundError(
+      `family '${family.name}': source image ${amiId} is ${image?.State ?? 'not found'}, not available. Fix: point the source at an available image`,
+    );
+  }
+  checkArchitecture(image, family);
+  return image as Image & { ImageId: string };
+};
+
+const checkArchitecture = (image: Image, family: Family): void => {
+  if (image.Architecture && image.Architecture !== family.architecture) {
+    throw new SourceImageNotFoundError(
+      `family '${family.name}': source image ${image.ImageId} is ${image.Architecture} but the family is ${family.architecture}. Fix: set architecture or pick a matching source`,
+    );
+  }
+};
+
+const newestImage = async (
+  owners: readonly string[],
+  filters: Record<string, string[]>,
+  deps: PlanBakeDeps,
+): Promise<(Image & { ImageId: string }) | undefined> => {
+  let newest: (Image & { ImageId: string }) | undefined;
+  const pages = paginateDescribeImages(
+    { client: deps.ec2 as EC2Client, pageSize: 500 },
+    {
+      Owners: [...owners],
+      Filters: [
+        ...Object.entries(filters).map(([Name, Values]) => ({ Name, Values })),
+        { Name: 'state', Values: ['available'] },
+      ],
+    },
+  );
+  for await (const page of pages) {
+    for (const image of page.Images ?? []) {
+      if (!image.ImageId) continue;
+      if (!newest || (image.CreationDate ?? '') > (newest.CreationDate ?? ''))
+        newest = image as Image & { ImageId: string };
+    }
+  }
+  return newest;
+};
+
+const findBakedImage = async (bakeKey: string, deps: PlanBakeDeps): Promise<string | undefined> => {
+  const found = await newestImage(['self'], { [`tag:${Tag.BakeKey}`]: [bakeKey] }, deps);
+  return found?.ImageId;
+};
+
+const joined = (values: readonly string[], separator = ' '): string => values.join(separator);
+
+const scriptText = (scripts: readonly { name: string; run: string }[], comment: string): string =>
+  scripts.map((s) => `${comment} bakehouse step: ${s.name}\n${s.run}`).join('\n');
+
+const compactTimestamp = (date: Date): string =>
+  date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+
+export const documentParameters = (
+  family: Family,
+  image: Image & { ImageId: string },
+  bakeId: string,
+  now: Date,
+  deps: Pick<PlanBakeDeps, 'settings' | 'config'>,
+): DocumentParameters => {
+  const { builder } = family;
+  const expiresAt = new Date(now.getTime() + deps.config.settings.builderExpiryHours * 3_600_000);
+  const values: Record<string, string> = {
+    AutomationAssumeRole: deps.settings.automationRoleArn,
+    SourceAmiId: image.ImageId,
+    InstanceType: builder.instanceType,
+    SubnetId: builder.subnetId,
+    IamInstanceProfileName: builder.instanceProfile ?? deps.settings.builderInstanceProfile,
+    RootDeviceName: image.RootDeviceName ?? (family.os === 'windows' ? '/dev/sda1' : '/dev/xvda'),
+    VolumeSize: String(builder.volumeSizeGiB ?? rootVolumeSize(image) ?? (family.os === 'windows' ? 50 : 8)),
+    Encrypted: String(builder.encryptVolumes),
+    KmsKeyId: builder.kmsKeyId,
+    HttpTokens: builder.requireImdsv2 ? 'required' : 'optional',
+    BakeId: bakeId,
+    Family: family.name,
+    BuilderExpiresAt: expiresAt.toISOString(),
+    ImageName: `bakehouse/${family.name}/${compactTimestamp(now)}-${sha256Hex(bakeId).slice(0, 6)}`,
+    ImageDescription: `${family.name} baked by Bakehouse from ${image.ImageId}`.slice(0, 255),
+    PreScript: family.preScript,
+    InstallScript: scriptText(family.install.scripts, '#'),
+    PostScript: family.postScript,
+  };
+  if (family.os === 'linux') {
+    Object.assign(values, {
+      IncludePackages: joined(family.patch.includePackages),
+      ExcludePackages: joined(family.patch.excludePackages),
+      SecurityOnly: String(family.patch.securityOnly),
+      InstallPackages: joined(family.install.packages),
+    });
+  } else {
+    Object.assign(values, {
+      UpdateCategories: joined(family.patch.categories, ','),
+      UpdateSeverityLevels: joined(family.patch.severityLevels, ','),
+      IncludeKbs: joined(family.patch.includeKbs, ','),
+      ExcludeKbs: joined(family.patch.excludeKbs, ','),
+      ChocolateySource: family.install.chocolatey?.source ?? '',
+      ChocolateyPackages: joined(family.install.chocolatey?.packages ?? []),
+    });
+  }
+  // Empty values are left out: the documents default them to '' and SSM rejects some empty lists.
+  const parameters: DocumentParameters = {
+    SecurityGroupIds: [...builder.securityGroupIds],
+  };
+  for (const [key, value] of Object.entries(values)) {
+    if (value !== '') parameters[key] = [value];
+  }
+  return parameters;
+};
+
+const rootVolumeSize = (image: Image): number | undefined =>
+  image.BlockDeviceMappings?.find((m) => m.DeviceName === image.RootDeviceName)?.Ebs?.VolumeSize;
+
+export const computeBakeKey = (sourceAmiId: string, document: DocumentRef, parameters: DocumentParameters): string => {
+  const normalized = Object.fromEntries(Object.entries(parameters).filter(([key]) => !PER_BAKE_PARAMETERS.has(key)));
+  return sha256Hex(
+    canonicalJson({ sourceAmiId, document: { name: document.name, sha256: document.sha256 }, normalized }),
+  );
+};
+
+const acquireFamilyLock = async (
+  name: string,
+  bakeId: string,
+  family: Family,
+  now: Date,
+  deps: PlanBakeDeps,
+): Promise<void> => {
+  const record: LockRecord = {
+    bakeId,
+    acquiredAt: now.toISOString(),
+    expiresAt: new Date(now.getTime() + (family.builder.timeoutMinutes + LOCK_GRACE_MINUTES) * 60_000).toISOString(),
+  };
+  const put = (overwrite: boolean) =>
+    deps.ssm.send(
+      new PutParameterCommand({
+        Name: name,
+        Value: JSON.stringify(record),
+        Type: 'String',
+        Overwrite: overwrite,
+        Description: `Bakehouse lock: one bake of ${family.name} at a time`,
+      }),
+    );
+  try {
+    await put(false);
+    return;
+  } catch (error) {
+    if (errorNameOf(error) !== 'ParameterAlreadyExists') throw error;
+  }
+  const holder = parseLock(await readParameter(name, deps));
+  if (holder?.bakeId === bakeId) return; // this bake already holds it (PlanBake retried)
+  if (holder && !(await isStale(holder, now, deps))) {
+    throw new FamilyBusyError(
+      `family '${family.name}' is being baked by ${holder.bakeId} (since ${holder.acquiredAt}); this bake waits for it`,
+    );
+  }
+  deps.logger.warn('taking over a stale family lock', { family: family.name, previous: holder ?? 'unreadable' });
+  await put(true);
+};
+
+const parseLock = (value: string | undefined): LockRecord | undefined => {
+  if (!value) return undefined;
+  try {
+    const parsed = JSON.parse(value) as Partial<LockRecord>;
+    return typeof parsed.bakeId === 'string' && typeof parsed.expiresAt === 'string'
+      ? { bakeId: parsed.bakeId, expiresAt: parsed.expiresAt, acquiredAt: parsed.acquiredAt ?? '' }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/** A lock is stale when it expired, or when the execution that took it is no longer running. */
+const isStale = async (holder: LockRecord, now: Date, deps: PlanBakeDeps): Promise<boolean> => {
+  if (Date.parse(holder.expiresAt) <= now.getTime()) return true;
+  const executionArn = `${deps.settings.stateMachineArn.replace(':stateMachine:', ':execution:')}:${holder.bakeId}`;
+  try {
+    const execution = await deps.sfn.send(new DescribeExecutionCommand({ executionArn }));
+    return execution.status !== 'RUNNING';
+  } catch (error) {
+    if (errorNameOf(error) === 'ExecutionDoesNotExist') return true;
+    throw error;
+  }
+};
+
+const imageTags = (
+  family: Family,
+  request: BakeRequest,
+  source: ResolvedSource,
+  bakeKey: string,
+  bakeId: string,
+  imageName: string,
+): AwsTag[] => {
+  const tags: AwsTag[] = [
+    ...Object.entries(family.tags).map(([Key, Value]) => ({ Key, Value })),
+    { Key: 'Name', Value: imageName },
+    { Key: Tag.Managed, Value: 'true' },
+    { Key: Tag.Family, Value: family.name },
+    { Key: Tag.BakeId, Value: bakeId },
+    { Key: Tag.BakeKey, Value: bakeKey },
+    { Key: Tag.SourceAmi, Value: source.image.ImageId },
+    { Key: Tag.Os, Value: family.os },
+    { Key: Tag.RequestedBy, Value: request.requestedBy.slice(0, 256) },
+  ];
+  if (source.parentFamily) tags.push({ Key: Tag.ParentFamily, Value: source.parentFamily });
+  return tags;
+};
