@@ -137,7 +137,10 @@ const channelSchema = z.strictObject({
   name: z
     .string()
     .regex(CHANNEL_NAME, 'use lower-case letters, digits and dashes')
-    .refine((n) => !(RESERVED_CHANNEL_NAMES as readonly string[]).includes(n), 'this channel name is reserved'),
+    .refine(
+      (n) => !(RESERVED_CHANNEL_NAMES as readonly string[]).includes(n),
+      `this channel name is reserved. Fix: use a name other than ${RESERVED_CHANNEL_NAMES.join(', ')}`,
+    ),
   promoteOn: z.enum(['baked', 'tested', 'manual']).default('tested'),
 });
 
@@ -151,7 +154,7 @@ const distributionSchema = z.strictObject({
   accounts: z.array(z.string().regex(ACCOUNT_ID, 'use 12-digit account ids')).default([]),
 });
 
-const packages = z.array(z.string().regex(PACKAGE_NAME, 'package names are letters, digits and ._+:~*@=-'));
+const packages = z.array(z.string().regex(PACKAGE_NAME, 'use package names of letters, digits and ._+:~*@=-'));
 
 const common = {
   name: z.string().regex(FAMILY_NAME, 'use 3-40 lower-case letters, digits and dashes, starting with a letter'),
@@ -166,7 +169,20 @@ const common = {
   channels: z.array(channelSchema).default([{ name: 'stable', promoteOn: 'tested' }]),
   retention: retentionSchema.prefault({}),
   distribution: distributionSchema.prefault({}),
-  tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+  /** Extra tags for the family's images; EC2 refuses keys under the `aws:` prefix. */
+  tags: z
+    .record(
+      z
+        .string()
+        .min(1)
+        .max(128)
+        .refine(
+          (key) => !key.toLowerCase().startsWith('aws:'),
+          "tag keys starting with 'aws:' are reserved by AWS. Fix: drop the 'aws:' prefix",
+        ),
+      z.string().max(256),
+    )
+    .default({}),
 };
 
 export const linuxFamilySchema = z.strictObject({
@@ -352,11 +368,45 @@ const crossFamilyProblems = (families: readonly Family[]): string[] => {
   return problems;
 };
 
+const englishError = z.locales.en().localeError;
+
+/** The fix for zod's own issues, the ones the schema gives no message of its own. */
+const fixOf = (issue: z.core.$ZodRawIssue): string => {
+  switch (issue.code) {
+    case 'invalid_type':
+      return issue.input === undefined ? 'Fix: add this field' : `Fix: give a value of type ${issue.expected}`;
+    case 'too_small':
+      return `Fix: use ${issue.origin === 'array' ? 'at least ' : issue.origin === 'string' ? 'a length of at least ' : ''}${issue.minimum}${issue.origin === 'number' ? ' or more' : ''}`;
+    case 'too_big':
+      return `Fix: use ${issue.origin === 'array' ? 'at most ' : issue.origin === 'string' ? 'a length of at most ' : ''}${issue.maximum}${issue.origin === 'number' ? ' or less' : ''}`;
+    case 'invalid_value':
+      return `Fix: use one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'unrecognized_keys':
+      return `Fix: remove ${issue.keys.join(', ')} or correct the spelling`;
+    case 'invalid_format':
+      return issue.pattern ? `Fix: use a value matching ${issue.pattern}` : `Fix: use a valid ${issue.format}`;
+    default:
+      return 'Fix: correct this value';
+  }
+};
+
+/** zod's wording followed by the fix; messages the schema spells out take precedence over this. */
+const problemWithFix: z.core.$ZodErrorMap = (issue) => {
+  const english = englishError(issue);
+  const problem = typeof english === 'string' ? english : (english?.message ?? 'Invalid input');
+  return `${problem}. ${fixOf(issue)}`;
+};
+
+/** Schema messages are phrased as the fix ("use a subnet id such as ..."); say so when they do not. */
+const withFix = (message: string): string => (message.includes('Fix:') ? message : `Fix: ${message}`);
+
 /** Validates raw configuration; throws `ConfigError` naming every family, field and fix. */
 export const loadConfig = (input: unknown): BakehouseConfig => {
-  const parsed = configSchema.safeParse(input);
+  const parsed = configSchema.safeParse(input, { error: problemWithFix });
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${describePath(input, issue.path)}: ${issue.message}`));
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${describePath(input, issue.path)}: ${withFix(issue.message)}`),
+    );
   }
   const problems = crossFamilyProblems(parsed.data.families);
   if (problems.length > 0) throw new ConfigError(problems);

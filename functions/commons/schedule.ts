@@ -9,6 +9,27 @@ import awsCronParser from 'aws-cron-parser';
 import type { Weekday } from './families';
 
 const WEEKDAY_ORDER = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'] as const;
+const MONTH_NAMES = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'] as const;
+
+/**
+ * The tokens each field may hold. aws-cron-parser reads a token with parseInt and lets NaN
+ * through, so 'SUNDAY', 'x' or '1,,2' would pass its range checks and fail only at deploy.
+ */
+const listOf = (value: string): string => {
+  const item = `(?:\\*|${value}(?:-${value})?)(?:/\\d{1,4})?`;
+  return `${item}(?:,${item})*`;
+};
+const NUMBER = '\\d{1,4}';
+const MONTH = `(?:${NUMBER}|${MONTH_NAMES.join('|')})`;
+const WEEKDAY = `(?:${NUMBER}|${WEEKDAY_ORDER.join('|')})`;
+const FIELD_SHAPES: readonly (readonly [string, RegExp])[] = [
+  ['minutes', new RegExp(`^${listOf(NUMBER)}$`)],
+  ['hours', new RegExp(`^${listOf(NUMBER)}$`)],
+  ['day-of-month', new RegExp(`^(?:\\?|L|${NUMBER}W|${listOf(NUMBER)})$`)],
+  ['month', new RegExp(`^${listOf(MONTH)}$`, 'i')],
+  ['day-of-week', new RegExp(`^(?:\\?|L|${WEEKDAY}L|${WEEKDAY}#[1-5]|${listOf(WEEKDAY)})$`, 'i')],
+  ['year', new RegExp(`^${listOf(NUMBER)}$`)],
+];
 
 /** Returns why an EventBridge cron expression is invalid, or undefined when it is valid. */
 export const validateCron = (expression: string): string | undefined => {
@@ -25,8 +46,12 @@ export const validateCron = (expression: string): string | undefined => {
   if ((dayOfMonth === '?') === (dayOfWeek === '?')) {
     return `'${expression}': exactly one of day-of-month and day-of-week must be '?'. ${example}`;
   }
+  const malformed = FIELD_SHAPES.findIndex(([, shape], i) => !shape.test(fields[i] ?? ''));
+  if (malformed >= 0) {
+    return `'${expression}': the ${FIELD_SHAPES[malformed]?.[0]} field '${fields[malformed]}' is not valid there. ${example}`;
+  }
   try {
-    awsCronParser.parse(expression);
+    awsCronParser.parse(fields.join(' '));
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     return `'${expression}' is not a valid EventBridge cron expression (${reason}). ${example}`;

@@ -7,9 +7,9 @@
  */
 import {
   DeregisterImageCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
   type EC2Client,
-  paginateDescribeImages,
-  paginateDescribeInstances,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import {
@@ -28,6 +28,7 @@ import {
   Tag,
 } from '../commons/bake-plan';
 import { errorNameOf, messageOf } from '../commons/errors';
+import { eachPage } from '../commons/pages';
 import type { LogPort } from '../commons/powertools';
 
 export interface FailBakeDeps {
@@ -140,15 +141,18 @@ const stopAutomation = async (id: string, deps: FailBakeDeps): Promise<void> => 
 
 const terminateBuilders = async (bakeId: string, deps: FailBakeDeps): Promise<string[]> => {
   const ids: string[] = [];
-  const pages = paginateDescribeInstances(
-    { client: deps.ec2 as EC2Client, pageSize: 100 },
-    {
-      Filters: [
-        { Name: `tag:${Tag.BakeId}`, Values: [bakeId] },
-        { Name: `tag:${Tag.Role}`, Values: [BUILDER_ROLE] },
-        { Name: 'instance-state-name', Values: LIVE_STATES },
-      ],
-    },
+  const pages = eachPage((NextToken) =>
+    deps.ec2.send(
+      new DescribeInstancesCommand({
+        Filters: [
+          { Name: `tag:${Tag.BakeId}`, Values: [bakeId] },
+          { Name: `tag:${Tag.Role}`, Values: [BUILDER_ROLE] },
+          { Name: 'instance-state-name', Values: LIVE_STATES },
+        ],
+        MaxResults: 100,
+        NextToken,
+      }),
+    ),
   );
   for await (const page of pages) {
     for (const reservation of page.Reservations ?? []) {
@@ -166,17 +170,20 @@ const terminateBuilders = async (bakeId: string, deps: FailBakeDeps): Promise<st
 
 const discardImages = async (bakeId: string, deps: FailBakeDeps): Promise<string[]> => {
   const ids: string[] = [];
-  const pages = paginateDescribeImages(
-    { client: deps.ec2 as EC2Client, pageSize: 100 },
-    {
-      Owners: ['self'],
-      IncludeDeprecated: true,
-      IncludeDisabled: true,
-      Filters: [
-        { Name: `tag:${Tag.BakeId}`, Values: [bakeId] },
-        { Name: `tag:${Tag.Managed}`, Values: ['true'] },
-      ],
-    },
+  const pages = eachPage((NextToken) =>
+    deps.ec2.send(
+      new DescribeImagesCommand({
+        Owners: ['self'],
+        IncludeDeprecated: true,
+        IncludeDisabled: true,
+        Filters: [
+          { Name: `tag:${Tag.BakeId}`, Values: [bakeId] },
+          { Name: `tag:${Tag.Managed}`, Values: ['true'] },
+        ],
+        MaxResults: 100,
+        NextToken,
+      }),
+    ),
   );
   for await (const page of pages) {
     for (const image of page.Images ?? []) {

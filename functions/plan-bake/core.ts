@@ -7,7 +7,7 @@
  * parameters, never a label such as "latest": a new upstream image or a changed document is a new
  * key (Spinnaker's Rosco cached by label and served stale images).
  */
-import { DescribeImagesCommand, type EC2Client, type Image, paginateDescribeImages } from '@aws-sdk/client-ec2';
+import { DescribeImagesCommand, type EC2Client, type Image } from '@aws-sdk/client-ec2';
 import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { type AwsTag, type BakePlan, type DocumentParameters, Tag } from '../commons/bake-plan';
@@ -27,6 +27,7 @@ import {
   findFamily,
 } from '../commons/families';
 import { canonicalJson, sha256Hex, uuidFrom } from '../commons/hashing';
+import { eachPage } from '../commons/pages';
 import type { LogPort } from '../commons/powertools';
 
 export interface DocumentRef {
@@ -227,15 +228,18 @@ const newestImage = async (
   deps: PlanBakeDeps,
 ): Promise<(Image & { ImageId: string }) | undefined> => {
   let newest: (Image & { ImageId: string }) | undefined;
-  const pages = paginateDescribeImages(
-    { client: deps.ec2 as EC2Client, pageSize: 500 },
-    {
-      Owners: [...owners],
-      Filters: [
-        ...Object.entries(filters).map(([Name, Values]) => ({ Name, Values })),
-        { Name: 'state', Values: ['available'] },
-      ],
-    },
+  const pages = eachPage((NextToken) =>
+    deps.ec2.send(
+      new DescribeImagesCommand({
+        Owners: [...owners],
+        Filters: [
+          ...Object.entries(filters).map(([Name, Values]) => ({ Name, Values })),
+          { Name: 'state', Values: ['available'] },
+        ],
+        MaxResults: 500,
+        NextToken,
+      }),
+    ),
   );
   for await (const page of pages) {
     for (const image of page.Images ?? []) {
@@ -402,7 +406,6 @@ const imageTags = (
   imageName: string,
 ): AwsTag[] => {
   const tags: AwsTag[] = [
-    ...Object.entries(family.tags).map(([Key, Value]) => ({ Key, Value })),
     { Key: 'Name', Value: imageName },
     { Key: Tag.Managed, Value: 'true' },
     { Key: Tag.Family, Value: family.name },
@@ -413,5 +416,11 @@ const imageTags = (
     { Key: Tag.RequestedBy, Value: request.requestedBy.slice(0, 256) },
   ];
   if (source.parentFamily) tags.push({ Key: Tag.ParentFamily, Value: source.parentFamily });
-  return tags;
+  // A family's own tag cannot repeat a key Bakehouse writes (EC2 refuses duplicate keys, and the
+  // lineage tags are what the janitor trusts), so the system's value wins.
+  const written = new Set(tags.map((t) => t.Key));
+  const own = Object.entries(family.tags)
+    .filter(([Key]) => !written.has(Key))
+    .map(([Key, Value]) => ({ Key, Value }));
+  return [...own, ...tags];
 };

@@ -1,0 +1,813 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { checkAutomationDocument, isLaunchStep, isTerminateStep } from '../../automation/check-document';
+import { BAKE_DOCUMENT_FILES, type BakeOs, listBakeDocuments, loadBakeDocument } from '../../automation/documents';
+import shippedConfig from '../../bakehouse.config';
+import {
+  BAKE_DOCUMENT_OUTPUTS,
+  BAKE_DOCUMENTS,
+  LINUX_BAKE_PARAMETERS,
+  WINDOWS_BAKE_PARAMETERS,
+} from '../../functions/commons/documents';
+import { loadConfig } from '../../functions/commons/families';
+import { documentParameters } from '../../functions/plan-bake/core';
+
+// Loose views of a parsed document, for reading fields in assertions (the checker vouches for the shape).
+interface StepView {
+  name: string;
+  action: string;
+  inputs: Inputs;
+  onFailure?: string;
+  onCancel?: string;
+  isEnd?: boolean;
+  nextStep?: string;
+  outputs?: { Name: string; Selector: string; Type: string }[];
+  [field: string]: unknown;
+}
+interface Inputs {
+  DocumentName?: string;
+  Parameters?: { commands?: string[]; [parameter: string]: unknown };
+  TagSpecifications?: TagSpecification[];
+  Choices?: { NextStep: string; [field: string]: unknown }[];
+  [field: string]: unknown;
+}
+interface DocView {
+  schemaVersion: string;
+  parameters: Record<string, { type: string; description: string; default?: unknown; allowedValues?: string[] }>;
+  mainSteps: StepView[];
+  outputs: string[];
+}
+interface TagSpecification {
+  ResourceType: string;
+  Tags: { Key: string; Value: string }[];
+}
+
+const OSES: readonly BakeOs[] = ['linux', 'windows'];
+const CONTRACT_PARAMETERS = { linux: LINUX_BAKE_PARAMETERS, windows: WINDOWS_BAKE_PARAMETERS } as const;
+
+const shipped = { linux: loadBakeDocument('linux').document, windows: loadBakeDocument('windows').document };
+
+/** A fresh, mutable copy of a shipped document for each test. */
+const bakeDoc = (os: BakeOs): DocView => structuredClone(shipped[os]) as DocView;
+
+const stepOf = (doc: DocView, name: string): StepView => {
+  const step = doc.mainSteps.find((s) => s.name === name);
+  if (!step) throw new Error(`the document has no step '${name}'`);
+  return step;
+};
+
+const indexOf = (doc: DocView, name: string): number => doc.mainSteps.findIndex((s) => s.name === name);
+
+const launchStepOf = (doc: DocView): StepView => {
+  const launches = doc.mainSteps.filter((s) => isLaunchStep(s));
+  expect(launches).toHaveLength(1);
+  return launches[0] as StepView;
+};
+
+const tagsOf = (specs: TagSpecification[] | undefined, resourceType: string): Record<string, string> => {
+  const spec = specs?.find((s) => s.ResourceType === resourceType);
+  if (!spec) throw new Error(`no TagSpecification for ${resourceType}`);
+  return Object.fromEntries(spec.Tags.map((t) => [t.Key, t.Value]));
+};
+
+/** The script a runCommand step sends, as the document has it. */
+const scriptOf = (doc: DocView, stepName: string): string => {
+  const commands = stepOf(doc, stepName).inputs.Parameters?.commands;
+  if (!commands) throw new Error(`step '${stepName}' sends no commands`);
+  return commands.join('\n');
+};
+
+/** The script of a runCommand step, with `{{ Parameter }}` replaced by the given values ('' otherwise). */
+const commandText = (doc: DocView, stepName: string, values: Record<string, string> = {}): string =>
+  scriptOf(doc, stepName).replace(/\{\{\s*(\w+)\s*\}\}/g, (_match, name: string) => values[name] ?? '');
+
+const problemsNaming = (problems: readonly string[], ...fragments: string[]): string[] =>
+  problems.filter((p) => fragments.every((f) => p.includes(f)));
+
+describe.each(OSES)('the %s bake document', (os) => {
+  it('parses, carries its contract name and passes the structural checker', () => {
+    // Act
+    const loaded = loadBakeDocument(os);
+
+    // Assess
+    expect(loaded.name).toBe(BAKE_DOCUMENTS[os]);
+    expect(checkAutomationDocument(loaded.document)).toEqual([]);
+  });
+
+  it('reports the sha256 of the exact file bytes', () => {
+    // Prepare
+    const expected = createHash('sha256').update(readFileSync(BAKE_DOCUMENT_FILES[os])).digest('hex');
+
+    // Act
+    const loaded = loadBakeDocument(os);
+
+    // Assess
+    expect(loaded.sha256).toBe(expected);
+    expect(loaded.content).toBe(readFileSync(BAKE_DOCUMENT_FILES[os], 'utf8'));
+  });
+
+  it('declares exactly the contract parameters, each typed and described', () => {
+    // Act
+    const { parameters } = bakeDoc(os);
+
+    // Assess
+    expect(Object.keys(parameters).sort()).toEqual([...CONTRACT_PARAMETERS[os]].sort());
+    for (const [name, definition] of Object.entries(parameters)) {
+      expect(definition.type, name).toMatch(/^(String|StringList|Integer|Boolean)$/);
+      expect(definition.description, name).toMatch(/\S{3}/);
+    }
+  });
+
+  it("defaults the scripts to '' so a family without them needs no value", () => {
+    // Act
+    const { parameters } = bakeDoc(os);
+
+    // Assess
+    for (const name of ['PreScript', 'InstallScript', 'PostScript']) {
+      expect(parameters[name]?.default, name).toBe('');
+    }
+  });
+
+  it('outputs the image id and the package inventories the callback keeps', () => {
+    // Act
+    const doc = bakeDoc(os);
+
+    // Assess
+    expect(doc.outputs).toEqual(expect.arrayContaining(Object.values(BAKE_DOCUMENT_OUTPUTS)));
+    expect(stepOf(doc, 'createImage').outputs).toContainEqual({
+      Name: 'ImageId',
+      Selector: '$.ImageId',
+      Type: 'String',
+    });
+  });
+
+  it('launches one builder from SourceAmiId with IMDSv2 taken from HttpTokens', () => {
+    // Act
+    const launch = launchStepOf(bakeDoc(os));
+
+    // Assess
+    expect(launch.inputs).toMatchObject({
+      ImageId: '{{ SourceAmiId }}',
+      MinCount: 1,
+      MaxCount: 1,
+      SubnetId: '{{ SubnetId }}',
+      SecurityGroupIds: '{{ SecurityGroupIds }}',
+      IamInstanceProfile: { Name: '{{ IamInstanceProfileName }}' },
+      MetadataOptions: { HttpTokens: '{{ HttpTokens }}', HttpEndpoint: 'enabled' },
+    });
+  });
+
+  it('retries the launch with a client token, so a retry cannot start a second builder', () => {
+    // Act
+    const launch = launchStepOf(bakeDoc(os));
+
+    // Assess
+    expect(launch.inputs.ClientToken).toBe('{{ automation:EXECUTION_ID }}');
+    expect(launch.maxAttempts).toBeGreaterThan(1);
+  });
+
+  it('encrypts the root volume with the Encrypted and KmsKeyId parameters', () => {
+    // Act
+    const launch = launchStepOf(bakeDoc(os));
+
+    // Assess
+    expect(launch.inputs.BlockDeviceMappings).toEqual([
+      {
+        DeviceName: '{{ RootDeviceName }}',
+        Ebs: {
+          VolumeSize: '{{ VolumeSize }}',
+          VolumeType: 'gp3',
+          Encrypted: '{{ Encrypted }}',
+          KmsKeyId: '{{ KmsKeyId }}',
+          DeleteOnTermination: true,
+        },
+      },
+    ]);
+  });
+
+  it('tags the builder instance and its volume at launch, with an expiry for the reaper', () => {
+    // Act
+    const specs = launchStepOf(bakeDoc(os)).inputs.TagSpecifications;
+
+    // Assess
+    for (const resourceType of ['instance', 'volume']) {
+      expect(tagsOf(specs, resourceType), resourceType).toMatchObject({
+        'bakehouse:managed': 'true',
+        'bakehouse:role': 'builder',
+        'bakehouse:bake-id': '{{ BakeId }}',
+        'bakehouse:family': '{{ Family }}',
+        'bakehouse:expires-at': '{{ BuilderExpiresAt }}',
+      });
+    }
+  });
+
+  it('creates the image from the stopped builder, tagging the image and its snapshots at creation', () => {
+    // Prepare
+    const doc = bakeDoc(os);
+
+    // Act
+    const createImage = stepOf(doc, 'createImage');
+
+    // Assess
+    expect(createImage.inputs).toMatchObject({
+      Service: 'ec2',
+      Api: 'CreateImage',
+      InstanceId: '{{ launchBuilder.InstanceId }}',
+      Name: '{{ ImageName }}',
+    });
+    for (const resourceType of ['image', 'snapshot']) {
+      expect(tagsOf(createImage.inputs.TagSpecifications, resourceType), resourceType).toMatchObject({
+        'bakehouse:managed': 'true',
+        'bakehouse:family': '{{ Family }}',
+        'bakehouse:bake-id': '{{ BakeId }}',
+        'bakehouse:source-ami': '{{ SourceAmiId }}',
+      });
+    }
+    const stop = doc.mainSteps[indexOf(doc, 'createImage') - 1];
+    expect(stop?.action).toBe('aws:changeInstanceState');
+    expect(stop?.inputs.DesiredState).toBe('stopped');
+  });
+
+  it('waits for the new image to be available before terminating the builder on success', () => {
+    // Prepare
+    const doc = bakeDoc(os);
+    const names = doc.mainSteps.map((s) => s.name);
+
+    // Act
+    const terminate = stepOf(doc, 'terminateBuilder');
+
+    // Assess
+    expect(names.indexOf('assertImageAvailable')).toBe(names.indexOf('terminateBuilder') - 1);
+    expect(stepOf(doc, 'assertImageAvailable').inputs.DesiredValues).toEqual(['available']);
+    expect(isTerminateStep(terminate)).toBe(true);
+    expect(terminate.isEnd).toBe(true);
+  });
+
+  it('routes the failure and the cancel of every step after the launch to a terminating step', () => {
+    // Prepare
+    const doc = bakeDoc(os);
+    const afterLaunch = doc.mainSteps.slice(indexOf(doc, launchStepOf(doc).name) + 1);
+
+    // Act
+    const unguarded = afterLaunch
+      .filter((step) => !isTerminateStep(step))
+      .filter((step) => {
+        const failure = stepOf(doc, step.onFailure?.replace(/^step:/, '') ?? '?');
+        const cancel = stepOf(doc, step.onCancel?.replace(/^step:/, '') ?? '?');
+        return !(isTerminateStep(failure) && isTerminateStep(cancel));
+      });
+
+    // Assess
+    expect(afterLaunch.length).toBeGreaterThan(10);
+    expect(unguarded.map((s) => s.name)).toEqual([]);
+  });
+
+  it('accepts every parameter plan-bake sends for the example families, within SSM limits', () => {
+    // Prepare
+    const config = loadConfig(structuredClone(shippedConfig));
+    const { parameters } = bakeDoc(os);
+    const image = {
+      ImageId: 'ami-0123456789abcdef0',
+      RootDeviceName: os === 'windows' ? '/dev/sda1' : '/dev/xvda',
+      BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeSize: 8 } }],
+    };
+    const settings = {
+      region: 'us-east-1',
+      documents: {
+        linux: { name: 'bakehouse-test-bake-linux', sha256: 'a'.repeat(64) },
+        windows: { name: 'bakehouse-test-bake-windows', sha256: 'b'.repeat(64) },
+      },
+      automationRoleArn: 'arn:aws:iam::000000000000:role/bakehouse-automation',
+      builderInstanceProfile: 'bakehouse-builder',
+      automationWaitSeconds: 600,
+      stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:bakehouse-test-bake',
+    };
+    const families = config.families.filter((f) => f.os === os);
+
+    // Act
+    const sent = families.map((family) =>
+      documentParameters(family, image, 'bake-1', new Date('2026-11-22T03:00:00Z'), { settings, config }),
+    );
+
+    // Assess
+    expect(families.length).toBeGreaterThan(0);
+    for (const values of sent) {
+      const required = Object.entries(parameters).filter(([, d]) => d.default === undefined);
+      expect(Object.keys(values)).toEqual(expect.arrayContaining(required.map(([name]) => name)));
+      for (const [name, list] of Object.entries(values)) {
+        const definition = parameters[name];
+        expect(definition, `plan-bake sends '${name}'`).toBeDefined();
+        // StartAutomationExecution takes at most 512 characters per value.
+        for (const value of list) expect(value.length, name).toBeLessThanOrEqual(512);
+        if (definition?.type !== 'StringList') expect(list, name).toHaveLength(1);
+        if (definition?.type === 'Integer') expect(list[0], name).toMatch(/^\d+$/);
+        if (definition?.type === 'Boolean') expect(['true', 'false'], name).toContain(list[0]);
+        if (definition?.allowedValues) expect(definition.allowedValues, name).toContain(list[0]);
+      }
+    }
+  });
+});
+
+describe('the Linux bake steps', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'bakehouse-automation-'));
+  afterAll(() => {
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  /** A PATH holding only fake package tools plus the text utilities the scripts use. */
+  const fakeBin = (name: string, tools: Record<string, string>): { bin: string; log: string } => {
+    const bin = join(scratch, name);
+    mkdirSync(bin);
+    for (const util of ['cat', 'comm', 'grep', 'mkdir', 'mktemp', 'rm', 'sed', 'sort', 'wc']) {
+      const real = ['/usr/bin', '/bin'].map((d) => join(d, util)).find((p) => existsSync(p));
+      if (real) symlinkSync(real, join(bin, util));
+    }
+    const log = join(bin, 'calls.log');
+    for (const [tool, body] of Object.entries(tools)) {
+      writeFileSync(join(bin, tool), `#!/bin/sh\necho "${tool} $*" >> '${log}'\n${body}\n`);
+      chmodSync(join(bin, tool), 0o755);
+    }
+    return { bin, log };
+  };
+
+  const runSh = (script: string, bin: string, cwd = scratch) =>
+    spawnSync('/bin/sh', [], { input: script, cwd, env: { PATH: bin }, encoding: 'utf8' });
+
+  it('writes POSIX shell that sh and bash both parse', () => {
+    // Prepare
+    const doc = bakeDoc('linux');
+    const values = { PreScript: 'echo pre', InstallScript: '# bakehouse step: a\necho a', ExcludePackages: 'x*' };
+    const shellSteps = doc.mainSteps.filter((s) => s.inputs.DocumentName === 'AWS-RunShellScript');
+
+    // Act
+    const failures = shellSteps.flatMap((step) =>
+      ['sh', 'bash'].flatMap((shell) => {
+        const result = spawnSync(shell, ['-n'], { input: commandText(doc, step.name, values), encoding: 'utf8' });
+        return result.status === 0 ? [] : [`${step.name} (${shell}): ${result.stderr}`];
+      }),
+    );
+
+    // Assess
+    expect(shellSteps.length).toBeGreaterThanOrEqual(8);
+    expect(failures).toEqual([]);
+  });
+
+  it('takes the inventory with dpkg-query or rpm, whichever exists, sorted into a file and echoed', () => {
+    // Prepare
+    const state = join(scratch, 'before-state');
+    mkdirSync(state);
+    const { bin } = fakeBin('rpm-only', { rpm: `printf 'zlib 1.2-3.x86_64\\nbash 5.2-1.x86_64\\n'` });
+    const script = commandText(bakeDoc('linux'), 'inventoryBefore').replaceAll('/var/lib/bakehouse', state);
+
+    // Act
+    const result = runSh(script, bin);
+
+    // Assess
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toBe('2 packages installed\nbash 5.2-1.x86_64\nzlib 1.2-3.x86_64\n');
+    expect(readFileSync(join(state, 'packages-before.txt'), 'utf8')).toBe('bash 5.2-1.x86_64\nzlib 1.2-3.x86_64\n');
+  });
+
+  it('reports the package changes as compact +name-version and -name-version lines', () => {
+    // Prepare
+    const state = join(scratch, 'after-state');
+    mkdirSync(state);
+    writeFileSync(join(state, 'packages-before.txt'), 'curl 8.0\njq 1.6\nopenssl 3.0.7\n');
+    const { bin } = fakeBin('dpkg-after', { 'dpkg-query': `printf 'openssl 3.0.8\\njq 1.6\\nnginx 1.24\\n'` });
+    const script = commandText(bakeDoc('linux'), 'inventoryAfter').replaceAll('/var/lib/bakehouse', state);
+
+    // Act
+    const result = runSh(script, bin);
+
+    // Assess
+    expect(result.status).toBe(0);
+    expect(result.stdout).toBe('-curl-8.0\n+nginx-1.24\n-openssl-3.0.7\n+openssl-3.0.8\n');
+  });
+
+  it('patches with dnf honouring ExcludePackages globs and SecurityOnly, without expanding the globs', () => {
+    // Prepare
+    const { bin, log } = fakeBin('dnf', { dnf: 'exit 0' });
+    const cwd = join(scratch, 'dnf-cwd');
+    mkdirSync(cwd);
+    writeFileSync(join(cwd, 'kernel-livepatch-1.0'), '');
+    const script = commandText(bakeDoc('linux'), 'patchPackages', {
+      ExcludePackages: 'kernel-livepatch* jq',
+      SecurityOnly: 'true',
+    });
+
+    // Act
+    const result = runSh(script, bin, cwd);
+
+    // Assess
+    expect(result.status).toBe(0);
+    expect(readFileSync(log, 'utf8')).toBe('dnf -y --exclude=kernel-livepatch* --exclude=jq --security upgrade\n');
+  });
+
+  it('patches only IncludePackages when they are given', () => {
+    // Prepare
+    const { bin, log } = fakeBin('dnf-include', { dnf: 'exit 0' });
+    const script = commandText(bakeDoc('linux'), 'patchPackages', { IncludePackages: 'openssl curl' });
+
+    // Act
+    const result = runSh(script, bin);
+
+    // Assess
+    expect(result.status).toBe(0);
+    expect(readFileSync(log, 'utf8')).toBe('dnf -y upgrade openssl curl\n');
+  });
+
+  it('patches with apt-get holding ExcludePackages for the upgrade only, then releasing them', () => {
+    // Prepare
+    const { bin, log } = fakeBin('apt', {
+      'apt-get': 'exit 0',
+      'apt-mark': 'exit 0',
+      'dpkg-query': `case "$3" in linux-image-*) printf 'linux-image-aws\\n' ;; *) exit 1 ;; esac`,
+    });
+    const script = commandText(bakeDoc('linux'), 'patchPackages', { ExcludePackages: 'linux-image-*' });
+
+    // Act
+    const result = runSh(script, bin);
+
+    // Assess
+    expect(result.status).toBe(0);
+    const calls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    const holdAt = calls.indexOf('apt-mark hold linux-image-aws');
+    const upgradeAt = calls.findIndex((c) => c.startsWith('apt-get') && c.endsWith('upgrade --with-new-pkgs'));
+    const unholdAt = calls.indexOf('apt-mark unhold linux-image-aws');
+    expect(holdAt).toBeGreaterThanOrEqual(0);
+    expect(upgradeAt).toBeGreaterThan(holdAt);
+    expect(unholdAt).toBeGreaterThan(upgradeAt);
+  });
+
+  it('fails the patch step when no supported package manager exists', () => {
+    // Prepare
+    const { bin } = fakeBin('none', {});
+    const script = commandText(bakeDoc('linux'), 'patchPackages');
+
+    // Act
+    const result = runSh(script, bin);
+
+    // Assess
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('no supported package manager');
+  });
+
+  it('runs a failing user script to a failed step rather than carrying on', () => {
+    // Prepare
+    const { bin } = fakeBin('user-script', {});
+    symlinkSync('/bin/sh', join(bin, 'sh'));
+    const script = commandText(bakeDoc('linux'), 'runInstallScript', { InstallScript: 'false\necho after' });
+
+    // Act
+    const result = runSh(script, bin);
+
+    // Assess
+    expect(result.status).not.toBe(0);
+    expect(result.stdout).not.toContain('after');
+  });
+
+  it('cleans ssh host keys, cloud-init state, the machine id and shell history before stopping', () => {
+    // Act
+    const script = commandText(bakeDoc('linux'), 'cleanupBuilder');
+
+    // Assess
+    expect(script).toContain('rm -f /etc/ssh/ssh_host_*_key');
+    expect(script).toContain('cloud-init clean --logs');
+    expect(script).toContain(': > /etc/machine-id');
+    expect(script).toContain('.bash_history');
+  });
+});
+
+describe('the Windows bake steps', () => {
+  it('updates EC2Launch v2 and the PV, ENA and NVMe drivers through AWS-ConfigureAWSPackage', () => {
+    // Act
+    const installed = bakeDoc('windows')
+      .mainSteps.filter((s) => s.inputs.DocumentName === 'AWS-ConfigureAWSPackage')
+      .map((s) => s.inputs.Parameters);
+
+    // Assess
+    expect(installed).toEqual([
+      { action: 'Install', name: 'AWSEC2Launch-Agent' },
+      { action: 'Install', name: 'AWSPVDriver' },
+      { action: 'Install', name: 'AwsEnaNetworkDriver' },
+      { action: 'Install', name: 'AWSNVMe' },
+    ]);
+  });
+
+  it('runs Windows Update with the family categories, severities and KB lists, reboots allowed', () => {
+    // Act
+    const update = stepOf(bakeDoc('windows'), 'installWindowsUpdates');
+
+    // Assess
+    expect(update.inputs.DocumentName).toBe('AWS-InstallWindowsUpdates');
+    expect(update.inputs.Parameters).toEqual({
+      Action: 'Install',
+      AllowReboot: 'True',
+      Categories: '{{ UpdateCategories }}',
+      SeverityLevels: '{{ UpdateSeverityLevels }}',
+      IncludeKbs: '{{ IncludeKbs }}',
+      ExcludeKbs: '{{ ExcludeKbs }}',
+    });
+  });
+
+  it('installs Chocolatey and its packages from ChocolateySource only, skipping both without packages', () => {
+    // Prepare
+    const doc = bakeDoc('windows');
+
+    // Act
+    const scripts = ['installChocolatey', 'installChocolateyPackages'].map((name) => scriptOf(doc, name));
+
+    // Assess
+    for (const script of scripts) {
+      expect(script).toContain("'{{ ChocolateySource }}'");
+      expect(script).toMatch(/'\{\{ ChocolateyPackages \}\}'\.Trim\(\)/);
+      expect(script).toMatch(/exit 0/);
+    }
+    expect(scripts[0]).toContain('$source/package/chocolatey');
+    expect(scripts[0]).toContain('source remove --name=chocolatey');
+    expect(scripts[1]).toContain('"--source=$source"');
+    expect(indexOf(doc, 'installWindowsUpdates')).toBeLessThan(indexOf(doc, 'installChocolatey'));
+  });
+
+  it('generalizes with EC2Launch v2 sysprep and waits for the shutdown before imaging', () => {
+    // Prepare
+    const doc = bakeDoc('windows');
+    const sysprepAt = indexOf(doc, 'runSysprep');
+
+    // Act
+    const script = scriptOf(doc, 'runSysprep');
+    const wait = doc.mainSteps[sysprepAt + 1];
+
+    // Assess
+    expect(script).toContain("'Amazon\\EC2Launch\\EC2Launch.exe'");
+    expect(script).toContain('sysprep --clean --shutdown');
+    expect(wait?.action).toBe('aws:changeInstanceState');
+    expect(wait?.inputs).toMatchObject({ CheckStateOnly: true, DesiredState: 'stopped' });
+    expect(doc.mainSteps[sysprepAt + 2]?.name).toBe('createImage');
+  });
+
+  it('lists the hotfixes before and reports the new ones after', () => {
+    // Prepare
+    const doc = bakeDoc('windows');
+
+    // Act
+    const [before, after] = ['inventoryBefore', 'inventoryAfter'].map((name) => scriptOf(doc, name));
+
+    // Assess
+    expect(before).toContain('Get-HotFix');
+    expect(before).toContain('hotfixes-before.txt');
+    expect(after).toContain('hotfixes-before.txt');
+    expect(after).toContain('"+$_"');
+  });
+});
+
+describe('listBakeDocuments', () => {
+  it('returns the Linux and the Windows document', () => {
+    // Act
+    const documents = listBakeDocuments();
+
+    // Assess
+    expect(documents.map((d) => d.name)).toEqual([BAKE_DOCUMENTS.linux, BAKE_DOCUMENTS.windows]);
+  });
+});
+
+describe('checkAutomationDocument', () => {
+  const fixture = (): DocView =>
+    parse(readFileSync(new URL('../fixtures/automation/branching.yaml', import.meta.url), 'utf8')) as DocView;
+
+  it('rejects what is not a document without throwing', () => {
+    // Act
+    const problems = checkAutomationDocument(null);
+
+    // Assess
+    expect(problems).toEqual([expect.stringContaining('document')]);
+  });
+
+  it('requires schemaVersion 0.3 as a string', () => {
+    // Prepare
+    const doc = bakeDoc('linux') as unknown as Record<string, unknown>;
+    doc.schemaVersion = 0.3;
+
+    // Act
+    const problems = checkAutomationDocument(doc);
+
+    // Assess
+    expect(problemsNaming(problems, 'schemaVersion')).toHaveLength(1);
+  });
+
+  it('reports a leak when a step after the launch loses its onFailure', () => {
+    // Prepare
+    const doc = bakeDoc('linux');
+    delete stepOf(doc, 'runPreScript').onFailure;
+
+    // Act
+    const problems = checkAutomationDocument(doc);
+
+    // Assess
+    expect(problemsNaming(problems, "step 'runPreScript'", 'onFailure', "'launchBuilder'")).toHaveLength(1);
+    expect(problems).toHaveLength(1);
+  });
+
+  it('reports a leak when a step after the launch cancels with Abort', () => {
+    // Prepare
+    const doc = bakeDoc('windows');
+    stepOf(doc, 'installWindowsUpdates').onCancel = 'Abort';
+
+    // Act
+    const problems = checkAutomationDocument(doc);
+
+    // Assess
+    expect(problemsNaming(problems, "step 'installWindowsUpdates'", 'onCancel: Abort')).toHaveLength(1);
+  });
+
+  it('reports an onFailure that names a missing step', () => {
+    // Prepare
+    const doc = bakeDoc('linux');
+    stepOf(doc, 'runPostScript').onFailure = 'step:cleanUpEverything';
+
+    // Act
+    const problems = checkAutomationDocument(doc);
+
+    // Assess
+    expect(problemsNaming(problems, "step 'runPostScript'", 'onFailure', 'cleanUpEverything')).toHaveLength(1);
+  });
+
+  it('reports an undeclared {{ }} reference with its step and field', () => {
+    // Prepare
+    const doc = bakeDoc('linux');
+    stepOf(doc, 'runPreScript').inputs.Parameters = { commands: ['echo {{ Nope }}'] };
+
+    // Act
+    const problems = checkAutomationDocument(doc);
+
+    // Assess
+    expect(problems).toEqual([
+      "step 'runPreScript': inputs.Parameters.commands[0]: {{ Nope }} is not a declared parameter",
+    ]);
+  });
+
+  it("reports a reference to a step's output before that step runs", () => {
+    // Prepare
+    const doc = bakeDoc('linux');
+    stepOf(doc, 'waitForBuilderRunning').inputs.InstanceIds = ['{{ createImage.ImageId }}'];
+
+    // Act
+    const problems = checkAutomationDocument(doc);
+
+    // Assess
+    expect(problemsNaming(problems, "step 'waitForBuilderRunning'", 'createImage', 'earlier')).toHaveLength(1);
+  });
+
+  it('reports a misspelt output of an earlier step', () => {
+    // Prepare
+    const doc = bakeDoc('linux');
+    stepOf(doc, 'stopBuilder').inputs.InstanceIds = ['{{ launchBuilder.InstanceID }}'];
+
+    // Act
+    const problems = checkAutomationDocument(doc);
+
+    // Assess
+    expect(problemsNaming(problems, "step 'stopBuilder'", "no output 'InstanceID'")).toHaveLength(1);
+  });
+
+  it('reports an unknown action', () => {
+    // Prepare
+    const doc = bakeDoc('linux');
+    stepOf(doc, 'cleanupBuilder').action = 'aws:runEverything';
+
+    // Act
+    const problems = checkAutomationDocument(doc);
+
+    // Assess
+    expect(problemsNaming(problems, "step 'cleanupBuilder'", 'action', 'aws:runEverything')).toHaveLength(1);
+  });
+
+  it('reports a post-launch last step whose onFailure Continue falls off the end', () => {
+    // Prepare
+    const doc = bakeDoc('linux');
+    stepOf(doc, 'assertImageAvailable').nextStep = 'tagLeftovers';
+    doc.mainSteps.push({
+      name: 'tagLeftovers',
+      action: 'aws:executeAwsApi',
+      onFailure: 'Continue',
+      onCancel: 'step:terminateBuilderOnCancel',
+      inputs: { Service: 'ec2', Api: 'DescribeImages', ImageIds: ['{{ createImage.ImageId }}'] },
+    });
+
+    // Act
+    const problems = checkAutomationDocument(doc);
+
+    // Assess
+    expect(
+      problemsNaming(problems, "step 'tagLeftovers'", 'onFailure: Continue', 'falls off the last step'),
+    ).toHaveLength(1);
+    expect(problemsNaming(problems, "step 'tagLeftovers'", 'on success')).toHaveLength(1);
+  });
+
+  it('reports duplicate step names', () => {
+    // Prepare
+    const doc = bakeDoc('windows');
+    stepOf(doc, 'updatePvDriver').name = 'updateEnaDriver';
+
+    // Act
+    const problems = checkAutomationDocument(doc);
+
+    // Assess
+    expect(problemsNaming(problems, "step 'updateEnaDriver'", 'unique')).toHaveLength(1);
+  });
+
+  it('reports outputs that name a missing step', () => {
+    // Prepare
+    const doc = bakeDoc('linux');
+    doc.outputs.push('makeImage.ImageId');
+
+    // Act
+    const problems = checkAutomationDocument(doc);
+
+    // Assess
+    expect(problemsNaming(problems, 'outputs[', 'makeImage')).toHaveLength(1);
+  });
+
+  it('counts executeAwsApi TerminateInstances as terminating the builder', () => {
+    // Prepare
+    const doc = bakeDoc('linux');
+    const terminate = stepOf(doc, 'terminateBuilderOnFailure');
+    terminate.action = 'aws:executeAwsApi';
+    terminate.inputs = { Service: 'ec2', Api: 'TerminateInstances', InstanceIds: ['{{ launchBuilder.InstanceId }}'] };
+
+    // Act
+    const problems = checkAutomationDocument(doc);
+
+    // Assess
+    expect(problems).toEqual([]);
+  });
+
+  it('follows aws:branch choices and Default, passing when every route terminates', () => {
+    // Act
+    const problems = checkAutomationDocument(fixture());
+
+    // Assess
+    expect(problems).toEqual([]);
+  });
+
+  it('reports a branch choice that leads to an end without terminating', () => {
+    // Prepare
+    const doc = fixture();
+    const choice = stepOf(doc, 'choosePause').inputs.Choices?.[0];
+    if (!choice) throw new Error('the fixture branch has no choice');
+    choice.NextStep = 'report';
+    doc.mainSteps.push({
+      name: 'report',
+      action: 'aws:sleep',
+      onFailure: 'step:cleanUp',
+      onCancel: 'step:cleanUp',
+      inputs: { Duration: 'PT1S' },
+      isEnd: true,
+    });
+
+    // Act
+    const problems = checkAutomationDocument(doc);
+
+    // Assess
+    expect(problems).toEqual([expect.stringMatching(/^step 'report': on success isEnd: true, .*'launch'/)]);
+  });
+
+  it('reports a branch Default that names a missing step', () => {
+    // Prepare
+    const doc = fixture();
+    stepOf(doc, 'choosePause').inputs.Default = 'nowhere';
+
+    // Act
+    const problems = checkAutomationDocument(doc);
+
+    // Assess
+    expect(problemsNaming(problems, "step 'choosePause'", 'inputs.Default', 'nowhere')).toHaveLength(1);
+  });
+
+  it('does not count an assert-only changeInstanceState as terminating', () => {
+    // Prepare
+    const doc = fixture();
+    stepOf(doc, 'cleanUp').inputs.CheckStateOnly = true;
+
+    // Act
+    const problems = checkAutomationDocument(doc);
+
+    // Assess
+    expect(problemsNaming(problems, "step 'cleanUp'", 'isEnd: true')).toHaveLength(1);
+  });
+});

@@ -1,0 +1,291 @@
+/**
+ * The handlers are the composition root: they read the environment once, at cold start, build
+ * the clients and wire middy. Each test stubs the environment, then imports the handler module
+ * afresh, so the import itself is the cold start.
+ */
+import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  GetAutomationExecutionCommand,
+  GetParameterCommand,
+  PutParameterCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { bakeIdFor } from '../../functions/start-bake/core';
+import { lambdaContext, STATE_MACHINE_ARN } from './support/bake-factories';
+
+const ec2 = mockClient(EC2Client);
+const ssm = mockClient(SSMClient);
+const sfn = mockClient(SFNClient);
+const events = mockClient(EventBridgeClient);
+
+const PLAN_BAKE_ENV = {
+  AWS_REGION: 'eu-west-1',
+  BAKE_DOCUMENT_LINUX_NAME: 'bakehouse-bake-linux',
+  BAKE_DOCUMENT_LINUX_SHA256: 'a'.repeat(64),
+  BAKE_DOCUMENT_WINDOWS_NAME: 'bakehouse-bake-windows',
+  BAKE_DOCUMENT_WINDOWS_SHA256: 'b'.repeat(64),
+  AUTOMATION_ROLE_ARN: 'arn:aws:iam::111122223333:role/bakehouse-automation',
+  AUTOMATION_WAIT_SECONDS: '600',
+  BUILDER_INSTANCE_PROFILE: 'bakehouse-builder',
+  STATE_MACHINE_ARN,
+} as const;
+
+const stubEnv = (values: Record<string, string | undefined>) => {
+  for (const [key, value] of Object.entries(values)) vi.stubEnv(key, value);
+};
+
+beforeEach(() => {
+  vi.resetModules();
+  ec2.reset();
+  ssm.reset();
+  sfn.reset();
+  events.reset();
+  stubEnv({ POWERTOOLS_SERVICE_NAME: 'bakehouse', POWERTOOLS_LOG_LEVEL: 'SILENT', AWS_LAMBDA_LOG_LEVEL: undefined });
+});
+
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+
+describe('start-bake handler', () => {
+  it('starts the execution of the state machine named at cold start', async () => {
+    // Prepare
+    stubEnv({ STATE_MACHINE_ARN });
+    sfn
+      .on(StartExecutionCommand)
+      .resolves({ executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:bakehouse-bake:x' });
+    const { handler } = await import('../../functions/start-bake/handler');
+    vi.stubEnv('STATE_MACHINE_ARN', 'arn:aws:states:eu-west-1:111122223333:stateMachine:changed-after-cold-start');
+    const event = {
+      id: 'c0ffee00-0000-4000-8000-000000000001',
+      source: 'bakehouse',
+      'detail-type': 'Bake Requested',
+      detail: { family: 'al2023-base', requestedBy: 'cli:alice', idempotencyKey: 'ticket-7' },
+    };
+
+    // Act
+    const result = await handler(event, lambdaContext('StartBake'));
+
+    // Assess
+    expect(result.status).toBe('started');
+    expect(sfn).toHaveReceivedCommandExactlyOnceWith(StartExecutionCommand, {
+      stateMachineArn: STATE_MACHINE_ARN,
+      name: bakeIdFor('al2023-base', 'ticket-7'),
+    });
+  });
+
+  it('fails at cold start, naming the variable, when STATE_MACHINE_ARN is missing', async () => {
+    // Prepare
+    stubEnv({ STATE_MACHINE_ARN: undefined });
+
+    // Act
+    const act = import('../../functions/start-bake/handler');
+
+    // Assess
+    await expect(act).rejects.toMatchObject({
+      name: 'MissingEnvironmentError',
+      message: expect.stringContaining('missing environment variable(s) STATE_MACHINE_ARN. Fix: '),
+    });
+  });
+
+  it('rejects an invalid Bake Requested event with a reason, starting nothing', async () => {
+    // Prepare
+    stubEnv({ STATE_MACHINE_ARN });
+    const { handler } = await import('../../functions/start-bake/handler');
+    const event = {
+      id: 'e-1',
+      source: 'bakehouse',
+      'detail-type': 'Bake Requested',
+      detail: { family: 'al2023-base' },
+    };
+
+    // Act
+    const act = handler(event, lambdaContext('StartBake'));
+
+    // Assess
+    await expect(act).rejects.toMatchObject({
+      name: 'InvalidBakeRequestError',
+      message: expect.stringContaining('requestedBy'),
+    });
+    expect(sfn).not.toHaveReceivedAnyCommand();
+  });
+});
+
+describe('schedule-tick handler', () => {
+  it('puts Bake Requested on the bus named at cold start, with the configured source', async () => {
+    // Prepare
+    stubEnv({ EVENT_BUS_NAME: 'bakehouse-bus' });
+    events.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'evt-1' }] });
+    const { handler } = await import('../../functions/schedule-tick/handler');
+
+    // Act
+    const result = await handler(
+      { family: 'al2023-base', scheduledTime: '2026-01-11T02:00:00Z' },
+      lambdaContext('ScheduleTick'),
+    );
+
+    // Assess
+    expect(result).toMatchObject({ status: 'requested', eventId: 'evt-1' });
+    expect(events).toHaveReceivedCommandWith(PutEventsCommand, {
+      Entries: [
+        expect.objectContaining({ EventBusName: 'bakehouse-bus', Source: 'bakehouse', DetailType: 'Bake Requested' }),
+      ],
+    });
+  });
+
+  it('fails at cold start, naming the variable, when EVENT_BUS_NAME is missing', async () => {
+    // Prepare
+    stubEnv({ EVENT_BUS_NAME: undefined });
+
+    // Act
+    const act = import('../../functions/schedule-tick/handler');
+
+    // Assess
+    await expect(act).rejects.toThrow(/missing environment variable\(s\) EVENT_BUS_NAME\. Fix: /);
+  });
+});
+
+describe('plan-bake handler', () => {
+  it('plans a bake of a shipped family with the documents and role from the environment', async () => {
+    // Prepare
+    stubEnv(PLAN_BAKE_ENV);
+    const parameter = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
+    ssm.on(GetParameterCommand, { Name: parameter }).resolves({ Parameter: { Value: 'ami-0a1b2c3d4e5f60718' } });
+    ssm.on(PutParameterCommand).resolves({ Version: 1 });
+    ec2.on(DescribeImagesCommand).resolves({ Images: [] });
+    ec2
+      .on(DescribeImagesCommand, { ImageIds: ['ami-0a1b2c3d4e5f60718'] })
+      .resolves({ Images: [{ ImageId: 'ami-0a1b2c3d4e5f60718', State: 'available', Architecture: 'x86_64' }] });
+    const { handler } = await import('../../functions/plan-bake/handler');
+    const bakeId = bakeIdFor('al2023-base', 'ticket-7');
+
+    // Act
+    const plan = await handler(
+      { bakeId, request: { family: 'al2023-base', requestedBy: 'cli:alice' } },
+      lambdaContext('PlanBake'),
+    );
+
+    // Assess
+    expect(plan).toMatchObject({
+      action: 'bake',
+      region: 'eu-west-1',
+      documentName: 'bakehouse-bake-linux',
+      maxWaits: 12,
+      documentParameters: expect.objectContaining({
+        AutomationAssumeRole: ['arn:aws:iam::111122223333:role/bakehouse-automation'],
+        IamInstanceProfileName: ['bakehouse-builder'],
+      }),
+    });
+    expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, {
+      Name: '/bakehouse/_locks/al2023-base',
+      Overwrite: false,
+    });
+  });
+
+  it('names every missing variable at once', async () => {
+    // Prepare
+    stubEnv({ ...PLAN_BAKE_ENV, AUTOMATION_ROLE_ARN: undefined, BUILDER_INSTANCE_PROFILE: undefined });
+
+    // Act
+    const act = import('../../functions/plan-bake/handler');
+
+    // Assess
+    await expect(act).rejects.toThrow(
+      'missing environment variable(s) AUTOMATION_ROLE_ARN, BUILDER_INSTANCE_PROFILE. Fix: deploy through the Bakehouse stack, which sets them',
+    );
+  });
+
+  it('refuses a wait period that is not a positive whole number of seconds', async () => {
+    // Prepare
+    stubEnv({ ...PLAN_BAKE_ENV, AUTOMATION_WAIT_SECONDS: '10m' });
+
+    // Act
+    const act = import('../../functions/plan-bake/handler');
+
+    // Assess
+    await expect(act).rejects.toThrow("AUTOMATION_WAIT_SECONDS must be a positive integer, got '10m'");
+  });
+});
+
+describe('automation-callback handlers', () => {
+  it('register stores the token under CALLBACK_PARAMETER_PREFIX', async () => {
+    // Prepare
+    stubEnv({ CALLBACK_PARAMETER_PREFIX: '/bakehouse/_callbacks' });
+    ssm.on(PutParameterCommand).resolves({ Version: 1 });
+    ssm
+      .on(GetAutomationExecutionCommand)
+      .resolves({ AutomationExecution: { AutomationExecutionStatus: 'InProgress' } });
+    const { register } = await import('../../functions/automation-callback/handler');
+
+    // Act
+    const result = await register(
+      { taskToken: 't', automationExecutionId: 'auto-1', bakeId: 'b-1', bakeStartedAt: '2026-01-14T09:00:00Z' },
+      lambdaContext('AwaitAutomation'),
+    );
+
+    // Assess
+    expect(result).toEqual({ outcome: 'pending' });
+    expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, { Name: '/bakehouse/_callbacks/auto-1' });
+  });
+
+  it('resume reads the detail of the SSM status-change event', async () => {
+    // Prepare
+    stubEnv({ CALLBACK_PARAMETER_PREFIX: '/bakehouse/_callbacks' });
+    const { resume } = await import('../../functions/automation-callback/handler');
+    const event = {
+      version: '0',
+      id: 'e-1',
+      'detail-type': 'EC2 Automation Execution Status-change Notification' as const,
+      source: 'aws.ssm',
+      account: '111122223333',
+      time: '2026-01-14T09:40:00Z',
+      region: 'eu-west-1',
+      resources: [],
+      detail: { ExecutionId: 'auto-1', Status: 'InProgress' },
+    };
+
+    // Act
+    const result = await resume(event, lambdaContext('AutomationEvents'));
+
+    // Assess
+    expect(result).toEqual({ outcome: 'pending' });
+    expect(ssm).not.toHaveReceivedAnyCommand();
+  });
+
+  it('fails at cold start when CALLBACK_PARAMETER_PREFIX is missing', async () => {
+    // Prepare
+    stubEnv({ CALLBACK_PARAMETER_PREFIX: undefined });
+
+    // Act
+    const act = import('../../functions/automation-callback/handler');
+
+    // Assess
+    await expect(act).rejects.toThrow(/CALLBACK_PARAMETER_PREFIX/);
+  });
+});
+
+describe('fail-bake handler', () => {
+  it('needs no environment of its own and reports the failure', async () => {
+    // Prepare
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    ec2.on(DescribeImagesCommand).resolves({ Images: [] });
+    const { handler } = await import('../../functions/fail-bake/handler');
+
+    // Act
+    const failure = await handler(
+      {
+        bakeId: 'b-1',
+        request: { family: 'al2023-base' },
+        failure: { PlanBake: { Error: 'FamilyBusyError', Cause: 'busy' } },
+      },
+      lambdaContext('FailBake'),
+    );
+
+    // Assess
+    expect(failure).toMatchObject({ bakeId: 'b-1', family: 'al2023-base', failedStep: 'PlanBake', cleanupErrors: [] });
+  });
+});

@@ -1,0 +1,884 @@
+import { DescribeImagesCommand, EC2Client, type Image } from '@aws-sdk/client-ec2';
+import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import fc from 'fast-check';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type BakeActionPlan, type BakePlan, Tag } from '../../functions/commons/bake-plan';
+import { LINUX_BAKE_PARAMETERS, WINDOWS_BAKE_PARAMETERS } from '../../functions/commons/documents';
+import { loadConfig } from '../../functions/commons/families';
+import {
+  computeBakeKey,
+  type DocumentRef,
+  type PlanBakeDeps,
+  type PlanBakeSettings,
+  planBake,
+} from '../../functions/plan-bake/core';
+import {
+  awsError,
+  bakeConfig,
+  configInput,
+  linuxFamily,
+  recordingLogger,
+  STATE_MACHINE_ARN,
+  tagValue,
+} from './support/bake-factories';
+
+const ec2 = mockClient(EC2Client);
+const ssm = mockClient(SSMClient);
+const sfn = mockClient(SFNClient);
+
+const NOW = new Date('2026-01-14T09:00:00.000Z');
+const BAKE_ID = 'al2023-base-0123456789abcdef0123456789abcdef';
+const OTHER_BAKE_ID = 'al2023-base-fedcba9876543210fedcba9876543210';
+const SOURCE_AMI = 'ami-0a1b2c3d4e5f60718';
+const LINUX_PARAMETER = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
+const WINDOWS_PARAMETER = '/aws/service/ami-windows-latest/Windows_Server-2022-English-Full-Base';
+const LOCK = '/bakehouse/_locks/al2023-base';
+const LINUX_DOCUMENT: DocumentRef = { name: 'bakehouse-bake-linux', sha256: 'a'.repeat(64) };
+
+const settings = (): PlanBakeSettings => ({
+  region: 'eu-west-1',
+  documents: { linux: { ...LINUX_DOCUMENT }, windows: { name: 'bakehouse-bake-windows', sha256: 'b'.repeat(64) } },
+  automationRoleArn: 'arn:aws:iam::111122223333:role/bakehouse-automation',
+  builderInstanceProfile: 'bakehouse-builder',
+  automationWaitSeconds: 600,
+  stateMachineArn: STATE_MACHINE_ARN,
+});
+
+const planDeps = (overrides: Partial<PlanBakeDeps> = {}): PlanBakeDeps => ({
+  config: bakeConfig(),
+  settings: settings(),
+  ec2: new EC2Client({}),
+  ssm: new SSMClient({}),
+  sfn: new SFNClient({}),
+  clock: () => new Date(NOW),
+  logger: recordingLogger(),
+  ...overrides,
+});
+
+const request = (overrides: Record<string, unknown> = {}) => ({
+  family: 'al2023-base',
+  requestedBy: 'cli:alice',
+  reason: 'unit test',
+  ...overrides,
+});
+
+const image = (overrides: Partial<Image> = {}): Image => ({
+  ImageId: SOURCE_AMI,
+  State: 'available',
+  Architecture: 'x86_64',
+  CreationDate: '2026-01-10T00:00:00.000Z',
+  RootDeviceName: '/dev/xvda',
+  BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeSize: 30 } }],
+  ...overrides,
+});
+
+const asBake = (plan: BakePlan): BakeActionPlan => {
+  if (plan.action !== 'bake') throw new Error(`expected a bake plan, got ${plan.action}`);
+  return plan;
+};
+
+/** The happy world: parameters resolve, the source image is available, nothing is baked, the lock is free. */
+const givenAWorld = (sources: Record<string, string> = { [LINUX_PARAMETER]: SOURCE_AMI }, images = [image()]) => {
+  ssm.on(GetParameterCommand).rejects(awsError('ParameterNotFound'));
+  for (const [Name, Value] of Object.entries(sources)) {
+    ssm.on(GetParameterCommand, { Name }).resolves({ Parameter: { Name, Value } });
+  }
+  ssm.on(PutParameterCommand).resolves({ Version: 1 });
+  ec2.on(DescribeImagesCommand).resolves({ Images: [] });
+  for (const img of images) {
+    ec2.on(DescribeImagesCommand, { ImageIds: [img.ImageId as string] }).resolves({ Images: [img] });
+  }
+};
+
+/** The family lock is held: the first PutParameter (Overwrite false) fails, the lock reads `holder`. */
+const givenLockHeld = (holder: string) => {
+  ssm.on(PutParameterCommand, { Overwrite: false }).rejects(awsError('ParameterAlreadyExists'));
+  ssm.on(GetParameterCommand, { Name: LOCK }).resolves({ Parameter: { Name: LOCK, Value: holder } });
+};
+
+const lockRecord = (bakeId: string, expiresAt: string) =>
+  JSON.stringify({ bakeId, acquiredAt: '2026-01-14T08:00:00.000Z', expiresAt });
+
+beforeEach(() => {
+  ec2.reset();
+  ssm.reset();
+  sfn.reset();
+});
+
+describe('planBake validates the request', () => {
+  it('rejects a request without requestedBy, naming the field, before calling AWS', async () => {
+    // Prepare
+    givenAWorld();
+
+    // Act
+    const act = planBake({ bakeId: BAKE_ID, request: { family: 'al2023-base' } }, planDeps());
+
+    // Assess
+    await expect(act).rejects.toMatchObject({
+      name: 'InvalidBakeRequestError',
+      message: expect.stringContaining('requestedBy'),
+    });
+    expect(ssm).not.toHaveReceivedAnyCommand();
+    expect(ec2).not.toHaveReceivedAnyCommand();
+  });
+
+  it('rejects an unknown family, listing the known ones with a fix', async () => {
+    // Prepare
+    givenAWorld();
+
+    // Act
+    const act = planBake({ bakeId: BAKE_ID, request: request({ family: 'al2022-base' }) }, planDeps());
+
+    // Assess
+    await expect(act).rejects.toMatchObject({
+      name: 'UnknownFamilyError',
+      message:
+        "family: no family named 'al2022-base'. Fix: use one of al2023-base, windows-2022-base, al2023-web, rocky-9-base",
+    });
+  });
+});
+
+describe('planBake resolves the source image', () => {
+  it('reads the SSM parameter and bakes from the image it names', async () => {
+    // Prepare
+    givenAWorld();
+
+    // Act
+    const plan = asBake(await planBake({ bakeId: BAKE_ID, request: request() }, planDeps()));
+
+    // Assess
+    expect(plan).toMatchObject({ sourceAmiId: SOURCE_AMI, parentFamily: null, family: 'al2023-base', os: 'linux' });
+    expect(ssm).toHaveReceivedCommandWith(GetParameterCommand, { Name: LINUX_PARAMETER });
+    expect(ec2).toHaveReceivedCommandWith(DescribeImagesCommand, { ImageIds: [SOURCE_AMI] });
+  });
+
+  it('fails with the family, the parameter and a fix when the SSM parameter does not exist', async () => {
+    // Prepare
+    givenAWorld({});
+
+    // Act
+    const act = planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+
+    // Assess
+    await expect(act).rejects.toMatchObject({
+      name: 'SourceImageNotFoundError',
+      message: expect.stringMatching(
+        /^family 'al2023-base': source\.ssmParameter '.+' does not exist in eu-west-1\. Fix: /,
+      ),
+    });
+  });
+
+  it('fails when the image the parameter names is not available', async () => {
+    // Prepare
+    givenAWorld(undefined, [image({ State: 'deregistered' })]);
+
+    // Act
+    const act = planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+
+    // Assess
+    await expect(act).rejects.toMatchObject({
+      name: 'SourceImageNotFoundError',
+      message: expect.stringMatching(
+        /^family 'al2023-base': source image ami-\w+ is deregistered, not available\. Fix: /,
+      ),
+    });
+  });
+
+  it('fails when EC2 does not know the image the parameter names', async () => {
+    // Prepare
+    givenAWorld(undefined, []);
+    ec2.on(DescribeImagesCommand, { ImageIds: [SOURCE_AMI] }).rejects(awsError('InvalidAMIID.NotFound'));
+
+    // Act
+    const act = planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+
+    // Assess
+    await expect(act).rejects.toMatchObject({
+      name: 'SourceImageNotFoundError',
+      message: expect.stringContaining('not found'),
+    });
+  });
+
+  it('lets other EC2 errors through unchanged, for the state machine to retry', async () => {
+    // Prepare
+    givenAWorld(undefined, []);
+    ec2.on(DescribeImagesCommand, { ImageIds: [SOURCE_AMI] }).rejects(awsError('RequestLimitExceeded'));
+
+    // Act
+    const act = planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+
+    // Assess
+    await expect(act).rejects.toMatchObject({ name: 'RequestLimitExceeded' });
+  });
+
+  it('refuses a source image of another architecture', async () => {
+    // Prepare
+    givenAWorld(undefined, [image({ Architecture: 'arm64' })]);
+
+    // Act
+    const act = planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+
+    // Assess
+    await expect(act).rejects.toMatchObject({
+      name: 'SourceImageNotFoundError',
+      message: expect.stringMatching(/^family 'al2023-base': .* is arm64 but the family is x86_64\. Fix: /),
+    });
+  });
+
+  it('takes the newest available image matching an AMI filter, across every page', async () => {
+    // Prepare
+    givenAWorld({});
+    const filter = { Owners: ['792107900819'] };
+    ec2
+      .on(DescribeImagesCommand, filter)
+      .resolvesOnce({
+        Images: [image({ ImageId: 'ami-00000000000000001', CreationDate: '2026-01-02T00:00:00.000Z' })],
+        NextToken: 'page-2',
+      })
+      .resolvesOnce({
+        Images: [
+          image({ ImageId: 'ami-00000000000000002', CreationDate: '2026-01-05T00:00:00.000Z' }),
+          image({ ImageId: 'ami-00000000000000003', CreationDate: '2026-01-09T00:00:00.000Z' }),
+          image({ ImageId: 'ami-00000000000000004', CreationDate: '2026-01-07T00:00:00.000Z' }),
+        ],
+      });
+
+    // Act
+    const plan = await planBake({ bakeId: BAKE_ID, request: request({ family: 'rocky-9-base' }) }, planDeps());
+
+    // Assess
+    expect(plan.sourceAmiId).toBe('ami-00000000000000003');
+    expect(ec2).toHaveReceivedNthCommandWith(DescribeImagesCommand, 1, {
+      Owners: ['792107900819'],
+      Filters: [
+        { Name: 'name', Values: ['Rocky-9-EC2-Base-*'] },
+        { Name: 'state', Values: ['available'] },
+      ],
+    });
+    expect(ec2).toHaveReceivedNthCommandWith(DescribeImagesCommand, 2, {
+      Owners: ['792107900819'],
+      NextToken: 'page-2',
+    });
+  });
+
+  it('fails with the family and a fix when the AMI filter matches nothing', async () => {
+    // Prepare
+    givenAWorld({});
+
+    // Act
+    const act = planBake({ bakeId: BAKE_ID, request: request({ family: 'rocky-9-base' }) }, planDeps());
+
+    // Assess
+    await expect(act).rejects.toMatchObject({
+      name: 'SourceImageNotFoundError',
+      message: "family 'rocky-9-base': source.amiFilter matches no available image. Fix: check the owners and filters",
+    });
+  });
+
+  it("builds on the parent family's channel and records the parent", async () => {
+    // Prepare
+    givenAWorld({ '/bakehouse/al2023-base/stable': SOURCE_AMI });
+
+    // Act
+    const plan = asBake(await planBake({ bakeId: BAKE_ID, request: request({ family: 'al2023-web' }) }, planDeps()));
+
+    // Assess
+    expect(plan.parentFamily).toBe('al2023-base');
+    expect(tagValue(plan.imageTags, Tag.ParentFamily)).toBe('al2023-base');
+    expect(ssm).toHaveReceivedCommandWith(GetParameterCommand, { Name: '/bakehouse/al2023-base/stable' });
+  });
+
+  it('tells the operator to bake the parent first when its channel is empty', async () => {
+    // Prepare
+    givenAWorld({});
+
+    // Act
+    const act = planBake({ bakeId: BAKE_ID, request: request({ family: 'al2023-web' }) }, planDeps());
+
+    // Assess
+    await expect(act).rejects.toMatchObject({
+      name: 'SourceImageNotFoundError',
+      message:
+        "family 'al2023-web': its parent 'al2023-base' has no image in channel 'stable' yet. Fix: bake and promote 'al2023-base' first",
+    });
+  });
+
+  it('works with any client port that has send, not only an SDK client instance', async () => {
+    // Prepare
+    givenAWorld({});
+    ec2.on(DescribeImagesCommand, { Owners: ['792107900819'] }).resolves({ Images: [image()] });
+    const client = new EC2Client({});
+    const port: PlanBakeDeps['ec2'] = {
+      send: (command: DescribeImagesCommand) => client.send(command),
+    } as PlanBakeDeps['ec2'];
+
+    // Act
+    const plan = await planBake(
+      { bakeId: BAKE_ID, request: request({ family: 'rocky-9-base' }) },
+      planDeps({ ec2: port }),
+    );
+
+    // Assess
+    expect(plan.sourceAmiId).toBe(SOURCE_AMI);
+  });
+});
+
+describe('planBake skips what is already baked', () => {
+  it('skips, without taking the lock, when an available image carries the bake key', async () => {
+    // Prepare
+    givenAWorld();
+    const first = await planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+    ssm.resetHistory();
+    ec2
+      .on(DescribeImagesCommand, { Owners: ['self'] })
+      .resolves({ Images: [image({ ImageId: 'ami-0baked00000000001' })] });
+
+    // Act
+    const plan = await planBake({ bakeId: OTHER_BAKE_ID, request: request() }, planDeps());
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'skip', existingAmiId: 'ami-0baked00000000001', bakeKey: first.bakeKey });
+    expect(ec2).toHaveReceivedCommandWith(DescribeImagesCommand, {
+      Owners: ['self'],
+      Filters: [
+        { Name: `tag:${Tag.BakeKey}`, Values: [first.bakeKey] },
+        { Name: 'state', Values: ['available'] },
+      ],
+    });
+    expect(ssm).not.toHaveReceivedCommand(PutParameterCommand);
+  });
+
+  it('bakes anyway when the request forces it, without looking for a baked image', async () => {
+    // Prepare
+    givenAWorld();
+    ec2
+      .on(DescribeImagesCommand, { Owners: ['self'] })
+      .resolves({ Images: [image({ ImageId: 'ami-0baked00000000001' })] });
+
+    // Act
+    const plan = await planBake({ bakeId: BAKE_ID, request: request({ force: true }) }, planDeps());
+
+    // Assess
+    expect(plan.action).toBe('bake');
+    expect(ec2).not.toHaveReceivedCommandWith(DescribeImagesCommand, { Owners: ['self'] });
+    expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, { Name: LOCK, Overwrite: false });
+  });
+
+  it('gives the same bake key to bakes of the same inputs at other times and with other ids', async () => {
+    // Prepare
+    givenAWorld();
+
+    // Act
+    const first = await planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+    const later = await planBake(
+      { bakeId: OTHER_BAKE_ID, request: request({ reason: 'again', requestedBy: 'team-x' }) },
+      planDeps({ clock: () => new Date('2026-02-01T00:00:00Z') }),
+    );
+
+    // Assess
+    expect(later.bakeKey).toBe(first.bakeKey);
+    expect(first.bakeKey).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('gives a new bake key when upstream publishes a new source image', async () => {
+    // Prepare
+    givenAWorld();
+    const before = await planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+    givenAWorld({ [LINUX_PARAMETER]: 'ami-0ffffffffffffffff' }, [image({ ImageId: 'ami-0ffffffffffffffff' })]);
+
+    // Act
+    const after = await planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+
+    // Assess
+    expect(after.bakeKey).not.toBe(before.bakeKey);
+  });
+
+  it('gives a new bake key when the bake document changes', async () => {
+    // Prepare
+    givenAWorld();
+    const before = await planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+    const changed = {
+      ...settings(),
+      documents: { ...settings().documents, linux: { ...LINUX_DOCUMENT, sha256: 'c'.repeat(64) } },
+    };
+
+    // Act
+    const after = await planBake({ bakeId: BAKE_ID, request: request() }, planDeps({ settings: changed }));
+
+    // Assess
+    expect(after.bakeKey).not.toBe(before.bakeKey);
+  });
+});
+
+describe('planBake takes the family lock', () => {
+  it('creates the lock without overwriting, valid for the bake timeout plus a grace period', async () => {
+    // Prepare
+    givenAWorld();
+
+    // Act
+    const plan = asBake(await planBake({ bakeId: BAKE_ID, request: request() }, planDeps()));
+
+    // Assess
+    expect(plan.lockParameterName).toBe(LOCK);
+    expect(ssm).toHaveReceivedCommandExactlyOnceWith(PutParameterCommand, {
+      Name: LOCK,
+      Type: 'String',
+      Overwrite: false,
+      Value: JSON.stringify({
+        bakeId: BAKE_ID,
+        acquiredAt: '2026-01-14T09:00:00.000Z',
+        expiresAt: '2026-01-14T11:30:00.000Z', // 120 minutes + 30 minutes grace
+      }),
+    });
+  });
+
+  it('carries on when this bake already holds the lock (PlanBake retried)', async () => {
+    // Prepare
+    givenAWorld();
+    givenLockHeld(lockRecord(BAKE_ID, '2026-01-14T11:30:00.000Z'));
+
+    // Act
+    const plan = await planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+
+    // Assess
+    expect(plan.action).toBe('bake');
+    expect(ssm).toHaveReceivedCommandTimes(PutParameterCommand, 1);
+    expect(sfn).not.toHaveReceivedAnyCommand();
+  });
+
+  it('waits for another bake whose execution still runs', async () => {
+    // Prepare
+    givenAWorld();
+    givenLockHeld(lockRecord(OTHER_BAKE_ID, '2026-01-14T11:00:00.000Z'));
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'RUNNING' });
+
+    // Act
+    const act = planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+
+    // Assess
+    await expect(act).rejects.toMatchObject({
+      name: 'FamilyBusyError',
+      message: expect.stringContaining(`family 'al2023-base' is being baked by ${OTHER_BAKE_ID}`),
+    });
+    expect(sfn).toHaveReceivedCommandWith(DescribeExecutionCommand, {
+      executionArn: `arn:aws:states:eu-west-1:111122223333:execution:bakehouse-bake:${OTHER_BAKE_ID}`,
+    });
+    expect(ssm).not.toHaveReceivedCommandWith(PutParameterCommand, { Overwrite: true });
+  });
+
+  it('takes over an expired lock without asking Step Functions', async () => {
+    // Prepare
+    givenAWorld();
+    givenLockHeld(lockRecord(OTHER_BAKE_ID, '2026-01-14T08:59:59.999Z'));
+
+    // Act
+    const plan = await planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+
+    // Assess
+    expect(plan.action).toBe('bake');
+    expect(sfn).not.toHaveReceivedAnyCommand();
+    expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, {
+      Name: LOCK,
+      Overwrite: true,
+      Value: expect.stringContaining(`"bakeId":"${BAKE_ID}"`),
+    });
+  });
+
+  it.each([
+    ['SUCCEEDED', { status: 'SUCCEEDED' }],
+    ['FAILED', { status: 'FAILED' }],
+    ['ABORTED', { status: 'ABORTED' }],
+  ])('takes over an unexpired lock whose execution has %s', async (_status, execution) => {
+    // Prepare
+    givenAWorld();
+    givenLockHeld(lockRecord(OTHER_BAKE_ID, '2026-01-14T11:00:00.000Z'));
+    sfn.on(DescribeExecutionCommand).resolves(execution as { status: 'SUCCEEDED' });
+    const logger = recordingLogger();
+
+    // Act
+    await planBake({ bakeId: BAKE_ID, request: request() }, planDeps({ logger }));
+
+    // Assess
+    expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, { Name: LOCK, Overwrite: true });
+    expect(logger.warn).toHaveBeenCalledWith(
+      'taking over a stale family lock',
+      expect.objectContaining({ family: 'al2023-base' }),
+    );
+  });
+
+  it('takes over a lock whose execution does not exist', async () => {
+    // Prepare
+    givenAWorld();
+    givenLockHeld(lockRecord(OTHER_BAKE_ID, '2026-01-14T11:00:00.000Z'));
+    sfn.on(DescribeExecutionCommand).rejects(awsError('ExecutionDoesNotExist'));
+
+    // Act
+    await planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+
+    // Assess
+    expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, { Name: LOCK, Overwrite: true });
+  });
+
+  it.each([['not json'], ['{"holder":"someone"}'], ['']])('takes over a lock it cannot read: %j', async (value) => {
+    // Prepare
+    givenAWorld();
+    givenLockHeld(value);
+
+    // Act
+    await planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+
+    // Assess
+    expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, { Name: LOCK, Overwrite: true });
+    expect(sfn).not.toHaveReceivedAnyCommand();
+  });
+
+  it('lets an unexpected Step Functions error through instead of guessing', async () => {
+    // Prepare
+    givenAWorld();
+    givenLockHeld(lockRecord(OTHER_BAKE_ID, '2026-01-14T11:00:00.000Z'));
+    sfn.on(DescribeExecutionCommand).rejects(awsError('AccessDeniedException'));
+
+    // Act
+    const act = planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+
+    // Assess
+    await expect(act).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    expect(ssm).not.toHaveReceivedCommandWith(PutParameterCommand, { Overwrite: true });
+  });
+
+  it('lets an unexpected SSM error on the lock through', async () => {
+    // Prepare
+    givenAWorld();
+    ssm.on(PutParameterCommand).rejects(awsError('ThrottlingException'));
+
+    // Act
+    const act = planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+
+    // Assess
+    await expect(act).rejects.toMatchObject({ name: 'ThrottlingException' });
+  });
+});
+
+describe('planBake fills in the bake', () => {
+  it('plans a Linux bake with every document parameter the family implies', async () => {
+    // Prepare
+    givenAWorld();
+
+    // Act
+    const plan = asBake(await planBake({ bakeId: BAKE_ID, request: request() }, planDeps()));
+
+    // Assess
+    expect(plan.documentName).toBe('bakehouse-bake-linux');
+    expect(plan.documentParameters).toEqual({
+      AutomationAssumeRole: ['arn:aws:iam::111122223333:role/bakehouse-automation'],
+      SourceAmiId: [SOURCE_AMI],
+      InstanceType: ['m7i.large'],
+      SubnetId: ['subnet-0123456789abcdef0'],
+      SecurityGroupIds: ['sg-0123456789abcdef0'],
+      IamInstanceProfileName: ['bakehouse-builder'],
+      RootDeviceName: ['/dev/xvda'],
+      VolumeSize: ['30'],
+      Encrypted: ['true'],
+      KmsKeyId: ['alias/aws/ebs'],
+      HttpTokens: ['required'],
+      BakeId: [BAKE_ID],
+      Family: ['al2023-base'],
+      BuilderExpiresAt: ['2026-01-14T15:00:00.000Z'],
+      ImageName: [plan.imageName],
+      ImageDescription: [`al2023-base baked by Bakehouse from ${SOURCE_AMI}`],
+      InstallScript: ['# bakehouse step: enable agents\nsystemctl enable x'],
+      ExcludePackages: ['kernel-livepatch*'],
+      SecurityOnly: ['false'],
+      InstallPackages: ['jq amazon-cloudwatch-agent'],
+    });
+    expect(plan.imageName).toMatch(/^bakehouse\/al2023-base\/20260114T090000Z-[0-9a-f]{6}$/);
+  });
+
+  it('only passes parameters the Linux document declares', async () => {
+    // Prepare
+    givenAWorld();
+
+    // Act
+    const plan = asBake(await planBake({ bakeId: BAKE_ID, request: request() }, planDeps()));
+
+    // Assess
+    for (const key of Object.keys(plan.documentParameters)) expect(LINUX_BAKE_PARAMETERS).toContain(key);
+  });
+
+  it('plans a Windows bake with its update and chocolatey parameters', async () => {
+    // Prepare
+    givenAWorld({ [WINDOWS_PARAMETER]: SOURCE_AMI }, [
+      image({
+        RootDeviceName: '/dev/sda1',
+        BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { VolumeSize: 30 } }],
+      }),
+    ]);
+
+    // Act
+    const plan = asBake(
+      await planBake({ bakeId: BAKE_ID, request: request({ family: 'windows-2022-base' }) }, planDeps()),
+    );
+
+    // Assess
+    expect(plan.documentName).toBe('bakehouse-bake-windows');
+    expect(plan.documentParameters).toMatchObject({
+      RootDeviceName: ['/dev/sda1'],
+      UpdateCategories: ['CriticalUpdates,SecurityUpdates,UpdateRollups'],
+      UpdateSeverityLevels: ['Critical,Important'],
+      IncludeKbs: ['KB5034439'],
+      ChocolateySource: ['https://feed.example.internal/chocolatey'],
+      ChocolateyPackages: ['7zip git'],
+    });
+    expect(plan.documentParameters).not.toHaveProperty('ExcludeKbs');
+    for (const key of Object.keys(plan.documentParameters)) expect(WINDOWS_BAKE_PARAMETERS).toContain(key);
+  });
+
+  it("prefers the family's volume size, then the source image's, then the OS default", async () => {
+    // Prepare
+    const sized = loadConfig(configInput([linuxFamily({ builder: { ...linuxFamily().builder, volumeSizeGiB: 64 } })]));
+    givenAWorld(undefined, [image()]);
+    const withFamilySize = asBake(await planBake({ bakeId: BAKE_ID, request: request() }, planDeps({ config: sized })));
+    givenAWorld(undefined, [image({ BlockDeviceMappings: [] })]);
+
+    // Act
+    const withDefault = asBake(await planBake({ bakeId: BAKE_ID, request: request() }, planDeps()));
+
+    // Assess
+    expect(withFamilySize.documentParameters.VolumeSize).toEqual(['64']);
+    expect(withDefault.documentParameters.VolumeSize).toEqual(['8']);
+  });
+
+  it("uses the family's own instance profile and IMDS setting when it sets them", async () => {
+    // Prepare
+    const builder = {
+      ...linuxFamily().builder,
+      instanceProfile: 'team-builder',
+      requireImdsv2: false,
+      encryptVolumes: false,
+    };
+    const config = loadConfig(configInput([linuxFamily({ builder })]));
+    givenAWorld();
+
+    // Act
+    const plan = asBake(await planBake({ bakeId: BAKE_ID, request: request() }, planDeps({ config })));
+
+    // Assess
+    expect(plan.documentParameters).toMatchObject({
+      IamInstanceProfileName: ['team-builder'],
+      HttpTokens: ['optional'],
+      Encrypted: ['false'],
+    });
+  });
+
+  it('derives a UUID-shaped client token from the bake id alone', async () => {
+    // Prepare
+    givenAWorld();
+
+    // Act
+    const first = asBake(await planBake({ bakeId: BAKE_ID, request: request() }, planDeps()));
+    const retried = asBake(
+      await planBake(
+        { bakeId: BAKE_ID, request: request() },
+        planDeps({ clock: () => new Date('2026-01-14T09:05:00Z') }),
+      ),
+    );
+    const other = asBake(await planBake({ bakeId: OTHER_BAKE_ID, request: request() }, planDeps()));
+
+    // Assess
+    expect(first.clientToken).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(retried.clientToken).toBe(first.clientToken);
+    expect(other.clientToken).not.toBe(first.clientToken);
+  });
+
+  it('tags the image with its lineage, its bake key and the family tags', async () => {
+    // Prepare
+    const config = loadConfig(configInput([linuxFamily({ tags: { 'cost-center': 'platform' } })]));
+    givenAWorld();
+
+    // Act
+    const plan = asBake(await planBake({ bakeId: BAKE_ID, request: request() }, planDeps({ config })));
+
+    // Assess
+    expect(plan.imageTags).toEqual(
+      expect.arrayContaining([
+        { Key: 'cost-center', Value: 'platform' },
+        { Key: 'Name', Value: plan.imageName },
+        { Key: Tag.Managed, Value: 'true' },
+        { Key: Tag.Family, Value: 'al2023-base' },
+        { Key: Tag.BakeId, Value: BAKE_ID },
+        { Key: Tag.BakeKey, Value: plan.bakeKey },
+        { Key: Tag.SourceAmi, Value: SOURCE_AMI },
+        { Key: Tag.Os, Value: 'linux' },
+        { Key: Tag.RequestedBy, Value: 'cli:alice' },
+      ]),
+    );
+    expect(tagValue(plan.imageTags, Tag.ParentFamily)).toBeUndefined();
+  });
+
+  it('never lets a family tag repeat or override a tag Bakehouse writes', async () => {
+    // Prepare
+    const tags = { Name: 'my-name', [Tag.Managed]: 'false', [Tag.BakeKey]: 'forged', team: 'web' };
+    const config = loadConfig(configInput([linuxFamily({ tags })]));
+    givenAWorld();
+
+    // Act
+    const plan = asBake(await planBake({ bakeId: BAKE_ID, request: request() }, planDeps({ config })));
+
+    // Assess
+    const keys = plan.imageTags.map((t) => t.Key);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(tagValue(plan.imageTags, 'Name')).toBe(plan.imageName);
+    expect(tagValue(plan.imageTags, Tag.Managed)).toBe('true');
+    expect(tagValue(plan.imageTags, Tag.BakeKey)).toBe(plan.bakeKey);
+    expect(tagValue(plan.imageTags, 'team')).toBe('web');
+  });
+
+  it('names the candidate channel and allows as many waits as the bake timeout needs', async () => {
+    // Prepare
+    givenAWorld({ [WINDOWS_PARAMETER]: SOURCE_AMI });
+
+    // Act
+    const plan = asBake(
+      await planBake(
+        { bakeId: BAKE_ID, request: request({ family: 'windows-2022-base' }) },
+        planDeps({ settings: { ...settings(), automationWaitSeconds: 900 } }),
+      ),
+    );
+
+    // Assess
+    expect(plan.candidateParameterName).toBe('/bakehouse/windows-2022-base/candidate');
+    expect(plan.maxWaits).toBe(16); // 240 minutes / 15 minutes
+  });
+
+  it('allows at least one wait even when one wait outlasts the bake timeout', async () => {
+    // Prepare
+    givenAWorld();
+
+    // Act
+    const plan = asBake(
+      await planBake(
+        { bakeId: BAKE_ID, request: request() },
+        planDeps({ settings: { ...settings(), automationWaitSeconds: 86_400 } }),
+      ),
+    );
+
+    // Assess
+    expect(plan.maxWaits).toBe(1);
+  });
+
+  it('echoes the validated request, with its defaults, and when it planned', async () => {
+    // Prepare
+    givenAWorld();
+
+    // Act
+    const plan = await planBake(
+      { bakeId: BAKE_ID, request: { family: 'al2023-base', requestedBy: 'cli:bob' } },
+      planDeps(),
+    );
+
+    // Assess
+    expect(plan.request).toEqual({
+      version: '1.0',
+      family: 'al2023-base',
+      requestedBy: 'cli:bob',
+      reason: 'requested',
+      force: false,
+    });
+    expect(plan.plannedAt).toBe('2026-01-14T09:00:00.000Z');
+    expect(plan.region).toBe('eu-west-1');
+  });
+});
+
+describe('computeBakeKey', () => {
+  const PER_BAKE = ['AutomationAssumeRole', 'BakeId', 'BuilderExpiresAt', 'ImageName', 'ImageDescription'] as const;
+  const parameterName = fc
+    .stringMatching(/^[A-Z][A-Za-z]{0,15}$/)
+    .filter((k) => !(PER_BAKE as readonly string[]).includes(k));
+  const parameters = fc.dictionary(parameterName, fc.array(fc.string({ maxLength: 12 }), { maxLength: 3 }), {
+    minKeys: 1,
+    maxKeys: 12,
+  });
+  const amiId = fc.stringMatching(/^ami-[0-9a-f]{17}$/);
+  const sha = fc.stringMatching(/^[0-9a-f]{64}$/);
+
+  it('does not depend on the order of the parameters', () => {
+    fc.assert(
+      fc.property(
+        amiId,
+        parameters.chain((p) =>
+          fc.tuple(fc.constant(p), fc.shuffledSubarray(Object.entries(p), { minLength: Object.keys(p).length })),
+        ),
+        (ami, [original, shuffled]) => {
+          // Act
+          const a = computeBakeKey(ami, LINUX_DOCUMENT, original);
+          const b = computeBakeKey(ami, LINUX_DOCUMENT, Object.fromEntries(shuffled));
+
+          // Assess
+          expect(b).toBe(a);
+        },
+      ),
+    );
+  });
+
+  it('changes with the source image', () => {
+    fc.assert(
+      fc.property(amiId, amiId, parameters, (a, b, p) => {
+        fc.pre(a !== b);
+
+        // Act / Assess
+        expect(computeBakeKey(a, LINUX_DOCUMENT, p)).not.toBe(computeBakeKey(b, LINUX_DOCUMENT, p));
+      }),
+    );
+  });
+
+  it("changes with the document's content hash", () => {
+    fc.assert(
+      fc.property(amiId, sha, sha, parameters, (ami, x, y, p) => {
+        fc.pre(x !== y);
+
+        // Act / Assess
+        expect(computeBakeKey(ami, { ...LINUX_DOCUMENT, sha256: x }, p)).not.toBe(
+          computeBakeKey(ami, { ...LINUX_DOCUMENT, sha256: y }, p),
+        );
+      }),
+    );
+  });
+
+  it('changes with any parameter that shapes the image', () => {
+    fc.assert(
+      fc.property(amiId, parameters, fc.string({ minLength: 1, maxLength: 12 }), (ami, p, extra) => {
+        // Prepare
+        const [key, values] = Object.entries(p)[0] ?? ['InstallPackages', []];
+        const changed = { ...p, [key]: [...values, extra] };
+
+        // Act / Assess
+        expect(computeBakeKey(ami, LINUX_DOCUMENT, changed)).not.toBe(computeBakeKey(ami, LINUX_DOCUMENT, p));
+      }),
+    );
+  });
+
+  it('ignores the values that differ on every bake: bake id, image name, expiry, role, description', () => {
+    fc.assert(
+      fc.property(
+        amiId,
+        parameters,
+        fc.record(
+          Object.fromEntries(PER_BAKE.map((k) => [k, fc.array(fc.string(), { maxLength: 2 })])) as Record<
+            (typeof PER_BAKE)[number],
+            fc.Arbitrary<string[]>
+          >,
+        ),
+        (ami, p, perBake) => {
+          // Act
+          const plain = computeBakeKey(ami, LINUX_DOCUMENT, p);
+          const withPerBake = computeBakeKey(ami, LINUX_DOCUMENT, { ...p, ...perBake });
+
+          // Assess
+          expect(withPerBake).toBe(plain);
+        },
+      ),
+    );
+  });
+});

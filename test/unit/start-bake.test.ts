@@ -1,0 +1,244 @@
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import fc from 'fast-check';
+import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  type BakeRequestedEvent,
+  bakeIdFor,
+  type StartBakeDeps,
+  startBake,
+  validateBakeRequest,
+} from '../../functions/start-bake/core';
+import { awsError, bakeConfig, recordingLogger, STATE_MACHINE_ARN } from './support/bake-factories';
+
+const sfn = mockClient(SFNClient);
+
+const startDeps = (overrides: Partial<StartBakeDeps> = {}): StartBakeDeps => ({
+  config: bakeConfig(),
+  sfn: new SFNClient({}),
+  stateMachineArn: STATE_MACHINE_ARN,
+  logger: recordingLogger(),
+  ...overrides,
+});
+
+const bakeRequested = (
+  detail: Record<string, unknown> = {},
+  id = '6f0e3c7a-1b2d-4e5f-8a9b-0c1d2e3f4a5b',
+): BakeRequestedEvent => ({
+  id,
+  source: 'bakehouse',
+  'detail-type': 'Bake Requested',
+  detail: { family: 'al2023-base', requestedBy: 'cli:alice', reason: 'new agent', ...detail },
+});
+
+const EXECUTION_PREFIX = 'arn:aws:states:eu-west-1:111122223333:execution:bakehouse-bake:';
+
+beforeEach(() => {
+  sfn.reset();
+});
+
+describe('bakeIdFor', () => {
+  const lower = 'abcdefghijklmnopqrstuvwxyz';
+  const familyName = fc
+    .tuple(
+      fc.constantFrom(...lower),
+      fc.string({ unit: fc.constantFrom(...`${lower}0123456789-`), minLength: 1, maxLength: 38, size: 'max' }),
+      fc.constantFrom(...`${lower}0123456789`),
+    )
+    .map(([first, middle, last]) => `${first}${middle}${last}`);
+
+  it('is a valid Step Functions execution name of at most 80 characters', () => {
+    fc.assert(
+      fc.property(familyName, fc.string({ minLength: 1, maxLength: 256 }), (family, key) => {
+        // Act
+        const bakeId = bakeIdFor(family, key);
+
+        // Assess
+        expect(bakeId.length).toBeLessThanOrEqual(80);
+        expect(bakeId).toMatch(/^[A-Za-z0-9_-]+$/);
+        expect(bakeId.startsWith(`${family}-`)).toBe(true);
+      }),
+    );
+  });
+
+  it('fits the longest family name a config allows into 80 characters', () => {
+    // Prepare
+    const longest = `f${'a'.repeat(38)}z`;
+
+    // Act
+    const bakeId = bakeIdFor(longest, 'k'.repeat(256));
+
+    // Assess
+    expect(longest).toHaveLength(40);
+    expect(bakeId.length).toBeLessThanOrEqual(80);
+  });
+
+  it('is the same for the same family and key, and differs when either changes', () => {
+    fc.assert(
+      fc.property(familyName, familyName, fc.string(), fc.string(), (familyA, familyB, keyA, keyB) => {
+        fc.pre(familyA !== familyB && keyA !== keyB);
+
+        // Act
+        const id = bakeIdFor(familyA, keyA);
+
+        // Assess
+        expect(bakeIdFor(familyA, keyA)).toBe(id);
+        expect(bakeIdFor(familyA, keyB)).not.toBe(id);
+        expect(bakeIdFor(familyB, keyA)).not.toBe(id);
+      }),
+    );
+  });
+});
+
+describe('validateBakeRequest', () => {
+  it('fills in the defaults of a minimal request', () => {
+    // Act
+    const request = validateBakeRequest({ family: 'al2023-base', requestedBy: 'team-payments' }, bakeConfig());
+
+    // Assess
+    expect(request).toEqual({
+      version: '1.0',
+      family: 'al2023-base',
+      requestedBy: 'team-payments',
+      reason: 'requested',
+      force: false,
+    });
+  });
+
+  it.each([
+    ['no requestedBy', { family: 'al2023-base' }, 'requestedBy'],
+    ['an unknown field', { family: 'al2023-base', requestedBy: 'x', priority: 'high' }, 'priority'],
+    [
+      'an idempotency key with spaces',
+      { family: 'al2023-base', requestedBy: 'x', idempotencyKey: 'a b' },
+      'idempotencyKey',
+    ],
+    ['force as a string', { family: 'al2023-base', requestedBy: 'x', force: 'yes' }, 'force'],
+  ])('rejects a request with %s, naming the field', (_what, detail, field) => {
+    // Act
+    const act = () => validateBakeRequest(detail, bakeConfig());
+
+    // Assess
+    expect(act).toThrow(
+      expect.objectContaining({ name: 'InvalidBakeRequestError', message: expect.stringContaining(`${field}`) }),
+    );
+    expect(act).toThrow(/^rejected Bake Requested: /);
+  });
+
+  it('rejects another major version with the version it accepts as the fix', () => {
+    // Act
+    const act = () => validateBakeRequest({ version: '2.0', family: 'al2023-base', requestedBy: 'x' }, bakeConfig());
+
+    // Assess
+    expect(act).toThrow("version: this Bakehouse accepts major version 1. Fix: send detail.version '1.0'");
+  });
+
+  it('accepts a newer minor version of the same major', () => {
+    // Act
+    const request = validateBakeRequest({ version: '1.7', family: 'al2023-base', requestedBy: 'x' }, bakeConfig());
+
+    // Assess
+    expect(request.version).toBe('1.7');
+  });
+
+  it('rejects an unknown family, naming the family and the fix', () => {
+    // Act
+    const act = () => validateBakeRequest({ family: 'al2022-base', requestedBy: 'x' }, bakeConfig());
+
+    // Assess
+    expect(act).toThrow(
+      expect.objectContaining({
+        name: 'UnknownFamilyError',
+        message: expect.stringMatching(/family: no family named 'al2022-base'\. Fix: use one of al2023-base, /),
+      }),
+    );
+  });
+});
+
+describe('startBake', () => {
+  it('starts one execution named after the family and the idempotency key', async () => {
+    // Prepare
+    sfn.on(StartExecutionCommand).resolves({ executionArn: `${EXECUTION_PREFIX}from-sfn`, startDate: new Date() });
+
+    // Act
+    const result = await startBake(bakeRequested({ idempotencyKey: 'ticket-42' }), startDeps());
+
+    // Assess
+    const bakeId = bakeIdFor('al2023-base', 'ticket-42');
+    expect(result).toEqual({ status: 'started', bakeId, executionArn: `${EXECUTION_PREFIX}from-sfn` });
+    expect(sfn).toHaveReceivedCommandExactlyOnceWith(StartExecutionCommand, {
+      stateMachineArn: STATE_MACHINE_ARN,
+      name: bakeId,
+    });
+  });
+
+  it('passes the validated request, with its defaults, as the execution input', async () => {
+    // Prepare
+    sfn.on(StartExecutionCommand).resolves({ executionArn: `${EXECUTION_PREFIX}x` });
+
+    // Act
+    await startBake(bakeRequested({ idempotencyKey: 'ticket-42' }), startDeps());
+
+    // Assess
+    const input = JSON.parse(sfn.commandCalls(StartExecutionCommand)[0]?.args[0].input.input ?? '{}');
+    expect(input).toEqual({
+      version: '1.0',
+      family: 'al2023-base',
+      requestedBy: 'cli:alice',
+      reason: 'new agent',
+      idempotencyKey: 'ticket-42',
+      force: false,
+    });
+  });
+
+  it('uses the event id as the idempotency key when the sender gave none, so a redelivery starts nothing new', async () => {
+    // Prepare
+    sfn.on(StartExecutionCommand).resolves({ executionArn: `${EXECUTION_PREFIX}x` });
+    const event = bakeRequested();
+
+    // Act
+    const first = await startBake(event, startDeps());
+    const redelivered = await startBake(structuredClone(event), startDeps());
+
+    // Assess
+    expect(redelivered.bakeId).toBe(first.bakeId);
+    expect(first.bakeId).toBe(bakeIdFor('al2023-base', `event:${event.id}`));
+    expect(sfn).toHaveReceivedCommandWith(StartExecutionCommand, {
+      input: expect.stringContaining(`"idempotencyKey":"event:${event.id}"`),
+    });
+  });
+
+  it('reports a duplicate, with the execution it would have started, when the name is taken', async () => {
+    // Prepare
+    sfn.on(StartExecutionCommand).rejects(awsError('ExecutionAlreadyExists'));
+    const logger = recordingLogger();
+
+    // Act
+    const result = await startBake(bakeRequested({ idempotencyKey: 'ticket-42' }), startDeps({ logger }));
+
+    // Assess
+    const bakeId = bakeIdFor('al2023-base', 'ticket-42');
+    expect(result).toEqual({ status: 'duplicate', bakeId, executionArn: `${EXECUTION_PREFIX}${bakeId}` });
+    expect(logger.info).toHaveBeenCalledWith(expect.stringContaining('duplicate'), expect.objectContaining({ bakeId }));
+  });
+
+  it('lets other Step Functions errors through, so EventBridge retries the event', async () => {
+    // Prepare
+    sfn.on(StartExecutionCommand).rejects(awsError('ThrottlingException'));
+
+    // Act
+    const act = startBake(bakeRequested(), startDeps());
+
+    // Assess
+    await expect(act).rejects.toMatchObject({ name: 'ThrottlingException' });
+  });
+
+  it('starts nothing for an invalid request', async () => {
+    // Act
+    const act = startBake(bakeRequested({ family: 'no-such-family' }), startDeps());
+
+    // Assess
+    await expect(act).rejects.toMatchObject({ name: 'UnknownFamilyError' });
+    expect(sfn).not.toHaveReceivedAnyCommand();
+  });
+});
