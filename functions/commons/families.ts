@@ -6,6 +6,7 @@
  * both places with the same message: the family, the field, and the fix.
  */
 import { z } from 'zod';
+import { familyDocumentValues, MAX_AUTOMATION_PARAMETER_LENGTH, PARAMETER_FIELDS } from './render';
 import { validateCron } from './schedule';
 
 const FAMILY_NAME = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
@@ -118,7 +119,15 @@ const builderSchema = z.strictObject({
   kmsKeyId: z.string().min(1).default('alias/aws/ebs'),
   volumeSizeGiB: z.number().int().min(8).max(16384).optional(),
   requireImdsv2: z.boolean().default(true),
-  encryptVolumes: z.boolean().default(true),
+  /**
+   * Builder and image volumes are always encrypted (with kmsKeyId). The field exists so that
+   * `false` fails loudly rather than being ignored: EC2 refuses a KMS key on an unencrypted volume.
+   */
+  encryptVolumes: z
+    .literal(true, {
+      error: 'Bakehouse always encrypts builder and image volumes. Fix: remove encryptVolumes, or set a kmsKeyId',
+    })
+    .default(true),
   /** A bake that runs longer than this is stopped and its builder terminated. */
   timeoutMinutes: z.number().int().min(15).max(720).default(120),
 });
@@ -311,6 +320,15 @@ const describePath = (input: unknown, path: readonly PropertyKey[]): string => {
 
 const crossFamilyProblems = (families: readonly Family[]): string[] => {
   const problems: string[] = [];
+  for (const family of families) {
+    for (const [parameter, value] of Object.entries(familyDocumentValues(family))) {
+      if (value.length > MAX_AUTOMATION_PARAMETER_LENGTH) {
+        problems.push(
+          `family '${family.name}': ${PARAMETER_FIELDS[parameter] ?? parameter}: renders to ${value.length} characters, but SSM Automation takes at most ${MAX_AUTOMATION_PARAMETER_LENGTH} per parameter. Fix: keep inline scripts and lists short; ship longer logic as a package (install.packages) or bake it into a parent family`,
+        );
+      }
+    }
+  }
   const byName = new Map<string, Family>();
   for (const family of families) {
     if (byName.has(family.name)) {

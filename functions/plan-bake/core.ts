@@ -29,6 +29,7 @@ import {
 import { canonicalJson, sha256Hex, uuidFrom } from '../commons/hashing';
 import { eachPage } from '../commons/pages';
 import type { LogPort } from '../commons/powertools';
+import { familyDocumentValues } from '../commons/render';
 
 export interface DocumentRef {
   readonly name: string;
@@ -256,11 +257,6 @@ const findBakedImage = async (bakeKey: string, deps: PlanBakeDeps): Promise<stri
   return found?.ImageId;
 };
 
-const joined = (values: readonly string[], separator = ' '): string => values.join(separator);
-
-const scriptText = (scripts: readonly { name: string; run: string }[], comment: string): string =>
-  scripts.map((s) => `${comment} bakehouse step: ${s.name}\n${s.run}`).join('\n');
-
 const compactTimestamp = (date: Date): string =>
   date
     .toISOString()
@@ -284,7 +280,7 @@ export const documentParameters = (
     IamInstanceProfileName: builder.instanceProfile ?? deps.settings.builderInstanceProfile,
     RootDeviceName: image.RootDeviceName ?? (family.os === 'windows' ? '/dev/sda1' : '/dev/xvda'),
     VolumeSize: String(builder.volumeSizeGiB ?? rootVolumeSize(image) ?? (family.os === 'windows' ? 50 : 8)),
-    Encrypted: String(builder.encryptVolumes),
+    Encrypted: 'true',
     KmsKeyId: builder.kmsKeyId,
     HttpTokens: builder.requireImdsv2 ? 'required' : 'optional',
     BakeId: bakeId,
@@ -292,27 +288,8 @@ export const documentParameters = (
     BuilderExpiresAt: expiresAt.toISOString(),
     ImageName: `bakehouse/${family.name}/${compactTimestamp(now)}-${sha256Hex(bakeId).slice(0, 6)}`,
     ImageDescription: `${family.name} baked by Bakehouse from ${image.ImageId}`.slice(0, 255),
-    PreScript: family.preScript,
-    InstallScript: scriptText(family.install.scripts, '#'),
-    PostScript: family.postScript,
+    ...familyDocumentValues(family),
   };
-  if (family.os === 'linux') {
-    Object.assign(values, {
-      IncludePackages: joined(family.patch.includePackages),
-      ExcludePackages: joined(family.patch.excludePackages),
-      SecurityOnly: String(family.patch.securityOnly),
-      InstallPackages: joined(family.install.packages),
-    });
-  } else {
-    Object.assign(values, {
-      UpdateCategories: joined(family.patch.categories, ','),
-      UpdateSeverityLevels: joined(family.patch.severityLevels, ','),
-      IncludeKbs: joined(family.patch.includeKbs, ','),
-      ExcludeKbs: joined(family.patch.excludeKbs, ','),
-      ChocolateySource: family.install.chocolatey?.source ?? '',
-      ChocolateyPackages: joined(family.install.chocolatey?.packages ?? []),
-    });
-  }
   // Empty values are left out: the documents default them to '' and SSM rejects some empty lists.
   const parameters: DocumentParameters = {
     SecurityGroupIds: [...builder.securityGroupIds],

@@ -278,6 +278,66 @@ describe('loadConfig field errors name the family, the field and the fix', () =>
   });
 });
 
+describe('loadConfig keeps automation parameters within what SSM accepts', () => {
+  it('rejects install scripts that render past 512 characters, naming the field and the fix', () => {
+    // Prepare
+    const input = withFamily(linuxFamily(), {
+      'install.scripts': [{ name: 'long', run: 'echo x\n'.repeat(80) }],
+    });
+
+    // Act
+    const problems = problemsOf(input);
+
+    // Assess
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^family 'al2023-base': install\.scripts: renders to \d+ characters/);
+    expect(problems[0]).toContain('at most 512');
+    expect(problems[0]).toContain('Fix:');
+  });
+
+  it('accepts a script of exactly 512 rendered characters', () => {
+    // Prepare
+    const header = '# bakehouse step: s\n';
+    const input = withFamily(linuxFamily(), {
+      'install.scripts': [{ name: 's', run: 'x'.repeat(512 - header.length) }],
+    });
+
+    // Act
+    const config = loadConfig(input);
+
+    // Assess
+    expect(config.families[0]?.install.scripts).toHaveLength(1);
+  });
+
+  it('rejects a Windows Chocolatey package list past the limit', () => {
+    // Prepare
+    const packages = Array.from({ length: 60 }, (_, i) => `package-number-${i}`);
+    const input = withFamily(windowsFamily(), {
+      'install.chocolatey': { source: 'https://feed.example.internal/choco', packages },
+    });
+
+    // Act
+    const problems = problemsOf(input);
+
+    // Assess
+    expect(problems.join('\n')).toContain('install.chocolatey.packages: renders to');
+  });
+
+  it('refuses unencrypted volumes with a fix instead of ignoring the setting', () => {
+    // Prepare
+    const input = withFamily(linuxFamily(), { 'builder.encryptVolumes': false });
+
+    // Act
+    const problems = problemsOf(input);
+
+    // Assess
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('builder.encryptVolumes');
+    expect(problems[0]).toContain('always encrypts');
+    expect(problems[0]).toContain('Fix:');
+  });
+});
+
 describe('loadConfig checks families against each other', () => {
   it('rejects two families with the same name', () => {
     // Act

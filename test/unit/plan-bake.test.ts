@@ -656,7 +656,6 @@ describe('planBake fills in the bake', () => {
       ...linuxFamily().builder,
       instanceProfile: 'team-builder',
       requireImdsv2: false,
-      encryptVolumes: false,
     };
     const config = loadConfig(configInput([linuxFamily({ builder })]));
     givenAWorld();
@@ -668,7 +667,7 @@ describe('planBake fills in the bake', () => {
     expect(plan.documentParameters).toMatchObject({
       IamInstanceProfileName: ['team-builder'],
       HttpTokens: ['optional'],
-      Encrypted: ['false'],
+      Encrypted: ['true'],
     });
   });
 
