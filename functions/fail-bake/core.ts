@@ -108,7 +108,9 @@ const automationIdFromCause = (input: BakeFailureInput): string | undefined => {
 
 /** Names the failed step: the automation's step when the automation failed, else the state. */
 export const describeFailure = (input: BakeFailureInput): { failedStep: string; reason: string } => {
-  const [stateName, record] = Object.entries(input.failure ?? {})[0] ?? ['Unknown', {}];
+  const [stateName, found] = Object.entries(input.failure ?? {})[0] ?? ['Unknown', {}];
+  // A malformed record must not stop `Bake Failed` from being published.
+  const record: { Error?: string; Cause?: string } = found && typeof found === 'object' ? found : {};
   const error = record.Error ?? 'Error';
   const cause = parseJson(record.Cause);
   if (isAutomationCause(cause)) {

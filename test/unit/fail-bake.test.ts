@@ -107,6 +107,17 @@ describe('describeFailure', () => {
     expect(failure).toEqual({ failedStep: 'WaitForAutomation/patch', reason: 'AutomationFailed: dnf exited 1' });
   });
 
+  it('still describes a failure whose record is null, naming the state', () => {
+    // Act
+    const failure = describeFailure({
+      bakeId: BAKE_ID,
+      failure: { TagAmi: null as unknown as { Error?: string } },
+    });
+
+    // Assess
+    expect(failure).toEqual({ failedStep: 'TagAmi', reason: 'Error: no cause given' });
+  });
+
   it('names only the state when the automation cause has no step', () => {
     // Prepare
     const cause = JSON.stringify({
