@@ -1,8 +1,52 @@
 import type { SSTConfig } from 'sst';
+import type { FunctionProps } from 'sst/constructs';
+import rawConfig from './bakehouse.config';
+import { loadConfig } from './functions/commons/families';
+import { addBakehouseStacks } from './stacks';
+
+/**
+ * Every Lambda default, in one place.
+ *
+ * Bundling: SST v2 bundles with esbuild and, for ESM on nodejs18.x and later, marks nothing
+ * external but `sharp` and `pg-native` (only nodejs16.x CJS leaves `aws-sdk` v2 to the runtime).
+ * So `@aws-sdk/*` v3 is bundled, pinned by package.json, not the runtime's copy; `install: []`
+ * and `external: []` say so explicitly. To use the runtime's SDK instead, set
+ * `esbuild: { external: ['@aws-sdk/*'] }`.
+ *
+ * Source maps: `sourcemap: true` keeps the map next to the bundle, and NODE_OPTIONS turns it on,
+ * so a stack trace from the minified code names the TypeScript file and line. (Left unset, SST
+ * would still build a map but strip it from the bundle and upload it to its bootstrap bucket for
+ * the SST Console, through a custom resource that needs SST's bootstrap stack.) The price is a
+ * larger bundle and a little cold-start time to load the map.
+ *
+ * `logRetention` is applied by the stack to the log group it creates for each function.
+ */
+export const LAMBDA_DEFAULTS = {
+  runtime: 'nodejs24.x',
+  architecture: 'arm_64',
+  memorySize: '512 MB',
+  timeout: '30 seconds',
+  tracing: 'active',
+  logRetention: 'one_month',
+  environment: {
+    POWERTOOLS_SERVICE_NAME: 'bakehouse',
+    NODE_OPTIONS: '--enable-source-maps',
+  },
+  nodejs: {
+    format: 'esm',
+    minify: true,
+    sourcemap: true,
+    install: [],
+    esbuild: { external: [] },
+  },
+} satisfies FunctionProps;
 
 export default {
-  config() {
-    return { name: 'bakehouse', region: 'us-east-1' };
+  config(input) {
+    return { name: 'bakehouse', region: input.region ?? 'us-east-1' };
   },
-  stacks() {},
+  stacks(app) {
+    // A bad family fails here, with the family, the field and the fix.
+    addBakehouseStacks(app, loadConfig(rawConfig), LAMBDA_DEFAULTS);
+  },
 } satisfies SSTConfig;

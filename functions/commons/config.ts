@@ -1,10 +1,27 @@
-import rawConfig from '../../bakehouse.config';
-import { type BakehouseConfig, loadConfig } from './families';
+/**
+ * The family configuration inside a function bundle.
+ *
+ * `bakehouse.config.ts` is validated by `loadConfig` (full zod, rich messages) when the stacks
+ * synthesize, and the validated result is compiled into every bundle as data through the esbuild
+ * define `__BAKEHOUSE_CONFIG__` (see `bundleDefines`). A function therefore never parses or
+ * validates the config at cold start, and cannot run with a config that did not validate.
+ */
+import type { BakehouseConfig } from './families';
 
-let cached: BakehouseConfig | undefined;
+declare const __BAKEHOUSE_CONFIG__: BakehouseConfig | undefined;
 
-/** The validated family configuration, bundled with the function and checked once per container. */
+export class ConfigNotBundledError extends Error {
+  constructor() {
+    super(
+      'the family configuration was not compiled into this bundle. Fix: build through the Bakehouse stack (npx sst deploy, npm run synth), which validates bakehouse.config.ts and defines __BAKEHOUSE_CONFIG__',
+    );
+    this.name = 'ConfigNotBundledError';
+  }
+}
+
 export const bakehouseConfig = (): BakehouseConfig => {
-  cached ??= loadConfig(rawConfig);
-  return cached;
+  if (typeof __BAKEHOUSE_CONFIG__ === 'undefined' || !Array.isArray(__BAKEHOUSE_CONFIG__?.families)) {
+    throw new ConfigNotBundledError();
+  }
+  return __BAKEHOUSE_CONFIG__;
 };

@@ -6,6 +6,7 @@
  * both places with the same message: the family, the field, and the fix.
  */
 import { z } from 'zod';
+import { CANDIDATE_CHANNEL } from './family-lookup';
 import { familyDocumentValues, MAX_AUTOMATION_PARAMETER_LENGTH, PARAMETER_FIELDS } from './render';
 import { validateCron } from './schedule';
 
@@ -18,8 +19,6 @@ const SECURITY_GROUP_ID = /^sg-[0-9a-f]{8,17}$/;
 const ACCOUNT_ID = /^\d{12}$/;
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 
-/** Channels Bakehouse writes itself; `candidate` is moved by every successful bake. */
-export const CANDIDATE_CHANNEL = 'candidate';
 export const RESERVED_CHANNEL_NAMES = ['lock', 'locks', 'callbacks'] as const;
 
 export const WEEKDAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'] as const;
@@ -431,21 +430,12 @@ export const loadConfig = (input: unknown): BakehouseConfig => {
   return parsed.data;
 };
 
-/** The chain of ancestors of a family, nearest first. */
-export const ancestorsOf = (config: BakehouseConfig, family: Family): Family[] => {
-  const chain: Family[] = [];
-  let current: Family | undefined = family;
-  while (current && 'family' in current.source) {
-    const parentName: string = current.source.family;
-    current = config.families.find((f) => f.name === parentName);
-    if (current) chain.push(current);
-  }
-  return chain;
-};
+// Lookups over a validated config live in family-lookup.ts, which functions import without zod.
+export { ancestorsOf, CANDIDATE_CHANNEL, channelParameterName, findFamily } from './family-lookup';
 
-export const findFamily = (config: BakehouseConfig, name: string): Family | undefined =>
-  config.families.find((f) => f.name === name);
+/** The esbuild/Vite `define` that compiles a validated config into function bundles (see commons/config.ts). */
+export const CONFIG_DEFINE = '__BAKEHOUSE_CONFIG__';
 
-/** The SSM parameter a channel of a family lives at. */
-export const channelParameterName = (settings: Settings, family: string, channel: string): string =>
-  `${settings.parameterPrefix}/${family}/${channel}`;
+export const bundleDefines = (config: BakehouseConfig): Record<string, string> => ({
+  [CONFIG_DEFINE]: JSON.stringify(config),
+});

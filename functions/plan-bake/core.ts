@@ -19,13 +19,8 @@ import {
   UnknownFamilyError,
 } from '../commons/errors';
 import { type BakeRequest, bakeRequestSchema, describeIssues } from '../commons/events';
-import {
-  type BakehouseConfig,
-  CANDIDATE_CHANNEL,
-  channelParameterName,
-  type Family,
-  findFamily,
-} from '../commons/families';
+import type { BakehouseConfig, Family } from '../commons/families';
+import { CANDIDATE_CHANNEL, channelParameterName, findFamily } from '../commons/family-lookup';
 import { canonicalJson, sha256Hex, uuidFrom } from '../commons/hashing';
 import { eachPage } from '../commons/pages';
 import type { LogPort } from '../commons/powertools';

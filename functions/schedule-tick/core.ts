@@ -6,7 +6,8 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { UnknownFamilyError } from '../commons/errors';
 import { type BakeRequest, DetailType, EVENT_VERSION } from '../commons/events';
-import { type BakehouseConfig, findFamily } from '../commons/families';
+import type { BakehouseConfig } from '../commons/families';
+import { findFamily } from '../commons/family-lookup';
 import type { LogPort } from '../commons/powertools';
 import { type EventTarget, publishEvent } from '../commons/publish';
 import { compileSchedule, isDue } from '../commons/schedule';

@@ -7,7 +7,8 @@
 import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { errorNameOf, InvalidBakeRequestError, UnknownFamilyError } from '../commons/errors';
 import { type BakeRequest, bakeRequestSchema, describeIssues } from '../commons/events';
-import { type BakehouseConfig, findFamily } from '../commons/families';
+import type { BakehouseConfig } from '../commons/families';
+import { findFamily } from '../commons/family-lookup';
 import { sha256Hex } from '../commons/hashing';
 import type { LogPort } from '../commons/powertools';
 

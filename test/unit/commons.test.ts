@@ -47,6 +47,28 @@ describe('bakeRequestSchema', () => {
     expect(described[1]).toMatch(/^\(detail\): /);
   });
 
+  it('words the checks the schema has no message for, each with a fix', () => {
+    // Prepare
+    const cases = [
+      { family: 'f', requestedBy: 'x', colour: 'blue' },
+      { family: 'f', requestedBy: 7 },
+      { family: 'f', requestedBy: 'x', reason: 'r'.repeat(513) },
+    ];
+
+    // Act
+    const described = cases.map((c) => {
+      const result = bakeRequestSchema.safeParse(c);
+      return result.success ? 'accepted' : describeIssues(result.error);
+    });
+
+    // Assess
+    expect(described).toEqual([
+      '(detail): unknown field(s) colour. Fix: remove them or correct the spelling',
+      'requestedBy: must be a string (it is missing or of another type). Fix: send a string',
+      'reason: must be at most 512 characters long',
+    ]);
+  });
+
   it('rejects a version that is not major.minor', () => {
     // Act
     const result = bakeRequestSchema.safeParse({ version: '1', family: 'f', requestedBy: 'x' });

@@ -1,0 +1,197 @@
+/**
+ * What the bake automation documents may do, and nothing else: launch a tagged builder from the
+ * configured subnets and security groups, run commands on it, stop it, image it, terminate it.
+ * Every EC2 action that changes an existing instance is limited to instances tagged as builders;
+ * tags can only be written while creating (RunInstances, CreateImage), so nothing can tag its
+ * way into that condition.
+ */
+import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { BUILDER_ROLE, Tag } from '../functions/commons/bake-plan';
+import type { BakehouseConfig } from '../functions/commons/families';
+import type { Arns } from './arns';
+
+/** The SSM command documents (`aws:runCommand` steps) an automation document runs. */
+export const commandDocumentsOf = (document: unknown): string[] => {
+  const steps = (document as { mainSteps?: unknown } | null)?.mainSteps;
+  if (!Array.isArray(steps)) return [];
+  const names = steps
+    .filter((step): step is { action: string; inputs?: { DocumentName?: unknown } } => {
+      return typeof step === 'object' && step !== null && (step as { action?: unknown }).action === 'aws:runCommand';
+    })
+    .map((step) => step.inputs?.DocumentName)
+    .filter((name): name is string => typeof name === 'string');
+  return [...new Set(names)].sort();
+};
+
+/** AWS managed EBS key: its key policy already admits every principal of the account through EC2. */
+const isAwsManagedEbsKey = (keyId: string): boolean => /(^|:)alias\/aws\/ebs$/.test(keyId);
+
+export interface KmsKeyGrants {
+  /** Keys named by id or ARN. */
+  readonly keyArns: readonly string[];
+  /** Keys named by alias (`alias/name`), matched with `kms:ResourceAliases`. */
+  readonly aliases: readonly string[];
+}
+
+/** The customer managed KMS keys the families encrypt builder and image volumes with. */
+export const kmsKeysOf = (config: BakehouseConfig, arns: Pick<Arns, 'kmsKey'>): KmsKeyGrants => {
+  const keyArns = new Set<string>();
+  const aliases = new Set<string>();
+  for (const family of config.families) {
+    const { encryptVolumes, kmsKeyId } = family.builder;
+    if (!encryptVolumes || isAwsManagedEbsKey(kmsKeyId)) continue;
+    const alias = /(?:^|:)(alias\/.+)$/.exec(kmsKeyId)?.[1];
+    if (alias) aliases.add(alias);
+    else if (kmsKeyId.startsWith('arn:')) keyArns.add(kmsKeyId);
+    else keyArns.add(arns.kmsKey(kmsKeyId));
+  }
+  return { keyArns: [...keyArns].sort(), aliases: [...aliases].sort() };
+};
+
+export interface AutomationRoleInput {
+  readonly arns: Arns;
+  readonly config: BakehouseConfig;
+  /** The parsed bake documents, to find the command documents they run. */
+  readonly documents: readonly unknown[];
+  /** Roles of the instance profiles builders launch with. */
+  readonly builderRoleArns: readonly string[];
+  readonly region: string;
+}
+
+const builderTag = { [`aws:ResourceTag/${Tag.Role}`]: BUILDER_ROLE };
+
+export const automationRoleStatements = ({
+  arns,
+  config,
+  documents,
+  builderRoleArns,
+  region,
+}: AutomationRoleInput): PolicyStatement[] => {
+  const subnets = [...new Set(config.families.map((f) => f.builder.subnetId))].sort();
+  const securityGroups = [...new Set(config.families.flatMap((f) => f.builder.securityGroupIds))].sort();
+  const commandDocuments = [...new Set(documents.flatMap(commandDocumentsOf))].sort();
+  const statements = [
+    new PolicyStatement({
+      sid: 'LaunchTaggedBuilder',
+      effect: Effect.ALLOW,
+      actions: ['ec2:RunInstances'],
+      resources: [arns.ec2('instance/*'), arns.ec2('volume/*')],
+      conditions: {
+        StringEquals: { [`aws:RequestTag/${Tag.Role}`]: BUILDER_ROLE, [`aws:RequestTag/${Tag.Managed}`]: 'true' },
+      },
+    }),
+    new PolicyStatement({
+      sid: 'LaunchBuilderFrom',
+      effect: Effect.ALLOW,
+      actions: ['ec2:RunInstances'],
+      resources: [
+        arns.ec2Unowned('image/*'),
+        arns.ec2('network-interface/*'),
+        ...subnets.map((id) => arns.ec2(`subnet/${id}`)),
+        ...securityGroups.map((id) => arns.ec2(`security-group/${id}`)),
+      ],
+    }),
+    new PolicyStatement({
+      sid: 'TagOnlyWhileCreating',
+      effect: Effect.ALLOW,
+      actions: ['ec2:CreateTags'],
+      resources: [
+        arns.ec2('instance/*'),
+        arns.ec2('volume/*'),
+        arns.ec2Unowned('image/*'),
+        arns.ec2Unowned('snapshot/*'),
+      ],
+      conditions: { StringEquals: { 'ec2:CreateAction': ['RunInstances', 'CreateImage'] } },
+    }),
+    new PolicyStatement({
+      sid: 'ManageBuilders',
+      effect: Effect.ALLOW,
+      actions: ['ec2:StartInstances', 'ec2:StopInstances', 'ec2:TerminateInstances', 'ec2:CreateImage'],
+      resources: [arns.ec2('instance/*')],
+      conditions: { StringEquals: builderTag },
+    }),
+    new PolicyStatement({
+      sid: 'CreateTaggedImage',
+      effect: Effect.ALLOW,
+      actions: ['ec2:CreateImage'],
+      resources: [arns.ec2Unowned('image/*'), arns.ec2Unowned('snapshot/*')],
+      conditions: { StringEquals: { [`aws:RequestTag/${Tag.Managed}`]: 'true' } },
+    }),
+    new PolicyStatement({
+      sid: 'DescribeEc2',
+      effect: Effect.ALLOW,
+      actions: ['ec2:DescribeImages', 'ec2:DescribeInstanceStatus', 'ec2:DescribeInstances'],
+      resources: ['*'],
+    }),
+    new PolicyStatement({
+      sid: 'RunCommandDocuments',
+      effect: Effect.ALLOW,
+      actions: ['ssm:SendCommand'],
+      resources: commandDocuments.map((name) =>
+        name.startsWith('AWS-') ? arns.awsDocument(name) : arns.document(name),
+      ),
+    }),
+    new PolicyStatement({
+      sid: 'RunCommandsOnBuilders',
+      effect: Effect.ALLOW,
+      actions: ['ssm:SendCommand'],
+      resources: [arns.ec2('instance/*')],
+      conditions: { StringEquals: { [`ssm:resourceTag/${Tag.Role}`]: BUILDER_ROLE } },
+    }),
+    new PolicyStatement({
+      sid: 'FollowCommands',
+      effect: Effect.ALLOW,
+      actions: [
+        'ssm:DescribeInstanceInformation',
+        'ssm:GetCommandInvocation',
+        'ssm:ListCommandInvocations',
+        'ssm:ListCommands',
+      ],
+      resources: ['*'],
+    }),
+    new PolicyStatement({
+      sid: 'PassBuilderRole',
+      effect: Effect.ALLOW,
+      actions: ['iam:PassRole'],
+      resources: [...builderRoleArns],
+      conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+    }),
+  ];
+
+  const keys = kmsKeysOf(config, arns);
+  const kmsActions = [
+    'kms:CreateGrant',
+    'kms:Decrypt',
+    'kms:DescribeKey',
+    'kms:GenerateDataKeyWithoutPlaintext',
+    'kms:ReEncryptFrom',
+    'kms:ReEncryptTo',
+  ];
+  const viaEc2 = { 'kms:ViaService': `ec2.${region}.amazonaws.com` };
+  if (keys.keyArns.length > 0) {
+    statements.push(
+      new PolicyStatement({
+        sid: 'EncryptVolumesWithKeys',
+        effect: Effect.ALLOW,
+        actions: kmsActions,
+        resources: [...keys.keyArns],
+        conditions: { StringEquals: viaEc2 },
+      }),
+    );
+  }
+  if (keys.aliases.length > 0) {
+    statements.push(
+      new PolicyStatement({
+        sid: 'EncryptVolumesWithAliasedKeys',
+        effect: Effect.ALLOW,
+        actions: kmsActions,
+        resources: [arns.kmsKey('*')],
+        conditions: {
+          StringEquals: viaEc2,
+          'ForAnyValue:StringEquals': { 'kms:ResourceAliases': [...keys.aliases] },
+        },
+      }),
+    );
+  }
+  return statements;
+};

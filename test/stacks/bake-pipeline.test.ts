@@ -1,0 +1,601 @@
+/**
+ * The bake pipeline as it deploys: `sst.config.ts` synthesized offline once (SST cannot
+ * synthesize the same app twice), with cdk-nag's AWS Solutions checks, then asserted on the
+ * template and on the cloud assembly's messages.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Aspects } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import type { CloudFormationStackArtifact } from 'aws-cdk-lib/cx-api';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { BAKE_DOCUMENT_FILES } from '../../automation/documents';
+import sstConfig from '../../sst.config';
+import { AUTOMATION_WAIT_SECONDS, BakeFunction, bakehouseNames } from '../../stacks/bake-pipeline';
+import { synthesizeOffline } from '../../stacks/synthesize';
+import { BAKE_STATE_MACHINE_FILE, BAKE_SUBSTITUTIONS } from '../../state-machines/bake';
+
+const STAGE = 'ci';
+const ACCOUNT = '123456789012';
+const REGION = 'eu-central-1';
+const names = bakehouseNames(STAGE);
+
+type Resource = { Type: string; Properties?: Record<string, unknown>; Metadata?: Record<string, unknown> };
+type Statement = {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource?: unknown;
+  Principal?: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+};
+
+let outdir: string;
+let artifact: CloudFormationStackArtifact;
+let template: Template;
+let resources: Record<string, Resource>;
+
+beforeAll(async () => {
+  outdir = mkdtempSync(join(tmpdir(), 'bakehouse-stack-test-'));
+  const { assembly } = await synthesizeOffline({
+    stage: STAGE,
+    region: REGION,
+    account: ACCOUNT,
+    outdir,
+    configure: async (app) => {
+      await sstConfig.stacks(app);
+      Aspects.of(app).add(new AwsSolutionsChecks({ logIgnores: true }));
+    },
+  });
+  const stack = assembly.stacks.find((s) => s.stackName === `${STAGE}-bakehouse-BakePipeline`);
+  if (!stack) throw new Error(`no BakePipeline stack in ${assembly.stacks.map((s) => s.stackName).join(', ')}`);
+  artifact = stack;
+  template = Template.fromJSON(artifact.template as Record<string, unknown>);
+  resources = (artifact.template as { Resources: Record<string, Resource> }).Resources;
+});
+
+afterAll(() => {
+  if (outdir) rmSync(outdir, { recursive: true, force: true });
+});
+
+const ofType = (type: string): [string, Resource][] => Object.entries(resources).filter(([, r]) => r.Type === type);
+
+const logicalIdOf = (type: string, constructId: string): string => {
+  // L2 constructs get a hash suffix; L1 constructs directly in the stack keep their id.
+  const found = ofType(type).filter(
+    ([id]) => id === constructId || (id.startsWith(constructId) && /^[0-9A-F]{8}$/.test(id.slice(constructId.length))),
+  );
+  if (found.length !== 1)
+    throw new Error(`expected one ${type} ${constructId}, found ${found.map(([id]) => id).join(', ')}`);
+  return found[0]![0];
+};
+
+const functionId = (id: string) => logicalIdOf('AWS::Lambda::Function', id);
+const queueId = (id: string) => logicalIdOf('AWS::SQS::Queue', id);
+const asList = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+
+/** Every IAM statement of the template: role and managed policies, bus and queue policies. */
+const allStatements = (): Statement[] => {
+  const statements: Statement[] = [];
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item);
+    } else if (value && typeof value === 'object') {
+      const record = value as Record<string, unknown>;
+      if ('Effect' in record && 'Action' in record) statements.push(record as unknown as Statement);
+      for (const child of Object.values(record)) visit(child);
+    }
+  };
+  for (const resource of Object.values(resources)) visit(resource.Properties);
+  return statements;
+};
+
+/** The statements of the policies attached to a role. */
+const roleStatements = (roleId: string): Statement[] =>
+  ofType('AWS::IAM::Policy')
+    .filter(([, r]) => JSON.stringify(r.Properties?.Roles ?? []).includes(JSON.stringify({ Ref: roleId })))
+    .flatMap(([, r]) => (r.Properties?.PolicyDocument as { Statement?: Statement[] } | undefined)?.Statement ?? []);
+
+const environmentOf = (functionConstructId: string): Record<string, unknown> =>
+  (
+    resources[functionId(functionConstructId)]?.Properties?.Environment as
+      | { Variables?: Record<string, unknown> }
+      | undefined
+  )?.Variables ?? {};
+
+const statementsGranting = (action: string): Statement[] =>
+  allStatements().filter((s) => s.Effect === 'Allow' && asList(s.Action).includes(action));
+
+describe('the Bakehouse bus', () => {
+  it('is named after the stage', () => {
+    // Assess
+    template.hasResourceProperties('AWS::Events::EventBus', { Name: names.bus });
+  });
+
+  it('lets only the configured accounts put events, and only Bake Requested', () => {
+    // Prepare
+    const policies = ofType('AWS::Events::EventBusPolicy');
+
+    // Act
+    const statements = policies.map(([, r]) => r.Properties?.Statement as Statement);
+
+    // Assess
+    expect(statements).toHaveLength(1);
+    const [statement] = statements;
+    expect(statement?.Action).toBe('events:PutEvents');
+    const accounts = JSON.stringify(statement?.Principal).match(/\d{12}/g);
+    expect(accounts).toEqual(['111122223333']);
+    expect(statement?.Condition).toEqual({
+      'ForAllValues:StringEquals': { 'events:detail-type': ['Bake Requested'] },
+      Null: { 'events:detail-type': 'false' },
+    });
+  });
+});
+
+describe('the rules', () => {
+  it('send every Bake Requested on the bus to StartBake, with a DLQ and retries', () => {
+    // Assess
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: { Ref: logicalIdOf('AWS::Events::EventBus', 'Bus') },
+      EventPattern: { 'detail-type': ['Bake Requested'] },
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [functionId(BakeFunction.StartBake), 'Arn'] },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queueId('BakeRequestedDlq'), 'Arn'] } },
+          RetryPolicy: { MaximumEventAgeInSeconds: 7200, MaximumRetryAttempts: 8 },
+        }),
+      ],
+    });
+  });
+
+  it('has StartBake send requests it cannot start to a queue after two retries', () => {
+    // Assess
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: functionId(BakeFunction.StartBake) },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: {
+        OnFailure: { Destination: { 'Fn::GetAtt': [queueId('RejectedBakeRequests'), 'Arn'] } },
+      },
+    });
+  });
+
+  it('resume bakes from SSM status changes of the two bake documents on the default bus', () => {
+    // Prepare
+    const rule = ofType('AWS::Events::Rule').find(([id]) => id.startsWith('AutomationStatusChanged'))?.[1];
+
+    // Act
+    const properties = rule?.Properties ?? {};
+    const pattern = properties.EventPattern as { detail: { Definition: string[]; Status: string[] } };
+
+    // Assess
+    expect(properties.EventBusName).toBeUndefined();
+    expect(pattern).toMatchObject({
+      source: ['aws.ssm'],
+      'detail-type': ['EC2 Automation Execution Status-change Notification'],
+    });
+    expect(pattern.detail.Definition).toEqual([names.document('bake-linux'), names.document('bake-windows')]);
+    expect(pattern.detail.Status).toEqual(expect.arrayContaining(['Success', 'Failed', 'Cancelled', 'TimedOut']));
+    expect(pattern.detail.Status).not.toContain('InProgress');
+    expect(properties.Targets).toEqual([
+      expect.objectContaining({
+        Arn: { 'Fn::GetAtt': [functionId(BakeFunction.AutomationEvents), 'Arn'] },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queueId('AutomationEventsDlq'), 'Arn'] } },
+      }),
+    ]);
+  });
+});
+
+describe('the schedules', () => {
+  const schedules = (): Record<string, Record<string, unknown>> =>
+    Object.fromEntries(ofType('AWS::Scheduler::Schedule').map(([, r]) => [r.Properties?.Name, r.Properties ?? {}]));
+
+  it.each([
+    ['al2023-base', 'cron(0 3 ? * SUN *)', 'Europe/Berlin'],
+    ['windows-2022-base', 'cron(0 4 ? * WED *)', 'America/New_York'],
+  ])('fire %s at %s in %s', (family, expression, timezone) => {
+    // Act
+    const schedule = schedules()[family];
+
+    // Assess
+    expect(schedule).toMatchObject({
+      ScheduleExpression: expression,
+      ScheduleExpressionTimezone: timezone,
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      GroupName: { Ref: logicalIdOf('AWS::Scheduler::ScheduleGroup', 'ScheduleGroup') },
+    });
+    const target = schedule?.Target as { Input: string; Arn: unknown };
+    expect(JSON.parse(target.Input)).toEqual({ family, scheduledTime: '<aws.scheduler.scheduled-time>' });
+    expect(target.Arn).toEqual({ 'Fn::GetAtt': [functionId(BakeFunction.ScheduleTick), 'Arn'] });
+  });
+
+  it('exist only for families with a schedule', () => {
+    // Assess
+    expect(Object.keys(schedules()).sort()).toEqual(['al2023-base', 'ubuntu-2404-base', 'windows-2022-base']);
+  });
+
+  it('all retry and dead-letter into the schedule DLQ, with flexible windows off', () => {
+    // Assess
+    for (const schedule of Object.values(schedules())) {
+      expect(schedule).toMatchObject({
+        FlexibleTimeWindow: { Mode: 'OFF' },
+        Target: {
+          RetryPolicy: { MaximumRetryAttempts: expect.any(Number) },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queueId('ScheduleDlq'), 'Arn'] } },
+        },
+      });
+    }
+  });
+
+  it('run with a role that may only invoke ScheduleTick and dead-letter', () => {
+    // Prepare
+    const target = Object.values(schedules())[0]?.Target as
+      | { RoleArn?: { 'Fn::GetAtt': [string, string] } }
+      | undefined;
+    const roleId = target?.RoleArn?.['Fn::GetAtt'][0] ?? 'missing';
+
+    // Act
+    const statements = roleStatements(roleId);
+
+    // Assess
+    expect(statements.map((s) => [s.Action, s.Resource])).toEqual([
+      ['lambda:InvokeFunction', { 'Fn::GetAtt': [functionId(BakeFunction.ScheduleTick), 'Arn'] }],
+      ['sqs:SendMessage', { 'Fn::GetAtt': [queueId('ScheduleDlq'), 'Arn'] }],
+    ]);
+  });
+});
+
+describe('the automation documents', () => {
+  it.each(['linux', 'windows'] as const)('deploy the %s bake document as YAML automation, content unchanged', (os) => {
+    // Prepare
+    const expected = parse(readFileSync(BAKE_DOCUMENT_FILES[os], 'utf8')) as unknown;
+
+    // Act
+    const document = ofType('AWS::SSM::Document').find(([, r]) => r.Properties?.Name === names.document(`bake-${os}`));
+
+    // Assess
+    expect(document?.[1].Properties).toMatchObject({
+      DocumentType: 'Automation',
+      DocumentFormat: 'YAML',
+      UpdateMethod: 'NewVersion',
+    });
+    expect(document?.[1].Properties?.Content).toEqual(expected);
+  });
+
+  it('run with a role that grants every API the documents call', () => {
+    // Prepare
+    const roleId = logicalIdOf('AWS::IAM::Role', 'AutomationRole');
+    const granted = new Set(roleStatements(roleId).flatMap((s) => asList(s.Action)));
+
+    // Act
+    const needed = new Set<string>();
+    for (const os of ['linux', 'windows'] as const) {
+      const document = parse(readFileSync(BAKE_DOCUMENT_FILES[os], 'utf8')) as {
+        mainSteps: { action: string; inputs: Record<string, unknown> }[];
+      };
+      for (const step of document.mainSteps) {
+        const { Service, Api, DesiredState } = step.inputs;
+        if (typeof Service === 'string' && typeof Api === 'string') needed.add(`${Service}:${Api}`);
+        if (step.action === 'aws:runCommand') needed.add('ssm:SendCommand');
+        if (step.action === 'aws:changeInstanceState') {
+          needed.add('ec2:DescribeInstances');
+          needed.add(
+            { stopped: 'ec2:StopInstances', terminated: 'ec2:TerminateInstances', running: 'ec2:StartInstances' }[
+              DesiredState as 'stopped'
+            ],
+          );
+        }
+      }
+    }
+
+    // Assess
+    expect(needed.size).toBeGreaterThan(3);
+    expect([...needed].filter((action) => !granted.has(action))).toEqual([]);
+  });
+
+  it('run commands only from the command documents they name', () => {
+    // Prepare
+    const [documents] = statementsGranting('ssm:SendCommand').filter((s) => !s.Condition);
+
+    // Act
+    const granted = asList(documents?.Resource).map((r) => JSON.stringify(r).match(/document\/([\w-]+)/)?.[1]);
+
+    // Assess
+    expect(granted.sort()).toEqual([
+      'AWS-ConfigureAWSPackage',
+      'AWS-InstallWindowsUpdates',
+      'AWS-RunPowerShellScript',
+      'AWS-RunShellScript',
+    ]);
+  });
+});
+
+describe('the bake state machine', () => {
+  const machine = () => ofType('AWS::StepFunctions::StateMachine')[0]?.[1].Properties ?? {};
+
+  it('is named after the stage, logs every event and traces with X-Ray', () => {
+    // Assess
+    expect(machine()).toMatchObject({
+      StateMachineName: names.stateMachine,
+      LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: false },
+      TracingConfiguration: { Enabled: true },
+    });
+  });
+
+  it('deploys the definition file with a substitution for every placeholder in it', () => {
+    // Prepare
+    const text = readFileSync(BAKE_STATE_MACHINE_FILE, 'utf8');
+    const placeholders = new Set([...text.matchAll(/\$\{([^}]+)\}/g)].map((m) => m[1]));
+    const substitutions = machine().DefinitionSubstitutions as Record<string, unknown>;
+
+    // Act
+    const substituted = text.replace(/\$\{([^}]+)\}/g, (_, key: string) =>
+      typeof substitutions[key] === 'string' ? (substitutions[key] as string) : `resolved-${key}`,
+    );
+
+    // Assess
+    expect(Object.keys(substitutions).sort()).toEqual([...placeholders].sort());
+    expect(Object.keys(substitutions).sort()).toEqual([...BAKE_SUBSTITUTIONS].sort());
+    expect(() => JSON.parse(substituted)).not.toThrow();
+    expect(substituted).not.toContain('${');
+  });
+
+  it('substitutes the functions, the bus, the source and the wait', () => {
+    // Assess
+    expect(machine().DefinitionSubstitutions).toEqual({
+      PlanBakeFunctionArn: { 'Fn::GetAtt': [functionId(BakeFunction.PlanBake), 'Arn'] },
+      AwaitAutomationFunctionArn: { 'Fn::GetAtt': [functionId(BakeFunction.AwaitAutomation), 'Arn'] },
+      FailBakeFunctionArn: { 'Fn::GetAtt': [functionId(BakeFunction.FailBake), 'Arn'] },
+      EventBusName: { Ref: logicalIdOf('AWS::Events::EventBus', 'Bus') },
+      EventSource: 'bakehouse',
+      AutomationWaitSeconds: String(AUTOMATION_WAIT_SECONDS),
+    });
+  });
+
+  it('ships the definition file unchanged as its S3 asset', () => {
+    // Prepare
+    const location = machine().DefinitionS3Location as { Key: string };
+
+    // Act
+    const asset = join(outdir, `asset.${location.Key}`);
+
+    // Assess
+    expect(existsSync(asset)).toBe(true);
+    expect(readFileSync(asset, 'utf8')).toBe(readFileSync(BAKE_STATE_MACHINE_FILE, 'utf8'));
+  });
+});
+
+describe('the functions', () => {
+  const common = ['POWERTOOLS_SERVICE_NAME', 'EVENT_BUS_NAME'];
+  const expected: Record<string, { handler: string; env: string[] }> = {
+    [BakeFunction.ScheduleTick]: { handler: 'functions/schedule-tick/handler.handler', env: [] },
+    [BakeFunction.StartBake]: { handler: 'functions/start-bake/handler.handler', env: ['STATE_MACHINE_ARN'] },
+    [BakeFunction.PlanBake]: {
+      handler: 'functions/plan-bake/handler.handler',
+      env: [
+        'STATE_MACHINE_ARN',
+        'BAKE_DOCUMENT_LINUX_NAME',
+        'BAKE_DOCUMENT_LINUX_SHA256',
+        'BAKE_DOCUMENT_WINDOWS_NAME',
+        'BAKE_DOCUMENT_WINDOWS_SHA256',
+        'AUTOMATION_ROLE_ARN',
+        'AUTOMATION_WAIT_SECONDS',
+        'BUILDER_INSTANCE_PROFILE',
+      ],
+    },
+    [BakeFunction.AwaitAutomation]: {
+      handler: 'functions/automation-callback/handler.register',
+      env: ['CALLBACK_PARAMETER_PREFIX'],
+    },
+    [BakeFunction.AutomationEvents]: {
+      handler: 'functions/automation-callback/handler.resume',
+      env: ['CALLBACK_PARAMETER_PREFIX'],
+    },
+    [BakeFunction.FailBake]: { handler: 'functions/fail-bake/handler.handler', env: [] },
+  };
+
+  it.each(Object.entries(expected))('%s runs nodejs24.x on arm64, traced, with its environment', (id, spec) => {
+    // Act
+    const properties = resources[functionId(id)]?.Properties ?? {};
+    const variables = environmentOf(id);
+
+    // Assess
+    expect(properties).toMatchObject({
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Handler: spec.handler,
+      FunctionName: names.function(id as keyof typeof BakeFunction),
+      TracingConfig: { Mode: 'Active' },
+      LoggingConfig: { LogGroup: { Ref: logicalIdOf('AWS::Logs::LogGroup', `${id}Logs`) } },
+    });
+    expect(Object.keys(variables)).toEqual(expect.arrayContaining([...common, ...spec.env]));
+    expect(variables.POWERTOOLS_SERVICE_NAME).toBe('bakehouse');
+  });
+
+  it('give PlanBake the documents, the roles and the wait it plans with', () => {
+    // Act
+    const variables = environmentOf(BakeFunction.PlanBake);
+
+    // Assess
+    expect(variables).toMatchObject({
+      BAKE_DOCUMENT_LINUX_NAME: names.document('bake-linux'),
+      BAKE_DOCUMENT_LINUX_SHA256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      BAKE_DOCUMENT_WINDOWS_NAME: names.document('bake-windows'),
+      BAKE_DOCUMENT_WINDOWS_SHA256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      AUTOMATION_ROLE_ARN: { 'Fn::GetAtt': [logicalIdOf('AWS::IAM::Role', 'AutomationRole'), 'Arn'] },
+      AUTOMATION_WAIT_SECONDS: '600',
+      BUILDER_INSTANCE_PROFILE: { Ref: logicalIdOf('AWS::IAM::InstanceProfile', 'BuilderInstanceProfile') },
+      STATE_MACHINE_ARN: expect.objectContaining({ 'Fn::Join': expect.anything() }),
+    });
+    expect(JSON.stringify(variables.STATE_MACHINE_ARN)).toContain(`:stateMachine:${names.stateMachine}`);
+  });
+
+  const readsConfig = new Set<string>([BakeFunction.ScheduleTick, BakeFunction.StartBake, BakeFunction.PlanBake]);
+
+  it.each(Object.keys(expected))('%s is bundled with the validated config as data, without zod', (id) => {
+    // Prepare: the code asset is the directory asset.<hash> next to the template
+    const code = resources[functionId(id)]?.Properties?.Code as { S3Key?: string } | undefined;
+    const assetDir = join(outdir, `asset.${String(code?.S3Key).replace(/\.zip$/, '')}`);
+    const handlerFile = expected[id]!.handler.replace(/\.[a-z]+$/, '.mjs');
+
+    // Act
+    const bundle = readFileSync(join(assetDir, handlerFile), 'utf8');
+
+    // Assess
+    // (booleans, so a failure does not print a megabyte of bundle)
+    expect(bundle.includes('typeof __BAKEHOUSE_CONFIG__'), 'config define left unresolved').toBe(false);
+    expect(bundle.includes('"ZodObject"'), 'full zod (not zod/mini) bundled').toBe(false);
+    if (readsConfig.has(id)) {
+      expect(bundle.includes('name:"al2023-base"'), 'config missing').toBe(true);
+      expect(bundle.includes('name:"windows-2022-base"'), 'config missing').toBe(true);
+    }
+  });
+
+  it('each have an alarm on their errors', () => {
+    // Prepare
+    const alarmed = ofType('AWS::CloudWatch::Alarm')
+      .filter(([, r]) => r.Properties?.MetricName === 'Errors')
+      .map(([, r]) => JSON.stringify(r.Properties?.Dimensions));
+
+    // Assess
+    for (const id of Object.keys(expected)) {
+      expect(alarmed.some((dimensions) => dimensions.includes(functionId(id)))).toBe(true);
+    }
+  });
+});
+
+describe('the alarms', () => {
+  it('fire on any message in any dead-letter queue and on failed or timed-out bakes', () => {
+    // Prepare
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties ?? {});
+
+    // Act
+    const queueAlarms = alarms.filter((a) => a.MetricName === 'ApproximateNumberOfMessagesVisible');
+    const machineAlarms = alarms.filter((a) => a.Namespace === 'AWS/States').map((a) => a.MetricName);
+
+    // Assess
+    expect(queueAlarms).toHaveLength(ofType('AWS::SQS::Queue').length);
+    for (const alarm of [...queueAlarms, ...alarms.filter((a) => a.Namespace === 'AWS/States')]) {
+      expect(alarm).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    }
+    expect(machineAlarms.sort()).toEqual(['ExecutionsFailed', 'ExecutionsTimedOut']);
+  });
+});
+
+describe('IAM', () => {
+  it('grants no wildcard action anywhere', () => {
+    // Act (the queues' enforce-SSL statements deny sqs:* without TLS: a wildcard that takes away)
+    const actions = allStatements()
+      .filter((s) => s.Effect === 'Allow')
+      .flatMap((s) => asList(s.Action));
+
+    // Assess
+    expect(actions.length).toBeGreaterThan(20);
+    expect(actions.filter((action) => action.includes('*'))).toEqual([]);
+  });
+
+  it('grants TerminateInstances only on instances tagged as builders', () => {
+    // Act
+    const statements = statementsGranting('ec2:TerminateInstances');
+
+    // Assess
+    expect(statements.length).toBeGreaterThanOrEqual(2);
+    for (const statement of statements) {
+      expect(statement.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/bakehouse:role': 'builder' } });
+    }
+  });
+
+  it('grants DeregisterImage and DeleteSnapshot only on images and snapshots Bakehouse manages', () => {
+    // Act
+    const statements = [...statementsGranting('ec2:DeregisterImage'), ...statementsGranting('ec2:DeleteSnapshot')];
+
+    // Assess
+    expect(statements.length).toBeGreaterThanOrEqual(1);
+    for (const statement of statements) {
+      expect(statement.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/bakehouse:managed': 'true' } });
+    }
+  });
+
+  it('lets nothing write tags except while creating, or on images Bakehouse manages', () => {
+    // Act
+    const conditions = statementsGranting('ec2:CreateTags').map((s) => s.Condition);
+
+    // Assess
+    expect(conditions).toEqual(
+      expect.arrayContaining([
+        { StringEquals: { 'ec2:CreateAction': ['RunInstances', 'CreateImage'] } },
+        { StringEquals: { 'aws:ResourceTag/bakehouse:managed': 'true' } },
+      ]),
+    );
+    expect(conditions.every((c) => c !== undefined)).toBe(true);
+  });
+
+  it('passes roles only to the service that needs them', () => {
+    // Act
+    const statements = statementsGranting('iam:PassRole');
+
+    // Assess
+    expect(statements.map((s) => s.Condition?.StringEquals?.['iam:PassedToService']).sort()).toEqual([
+      'ec2.amazonaws.com',
+      'ssm.amazonaws.com',
+    ]);
+  });
+});
+
+describe('cdk-nag', () => {
+  const nagMessages = (level: string) =>
+    artifact.messages
+      .filter((m) => m.level === level && String(m.entry.data).includes('AwsSolutions-'))
+      .map((m) => `${m.id}: ${String(m.entry.data).split('\n')[0]}`);
+
+  it('ran the AWS Solutions checks', () => {
+    // Assess: with logIgnores, every suppressed finding is reported as info.
+    expect(nagMessages('info').length).toBeGreaterThan(0);
+  });
+
+  it('leaves no unsuppressed error', () => {
+    // Assess
+    expect(nagMessages('error')).toEqual([]);
+  });
+
+  it('leaves no unsuppressed warning', () => {
+    // Assess
+    expect(nagMessages('warning')).toEqual([]);
+  });
+
+  it('has a reason on every suppression', () => {
+    // Prepare
+    const suppressions = Object.values(resources).flatMap(
+      (r) =>
+        (r.Metadata?.cdk_nag as { rules_to_suppress?: { id: string; reason: string }[] } | undefined)
+          ?.rules_to_suppress ?? [],
+    );
+
+    // Assess
+    expect(suppressions.length).toBeGreaterThan(0);
+    for (const { id, reason } of suppressions) {
+      expect(id).toMatch(/^AwsSolutions-/);
+      expect(reason.trim().length).toBeGreaterThanOrEqual(20);
+    }
+  });
+});
+
+describe('the outputs', () => {
+  it('name the bus, the state machine and the documents', () => {
+    // Act
+    const outputs = Object.keys((artifact.template as { Outputs: Record<string, unknown> }).Outputs);
+
+    // Assess
+    expect(outputs).toEqual(
+      expect.arrayContaining([
+        'EventBusName',
+        'EventBusArn',
+        'StateMachineArn',
+        'BakeDocumentLinux',
+        'BakeDocumentWindows',
+      ]),
+    );
+  });
+});
