@@ -13,11 +13,12 @@ import { addBakehouseStacks } from './stacks';
  * and `external: []` say so explicitly. To use the runtime's SDK instead, set
  * `esbuild: { external: ['@aws-sdk/*'] }`.
  *
- * Source maps: `sourcemap: true` keeps the map next to the bundle, and NODE_OPTIONS turns it on,
- * so a stack trace from the minified code names the TypeScript file and line. (Left unset, SST
- * would still build a map but strip it from the bundle and upload it to its bootstrap bucket for
- * the SST Console, through a custom resource that needs SST's bootstrap stack.) The price is a
- * larger bundle and a little cold-start time to load the map.
+ * Source maps: `sourcemap: true` keeps the map next to the bundle (left unset, SST would strip it
+ * and upload it to its bootstrap bucket through a custom resource). Node does not read it unless
+ * NODE_OPTIONS=--enable-source-maps is set on the function: that turns minified stack traces into
+ * TypeScript file and line, and costs about 10 ms of cold start (npm run bench), so it is off by
+ * default and one environment variable away when debugging. keepNames (SST's default) keeps
+ * function names in traces either way.
  *
  * `logRetention` is applied by the stack to the log group it creates for each function.
  */
@@ -30,7 +31,6 @@ export const LAMBDA_DEFAULTS = {
   logRetention: 'one_month',
   environment: {
     POWERTOOLS_SERVICE_NAME: 'bakehouse',
-    NODE_OPTIONS: '--enable-source-maps',
   },
   nodejs: {
     format: 'esm',

@@ -3,14 +3,15 @@
  *
  * - transitions of a successful bake and of a skipped bake, counted from the real state machine
  *   definition run by aws-local-stepfunctions (Step Functions bills per transition);
- * - per function: bundle size and cold import time (median of fresh Node processes) of the bundle
- *   built the way the stack builds it (esbuild, ESM, minified, SDK bundled), and the same with the
- *   AWS SDK left to the Lambda runtime, to keep the bundling decision measured.
+ * - per function: size and cold import time (median of fresh Node processes, with the function's
+ *   own environment and NODE_OPTIONS) of the bundle SST builds for deployment, taken from an
+ *   offline synth; and, to keep the bundling decision measured, the same handler built with the
+ *   AWS SDK left external, as it would be when using the copy the Lambda runtime provides.
  *
  * Options: --runs N (fresh processes per bundle, default 9), --out FILE (also write the JSON there).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -27,35 +28,50 @@ const { values } = parseArgs({
 });
 const runs = Math.max(3, Number(values.runs));
 
-/** Every deployed handler, with the environment its module reads at import. */
-const FUNCTIONS = [
-  { name: 'schedule-tick', entry: 'functions/schedule-tick/handler.ts', env: { EVENT_BUS_NAME: 'bus' } },
-  {
-    name: 'start-bake',
-    entry: 'functions/start-bake/handler.ts',
-    env: { STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:bake' },
-  },
-  {
-    name: 'plan-bake',
-    entry: 'functions/plan-bake/handler.ts',
-    env: {
-      BAKE_DOCUMENT_LINUX_NAME: 'bake-linux',
-      BAKE_DOCUMENT_LINUX_SHA256: 'a'.repeat(64),
-      BAKE_DOCUMENT_WINDOWS_NAME: 'bake-windows',
-      BAKE_DOCUMENT_WINDOWS_SHA256: 'b'.repeat(64),
-      AUTOMATION_ROLE_ARN: 'arn:aws:iam::000000000000:role/automation',
-      AUTOMATION_WAIT_SECONDS: '600',
-      BUILDER_INSTANCE_PROFILE: 'builder',
-      STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:bake',
-    },
-  },
-  {
-    name: 'automation-callback',
-    entry: 'functions/automation-callback/handler.ts',
-    env: { CALLBACK_PARAMETER_PREFIX: '/bakehouse/_callbacks' },
-  },
-  { name: 'fail-bake', entry: 'functions/fail-bake/handler.ts', env: {} },
-] as const;
+interface DeployedFunction {
+  readonly id: string;
+  readonly handler: string;
+  /** The built handler module inside the synthesized asset. */
+  readonly file: string;
+  /** The function's environment; values CloudFormation resolves at deploy get a stand-in. */
+  readonly env: Record<string, string>;
+}
+
+/** Synthesizes offline (as `npm run synth`) and finds every Bakehouse function's built bundle. */
+const deployedFunctions = (outDir: string): DeployedFunction[] => {
+  const synth = spawnSync(join(root, 'node_modules', '.bin', 'tsx'), ['scripts/synth.ts', '--out', outDir], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  if (synth.status !== 0) throw new Error(`synth failed: ${synth.stderr}`);
+  const functions: DeployedFunction[] = [];
+  for (const templatePath of synth.stdout.split('\n').filter((line) => line.endsWith('.json'))) {
+    const template = JSON.parse(readFileSync(templatePath, 'utf8')) as {
+      Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+    };
+    for (const [id, resource] of Object.entries(template.Resources)) {
+      const props = resource.Properties ?? {};
+      const handler = String(props.Handler ?? '');
+      if (resource.Type !== 'AWS::Lambda::Function' || !handler.startsWith('functions/')) continue;
+      const key = String((props.Code as { S3Key?: string } | undefined)?.S3Key ?? '').replace(/\.zip$/, '');
+      const variables = (props.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
+      const env = Object.fromEntries(
+        Object.entries(variables).map(([k, v]) => [k, typeof v === 'string' ? v : `resolved-at-deploy-${k}`]),
+      );
+      if ('AUTOMATION_WAIT_SECONDS' in env && !/^\d+$/.test(env.AUTOMATION_WAIT_SECONDS ?? '')) {
+        env.AUTOMATION_WAIT_SECONDS = '600';
+      }
+      functions.push({
+        id,
+        handler,
+        file: join(dirname(templatePath), `asset.${key}`, handler.replace(/\.[A-Za-z]+$/, '.mjs')),
+        env,
+      });
+    }
+  }
+  if (functions.length === 0) throw new Error('the synthesized templates hold no Bakehouse function');
+  return functions.sort((a, b) => a.handler.localeCompare(b.handler));
+};
 
 const median = (xs: number[]): number => {
   const sorted = [...xs].sort((a, b) => a - b);
@@ -65,7 +81,8 @@ const median = (xs: number[]): number => {
 
 const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 10 ** digits;
 
-const bundle = async (entry: string, outfile: string, sdkExternal: boolean): Promise<number> => {
+/** The comparison build: the stack's bundling options, with the SDK left to the runtime. */
+const bundleWithRuntimeSdk = async (entry: string, outfile: string): Promise<number> => {
   await build({
     entryPoints: [join(root, entry)],
     outfile,
@@ -76,7 +93,7 @@ const bundle = async (entry: string, outfile: string, sdkExternal: boolean): Pro
     minify: true,
     keepNames: true,
     mainFields: ['module', 'main'],
-    external: sdkExternal ? ['@aws-sdk/*', '@smithy/*'] : [],
+    external: ['@aws-sdk/*', '@smithy/*'],
     define: bundleDefines(loadConfig(rawConfig)),
     banner: {
       js: "import { createRequire as topLevelCreateRequire } from 'module';const require = topLevelCreateRequire(import.meta.url);",
@@ -96,7 +113,6 @@ const coldImport = (file: string, env: Record<string, string>): number => {
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'bench',
       AWS_SECRET_ACCESS_KEY: 'bench',
-      POWERTOOLS_SERVICE_NAME: 'bakehouse',
       ...env,
     },
     encoding: 'utf8',
@@ -105,28 +121,36 @@ const coldImport = (file: string, env: Record<string, string>): number => {
   return Number(child.stdout);
 };
 
+const measure = (file: string, env: Record<string, string>) => {
+  const samples = Array.from({ length: runs }, () => coldImport(file, env));
+  return { coldImportMsMedian: round(median(samples)), coldImportMsRuns: samples.map((sample) => round(sample)) };
+};
+
 const measureFunctions = async () => {
   const outDir = join(root, '.build', 'bench');
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
   const results = [];
-  for (const fn of FUNCTIONS) {
-    const variants: Record<string, { bundleBytes: number; coldImportMsMedian: number; coldImportMsRuns: number[] }> =
-      {};
-    for (const [variant, sdkExternal] of [
-      ['sdkBundled', false],
-      ['sdkFromRuntime', true],
-    ] as const) {
-      const outfile = join(outDir, variant, fn.name, 'index.mjs');
-      const bundleBytes = await bundle(fn.entry, outfile, sdkExternal);
-      const samples = Array.from({ length: runs }, () => coldImport(outfile, fn.env));
-      variants[variant] = {
-        bundleBytes,
-        coldImportMsMedian: round(median(samples)),
-        coldImportMsRuns: samples.map((s) => round(s)),
-      };
-    }
-    results.push({ function: fn.name, ...variants });
+  for (const fn of deployedFunctions(join(outDir, 'cdk.out'))) {
+    const entry = fn.handler.replace(/\.[A-Za-z]+$/, '.ts');
+    const comparison = join(outDir, 'runtime-sdk', fn.id, 'index.mjs');
+    const mapFile = `${fn.file}.map`;
+    results.push({
+      function: fn.id.replace(/[0-9A-F]{8}$/, ''),
+      handler: fn.handler,
+      deployed: {
+        bundleBytes: statSync(fn.file).size,
+        sourceMapBytes: existsSync(mapFile) ? statSync(mapFile).size : 0,
+        ...measure(fn.file, fn.env),
+        // What turning on readable stack traces (NODE_OPTIONS=--enable-source-maps) costs.
+        withSourceMapsColdImportMsMedian: measure(fn.file, { ...fn.env, NODE_OPTIONS: '--enable-source-maps' })
+          .coldImportMsMedian,
+      },
+      sdkFromRuntime: {
+        bundleBytes: await bundleWithRuntimeSdk(entry, comparison),
+        ...measure(comparison, fn.env),
+      },
+    });
   }
   return results;
 };
