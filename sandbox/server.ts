@@ -1,0 +1,230 @@
+/**
+ * The sandbox endpoint: one HTTP server on loopback that speaks each service's wire protocol,
+ * routed the way AWS routes it (the SigV4 credential scope names the service; JSON services
+ * also name the action in `X-Amz-Target`), plus the `/_sandbox` control endpoint.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SandboxClock } from './clock';
+import { handleControl } from './control';
+import { AwsError } from './errors';
+import { Faults } from './faults';
+import { awsQueryError, awsQueryResponse, ec2Error, ec2Response, parseForm } from './protocol/query';
+import type { JsonService, QueryService, SandboxService, ServiceContext } from './service';
+import { allServices } from './services';
+import { Store } from './store';
+
+export interface SandboxOptions {
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly stateDir: string;
+  readonly reset?: boolean;
+  /** Sandbox seconds per real second; 0 freezes the clock. */
+  readonly speed?: number;
+  readonly account?: string;
+  /** Extra or replacement services (tests). */
+  readonly services?: readonly SandboxService[];
+}
+
+export interface Sandbox {
+  readonly url: string;
+  readonly port: number;
+  readonly clock: SandboxClock;
+  readonly store: Store;
+  readonly faults: Faults;
+  readonly account: string;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_ACCOUNT = '000000000000';
+export const DEFAULT_SPEED = 600;
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+interface Scope {
+  readonly region: string;
+  readonly service: string;
+}
+
+/** `AWS4-HMAC-SHA256 Credential=AKID/20261122/us-east-1/ec2/aws4_request, …` → region, service. */
+export const credentialScope = (authorization: string | undefined): Scope | undefined => {
+  const match = /Credential=[^/,\s]+\/\d{8}\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request/.exec(authorization ?? '');
+  return match ? { region: match[1] as string, service: match[2] as string } : undefined;
+};
+
+const readBody = (request: IncomingMessage): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new AwsError('RequestEntityTooLarge', 'The request body is too large', 413));
+        request.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    request.on('error', reject);
+  });
+
+export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> => {
+  const store = Store.open(options.stateDir, { reset: options.reset ?? false });
+  const clock = new SandboxClock({ speed: options.speed ?? DEFAULT_SPEED, startMs: store.clockMs });
+  const faults = new Faults();
+  const account = options.account ?? DEFAULT_ACCOUNT;
+  const services = new Map<string, SandboxService>();
+  for (const service of [...allServices, ...(options.services ?? [])]) services.set(service.signingName, service);
+
+  const contextFor = (region: string, requestId: string): ServiceContext => ({
+    store,
+    clock,
+    account,
+    region,
+    requestId,
+    faults,
+    transact: (work) => store.transact(clock.nowMs(), work),
+  });
+
+  const seedContext = contextFor('us-east-1', 'seed');
+  for (const service of services.values()) service.seed?.(seedContext);
+
+  const tickAll = (ctx: ServiceContext): void => {
+    for (const service of services.values()) service.tick?.(ctx);
+  };
+
+  const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const url = new URL(request.url ?? '/', 'http://sandbox');
+    const body = await readBody(request);
+    if (url.pathname.startsWith('/_sandbox')) {
+      const reply = handleControl(request.method ?? 'GET', url.pathname, body, { store, clock, faults, services });
+      response.writeHead(reply.status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(reply.body));
+      return;
+    }
+    const requestId = randomUUID();
+    const scope = credentialScope(request.headers.authorization);
+    const target = request.headers['x-amz-target'];
+    const service = scope ? services.get(scope.service) : undefined;
+    if (!scope || !service) {
+      const error = scope
+        ? new AwsError('UnknownService', `The sandbox does not provide the service '${scope.service}'`)
+        : new AwsError('MissingAuthenticationToken', 'Request is missing Authentication Token (sign it with SigV4)', 403);
+      response.writeHead(error.status, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId });
+      response.end(ec2Error(error, requestId));
+      return;
+    }
+    const ctx = contextFor(scope.region, requestId);
+    if (service.protocol === 'json') {
+      await handleJson(service, typeof target === 'string' ? target : undefined, body, ctx, response, tickAll, faults);
+    } else {
+      await handleQuery(service, body, ctx, response, tickAll, faults);
+    }
+  };
+
+  const server: Server = createServer((request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      // Anything unexpected is the sandbox's bug: answer as AWS does with an internal error,
+      // never a stack trace.
+      console.error('sandbox: internal error', error);
+      if (!response.headersSent) {
+        response.writeHead(500, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ __type: 'InternalFailure', message: 'The sandbox failed to handle the request' }));
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    clock,
+    store,
+    faults,
+    account,
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      store.recordClock(clock.nowMs());
+      store.close();
+    },
+  };
+};
+
+const handleQuery = async (
+  service: QueryService,
+  body: string,
+  ctx: ServiceContext,
+  response: ServerResponse,
+  tickAll: (ctx: ServiceContext) => void,
+  faults: Faults,
+): Promise<void> => {
+  const params = parseForm(body);
+  const action = params.get('Action') ?? '';
+  const isEc2 = service.protocol === 'ec2';
+  try {
+    const run = service.actions[action];
+    if (!run) {
+      throw new AwsError(
+        'InvalidAction',
+        action ? `The action ${action} is not valid for this web service.` : 'The request must contain the parameter Action',
+      );
+    }
+    faults.check(service.signingName, action);
+    tickAll(ctx);
+    const result = run(params, ctx);
+    const xml = isEc2
+      ? ec2Response(action, service.xmlns, ctx.requestId, result)
+      : awsQueryResponse(action, service.xmlns, ctx.requestId, result);
+    response.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': ctx.requestId });
+    response.end(xml);
+  } catch (error) {
+    if (!(error instanceof AwsError)) throw error;
+    response.writeHead(error.status, { 'content-type': 'text/xml', 'x-amzn-requestid': ctx.requestId });
+    response.end(isEc2 ? ec2Error(error, ctx.requestId) : awsQueryError(error, service.xmlns, ctx.requestId));
+  }
+};
+
+const handleJson = async (
+  service: JsonService,
+  target: string | undefined,
+  body: string,
+  ctx: ServiceContext,
+  response: ServerResponse,
+  tickAll: (ctx: ServiceContext) => void,
+  faults: Faults,
+): Promise<void> => {
+  const headers = { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': ctx.requestId };
+  try {
+    const [prefix, action = ''] = (target ?? '').split('.');
+    const run = prefix === service.targetPrefix ? service.actions[action] : undefined;
+    if (!run) {
+      throw new AwsError('UnknownOperationException', `Unknown operation ${target ?? '(no X-Amz-Target)'}`);
+    }
+    let input: unknown;
+    try {
+      input = body === '' ? {} : JSON.parse(body);
+    } catch {
+      throw new AwsError('SerializationException', 'The request body is not valid JSON');
+    }
+    if (!input || typeof input !== 'object' || Array.isArray(input)) {
+      throw new AwsError('SerializationException', 'The request body must be a JSON object');
+    }
+    faults.check(service.signingName, action);
+    tickAll(ctx);
+    const result = run(input as Record<string, unknown>, ctx);
+    response.writeHead(200, headers);
+    response.end(JSON.stringify(result));
+  } catch (error) {
+    if (!(error instanceof AwsError)) throw error;
+    response.writeHead(error.status, headers);
+    response.end(JSON.stringify({ __type: error.code, message: error.message }));
+  }
+};

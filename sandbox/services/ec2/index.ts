@@ -1,0 +1,17 @@
+/**
+ * EC2 (query protocol, API version 2016-11-15). Its actions are spread over the files of this
+ * folder by resource; this module puts them together.
+ */
+import type { QueryAction, QueryService } from '../../service';
+
+export const EC2_XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
+
+/** Each resource file exports its actions; add the map here. */
+const actionMaps: readonly Readonly<Record<string, QueryAction>>[] = [];
+
+export const ec2: QueryService = {
+  signingName: 'ec2',
+  protocol: 'ec2',
+  xmlns: EC2_XMLNS,
+  actions: Object.assign({}, ...actionMaps),
+};
