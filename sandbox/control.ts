@@ -48,7 +48,8 @@ export const handleControl = (method: string, path: string, body: string, deps: 
       }
       if (input.advanceSeconds !== undefined) {
         const seconds = Number(input.advanceSeconds);
-        if (!Number.isFinite(seconds) || seconds < 0) return problem(400, 'advanceSeconds must be a number of 0 or more');
+        if (!Number.isFinite(seconds) || seconds < 0)
+          return problem(400, 'advanceSeconds must be a number of 0 or more');
         deps.clock.advance(seconds);
       }
       if (input.speed !== undefined) {

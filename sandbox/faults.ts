@@ -35,7 +35,8 @@ export class Faults {
       const rc = body.runCommand as Record<string, unknown>;
       const status = (rc.status ?? 'Failed') as RunCommandFault['status'];
       if (typeof rc.match !== 'string' || rc.match === '') return 'runCommand.match must be a non-empty string';
-      if (!['Failed', 'TimedOut', 'Cancelled'].includes(status)) return 'runCommand.status must be Failed, TimedOut or Cancelled';
+      if (!['Failed', 'TimedOut', 'Cancelled'].includes(status))
+        return 'runCommand.status must be Failed, TimedOut or Cancelled';
       const rcTimes = rc.times === undefined ? times : Number(rc.times);
       this.runCommand.push({ match: rc.match, status, remaining: rcTimes });
       return undefined;

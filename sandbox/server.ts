@@ -110,7 +110,11 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     if (!scope || !service) {
       const error = scope
         ? new AwsError('UnknownService', `The sandbox does not provide the service '${scope.service}'`)
-        : new AwsError('MissingAuthenticationToken', 'Request is missing Authentication Token (sign it with SigV4)', 403);
+        : new AwsError(
+            'MissingAuthenticationToken',
+            'Request is missing Authentication Token (sign it with SigV4)',
+            403,
+          );
       response.writeHead(error.status, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId });
       response.end(ec2Error(error, requestId));
       return;
@@ -130,7 +134,9 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
       console.error('sandbox: internal error', error);
       if (!response.headersSent) {
         response.writeHead(500, { 'content-type': 'application/json' });
-        response.end(JSON.stringify({ __type: 'InternalFailure', message: 'The sandbox failed to handle the request' }));
+        response.end(
+          JSON.stringify({ __type: 'InternalFailure', message: 'The sandbox failed to handle the request' }),
+        );
       }
     });
   });
@@ -174,7 +180,9 @@ const handleQuery = async (
     if (!run) {
       throw new AwsError(
         'InvalidAction',
-        action ? `The action ${action} is not valid for this web service.` : 'The request must contain the parameter Action',
+        action
+          ? `The action ${action} is not valid for this web service.`
+          : 'The request must contain the parameter Action',
       );
     }
     faults.check(service.signingName, action);

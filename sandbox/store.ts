@@ -166,7 +166,8 @@ export class Store {
           this.apply(JSON.parse(line) as JournalEntry);
         } catch (error) {
           // Only the last line can be torn by a crash; anything earlier is real corruption.
-          if (index < lines.length - 2) throw new Error(`sandbox journal ${this.journalPath} is corrupt at line ${index + 1}`, { cause: error });
+          if (index < lines.length - 2)
+            throw new Error(`sandbox journal ${this.journalPath} is corrupt at line ${index + 1}`, { cause: error });
         }
       }
     }

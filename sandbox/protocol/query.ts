@@ -25,7 +25,8 @@ export const requireString = (params: QueryParams, key: string): string => {
 export const optionalInt = (params: QueryParams, key: string): number | undefined => {
   const value = params.get(key);
   if (value === undefined) return undefined;
-  if (!/^-?\d+$/.test(value)) throw invalidParameterValue(`Invalid value '${value}' for ${key}. It must be an integer.`);
+  if (!/^-?\d+$/.test(value))
+    throw invalidParameterValue(`Invalid value '${value}' for ${key}. It must be an integer.`);
   return Number(value);
 };
 
@@ -101,7 +102,10 @@ const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/
 export type XmlValue = string | number | boolean | Date | null | undefined | XmlValue[] | { [key: string]: XmlValue };
 
 const escapeXml = (text: string): string =>
-  text.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string);
+  text.replace(
+    /[<>&"']/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string,
+  );
 
 const scalar = (value: string | number | boolean | Date): string =>
   value instanceof Date ? value.toISOString() : escapeXml(String(value));

@@ -1,0 +1,136 @@
+/**
+ * The sandbox as an operator runs it: its own process, one ready line, clean shutdown on
+ * SIGTERM, state that survives a restart and a SIGKILL; and a second, independent AWS client
+ * (the AWS CLI) using it unchanged.
+ */
+import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..', '..');
+const stateDir = mkdtempSync(join(tmpdir(), 'bakehouse-sandbox-process-'));
+afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
+
+interface Running {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly url: string;
+  readonly readyLine: string;
+}
+
+/** Starts `sandbox/main.ts` in a node process of its own and waits for its ready line. */
+const startProcess = (...args: string[]): Promise<Running> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'sandbox/main.ts', '--port', '0', '--state', stateDir, '--speed', '0', ...args],
+      { cwd: root },
+    );
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`sandbox did not start: ${output}`)), 20_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /ready at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1] as string, readyLine: output.trim() });
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`sandbox exited with ${code}: ${output}`));
+    });
+  });
+
+const exitOf = (child: ChildProcessWithoutNullStreams): Promise<{ code: number | null; signal: string | null }> =>
+  new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+
+const clockOf = async (url: string): Promise<number> => {
+  const response = await fetch(`${url}/_sandbox/clock`);
+  return Date.parse(((await response.json()) as { now: string }).now);
+};
+
+describe('the sandbox process', () => {
+  let movedTo = 0;
+
+  it('prints one line with its endpoint when ready and answers health checks', async () => {
+    // Act
+    const running = await startProcess('--reset');
+    const health = await fetch(`${running.url}/_sandbox/health`);
+
+    // Assess
+    expect(running.readyLine.split('\n')).toHaveLength(1);
+    expect(health.status).toBe(200);
+    const exit = exitOf(running.child);
+    running.child.kill('SIGTERM');
+    expect(await exit).toEqual({ code: 0, signal: null });
+  });
+
+  it('keeps its state across a clean restart', async () => {
+    // Prepare
+    const first = await startProcess();
+    await fetch(`${first.url}/_sandbox/clock`, {
+      method: 'POST',
+      body: JSON.stringify({ advanceSeconds: 30 * 86_400 }),
+    });
+    movedTo = await clockOf(first.url);
+    const exit = exitOf(first.child);
+    first.child.kill('SIGTERM');
+    await exit;
+
+    // Act
+    const second = await startProcess();
+    const now = await clockOf(second.url);
+
+    // Assess
+    expect(now).toBeGreaterThanOrEqual(movedTo);
+    const secondExit = exitOf(second.child);
+    second.child.kill('SIGTERM');
+    await secondExit;
+  });
+
+  it('loses nothing it acknowledged when killed with SIGKILL', async () => {
+    // Prepare
+    const first = await startProcess();
+    await fetch(`${first.url}/_sandbox/clock`, { method: 'POST', body: JSON.stringify({ advanceSeconds: 86_400 }) });
+    const acknowledged = await clockOf(first.url);
+    const exit = exitOf(first.child);
+    first.child.kill('SIGKILL');
+    expect((await exit).signal).toBe('SIGKILL');
+
+    // Act
+    const second = await startProcess();
+    const now = await clockOf(second.url);
+
+    // Assess
+    expect(now).toBeGreaterThanOrEqual(acknowledged);
+    const secondExit = exitOf(second.child);
+    second.child.kill('SIGTERM');
+    await secondExit;
+  });
+
+  it('serves the AWS CLI, an independent client, unchanged', async () => {
+    // Prepare
+    const running = await startProcess();
+
+    // Act
+    const output = execFileSync(
+      'aws',
+      ['sts', 'get-caller-identity', '--endpoint-url', running.url, '--region', 'us-east-1', '--output', 'json'],
+      {
+        env: { ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_PAGER: '' },
+        encoding: 'utf8',
+      },
+    );
+
+    // Assess
+    expect(JSON.parse(output)).toMatchObject({ Account: '000000000000' });
+    const exit = exitOf(running.child);
+    running.child.kill('SIGTERM');
+    await exit;
+  });
+});
