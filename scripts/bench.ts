@@ -8,6 +8,8 @@
  *   offline synth; and, to keep the bundling decision measured, the same handler built with the
  *   AWS SDK left external, as it would be when using the copy the Lambda runtime provides.
  *
+ * - the sandbox: start-up time, DescribeImages throughput with 10k images, memory with 100k images.
+ *
  * Options: --runs N (fresh processes per bundle, default 9), --out FILE (also write the JSON there).
  */
 import { spawnSync } from 'node:child_process';
@@ -21,6 +23,7 @@ import rawConfig from '../bakehouse.config';
 import { bundleDefines, loadConfig } from '../functions/commons/families';
 import { BAKE_SUBSTITUTIONS, BakeState, loadBakeDefinitionForLocalEngine } from '../state-machines/bake';
 import { bakeMachineFixtures } from '../test/fixtures/bake-machine';
+import { sandboxBench } from './bench-sandbox';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -180,6 +183,7 @@ const main = async () => {
   const bake = await countTransitions('bake');
   const skip = await countTransitions('skip');
   const functions = await measureFunctions();
+  const sandbox = await sandboxBench();
   const report = {
     node: process.versions.node,
     runsPerBundle: runs,
@@ -189,6 +193,7 @@ const main = async () => {
       firstState: BakeState.PlanBake,
     },
     functions,
+    sandbox,
   };
   const json = JSON.stringify(report, null, 2);
   if (values.out) writeFileSync(values.out, `${json}\n`);
