@@ -114,7 +114,10 @@ export interface InstanceRecord extends Record<string, unknown> {
   readonly platform?: 'windows';
   readonly architecture: 'x86_64' | 'arm64';
   readonly rootDeviceName: string;
-  readonly metadataOptions: { readonly httpTokens: 'required' | 'optional'; readonly httpEndpoint: 'enabled' | 'disabled' };
+  readonly metadataOptions: {
+    readonly httpTokens: 'required' | 'optional';
+    readonly httpEndpoint: 'enabled' | 'disabled';
+  };
   /** Volumes attached, by device name. */
   readonly volumes: readonly { readonly device: string; readonly volumeId: string }[];
   readonly privateIpAddress: string;
