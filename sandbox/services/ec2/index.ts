@@ -3,15 +3,30 @@
  * folder by resource; this module puts them together.
  */
 import type { QueryAction, QueryService } from '../../service';
+import { imageActions } from './images';
+import { instanceActions } from './instances';
+import { tickEc2 } from './lifecycle';
+import { seedEc2 } from './seed';
+import { snapshotActions } from './snapshots';
+import { tagActions } from './tags';
+import { volumeActions } from './volumes';
 
 export const EC2_XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
 
 /** Each resource file exports its actions; add the map here. */
-const actionMaps: readonly Readonly<Record<string, QueryAction>>[] = [];
+const actionMaps: readonly Readonly<Record<string, QueryAction>>[] = [
+  imageActions,
+  instanceActions,
+  snapshotActions,
+  tagActions,
+  volumeActions,
+];
 
 export const ec2: QueryService = {
   signingName: 'ec2',
   protocol: 'ec2',
   xmlns: EC2_XMLNS,
   actions: Object.assign({}, ...actionMaps),
+  tick: tickEc2,
+  seed: seedEc2,
 };
