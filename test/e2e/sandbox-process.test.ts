@@ -117,18 +117,32 @@ describe('the sandbox process', () => {
     // Prepare
     const running = await startProcess();
 
-    // Act
-    const output = execFileSync(
-      'aws',
-      ['sts', 'get-caller-identity', '--endpoint-url', running.url, '--region', 'us-east-1', '--output', 'json'],
-      {
-        env: { ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_PAGER: '' },
-        encoding: 'utf8',
-      },
-    );
+    const aws = (...args: string[]): unknown =>
+      JSON.parse(
+        execFileSync('aws', [...args, '--endpoint-url', running.url, '--region', 'us-east-1', '--output', 'json'], {
+          env: { ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_PAGER: '' },
+          encoding: 'utf8',
+        }),
+      );
 
-    // Assess
-    expect(JSON.parse(output)).toMatchObject({ Account: '000000000000' });
+    // Act
+    const identity = aws('sts', 'get-caller-identity');
+    const parameter = aws(
+      'ssm',
+      'get-parameter',
+      '--name',
+      '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64',
+    ) as { Parameter: { Value: string } };
+    const images = aws('ec2', 'describe-images', '--image-ids', parameter.Parameter.Value) as {
+      Images: { ImageId: string; State: string; OwnerId: string }[];
+    };
+
+    // Assess: STS (query), SSM (JSON 1.1) and EC2 (EC2 query, XML) all parse in the CLI
+    expect(identity).toMatchObject({ Account: '000000000000' });
+    expect(parameter.Parameter.Value).toMatch(/^ami-[0-9a-f]{17}$/);
+    expect(images.Images).toEqual([
+      expect.objectContaining({ ImageId: parameter.Parameter.Value, State: 'available' }),
+    ]);
     const exit = exitOf(running.child);
     running.child.kill('SIGTERM');
     await exit;
