@@ -1,8 +1,9 @@
 /** Every service the sandbox speaks, in seeding order (EC2 seeds images before SSM points at them). */
 import type { SandboxService } from '../service';
+import { autoScaling } from './autoscaling';
 import { ec2 } from './ec2';
 import { secretsManager } from './secrets-manager';
 import { ssm } from './ssm';
 import { sts } from './sts';
 
-export const allServices: readonly SandboxService[] = [ec2, ssm, secretsManager, sts];
+export const allServices: readonly SandboxService[] = [ec2, autoScaling, ssm, secretsManager, sts];

@@ -5,6 +5,7 @@
 import type { QueryAction, QueryService } from '../../service';
 import { imageActions } from './images';
 import { instanceActions } from './instances';
+import { launchTemplateActions } from './launch-templates';
 import { tickEc2 } from './lifecycle';
 import { seedEc2 } from './seed';
 import { snapshotActions } from './snapshots';
@@ -17,6 +18,7 @@ export const EC2_XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
 const actionMaps: readonly Readonly<Record<string, QueryAction>>[] = [
   imageActions,
   instanceActions,
+  launchTemplateActions,
   snapshotActions,
   tagActions,
   volumeActions,
