@@ -7,6 +7,8 @@ import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:c
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -48,6 +50,13 @@ const startProcess = (...args: string[]): Promise<Running> =>
 
 const exitOf = (child: ChildProcessWithoutNullStreams): Promise<{ code: number | null; signal: string | null }> =>
   new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+
+const clientConfig = (endpoint: string) => ({
+  endpoint,
+  region: 'us-east-1',
+  credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  maxAttempts: 1,
+});
 
 const clockOf = async (url: string): Promise<number> => {
   const response = await fetch(`${url}/_sandbox/clock`);
@@ -94,8 +103,22 @@ describe('the sandbox process', () => {
   });
 
   it('loses nothing it acknowledged when killed with SIGKILL', async () => {
-    // Prepare
+    // Prepare: a parameter, a tagged instance and a clock move, each acknowledged, then SIGKILL
     const first = await startProcess();
+    const ssm = new SSMClient(clientConfig(first.url));
+    const ec2 = new EC2Client(clientConfig(first.url));
+    await ssm.send(new PutParameterCommand({ Name: '/kill/test', Value: 'survives', Type: 'String' }));
+    const [seeded] = (await ec2.send(new DescribeImagesCommand({ Owners: ['amazon'], MaxResults: 5 }))).Images ?? [];
+    const launched = await ec2.send(
+      new RunInstancesCommand({
+        ImageId: String(seeded?.ImageId),
+        MinCount: 1,
+        MaxCount: 1,
+        InstanceType: seeded?.Architecture === 'arm64' ? 'm7g.large' : 'm7i.large',
+        TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'kept', Value: 'yes' }] }],
+      }),
+    );
+    const instanceId = String(launched.Instances?.[0]?.InstanceId);
     await fetch(`${first.url}/_sandbox/clock`, { method: 'POST', body: JSON.stringify({ advanceSeconds: 86_400 }) });
     const acknowledged = await clockOf(first.url);
     const exit = exitOf(first.child);
@@ -105,9 +128,17 @@ describe('the sandbox process', () => {
     // Act
     const second = await startProcess();
     const now = await clockOf(second.url);
+    const parameter = await new SSMClient(clientConfig(second.url)).send(
+      new GetParameterCommand({ Name: '/kill/test' }),
+    );
+    const found = await new EC2Client(clientConfig(second.url)).send(
+      new DescribeInstancesCommand({ InstanceIds: [instanceId] }),
+    );
 
     // Assess
     expect(now).toBeGreaterThanOrEqual(acknowledged);
+    expect(parameter.Parameter?.Value).toBe('survives');
+    expect(found.Reservations?.[0]?.Instances?.[0]?.Tags).toEqual([{ Key: 'kept', Value: 'yes' }]);
     const secondExit = exitOf(second.child);
     second.child.kill('SIGTERM');
     await secondExit;
