@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeImagesCommand, type DescribeImagesCommandInput, EC2Client } from '@aws-sdk/client-ec2';
-import { Ec2Table, type ImageRecord, newId } from '../sandbox/services/ec2/model';
 import { startSandbox } from '../sandbox/server';
+import { Ec2Table, type ImageRecord, newId } from '../sandbox/services/ec2/model';
 import type { Store } from '../sandbox/store';
 
 const root = join(import.meta.dirname, '..');
