@@ -13,7 +13,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..', '..');
 const stateDir = mkdtempSync(join(tmpdir(), 'bakehouse-sandbox-process-'));
-afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
+const started = new Set<ChildProcessWithoutNullStreams>();
+afterAll(() => {
+  // A failed test must not leave a sandbox running.
+  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  rmSync(stateDir, { recursive: true, force: true });
+});
 
 interface Running {
   readonly child: ChildProcessWithoutNullStreams;
@@ -29,6 +34,7 @@ const startProcess = (...args: string[]): Promise<Running> =>
       ['--import', 'tsx', 'sandbox/main.ts', '--port', '0', '--state', stateDir, '--speed', '0', ...args],
       { cwd: root },
     );
+    started.add(child);
     let output = '';
     const timer = setTimeout(() => reject(new Error(`sandbox did not start: ${output}`)), 20_000);
     child.stdout.on('data', (chunk: Buffer) => {

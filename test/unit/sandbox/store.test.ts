@@ -122,6 +122,7 @@ describe('the sandbox store', () => {
       cwd: join(import.meta.dirname, '../../..'),
       stdio: ['ignore', 'pipe', 'inherit'],
     });
+    const watchdog = setTimeout(() => child.kill('SIGKILL'), 20_000); // never leave the writer running
     let acknowledged = -1;
     let buffered = '';
     await new Promise<void>((resolve) => {
@@ -136,7 +137,8 @@ describe('the sandbox store', () => {
       });
       child.on('exit', () => resolve());
     });
-    await new Promise((resolve) => child.on('exit', resolve));
+    await new Promise((resolve) => (child.exitCode === null ? child.on('exit', resolve) : resolve(null)));
+    clearTimeout(watchdog);
 
     // Act
     const store = Store.open(dir);
