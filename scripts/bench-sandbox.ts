@@ -3,7 +3,7 @@
  * throughput with 10k images, and memory with 100k images. Every request goes to loopback, and
  * every loop is bounded in count.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,24 +131,15 @@ const describeImagesThroughput = async (imageCount: number) => {
   }
 };
 
-/** Memory of the sandbox holding `imageCount` images, measured in this process after a GC if exposed. */
-const memoryWithImages = async (imageCount: number) => {
-  const stateDir = mkdtempSync(join(tmpdir(), 'bakehouse-bench-memory-'));
-  const before = process.memoryUsage();
-  const sandbox = await startSandbox({ port: 0, speed: 0, stateDir });
-  try {
-    fillImages(sandbox.store, sandbox.account, imageCount, sandbox.clock.now());
-    (globalThis as { gc?: () => void }).gc?.();
-    const after = process.memoryUsage();
-    return {
-      images: imageCount,
-      heapUsedMiB: round((after.heapUsed - before.heapUsed) / 2 ** 20),
-      rssMiB: round(after.rss / 2 ** 20),
-    };
-  } finally {
-    await sandbox.close();
-    rmSync(stateDir, { recursive: true, force: true });
-  }
+/** Memory of a sandbox holding `imageCount` images, measured in a fresh process after a full GC. */
+const memoryWithImages = (imageCount: number): unknown => {
+  const child = spawnSync(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', 'scripts/bench-sandbox-memory.ts', String(imageCount)],
+    { cwd: root, encoding: 'utf8' },
+  );
+  if (child.status !== 0) throw new Error(`memory bench failed: ${child.stderr}`);
+  return JSON.parse(child.stdout);
 };
 
 export const sandboxBench = async () => {
@@ -158,6 +149,6 @@ export const sandboxBench = async () => {
     startupMsMedian: round(median(startups)),
     startupMsRuns: startups.map(round),
     describeImages: await describeImagesThroughput(10_000),
-    memory: await memoryWithImages(100_000),
+    memory: memoryWithImages(100_000),
   };
 };

@@ -1,5 +1,5 @@
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestSandbox, type TestSandbox } from './support/sandbox';
 
 let sandbox: TestSandbox;
@@ -34,6 +34,18 @@ describe('the sandbox endpoint', () => {
     // Assess
     expect(identity.Account).toBe('000000000000');
     expect(identity.Arn).toBe('arn:aws:iam::000000000000:user/sandbox');
+  });
+
+  it('serves an SDK client configured only by AWS_ENDPOINT_URL, as users run it', async () => {
+    // Prepare
+    vi.stubEnv('AWS_ENDPOINT_URL', sandbox.sandbox.url);
+    const sts = new STSClient({ region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+
+    // Act
+    const identity = await sts.send(new GetCallerIdentityCommand({})).finally(() => vi.unstubAllEnvs());
+
+    // Assess
+    expect(identity.Account).toBe('000000000000');
   });
 
   it('refuses an unsigned request with AWS’s authentication error, not a crash', async () => {
