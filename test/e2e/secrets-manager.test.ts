@@ -6,19 +6,10 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestSandbox, type TestSandbox } from './support/sandbox';
+import { failure, startTestSandbox, type TestSandbox } from './support/sandbox';
 
 let sandbox: TestSandbox;
 let secrets: SecretsManagerClient;
-
-const failure = async (promise: Promise<unknown>): Promise<Error> => {
-  const outcome = await promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  if (!(outcome instanceof Error)) throw new Error('expected the call to fail');
-  return outcome;
-};
 
 beforeAll(async () => {
   sandbox = await startTestSandbox();

@@ -9,22 +9,13 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestSandbox, type TestSandbox } from './support/sandbox';
+import { failure, startTestSandbox, type TestSandbox } from './support/sandbox';
 
 let sandbox: TestSandbox;
 let ssm: SSMClient;
 let ec2: EC2Client;
 let managedId: string;
 let unmanagedId: string;
-
-const failure = async (promise: Promise<unknown>): Promise<Error> => {
-  const outcome = await promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  if (!(outcome instanceof Error)) throw new Error('expected the call to fail');
-  return outcome;
-};
 
 const launch = async (withProfile: boolean): Promise<string> => {
   const image = await ssm.send(

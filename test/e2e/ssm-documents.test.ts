@@ -9,7 +9,7 @@ import {
   UpdateDocumentCommand,
 } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestSandbox, type TestSandbox } from './support/sandbox';
+import { failure, startTestSandbox, type TestSandbox } from './support/sandbox';
 
 let sandbox: TestSandbox;
 let ssm: SSMClient;
@@ -35,15 +35,6 @@ const jsonDocument = JSON.stringify({
   parameters: { InstanceId: { type: 'String' } },
   mainSteps: [{ name: 'stop', action: 'aws:changeInstanceState', inputs: { InstanceIds: ['{{ InstanceId }}'] } }],
 });
-
-const failure = async (promise: Promise<unknown>): Promise<Error> => {
-  const outcome = await promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  if (!(outcome instanceof Error)) throw new Error('expected the call to fail');
-  return outcome;
-};
 
 beforeAll(async () => {
   sandbox = await startTestSandbox();

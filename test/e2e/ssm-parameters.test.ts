@@ -11,7 +11,7 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestSandbox, type TestSandbox } from './support/sandbox';
+import { failure, startTestSandbox, type TestSandbox } from './support/sandbox';
 
 let sandbox: TestSandbox;
 let ssm: SSMClient;
@@ -24,15 +24,6 @@ const PUBLIC_PARAMETERS = [
   '/aws/service/ami-windows-latest/Windows_Server-2022-English-Full-Base',
   '/aws/service/ami-windows-latest/Windows_Server-2025-English-Full-Base',
 ];
-
-const failure = async (promise: Promise<unknown>): Promise<Error> => {
-  const outcome = await promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  if (!(outcome instanceof Error)) throw new Error('expected the call to fail');
-  return outcome;
-};
 
 beforeAll(async () => {
   sandbox = await startTestSandbox();

@@ -46,3 +46,13 @@ export const startTestSandbox = async (options: Partial<SandboxOptions> = {}): P
     },
   };
 };
+
+/** The error a call failed with; fails the test when the call succeeds. */
+export const failure = async (promise: Promise<unknown>): Promise<Error> => {
+  const outcome = await promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  if (!(outcome instanceof Error)) throw new Error('expected the call to fail');
+  return outcome;
+};
