@@ -126,18 +126,20 @@ export const renderXml = (name: string, value: XmlValue, listEntry: 'item' | 'me
 
 const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n';
 
+/** The top-level fields of a response body, in order. */
+const renderFields = (body: Record<string, XmlValue>, listEntry: 'item' | 'member'): string =>
+  Object.entries(body)
+    .map(([key, value]) => renderXml(key, value, listEntry))
+    .join('');
+
 /** EC2: `<ActionResponse xmlns><requestId/>…body…</ActionResponse>`. */
 export const ec2Response = (
   action: string,
   namespace: string,
   requestId: string,
   body: Record<string, XmlValue>,
-): string => {
-  const inner = Object.entries(body)
-    .map(([key, value]) => renderXml(key, value, 'item'))
-    .join('');
-  return `${XML_DECLARATION}<${action}Response xmlns="${namespace}"><requestId>${requestId}</requestId>${inner}</${action}Response>`;
-};
+): string =>
+  `${XML_DECLARATION}<${action}Response xmlns="${namespace}"><requestId>${requestId}</requestId>${renderFields(body, 'item')}</${action}Response>`;
 
 export const ec2Error = (error: AwsError, requestId: string): string =>
   `${XML_DECLARATION}<Response><Errors><Error><Code>${escapeXml(error.code)}</Code><Message>${escapeXml(error.message)}</Message></Error></Errors><RequestID>${requestId}</RequestID></Response>`;
@@ -148,12 +150,8 @@ export const awsQueryResponse = (
   namespace: string,
   requestId: string,
   body: Record<string, XmlValue>,
-): string => {
-  const inner = Object.entries(body)
-    .map(([key, value]) => renderXml(key, value, 'member'))
-    .join('');
-  return `${XML_DECLARATION}<${action}Response xmlns="${namespace}"><${action}Result>${inner}</${action}Result><ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${action}Response>`;
-};
+): string =>
+  `${XML_DECLARATION}<${action}Response xmlns="${namespace}"><${action}Result>${renderFields(body, 'member')}</${action}Result><ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${action}Response>`;
 
 export const awsQueryError = (error: AwsError, namespace: string, requestId: string): string =>
   `${XML_DECLARATION}<ErrorResponse xmlns="${namespace}"><Error><Type>${error.type}</Type><Code>${escapeXml(error.code)}</Code><Message>${escapeXml(error.message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`;
