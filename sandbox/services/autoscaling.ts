@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { AwsError } from '../errors';
+import { decodeOffsetToken, type Page, pageOf } from '../pagination';
 import { indexedStructs, memberList, type QueryParams, substruct, type XmlValue } from '../protocol/query';
 import type { QueryAction, QueryService, ServiceContext } from '../service';
 import type { Store } from '../store';
@@ -187,40 +188,15 @@ const lowerFirst = (text: string): string => text.charAt(0).toLowerCase() + text
 
 // ---------------------------------------------------------------- pagination
 
-interface RecordsPage {
-  readonly offset: number;
-  readonly limit: number;
-}
-
-const readRecordsPage = (params: QueryParams): RecordsPage => {
+const readRecordsPage = (params: QueryParams): Page => {
   const maxRecords = optionalInteger(params, 'MaxRecords', Number.NEGATIVE_INFINITY);
   if (maxRecords !== undefined && (maxRecords < 1 || maxRecords > MAX_RECORDS)) {
     throw validationError(`MaxRecords must be between 1 and ${MAX_RECORDS}; it was ${maxRecords}.`);
   }
   const token = params.get('NextToken');
-  let offset = 0;
-  if (token !== undefined) {
-    const match = /^o:(\d+)$/.exec(Buffer.from(token, 'base64url').toString('utf8'));
-    if (!match) throw new AwsError('InvalidNextToken', `The token '${token}' is invalid.`);
-    offset = Number(match[1]);
-  }
+  const offset = token === undefined ? 0 : decodeOffsetToken(token);
+  if (offset === undefined) throw new AwsError('InvalidNextToken', `The token '${token}' is invalid.`);
   return { offset, limit: maxRecords ?? DEFAULT_MAX_RECORDS };
-};
-
-/** One pass: skips `offset` matches, keeps up to `limit`, and says whether more remain. */
-const pageOf = <T>(records: Iterable<T>, matches: (record: T) => boolean, page: RecordsPage) => {
-  const items: T[] = [];
-  let seen = 0;
-  for (const record of records) {
-    if (!matches(record)) continue;
-    seen += 1;
-    if (seen <= page.offset) continue;
-    if (items.length >= page.limit) {
-      return { items, nextToken: Buffer.from(`o:${page.offset + items.length}`, 'utf8').toString('base64url') };
-    }
-    items.push(record);
-  }
-  return { items, nextToken: undefined };
 };
 
 // ---------------------------------------------------------------- launch sources

@@ -3,6 +3,7 @@
  * wildcards, tags (TagSpecification.N, tagSet) and the XML shapes several actions answer with.
  */
 import { AwsError, invalidParameterValue } from '../../errors';
+import { decodeOffsetToken, type Page, pageOf } from '../../pagination';
 import {
   type Filter,
   indexedList,
@@ -55,10 +56,7 @@ export const notFound = (kind: IdKind, id: string): AwsError =>
 
 // ---------------------------------------------------------------- pagination
 
-export interface Page {
-  readonly offset: number;
-  readonly limit: number;
-}
+export type { Page };
 
 /**
  * MaxResults/NextToken as EC2 reads them: MaxResults 5–1000 (AWS answers with InvalidParameterValue
@@ -82,33 +80,13 @@ export const readPage = (params: QueryParams, idListKey: string, idCount: number
 };
 
 const decodeToken = (token: string): number => {
-  const match = /^o:(\d+)$/.exec(Buffer.from(token, 'base64url').toString('utf8'));
-  if (!match) throw invalidParameterValue(`Invalid value '${token}' for nextToken`);
-  return Number(match[1]);
+  const offset = decodeOffsetToken(token);
+  if (offset === undefined) throw invalidParameterValue(`Invalid value '${token}' for nextToken`);
+  return offset;
 };
 
-const encodeToken = (offset: number): string => Buffer.from(`o:${offset}`, 'utf8').toString('base64url');
-
-/**
- * One pass over `records`: keeps those `matches` accepts, skips the first `page.offset` of them and
- * stops as soon as it knows whether another page exists.
- */
-export const paginate = <T>(
-  records: Iterable<T>,
-  matches: (record: T) => boolean,
-  page: Page,
-): { items: T[]; nextToken: string | undefined } => {
-  const items: T[] = [];
-  let seen = 0;
-  for (const record of records) {
-    if (!matches(record)) continue;
-    seen += 1;
-    if (seen <= page.offset) continue;
-    if (items.length >= page.limit) return { items, nextToken: encodeToken(page.offset + items.length) };
-    items.push(record);
-  }
-  return { items, nextToken: undefined };
-};
+/** One pass over `records` (see sandbox/pagination.ts). */
+export const paginate = pageOf;
 
 // ---------------------------------------------------------------- filters
 

@@ -277,6 +277,41 @@ const mappingOverrides = (params: QueryParams): Map<string, MappingOverride> => 
   return overrides;
 };
 
+/** What CreateImage and CopyImage decide; everything else of a new image is the same. */
+type NewImage = Pick<
+  ImageRecord,
+  | 'imageId'
+  | 'name'
+  | 'creationDate'
+  | 'architecture'
+  | 'platform'
+  | 'platformDetails'
+  | 'rootDeviceName'
+  | 'enaSupport'
+  | 'blockDeviceMappings'
+  | 'sourceInstanceId'
+  | 'sourceImageId'
+  | 'sourceRegion'
+  | 'tags'
+> & { readonly description: string | undefined };
+
+/** A new account-owned image, pending until the sandbox clock says it is available. */
+const pendingImage = (ctx: ServiceContext, fields: NewImage): ImageRecord => {
+  const { description, ...rest } = fields;
+  return {
+    ...rest,
+    ownerId: ctx.account,
+    ...(description === undefined ? {} : { description }),
+    state: 'pending',
+    availableAt: secondsFrom(ctx, TIMINGS.imageAvailable),
+    rootDeviceType: 'ebs',
+    virtualizationType: 'hvm',
+    isPublic: false,
+    launchPermissions: [],
+    deregistrationProtection: 'disabled',
+  };
+};
+
 const createImage: QueryAction = (params, ctx) => {
   const instanceId = checkId('i', requireString(params, 'InstanceId'));
   const name = requireString(params, 'Name');
@@ -335,28 +370,24 @@ const createImage: QueryAction = (params, ctx) => {
         },
       });
     }
-    tx.put<ImageRecord>(Ec2Table.Images, imageId, {
+    tx.put<ImageRecord>(
+      Ec2Table.Images,
       imageId,
-      ownerId: ctx.account,
-      name,
-      ...(description === undefined ? {} : { description }),
-      state: 'pending',
-      availableAt: secondsFrom(ctx, TIMINGS.imageAvailable),
-      creationDate: now,
-      architecture: instance.architecture,
-      ...(instance.platform === undefined ? {} : { platform: instance.platform }),
-      platformDetails: source?.platformDetails ?? (instance.platform === 'windows' ? 'Windows' : 'Linux/UNIX'),
-      rootDeviceName: instance.rootDeviceName,
-      rootDeviceType: 'ebs',
-      virtualizationType: 'hvm',
-      enaSupport: true,
-      blockDeviceMappings: mappings,
-      isPublic: false,
-      launchPermissions: [],
-      deregistrationProtection: 'disabled',
-      sourceInstanceId: instanceId,
-      tags: tags.get('image') ?? {},
-    });
+      pendingImage(ctx, {
+        imageId,
+        name,
+        description,
+        creationDate: now,
+        architecture: instance.architecture,
+        ...(instance.platform === undefined ? {} : { platform: instance.platform }),
+        platformDetails: source?.platformDetails ?? (instance.platform === 'windows' ? 'Windows' : 'Linux/UNIX'),
+        rootDeviceName: instance.rootDeviceName,
+        enaSupport: true,
+        blockDeviceMappings: mappings,
+        sourceInstanceId: instanceId,
+        tags: tags.get('image') ?? {},
+      }),
+    );
   });
   trackImage(ctx, imageId);
   return { imageId };
@@ -411,29 +442,25 @@ const copyImage: QueryAction = (params, ctx) => {
         ebs: { ...ebs, snapshotId, encrypted: isEncrypted, ...(key === undefined ? {} : { kmsKeyId: key }) },
       };
     });
-    tx.put<ImageRecord>(Ec2Table.Images, imageId, {
+    tx.put<ImageRecord>(
+      Ec2Table.Images,
       imageId,
-      ownerId: ctx.account,
-      name,
-      ...(description === undefined ? {} : { description }),
-      state: 'pending',
-      availableAt: secondsFrom(ctx, TIMINGS.imageAvailable),
-      creationDate: now,
-      architecture: source.architecture,
-      ...(source.platform === undefined ? {} : { platform: source.platform }),
-      platformDetails: source.platformDetails,
-      rootDeviceName: source.rootDeviceName,
-      rootDeviceType: 'ebs',
-      virtualizationType: 'hvm',
-      enaSupport: source.enaSupport,
-      blockDeviceMappings: mappings,
-      isPublic: false,
-      launchPermissions: [],
-      deregistrationProtection: 'disabled',
-      sourceImageId: source.imageId,
-      sourceRegion,
-      tags: { ...(copyTags && source.ownerId === ctx.account ? source.tags : {}), ...tags.get('image') },
-    });
+      pendingImage(ctx, {
+        imageId,
+        name,
+        description,
+        creationDate: now,
+        architecture: source.architecture,
+        ...(source.platform === undefined ? {} : { platform: source.platform }),
+        platformDetails: source.platformDetails,
+        rootDeviceName: source.rootDeviceName,
+        enaSupport: source.enaSupport,
+        blockDeviceMappings: mappings,
+        sourceImageId: source.imageId,
+        sourceRegion,
+        tags: { ...(copyTags && source.ownerId === ctx.account ? source.tags : {}), ...tags.get('image') },
+      }),
+    );
   });
   trackImage(ctx, imageId);
   return { imageId };

@@ -3,7 +3,9 @@
  * member or a value outside its constraints is a `ValidationException`, a member of the wrong JSON
  * type a `SerializationException`. Shared by SSM and Secrets Manager.
  */
+
 import { AwsError } from '../../errors';
+import { decodeOffsetToken, encodeOffsetToken } from '../../pagination';
 
 export type Input = Record<string, unknown>;
 
@@ -87,17 +89,15 @@ export const maxResults = (input: Input, min: number, max: number, fallback: num
 export const pageStart = (input: Input, code = 'InvalidNextToken'): number => {
   const token = optionalString(input, 'NextToken');
   if (token === undefined || token === '') return 0;
-  const match = /^o(\d+)$/.exec(Buffer.from(token, 'base64url').toString('utf8'));
-  if (!match) throw new AwsError(code, 'The specified token is not valid.');
-  return Number(match[1]);
+  const offset = decodeOffsetToken(token);
+  if (offset === undefined) throw new AwsError(code, 'The specified token is not valid.');
+  return offset;
 };
 
-export const nextToken = (offset: number): string => Buffer.from(`o${offset}`, 'utf8').toString('base64url');
-
-/** One page of `items` and the token for the next one, if any. */
+/** One page of already sorted `items` and the token for the next one, if any. */
 export const page = <T>(items: readonly T[], start: number, size: number): { items: T[]; nextToken?: string } => {
   const slice = items.slice(start, start + size);
-  return start + size < items.length ? { items: slice, nextToken: nextToken(start + size) } : { items: slice };
+  return start + size < items.length ? { items: slice, nextToken: encodeOffsetToken(start + size) } : { items: slice };
 };
 
 /** JSON 1.1 timestamps are epoch seconds. */
