@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { v5 as uuidv5 } from 'uuid';
 
 export const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');
 
@@ -12,11 +13,8 @@ export const canonicalJson = (value: unknown): string =>
       : v,
   );
 
-/** A UUID-shaped (version 5 layout) token derived from text: stable across retries. */
-export const uuidFrom = (text: string): string => {
-  const hex = sha256Hex(text).slice(0, 32).split('');
-  hex[12] = '5';
-  hex[16] = ((Number.parseInt(hex[16] ?? '0', 16) & 0x3) | 0x8).toString(16);
-  const h = hex.join('');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-};
+/** Bakehouse's own UUID namespace, so its name-based UUIDs never collide with anyone else's. */
+const BAKEHOUSE_NAMESPACE = '6f1b2c0e-4b7d-5e2a-9c3f-8d1a7b6e5c40';
+
+/** An RFC 9562 version-5 (name-based) UUID of `text`: the same text always gives the same UUID. */
+export const uuidFrom = (text: string): string => uuidv5(text, BAKEHOUSE_NAMESPACE);
