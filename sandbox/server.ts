@@ -11,7 +11,17 @@ import { handleControl } from './control';
 import { AwsError } from './errors';
 import { Faults } from './faults';
 import { awsQueryError, awsQueryResponse, ec2Error, ec2Response, parseForm } from './protocol/query';
-import type { JsonService, QueryService, SandboxService, ServiceContext } from './service';
+import { SandboxRuntime } from './runtime';
+import type {
+  HttpReply,
+  HttpRequest,
+  HttpRoute,
+  JsonService,
+  QueryService,
+  RestJsonService,
+  SandboxService,
+  ServiceContext,
+} from './service';
 import { allServices } from './services';
 import { Store } from './store';
 
@@ -34,12 +44,15 @@ export interface Sandbox {
   readonly store: Store;
   readonly faults: Faults;
   readonly account: string;
+  readonly runtime: SandboxRuntime;
   close(): Promise<void>;
 }
 
 export const DEFAULT_ACCOUNT = '000000000000';
 export const DEFAULT_SPEED = 600;
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
+/** Real milliseconds between background pumps. */
+const PUMP_INTERVAL_MS = 25;
 
 interface Scope {
   readonly region: string;
@@ -77,6 +90,11 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
   const services = new Map<string, SandboxService>();
   for (const service of [...allServices, ...(options.services ?? [])]) services.set(service.signingName, service);
 
+  let url = '';
+  const runtime: SandboxRuntime = new SandboxRuntime(
+    () => url,
+    (region) => contextFor(region ?? 'us-east-1', randomUUID()),
+  );
   const contextFor = (region: string, requestId: string): ServiceContext => ({
     store,
     clock,
@@ -84,6 +102,7 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     region,
     requestId,
     faults,
+    runtime,
     transact: (work) => store.transact(clock.nowMs(), work),
   });
 
@@ -94,11 +113,21 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     for (const service of services.values()) service.tick?.(ctx);
   };
 
+  const unsignedRoutes = [...services.values()].flatMap((service) => service.unsignedRoutes ?? []);
+
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
-    const url = new URL(request.url ?? '/', 'http://sandbox');
+    const requestUrl = new URL(request.url ?? '/', 'http://sandbox');
     const body = await readBody(request);
-    if (url.pathname.startsWith('/_sandbox')) {
-      const reply = handleControl(request.method ?? 'GET', url.pathname, body, { store, clock, faults, services });
+    const method = request.method ?? 'GET';
+    const unsigned = matchRoute(unsignedRoutes, method, requestUrl, request, body);
+    if (unsigned) {
+      const ctx = contextFor('us-east-1', randomUUID());
+      tickAll(ctx);
+      sendReply(response, await unsigned.route.handle(unsigned.request, ctx));
+      return;
+    }
+    if (requestUrl.pathname.startsWith('/_sandbox')) {
+      const reply = handleControl(method, requestUrl.pathname, body, { store, clock, faults, services });
       response.writeHead(reply.status, { 'content-type': 'application/json' });
       response.end(JSON.stringify(reply.body));
       return;
@@ -122,6 +151,8 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     const ctx = contextFor(scope.region, requestId);
     if (service.protocol === 'json') {
       await handleJson(service, typeof target === 'string' ? target : undefined, body, ctx, response, tickAll, faults);
+    } else if (service.protocol === 'rest-json') {
+      await handleRestJson(service, method, requestUrl, request, body, ctx, response, tickAll, faults);
     } else {
       await handleQuery(service, body, ctx, response, tickAll, faults);
     }
@@ -145,15 +176,48 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     server.listen(options.port, '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  url = `http://127.0.0.1:${port}`;
+
+  for (const service of services.values()) await service.start?.(contextFor('us-east-1', 'start'));
+
+  // Background work: each service's pump, never overlapping itself; a failure is logged and the
+  // next round runs as usual.
+  const pumping = new Set<string>();
+  const pumpTimer = setInterval(() => {
+    for (const service of services.values()) {
+      if (!service.pump || pumping.has(service.signingName)) continue;
+      pumping.add(service.signingName);
+      const ctx = contextFor('us-east-1', randomUUID());
+      Promise.resolve()
+        .then(() => {
+          tickAll(ctx);
+          return service.pump?.(ctx);
+        })
+        .catch((error: unknown) => {
+          if (!runtime.isClosed) console.error(`sandbox: ${service.signingName} background work failed`, error);
+        })
+        .finally(() => pumping.delete(service.signingName));
+    }
+  }, PUMP_INTERVAL_MS);
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     port,
     clock,
     store,
     faults,
     account,
+    runtime,
     close: async () => {
+      clearInterval(pumpTimer);
+      runtime.close();
+      for (const service of services.values()) {
+        try {
+          await service.stop?.();
+        } catch (error) {
+          console.error(`sandbox: ${service.signingName} failed to stop`, error);
+        }
+      }
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
@@ -162,6 +226,78 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
       store.close();
     },
   };
+};
+
+const matchRoute = (
+  routes: readonly HttpRoute[],
+  method: string,
+  url: URL,
+  request: IncomingMessage,
+  body: string,
+): { route: HttpRoute; request: HttpRequest } | undefined => {
+  for (const route of routes) {
+    if (route.method !== method) continue;
+    const match = route.path.exec(url.pathname);
+    if (!match || match[0] !== url.pathname) continue;
+    const params: Record<string, string> = {};
+    for (const [name, value] of Object.entries(match.groups ?? {})) {
+      if (value !== undefined) params[name] = decodeURIComponent(value);
+    }
+    return {
+      route,
+      request: { method, path: url.pathname, query: url.searchParams, headers: request.headers, body, params },
+    };
+  }
+  return undefined;
+};
+
+const sendReply = (response: ServerResponse, reply: HttpReply, extraHeaders: Record<string, string> = {}): void => {
+  const isText = typeof reply.body === 'string';
+  const payload = reply.body === undefined ? '' : isText ? (reply.body as string) : JSON.stringify(reply.body);
+  response.writeHead(reply.status ?? 200, {
+    'content-type': isText ? 'text/plain; charset=utf-8' : 'application/json',
+    ...extraHeaders,
+    ...reply.headers,
+  });
+  response.end(payload);
+};
+
+const handleRestJson = async (
+  service: RestJsonService,
+  method: string,
+  url: URL,
+  request: IncomingMessage,
+  body: string,
+  ctx: ServiceContext,
+  response: ServerResponse,
+  tickAll: (ctx: ServiceContext) => void,
+  faults: Faults,
+): Promise<void> => {
+  const headers = { 'x-amzn-requestid': ctx.requestId };
+  try {
+    const matched = matchRoute(service.routes, method, url, request, body);
+    if (!matched) {
+      throw new AwsError(
+        'UnknownOperationException',
+        `No ${service.signingName} operation for ${method} ${url.pathname}`,
+        404,
+      );
+    }
+    faults.check(service.signingName, matched.route.action);
+    tickAll(ctx);
+    sendReply(response, await matched.route.handle(matched.request, ctx), headers);
+  } catch (error) {
+    if (!(error instanceof AwsError)) throw error;
+    sendReply(
+      response,
+      {
+        status: error.status,
+        headers: { 'x-amzn-errortype': error.code },
+        body: { __type: error.code, Type: error.type === 'Sender' ? 'User' : 'Service', message: error.message },
+      },
+      headers,
+    );
+  }
 };
 
 const handleQuery = async (
@@ -209,7 +345,10 @@ const handleJson = async (
   tickAll: (ctx: ServiceContext) => void,
   faults: Faults,
 ): Promise<void> => {
-  const headers = { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': ctx.requestId };
+  const headers = {
+    'content-type': `application/x-amz-json-${service.jsonVersion ?? '1.1'}`,
+    'x-amzn-requestid': ctx.requestId,
+  };
   try {
     const [prefix, action = ''] = (target ?? '').split('.');
     const run = prefix === service.targetPrefix ? service.actions[action] : undefined;
@@ -227,7 +366,7 @@ const handleJson = async (
     }
     faults.check(service.signingName, action);
     tickAll(ctx);
-    const result = run(input as Record<string, unknown>, ctx);
+    const result = await run(input as Record<string, unknown>, ctx);
     response.writeHead(200, headers);
     response.end(JSON.stringify(result));
   } catch (error) {

@@ -2,9 +2,11 @@
  * What a sandbox service is: a set of actions in one wire protocol, plus an optional `tick`
  * that moves its resources along the sandbox clock (instances boot, images become available).
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { SandboxClock } from './clock';
 import type { Faults } from './faults';
 import type { QueryParams, XmlValue } from './protocol/query';
+import type { SandboxRuntime } from './runtime';
 import type { Store, Transaction } from './store';
 
 export interface ServiceContext {
@@ -18,10 +20,43 @@ export interface ServiceContext {
   readonly faults: Faults;
   /** Runs `work` as one durable transaction stamped with the sandbox clock. */
   transact<R>(work: (tx: Transaction) => R): R;
+  /** The running sandbox: calls to its own APIs, service events, background work. */
+  readonly runtime: SandboxRuntime;
 }
 
 export type QueryAction = (params: QueryParams, ctx: ServiceContext) => Record<string, XmlValue>;
-export type JsonAction = (input: Record<string, unknown>, ctx: ServiceContext) => Record<string, unknown>;
+export type JsonAction = (
+  input: Record<string, unknown>,
+  ctx: ServiceContext,
+) => Record<string, unknown> | Promise<Record<string, unknown>>;
+
+/** A plain HTTP request as a route sees it (REST-JSON AWS APIs, the Slack sink, control routes). */
+export interface HttpRequest {
+  readonly method: string;
+  /** The URL path, percent-decoding left to the route (path segments may be encoded ARNs). */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+  /** Named groups of the route's path pattern, percent-decoded. */
+  readonly params: Readonly<Record<string, string>>;
+}
+
+export interface HttpReply {
+  readonly status?: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** A string is sent as it is; anything else as JSON. Omitted: an empty body. */
+  readonly body?: unknown;
+}
+
+export interface HttpRoute {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Matched against the whole path; named groups become `params`. */
+  readonly path: RegExp;
+  /** The operation name (faults and logs use it), e.g. `Invoke`. */
+  readonly action: string;
+  readonly handle: (request: HttpRequest, ctx: ServiceContext) => HttpReply | Promise<HttpReply>;
+}
 
 interface ServiceBase {
   /** The SigV4 signing name: ec2, autoscaling, ssm, secretsmanager, sts. */
@@ -33,6 +68,20 @@ interface ServiceBase {
    * Runs at every start in registration order (EC2 before SSM) and must be idempotent.
    */
   readonly seed?: (ctx: ServiceContext) => void;
+  /**
+   * Background work, called every few real milliseconds (never twice at once for one service)
+   * while the sandbox runs: fire schedules, advance executions along the sandbox clock.
+   */
+  readonly pump?: (ctx: ServiceContext) => void | Promise<void>;
+  /** Called once the endpoint listens (its URL is known): resume work kept in the store. */
+  readonly start?: (ctx: ServiceContext) => void | Promise<void>;
+  /** Called on close, before the store closes: stop workers and timers. */
+  readonly stop?: () => void | Promise<void>;
+  /**
+   * Unsigned HTTP routes the service answers (the Slack sink, `/_sandbox/...` views), tried
+   * before SigV4 routing. Errors are the route's own business (it must not throw).
+   */
+  readonly unsignedRoutes?: readonly HttpRoute[];
 }
 
 export interface QueryService extends ServiceBase {
@@ -44,9 +93,20 @@ export interface QueryService extends ServiceBase {
 
 export interface JsonService extends ServiceBase {
   readonly protocol: 'json';
+  /** `application/x-amz-json-1.0` (Step Functions) or `-1.1` (SSM, EventBridge); 1.1 if omitted. */
+  readonly jsonVersion?: '1.0' | '1.1';
   /** `X-Amz-Target` prefix, e.g. `AmazonSSM` or `secretsmanager`. */
   readonly targetPrefix: string;
   readonly actions: Readonly<Record<string, JsonAction>>;
 }
 
-export type SandboxService = QueryService | JsonService;
+/**
+ * REST-JSON (Lambda, EventBridge Scheduler): the method and path name the operation. An
+ * `AwsError` thrown by a route is answered with `x-amzn-ErrorType` and a JSON body, as AWS does.
+ */
+export interface RestJsonService extends ServiceBase {
+  readonly protocol: 'rest-json';
+  readonly routes: readonly HttpRoute[];
+}
+
+export type SandboxService = QueryService | JsonService | RestJsonService;
