@@ -1,0 +1,128 @@
+/**
+ * How `npm start` shows what happens: one short line per event, per automation step, and Slack
+ * messages rendered as text the way a reader sees them in the channel. Pure functions.
+ */
+
+/** One entry of `GET /_sandbox/events`. */
+export interface LoggedEvent {
+  readonly id?: string;
+  readonly bus: string;
+  readonly event: {
+    readonly id: string;
+    readonly source: string;
+    readonly 'detail-type': string;
+    readonly time: string;
+    readonly detail: Record<string, unknown>;
+  };
+  readonly matchedRules: readonly string[];
+  readonly deliveries: readonly {
+    readonly rule?: string;
+    readonly target?: string;
+    readonly targetArn: string;
+    readonly status: string;
+    readonly attempts?: number;
+    readonly error?: string;
+  }[];
+}
+
+/** The last segment of an ARN or a path: `arn:…:function:bakehouse-dev-StartBake` → `bakehouse-dev-StartBake`. */
+export const shortName = (arn: string): string => arn.split(/[:/]/).pop() ?? arn;
+
+const SUMMARY_FIELDS = [
+  'family',
+  'amiId',
+  'sourceAmiId',
+  'failedStep',
+  'reason',
+  'Status',
+  'state',
+  'instance-id',
+  'requestedBy',
+] as const;
+
+/** `Bake Started family=al2023-base sourceAmiId=ami-… → StartBake (delivered)` */
+export const renderEvent = (entry: LoggedEvent): string => {
+  const { detail } = entry.event;
+  const fields = SUMMARY_FIELDS.filter((key) => detail[key] !== undefined && detail[key] !== null)
+    .map((key) => `${key}=${typeof detail[key] === 'string' ? detail[key] : JSON.stringify(detail[key])}`)
+    .join(' ');
+  const routes =
+    entry.deliveries.length === 0
+      ? entry.matchedRules.length === 0
+        ? 'no rule matched'
+        : `matched ${entry.matchedRules.map(shortName).join(', ')}`
+      : entry.deliveries
+          .map((d) => `${shortName(d.targetArn)} (${d.status}${d.error ? `: ${d.error}` : ''})`)
+          .join(', ');
+  return `${entry.event['detail-type']} [${entry.event.source} on ${shortName(entry.bus)}] ${fields} → ${routes}`.replace(
+    /\s+→/,
+    ' →',
+  );
+};
+
+export interface StepView {
+  readonly StepName?: string;
+  readonly Action?: string;
+  readonly StepStatus?: string;
+  readonly FailureMessage?: string;
+}
+
+/** `  patch (aws:runCommand) Success` */
+export const renderStep = (automation: string, step: StepView): string =>
+  `${automation} ${step.StepName ?? '?'} (${step.Action ?? '?'}) ${step.StepStatus ?? '?'}${
+    step.FailureMessage ? `: ${step.FailureMessage}` : ''
+  }`;
+
+// --- Slack ----------------------------------------------------------------------------------
+
+type Block = Record<string, unknown>;
+
+const textOf = (value: unknown): string => {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object' && typeof (value as { text?: unknown }).text === 'string') {
+    return (value as { text: string }).text;
+  }
+  return '';
+};
+
+/** Slack mrkdwn to plain text: links `<url|label>` → `label (url)`, `*bold*` → `bold`. */
+export const mrkdwnToText = (text: string): string =>
+  text
+    .replace(/<([^|>]+)\|([^>]+)>/g, '$2 ($1)')
+    .replace(/<([^>]+)>/g, '$1')
+    .replace(/(^|\s)\*([^*\n]+)\*(?=\s|$|[.,;:!?])/g, '$1$2')
+    .replace(/(^|\s)_([^_\n]+)_(?=\s|$|[.,;:!?])/g, '$1$2');
+
+const renderBlock = (block: Block): string[] => {
+  switch (block.type) {
+    case 'header':
+      return [textOf(block.text).toUpperCase()];
+    case 'section': {
+      const lines = textOf(block.text) ? [mrkdwnToText(textOf(block.text))] : [];
+      const fields = Array.isArray(block.fields) ? block.fields.map((f) => mrkdwnToText(textOf(f))) : [];
+      return [...lines, ...fields.map((f) => `  ${f.replace(/\n/g, ' ')}`)];
+    }
+    case 'context':
+      return [
+        (Array.isArray(block.elements) ? block.elements : [])
+          .map((e) => mrkdwnToText(textOf(e)))
+          .filter(Boolean)
+          .join(' · '),
+      ];
+    case 'divider':
+      return ['────────'];
+    case 'actions':
+      return [
+        (Array.isArray(block.elements) ? block.elements : []).map((e) => `[${textOf((e as Block).text)}]`).join(' '),
+      ];
+    default:
+      return textOf(block.text) ? [mrkdwnToText(textOf(block.text))] : [];
+  }
+};
+
+/** A Slack message (Web API or webhook payload) as the text a reader would see. */
+export const renderSlackMessage = (payload: { text?: unknown; blocks?: unknown }): string => {
+  const blocks = Array.isArray(payload.blocks) ? (payload.blocks as Block[]) : [];
+  const lines = blocks.length > 0 ? blocks.flatMap(renderBlock) : [mrkdwnToText(textOf(payload.text))];
+  return lines.filter((line) => line.trim() !== '').join('\n');
+};
