@@ -35,6 +35,8 @@ export interface SandboxOptions {
   readonly account?: string;
   /** Extra or replacement services (tests). */
   readonly services?: readonly SandboxService[];
+  /** Deployment assets (a CDK cloud assembly such as `cdk.out`) that Lambda code refers to. */
+  readonly assetsDir?: string;
 }
 
 export interface Sandbox {
@@ -57,12 +59,15 @@ const PUMP_INTERVAL_MS = 25;
 interface Scope {
   readonly region: string;
   readonly service: string;
+  readonly accessKeyId: string;
 }
 
 /** `AWS4-HMAC-SHA256 Credential=AKID/20261122/us-east-1/ec2/aws4_request, …` → region, service. */
 export const credentialScope = (authorization: string | undefined): Scope | undefined => {
-  const match = /Credential=[^/,\s]+\/\d{8}\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request/.exec(authorization ?? '');
-  return match ? { region: match[1] as string, service: match[2] as string } : undefined;
+  const match = /Credential=([^/,\s]+)\/\d{8}\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request/.exec(authorization ?? '');
+  return match
+    ? { accessKeyId: match[1] as string, region: match[2] as string, service: match[3] as string }
+    : undefined;
 };
 
 const readBody = (request: IncomingMessage): Promise<string> =>
@@ -95,14 +100,16 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     () => url,
     (region) => contextFor(region ?? 'us-east-1', randomUUID()),
   );
-  const contextFor = (region: string, requestId: string): ServiceContext => ({
+  const contextFor = (region: string, requestId: string, accessKeyId?: string): ServiceContext => ({
     store,
     clock,
     account,
     region,
     requestId,
+    ...(accessKeyId === undefined ? {} : { accessKeyId }),
     faults,
     runtime,
+    ...(options.assetsDir === undefined ? {} : { assetsDir: options.assetsDir }),
     transact: (work) => store.transact(clock.nowMs(), work),
   });
 
@@ -148,7 +155,7 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
       response.end(ec2Error(error, requestId));
       return;
     }
-    const ctx = contextFor(scope.region, requestId);
+    const ctx = contextFor(scope.region, requestId, scope.accessKeyId);
     if (service.protocol === 'json') {
       await handleJson(service, typeof target === 'string' ? target : undefined, body, ctx, response, tickAll, faults);
     } else if (service.protocol === 'rest-json') {

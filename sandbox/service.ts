@@ -17,11 +17,18 @@ export interface ServiceContext {
   /** From the request's SigV4 credential scope. */
   readonly region: string;
   readonly requestId: string;
+  /** The access key id the request was signed with (absent for background work and unsigned routes). */
+  readonly accessKeyId?: string;
   readonly faults: Faults;
   /** Runs `work` as one durable transaction stamped with the sandbox clock. */
   transact<R>(work: (tx: Transaction) => R): R;
   /** The running sandbox: calls to its own APIs, service events, background work. */
   readonly runtime: SandboxRuntime;
+  /**
+   * Where deployment assets live (a CDK cloud assembly, `cdk.out`: `asset.<hash>/` directories):
+   * Lambda resolves `Code.S3Key: '<hash>.zip'` there. Undefined when the sandbox was given none.
+   */
+  readonly assetsDir?: string;
 }
 
 export type QueryAction = (params: QueryParams, ctx: ServiceContext) => Record<string, XmlValue>;

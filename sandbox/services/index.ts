@@ -2,8 +2,22 @@
 import type { SandboxService } from '../service';
 import { autoScaling } from './autoscaling';
 import { ec2 } from './ec2';
+import { eventBridge } from './events';
+import { lambda } from './lambda';
+import { scheduler } from './scheduler';
 import { secretsManager } from './secrets-manager';
+import { slack } from './slack';
 import { ssm } from './ssm';
 import { sts } from './sts';
 
-export const allServices: readonly SandboxService[] = [ec2, autoScaling, ssm, secretsManager, sts];
+export const allServices: readonly SandboxService[] = [
+  ec2,
+  autoScaling,
+  ssm,
+  secretsManager,
+  sts,
+  eventBridge,
+  lambda,
+  scheduler,
+  slack,
+];

@@ -20,7 +20,7 @@ import {
   tagSpecifications,
 } from './common';
 import { launchableImage, recordLaunch } from './images';
-import { nowIso, secondsFrom, TIMINGS, trackInstance } from './lifecycle';
+import { emitStateChange, nowIso, secondsFrom, TIMINGS, trackInstance } from './lifecycle';
 import {
   type BlockDeviceMappingRecord,
   Ec2Table,
@@ -280,6 +280,7 @@ export const launchInstances = (
     recordLaunch(tx, image.imageId, now);
   });
   for (const id of instanceIds) trackInstance(ctx, id);
+  for (const id of instanceIds) emitStateChange(ctx, id, 'pending');
   return { reservationId, instanceIds };
 };
 
@@ -522,6 +523,9 @@ const changeStates = (params: QueryParams, ctx: ServiceContext, transition: Tran
     }
   });
   for (const id of moving) trackInstance(ctx, id);
+  for (const { instance, next } of changes) {
+    if (next !== 'unchanged') emitStateChange(ctx, instance.instanceId, next.state);
+  }
   return {
     instancesSet: changes.map(({ instance, next }) => ({
       instanceId: instance.instanceId,

@@ -57,6 +57,20 @@ export const secondsFrom = (ctx: ServiceContext, seconds: number): string =>
 
 export const nowIso = (ctx: ServiceContext): string => ctx.clock.now().toISOString();
 
+/** Emits AWS's `EC2 Instance State-change Notification` on the default bus (after the change commits). */
+export const emitStateChange = (ctx: ServiceContext, instanceId: string, state: string): void => {
+  ctx.runtime.emit(
+    {
+      source: 'aws.ec2',
+      detailType: 'EC2 Instance State-change Notification',
+      detail: { 'instance-id': instanceId, state },
+      resources: [`arn:aws:ec2:${ctx.region}:${ctx.account}:instance/${instanceId}`],
+      region: ctx.region,
+    },
+    ctx,
+  );
+};
+
 export const tickEc2 = (ctx: ServiceContext): void => {
   const { images, instances } = transitional(ctx.store);
   if (images.size === 0 && instances.size === 0) return;
@@ -70,10 +84,15 @@ export const tickEc2 = (ctx: ServiceContext): void => {
   forgetVanished(ctx.store, images, Ec2Table.Images);
   forgetVanished(ctx.store, instances, Ec2Table.Instances);
   if (dueImages.length === 0 && dueInstances.length === 0) return;
+  const changes: [string, string][] = [];
   ctx.transact((tx) => {
     for (const id of dueImages) completeImage(tx, id, images);
-    for (const id of dueInstances) advanceInstance(tx, id, now, instances);
+    for (const id of dueInstances) {
+      const state = advanceInstance(tx, id, now, instances);
+      if (state) changes.push([id, state]);
+    }
   });
+  for (const [id, state] of changes) emitStateChange(ctx, id, state);
 };
 
 const isDue = (until: string | undefined, now: number): boolean => until === undefined || Date.parse(until) <= now;
@@ -100,11 +119,17 @@ const completeImage = (tx: Transaction, imageId: string, images: Set<string>): v
   }
 };
 
-const advanceInstance = (tx: Transaction, instanceId: string, now: number, instances: Set<string>): void => {
+/** Moves an instance along; returns the state it entered, if it entered one. */
+const advanceInstance = (
+  tx: Transaction,
+  instanceId: string,
+  now: number,
+  instances: Set<string>,
+): string | undefined => {
   const instance = tx.get<InstanceRecord>(Ec2Table.Instances, instanceId);
   if (!instance) {
     instances.delete(instanceId);
-    return;
+    return undefined;
   }
   const at = (seconds: number) => new Date(now + seconds * 1000).toISOString();
   const { stateUntil: _done, ...rest } = instance;
@@ -112,11 +137,11 @@ const advanceInstance = (tx: Transaction, instanceId: string, now: number, insta
     case 'pending':
       tx.put<InstanceRecord>(Ec2Table.Instances, instanceId, { ...rest, state: 'running' });
       instances.delete(instanceId);
-      return;
+      return 'running';
     case 'stopping':
       tx.put<InstanceRecord>(Ec2Table.Instances, instanceId, { ...rest, state: 'stopped' });
       instances.delete(instanceId);
-      return;
+      return 'stopped';
     case 'shutting-down':
       releaseVolumes(tx, instance);
       tx.put<InstanceRecord>(Ec2Table.Instances, instanceId, {
@@ -125,14 +150,15 @@ const advanceInstance = (tx: Transaction, instanceId: string, now: number, insta
         terminatedAt: new Date(now).toISOString(),
         stateUntil: at(TIMINGS.terminatedVisible),
       });
-      return;
+      return 'terminated';
     case 'terminated':
       tx.delete(Ec2Table.Instances, instanceId);
       instances.delete(instanceId);
-      return;
+      return undefined;
     default:
       tx.put<InstanceRecord>(Ec2Table.Instances, instanceId, rest);
       instances.delete(instanceId);
+      return undefined;
   }
 };
 

@@ -1,0 +1,196 @@
+/**
+ * Invoking a target by its ARN, with retries and a dead-letter queue: shared by EventBridge rules
+ * and EventBridge Scheduler schedules. Targets are called through the sandbox's own APIs
+ * (`ctx.runtime.callAws`), so they see what a deployed caller would:
+ *
+ * | ARN | call |
+ * | --- | --- |
+ * | `arn:aws:lambda:…:function:…` | Lambda Invoke, `InvocationType: Event` |
+ * | `arn:aws:states:…:stateMachine:…` | Step Functions StartExecution |
+ * | `arn:aws:events:…:event-bus/…` | the caller's `putOnBus` (rules), else PutEvents |
+ * | `arn:aws:sqs:…` | a message recorded in `sqs.messages` (no SQS API) |
+ * | `arn:aws:scheduler:::aws-sdk:<service>:<action>` | that API with the payload as its input (Scheduler's universal targets) |
+ *
+ * A failure is retried with a short exponential back-off on the sandbox clock (1, 2, 4 … 60 s)
+ * until RetryPolicy's MaximumRetryAttempts or MaximumEventAgeInSeconds is reached; errors that a
+ * retry cannot fix (a missing function, denied access) are not retried, as on AWS. Then the
+ * payload goes to the DeadLetterConfig queue with the attributes AWS adds, or is dropped.
+ */
+import type { ServiceContext } from '../../service';
+import { appendMessage } from './model';
+
+export class TargetError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'TargetError';
+    this.code = code;
+  }
+}
+
+/** Errors a retry cannot fix: AWS sends the event to the DLQ at once. */
+const NOT_RETRYABLE = new Set([
+  'ResourceNotFoundException',
+  'StateMachineDoesNotExist',
+  'StateMachineDeleting',
+  'AccessDeniedException',
+  'InvalidArn',
+  'InvalidExecutionInput',
+  'InvalidRequestContentException',
+  'ValidationException',
+  'UnknownService',
+  'UnknownApiError',
+  'UnknownOperationException',
+  'InvalidTarget',
+]);
+
+export const errorCode = (error: unknown): string => {
+  if (error instanceof TargetError) return error.code;
+  if (error instanceof Error) return error.name;
+  return 'InternalFailure';
+};
+
+const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+export interface InvokeOptions {
+  /** Rules deliver onto another bus themselves (the envelope travels unchanged). */
+  readonly putOnBus?: (busArn: string, payload: string) => Promise<void> | void;
+  /** Scheduler's EventBridgeParameters. */
+  readonly eventBridge?: { readonly Source: string; readonly DetailType: string };
+  /** Message attributes when the target is a queue. */
+  readonly queueAttributes?: Record<string, string>;
+}
+
+const regionOf = (arn: string): string | undefined => arn.split(':')[3] || undefined;
+
+export const invokeTarget = async (
+  ctx: ServiceContext,
+  arn: string,
+  payload: string,
+  options: InvokeOptions = {},
+): Promise<void> => {
+  const region = regionOf(arn);
+  const call = (service: string, action: string, input: Record<string, unknown>) =>
+    ctx.runtime.callAws(service, action, input, region ? { region } : {});
+  if (/^arn:aws:lambda:[^:]+:\d{12}:function:/.test(arn)) {
+    await call('lambda', 'Invoke', {
+      FunctionName: arn,
+      InvocationType: 'Event',
+      Payload: new TextEncoder().encode(payload),
+    });
+    return;
+  }
+  if (/^arn:aws:states:[^:]+:\d{12}:stateMachine:/.test(arn)) {
+    await call('sfn', 'StartExecution', { stateMachineArn: arn, input: payload });
+    return;
+  }
+  if (/^arn:aws:events:[^:]+:\d{12}:event-bus\//.test(arn)) {
+    if (options.putOnBus) {
+      await options.putOnBus(arn, payload);
+      return;
+    }
+    const output = await call('events', 'PutEvents', {
+      Entries: [
+        {
+          EventBusName: arn,
+          Source: options.eventBridge?.Source,
+          DetailType: options.eventBridge?.DetailType,
+          Detail: payload,
+        },
+      ],
+    });
+    const [entry] = (output.Entries ?? []) as { ErrorCode?: string; ErrorMessage?: string }[];
+    if (entry?.ErrorCode) throw new TargetError(entry.ErrorCode, entry.ErrorMessage ?? 'PutEvents failed');
+    return;
+  }
+  if (/^arn:aws:sqs:[^:]+:\d{12}:[A-Za-z0-9_-]+$/.test(arn)) {
+    appendMessage(ctx, { queueArn: arn, kind: 'target', body: payload, attributes: options.queueAttributes ?? {} });
+    return;
+  }
+  const universal = /^arn:aws:scheduler:::aws-sdk:([a-z0-9-]+):([A-Za-z0-9]+)$/.exec(arn);
+  if (universal) {
+    let input: unknown;
+    try {
+      input = JSON.parse(payload === '' ? '{}' : payload);
+    } catch {
+      throw new TargetError('ValidationException', 'The input of a universal target must be a JSON object');
+    }
+    await ctx.runtime.callAws(universal[1] as string, universal[2] as string, input as Record<string, unknown>);
+    return;
+  }
+  throw new TargetError('InvalidTarget', `The sandbox cannot deliver to ${arn}`);
+};
+
+export interface RetryPolicy {
+  readonly maximumRetryAttempts: number;
+  readonly maximumEventAgeInSeconds: number;
+}
+
+export interface DeliveryOutcome {
+  readonly status: 'delivered' | 'failed' | 'dead-lettered';
+  readonly attempts: number;
+  readonly error?: string;
+}
+
+export interface DeliveryPlan {
+  readonly targetArn: string;
+  /** The payload for an attempt (1-based); Scheduler substitutes the attempt number. */
+  readonly payload: (attempt: number) => string;
+  readonly retry: RetryPolicy;
+  readonly deadLetterArn?: string;
+  /** When the event happened (age counts from it), sandbox ms. */
+  readonly sinceMs: number;
+  /** What the DLQ record carries besides ERROR_CODE, ERROR_MESSAGE and RETRY_ATTEMPTS. */
+  readonly deadLetterAttributes: Record<string, string>;
+  readonly invoke?: InvokeOptions;
+  /** Told after every attempt (status `pending` while a retry is due). */
+  readonly progress: (status: 'pending' | DeliveryOutcome['status'], attempts: number, error?: string) => void;
+}
+
+/** Back-off before retry `n` (1-based): 1, 2, 4 … capped at 60 sandbox seconds. */
+export const backoffSeconds = (retry: number): number => Math.min(2 ** (retry - 1), 60);
+
+export const deliver = async (ctx: ServiceContext, plan: DeliveryPlan): Promise<DeliveryOutcome> => {
+  for (let attempt = 1; ; attempt++) {
+    const payload = plan.payload(attempt);
+    try {
+      await invokeTarget(ctx, plan.targetArn, payload, plan.invoke);
+      plan.progress('delivered', attempt);
+      return { status: 'delivered', attempts: attempt };
+    } catch (error) {
+      if (ctx.runtime.isClosed) throw error;
+      const code = errorCode(error);
+      const message = errorMessage(error);
+      const summary = `${code}: ${message}`;
+      const delay = backoffSeconds(attempt);
+      const ageAfterDelay = (ctx.clock.nowMs() + delay * 1000 - plan.sinceMs) / 1000;
+      const mayRetry =
+        !NOT_RETRYABLE.has(code) &&
+        attempt - 1 < plan.retry.maximumRetryAttempts &&
+        ageAfterDelay <= plan.retry.maximumEventAgeInSeconds;
+      if (mayRetry) {
+        plan.progress('pending', attempt, summary);
+        await ctx.clock.sleep(delay);
+        if (ctx.runtime.isClosed) return { status: 'failed', attempts: attempt, error: 'the sandbox stopped' };
+        continue;
+      }
+      if (plan.deadLetterArn) {
+        appendMessage(ctx, {
+          queueArn: plan.deadLetterArn,
+          kind: 'dead-letter',
+          body: payload,
+          attributes: {
+            ...plan.deadLetterAttributes,
+            ERROR_CODE: code,
+            ERROR_MESSAGE: message,
+            RETRY_ATTEMPTS: String(attempt - 1),
+          },
+        });
+        plan.progress('dead-lettered', attempt, summary);
+        return { status: 'dead-lettered', attempts: attempt, error: summary };
+      }
+      plan.progress('failed', attempt, summary);
+      return { status: 'failed', attempts: attempt, error: summary };
+    }
+  }
+};

@@ -1,0 +1,154 @@
+/**
+ * One warm Lambda "container": a worker thread that loads a function's handler once (its cold
+ * start) and then runs one invocation at a time, as the Node.js managed runtime does.
+ *
+ * Plain JavaScript on purpose: the worker starts with no loader (no tsx), like the Lambda runtime,
+ * and imports the handler bundle as it is. Output written to stdout and stderr is forwarded to the
+ * sandbox as `log` messages on the same port as results, so every line arrives before the result
+ * of the invocation that wrote it.
+ *
+ * Messages in:  { type: 'invoke', requestId, payload (JSON text), context, deadlineMs }
+ * Messages out: { type: 'log', stream, text }
+ *               { type: 'result', requestId, payload }            the handler returned
+ *               { type: 'result', requestId, error, fatal? }      it threw (fatal: replace me)
+ *               { type: 'fatal', error }                          uncaught error between invokes
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { isNativeError } from 'node:util/types';
+import { parentPort, workerData } from 'node:worker_threads';
+
+const { codeDir, handler: handlerSetting } = workerData;
+
+for (const stream of ['stdout', 'stderr']) {
+  process[stream].write = function write(chunk, encoding, callback) {
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    parentPort.postMessage({ type: 'log', stream, text });
+    const done = typeof encoding === 'function' ? encoding : callback;
+    if (typeof done === 'function') queueMicrotask(() => done());
+    return true;
+  };
+}
+
+/** The runtime's error shape: `{ errorType, errorMessage, trace }`. */
+const toErrorPayload = (error) => {
+  if (isNativeError(error) || (error && typeof error === 'object' && 'message' in error && 'name' in error)) {
+    return {
+      errorType: String(error.name ?? 'Error'),
+      errorMessage: String(error.message ?? ''),
+      trace: typeof error.stack === 'string' ? error.stack.split('\n') : [],
+    };
+  }
+  return { errorType: typeof error, errorMessage: String(error), trace: [] };
+};
+
+class RuntimeError extends Error {
+  constructor(name, message) {
+    super(message);
+    this.name = name;
+  }
+}
+
+/** `path/to/file.export` → the module file (.js, .mjs or .cjs) and the export path. */
+const loadHandler = async () => {
+  const lastSlash = handlerSetting.lastIndexOf('/');
+  const firstDot = handlerSetting.indexOf('.', lastSlash + 1);
+  if (firstDot < 0) {
+    throw new RuntimeError('Runtime.MalformedHandlerName', `Bad handler ${handlerSetting}: missing module name`);
+  }
+  const modulePath = handlerSetting.slice(0, firstDot);
+  const exportPath = handlerSetting.slice(firstDot + 1).split('.');
+  const file = ['.js', '.mjs', '.cjs'].map((ext) => join(codeDir, `${modulePath}${ext}`)).find((f) => existsSync(f));
+  if (!file) {
+    throw new RuntimeError(
+      'Runtime.ImportModuleError',
+      `Error: Cannot find module '${modulePath}'\nRequire stack:\n- ${codeDir} (the function's code directory)`,
+    );
+  }
+  let target = await import(pathToFileURL(file).href);
+  for (const name of exportPath) target = target?.[name];
+  if (typeof target !== 'function') {
+    throw new RuntimeError('Runtime.HandlerNotFound', `${handlerSetting} is undefined or not exported`);
+  }
+  return target;
+};
+
+let handlerPromise;
+let current;
+
+const lambdaContext = (context, deadlineMs) => ({
+  ...context,
+  callbackWaitsForEmptyEventLoop: true,
+  getRemainingTimeInMillis: () => Math.max(0, deadlineMs - Date.now()),
+  done: () => undefined,
+  fail: () => undefined,
+  succeed: () => undefined,
+});
+
+/** Runs the handler: a returned promise, or the callback for three-argument handlers. */
+const run = (handler, event, context) =>
+  new Promise((resolve, reject) => {
+    let settled = false;
+    const callback = (error, result) => {
+      if (settled) return;
+      settled = true;
+      if (error !== null && error !== undefined) reject(error);
+      else resolve(result);
+    };
+    try {
+      const returned = handler(event, context, callback);
+      if (returned && typeof returned.then === 'function') {
+        returned.then(
+          (value) => callback(null, value),
+          (error) => callback(error ?? new Error('the handler rejected with no reason')),
+        );
+      } else if (handler.length < 3) {
+        callback(null, returned);
+      }
+    } catch (error) {
+      callback(error);
+    }
+  });
+
+parentPort.on('message', async (message) => {
+  if (message.type !== 'invoke') return;
+  const { requestId } = message;
+  current = requestId;
+  try {
+    handlerPromise ??= loadHandler();
+    let handler;
+    try {
+      handler = await handlerPromise;
+    } catch (error) {
+      parentPort.postMessage({ type: 'result', requestId, error: toErrorPayload(error), fatal: true });
+      return;
+    }
+    const result = await run(handler, JSON.parse(message.payload), lambdaContext(message.context, message.deadlineMs));
+    const payload = JSON.stringify(result === undefined ? null : result);
+    parentPort.postMessage({ type: 'result', requestId, payload });
+  } catch (error) {
+    parentPort.postMessage({ type: 'result', requestId, error: toErrorPayload(error) });
+  } finally {
+    current = undefined;
+  }
+});
+
+// Work a handler leaves behind that fails later takes the container down, as on Lambda.
+process.on('unhandledRejection', (reason) => {
+  const error = toErrorPayload(reason);
+  parentPort.postMessage({
+    type: 'fatal',
+    requestId: current,
+    error: {
+      ...error,
+      errorType: 'Runtime.UnhandledPromiseRejection',
+      errorMessage: `${error.errorType}: ${error.errorMessage}`,
+    },
+  });
+  process.exit(128);
+});
+process.on('uncaughtException', (error) => {
+  parentPort.postMessage({ type: 'fatal', requestId: current, error: toErrorPayload(error) });
+  process.exit(129);
+});
