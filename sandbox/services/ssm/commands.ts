@@ -68,6 +68,8 @@ interface InvocationRecord extends Record<string, unknown> {
   readonly finishAt: string;
   readonly startedAt?: string;
   readonly endedAt?: string;
+  /** A successful run shuts the guest down (see SHUTDOWN). */
+  readonly shutsDown?: boolean;
   readonly standardOutput: string;
   readonly standardError: string;
 }
@@ -329,6 +331,7 @@ const sendCommand: JsonAction = (input, ctx) => {
           : '',
       standardError:
         outcome === 'Success' ? '' : `bakehouse sandbox: injected Run Command fault: invocation ended ${outcome}.\n`,
+      ...(outcome === 'Success' && commands.some((c) => SHUTDOWN.test(c)) ? { shutsDown: true } : {}),
     };
   });
   ctx.transact((tx) => {
@@ -343,6 +346,13 @@ const sendCommand: JsonAction = (input, ctx) => {
 };
 
 // ---------- the clock moves invocations along ----------
+
+/**
+ * Commands that shut the guest down when they succeed (sysprep with `--shutdown`, `shutdown -h`,
+ * `Stop-Computer`, `shutdown /s`): the sandbox runs no script, so it stops the instance itself
+ * when such an invocation succeeds, as the guest would.
+ */
+const SHUTDOWN = /--shutdown\b|\bshutdown\s+(-h|-P|\/s)\b|\bStop-Computer\b|\bpoweroff\b/i;
 
 const active = new WeakMap<Store, Set<string>>();
 
@@ -389,6 +399,12 @@ export const tickCommands = (ctx: ServiceContext): void => {
     for (const [key, invocation] of changed) tx.put(INVOCATIONS_TABLE, key, invocation);
   });
   for (const [key, invocation] of changed) if (isFinal(invocation.status)) keys.delete(key);
+  for (const [, invocation] of changed) {
+    if (invocation.status !== 'Success' || !invocation.shutsDown) continue;
+    ctx.runtime.spawn(`guest shutdown of ${invocation.instanceId}`, async () => {
+      await ctx.runtime.callAws('ec2', 'StopInstances', { InstanceIds: [invocation.instanceId] });
+    });
+  }
 };
 
 // ---------- reading commands and invocations ----------
