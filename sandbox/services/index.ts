@@ -8,6 +8,7 @@ import { scheduler } from './scheduler';
 import { secretsManager } from './secrets-manager';
 import { slack } from './slack';
 import { ssm } from './ssm';
+import { stepFunctions } from './stepfunctions';
 import { sts } from './sts';
 
 export const allServices: readonly SandboxService[] = [
@@ -19,5 +20,6 @@ export const allServices: readonly SandboxService[] = [
   eventBridge,
   lambda,
   scheduler,
+  stepFunctions,
   slack,
 ];
