@@ -61,16 +61,16 @@ export const renderEvent = (entry: LoggedEvent): string => {
 };
 
 export interface StepView {
-  readonly StepName?: string;
-  readonly Action?: string;
-  readonly StepStatus?: string;
-  readonly FailureMessage?: string;
+  readonly StepName?: string | undefined;
+  readonly Action?: string | undefined;
+  readonly StepStatus?: string | undefined;
+  readonly FailureMessage?: string | undefined;
 }
 
 /** `  patch (aws:runCommand) Success` */
 export const renderStep = (automation: string, step: StepView): string =>
   `${automation} ${step.StepName ?? '?'} (${step.Action ?? '?'}) ${step.StepStatus ?? '?'}${
-    step.FailureMessage ? `: ${step.FailureMessage}` : ''
+    step.FailureMessage ? `: ${step.FailureMessage.trim().replace(/\s*\n\s*/g, ' ')}` : ''
   }`;
 
 // --- Slack ----------------------------------------------------------------------------------

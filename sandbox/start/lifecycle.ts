@@ -1,0 +1,230 @@
+/**
+ * The lifecycle `npm start` shows, driven only through AWS APIs and the control endpoint:
+ *
+ * 1. a scheduled bake: the clock moves to the family's next schedule time and the schedule fires;
+ * 2. bakes requested with `Bake Requested` events, as the CLI or another team sends them;
+ * 3. the same request again: skipped, nothing changed;
+ * 4. a bake whose patch step fails (an injected Run Command fault): `Bake Failed` naming the
+ *    step, and no builder instance left behind.
+ *
+ * Each scenario states what it expects; the run ends with a summary and fails when any
+ * expectation did not hold.
+ */
+import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { DetailType } from '../../functions/commons/events';
+import type { LoggedEvent } from './render';
+import { renderSlackMessage } from './render';
+import { Watcher } from './watch';
+
+export interface LifecycleOptions {
+  readonly endpoint: string;
+  readonly region: string;
+  readonly busName: string;
+  readonly eventSource: string;
+  readonly parameterPrefix: string;
+  /** The family the scheduled bake runs for, and when its schedule next fires (sandbox ms). */
+  readonly scheduled: {
+    readonly family: string;
+    readonly nextFireMs: (nowMs: number) => Promise<number>;
+    /** The schedule's IANA time zone, to show the firing time as the schedule states it. */
+    readonly timezone: string;
+  };
+  /** Families baked on request. */
+  readonly requested: readonly string[];
+  /** The family whose patch step is made to fail. */
+  readonly failing: string;
+  readonly print: (line: string) => void;
+  /** Real ms to wait for one bake. */
+  readonly bakeTimeoutMs?: number;
+}
+
+export interface Outcome {
+  readonly scenario: string;
+  readonly family: string;
+  readonly expected: string;
+  readonly actual: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+const OUTCOMES: readonly string[] = [DetailType.AmiBaked, DetailType.BakeFailed, DetailType.BakeSkipped];
+
+const control = async (endpoint: string, method: string, path: string, body?: unknown): Promise<unknown> => {
+  const response = await fetch(`${endpoint}${path}`, {
+    method,
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path} answered ${response.status}: ${text}`);
+  return text ? JSON.parse(text) : undefined;
+};
+
+export const runLifecycle = async (options: LifecycleOptions): Promise<Outcome[]> => {
+  const clientConfig = {
+    endpoint: options.endpoint,
+    region: options.region,
+    credentials: { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' },
+  };
+  const events = new EventBridgeClient(clientConfig);
+  const ssm = new SSMClient(clientConfig);
+  const ec2 = new EC2Client(clientConfig);
+  const watcher = new Watcher({ endpoint: options.endpoint, ssm, print: options.print });
+  const outcomes: Outcome[] = [];
+  const timeout = options.bakeTimeoutMs ?? 60_000;
+  watcher.start();
+
+  /** The first outcome event for `family` logged after `mark` events. */
+  const outcomeFor = (family: string, mark: number): Promise<LoggedEvent> =>
+    watcher.waitFor(
+      `the outcome of the ${family} bake`,
+      (entry) =>
+        watcher.events.indexOf(entry) >= mark &&
+        OUTCOMES.includes(entry.event['detail-type']) &&
+        entry.event.detail.family === family,
+      timeout,
+    );
+
+  const request = async (family: string, extra: Record<string, unknown> = {}): Promise<void> => {
+    const result = await events.send(
+      new PutEventsCommand({
+        Entries: [
+          {
+            EventBusName: options.busName,
+            Source: 'cli',
+            DetailType: DetailType.BakeRequested,
+            Detail: JSON.stringify({ family, reason: 'npm start', requestedBy: 'cli:npm-start', ...extra }),
+          },
+        ],
+      }),
+    );
+    if (result.FailedEntryCount) throw new Error(`PutEvents refused the request: ${JSON.stringify(result.Entries)}`);
+    options.print(`put    Bake Requested family=${family}${extra.force ? ' force=true' : ''} on ${options.busName}`);
+  };
+
+  const lineage = async (amiId: string): Promise<string> => {
+    const { Images: [image] = [] } = await ec2.send(new DescribeImagesCommand({ ImageIds: [amiId] }));
+    const tags = Object.fromEntries((image?.Tags ?? []).map((t) => [t.Key, t.Value]));
+    return `${image?.State ?? 'missing'}, source ${tags['bakehouse:source-ami'] ?? '(no lineage tag)'}, bake key ${(tags['bakehouse:bake-key'] ?? '?').slice(0, 12)}…`;
+  };
+
+  const expectBaked = async (scenario: string, family: string, mark: number): Promise<void> => {
+    const entry = await outcomeFor(family, mark);
+    const type = entry.event['detail-type'];
+    const amiId = String(entry.event.detail.amiId ?? '');
+    let detail = type === DetailType.BakeFailed ? String(entry.event.detail.reason) : amiId;
+    if (type === DetailType.AmiBaked) {
+      const candidate = await ssm
+        .send(new GetParameterCommand({ Name: `${options.parameterPrefix}/${family}/candidate` }))
+        .then((r) => r.Parameter?.Value);
+      detail = `${amiId} (${await lineage(amiId)}; candidate → ${candidate ?? 'unset'})`;
+    }
+    outcomes.push({
+      scenario,
+      family,
+      expected: DetailType.AmiBaked,
+      actual: type,
+      ok: type === DetailType.AmiBaked,
+      detail,
+    });
+  };
+
+  try {
+    // 1. Scheduled bake.
+    const clock = (await control(options.endpoint, 'GET', '/_sandbox/clock')) as { now: string };
+    const nowMs = Date.parse(clock.now);
+    const fireMs = await options.scheduled.nextFireMs(nowMs);
+    options.print(
+      `\n== 1. Scheduled bake: moving the clock from ${clock.now} to the ${options.scheduled.family} schedule, ${new Date(
+        fireMs,
+      ).toLocaleString('en-GB', {
+        timeZone: options.scheduled.timezone,
+        weekday: 'short',
+        dateStyle: undefined,
+        year: 'numeric',
+        month: 'short',
+        day: 'numeric',
+        hour: '2-digit',
+        minute: '2-digit',
+        timeZoneName: 'short',
+      })} (${options.scheduled.timezone})`,
+    );
+    let mark = watcher.events.length;
+    await control(options.endpoint, 'POST', '/_sandbox/clock', { advanceSeconds: Math.ceil((fireMs - nowMs) / 1000) });
+    await expectBaked('scheduled', options.scheduled.family, mark);
+
+    // 2. Requested bakes, in parallel.
+    options.print(`\n== 2. Bake Requested events for ${options.requested.join(', ')}`);
+    mark = watcher.events.length;
+    await Promise.all(options.requested.map((family) => request(family)));
+    await Promise.all(options.requested.map((family) => expectBaked('requested', family, mark)));
+
+    // 3. The same request again: nothing changed, so the bake is skipped.
+    options.print(`\n== 3. ${options.scheduled.family} again, with nothing changed`);
+    mark = watcher.events.length;
+    await request(options.scheduled.family);
+    const skipped = await outcomeFor(options.scheduled.family, mark);
+    outcomes.push({
+      scenario: 'unchanged',
+      family: options.scheduled.family,
+      expected: DetailType.BakeSkipped,
+      actual: skipped.event['detail-type'],
+      ok: skipped.event['detail-type'] === DetailType.BakeSkipped,
+      detail: `existing ${String(skipped.event.detail.amiId ?? '?')}`,
+    });
+
+    // 4. A patch failure: the bake fails naming the step and leaves no builder behind.
+    options.print(`\n== 4. ${options.failing} with its patch step failing (injected Run Command fault)`);
+    await control(options.endpoint, 'POST', '/_sandbox/faults', {
+      runCommand: { match: 'upgrade', status: 'Failed' },
+      times: 1,
+    });
+    mark = watcher.events.length;
+    await request(options.failing, { force: true });
+    const failed = await outcomeFor(options.failing, mark);
+    await control(options.endpoint, 'DELETE', '/_sandbox/faults');
+    const { Reservations: reservations = [] } = await ec2.send(
+      new DescribeInstancesCommand({
+        Filters: [
+          { Name: 'tag:bakehouse:role', Values: ['builder'] },
+          { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
+        ],
+      }),
+    );
+    const leftOver = reservations.flatMap((r) => r.Instances ?? []).map((i) => i.InstanceId);
+    const failedStep = String(failed.event.detail.failedStep ?? '');
+    outcomes.push({
+      scenario: 'patch fault',
+      family: options.failing,
+      expected: `${DetailType.BakeFailed} at patchPackages, no builder left`,
+      actual: `${failed.event['detail-type']} at ${failedStep || '?'}, ${leftOver.length} builder(s) left`,
+      ok: failed.event['detail-type'] === DetailType.BakeFailed && /patch/i.test(failedStep) && leftOver.length === 0,
+      detail: String(failed.event.detail.reason ?? ''),
+    });
+
+    // Slack: what the notifier sent, as a reader would see it.
+    const slack = (await control(options.endpoint, 'GET', '/_sandbox/slack/messages').catch(() => [])) as
+      | { messages?: { payload?: Record<string, unknown> }[] }
+      | { payload?: Record<string, unknown> }[];
+    const messages = Array.isArray(slack) ? slack : (slack.messages ?? []);
+    options.print(`\n== Slack (${messages.length} message(s))`);
+    if (messages.length === 0) options.print('(no Slack notifier is deployed yet: it arrives with issue 6)');
+    for (const message of messages) {
+      options.print(
+        renderSlackMessage(message.payload ?? {})
+          .split('\n')
+          .map((line) => `  | ${line}`)
+          .join('\n'),
+      );
+    }
+    options.print('\n== Janitor\n(no janitor is deployed yet: it arrives with issue 7)');
+    options.print(
+      `\n${watcher.events.length} events accepted; ${watcher.unroutedServiceEvents} AWS service events (EC2 state and automation step changes) matched no rule and are not shown`,
+    );
+  } finally {
+    await watcher.stop().catch(() => undefined);
+    for (const client of [events, ssm, ec2]) client.destroy();
+  }
+  return outcomes;
+};

@@ -1,0 +1,149 @@
+/**
+ * `npm start`: Bakehouse end to end, offline.
+ *
+ *   npm start -- [--state DIR] [--speed 1200] [--port 0] [--bake-timeout 90]
+ *
+ * Starts the sandbox (fresh state in a temporary directory unless --state names one), provisions
+ * it from the synthesized stacks (sandbox/provision; the assembly is cached in .sandbox/ by a hash
+ * of its inputs), and runs the lifecycle in sandbox/start/lifecycle.ts with live progress: each
+ * event and where it went, each automation step, the AMI ids, Slack messages as text. Ends with a
+ * summary; exits 0 when every scenario ended as expected, 1 with the reason otherwise.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
+import rawConfig from '../../bakehouse.config';
+import { loadConfig } from '../../functions/commons/families';
+import { provisionFromAssembly, summarizeProvisioning } from '../provision';
+import { synthesizeForSandbox } from '../provision/synth';
+import { DEFAULT_ACCOUNT, type Sandbox, startSandbox } from '../server';
+import { firstOccurrence, parseExpression } from '../services/scheduler/expressions';
+import { type Outcome, runLifecycle } from './lifecycle';
+
+const REGION = 'us-east-1';
+const usage = 'usage: npm start -- [--state DIR] [--speed 1200] [--port 0] [--bake-timeout 90]';
+
+const elapsed = (since: number): string => `${((performance.now() - since) / 1000).toFixed(1)} s`;
+
+/** When the named schedule next fires after `nowMs`, read back from the sandbox's Scheduler. */
+const nextFiring = async (sandbox: Sandbox, name: string, group: string, nowMs: number): Promise<number> => {
+  const scheduler = new SchedulerClient({
+    endpoint: sandbox.url,
+    region: REGION,
+    credentials: { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' },
+  });
+  try {
+    const schedule = await scheduler.send(new GetScheduleCommand({ Name: name, GroupName: group }));
+    const expression = parseExpression(schedule.ScheduleExpression ?? '');
+    if (typeof expression === 'string') throw new Error(`schedule ${name}: ${expression}`);
+    const next = firstOccurrence(expression, schedule.ScheduleExpressionTimezone ?? 'UTC', { startMs: 0 }, nowMs + 1);
+    if (next === undefined) throw new Error(`schedule ${name} never fires again`);
+    return next;
+  } finally {
+    scheduler.destroy();
+  }
+};
+
+const printSummary = (outcomes: readonly Outcome[], print: (line: string) => void): void => {
+  print('\n== Summary');
+  const width = Math.max(...outcomes.map((o) => `${o.scenario} ${o.family}`.length));
+  for (const outcome of outcomes) {
+    print(
+      `${outcome.ok ? 'ok  ' : 'FAIL'} ${`${outcome.scenario} ${outcome.family}`.padEnd(width)}  ${outcome.actual}${
+        outcome.ok ? '' : ` (expected ${outcome.expected})`
+      }  ${outcome.detail}`,
+    );
+  }
+};
+
+const main = async (): Promise<number> => {
+  const { values } = parseArgs({
+    options: {
+      state: { type: 'string' },
+      speed: { type: 'string', default: '1200' },
+      port: { type: 'string', default: '0' },
+      'bake-timeout': { type: 'string', default: '90' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(usage);
+    return 0;
+  }
+  const speed = Number(values.speed);
+  const port = Number(values.port);
+  const bakeTimeoutSeconds = Number(values['bake-timeout']);
+  if (!Number.isFinite(speed) || speed <= 0) throw new Error(`--speed '${values.speed}' must be a positive number`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port '${values.port}' is not a port`);
+  if (!Number.isFinite(bakeTimeoutSeconds) || bakeTimeoutSeconds <= 0) {
+    throw new Error(`--bake-timeout '${values['bake-timeout']}' must be a positive number of seconds`);
+  }
+
+  const started = performance.now();
+  const print = (line: string) => console.log(line);
+  const config = loadConfig(rawConfig);
+
+  const assembly = await synthesizeForSandbox({ account: DEFAULT_ACCOUNT, region: REGION });
+  print(`stacks ${assembly.cached ? 'reused from' : 'synthesized into'} ${assembly.assemblyDir} (${elapsed(started)})`);
+
+  const temporary = values.state === undefined;
+  const stateDir = values.state === undefined ? mkdtempSync(join(tmpdir(), 'bakehouse-start-')) : resolve(values.state);
+  const sandbox = await startSandbox({ port, stateDir, speed, assetsDir: assembly.assemblyDir });
+  try {
+    print(`sandbox ready at ${sandbox.url} (state ${stateDir}, clock ${speed}x)`);
+    const report = await provisionFromAssembly({ sandbox, assemblyDir: assembly.assemblyDir });
+    print(`sandbox ${summarizeProvisioning(report)} (${elapsed(started)})`);
+    if (report.failed.length > 0) {
+      throw new Error(`provisioning failed for ${report.failed.map((f) => `${f.logicalId}: ${f.error}`).join('; ')}`);
+    }
+    const physical = (type: string): string => {
+      const found = report.created.find((resource) => resource.type === type);
+      if (!found) throw new Error(`the stacks declare no ${type}`);
+      return found.physicalId;
+    };
+    const busName = physical('AWS::Events::EventBus');
+    const scheduleGroup = physical('AWS::Scheduler::ScheduleGroup');
+    const scheduledFamily = config.families.find((f) => f.name === 'al2023-base');
+    const requested = config.families.filter((f) => f.schedule && f.name !== 'al2023-base').map((f) => f.name);
+
+    const outcomes = await runLifecycle({
+      endpoint: sandbox.url,
+      region: REGION,
+      busName,
+      eventSource: config.settings.eventSource,
+      parameterPrefix: config.settings.parameterPrefix,
+      scheduled: {
+        family: 'al2023-base',
+        nextFireMs: (nowMs) => nextFiring(sandbox, 'al2023-base', scheduleGroup, nowMs),
+        timezone:
+          scheduledFamily?.schedule && 'timezone' in scheduledFamily.schedule
+            ? scheduledFamily.schedule.timezone
+            : 'UTC',
+      },
+      requested,
+      failing: requested[0] ?? 'al2023-base',
+      print,
+      bakeTimeoutMs: bakeTimeoutSeconds * 1000,
+    });
+    printSummary(outcomes, print);
+    const failed = outcomes.filter((o) => !o.ok);
+    print(
+      `\n${failed.length === 0 ? 'all scenarios ended as expected' : `${failed.length} scenario(s) did not end as expected`} in ${elapsed(started)}`,
+    );
+    return failed.length === 0 ? 0 : 1;
+  } finally {
+    await sandbox.close();
+    if (temporary) rmSync(stateDir, { recursive: true, force: true });
+  }
+};
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(`npm start: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  },
+);
