@@ -17,6 +17,8 @@ export const DetailType = {
   BakeFailed: 'Bake Failed',
   AmiTested: 'AMI Tested',
   AmiPromoted: 'AMI Promoted',
+  PromoteRequested: 'Promote Requested',
+  AmiRevoked: 'AMI Revoked',
   JanitorReport: 'Janitor Report',
 } as const;
 export type DetailType = (typeof DetailType)[keyof typeof DetailType];
@@ -71,3 +73,153 @@ const issueMessage = (issue: z.core.$ZodIssue): string => {
 /** Formats zod issues as "field: problem" lines, the form every rejection uses. */
 export const describeIssues = (error: { readonly issues: readonly z.core.$ZodIssue[] }): string =>
   error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(detail)'}: ${issueMessage(i)}`).join('; ');
+
+// --- every other detail-type of the contract ---------------------------------------------------
+// Bakehouse's own events carry `version` always; consumers accept the same major (a newer minor
+// adds optional fields only) and reject another major with the field named.
+
+const amiId = z.string().check(z.regex(/^ami-[0-9a-f]{8,17}$/, "use an AMI id such as 'ami-0123456789abcdef0'"));
+const familyName = z.string().check(z.minLength(1, 'name the family'));
+const channelName = z.string().check(z.regex(/^[a-z][a-z0-9-]{0,30}$/, 'use a channel name such as stable'));
+const nonEmpty = (what: string) => z.string().check(z.minLength(1, `give ${what}`));
+
+export const bakeStartedSchema = z.object({
+  version,
+  bakeId: nonEmpty('the bake id'),
+  family: familyName,
+  sourceAmiId: amiId,
+  bakeKey: nonEmpty('the bake key'),
+  automationExecutionId: nonEmpty('the automation execution id'),
+});
+export type BakeStarted = z.output<typeof bakeStartedSchema>;
+
+export const bakeSkippedSchema = z.object({
+  version,
+  bakeId: nonEmpty('the bake id'),
+  family: familyName,
+  amiId,
+  bakeKey: nonEmpty('the bake key'),
+  sourceAmiId: amiId,
+});
+export type BakeSkipped = z.output<typeof bakeSkippedSchema>;
+
+export const amiBakedSchema = z.object({
+  version,
+  bakeId: nonEmpty('the bake id'),
+  family: familyName,
+  os: z.enum(['linux', 'windows']),
+  amiId,
+  region: nonEmpty('the region'),
+  name: nonEmpty('the image name'),
+  sourceAmiId: amiId,
+  bakeKey: nonEmpty('the bake key'),
+  /** The family this one is built on (its source is that family's channel), or null. */
+  parentFamily: z.nullable(z.string()),
+  durationSeconds: z.number().check(z.minimum(0)),
+  automationExecutionId: nonEmpty('the automation execution id'),
+  /** The automation's kept outputs (inventory before and after, image id). */
+  outputs: z.optional(z.record(z.string(), z.unknown())),
+});
+export type AmiBaked = z.output<typeof amiBakedSchema>;
+
+export const bakeFailedSchema = z.object({
+  version,
+  bakeId: nonEmpty('the bake id'),
+  family: familyName,
+  failedStep: z.nullable(z.string()),
+  reason: nonEmpty('the reason'),
+  automationExecutionId: z.nullable(z.string()),
+});
+export type BakeFailed = z.output<typeof bakeFailedSchema>;
+
+export const checkResultSchema = z.object({
+  name: nonEmpty('the check name'),
+  passed: z.boolean(),
+  /** What the check printed or why it failed (trimmed). */
+  output: z.optional(z.string()),
+});
+export type CheckResult = z.output<typeof checkResultSchema>;
+
+export const amiTestedSchema = z.object({
+  version,
+  bakeId: nonEmpty('the bake id'),
+  family: familyName,
+  amiId,
+  passed: z.boolean(),
+  results: z.array(checkResultSchema),
+  testExecutionId: z.nullable(z.string()),
+});
+export type AmiTested = z.output<typeof amiTestedSchema>;
+
+export const promoteRequestedSchema = z.strictObject({
+  version: z._default(version, EVENT_VERSION),
+  family: familyName,
+  channel: channelName,
+  amiId,
+  requestedBy: z
+    .string()
+    .check(z.minLength(1, "say who asked, for example 'cli:alice' or 'team-payments'"), z.maxLength(256)),
+  reason: z._default(z.string().check(z.minLength(1), z.maxLength(512)), 'manual promotion'),
+});
+export type PromoteRequested = z.output<typeof promoteRequestedSchema>;
+
+export const PromotionCause = ['baked', 'tested', 'manual', 'rollback', 'revocation'] as const;
+
+export const amiPromotedSchema = z.object({
+  version,
+  /** The bake that made the AMI (its correlation id), or null for an AMI Bakehouse did not bake. */
+  bakeId: z.nullable(z.string()),
+  family: familyName,
+  amiId,
+  channel: channelName,
+  previousAmiId: z.nullable(amiId),
+  cause: z.enum(PromotionCause),
+  promotedBy: nonEmpty('who promoted'),
+  targets: z.object({
+    parameter: nonEmpty('the channel parameter'),
+    launchTemplates: z.array(z.object({ id: z.string(), version: z.number(), isDefault: z.boolean() })),
+    autoScalingGroups: z.array(z.object({ name: z.string(), instanceRefreshId: z.nullable(z.string()) })),
+    regions: z.array(z.object({ region: z.string(), amiId: z.string() })),
+    accounts: z.array(z.string()),
+  }),
+  /** Families built on this channel whose newest image has another parent: they need a bake. */
+  outdatedChildren: z.array(z.object({ family: z.string(), amiId: z.nullable(z.string()) })),
+});
+export type AmiPromoted = z.output<typeof amiPromotedSchema>;
+
+export const amiRevokedSchema = z.strictObject({
+  version: z._default(version, EVENT_VERSION),
+  amiId,
+  reason: z.string().check(z.minLength(1, 'say why the image is revoked'), z.maxLength(512)),
+  requestedBy: z
+    .string()
+    .check(z.minLength(1, "say who asked, for example 'cli:alice' or 'team-security'"), z.maxLength(256)),
+  /** Also revoke every image built on this one (children families record their parent). */
+  cascade: z._default(z.boolean(), false),
+});
+export type AmiRevoked = z.output<typeof amiRevokedSchema>;
+
+export const janitorReportSchema = z.object({
+  version,
+  runId: nonEmpty('the run id'),
+  dryRun: z.boolean(),
+  deregistered: z.array(z.string()),
+  snapshotsDeleted: z.array(z.string()),
+  kept: z.record(z.string(), z.number()),
+  errors: z.array(z.object({ resource: z.string(), error: z.string() })),
+});
+export type JanitorReport = z.output<typeof janitorReportSchema>;
+
+/** The detail schema of each detail-type: the one source the JSON Schema files are made from. */
+export const detailSchemas = {
+  [DetailType.BakeRequested]: bakeRequestSchema,
+  [DetailType.BakeStarted]: bakeStartedSchema,
+  [DetailType.BakeSkipped]: bakeSkippedSchema,
+  [DetailType.AmiBaked]: amiBakedSchema,
+  [DetailType.BakeFailed]: bakeFailedSchema,
+  [DetailType.AmiTested]: amiTestedSchema,
+  [DetailType.PromoteRequested]: promoteRequestedSchema,
+  [DetailType.AmiPromoted]: amiPromotedSchema,
+  [DetailType.AmiRevoked]: amiRevokedSchema,
+  [DetailType.JanitorReport]: janitorReportSchema,
+} as const;

@@ -150,6 +150,28 @@ const channelSchema = z.strictObject({
       `this channel name is reserved. Fix: use a name other than ${RESERVED_CHANNEL_NAMES.join(', ')}`,
     ),
   promoteOn: z.enum(['baked', 'tested', 'manual']).default('tested'),
+  /** Launch templates that get a new version with the channel's AMI on every promotion. */
+  launchTemplates: z
+    .array(
+      z.strictObject({
+        /** `lt-…` id or the template's name. */
+        template: z
+          .string()
+          .regex(/^(lt-[0-9a-f]{8,17}|[A-Za-z0-9()./_-]{3,128})$/, "use a launch template id 'lt-…' or its name"),
+        /** Make the new version the template's default (what launches use without a version). */
+        makeDefault: z.boolean().default(true),
+      }),
+    )
+    .default([]),
+  /** Auto Scaling groups that roll to the new AMI with an instance refresh after the launch templates move. */
+  autoScalingGroups: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[\x21-\x7e]{1,255}$/, 'use the Auto Scaling group name'),
+        minHealthyPercentage: z.number().int().min(0).max(100).default(90),
+      }),
+    )
+    .default([]),
 });
 
 const retentionSchema = z.strictObject({
@@ -157,9 +179,35 @@ const retentionSchema = z.strictObject({
   minAgeDays: z.number().int().min(0).default(7),
 });
 
+const regionCode = z.string().regex(REGION, "use a region code such as 'eu-west-1'");
+const accountId = z.string().regex(ACCOUNT_ID, 'use 12-digit account ids');
+
+/** Where promoted images go besides the home region. Plain strings are shorthands. */
 const distributionSchema = z.strictObject({
-  regions: z.array(z.string().regex(REGION, "use a region code such as 'eu-west-1'")).default([]),
-  accounts: z.array(z.string().regex(ACCOUNT_ID, 'use 12-digit account ids')).default([]),
+  /** Copies in other regions, encrypted with the region's KMS key (the default EBS key if none). */
+  regions: z
+    .array(
+      z.union([
+        regionCode.transform((region) => ({ region, kmsKeyId: undefined as string | undefined })),
+        z.strictObject({ region: regionCode, kmsKeyId: z.string().min(1).optional() }),
+      ]),
+    )
+    .default([]),
+  /** Accounts given launch permission; with `tagRoleArn`, the image's tags are re-applied there. */
+  accounts: z
+    .array(
+      z.union([
+        accountId.transform((account) => ({ account, tagRoleArn: undefined as string | undefined })),
+        z.strictObject({
+          account: accountId,
+          tagRoleArn: z
+            .string()
+            .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'use an IAM role ARN')
+            .optional(),
+        }),
+      ]),
+    )
+    .default([]),
 });
 
 const packages = z.array(z.string().regex(PACKAGE_NAME, 'use package names of letters, digits and ._+:~*@=-'));
@@ -174,7 +222,7 @@ const common = {
   preScript: z.string().default(''),
   postScript: z.string().default(''),
   tests: z.array(testSchema).default([]),
-  channels: z.array(channelSchema).default([{ name: 'stable', promoteOn: 'tested' }]),
+  channels: z.array(channelSchema).prefault([{ name: 'stable', promoteOn: 'tested' }]),
   retention: retentionSchema.prefault({}),
   distribution: distributionSchema.prefault({}),
   /** Extra tags for the family's images; EC2 refuses keys under the `aws:` prefix. */
@@ -269,6 +317,21 @@ export const settingsSchema = z.strictObject({
     .string()
     .regex(/^o-[a-z0-9]{10,32}$/, "use an organization id such as 'o-abc123def4'")
     .optional(),
+  /**
+   * Other teams' event buses that receive Bakehouse events (cross-account rules). Each needs a
+   * bus policy on its side that lets this account put events.
+   */
+  subscribers: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[A-Za-z0-9-]{1,40}$/, 'use letters, digits and dashes'),
+        eventBusArn: z
+          .string()
+          .regex(/^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[\w.\-/]+$/, 'use an event bus ARN'),
+        detailTypes: z.array(z.string().min(1)).min(1).default(['AMI Promoted']),
+      }),
+    )
+    .default([]),
   /** Builder instances carry an expiry tag this many hours after launch, for the stray reaper. */
   builderExpiryHours: z.number().int().min(1).max(48).default(6),
 });

@@ -90,7 +90,9 @@ describe('loadConfig defaults', () => {
     const [family] = loadConfig(input).families;
 
     // Assess
-    expect(family?.channels).toEqual([{ name: 'stable', promoteOn: 'tested' }]);
+    expect(family?.channels).toEqual([
+      { name: 'stable', promoteOn: 'tested', launchTemplates: [], autoScalingGroups: [] },
+    ]);
     expect(family?.retention).toEqual({ keep: 3, minAgeDays: 7 });
   });
 
@@ -469,5 +471,63 @@ describe('family lookups', () => {
 
     // Assess
     expect(name).toBe('/platform/images/al2023-base/stable');
+  });
+});
+
+describe('loadConfig promotion targets and distribution', () => {
+  it('normalizes region and account shorthands to objects', () => {
+    // Prepare
+    const input = withFamily(linuxFamily(), {
+      distribution: {
+        regions: ['eu-west-1', { region: 'eu-central-1', kmsKeyId: 'alias/images' }],
+        accounts: [
+          '111122223333',
+          { account: '444455556666', tagRoleArn: 'arn:aws:iam::444455556666:role/ami-tagger' },
+        ],
+      },
+    });
+
+    // Act
+    const [family] = loadConfig(input).families;
+
+    // Assess
+    expect(family?.distribution).toEqual({
+      regions: [
+        { region: 'eu-west-1', kmsKeyId: undefined },
+        { region: 'eu-central-1', kmsKeyId: 'alias/images' },
+      ],
+      accounts: [
+        { account: '111122223333', tagRoleArn: undefined },
+        { account: '444455556666', tagRoleArn: 'arn:aws:iam::444455556666:role/ami-tagger' },
+      ],
+    });
+  });
+
+  it('defaults launch templates to become the default version and groups to 90% healthy', () => {
+    // Prepare
+    const input = withFamily(linuxFamily(), {
+      channels: [
+        { name: 'stable', launchTemplates: [{ template: 'web-servers' }], autoScalingGroups: [{ name: 'web' }] },
+      ],
+    });
+
+    // Act
+    const [family] = loadConfig(input).families;
+
+    // Assess
+    expect(family?.channels[0]).toMatchObject({
+      launchTemplates: [{ template: 'web-servers', makeDefault: true }],
+      autoScalingGroups: [{ name: 'web', minHealthyPercentage: 90 }],
+    });
+  });
+
+  it('names the field and the fix for a malformed role ARN', () => {
+    // Prepare
+    const input = withFamily(linuxFamily(), {
+      distribution: { accounts: [{ account: '111122223333', tagRoleArn: 'ami-tagger' }] },
+    });
+
+    // Act + Assess
+    expect(() => loadConfig(input)).toThrow('distribution.accounts.0.tagRoleArn: Fix: use an IAM role ARN');
   });
 });
