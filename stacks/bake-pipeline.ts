@@ -35,10 +35,17 @@ import { DetailType, SSM_AUTOMATION_STATUS_DETAIL_TYPE, SSM_EVENT_SOURCE } from 
 import { type BakehouseConfig, type ConfigInput, loadConfig } from '../functions/commons/families';
 import { compileSchedule } from '../functions/commons/schedule';
 import { BAKE_STATE_MACHINE_FILE, type BakeSubstitution } from '../state-machines/bake';
+import { addAmiTests } from './ami-tests';
 import { arnsOf } from './arns';
 import { automationRoleStatements, kmsKeysOf } from './automation-role';
 import { bakeRequestPolicyStatements } from './bus-policy';
+import { addEventContract } from './event-contract';
 import { suppress, wildcardFindings } from './nag';
+import type { FunctionSpec, PipelineContext } from './pipeline-context';
+import { addPromotion } from './promotion';
+
+/** Built in this order on the pipeline; each adds its functions, rules and queues. */
+const PIPELINE_PARTS: readonly ((context: PipelineContext) => void)[] = [addEventContract, addAmiTests, addPromotion];
 
 /** How long WaitForAutomation waits for the callback before it re-checks the automation itself. */
 export const AUTOMATION_WAIT_SECONDS = 600;
@@ -65,7 +72,7 @@ export const bakehouseNames = (stage: string) => ({
   scheduleGroup: `bakehouse-${stage}`,
   stateMachine: `bakehouse-${stage}-bake`,
   document: (name: string) => `bakehouse-${stage}-${name}`,
-  function: (id: BakeFunctionId) => `bakehouse-${stage}-${id}`,
+  function: (id: string) => `bakehouse-${stage}-${id}`,
 });
 
 const pascal = (kebab: string): string =>
@@ -110,7 +117,9 @@ export const createBakePipeline = (input: ConfigInput | BakehouseConfig, options
       automationEvents: deadLetterQueue('AutomationEventsDlq'),
       schedules: deadLetterQueue('ScheduleDlq'),
     };
-    for (const queue of Object.values(queues)) {
+    /** Queues of the parts built on the pipeline (PipelineContext.addDeadLetterQueue). */
+    const moreQueues: Record<string, Queue> = {};
+    const suppressDlq = (queue: Queue) =>
       suppress(queue, [
         {
           id: 'AwsSolutions-SQS3',
@@ -118,7 +127,7 @@ export const createBakePipeline = (input: ConfigInput | BakehouseConfig, options
             'This queue is itself a dead-letter queue (EventBridge rule target, Scheduler or Lambda on-failure destination); a DLQ of a DLQ only moves the problem.',
         },
       ]);
-    }
+    for (const queue of Object.values(queues)) suppressDlq(queue);
 
     // --- the bus -----------------------------------------------------------------------------
     const bus = new EventBus(stack, 'Bus', { eventBusName: names.bus });
@@ -201,19 +210,8 @@ export const createBakePipeline = (input: ConfigInput | BakehouseConfig, options
     const stateMachineArn = arns.stateMachine(names.stateMachine);
 
     // --- functions ---------------------------------------------------------------------------
-    const functions = {} as Record<BakeFunctionId, SstFunction>;
-    const addFunction = (
-      id: BakeFunctionId,
-      spec: {
-        handler: string;
-        description: string;
-        environment?: Record<string, string>;
-        statements: PolicyStatement[];
-        timeout?: FunctionProps['timeout'];
-        /** The function's wildcard resources beyond X-Ray's, and why they cannot be narrower. */
-        wildcards?: { readonly resources: readonly string[]; readonly reason: string };
-      },
-    ): SstFunction => {
+    const functions = {} as Record<string, SstFunction>;
+    const addFunction = (id: string, spec: FunctionSpec): SstFunction => {
       const functionName = names.function(id);
       const logGroup = new LogGroup(stack, `${id}Logs`, {
         logGroupName: `/aws/lambda/${functionName}`,
@@ -616,6 +614,29 @@ export const createBakePipeline = (input: ConfigInput | BakehouseConfig, options
       },
     ]);
 
+    // --- the parts built on the pipeline: event contract, AMI tests, promotion -----------------
+    const context: PipelineContext = {
+      stack,
+      app,
+      config,
+      names,
+      arns,
+      bus,
+      publishEvents,
+      addFunction,
+      addDeadLetterQueue: (id) => {
+        const queue = deadLetterQueue(id);
+        suppressDlq(queue);
+        moreQueues[id] = queue;
+        return queue;
+      },
+      parameter,
+      bakeDocumentNames: documentNames,
+      builderRole,
+      builderProfileName: builderProfile.ref,
+    };
+    for (const extend of PIPELINE_PARTS) extend(context);
+
     // --- alarms ------------------------------------------------------------------------------
     const alarmOn = (id: string, metric: IMetric, description: string) =>
       new Alarm(stack, id, {
@@ -627,7 +648,7 @@ export const createBakePipeline = (input: ConfigInput | BakehouseConfig, options
         comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       });
-    for (const [key, queue] of Object.entries(queues)) {
+    for (const [key, queue] of [...Object.entries(queues), ...Object.entries(moreQueues)]) {
       alarmOn(
         `${pascal(key)}QueueNotEmpty`,
         queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
