@@ -55,3 +55,11 @@ export const errorNameOf = (error: unknown): string | undefined =>
     : typeof error === 'object' && error && 'name' in error
       ? String(error.name)
       : undefined;
+
+/** An incoming event that does not match the contract; its message names the field and the fix. */
+export class InvalidEventError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'InvalidEventError';
+  }
+}
