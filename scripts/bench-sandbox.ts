@@ -27,7 +27,7 @@ const startupMs = async (): Promise<number> => {
     const started = performance.now();
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'sandbox/main.ts', '--port', '0', '--state', stateDir, '--speed', '0'],
+      ['--import', 'tsx', 'sandbox/main.ts', '--port', '0', '--state', stateDir, '--speed', '0', '--no-provision'],
       { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
     );
     const ready = await new Promise<number>((resolve, reject) => {

@@ -24,6 +24,7 @@ import { bundleDefines, loadConfig } from '../functions/commons/families';
 import { BAKE_SUBSTITUTIONS, BakeState, loadBakeDefinitionForLocalEngine } from '../state-machines/bake';
 import { bakeMachineFixtures } from '../test/fixtures/bake-machine';
 import { sandboxBench } from './bench-sandbox';
+import { startBench } from './bench-start';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -184,6 +185,7 @@ const main = async () => {
   const skip = await countTransitions('skip');
   const functions = await measureFunctions();
   const sandbox = await sandboxBench();
+  const start = await startBench();
   const report = {
     node: process.versions.node,
     runsPerBundle: runs,
@@ -194,6 +196,7 @@ const main = async () => {
     },
     functions,
     sandbox,
+    start,
   };
   const json = JSON.stringify(report, null, 2);
   if (values.out) writeFileSync(values.out, `${json}\n`);

@@ -14,6 +14,7 @@ import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client } from '@aws
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { DetailType } from '../../functions/commons/events';
+import { bakeIdFor } from '../../functions/start-bake/core';
 import type { LoggedEvent } from './render';
 import { renderSlackMessage } from './render';
 import { Watcher } from './watch';
@@ -24,14 +25,17 @@ export interface LifecycleOptions {
   readonly busName: string;
   readonly eventSource: string;
   readonly parameterPrefix: string;
-  /** The family the scheduled bake runs for, and when its schedule next fires (sandbox ms). */
+  /**
+   * The clock moves to the first of these schedules' next firing; every family listed fires
+   * within `windowSeconds` after it (for example the two Sunday-morning schedules).
+   */
   readonly scheduled: {
-    readonly family: string;
+    readonly families: readonly string[];
     readonly nextFireMs: (nowMs: number) => Promise<number>;
-    /** The schedule's IANA time zone, to show the firing time as the schedule states it. */
+    /** The first schedule's IANA time zone, to show the firing time as the schedule states it. */
     readonly timezone: string;
   };
-  /** Families baked on request. */
+  /** Families baked on request (not fired by the schedule above). */
   readonly requested: readonly string[];
   /** The family whose patch step is made to fail. */
   readonly failing: string;
@@ -75,18 +79,19 @@ export const runLifecycle = async (options: LifecycleOptions): Promise<Outcome[]
   const timeout = options.bakeTimeoutMs ?? 60_000;
   watcher.start();
 
-  /** The first outcome event for `family` logged after `mark` events. */
-  const outcomeFor = (family: string, mark: number): Promise<LoggedEvent> =>
+  /** The outcome event of the bake `bakeId`. */
+  const outcomeOf = (family: string, bakeId: string): Promise<LoggedEvent> =>
     watcher.waitFor(
-      `the outcome of the ${family} bake`,
-      (entry) =>
-        watcher.events.indexOf(entry) >= mark &&
-        OUTCOMES.includes(entry.event['detail-type']) &&
-        entry.event.detail.family === family,
+      `the outcome of the ${family} bake ${bakeId}`,
+      (entry) => OUTCOMES.includes(entry.event['detail-type']) && entry.event.detail.bakeId === bakeId,
       timeout,
     );
 
-  const request = async (family: string, extra: Record<string, unknown> = {}): Promise<void> => {
+  let requests = 0;
+  /** Puts a Bake Requested with its own idempotency key; resolves to the bake id StartBake derives from it. */
+  const request = async (family: string, extra: Record<string, unknown> = {}): Promise<string> => {
+    requests += 1;
+    const idempotencyKey = `npm-start:${Date.now()}:${requests}`;
     const result = await events.send(
       new PutEventsCommand({
         Entries: [
@@ -94,13 +99,20 @@ export const runLifecycle = async (options: LifecycleOptions): Promise<Outcome[]
             EventBusName: options.busName,
             Source: 'cli',
             DetailType: DetailType.BakeRequested,
-            Detail: JSON.stringify({ family, reason: 'npm start', requestedBy: 'cli:npm-start', ...extra }),
+            Detail: JSON.stringify({
+              family,
+              reason: 'npm start',
+              requestedBy: 'cli:npm-start',
+              idempotencyKey,
+              ...extra,
+            }),
           },
         ],
       }),
     );
     if (result.FailedEntryCount) throw new Error(`PutEvents refused the request: ${JSON.stringify(result.Entries)}`);
     options.print(`put    Bake Requested family=${family}${extra.force ? ' force=true' : ''} on ${options.busName}`);
+    return bakeIdFor(family, idempotencyKey);
   };
 
   const lineage = async (amiId: string): Promise<string> => {
@@ -109,8 +121,8 @@ export const runLifecycle = async (options: LifecycleOptions): Promise<Outcome[]
     return `${image?.State ?? 'missing'}, source ${tags['bakehouse:source-ami'] ?? '(no lineage tag)'}, bake key ${(tags['bakehouse:bake-key'] ?? '?').slice(0, 12)}…`;
   };
 
-  const expectBaked = async (scenario: string, family: string, mark: number): Promise<void> => {
-    const entry = await outcomeFor(family, mark);
+  const expectBaked = async (scenario: string, family: string, outcome: Promise<LoggedEvent>): Promise<void> => {
+    const entry = await outcome;
     const type = entry.event['detail-type'];
     const amiId = String(entry.event.detail.amiId ?? '');
     let detail = type === DetailType.BakeFailed ? String(entry.event.detail.reason) : amiId;
@@ -131,43 +143,56 @@ export const runLifecycle = async (options: LifecycleOptions): Promise<Outcome[]
   };
 
   try {
-    // 1. Scheduled bake.
+    // 1. Scheduled bakes: the clock moves to the schedule time and the schedules fire.
     const clock = (await control(options.endpoint, 'GET', '/_sandbox/clock')) as { now: string };
     const nowMs = Date.parse(clock.now);
     const fireMs = await options.scheduled.nextFireMs(nowMs);
+    const local = new Date(fireMs).toLocaleString('en-GB', {
+      timeZone: options.scheduled.timezone,
+      weekday: 'short',
+      year: 'numeric',
+      month: 'short',
+      day: 'numeric',
+      hour: '2-digit',
+      minute: '2-digit',
+      timeZoneName: 'short',
+    });
     options.print(
-      `\n== 1. Scheduled bake: moving the clock from ${clock.now} to the ${options.scheduled.family} schedule, ${new Date(
-        fireMs,
-      ).toLocaleString('en-GB', {
-        timeZone: options.scheduled.timezone,
-        weekday: 'short',
-        dateStyle: undefined,
-        year: 'numeric',
-        month: 'short',
-        day: 'numeric',
-        hour: '2-digit',
-        minute: '2-digit',
-        timeZoneName: 'short',
-      })} (${options.scheduled.timezone})`,
+      `\n== 1. Scheduled bakes: moving the clock from ${clock.now} to ${local} (${options.scheduled.timezone}), when ${options.scheduled.families.join(' and ')} are due`,
     );
-    let mark = watcher.events.length;
+    const mark = watcher.events.length;
     await control(options.endpoint, 'POST', '/_sandbox/clock', { advanceSeconds: Math.ceil((fireMs - nowMs) / 1000) });
-    await expectBaked('scheduled', options.scheduled.family, mark);
+    await Promise.all(
+      options.scheduled.families.map((family) =>
+        expectBaked(
+          'scheduled',
+          family,
+          watcher.waitFor(
+            `the outcome of the scheduled ${family} bake`,
+            (entry) =>
+              watcher.events.indexOf(entry) >= mark &&
+              OUTCOMES.includes(entry.event['detail-type']) &&
+              entry.event.detail.family === family,
+            timeout,
+          ),
+        ),
+      ),
+    );
 
-    // 2. Requested bakes, in parallel.
+    // 2. Requested bakes, as the CLI or another team sends them.
     options.print(`\n== 2. Bake Requested events for ${options.requested.join(', ')}`);
-    mark = watcher.events.length;
-    await Promise.all(options.requested.map((family) => request(family)));
-    await Promise.all(options.requested.map((family) => expectBaked('requested', family, mark)));
+    const requestedIds = await Promise.all(options.requested.map((family) => request(family)));
+    await Promise.all(
+      options.requested.map((family, i) => expectBaked('requested', family, outcomeOf(family, requestedIds[i] ?? ''))),
+    );
 
-    // 3. The same request again: nothing changed, so the bake is skipped.
-    options.print(`\n== 3. ${options.scheduled.family} again, with nothing changed`);
-    mark = watcher.events.length;
-    await request(options.scheduled.family);
-    const skipped = await outcomeFor(options.scheduled.family, mark);
+    // 3. The same family again: nothing changed (same source, document and parameters), so skipped.
+    const again = options.scheduled.families[0] ?? '';
+    options.print(`\n== 3. ${again} again, with nothing changed`);
+    const skipped = await outcomeOf(again, await request(again));
     outcomes.push({
       scenario: 'unchanged',
-      family: options.scheduled.family,
+      family: again,
       expected: DetailType.BakeSkipped,
       actual: skipped.event['detail-type'],
       ok: skipped.event['detail-type'] === DetailType.BakeSkipped,
@@ -177,12 +202,10 @@ export const runLifecycle = async (options: LifecycleOptions): Promise<Outcome[]
     // 4. A patch failure: the bake fails naming the step and leaves no builder behind.
     options.print(`\n== 4. ${options.failing} with its patch step failing (injected Run Command fault)`);
     await control(options.endpoint, 'POST', '/_sandbox/faults', {
-      runCommand: { match: 'upgrade', status: 'Failed' },
+      runCommand: { match: 'security_only=', status: 'Failed' },
       times: 1,
     });
-    mark = watcher.events.length;
-    await request(options.failing, { force: true });
-    const failed = await outcomeFor(options.failing, mark);
+    const failed = await outcomeOf(options.failing, await request(options.failing, { force: true }));
     await control(options.endpoint, 'DELETE', '/_sandbox/faults');
     const { Reservations: reservations = [] } = await ec2.send(
       new DescribeInstancesCommand({

@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import rawConfig from '../../bakehouse.config';
 import { loadConfig } from '../../functions/commons/families';
+import { compileSchedule, isDue } from '../../functions/commons/schedule';
 import { provisionFromAssembly, summarizeProvisioning } from '../provision';
 import { synthesizeForSandbox } from '../provision/synth';
 import { DEFAULT_ACCOUNT, type Sandbox, startSandbox } from '../server';
@@ -27,8 +28,18 @@ const usage = 'usage: npm start -- [--state DIR] [--speed 1200] [--port 0] [--ba
 
 const elapsed = (since: number): string => `${((performance.now() - since) / 1000).toFixed(1)} s`;
 
-/** When the named schedule next fires after `nowMs`, read back from the sandbox's Scheduler. */
-const nextFiring = async (sandbox: Sandbox, name: string, group: string, nowMs: number): Promise<number> => {
+/**
+ * When the named schedule next fires after `nowMs` with the family due (read back from the
+ * sandbox's Scheduler): a "second Tuesday + 1" schedule fires every Wednesday and ScheduleTick
+ * lets only the right one through, so firings are walked until one is due.
+ */
+const nextFiring = async (
+  sandbox: Sandbox,
+  name: string,
+  group: string,
+  nowMs: number,
+  due: (atMs: number) => boolean,
+): Promise<number> => {
   const scheduler = new SchedulerClient({
     endpoint: sandbox.url,
     region: REGION,
@@ -38,9 +49,14 @@ const nextFiring = async (sandbox: Sandbox, name: string, group: string, nowMs: 
     const schedule = await scheduler.send(new GetScheduleCommand({ Name: name, GroupName: group }));
     const expression = parseExpression(schedule.ScheduleExpression ?? '');
     if (typeof expression === 'string') throw new Error(`schedule ${name}: ${expression}`);
-    const next = firstOccurrence(expression, schedule.ScheduleExpressionTimezone ?? 'UTC', { startMs: 0 }, nowMs + 1);
-    if (next === undefined) throw new Error(`schedule ${name} never fires again`);
-    return next;
+    let after = nowMs;
+    for (let i = 0; i < 60; i++) {
+      const next = firstOccurrence(expression, schedule.ScheduleExpressionTimezone ?? 'UTC', { startMs: 0 }, after + 1);
+      if (next === undefined) break;
+      if (due(next)) return next;
+      after = next;
+    }
+    throw new Error(`schedule ${name} is not due in its next 60 firings`);
   } finally {
     scheduler.destroy();
   }
@@ -106,8 +122,26 @@ const main = async (): Promise<number> => {
     };
     const busName = physical('AWS::Events::EventBus');
     const scheduleGroup = physical('AWS::Scheduler::ScheduleGroup');
-    const scheduledFamily = config.families.find((f) => f.name === 'al2023-base');
-    const requested = config.families.filter((f) => f.schedule && f.name !== 'al2023-base').map((f) => f.name);
+    // The families whose schedules fire first (within two hours of each other) bake on schedule;
+    // the other scheduled families are requested with events. Families built on another family's
+    // channel wait for promotion (issue 5) and are left out.
+    const clockNow = Date.parse(((await (await fetch(`${sandbox.url}/_sandbox/clock`)).json()) as { now: string }).now);
+    const firings = await Promise.all(
+      config.families
+        .filter((family) => family.schedule)
+        .map(async (family) => ({
+          family: family.name,
+          timezone: family.schedule?.timezone ?? 'UTC',
+          atMs: await nextFiring(sandbox, family.name, scheduleGroup, clockNow, (atMs) =>
+            family.schedule ? isDue(compileSchedule(family.schedule), new Date(atMs)) : false,
+          ),
+        })),
+    );
+    firings.sort((a, b) => a.atMs - b.atMs);
+    const first = firings[0];
+    if (!first) throw new Error('no family has a schedule: nothing to bake on schedule');
+    const scheduledNow = firings.filter((f) => f.atMs - first.atMs <= 2 * 3600_000).map((f) => f.family);
+    const requested = firings.map((f) => f.family).filter((family) => !scheduledNow.includes(family));
 
     const outcomes = await runLifecycle({
       endpoint: sandbox.url,
@@ -115,16 +149,9 @@ const main = async (): Promise<number> => {
       busName,
       eventSource: config.settings.eventSource,
       parameterPrefix: config.settings.parameterPrefix,
-      scheduled: {
-        family: 'al2023-base',
-        nextFireMs: (nowMs) => nextFiring(sandbox, 'al2023-base', scheduleGroup, nowMs),
-        timezone:
-          scheduledFamily?.schedule && 'timezone' in scheduledFamily.schedule
-            ? scheduledFamily.schedule.timezone
-            : 'UTC',
-      },
+      scheduled: { families: scheduledNow, nextFireMs: async () => first.atMs, timezone: first.timezone },
       requested,
-      failing: requested[0] ?? 'al2023-base',
+      failing: scheduledNow[1] ?? requested[0] ?? first.family,
       print,
       bakeTimeoutMs: bakeTimeoutSeconds * 1000,
     });

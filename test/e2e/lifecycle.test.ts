@@ -11,6 +11,7 @@ import { DescribeAutomationExecutionsCommand, GetParameterCommand, SSMClient } f
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tag } from '../../functions/commons/bake-plan';
 import { DetailType } from '../../functions/commons/events';
+import { bakeIdFor } from '../../functions/start-bake/core';
 import { type ProvisionReport, provisionFromAssembly, synthesizeForSandbox } from '../../sandbox/provision';
 import { firstOccurrence, parseExpression } from '../../sandbox/services/scheduler/expressions';
 import type { LoggedEvent } from '../../sandbox/start/render';
@@ -49,30 +50,42 @@ afterAll(async () => {
 const eventLog = async (): Promise<LoggedEvent[]> =>
   (await sandbox.control('GET', '/_sandbox/events')).body as LoggedEvent[];
 
-/** Waits (real time) for the first outcome event of `family` after the log had `mark` entries. */
-const outcomeOf = async (family: string, mark: number, timeoutMs = 60_000): Promise<LoggedEvent> => {
+/** Waits (real time) for the first outcome event logged after `mark` entries that `matches`. */
+const outcomeWhere = async (
+  description: string,
+  mark: number,
+  matches: (entry: LoggedEvent) => boolean,
+  timeoutMs = 60_000,
+): Promise<LoggedEvent> => {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const found = (await eventLog())
-      .slice(mark)
-      .find((e) => OUTCOMES.includes(e.event['detail-type']) && e.event.detail.family === family);
+    const found = (await eventLog()).slice(mark).find((e) => OUTCOMES.includes(e.event['detail-type']) && matches(e));
     if (found) return found;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`no outcome for ${family} within ${timeoutMs} ms`);
+  throw new Error(`no outcome for ${description} within ${timeoutMs} ms`);
 };
 
-const requestBake = async (detail: Record<string, unknown>, copies = 1): Promise<void> => {
+/** The outcome of the bake `bakeId`. */
+const outcomeOf = (bakeId: string): Promise<LoggedEvent> =>
+  outcomeWhere(bakeId, 0, (e) => e.event.detail.bakeId === bakeId);
+
+let requests = 0;
+/** Puts `copies` identical Bake Requested events; resolves to the bake id StartBake derives. */
+const requestBake = async (detail: Record<string, unknown>, copies = 1): Promise<string> => {
+  requests += 1;
+  const idempotencyKey = String(detail.idempotencyKey ?? `lifecycle-test-${requests}`);
   const entry = {
     EventBusName: BUS,
     Source: 'team.payments',
     DetailType: DetailType.BakeRequested,
-    Detail: JSON.stringify({ requestedBy: 'team-payments', reason: 'lifecycle test', ...detail }),
+    Detail: JSON.stringify({ requestedBy: 'team-payments', reason: 'lifecycle test', ...detail, idempotencyKey }),
   };
   const sent = await Promise.all(
     Array.from({ length: copies }, () => events.send(new PutEventsCommand({ Entries: [entry] }))),
   );
   expect(sent.map((s) => s.FailedEntryCount)).toEqual(Array(copies).fill(0));
+  return bakeIdFor(String(detail.family), idempotencyKey);
 };
 
 const imageOf = async (amiId: string): Promise<Image & { tags: Record<string, string | undefined> }> => {
@@ -96,9 +109,13 @@ const liveBuilders = async (): Promise<string[]> => {
   return Reservations.flatMap((r) => r.Instances ?? []).map((i) => i.InstanceId ?? '');
 };
 
-/** Event types for one bake id, oldest first. */
+const BAKE_EVENTS: readonly string[] = [DetailType.BakeStarted, ...OUTCOMES];
+
+/** The bake's own event types (not the fan-out after it) for one bake id, oldest first. */
 const typesFor = (log: readonly LoggedEvent[], bakeId: string): string[] =>
-  log.filter((e) => e.event.detail.bakeId === bakeId).map((e) => e.event['detail-type']);
+  log
+    .filter((e) => e.event.detail.bakeId === bakeId && BAKE_EVENTS.includes(e.event['detail-type']))
+    .map((e) => e.event['detail-type']);
 
 describe('the bake lifecycle in the sandbox', () => {
   it('is provisioned from the stacks with nothing failed or unsupported', () => {
@@ -124,12 +141,14 @@ describe('the bake lifecycle in the sandbox', () => {
     const mark = (await eventLog()).length;
     const sourceAmi = await publicImage('/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64');
 
-    // Act: move the clock to the schedule time
+    // Act: move the clock to the schedule time (ubuntu-2404-base's schedule fires half an hour later)
     await sandbox.control('POST', '/_sandbox/clock', { advanceSeconds: Math.ceil((fireMs - nowMs) / 1000) });
-    const outcome = await outcomeOf('al2023-base', mark);
+    const outcome = await outcomeWhere('al2023-base', mark, (e) => e.event.detail.family === 'al2023-base');
+    const ubuntu = await outcomeWhere('ubuntu-2404-base', mark, (e) => e.event.detail.family === 'ubuntu-2404-base');
 
     // Assess
     expect(outcome.event['detail-type']).toBe(DetailType.AmiBaked);
+    expect(ubuntu.event['detail-type']).toBe(DetailType.AmiBaked);
     const amiId = String(outcome.event.detail.amiId);
     const bakeId = String(outcome.event.detail.bakeId);
     const image = await imageOf(amiId);
@@ -164,40 +183,43 @@ describe('the bake lifecycle in the sandbox', () => {
   });
 
   it('bakes on a Bake Requested event from another team', async () => {
-    // Prepare
-    const mark = (await eventLog()).length;
-
     // Act
-    await requestBake({ family: 'ubuntu-2404-base' });
-    const outcome = await outcomeOf('ubuntu-2404-base', mark);
+    const outcome = await outcomeOf(await requestBake({ family: 'windows-2022-base' }));
 
     // Assess
     expect(outcome.event['detail-type']).toBe(DetailType.AmiBaked);
     const image = await imageOf(String(outcome.event.detail.amiId));
     expect(image.State).toBe('available');
     expect(image.tags[Tag.SourceAmi]).toBe(
-      await publicImage('/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id'),
+      await publicImage('/aws/service/ami-windows-latest/Windows_Server-2022-English-Full-Base'),
     );
-    expect(await publicImage('/bakehouse/ubuntu-2404-base/candidate')).toBe(outcome.event.detail.amiId);
+    expect(await publicImage('/bakehouse/windows-2022-base/candidate')).toBe(outcome.event.detail.amiId);
     expect(typesFor(await eventLog(), String(outcome.event.detail.bakeId))).toEqual([
       DetailType.BakeStarted,
       DetailType.AmiBaked,
     ]);
+    expect(await liveBuilders()).toEqual([]);
   });
 
   it('skips a bake when nothing changed, starting no automation', async () => {
     // Prepare
-    const mark = (await eventLog()).length;
-    const before = await ssm.send(new DescribeAutomationExecutionsCommand({}));
+    const before = await ssm.send(
+      new DescribeAutomationExecutionsCommand({
+        Filters: [{ Key: 'DocumentNamePrefix', Values: ['bakehouse-dev-bake'] }],
+      }),
+    );
 
     // Act
-    await requestBake({ family: 'al2023-base' });
-    const outcome = await outcomeOf('al2023-base', mark);
+    const outcome = await outcomeOf(await requestBake({ family: 'al2023-base' }));
 
     // Assess
     expect(outcome.event['detail-type']).toBe(DetailType.BakeSkipped);
     expect(outcome.event.detail.amiId).toBe(await publicImage('/bakehouse/al2023-base/candidate'));
-    const after = await ssm.send(new DescribeAutomationExecutionsCommand({}));
+    const after = await ssm.send(
+      new DescribeAutomationExecutionsCommand({
+        Filters: [{ Key: 'DocumentNamePrefix', Values: ['bakehouse-dev-bake'] }],
+      }),
+    );
     expect(after.AutomationExecutionMetadataList?.length).toBe(before.AutomationExecutionMetadataList?.length);
   });
 
@@ -206,26 +228,30 @@ describe('the bake lifecycle in the sandbox', () => {
     const mark = (await eventLog()).length;
 
     // Act
-    await requestBake({ family: 'ubuntu-2404-base', idempotencyKey: 'change-4711', force: true }, 5);
-    const outcome = await outcomeOf('ubuntu-2404-base', mark);
+    const bakeId = await requestBake({ family: 'ubuntu-2404-base', idempotencyKey: 'change-4711', force: true }, 5);
+    const outcome = await outcomeOf(bakeId);
 
     // Assess
-    const bakeId = String(outcome.event.detail.bakeId);
+    expect(outcome.event['detail-type']).toBe(DetailType.AmiBaked);
     const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: STATE_MACHINE }));
     expect(executions.filter((e) => e.name === bakeId)).toHaveLength(1);
     const log = await eventLog();
-    expect(log.slice(mark).filter((e) => e.event['detail-type'] === DetailType.BakeRequested)).toHaveLength(5);
+    expect(
+      log
+        .slice(mark)
+        .filter(
+          (e) => e.event['detail-type'] === DetailType.BakeRequested && e.event.detail.idempotencyKey === 'change-4711',
+        ),
+    ).toHaveLength(5);
     expect(typesFor(log, bakeId)).toEqual([DetailType.BakeStarted, DetailType.AmiBaked]);
   });
 
   it('fails a bake whose patch step fails, naming the step, with no builder left running', async () => {
     // Prepare
-    await sandbox.control('POST', '/_sandbox/faults', { runCommand: { match: 'upgrade', status: 'Failed' }, times: 1 });
-    const mark = (await eventLog()).length;
+    await sandbox.control('POST', '/_sandbox/faults', { runCommand: { match: 'security_only=', status: 'Failed' }, times: 1 });
 
     // Act
-    await requestBake({ family: 'al2023-base', force: true });
-    const outcome = await outcomeOf('al2023-base', mark);
+    const outcome = await outcomeOf(await requestBake({ family: 'al2023-base', force: true }));
 
     // Assess
     expect(outcome.event['detail-type']).toBe(DetailType.BakeFailed);

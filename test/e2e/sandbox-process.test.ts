@@ -31,7 +31,19 @@ const startProcess = (...args: string[]): Promise<Running> =>
   new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'sandbox/main.ts', '--port', '0', '--state', stateDir, '--speed', '0', ...args],
+      [
+        '--import',
+        'tsx',
+        'sandbox/main.ts',
+        '--port',
+        '0',
+        '--state',
+        stateDir,
+        '--speed',
+        '0',
+        '--no-provision',
+        ...args,
+      ],
       { cwd: root },
     );
     started.add(child);

@@ -8,6 +8,7 @@
  * survive a restart: `recoverExecutions` fails what a previous process left running.
  */
 import { randomUUID } from 'node:crypto';
+import type { SandboxClock } from '../../../clock';
 import type { SandboxRuntime } from '../../../runtime';
 import type { ServiceContext } from '../../../service';
 import type { Store } from '../../../store';
@@ -116,6 +117,52 @@ const stepPolicy = (step: StepDefinition) => {
   const timeoutSeconds = declaredTimeout ?? DEFAULT_TIMEOUT_SECONDS[step.action];
   return { onFailure, onCancel, isCritical, maxAttempts, declaredTimeout, timeoutSeconds };
 };
+
+/**
+ * A step's timeout counts the sandbox time the step spends waiting (sleeps, polls), not the time
+ * its API calls are in flight: on AWS a call takes milliseconds of a timeout of minutes, while a
+ * fast sandbox clock (1200x) turns a slow loopback call into sandbox minutes.
+ */
+class TimeoutBudget {
+  private inFlight = 0;
+  private callStartMs = 0;
+  private excludedMs = 0;
+  private idle: (() => void) | undefined;
+
+  constructor(private readonly startMs: number) {}
+
+  /** Marks a call in flight; the returned function ends it. */
+  callStarted(nowMs: number): (nowMs: number) => void {
+    if (this.inFlight === 0) this.callStartMs = nowMs;
+    this.inFlight += 1;
+    let ended = false;
+    return (endMs) => {
+      if (ended) return;
+      ended = true;
+      this.inFlight -= 1;
+      if (this.inFlight === 0) {
+        this.excludedMs += endMs - this.callStartMs;
+        this.idle?.();
+      }
+    };
+  }
+
+  /** Resolves once `seconds` of waiting time have passed with no call in flight. */
+  async expire(clock: SandboxClock, seconds: number, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      await clock.sleepUntil(this.startMs + this.excludedMs + seconds * 1000, signal);
+      if (this.inFlight === 0) {
+        if (clock.nowMs() >= this.startMs + this.excludedMs + seconds * 1000) return;
+        continue;
+      }
+      await new Promise<void>((resolve, reject) => {
+        this.idle = resolve;
+        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      });
+      this.idle = undefined;
+    }
+  }
+}
 
 /** Races `work` with the signal, so a stopped step ends even if its call does not notice. */
 const abortable = <T>(work: Promise<T>, signal: AbortSignal): Promise<T> => {
@@ -299,7 +346,7 @@ export class AutomationEngine {
     };
   }
 
-  private ports(runner: Runner, signal: AbortSignal): StepPorts {
+  private ports(runner: Runner, signal: AbortSignal, budget: TimeoutBudget): StepPorts {
     const ctx = this.context(runner);
     return {
       signal,
@@ -309,6 +356,7 @@ export class AutomationEngine {
       sleep: (seconds) => ctx.clock.sleep(seconds, signal),
       sleepUntil: (ms) => ctx.clock.sleepUntil(ms, signal),
       callAws: async (service, api, input) => {
+        const done = budget.callStarted(ctx.clock.nowMs());
         try {
           return await abortable(
             this.runtime.callAws(service, api, input, { region: runner.record.region, signal }),
@@ -321,6 +369,8 @@ export class AutomationEngine {
             type: THROTTLING.has(name) ? 'Throttling' : name === 'AccessDeniedException' ? 'Permission' : 'Action',
             details: { ExceptionMessage: [errorMessage(error)], ErrorCode: [name], Service: [service], Api: [api] },
           });
+        } finally {
+          done(ctx.clock.nowMs());
         }
       },
     };
@@ -398,16 +448,19 @@ export class AutomationEngine {
       const timer = new AbortController();
       const onShutdown = () => controller.abort(SHUTDOWN);
       this.shutdown.signal.addEventListener('abort', onShutdown, { once: true });
+      const clock = this.context(runner).clock;
+      const budget = new TimeoutBudget(clock.nowMs());
       if (policy.timeoutSeconds !== undefined) {
-        this.context(runner)
-          .clock.sleep(policy.timeoutSeconds, timer.signal)
-          .then(
-            () => controller.abort(TIMEOUT),
-            () => undefined,
-          );
+        budget.expire(clock, policy.timeoutSeconds, timer.signal).then(
+          () => controller.abort(TIMEOUT),
+          () => undefined,
+        );
       }
       try {
-        const result = await abortable(action(inputs, this.ports(runner, controller.signal)), controller.signal);
+        const result = await abortable(
+          action(inputs, this.ports(runner, controller.signal, budget)),
+          controller.signal,
+        );
         step.outputs = { ...(result.outputs ?? {}), ...documentOutputs(definition, result) };
         if (result.response !== undefined) step.response = result.response;
         if (result.responseCode !== undefined) step.responseCode = result.responseCode;

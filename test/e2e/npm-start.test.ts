@@ -1,0 +1,96 @@
+/**
+ * The two commands a new user runs first, as processes of their own: `npm start` (the whole
+ * lifecycle offline, ending with a summary and exit 0) and `npm run sandbox` (serving, now also
+ * provisioned from the stacks).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DescribeEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { afterAll, describe, expect, it } from 'vitest';
+import { synthesizeForSandbox } from '../../sandbox/provision';
+
+const root = join(import.meta.dirname, '..', '..');
+const children = new Set<ChildProcess>();
+const stateDir = mkdtempSync(join(tmpdir(), 'bakehouse-npm-start-'));
+
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+const run = (script: string, args: string[]) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: root });
+  children.add(child);
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, exited, output: () => output };
+};
+
+describe('npm start', () => {
+  it('runs the lifecycle offline and ends with a summary and exit 0', async () => {
+    // Prepare: the assembly is cached by a hash of its inputs; other test files may have made it
+    await synthesizeForSandbox({ account: '000000000000', region: 'us-east-1' });
+
+    // Act
+    const started = run('sandbox/start/main.ts', []);
+    const code = await started.exited;
+
+    // Assess
+    const output = started.output();
+    expect(output).toMatch(/sandbox provisioned dev-bakehouse-BakePipeline: \d+ resources/);
+    expect(output).toMatch(/ok +scheduled al2023-base +AMI Baked +ami-[0-9a-f]+/);
+    expect(output).toMatch(/ok +requested windows-2022-base +AMI Baked/);
+    expect(output).toMatch(/ok +unchanged al2023-base +Bake Skipped/);
+    expect(output).toMatch(/ok +patch fault ubuntu-2404-base +Bake Failed at \S*patchPackages, 0 builder\(s\) left/);
+    expect(output).toMatch(/all scenarios ended as expected/);
+    expect(code).toBe(0);
+  }, 120_000);
+
+  it('refuses a bad option with the reason and exit 1', async () => {
+    // Act
+    const started = run('sandbox/start/main.ts', ['--speed', 'fast']);
+    const code = await started.exited;
+
+    // Assess
+    expect(started.output()).toContain("--speed 'fast' must be a positive number");
+    expect(code).toBe(1);
+  });
+});
+
+describe('npm run sandbox', () => {
+  it('serves the sandbox provisioned from the stacks', async () => {
+    // Prepare
+    const assembly = await synthesizeForSandbox({ account: '000000000000', region: 'us-east-1' });
+    const sandbox = run('sandbox/main.ts', ['--port', '0', '--state', stateDir, '--speed', '0']);
+
+    // Act: wait for the provisioning summary
+    const deadline = Date.now() + 60_000;
+    while (!/provisioned/.test(sandbox.output()) && Date.now() < deadline && sandbox.child.exitCode === null) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const url = /ready at (http:\/\/127\.0\.0\.1:\d+)/.exec(sandbox.output())?.[1] ?? '';
+    const events = new EventBridgeClient({
+      endpoint: url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    const bus = await events.send(new DescribeEventBusCommand({ Name: 'bakehouse-dev' }));
+    events.destroy();
+    sandbox.child.kill('SIGTERM');
+    const code = await sandbox.exited;
+
+    // Assess
+    expect(assembly.assemblyDir).toContain('.sandbox');
+    expect(sandbox.output()).toMatch(/bakehouse sandbox provisioned dev-bakehouse-BakePipeline: \d+ resources/);
+    expect(bus.Arn).toBe('arn:aws:events:us-east-1:000000000000:event-bus/bakehouse-dev');
+    expect(code).toBe(0);
+  }, 90_000);
+});
