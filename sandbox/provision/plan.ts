@@ -71,6 +71,9 @@ const NOT_EMULATED = new Set([
   'AWS::CloudWatch::Alarm',
   'AWS::SQS::Queue',
   'AWS::SQS::QueuePolicy',
+  // The event contract's schema registry documents the events; nothing in the sandbox reads it.
+  'AWS::EventSchemas::Registry',
+  'AWS::EventSchemas::Schema',
   'AWS::CDK::Metadata',
   'AWS::CloudFormation::CustomResource',
 ]);

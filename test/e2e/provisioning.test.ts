@@ -171,6 +171,8 @@ describe('provisioning the sandbox from the synthesized stack', () => {
       'AWS::CloudWatch::Alarm',
       'AWS::SQS::Queue',
       'AWS::SQS::QueuePolicy',
+      'AWS::EventSchemas::Registry',
+      'AWS::EventSchemas::Schema',
     ];
 
     // Assess

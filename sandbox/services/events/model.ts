@@ -115,8 +115,11 @@ export interface LogRecord extends Record<string, unknown> {
 export interface MessageRecord extends Record<string, unknown> {
   readonly seq: number;
   readonly queueArn: string;
-  /** `target`: a rule or schedule delivered to the queue; `dead-letter`: a DLQ record. */
-  readonly kind: 'target' | 'dead-letter';
+  /**
+   * `target`: a rule or schedule delivered to the queue; `dead-letter`: a DLQ record;
+   * `lambda-destination`: a Lambda async invocation record (OnFailure/OnSuccess destination).
+   */
+  readonly kind: 'target' | 'dead-letter' | 'lambda-destination';
   readonly body: string;
   readonly attributes: Record<string, string>;
   readonly sentAt: string;

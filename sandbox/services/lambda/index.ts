@@ -3,7 +3,9 @@
  * real Node.js handlers in warm worker threads (see executor.ts). Invoke answers as AWS does:
  * `X-Amz-Function-Error: Unhandled` with `{errorType, errorMessage, trace}` when the handler
  * fails or times out, `X-Amz-Log-Result` with LogType Tail. Event invocations run in the
- * background and are retried on the sandbox clock (1 then 2 minutes), as EventInvokeConfig says.
+ * background and are retried on the sandbox clock (1 then 2 minutes), as EventInvokeConfig says;
+ * then the OnFailure destination (an EventBridge bus, a function, or an SQS queue, whose messages
+ * `GET /_sandbox/dlq` shows) receives Lambda's invocation record.
  *
  * Unsigned views: `GET /_sandbox/lambda/logs?function=NAME` (each function's recent output) and
  * `GET /_sandbox/lambda/invocations?function=NAME` (event invocations and their attempts).
@@ -13,6 +15,7 @@ import { AwsError } from '../../errors';
 import { decodeOffsetToken, pageOf } from '../../pagination';
 import type { SandboxRuntime } from '../../runtime';
 import type { HttpReply, HttpRequest, HttpRoute, RestJsonService, ServiceContext } from '../../service';
+import { appendMessage } from '../events/model';
 import { type FunctionSpec, type InvocationOutcome, LambdaExecutor, TooManyInvocationsError } from './executor';
 import {
   ASYNC_TABLE,
@@ -498,7 +501,13 @@ const runEvent = async (
   }
 };
 
-/** Sends an invocation record to an EventBridge bus or Lambda function destination. */
+/**
+ * Sends an invocation record (Lambda's destination record: `version`, `timestamp`,
+ * `requestContext {requestId, functionArn, condition, approximateInvokeCount}`, `requestPayload`,
+ * `responseContext {statusCode, executedVersion, functionError}`, `responsePayload`) to an
+ * EventBridge bus, a Lambda function or an SQS queue. A queue's record is a message of kind
+ * `lambda-destination` in `GET /_sandbox/dlq?queue=<arn>`, its body the record as JSON.
+ */
 const sendToDestination = async (
   ctx: ServiceContext,
   record: FunctionRecord,
@@ -551,6 +560,14 @@ const sendToDestination = async (
         },
         { region: record.region },
       );
+    } else if (/^arn:aws[a-z-]*:sqs:/.test(destination)) {
+      // No SQS API in the sandbox: the record is kept where `GET /_sandbox/dlq` shows queue messages.
+      appendMessage(ctx, {
+        queueArn: destination,
+        kind: 'lambda-destination',
+        body: JSON.stringify(invocationRecord),
+        attributes: {},
+      });
     } else if (destination.includes(':lambda:')) {
       await ctx.runtime.callAws(
         'lambda',
@@ -559,7 +576,7 @@ const sendToDestination = async (
         { region: record.region },
       );
     } else {
-      throw new Error(`the sandbox delivers to EventBridge and Lambda destinations only, not ${destination}`);
+      throw new Error(`the sandbox delivers to EventBridge, Lambda and SQS destinations only, not ${destination}`);
     }
     updateAsync(ctx, requestId, () => ({ destination }));
   } catch (error) {

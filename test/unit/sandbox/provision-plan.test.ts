@@ -94,6 +94,8 @@ describe('provision plan: the synthesized BakePipeline stack', () => {
       'AWS::CloudWatch::Alarm': 'notEmulated',
       'AWS::SQS::Queue': 'notEmulated',
       'AWS::SQS::QueuePolicy': 'notEmulated',
+      'AWS::EventSchemas::Registry': 'notEmulated',
+      'AWS::EventSchemas::Schema': 'notEmulated',
       'AWS::Lambda::Function': 'emulated',
       'AWS::Lambda::EventInvokeConfig': 'emulated',
       'AWS::Lambda::Permission': 'emulated',
