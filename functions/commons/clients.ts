@@ -2,10 +2,12 @@
  * AWS SDK clients, built once per container. Adaptive retry spreads throttled calls out
  * instead of failing them (EC2's API buckets are small).
  */
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { STSClient } from '@aws-sdk/client-sts';
 
 const options = { retryMode: 'adaptive', maxAttempts: 8 } as const;
 
@@ -13,3 +15,11 @@ export const createEc2Client = (): EC2Client => new EC2Client(options);
 export const createSsmClient = (): SSMClient => new SSMClient(options);
 export const createSfnClient = (): SFNClient => new SFNClient(options);
 export const createEventBridgeClient = (): EventBridgeClient => new EventBridgeClient(options);
+
+/** EC2 in a given region (promotion copies images there), optionally with other credentials (an assumed role). */
+export const createEc2ClientIn = (
+  region: string,
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date },
+): EC2Client => new EC2Client({ ...options, region, ...(credentials === undefined ? {} : { credentials }) });
+export const createAutoScalingClient = (): AutoScalingClient => new AutoScalingClient(options);
+export const createStsClient = (): STSClient => new STSClient(options);

@@ -4,7 +4,8 @@
  * instance refreshes that move Pending → InProgress → Successful on the sandbox clock.
  *
  * Groups do not launch sandbox instances: they keep their capacity settings and launch source,
- * which is what callers (the janitor) read to know which AMIs are in use. A refresh that names a
+ * which is what callers (the janitor) read to know which AMIs are in use. AttachInstances puts
+ * running EC2 instances in a group (its Instances list); a refresh does not replace them. A refresh that names a
  * DesiredConfiguration applies it to the group when it succeeds, as AWS does.
  */
 import { randomUUID } from 'node:crypto';
@@ -15,7 +16,7 @@ import type { QueryAction, QueryService, ServiceContext } from '../service';
 import type { Store } from '../store';
 import { isWellFormedId } from './ec2/common';
 import { resolveLaunchTemplateVersion } from './ec2/launch-templates';
-import { Ec2Table, type ImageRecord, type LaunchTemplateRecord } from './ec2/model';
+import { Ec2Table, type ImageRecord, type InstanceRecord, type LaunchTemplateRecord } from './ec2/model';
 
 export const AutoScalingTable = {
   Groups: 'autoscaling.groups',
@@ -107,6 +108,8 @@ export interface GroupRecord extends Record<string, unknown>, LaunchSource {
   readonly maxInstanceLifetime?: number;
   readonly tags: readonly GroupTag[];
   readonly createdTime: string;
+  /** EC2 instances put in the group with AttachInstances (groups launch none themselves). */
+  readonly instanceIds?: readonly string[];
 }
 
 export type RefreshStatus = 'Pending' | 'InProgress' | 'Successful' | 'Failed' | 'Cancelling' | 'Cancelled';
@@ -340,7 +343,25 @@ const mixedInstancesPolicyXml = (policy: MixedInstancesPolicyRecord | undefined)
   };
 };
 
-const groupXml = (group: GroupRecord): Record<string, XmlValue> => ({
+/** The group's attached instances EC2 still has (terminated ones leave the group). */
+const instancesOf = (ctx: ServiceContext, group: GroupRecord): InstanceRecord[] =>
+  (group.instanceIds ?? []).flatMap((id) => {
+    const instance = ctx.store.get<InstanceRecord>(Ec2Table.Instances, id);
+    return instance && instance.state !== 'terminated' && instance.state !== 'shutting-down' ? [instance] : [];
+  });
+
+const instanceXml = (group: GroupRecord, instance: InstanceRecord): XmlValue => ({
+  InstanceId: instance.instanceId,
+  InstanceType: instance.instanceType,
+  AvailabilityZone: group.availabilityZones[0],
+  LifecycleState: 'InService',
+  HealthStatus: 'Healthy',
+  LaunchTemplate: specificationXml(group.launchTemplate),
+  LaunchConfigurationName: group.launchConfigurationName,
+  ProtectedFromScaleIn: group.newInstancesProtectedFromScaleIn,
+});
+
+const groupXml = (ctx: ServiceContext, group: GroupRecord): Record<string, XmlValue> => ({
   AutoScalingGroupName: group.autoScalingGroupName,
   AutoScalingGroupARN: group.autoScalingGroupArn,
   LaunchConfigurationName: group.launchConfigurationName,
@@ -355,7 +376,7 @@ const groupXml = (group: GroupRecord): Record<string, XmlValue> => ({
   TargetGroupARNs: [],
   HealthCheckType: group.healthCheckType,
   HealthCheckGracePeriod: group.healthCheckGracePeriod,
-  Instances: [],
+  Instances: instancesOf(ctx, group).map((instance) => instanceXml(group, instance)),
   CreatedTime: group.createdTime,
   SuspendedProcesses: [],
   VPCZoneIdentifier: group.vpcZoneIdentifier,
@@ -654,7 +675,7 @@ const describeAutoScalingGroups: QueryAction = (params, ctx) => {
           return group ? [group] : [];
         });
   const { items, nextToken } = pageOf(candidates, matches, page);
-  return { AutoScalingGroups: items.map(groupXml), NextToken: nextToken };
+  return { AutoScalingGroups: items.map((group) => groupXml(ctx, group)), NextToken: nextToken };
 };
 
 /** New sizes as UpdateAutoScalingGroup sets them: a min above or max below the capacity moves it. */
@@ -727,6 +748,46 @@ const deleteAutoScalingGroup: QueryAction = (params, ctx) => {
   active(ctx.store).forEach((id) => {
     if (!ctx.store.get(AutoScalingTable.InstanceRefreshes, id)) active(ctx.store).delete(id);
   });
+  return {};
+};
+
+/** AttachInstances: running instances join the group, whose desired capacity grows by as many. */
+const attachInstances: QueryAction = (params, ctx) => {
+  const name = requiredText(params, 'AutoScalingGroupName', 'autoScalingGroupName');
+  const group = findGroup(ctx, name);
+  const ids = [...new Set(memberList(params, 'InstanceIds'))];
+  if (ids.length > 20) throw validationError('The number of instances must be 20 or fewer.');
+  const current = new Set(group.instanceIds ?? []);
+  const others = [...ctx.store.table<GroupRecord>(AutoScalingTable.Groups).values()].filter(
+    (other) => other.autoScalingGroupName !== name,
+  );
+  for (const id of ids) {
+    const instance = isWellFormedId('i', id) ? ctx.store.get<InstanceRecord>(Ec2Table.Instances, id) : undefined;
+    if (!instance) throw validationError(`Instance Id not found - No instance(s) found for ${id}`);
+    if (instance.state !== 'running') {
+      throw validationError(
+        `Instance ${id} is not in correct state (${instance.state}); only running instances can be attached.`,
+      );
+    }
+    if (others.some((other) => other.instanceIds?.includes(id))) {
+      throw validationError(`The instance ${id} is already part of another Auto Scaling group.`);
+    }
+  }
+  const added = ids.filter((id) => !current.has(id));
+  const desiredCapacity = group.desiredCapacity + added.length;
+  if (desiredCapacity > group.maxSize) {
+    throw validationError(
+      `AutoScalingGroup ${name} has min-size=${group.minSize}, max-size=${group.maxSize}, and desired-size=${group.desiredCapacity}. ` +
+        `Attaching ${added.length} instance(s) would exceed the max size.`,
+    );
+  }
+  ctx.transact((tx) =>
+    tx.put<GroupRecord>(AutoScalingTable.Groups, name, {
+      ...group,
+      desiredCapacity,
+      instanceIds: [...current, ...added],
+    }),
+  );
   return {};
 };
 
@@ -959,6 +1020,7 @@ export const autoScaling: QueryService = {
     DescribeAutoScalingGroups: describeAutoScalingGroups,
     UpdateAutoScalingGroup: updateAutoScalingGroup,
     DeleteAutoScalingGroup: deleteAutoScalingGroup,
+    AttachInstances: attachInstances,
     StartInstanceRefresh: startInstanceRefresh,
     CancelInstanceRefresh: cancelInstanceRefresh,
     DescribeInstanceRefreshes: describeInstanceRefreshes,

@@ -14,6 +14,7 @@ import {
 } from '../../protocol/query';
 import type { QueryAction, ServiceContext } from '../../service';
 import type { Transaction } from '../../store';
+import { callerAccount } from '../events/model';
 import {
   boolParam,
   checkId,
@@ -47,18 +48,41 @@ type StoredImage = ImageRecord & { readonly deregistrationProtectionUntil?: stri
 const canLaunch = (image: ImageRecord, account: string): boolean =>
   image.ownerId === account || image.isPublic || image.launchPermissions.includes(account);
 
+/**
+ * The account a request acts as: the one in a 12-digit access key id (credentials from STS
+ * AssumeRole), otherwise the sandbox account. Images are created by the sandbox account only.
+ */
+export const imageViewer = (ctx: ServiceContext): string => callerAccount(ctx);
+
+/** Images live in one region (seeded ones, with no region, are in all of them). */
+export const inRegion = (image: ImageRecord, region: string): boolean =>
+  image.region === undefined || image.region === region;
+
+/** Whether the caller sees the image at all (its region, not deregistered, owned or shared with it). */
+export const visibleImage = (ctx: ServiceContext, image: ImageRecord): boolean =>
+  image.state !== 'deregistered' && inRegion(image, ctx.region) && canLaunch(image, imageViewer(ctx));
+
+/**
+ * The tags the caller sees on an image: the owner's (the sandbox account also sees the seeded
+ * public images' tags), or, for another account an image is shared with, only that account's own.
+ */
+export const imageTagsFor = (ctx: ServiceContext, image: ImageRecord): Tags => {
+  const viewer = imageViewer(ctx);
+  return viewer === image.ownerId || viewer === ctx.account ? image.tags : (image.sharedTags?.[viewer] ?? {});
+};
+
 /** The image as the caller may see it, or the AWS error for a bad, unknown or invisible id. */
 export const findImage = (ctx: ServiceContext, imageId: string): StoredImage => {
   checkId('ami', imageId);
   const image = ctx.store.get<StoredImage>(Ec2Table.Images, imageId);
-  if (!image || image.state === 'deregistered' || !canLaunch(image, ctx.account)) throw notFound('ami', imageId);
+  if (!image || !visibleImage(ctx, image)) throw notFound('ami', imageId);
   return image;
 };
 
 /** An image the caller owns (attribute changes, deregistration). */
 const ownedImage = (ctx: ServiceContext, imageId: string): StoredImage => {
   const image = findImage(ctx, imageId);
-  if (image.ownerId !== ctx.account) {
+  if (image.ownerId !== imageViewer(ctx)) {
     throw new AwsError('AuthFailure', `Not authorized for image:${imageId}`);
   }
   return image;
@@ -94,7 +118,7 @@ export const renderBlockDeviceMappings = (mappings: readonly BlockDeviceMappingR
     },
   }));
 
-const renderImage = (image: StoredImage): XmlValue => ({
+const renderImage = (ctx: ServiceContext, image: StoredImage): XmlValue => ({
   imageId: image.imageId,
   imageLocation: `${image.imageOwnerAlias ?? image.ownerId}/${image.name}`,
   imageState: image.state,
@@ -115,7 +139,7 @@ const renderImage = (image: StoredImage): XmlValue => ({
   virtualizationType: image.virtualizationType,
   hypervisor: 'xen',
   enaSupport: image.enaSupport,
-  tagSet: tagSet(image.tags),
+  tagSet: tagSet(imageTagsFor(ctx, image)),
   deprecationTime: image.deprecationTime,
   sourceInstanceId: image.sourceInstanceId,
   deregistrationProtection: protectionState(image),
@@ -206,23 +230,23 @@ const describeImages: QueryAction = (params, ctx) => {
     (image, name) => IMAGE_FILTERS[name]?.(image),
     (name) => name in IMAGE_FILTERS,
   );
-  const ownedBy = owners.length > 0 ? ownerMatcher(owners, ctx.account) : undefined;
-  const executable = executableBy.length > 0 ? executableByMatcher(executableBy, ctx.account) : undefined;
+  const viewer = imageViewer(ctx);
+  const ownedBy = owners.length > 0 ? ownerMatcher(owners, viewer) : undefined;
+  const executable = executableBy.length > 0 ? executableByMatcher(executableBy, viewer) : undefined;
   const now = ctx.clock.nowMs();
   const byId = imageIds.length > 0;
   const matches = (image: StoredImage): boolean =>
-    image.state !== 'deregistered' &&
-    canLaunch(image, ctx.account) &&
-    (image.state !== 'disabled' || (includeDisabled && image.ownerId === ctx.account)) &&
-    (byId || includeDeprecated || image.ownerId === ctx.account || !isDeprecated(image, now)) &&
+    visibleImage(ctx, image) &&
+    (image.state !== 'disabled' || (includeDisabled && image.ownerId === viewer)) &&
+    (byId || includeDeprecated || image.ownerId === viewer || !isDeprecated(image, now)) &&
     (ownedBy === undefined || ownedBy(image)) &&
     (executable === undefined || executable(image)) &&
-    matchesFilters(image);
+    matchesFilters(image.ownerId === viewer ? image : { ...image, tags: imageTagsFor(ctx, image) });
   const source: Iterable<StoredImage> = byId
     ? [...new Set(imageIds)].map((id) => findImage(ctx, id))
     : ctx.store.table<StoredImage>(Ec2Table.Images).values();
   const { items, nextToken } = paginate(source, matches, page);
-  return { imagesSet: items.map(renderImage), nextToken };
+  return { imagesSet: items.map((image) => renderImage(ctx, image)), nextToken };
 };
 
 // ---------------------------------------------------------------- CreateImage / CopyImage
@@ -237,7 +261,12 @@ const checkImageName = (ctx: ServiceContext, name: string): void => {
     );
   }
   for (const image of ctx.store.table<ImageRecord>(Ec2Table.Images).values()) {
-    if (image.ownerId === ctx.account && image.name === name && image.state !== 'deregistered') {
+    if (
+      image.ownerId === ctx.account &&
+      image.name === name &&
+      image.state !== 'deregistered' &&
+      inRegion(image, ctx.region)
+    ) {
       throw new AwsError('InvalidAMIName.Duplicate', `AMI name ${name} is already in use by AMI ${image.imageId}`);
     }
   }
@@ -292,6 +321,7 @@ type NewImage = Pick<
   | 'sourceInstanceId'
   | 'sourceImageId'
   | 'sourceRegion'
+  | 'clientToken'
   | 'tags'
 > & { readonly description: string | undefined };
 
@@ -301,6 +331,7 @@ const pendingImage = (ctx: ServiceContext, fields: NewImage): ImageRecord => {
   return {
     ...rest,
     ownerId: ctx.account,
+    region: ctx.region,
     ...(description === undefined ? {} : { description }),
     state: 'pending',
     availableAt: secondsFrom(ctx, TIMINGS.imageAvailable),
@@ -410,7 +441,24 @@ const copyImage: QueryAction = (params, ctx) => {
       'The parameter KmsKeyId requires the parameter Encrypted to be set.',
     );
   }
-  const source = launchableImage(ctx, sourceImageId);
+  const clientToken = params.get('ClientToken');
+  if (clientToken !== undefined && clientToken.length > 64) {
+    throw invalidParameterValue('The client token must be 64 characters or fewer');
+  }
+  // The copy is made in the request's region; the source is looked up in SourceRegion.
+  const source = launchableImage({ ...ctx, region: sourceRegion }, sourceImageId);
+  if (clientToken !== undefined) {
+    for (const image of ctx.store.table<ImageRecord>(Ec2Table.Images).values()) {
+      if (
+        image.clientToken === clientToken &&
+        image.ownerId === ctx.account &&
+        image.region === ctx.region &&
+        image.state !== 'deregistered'
+      ) {
+        return { imageId: image.imageId };
+      }
+    }
+  }
   checkImageName(ctx, name);
   const tags = tagSpecifications(params, ['image', 'snapshot']);
   const copyTags = boolParam(params, 'CopyImageTags') ?? false;
@@ -459,6 +507,7 @@ const copyImage: QueryAction = (params, ctx) => {
         sourceImageId: source.imageId,
         sourceRegion,
         tags: { ...(copyTags && source.ownerId === ctx.account ? source.tags : {}), ...tags.get('image') },
+        ...(clientToken === undefined ? {} : { clientToken }),
       }),
     );
   });

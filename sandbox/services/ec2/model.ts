@@ -66,7 +66,13 @@ export interface ImageRecord extends Record<string, unknown> {
   readonly sourceInstanceId?: string;
   readonly sourceImageId?: string;
   readonly sourceRegion?: string;
+  /** The region the image lives in (CreateImage, CopyImage); absent: seeded, seen in every region. */
+  readonly region?: string;
+  /** CopyImage's ClientToken: the same token gives back the same copy. */
+  readonly clientToken?: string;
   readonly tags: Tags;
+  /** Tags other accounts put on the image shared with them, by account (each sees only its own). */
+  readonly sharedTags?: Readonly<Record<string, Tags>>;
 }
 
 export interface SnapshotRecord extends Record<string, unknown> {

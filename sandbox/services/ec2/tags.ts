@@ -6,7 +6,8 @@ import { AwsError, invalidParameterValue, missingParameter } from '../../errors'
 import { type Filter, filters, indexedStructs, type QueryParams } from '../../protocol/query';
 import type { QueryAction, ServiceContext } from '../../service';
 import { idList, isWellFormedId, paginate, readPage, readTags, returnTrue, wildcardMatcher } from './common';
-import { Ec2Table, type Tags } from './model';
+import { imageTagsFor, imageViewer, visibleImage } from './images';
+import { Ec2Table, type ImageRecord, type Tags } from './model';
 
 interface TaggableKind {
   readonly table: string;
@@ -58,6 +59,34 @@ const KINDS: Record<string, TaggableKind> = {
 
 type Tagged = Record<string, unknown> & { readonly tags: Tags };
 
+/**
+ * Another account tagging an image shared with it (credentials from AssumeRole): its tags are its
+ * own, kept apart from the owner's, as AWS keeps them.
+ */
+const sharedWithCaller = (ctx: ServiceContext, kind: TaggableKind, record: Tagged): boolean =>
+  kind.table === Ec2Table.Images &&
+  imageViewer(ctx) !== ctx.account &&
+  (record as ImageRecord).ownerId !== imageViewer(ctx) &&
+  visibleImage(ctx, record as ImageRecord);
+
+/** Whether the caller may see and tag the record. */
+const mayTag = (ctx: ServiceContext, kind: TaggableKind, record: Tagged): boolean =>
+  kind.table === Ec2Table.Images
+    ? visibleImage(ctx, record as ImageRecord) &&
+      (kind.owned(record, imageViewer(ctx)) || sharedWithCaller(ctx, kind, record))
+    : kind.owned(record, ctx.account);
+
+/** The tags the caller sees on a record. */
+const tagsOf = (ctx: ServiceContext, kind: TaggableKind, record: Tagged): Tags =>
+  kind.table === Ec2Table.Images ? imageTagsFor(ctx, record as ImageRecord) : record.tags;
+
+/** The record with the caller's tags replaced by `tags`. */
+const withTags = (ctx: ServiceContext, kind: TaggableKind, record: Tagged, tags: Tags): Tagged => {
+  if (!sharedWithCaller(ctx, kind, record)) return { ...record, tags };
+  const image = record as ImageRecord;
+  return { ...record, sharedTags: { ...image.sharedTags, [imageViewer(ctx)]: tags } };
+};
+
 const kindOf = (resourceId: string): TaggableKind => {
   const prefix = resourceId.split('-')[0] ?? '';
   const kind = KINDS[prefix];
@@ -72,7 +101,7 @@ const resources = (ctx: ServiceContext, params: QueryParams): { kind: TaggableKi
   return [...new Set(ids)].map((id) => {
     const kind = kindOf(id);
     const record = ctx.store.get<Tagged>(kind.table, id);
-    if (!record || !kind.owned(record, ctx.account)) throw kind.notFound(id);
+    if (!record || !mayTag(ctx, kind, record)) throw kind.notFound(id);
     return { kind, id, record };
   });
 };
@@ -85,11 +114,11 @@ const createTags: QueryAction = (params, ctx) => {
     for (const { kind, id } of targets) {
       const current = tx.get<Tagged>(kind.table, id);
       if (!current) continue;
-      const merged = { ...current.tags, ...tags };
+      const merged = { ...tagsOf(ctx, kind, current), ...tags };
       if (Object.keys(merged).length > 50) {
         throw new AwsError('TagLimitExceeded', `The maximum number of tags for resource ${id} has been reached.`);
       }
-      tx.put<Tagged>(kind.table, id, { ...current, tags: merged });
+      tx.put<Tagged>(kind.table, id, withTags(ctx, kind, current, merged));
     }
   });
   return returnTrue();
@@ -106,12 +135,12 @@ const deleteTags: QueryAction = (params, ctx) => {
     for (const { kind, id } of targets) {
       const current = tx.get<Tagged>(kind.table, id);
       if (!current) continue;
-      const tags = { ...current.tags };
+      const tags = { ...tagsOf(ctx, kind, current) };
       if (selections.length === 0) for (const key of Object.keys(tags)) delete tags[key];
       for (const { key, value } of selections) {
         if (value === undefined || tags[key] === value) delete tags[key];
       }
-      tx.put<Tagged>(kind.table, id, { ...current, tags });
+      tx.put<Tagged>(kind.table, id, withTags(ctx, kind, current, tags));
     }
   });
   return returnTrue();
@@ -167,8 +196,8 @@ function* taggedRecords(
 
 function* tagEntries(ctx: ServiceContext, onlyIds: readonly string[] | undefined): Generator<TagEntry> {
   for (const [kind, id, record] of taggedRecords(ctx, onlyIds)) {
-    if (!kind.owned(record, ctx.account) || !record.tags) continue;
-    for (const [key, value] of Object.entries(record.tags)) {
+    if (!mayTag(ctx, kind, record) || !record.tags) continue;
+    for (const [key, value] of Object.entries(tagsOf(ctx, kind, record))) {
       yield { resourceId: id, resourceType: kind.resourceType, key, value };
     }
   }

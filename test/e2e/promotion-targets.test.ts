@@ -1,0 +1,348 @@
+/**
+ * The promotion targets against the sandbox, through the AWS SDK only: launch templates get one
+ * new default version, an Auto Scaling group gets an instance refresh, the image is copied to
+ * another region and shared with another account, whose tags are written through an assumed role.
+ */
+import {
+  AttachInstancesCommand,
+  AutoScalingClient,
+  CreateAutoScalingGroupCommand,
+  DescribeAutoScalingGroupsCommand,
+  DescribeInstanceRefreshesCommand,
+} from '@aws-sdk/client-auto-scaling';
+import {
+  CopyImageCommand,
+  CreateLaunchTemplateCommand,
+  CreateTagsCommand,
+  DescribeImageAttributeCommand,
+  DescribeImagesCommand,
+  DescribeLaunchTemplatesCommand,
+  DescribeLaunchTemplateVersionsCommand,
+  EC2Client,
+  type Image,
+} from '@aws-sdk/client-ec2';
+import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Family, loadConfig } from '../../functions/commons/families';
+import {
+  COPIED_FROM_TAG,
+  createTargetDeps,
+  distributeImage,
+  type ImageToDistribute,
+  refreshAutoScalingGroups,
+  type TargetDeps,
+  updateLaunchTemplates,
+} from '../../functions/promote/targets';
+import { configInput, linuxFamily, recordingLogger } from '../unit/support/bake-factories';
+import { AL2023_X86, availableImage, errorOf, runningInstance } from './support/ec2';
+import { startTestSandbox, type TestSandbox } from './support/sandbox';
+
+const HOME = 'us-east-1';
+const COPY_REGION = 'eu-west-1';
+const SANDBOX_ACCOUNT = '000000000000';
+const TEAM_ACCOUNT = '444455556666';
+const OTHER_ACCOUNT = '777788889999';
+const TEAM_ROLE = `arn:aws:iam::${TEAM_ACCOUNT}:role/bakehouse-tagger`;
+const OTHER_ROLE = `arn:aws:iam::${OTHER_ACCOUNT}:role/bakehouse-tagger`;
+const KMS_KEY = `arn:aws:kms:${COPY_REGION}:${SANDBOX_ACCOUNT}:key/11111111-2222-4333-8444-555555555555`;
+const FAMILY_TAGS = [
+  { Key: 'bakehouse:managed', Value: 'true' },
+  { Key: 'bakehouse:family', Value: 'al2023-base' },
+];
+
+let sandbox: TestSandbox;
+let ec2: EC2Client;
+let ec2Copy: EC2Client;
+let autoScaling: AutoScalingClient;
+let sts: STSClient;
+let amiId: string;
+let image: ImageToDistribute;
+let templateId: string;
+
+const clientsFor = (test: TestSandbox) => ({
+  ec2In: (region: string, credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) =>
+    new EC2Client({ ...test.clientConfig, region, ...(credentials === undefined ? {} : { credentials }) }),
+  autoScaling: new AutoScalingClient(test.clientConfig),
+  sts: new STSClient(test.clientConfig),
+});
+
+const targetDeps = (logger = recordingLogger()): TargetDeps =>
+  createTargetDeps({ homeRegion: HOME, logger, clients: clientsFor(sandbox) });
+
+/** An EC2 client signed as another account (what AssumeRole's credentials give). */
+const ec2As = (account: string, region = HOME): EC2Client =>
+  new EC2Client({ ...sandbox.clientConfig, region, credentials: { accessKeyId: account, secretAccessKey: 'x' } });
+
+const describeImage = async (client: EC2Client, imageId: string): Promise<Image> => {
+  const { Images: [found] = [] } = await client.send(new DescribeImagesCommand({ ImageIds: [imageId] }));
+  if (!found) throw new Error(`no image ${imageId}`);
+  return found;
+};
+
+const tagsOf = (found: Image): Record<string, string | undefined> =>
+  Object.fromEntries((found.Tags ?? []).map((tag) => [tag.Key, tag.Value]));
+
+const family = (distribution: Record<string, unknown>): Family => {
+  const loaded = loadConfig(configInput([linuxFamily({ distribution })])).families[0];
+  if (!loaded) throw new Error('no family');
+  return loaded;
+};
+
+beforeAll(async () => {
+  sandbox = await startTestSandbox();
+  ec2 = new EC2Client(sandbox.clientConfig);
+  ec2Copy = new EC2Client({ ...sandbox.clientConfig, region: COPY_REGION });
+  autoScaling = new AutoScalingClient(sandbox.clientConfig);
+  sts = new STSClient(sandbox.clientConfig);
+  const builder = await runningInstance(sandbox, ec2);
+  amiId = await availableImage(sandbox, ec2, builder, 'bakehouse/al2023-base/20261129T030000Z-abcdef', FAMILY_TAGS);
+  image = { amiId, name: 'bakehouse/al2023-base/20261129T030000Z-abcdef', tags: FAMILY_TAGS };
+  const template = await ec2.send(
+    new CreateLaunchTemplateCommand({
+      LaunchTemplateName: 'web',
+      LaunchTemplateData: {
+        ImageId: AL2023_X86,
+        InstanceType: 't3.micro',
+        MetadataOptions: { HttpTokens: 'required' },
+      },
+    }),
+  );
+  templateId = template.LaunchTemplate?.LaunchTemplateId as string;
+  await autoScaling.send(
+    new CreateAutoScalingGroupCommand({
+      AutoScalingGroupName: 'web-asg',
+      MinSize: 0,
+      MaxSize: 4,
+      DesiredCapacity: 0,
+      VPCZoneIdentifier: 'subnet-0123456789abcdef0',
+      LaunchTemplate: { LaunchTemplateId: templateId, Version: '$Default' },
+    }),
+  );
+  const member = await runningInstance(sandbox, ec2, AL2023_X86);
+  await autoScaling.send(new AttachInstancesCommand({ AutoScalingGroupName: 'web-asg', InstanceIds: [member] }));
+});
+
+afterAll(async () => {
+  for (const client of [ec2, ec2Copy, autoScaling, sts]) client?.destroy();
+  await sandbox?.stop();
+});
+
+describe('sandbox STS', () => {
+  it('assumes a role as its account: the access key id is the account, the expiry on the sandbox clock', async () => {
+    const { Credentials, AssumedRoleUser } = await sts.send(
+      new AssumeRoleCommand({ RoleArn: TEAM_ROLE, RoleSessionName: 'bakehouse-promote', DurationSeconds: 900 }),
+    );
+    const clock = (await sandbox.control('GET', '/_sandbox/clock')).body as { now: string };
+    expect(Credentials?.AccessKeyId).toBe(TEAM_ACCOUNT);
+    expect(Credentials?.SessionToken).toBeTruthy();
+    expect(Credentials?.Expiration?.getTime()).toBe(Math.floor(Date.parse(clock.now) / 1000) * 1000 + 900_000);
+    expect(AssumedRoleUser?.Arn).toBe(`arn:aws:sts::${TEAM_ACCOUNT}:assumed-role/bakehouse-tagger/bakehouse-promote`);
+    const assumed = new STSClient({
+      ...sandbox.clientConfig,
+      credentials: {
+        accessKeyId: Credentials?.AccessKeyId as string,
+        secretAccessKey: Credentials?.SecretAccessKey as string,
+        sessionToken: Credentials?.SessionToken as string,
+      },
+    });
+    expect((await assumed.send(new GetCallerIdentityCommand({}))).Account).toBe(TEAM_ACCOUNT);
+    assumed.destroy();
+  });
+
+  it('refuses a malformed role ARN with ValidationError', async () => {
+    const error = await errorOf(
+      sts.send(new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::12:role/x', RoleSessionName: 'bakehouse-promote' })),
+    );
+    expect(error).toEqual({ name: 'ValidationError', status: 400 });
+  });
+});
+
+describe('sandbox EC2 across regions', () => {
+  it('answers a repeated CopyImage ClientToken with the same copy, kept in the region it was made in', async () => {
+    const copy = () =>
+      ec2Copy.send(
+        new CopyImageCommand({ SourceImageId: amiId, SourceRegion: HOME, Name: 'token-copy', ClientToken: 'token-1' }),
+      );
+    const first = await copy();
+    const second = await copy();
+    expect(second.ImageId).toBe(first.ImageId);
+    expect((await describeImage(ec2Copy, first.ImageId as string)).SourceImageId).toBe(amiId);
+    expect((await errorOf(describeImage(ec2, first.ImageId as string))).name).toBe('InvalidAMIID.NotFound');
+  });
+
+  it('refuses a source image that is not in SourceRegion', async () => {
+    const error = await errorOf(
+      ec2.send(new CopyImageCommand({ SourceImageId: amiId, SourceRegion: COPY_REGION, Name: 'wrong-region' })),
+    );
+    expect(error.name).toBe('InvalidAMIID.NotFound');
+  });
+});
+
+describe('updateLaunchTemplates', () => {
+  it('run twice, gives the template one new default version with the image', async () => {
+    // Act
+    const first = await updateLaunchTemplates([{ template: 'web', makeDefault: true }], amiId, targetDeps());
+    const second = await updateLaunchTemplates([{ template: templateId, makeDefault: true }], amiId, targetDeps());
+
+    // Assess
+    expect(first).toEqual([{ id: templateId, version: 2, isDefault: true, changed: true }]);
+    expect(second).toEqual([{ id: templateId, version: 2, isDefault: true, changed: false }]);
+    const { LaunchTemplates: [template] = [] } = await ec2.send(
+      new DescribeLaunchTemplatesCommand({ LaunchTemplateIds: [templateId] }),
+    );
+    expect(template).toMatchObject({ DefaultVersionNumber: 2, LatestVersionNumber: 2 });
+    const { LaunchTemplateVersions: [latest] = [] } = await ec2.send(
+      new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: templateId, Versions: ['$Default'] }),
+    );
+    expect(latest?.LaunchTemplateData).toMatchObject({
+      ImageId: amiId,
+      InstanceType: 't3.micro',
+      MetadataOptions: { HttpTokens: 'required' },
+    });
+    expect(latest?.VersionDescription).toContain(amiId);
+  });
+
+  it('names a template that does not exist', async () => {
+    await expect(
+      updateLaunchTemplates([{ template: 'lt-0aaaaaaaaaaaaaaaa', makeDefault: true }], amiId, targetDeps()),
+    ).rejects.toMatchObject({ name: 'LaunchTemplateNotFoundError' });
+  });
+});
+
+describe('refreshAutoScalingGroups', () => {
+  it('starts one refresh for a group whose instance runs another image; a second run starts none', async () => {
+    // Prepare
+    const { AutoScalingGroups: [group] = [] } = await autoScaling.send(
+      new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: ['web-asg'] }),
+    );
+    expect(group?.Instances).toHaveLength(1);
+
+    // Act
+    const first = await refreshAutoScalingGroups([{ name: 'web-asg', minHealthyPercentage: 50 }], amiId, targetDeps());
+    const second = await refreshAutoScalingGroups([{ name: 'web-asg', minHealthyPercentage: 50 }], amiId, targetDeps());
+
+    // Assess
+    expect(first[0]?.instanceRefreshId).toEqual(expect.any(String));
+    expect(second).toEqual([{ name: 'web-asg', instanceRefreshId: null }]);
+    const { InstanceRefreshes = [] } = await autoScaling.send(
+      new DescribeInstanceRefreshesCommand({ AutoScalingGroupName: 'web-asg' }),
+    );
+    expect(InstanceRefreshes).toHaveLength(1);
+    expect(InstanceRefreshes[0]).toMatchObject({
+      InstanceRefreshId: first[0]?.instanceRefreshId,
+      Status: 'Pending',
+      Preferences: { MinHealthyPercentage: 50, SkipMatching: true },
+    });
+  });
+
+  it('names a group that does not exist', async () => {
+    await expect(
+      refreshAutoScalingGroups([{ name: 'no-such-group', minHealthyPercentage: 90 }], amiId, targetDeps()),
+    ).rejects.toMatchObject({ name: 'AutoScalingGroupNotFoundError' });
+  });
+});
+
+describe('distributeImage', () => {
+  it('copies to eu-west-1 with the KMS key and tags, shares with the account and tags it there; run twice, once', async () => {
+    // Prepare
+    const distributed = family({
+      regions: [{ region: COPY_REGION, kmsKeyId: KMS_KEY }],
+      accounts: [{ account: TEAM_ACCOUNT, tagRoleArn: TEAM_ROLE }],
+    });
+
+    // Act
+    const first = await distributeImage(distributed, image, targetDeps());
+    const second = await distributeImage(distributed, image, targetDeps());
+
+    // Assess: one copy, in eu-west-1 only, encrypted with the key, tagged
+    expect(second).toEqual(first);
+    expect(first).toEqual({ regions: [{ region: COPY_REGION, amiId: expect.any(String) }], accounts: [TEAM_ACCOUNT] });
+    const copyId = first.regions[0]?.amiId as string;
+    const copies = await ec2Copy.send(
+      new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: `tag:${COPIED_FROM_TAG}`, Values: [amiId] }] }),
+    );
+    expect(copies.Images?.map((found) => found.ImageId)).toEqual([copyId]);
+    const copy = await describeImage(ec2Copy, copyId);
+    expect(copy.Name).toBe(image.name);
+    expect(copy.SourceImageId).toBe(amiId);
+    expect(tagsOf(copy)).toEqual({
+      'bakehouse:managed': 'true',
+      'bakehouse:family': 'al2023-base',
+      [COPIED_FROM_TAG]: amiId,
+    });
+    expect(copy.BlockDeviceMappings?.map((mapping) => [mapping.Ebs?.Encrypted, mapping.Ebs?.KmsKeyId])).toEqual([
+      [true, KMS_KEY],
+    ]);
+    expect((await errorOf(ec2.send(new DescribeImagesCommand({ ImageIds: [copyId] })))).name).toBe(
+      'InvalidAMIID.NotFound',
+    );
+
+    // Assess: launch permission on the image and the copy
+    for (const [client, id] of [
+      [ec2, amiId],
+      [ec2Copy, copyId],
+    ] as const) {
+      const attribute = await client.send(
+        new DescribeImageAttributeCommand({ ImageId: id, Attribute: 'launchPermission' }),
+      );
+      expect(attribute.LaunchPermissions).toEqual([{ UserId: TEAM_ACCOUNT }]);
+    }
+
+    // Assess: the account sees its own tags (written through the role), the owner's stay as they were
+    expect(tagsOf(await describeImage(ec2As(TEAM_ACCOUNT), amiId))).toEqual({
+      'bakehouse:managed': 'true',
+      'bakehouse:family': 'al2023-base',
+    });
+    expect(tagsOf(await describeImage(ec2As(TEAM_ACCOUNT, COPY_REGION), copyId))).toMatchObject({
+      [COPIED_FROM_TAG]: amiId,
+    });
+    expect((await errorOf(describeImage(ec2As(OTHER_ACCOUNT), amiId))).name).toBe('InvalidAMIID.NotFound');
+  });
+
+  it('reports an account whose role cannot be assumed and still tags the others', async () => {
+    // Prepare: the next AssumeRole (the first account's) is refused
+    await sandbox.control('POST', '/_sandbox/faults', {
+      service: 'sts',
+      action: 'AssumeRole',
+      error: 'AccessDenied',
+      status: 403,
+      times: 1,
+    });
+    const distributed = family({
+      accounts: [
+        { account: TEAM_ACCOUNT, tagRoleArn: TEAM_ROLE },
+        { account: OTHER_ACCOUNT, tagRoleArn: OTHER_ROLE },
+      ],
+    });
+    const logger = recordingLogger();
+
+    // Act
+    const result = await distributeImage(distributed, image, targetDeps(logger));
+
+    // Assess
+    expect(result.accounts).toEqual([TEAM_ACCOUNT, OTHER_ACCOUNT]);
+    expect(result.tagFailures).toEqual([
+      expect.objectContaining({ account: TEAM_ACCOUNT, roleArn: TEAM_ROLE, region: HOME, amiId }),
+    ]);
+    expect(result.tagFailures?.[0]?.reason).toContain('AccessDenied');
+    expect(logger.error).toHaveBeenCalledTimes(1);
+    expect(tagsOf(await describeImage(ec2As(OTHER_ACCOUNT), amiId))).toEqual({
+      'bakehouse:managed': 'true',
+      'bakehouse:family': 'al2023-base',
+    });
+    const shared = await ec2.send(new DescribeImageAttributeCommand({ ImageId: amiId, Attribute: 'launchPermission' }));
+    expect(shared.LaunchPermissions).toEqual([{ UserId: TEAM_ACCOUNT }, { UserId: OTHER_ACCOUNT }]);
+  });
+
+  it('keeps tags another account writes on a shared image to that account', async () => {
+    // Act
+    await ec2As(OTHER_ACCOUNT).send(
+      new CreateTagsCommand({ Resources: [amiId], Tags: [{ Key: 'team:note', Value: 'payments' }] }),
+    );
+
+    // Assess
+    expect(tagsOf(await describeImage(ec2As(OTHER_ACCOUNT), amiId))).toMatchObject({ 'team:note': 'payments' });
+    expect(tagsOf(await describeImage(ec2, amiId))).not.toHaveProperty('team:note');
+    expect(tagsOf(await describeImage(ec2As(TEAM_ACCOUNT), amiId))).not.toHaveProperty('team:note');
+  });
+});
