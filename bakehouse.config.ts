@@ -35,6 +35,7 @@ export default defineConfig({
       tests: [
         { name: 'ssm agent running', run: 'systemctl is-active amazon-ssm-agent' },
         { name: 'jq present', run: 'jq --version' },
+        { name: 'sshd listening', run: "ss -Hltn 'sport = :22' | grep -q LISTEN" },
       ],
       channels: [
         { name: 'dev', promoteOn: 'baked' },
@@ -51,7 +52,10 @@ export default defineConfig({
       builder: { ...builder, instanceType: 'm7i.large' },
       patch: { excludePackages: ['linux-image-*'] },
       install: { packages: ['unattended-upgrades', 'jq'] },
-      tests: [{ name: 'ssm agent running', run: 'systemctl is-active snap.amazon-ssm-agent.amazon-ssm-agent' }],
+      tests: [
+        { name: 'ssm agent running', run: 'systemctl is-active snap.amazon-ssm-agent.amazon-ssm-agent' },
+        { name: 'unattended upgrades installed', run: 'dpkg -s unattended-upgrades' },
+      ],
       channels: [
         { name: 'dev', promoteOn: 'baked' },
         { name: 'stable', promoteOn: 'tested' },
@@ -75,7 +79,10 @@ export default defineConfig({
           packages: ['7zip', 'notepadplusplus'],
         },
       },
-      tests: [{ name: 'ssm agent running', run: "(Get-Service AmazonSSMAgent).Status -eq 'Running'" }],
+      tests: [
+        { name: 'ssm agent running', run: "(Get-Service AmazonSSMAgent).Status -eq 'Running'" },
+        { name: '7zip installed', run: "Test-Path 'C:\\Program Files\\7-Zip\\7z.exe'" },
+      ],
       channels: [{ name: 'stable', promoteOn: 'tested' }],
       retention: { keep: 3, minAgeDays: 30 },
     },
@@ -90,7 +97,10 @@ export default defineConfig({
         packages: ['nginx'],
         scripts: [{ name: 'enable nginx', run: 'systemctl enable nginx' }],
       },
-      tests: [{ name: 'nginx config valid', run: 'nginx -t' }],
+      tests: [
+        { name: 'nginx config valid', run: 'nginx -t' },
+        { name: 'nginx running', run: 'systemctl is-active nginx' },
+      ],
       channels: [{ name: 'stable', promoteOn: 'tested' }],
     },
   ],

@@ -1,4 +1,345 @@
-/** AMI tests: on AMI Baked, the family's test automation; its end publishes AMI Tested (issue 5). */
+/**
+ * AMI tests (issue 5): on `AMI Baked`, TestAmi starts the family's test automation; SSM's
+ * status-change event for it reaches TestResult, which tags the image and publishes `AMI Tested`.
+ *
+ * Declared here: one test document per family with tests (rendered from automation/test-*.yaml),
+ * the role the test automations run with (launch a tagged tester from a Bakehouse image, run
+ * commands on it, terminate it, nothing else), the two functions, their rules and dead-letter
+ * queues.
+ */
+import { Duration } from 'aws-cdk-lib';
+import { Rule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { CfnDocument } from 'aws-cdk-lib/aws-ssm';
+import { renderTestDocument } from '../automation/test-documents';
+import { TERMINAL_STATUSES } from '../functions/commons/automation-status';
+import { Tag } from '../functions/commons/bake-plan';
+import { DetailType, SSM_AUTOMATION_STATUS_DETAIL_TYPE, SSM_EVENT_SOURCE } from '../functions/commons/events';
+import type { BakehouseConfig } from '../functions/commons/families';
+import { TEST_DOCUMENT_BASE_PREFIX, TESTER_ROLE, testDocumentBaseName } from '../functions/test-result/checks';
+import type { Arns } from './arns';
+import { kmsKeysOf } from './automation-role';
+import { suppress, wildcardFindings } from './nag';
 import type { PipelineContext } from './pipeline-context';
 
-export const addAmiTests = (_context: PipelineContext): void => {};
+/** Construct ids of the functions, as the shared contract names them. */
+export const AmiTestFunction = { TestAmi: 'TestAmi', TestResult: 'TestResult' } as const;
+
+/** The command documents the check steps run. */
+export const CHECK_COMMAND_DOCUMENTS = ['AWS-RunPowerShellScript', 'AWS-RunShellScript'] as const;
+
+const pascal = (kebab: string): string =>
+  kebab
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean)
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
+
+/** Tag keys the functions may write on images, and only these. */
+const TEST_TAG_KEYS = [Tag.Tested, Tag.TestExecution, Tag.TestedAt];
+
+/** The families that have checks, and so a test document. */
+export const testedFamilies = (config: BakehouseConfig) => config.families.filter((family) => family.tests.length > 0);
+
+const testerTag = { [`aws:ResourceTag/${Tag.Role}`]: TESTER_ROLE };
+
+export interface TestAutomationRoleInput {
+  readonly arns: Arns;
+  /** The configuration; only its families with tests matter. */
+  readonly config: BakehouseConfig;
+  /** Roles of the instance profiles testers launch with. */
+  readonly testerRoleArns: readonly string[];
+  readonly region: string;
+}
+
+/** What a test automation may do: launch a tagged tester from a Bakehouse image, command it, terminate it. */
+export const testAutomationRoleStatements = ({
+  arns,
+  config,
+  testerRoleArns,
+  region,
+}: TestAutomationRoleInput): PolicyStatement[] => {
+  const families = testedFamilies(config);
+  const subnets = [...new Set(families.map((f) => f.builder.subnetId))].sort();
+  const securityGroups = [...new Set(families.flatMap((f) => f.builder.securityGroupIds))].sort();
+  const statements = [
+    new PolicyStatement({
+      sid: 'LaunchTaggedTester',
+      effect: Effect.ALLOW,
+      actions: ['ec2:RunInstances'],
+      resources: [arns.ec2('instance/*'), arns.ec2('volume/*')],
+      conditions: {
+        StringEquals: { [`aws:RequestTag/${Tag.Role}`]: TESTER_ROLE, [`aws:RequestTag/${Tag.Managed}`]: 'true' },
+      },
+    }),
+    new PolicyStatement({
+      sid: 'LaunchFromBakehouseImages',
+      effect: Effect.ALLOW,
+      actions: ['ec2:RunInstances'],
+      resources: [arns.ec2Unowned('image/*')],
+      conditions: { StringEquals: { [`aws:ResourceTag/${Tag.Managed}`]: 'true' } },
+    }),
+    new PolicyStatement({
+      sid: 'LaunchTesterInto',
+      effect: Effect.ALLOW,
+      actions: ['ec2:RunInstances'],
+      resources: [
+        arns.ec2('network-interface/*'),
+        ...subnets.map((id) => arns.ec2(`subnet/${id}`)),
+        ...securityGroups.map((id) => arns.ec2(`security-group/${id}`)),
+      ],
+    }),
+    new PolicyStatement({
+      sid: 'TagOnlyWhileLaunching',
+      effect: Effect.ALLOW,
+      actions: ['ec2:CreateTags'],
+      resources: [arns.ec2('instance/*'), arns.ec2('volume/*')],
+      conditions: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
+    }),
+    new PolicyStatement({
+      sid: 'TerminateTesters',
+      effect: Effect.ALLOW,
+      actions: ['ec2:TerminateInstances'],
+      resources: [arns.ec2('instance/*')],
+      conditions: { StringEquals: testerTag },
+    }),
+    new PolicyStatement({
+      sid: 'DescribeInstances',
+      effect: Effect.ALLOW,
+      actions: ['ec2:DescribeInstanceStatus', 'ec2:DescribeInstances'],
+      resources: ['*'],
+    }),
+    new PolicyStatement({
+      sid: 'RunCheckDocuments',
+      effect: Effect.ALLOW,
+      actions: ['ssm:SendCommand'],
+      resources: CHECK_COMMAND_DOCUMENTS.map((name) => arns.awsDocument(name)),
+    }),
+    new PolicyStatement({
+      sid: 'RunChecksOnTesters',
+      effect: Effect.ALLOW,
+      actions: ['ssm:SendCommand'],
+      resources: [arns.ec2('instance/*')],
+      conditions: { StringEquals: { [`ssm:resourceTag/${Tag.Role}`]: TESTER_ROLE } },
+    }),
+    new PolicyStatement({
+      sid: 'FollowCommands',
+      effect: Effect.ALLOW,
+      actions: [
+        'ssm:DescribeInstanceInformation',
+        'ssm:GetCommandInvocation',
+        'ssm:ListCommandInvocations',
+        'ssm:ListCommands',
+      ],
+      resources: ['*'],
+    }),
+    new PolicyStatement({
+      sid: 'PassTesterRole',
+      effect: Effect.ALLOW,
+      actions: ['iam:PassRole'],
+      resources: [...testerRoleArns],
+      conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+    }),
+  ];
+  // Images carry the family's KMS key on their snapshots: the tester's volumes are made from them.
+  const keys = kmsKeysOf({ ...config, families }, arns);
+  const kmsActions = ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext'];
+  const viaEc2 = { 'kms:ViaService': `ec2.${region}.amazonaws.com` };
+  if (keys.keyArns.length > 0) {
+    statements.push(
+      new PolicyStatement({
+        sid: 'DecryptImagesWithKeys',
+        effect: Effect.ALLOW,
+        actions: kmsActions,
+        resources: [...keys.keyArns],
+        conditions: { StringEquals: viaEc2 },
+      }),
+    );
+  }
+  if (keys.aliases.length > 0) {
+    statements.push(
+      new PolicyStatement({
+        sid: 'DecryptImagesWithAliasedKeys',
+        effect: Effect.ALLOW,
+        actions: kmsActions,
+        resources: [arns.kmsKey('*')],
+        conditions: {
+          StringEquals: viaEc2,
+          'ForAnyValue:StringEquals': { 'kms:ResourceAliases': [...keys.aliases] },
+        },
+      }),
+    );
+  }
+  return statements;
+};
+
+export const addAmiTests = (context: PipelineContext): void => {
+  const { stack, config, names, arns, bus } = context;
+  const tested = testedFamilies(config);
+  const documentPrefix = names.document(TEST_DOCUMENT_BASE_PREFIX);
+
+  // --- one test document per family with tests --------------------------------------------------
+  const documentNames = tested.map((family) => {
+    const name = names.document(testDocumentBaseName(family.name));
+    const rendered = renderTestDocument(family, family.os, context.app.stage);
+    new CfnDocument(stack, `Test${pascal(family.name)}Document`, {
+      name,
+      documentType: 'Automation',
+      documentFormat: 'YAML',
+      content: rendered.document,
+      updateMethod: 'NewVersion',
+    });
+    return name;
+  });
+
+  // --- the role test automations run with ---------------------------------------------------------
+  const customProfileRoles = [
+    ...new Set(tested.flatMap((f) => (f.builder.instanceProfile ? [f.builder.instanceProfile] : []))),
+  ].map((name) => arns.role(name));
+  const testAutomationRole = new Role(stack, 'TestAutomationRole', {
+    assumedBy: new ServicePrincipal('ssm.amazonaws.com', {
+      conditions: {
+        StringEquals: { 'aws:SourceAccount': stack.account },
+        ArnLike: { 'aws:SourceArn': arns.automationExecutions() },
+      },
+    }),
+    description: 'Bakehouse test automations: launch, command and terminate tagged testers',
+  });
+  const kmsAliases = kmsKeysOf({ ...config, families: tested }, arns).aliases;
+  for (const statement of testAutomationRoleStatements({
+    arns,
+    config,
+    testerRoleArns: [context.builderRole.roleArn, ...customProfileRoles],
+    region: stack.region,
+  })) {
+    testAutomationRole.addToPolicy(statement);
+  }
+  suppress(testAutomationRole, [
+    {
+      id: 'AwsSolutions-IAM5',
+      reason:
+        'Testers, their volumes and network interfaces get their ids at launch and the image under test is new each time: these ARNs cannot be named ahead. Launching requires the tester request tags and a bakehouse:managed=true image, CreateTags only works while launching (ec2:CreateAction), termination and commands require bakehouse:role=tester on the instance, and Describe*/List*/GetCommandInvocation support no resource-level permissions.',
+      appliesTo: wildcardFindings(stack, [
+        '*',
+        arns.ec2('instance/*'),
+        arns.ec2('volume/*'),
+        arns.ec2('network-interface/*'),
+        arns.ec2Unowned('image/*'),
+        ...(kmsAliases.length > 0 ? [arns.kmsKey('*')] : []),
+      ]),
+    },
+  ]);
+
+  // --- functions -----------------------------------------------------------------------------------
+  const readImages = new PolicyStatement({
+    sid: 'ReadImages',
+    effect: Effect.ALLOW,
+    actions: ['ec2:DescribeImages'],
+    resources: ['*'],
+  });
+  const tagTestStatus = new PolicyStatement({
+    sid: 'TagTestStatus',
+    effect: Effect.ALLOW,
+    actions: ['ec2:CreateTags'],
+    resources: [arns.ec2Unowned('image/*')],
+    conditions: {
+      StringEquals: { [`aws:ResourceTag/${Tag.Managed}`]: 'true' },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': TEST_TAG_KEYS },
+    },
+  });
+  const imageWildcardReason =
+    'ec2:DescribeImages supports no resource-level permissions; the image under test is new with every bake, so tagging is on image/* limited to bakehouse:managed=true images and to the three test tag keys (aws:TagKeys).';
+  const startStatements =
+    documentNames.length > 0
+      ? [
+          new PolicyStatement({
+            sid: 'StartTestAutomation',
+            effect: Effect.ALLOW,
+            actions: ['ssm:StartAutomationExecution'],
+            resources: documentNames.flatMap((name) => [arns.automationDefinition(name), arns.document(name)]),
+          }),
+          new PolicyStatement({
+            sid: 'TagTestAutomation',
+            effect: Effect.ALLOW,
+            actions: ['ssm:AddTagsToResource'],
+            resources: [arns.automationExecutions()],
+          }),
+          new PolicyStatement({
+            sid: 'PassTestAutomationRole',
+            effect: Effect.ALLOW,
+            actions: ['iam:PassRole'],
+            resources: [testAutomationRole.roleArn],
+            conditions: { StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' } },
+          }),
+        ]
+      : [];
+  const testAmi = context.addFunction(AmiTestFunction.TestAmi, {
+    handler: 'functions/test-ami/handler.handler',
+    description: 'AMI Baked rule target: starts the family test automation (or passes a family without tests)',
+    environment: {
+      TEST_DOCUMENT_PREFIX: documentPrefix,
+      TEST_AUTOMATION_ROLE_ARN: testAutomationRole.roleArn,
+      TESTER_INSTANCE_PROFILE: context.builderProfileName,
+    },
+    statements: [readImages, tagTestStatus, ...startStatements, context.publishEvents],
+    wildcards: {
+      resources: [
+        arns.ec2Unowned('image/*'),
+        ...(documentNames.length > 0
+          ? [arns.automationExecutions(), ...documentNames.map((name) => arns.automationDefinition(name))]
+          : []),
+      ],
+      reason: `${imageWildcardReason} Automation executions get their ids at start (tags are written while starting); an automation definition ARN ends in its version (:$DEFAULT, :$LATEST, :n) of the one deployed test document.`,
+    },
+  });
+  const amiBakedDlq = context.addDeadLetterQueue('AmiBakedTestsDlq');
+  const testAmiFailures = context.addDeadLetterQueue('TestAmiFailures');
+  testAmi.configureAsyncInvoke({ retryAttempts: 2, onFailure: new SqsDestination(testAmiFailures) });
+  new Rule(stack, 'AmiBakedTests', {
+    eventBus: bus,
+    description: 'New images: TestAmi starts their test automation',
+    eventPattern: { source: [config.settings.eventSource], detailType: [DetailType.AmiBaked] },
+    targets: [
+      new LambdaFunction(testAmi, { deadLetterQueue: amiBakedDlq, retryAttempts: 8, maxEventAge: Duration.hours(2) }),
+    ],
+  });
+
+  if (documentNames.length === 0) return;
+
+  const testResult = context.addFunction(AmiTestFunction.TestResult, {
+    handler: 'functions/test-result/handler.handler',
+    description: 'Test automation status-change target: tags the image tested=passed|failed, publishes AMI Tested',
+    environment: { TEST_DOCUMENT_PREFIX: documentPrefix },
+    statements: [
+      new PolicyStatement({
+        sid: 'ReadTestAutomation',
+        effect: Effect.ALLOW,
+        actions: ['ssm:DescribeAutomationStepExecutions', 'ssm:GetAutomationExecution'],
+        resources: [arns.automationExecutions()],
+      }),
+      readImages,
+      tagTestStatus,
+      context.publishEvents,
+    ],
+    wildcards: {
+      resources: [arns.ec2Unowned('image/*'), arns.automationExecutions()],
+      reason: `${imageWildcardReason} Automation execution ids are only known when the status-change event arrives.`,
+    },
+  });
+  const statusDlq = context.addDeadLetterQueue('TestAutomationEventsDlq');
+  const testResultFailures = context.addDeadLetterQueue('TestResultFailures');
+  testResult.configureAsyncInvoke({ retryAttempts: 2, onFailure: new SqsDestination(testResultFailures) });
+  new Rule(stack, 'TestAutomationStatusChanged', {
+    description: 'SSM test automations that ended: TestResult records the result',
+    eventPattern: {
+      source: [SSM_EVENT_SOURCE],
+      detailType: [SSM_AUTOMATION_STATUS_DETAIL_TYPE],
+      detail: { Definition: documentNames, Status: [...TERMINAL_STATUSES] },
+    },
+    targets: [
+      new LambdaFunction(testResult, { deadLetterQueue: statusDlq, retryAttempts: 8, maxEventAge: Duration.hours(2) }),
+    ],
+  });
+};

@@ -19,6 +19,18 @@ export const Tag = {
   Os: 'bakehouse:os',
   RequestedBy: 'bakehouse:requested-by',
   AutomationExecution: 'bakehouse:automation-execution-id',
+  /** `true` once the image is revoked (AMI Revoked): never promoted again, disabled, channels moved off it. */
+  Revoked: 'bakehouse:revoked',
+  RevokedReason: 'bakehouse:revoked-reason',
+  RevokedBy: 'bakehouse:revoked-by',
+  /** `bakehouse:channel:<channel>` = ISO time of the image's latest promotion to that channel. */
+  ChannelPrefix: 'bakehouse:channel:',
+  /** On an image: `running` while its test automation runs, then `passed` or `failed`. */
+  Tested: 'bakehouse:tested',
+  /** On an image and its tester: the test automation execution. */
+  TestExecution: 'bakehouse:test-execution-id',
+  /** On an image: when `AMI Tested` was published (ISO 8601); written last, it marks the result as delivered. */
+  TestedAt: 'bakehouse:tested-at',
 } as const;
 
 export const BUILDER_ROLE = 'builder';

@@ -496,14 +496,17 @@ describe('IAM', () => {
     expect(actions.filter((action) => action.includes('*'))).toEqual([]);
   });
 
-  it('grants TerminateInstances only on instances tagged as builders', () => {
+  it('grants TerminateInstances only on instances tagged as builders (or, for the AMI tests, testers)', () => {
     // Act
     const statements = statementsGranting('ec2:TerminateInstances');
 
     // Assess
     expect(statements.length).toBeGreaterThanOrEqual(2);
     for (const statement of statements) {
-      expect(statement.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/bakehouse:role': 'builder' } });
+      expect([
+        { StringEquals: { 'aws:ResourceTag/bakehouse:role': 'builder' } },
+        { StringEquals: { 'aws:ResourceTag/bakehouse:role': 'tester' } },
+      ]).toContainEqual(statement.Condition);
     }
   });
 
@@ -537,7 +540,7 @@ describe('IAM', () => {
     const statements = statementsGranting('iam:PassRole');
 
     // Assess
-    expect(statements.map((s) => s.Condition?.StringEquals?.['iam:PassedToService']).sort()).toEqual([
+    expect([...new Set(statements.map((s) => s.Condition?.StringEquals?.['iam:PassedToService']))].sort()).toEqual([
       'ec2.amazonaws.com',
       'ssm.amazonaws.com',
     ]);

@@ -261,6 +261,11 @@ describe('provision plan: the synthesized BakePipeline stack', () => {
     expect(documents.map(([, input]) => input.Name).sort()).toEqual([
       'bakehouse-dev-bake-linux',
       'bakehouse-dev-bake-windows',
+      // One test document per family with tests (stacks/ami-tests.ts).
+      'bakehouse-dev-test-al2023-base',
+      'bakehouse-dev-test-al2023-web',
+      'bakehouse-dev-test-ubuntu-2404-base',
+      'bakehouse-dev-test-windows-2022-base',
     ]);
     for (const [id, input] of documents) {
       expect(input).toMatchObject({ DocumentType: 'Automation', DocumentFormat: 'YAML' });

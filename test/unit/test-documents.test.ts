@@ -1,0 +1,342 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { checkAutomationDocument } from '../../automation/check-document';
+import {
+  loadTestTemplate,
+  renderTestDocument,
+  TEST_DOCUMENT_PARAMETERS,
+  TestDocumentError,
+  type TestFamily,
+  type TestOs,
+  testDocumentName,
+} from '../../automation/test-documents';
+import shippedConfig from '../../bakehouse.config';
+import { loadConfig } from '../../functions/commons/families';
+import { testParameters } from '../../functions/test-ami/core';
+import { checkSteps, isCheckStepName } from '../../functions/test-result/checks';
+import { bakehouseNames } from '../../stacks/bake-pipeline';
+import { bakeConfig } from './support/bake-factories';
+
+interface StepView {
+  name: string;
+  action: string;
+  onFailure?: string;
+  onCancel?: string;
+  isCritical?: boolean;
+  isEnd?: boolean;
+  inputs: {
+    DocumentName?: string;
+    Parameters?: { commands: string[] };
+    MetadataOptions?: Record<string, string>;
+    TagSpecifications?: { ResourceType: string; Tags: { Key: string; Value: string }[] }[];
+    [key: string]: unknown;
+  };
+}
+interface DocView {
+  parameters: Record<string, unknown>;
+  mainSteps: StepView[];
+}
+
+const OSES: readonly TestOs[] = ['linux', 'windows'];
+const STAGE = 'dev';
+
+const linuxFamily = (
+  tests: TestFamily['tests'] = [
+    { name: 'ssm agent running', run: 'systemctl is-active amazon-ssm-agent' },
+    { name: 'jq present', run: 'jq --version' },
+  ],
+): TestFamily => ({ name: 'al2023-base', tests: structuredClone(tests) });
+
+const view = (document: unknown): DocView => document as DocView;
+const step = (doc: DocView, name: string): StepView => {
+  const found = doc.mainSteps.find((s) => s.name === name);
+  if (!found) throw new Error(`no step ${name} in ${doc.mainSteps.map((s) => s.name).join(', ')}`);
+  return found;
+};
+const checkStepsOf = (doc: DocView): StepView[] => doc.mainSteps.filter((s) => isCheckStepName(s.name));
+
+describe('the templates', () => {
+  it.each(OSES)('%s is a valid automation document on its own, with one prototype check', (os) => {
+    // Act
+    const template = loadTestTemplate(os);
+
+    // Assess
+    expect(checkAutomationDocument(template.document)).toEqual([]);
+    expect(checkStepsOf(view(template.document)).map((s) => s.name)).toEqual(['checkExample']);
+  });
+
+  it.each(OSES)('%s declares exactly the parameters TestAmi fills', (os) => {
+    // Prepare
+    const config = bakeConfig();
+    const family = config.families.find((f) => f.os === os)!;
+
+    // Act
+    const declared = Object.keys(view(loadTestTemplate(os).document).parameters).sort();
+    const filled = Object.keys(
+      testParameters(
+        { amiId: 'ami-0123456789abcdef0', bakeId: 'b-1' },
+        family,
+        {
+          config,
+          automationRoleArn: 'arn:aws:iam::111122223333:role/test',
+          instanceProfileName: 'builder',
+        },
+        new Date('2026-01-01T00:00:00Z'),
+      ),
+    ).sort();
+
+    // Assess
+    expect(declared).toEqual([...TEST_DOCUMENT_PARAMETERS].sort());
+    expect(filled).toEqual(declared);
+  });
+
+  it.each(OSES)('%s launches one tester with IMDSv2 required and the tester tags on instance and volume', (os) => {
+    // Act
+    const launch = step(view(loadTestTemplate(os).document), 'launchTester');
+
+    // Assess
+    expect(launch.inputs).toMatchObject({ Service: 'ec2', Api: 'RunInstances', MinCount: 1, MaxCount: 1 });
+    expect(launch.inputs.MetadataOptions).toEqual({ HttpTokens: 'required', HttpEndpoint: 'enabled' });
+    expect(launch.inputs.TagSpecifications?.map((t) => t.ResourceType)).toEqual(['instance', 'volume']);
+    for (const specification of launch.inputs.TagSpecifications ?? []) {
+      expect(specification.Tags).toEqual(
+        expect.arrayContaining([
+          { Key: 'bakehouse:role', Value: 'tester' },
+          { Key: 'bakehouse:managed', Value: 'true' },
+          { Key: 'bakehouse:bake-id', Value: '{{ BakeId }}' },
+          { Key: 'bakehouse:family', Value: '{{ Family }}' },
+          { Key: 'bakehouse:expires-at', Value: '{{ TesterExpiresAt }}' },
+        ]),
+      );
+    }
+  });
+});
+
+describe('renderTestDocument', () => {
+  it('puts one check step per test, in order, between the SSM agent wait and the terminate step', () => {
+    // Act
+    const rendered = renderTestDocument(linuxFamily(), 'linux', STAGE);
+
+    // Assess
+    expect(view(rendered.document).mainSteps.map((s) => s.name)).toEqual([
+      'launchTester',
+      'waitForTesterRunning',
+      'waitForSsmAgent',
+      'checkSsmAgentRunning',
+      'checkJqPresent',
+      'terminateTester',
+      'terminateTesterOnFailure',
+      'terminateTesterOnCancel',
+    ]);
+    expect(rendered.checks.map((c) => [c.name, c.stepName])).toEqual([
+      ['ssm agent running', 'checkSsmAgentRunning'],
+      ['jq present', 'checkJqPresent'],
+    ]);
+  });
+
+  it('names the document bakehouse-<stage>-test-<family>, as the stack names documents', () => {
+    // Act
+    const rendered = renderTestDocument(linuxFamily(), 'linux', STAGE);
+
+    // Assess
+    expect(rendered.name).toBe('bakehouse-dev-test-al2023-base');
+    expect(rendered.name).toBe(bakehouseNames(STAGE).document('test-al2023-base'));
+    expect(testDocumentName('prod', 'x-y')).toBe('bakehouse-prod-test-x-y');
+  });
+
+  it.each([
+    ['linux', 'AWS-RunShellScript'],
+    ['windows', 'AWS-RunPowerShellScript'],
+  ] as const)(
+    'runs %s checks with %s, each continuing on failure yet critical, terminating on cancel',
+    (os, document) => {
+      // Act
+      const doc = view(renderTestDocument(linuxFamily(), os, STAGE).document);
+
+      // Assess
+      const checks = checkStepsOf(doc);
+      expect(checks).toHaveLength(2);
+      for (const check of checks) {
+        expect(check.action).toBe('aws:runCommand');
+        expect(check.inputs.DocumentName).toBe(document);
+        expect(check.inputs.InstanceIds).toEqual(['{{ launchTester.InstanceId }}']);
+        expect(check).toMatchObject({
+          onFailure: 'Continue',
+          isCritical: true,
+          onCancel: 'step:terminateTesterOnCancel',
+        });
+      }
+    },
+  );
+
+  it('embeds each check verbatim, multi-line scripts included', () => {
+    // Prepare
+    const run = "set -o pipefail\nrpm -q nginx | grep -q '^nginx-1\\.'\ncurl -fsS http://127.0.0.1/ >/dev/null";
+
+    // Act
+    const doc = view(renderTestDocument(linuxFamily([{ name: 'nginx', run }]), 'linux', STAGE).document);
+    const command = step(doc, 'checkNginx').inputs.Parameters?.commands[0] ?? '';
+
+    // Assess
+    expect(command).toContain(`<<'BAKEHOUSE_CHECK'\n${run}\nBAKEHOUSE_CHECK\n`);
+    expect(command).not.toContain('cat /etc/os-release');
+  });
+
+  it('survives YAML: the rendered text parses back to the same document', () => {
+    // Act
+    const rendered = renderTestDocument(
+      linuxFamily([{ name: 'quotes', run: `echo "it's: a # test" && test '{' != '}'` }]),
+      'windows',
+      STAGE,
+    );
+
+    // Assess
+    expect(parse(rendered.content)).toEqual(rendered.document);
+  });
+
+  it.each([
+    ['passes', 'echo all good', 0, 'all good'],
+    ['fails at its first failing command', 'false\necho never', 1, 'check failed with exit code 1'],
+    ['fails with the exit code of the script', 'exit 3', 3, 'check failed with exit code 3'],
+  ])('renders a Linux check that %s when run by a shell', (_what, run, code, printed) => {
+    // Prepare
+    const doc = view(renderTestDocument(linuxFamily([{ name: 'probe', run }]), 'linux', STAGE).document);
+    const command = step(doc, 'checkProbe').inputs.Parameters?.commands[0] ?? '';
+
+    // Act
+    const result = spawnSync('sh', ['-c', command], { encoding: 'utf8' });
+
+    // Assess
+    expect(result.status).toBe(code);
+    expect(result.stdout).toContain(printed);
+    expect(result.stdout).not.toContain('never');
+  });
+
+  it('wraps a Windows check so that $false, a throw or a failing native command fail it', () => {
+    // Act
+    const doc = view(
+      renderTestDocument(
+        linuxFamily([{ name: 'agent', run: "(Get-Service AmazonSSMAgent).Status -eq 'Running'" }]),
+        'windows',
+        STAGE,
+      ).document,
+    );
+    const command = step(doc, 'checkAgent').inputs.Parameters?.commands[0] ?? '';
+
+    // Assess
+    expect(command).toContain("$check = { # BAKEHOUSE_CHECK\n(Get-Service AmazonSSMAgent).Status -eq 'Running'\n}");
+    expect(command).toContain("$ErrorActionPreference = 'Stop'");
+    expect(command).toContain('$result[-1] -is [bool] -and -not $result[-1]');
+    expect(command).toContain('$global:LASTEXITCODE -ne 0');
+  });
+
+  it('gives colliding and long check names unique, valid step names', () => {
+    // Act
+    const steps = checkSteps([
+      { name: 'jq present', run: 'x' },
+      { name: 'jq-present', run: 'x' },
+      { name: 'JQ.present', run: 'x' },
+      { name: `a${'b'.repeat(100)}`, run: 'x' },
+      { name: `a${'b'.repeat(100)} `, run: 'x' },
+      { name: '7zip installed', run: 'x' },
+    ]).map((s) => s.stepName);
+
+    // Assess
+    expect(steps.slice(0, 3)).toEqual(['checkJqPresent', 'checkJqPresent2', 'checkJQPresent3']);
+    expect(steps[5]).toBe('check7zipInstalled');
+    expect(new Set(steps.map((s) => s.toLowerCase())).size).toBe(steps.length);
+    for (const name of steps) {
+      expect(name).toMatch(/^[A-Za-z][A-Za-z0-9]{0,63}$/);
+      expect(isCheckStepName(name)).toBe(true);
+    }
+  });
+
+  it('never names a fixed step of the templates as a check', () => {
+    for (const os of OSES) {
+      // Act
+      const fixed = view(loadTestTemplate(os).document).mainSteps.filter((s) => s.name !== 'checkExample');
+
+      // Assess
+      expect(fixed.filter((s) => isCheckStepName(s.name))).toEqual([]);
+    }
+  });
+
+  it('refuses a check that SSM would interpolate or that holds the marker, naming the family and check', () => {
+    // Act
+    const interpolated = () =>
+      renderTestDocument(linuxFamily([{ name: 'docker', run: "docker inspect -f '{{.State}}' x" }]), 'linux', STAGE);
+    const marker = () =>
+      renderTestDocument(linuxFamily([{ name: 'evil', run: 'echo\nBAKEHOUSE_CHECK\nreboot' }]), 'linux', STAGE);
+
+    // Assess
+    expect(interpolated).toThrow(TestDocumentError);
+    expect(interpolated).toThrow("family 'al2023-base': tests 'docker': run contains '{{'");
+    expect(marker).toThrow("tests 'evil': run contains 'BAKEHOUSE_CHECK'");
+  });
+
+  it('renders nothing for a family without tests', () => {
+    // Act
+    const render = () => renderTestDocument(linuxFamily([]), 'linux', STAGE);
+
+    // Assess
+    expect(render).toThrow("family 'al2023-base' has no tests");
+  });
+});
+
+describe('no path leaves the tester running', () => {
+  it.each(OSES)('the rendered %s document of every shipped family passes the checker', (os) => {
+    // Prepare
+    const families = loadConfig(shippedConfig).families.filter((f) => f.os === os && f.tests.length > 0);
+
+    // Act
+    const problems = families.flatMap((family) =>
+      checkAutomationDocument(renderTestDocument(family, family.os, STAGE).document),
+    );
+
+    // Assess
+    expect(families.length).toBeGreaterThan(0);
+    expect(problems).toEqual([]);
+  });
+
+  it('the checker catches a check that aborts on failure without terminating', () => {
+    // Prepare
+    const doc = view(renderTestDocument(linuxFamily(), 'linux', STAGE).document);
+    step(doc, 'checkJqPresent').onFailure = 'Abort';
+
+    // Act
+    const problems = checkAutomationDocument(doc);
+
+    // Assess
+    expect(problems).toEqual([
+      expect.stringContaining("step 'checkJqPresent': onFailure: Abort, which ends the automation"),
+    ]);
+  });
+
+  it('the checker catches a check whose cancel would end the automation without terminating', () => {
+    // Prepare
+    const doc = view(renderTestDocument(linuxFamily(), 'windows', STAGE).document);
+    delete step(doc, 'checkSsmAgentRunning').onCancel;
+
+    // Act
+    const problems = checkAutomationDocument(doc);
+
+    // Assess
+    expect(problems).toEqual([expect.stringContaining("step 'checkSsmAgentRunning': onCancel is unset")]);
+  });
+
+  it('the checker catches a last check that ends the automation on success', () => {
+    // Prepare
+    const doc = view(renderTestDocument(linuxFamily(), 'linux', STAGE).document);
+    step(doc, 'checkJqPresent').isEnd = true;
+
+    // Act
+    const problems = checkAutomationDocument(doc);
+
+    // Assess
+    expect(problems).toEqual([
+      expect.stringContaining("step 'checkJqPresent': on success isEnd: true"),
+      expect.stringContaining("step 'checkJqPresent': onFailure: Continue, then isEnd: true"),
+    ]);
+  });
+});
