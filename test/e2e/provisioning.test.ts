@@ -492,7 +492,13 @@ describe('provisioning again', () => {
         'updated',
       ]);
       expect(outcome('ScheduleUbuntu2404Base')).toBe('unchanged');
-      const [rule] = (await events.send(new ListRulesCommand({ EventBusName: BUS, NamePrefix: STACK }))).Rules ?? [];
+      const ruleName = report.created
+        .find((r) => r.logicalId === ruleId)
+        ?.physicalId.split('|')
+        .pop();
+      const rule = (await events.send(new ListRulesCommand({ EventBusName: BUS, NamePrefix: STACK }))).Rules?.find(
+        (r) => r.Name === ruleName,
+      );
       expect(JSON.parse(String(rule?.EventPattern))).toEqual({
         source: ['bakehouse'],
         'detail-type': ['Bake Requested'],
