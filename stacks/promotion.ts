@@ -1,4 +1,336 @@
-/** Promotion, distribution and revocation: channels, launch templates, Auto Scaling groups, copies and shares (issue 5). */
+/**
+ * Promotion, distribution and revocation (issue 5): the Promote function ("the deploy Lambda") on
+ * `AMI Baked`, `AMI Tested` and `Promote Requested`, the Revoke function on `AMI Revoked`, their
+ * rules on the Bakehouse bus, dead-letter queues, and least-privilege roles: channel parameters of
+ * the configured families only, image writes only on images tagged `bakehouse:managed=true`,
+ * launch templates, Auto Scaling groups, regions, KMS keys and tagging roles as configured.
+ */
+import { ArnFormat, Duration, type Stack } from 'aws-cdk-lib';
+import { Rule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { Tag } from '../functions/commons/bake-plan';
+import { DetailType } from '../functions/commons/events';
+import type { BakehouseConfig } from '../functions/commons/families';
 import type { PipelineContext } from './pipeline-context';
 
-export const addPromotion = (_context: PipelineContext): void => {};
+export const PromotionFunction = { Promote: 'Promote', Revoke: 'Revoke' } as const;
+
+const LAUNCH_TEMPLATE_ID = /^lt-[0-9a-f]{8,17}$/;
+const managedImage = { StringEquals: { [`aws:ResourceTag/${Tag.Managed}`]: 'true' } };
+
+/** ARNs of a resource in a given region (copies live in other regions). */
+const regional = (stack: Stack, region: string) => ({
+  image: () =>
+    stack.formatArn({
+      service: 'ec2',
+      region,
+      account: '',
+      resource: 'image/*',
+      arnFormat: ArnFormat.NO_RESOURCE_NAME,
+    }),
+  snapshot: () =>
+    stack.formatArn({
+      service: 'ec2',
+      region,
+      account: '',
+      resource: 'snapshot/*',
+      arnFormat: ArnFormat.NO_RESOURCE_NAME,
+    }),
+  kmsKey: (id: string) =>
+    stack.formatArn({
+      service: 'kms',
+      region,
+      resource: 'key',
+      resourceName: id,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    }),
+});
+
+/** What the configuration asks promotions to touch besides the channel parameters. */
+export const promotionTargetsOf = (config: BakehouseConfig) => {
+  const channels = config.families.flatMap((f) => f.channels);
+  const templates = [...new Set(channels.flatMap((c) => c.launchTemplates.map((t) => t.template)))].sort();
+  const families = config.families.filter((f) => f.distribution.regions.length + f.distribution.accounts.length > 0);
+  return {
+    templateIds: templates.filter((t) => LAUNCH_TEMPLATE_ID.test(t)),
+    templateNames: templates.filter((t) => !LAUNCH_TEMPLATE_ID.test(t)),
+    groups: [...new Set(channels.flatMap((c) => c.autoScalingGroups.map((g) => g.name)))].sort(),
+    regions: [...new Set(config.families.flatMap((f) => f.distribution.regions.map((r) => r.region)))].sort(),
+    /** The copies' keys, per region, as configured (id, ARN or alias). */
+    regionKeys: config.families.flatMap((f) =>
+      f.distribution.regions.flatMap((r) => (r.kmsKeyId ? [{ region: r.region, key: r.kmsKeyId }] : [])),
+    ),
+    /** The keys of the images distributed (the copy decrypts the source snapshots with them). */
+    sourceKeys: families.map((f) => f.builder.kmsKeyId).filter((key) => !/(^|\/)aws\/ebs$/.test(key)),
+    sharesWithAccounts: families.some((f) => f.distribution.accounts.length > 0),
+    tagRoleArns: [
+      ...new Set(config.families.flatMap((f) => f.distribution.accounts.flatMap((a) => a.tagRoleArn ?? []))),
+    ].sort(),
+  };
+};
+
+interface Statements {
+  readonly statements: PolicyStatement[];
+  /** The wildcard resources among them, for the cdk-nag suppression. */
+  readonly wildcards: string[];
+}
+
+/** The channel parameters, image reads and managed-image writes both functions need. */
+const channelStatements = (context: PipelineContext, imageActions: string[]): Statements => {
+  const { config, arns } = context;
+  const parameters = config.families.flatMap((f) => f.channels.map((c) => context.parameter(`${f.name}/${c.name}`)));
+  return {
+    statements: [
+      new PolicyStatement({
+        sid: 'MoveChannels',
+        effect: Effect.ALLOW,
+        actions: ['ssm:GetParameter', 'ssm:GetParameterHistory', 'ssm:PutParameter'],
+        resources: parameters,
+      }),
+      // DescribeImages supports no resource-level permissions; SSM also checks aws:ec2:image values with it.
+      new PolicyStatement({
+        sid: 'DescribeImages',
+        effect: Effect.ALLOW,
+        actions: ['ec2:DescribeImages'],
+        resources: ['*'],
+      }),
+      new PolicyStatement({
+        sid: 'WriteManagedImages',
+        effect: Effect.ALLOW,
+        actions: imageActions,
+        resources: [arns.ec2Unowned('image/*')],
+        conditions: managedImage,
+      }),
+    ],
+    wildcards: [arns.ec2Unowned('image/*')],
+  };
+};
+
+/** Launch templates, Auto Scaling groups, copies, shares, keys and tagging roles (targets.ts). */
+const targetStatements = (context: PipelineContext): Statements => {
+  const { stack, arns, config } = context;
+  const targets = promotionTargetsOf(config);
+  const statements: PolicyStatement[] = [];
+  const wildcards: string[] = [];
+  const home = stack.region;
+
+  const describe = [
+    ...(targets.templateIds.length + targets.templateNames.length > 0
+      ? ['ec2:DescribeLaunchTemplates', 'ec2:DescribeLaunchTemplateVersions']
+      : []),
+    ...(targets.groups.length > 0 ? ['ec2:DescribeInstances'] : []),
+    ...(targets.sharesWithAccounts ? ['ec2:DescribeImageAttribute'] : []),
+  ];
+  if (describe.length > 0) {
+    statements.push(
+      new PolicyStatement({ sid: 'DescribeTargets', effect: Effect.ALLOW, actions: describe, resources: ['*'] }),
+    );
+  }
+
+  if (targets.templateIds.length + targets.templateNames.length > 0) {
+    // A template named (not by id) has an ARN of its id only, unknown until it exists.
+    const templates =
+      targets.templateNames.length > 0
+        ? [arns.ec2('launch-template/*')]
+        : targets.templateIds.map((id) => arns.ec2(`launch-template/${id}`));
+    if (targets.templateNames.length > 0) wildcards.push(arns.ec2('launch-template/*'));
+    statements.push(
+      new PolicyStatement({
+        sid: 'UpdateLaunchTemplates',
+        effect: Effect.ALLOW,
+        actions: ['ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate'],
+        resources: templates,
+      }),
+    );
+  }
+
+  if (targets.groups.length > 0) {
+    statements.push(
+      new PolicyStatement({
+        sid: 'DescribeAutoScaling',
+        effect: Effect.ALLOW,
+        actions: ['autoscaling:DescribeAutoScalingGroups', 'autoscaling:DescribeInstanceRefreshes'],
+        resources: ['*'],
+      }),
+    );
+    const groupArns = targets.groups.map((name) =>
+      stack.formatArn({
+        service: 'autoscaling',
+        resource: 'autoScalingGroup',
+        resourceName: `*:autoScalingGroupName/${name}`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      }),
+    );
+    wildcards.push(...groupArns);
+    statements.push(
+      new PolicyStatement({
+        sid: 'RefreshAutoScalingGroups',
+        effect: Effect.ALLOW,
+        actions: ['autoscaling:StartInstanceRefresh'],
+        resources: groupArns,
+      }),
+    );
+  }
+
+  if (targets.regions.length > 0) {
+    const inRegions = targets.regions.map((r) => regional(stack, r));
+    const copies = [...inRegions.map((r) => r.image()), ...inRegions.map((r) => r.snapshot())];
+    wildcards.push(...copies, arns.ec2Unowned('image/*'));
+    statements.push(
+      new PolicyStatement({
+        sid: 'CopyImagesToRegions',
+        effect: Effect.ALLOW,
+        actions: ['ec2:CopyImage'],
+        resources: [arns.ec2Unowned('image/*'), ...inRegions.map((r) => r.image())],
+      }),
+      new PolicyStatement({
+        sid: 'TagCopiesWhenCreated',
+        effect: Effect.ALLOW,
+        actions: ['ec2:CreateTags'],
+        resources: copies,
+        conditions: { StringEquals: { 'ec2:CreateAction': 'CopyImage' } },
+      }),
+      new PolicyStatement({
+        sid: 'TagManagedCopies',
+        effect: Effect.ALLOW,
+        actions: ['ec2:CreateTags'],
+        resources: inRegions.map((r) => r.image()),
+        conditions: managedImage,
+      }),
+    );
+  }
+
+  if (targets.sharesWithAccounts) {
+    const images = [arns.ec2Unowned('image/*'), ...targets.regions.map((r) => regional(stack, r).image())];
+    wildcards.push(...images);
+    statements.push(
+      new PolicyStatement({
+        sid: 'ShareManagedImages',
+        effect: Effect.ALLOW,
+        actions: ['ec2:ModifyImageAttribute'],
+        resources: images,
+        conditions: managedImage,
+      }),
+    );
+  }
+
+  // Keys: the copies' (per region) and the sources' (home region), by ARN, id or alias.
+  // Named one by one: no action wildcards (GenerateDataKey*, ReEncrypt* spelled out).
+  const kmsActions = [
+    'kms:CreateGrant',
+    'kms:Decrypt',
+    'kms:DescribeKey',
+    'kms:Encrypt',
+    'kms:GenerateDataKey',
+    'kms:GenerateDataKeyWithoutPlaintext',
+    'kms:ReEncryptFrom',
+    'kms:ReEncryptTo',
+  ];
+  const keyArns = new Set<string>();
+  const aliases = new Map<string, Set<string>>();
+  const addKey = (region: string, key: string) => {
+    const alias = /(?:^|:)(alias\/.+)$/.exec(key)?.[1];
+    if (alias) aliases.set(region, (aliases.get(region) ?? new Set()).add(alias));
+    else keyArns.add(key.startsWith('arn:') ? key : regional(stack, region).kmsKey(key));
+  };
+  for (const { region, key } of targets.regionKeys) addKey(region, key);
+  if (targets.regions.length > 0) for (const key of targets.sourceKeys) addKey(home, key);
+  if (keyArns.size > 0) {
+    statements.push(
+      new PolicyStatement({
+        sid: 'EncryptCopiesWithKeys',
+        effect: Effect.ALLOW,
+        actions: kmsActions,
+        resources: [...keyArns],
+      }),
+    );
+  }
+  for (const [region, names] of aliases) {
+    const anyKey = regional(stack, region).kmsKey('*');
+    wildcards.push(anyKey);
+    statements.push(
+      new PolicyStatement({
+        sid: `EncryptCopiesWithAliasedKeys${region.replace(/[^a-z0-9]/g, '')}`,
+        effect: Effect.ALLOW,
+        actions: kmsActions,
+        resources: [anyKey],
+        conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': [...names].sort() } },
+      }),
+    );
+  }
+
+  if (targets.tagRoleArns.length > 0) {
+    statements.push(
+      new PolicyStatement({
+        sid: 'TagInSharedAccounts',
+        effect: Effect.ALLOW,
+        actions: ['sts:AssumeRole'],
+        resources: targets.tagRoleArns,
+      }),
+    );
+  }
+  return { statements, wildcards: [...new Set(wildcards)] };
+};
+
+const TARGETS_REASON =
+  'DescribeImages, Describe* of launch templates, instances and image attributes, and Auto Scaling Describe* support no resource-level permissions; image and snapshot ids (copies in the configured regions, promoted images) are only known at run time, so image writes require bakehouse:managed=true and tags at creation require ec2:CreateAction=CopyImage; Auto Scaling group ARNs carry a generated id before the configured name; a launch template configured by name has an ARN of its id only; aliased KMS keys are matched by kms:ResourceAliases.';
+
+export const addPromotion = (context: PipelineContext): void => {
+  const { stack, config, bus, publishEvents } = context;
+  const targets = targetStatements(context);
+
+  const promoteChannels = channelStatements(context, ['ec2:CreateTags']);
+  const promote = context.addFunction(PromotionFunction.Promote, {
+    handler: 'functions/promote/handler.handler',
+    description: 'AMI Baked / AMI Tested / Promote Requested: moves channels, launch templates, groups; distributes',
+    timeout: '2 minutes',
+    statements: [...promoteChannels.statements, ...targets.statements, publishEvents],
+    wildcards: {
+      resources: [...new Set([...promoteChannels.wildcards, ...targets.wildcards])],
+      reason: TARGETS_REASON,
+    },
+  });
+
+  const revokeChannels = channelStatements(context, ['ec2:CreateTags', 'ec2:DisableImage']);
+  const revoke = context.addFunction(PromotionFunction.Revoke, {
+    handler: 'functions/revoke/handler.handler',
+    description: 'AMI Revoked: tags and disables the image (and descendants), moves its channels back',
+    timeout: '5 minutes',
+    statements: [...revokeChannels.statements, ...targets.statements, publishEvents],
+    wildcards: { resources: [...new Set([...revokeChannels.wildcards, ...targets.wildcards])], reason: TARGETS_REASON },
+  });
+
+  // A bad event fails at once with a named error; Lambda's async retries (2) repeat it
+  // deterministically, then the on-failure destination keeps the event and the error.
+  const queues = {
+    promoteEvents: context.addDeadLetterQueue('PromoteEventsDlq'),
+    promoteRejected: context.addDeadLetterQueue('PromoteRejected'),
+    revokeEvents: context.addDeadLetterQueue('RevokeEventsDlq'),
+    revokeRejected: context.addDeadLetterQueue('RevokeRejected'),
+  };
+  promote.configureAsyncInvoke({ retryAttempts: 2, onFailure: new SqsDestination(queues.promoteRejected) });
+  revoke.configureAsyncInvoke({ retryAttempts: 2, onFailure: new SqsDestination(queues.revokeRejected) });
+
+  const target = (fn: typeof promote, deadLetterQueue: (typeof queues)['promoteEvents']) =>
+    new LambdaFunction(fn, { deadLetterQueue, retryAttempts: 8, maxEventAge: Duration.hours(2) });
+  new Rule(stack, 'PromoteOnBakedOrTested', {
+    eventBus: bus,
+    description: 'New and tested AMIs from Bakehouse itself: Promote moves the channels whose rule matches',
+    eventPattern: { source: [config.settings.eventSource], detailType: [DetailType.AmiBaked, DetailType.AmiTested] },
+    targets: [target(promote, queues.promoteEvents)],
+  });
+  new Rule(stack, 'PromoteRequested', {
+    eventBus: bus,
+    description: 'Manual promotions (CLI, approvals): Promote validates them',
+    eventPattern: { detailType: [DetailType.PromoteRequested] },
+    targets: [target(promote, queues.promoteEvents)],
+  });
+  new Rule(stack, 'AmiRevoked', {
+    eventBus: bus,
+    description: 'Revocations (CLI, security tooling): Revoke disables the image and moves its channels back',
+    eventPattern: { detailType: [DetailType.AmiRevoked] },
+    targets: [target(revoke, queues.revokeEvents)],
+  });
+};

@@ -1,0 +1,225 @@
+/**
+ * One channel promotion, shared by Promote (bake, test, manual) and Revoke (moving channels back):
+ * move the channel parameter, update its launch templates, refresh its Auto Scaling groups,
+ * distribute the image, publish `AMI Promoted`, and tag the image with the channel.
+ *
+ * Every step is idempotent, and they run in an order that heals a crash on redelivery: the
+ * targets always run (they change nothing when already done), and `AMI Promoted` is published
+ * when the channel moved now, or when it had moved but the image does not carry the channel tag
+ * yet (the tag is the last step, so its absence means the earlier run stopped before publishing).
+ */
+import { CreateTagsCommand, DescribeImagesCommand, type EC2Client, type Image } from '@aws-sdk/client-ec2';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { type AwsTag, Tag } from '../commons/bake-plan';
+import { type ChannelCause, type Channels, tagOf } from '../commons/channels';
+import { type AmiPromoted, DetailType, EVENT_VERSION } from '../commons/events';
+import type { BakehouseConfig, Family } from '../commons/families';
+import { eachPage } from '../commons/pages';
+import type { LogPort } from '../commons/powertools';
+import { type EventTarget, publishEvent } from '../commons/publish';
+import type {
+  Channel,
+  Distribution,
+  distributeImage,
+  refreshAutoScalingGroups,
+  TargetDeps,
+  updateLaunchTemplates,
+} from './targets';
+
+/** The targets module's operations, injected so the cores are tested with fakes. */
+export interface PromotionTargets {
+  readonly updateLaunchTemplates: typeof updateLaunchTemplates;
+  readonly refreshAutoScalingGroups: typeof refreshAutoScalingGroups;
+  readonly distributeImage: typeof distributeImage;
+}
+
+export interface PromotionDeps {
+  readonly config: BakehouseConfig;
+  readonly ec2: Pick<EC2Client, 'send'>;
+  readonly channels: Channels;
+  readonly targets: PromotionTargets;
+  readonly targetDeps: TargetDeps;
+  readonly events: Pick<EventBridgeClient, 'send'>;
+  readonly eventTarget: EventTarget;
+  readonly clock: () => Date;
+  readonly logger: LogPort;
+}
+
+export interface ChannelPromotion {
+  readonly family: Family;
+  readonly channel: Channel;
+  /** The image as DescribeImages returned it (its tags tell whether an earlier run finished). */
+  readonly image: Image & { readonly ImageId: string };
+  readonly cause: ChannelCause;
+  readonly by: string;
+  readonly bakeId: string | null;
+}
+
+export interface ChannelOutcome {
+  readonly family: string;
+  readonly channel: string;
+  readonly amiId: string;
+  readonly previousAmiId: string | null;
+  /** The channel parameter was written by this call. */
+  readonly changed: boolean;
+  /** `AMI Promoted` was published by this call. */
+  readonly published: boolean;
+}
+
+export const channelTagKey = (channel: string): string => `${Tag.ChannelPrefix}${channel}`;
+
+/** Runs `work` once, however often the result is asked for (distribution: once per AMI). */
+export const once = <T>(work: () => Promise<T>): (() => Promise<T>) => {
+  let result: Promise<T> | undefined;
+  return () => {
+    result ??= work();
+    return result;
+  };
+};
+
+/** Copies and shares of the image, as the family's distribution says (nothing to do: no call). */
+export const distributionOf = (
+  family: Family,
+  image: ChannelPromotion['image'],
+  deps: PromotionDeps,
+): (() => Promise<Distribution>) =>
+  once(async () => {
+    if (family.distribution.regions.length === 0 && family.distribution.accounts.length === 0) {
+      return { regions: [], accounts: [] };
+    }
+    const tags: AwsTag[] = (image.Tags ?? []).flatMap((t) =>
+      t.Key !== undefined && t.Value !== undefined ? [{ Key: t.Key, Value: t.Value }] : [],
+    );
+    return deps.targets.distributeImage(
+      family,
+      { amiId: image.ImageId, name: image.Name ?? image.ImageId, tags },
+      deps.targetDeps,
+    );
+  });
+
+/** The newest image of a family that can still be launched (revoked ones are disabled), or undefined. */
+export const newestImageOf = async (family: string, ec2: Pick<EC2Client, 'send'>): Promise<Image | undefined> => {
+  let newest: Image | undefined;
+  const pages = eachPage((NextToken) =>
+    ec2.send(
+      new DescribeImagesCommand({
+        Owners: ['self'],
+        Filters: [
+          { Name: `tag:${Tag.Family}`, Values: [family] },
+          { Name: `tag:${Tag.Managed}`, Values: ['true'] },
+        ],
+        MaxResults: 100,
+        NextToken,
+      }),
+    ),
+  );
+  for await (const page of pages) {
+    for (const image of page.Images ?? []) {
+      if ((image.CreationDate ?? '') > (newest?.CreationDate ?? '')) newest = image;
+    }
+  }
+  return newest;
+};
+
+/**
+ * Families built on `<family>/<channel>` whose newest image was built from another AMI than
+ * `amiId` (or that have no image yet): they need a bake.
+ */
+export const outdatedChildren = async (
+  config: BakehouseConfig,
+  family: string,
+  channel: string,
+  amiId: string,
+  ec2: Pick<EC2Client, 'send'>,
+): Promise<AmiPromoted['outdatedChildren']> => {
+  const children = config.families.filter(
+    (f) => 'family' in f.source && f.source.family === family && f.source.channel === channel,
+  );
+  const outdated: AmiPromoted['outdatedChildren'] = [];
+  for (const child of children) {
+    const newest = await newestImageOf(child.name, ec2);
+    if (!newest) {
+      outdated.push({ family: child.name, amiId: null });
+    } else if (tagOf(newest, Tag.SourceAmi) !== amiId) {
+      outdated.push({ family: child.name, amiId: newest.ImageId ?? null });
+    }
+  }
+  return outdated;
+};
+
+/** Moves one channel to the image and everything that follows it; see the module comment. */
+export const promoteChannel = async (
+  promotion: ChannelPromotion,
+  distribution: () => Promise<Distribution>,
+  deps: PromotionDeps,
+): Promise<ChannelOutcome> => {
+  const { family, channel, image, cause, by, bakeId } = promotion;
+  const amiId = image.ImageId;
+  const move = await deps.channels.moveChannel({
+    family: family.name,
+    channel: channel.name,
+    amiId,
+    by,
+    cause,
+    bakeId,
+  });
+  const launchTemplates =
+    channel.launchTemplates.length > 0
+      ? await deps.targets.updateLaunchTemplates(channel.launchTemplates, amiId, deps.targetDeps)
+      : [];
+  const autoScalingGroups =
+    channel.autoScalingGroups.length > 0
+      ? await deps.targets.refreshAutoScalingGroups(channel.autoScalingGroups, amiId, deps.targetDeps)
+      : [];
+  const base = { family: family.name, channel: channel.name, amiId, changed: move.changed };
+
+  const finished = !move.changed && tagOf(image, channelTagKey(channel.name)) !== undefined;
+  if (finished) {
+    deps.logger.info('channel already points at the image; nothing to publish', {
+      family: family.name,
+      channel: channel.name,
+      amiId,
+    });
+    return { ...base, previousAmiId: null, published: false };
+  }
+
+  let previousAmiId = move.previousAmiId;
+  if (!move.changed) {
+    // An earlier run moved the channel and stopped before publishing: its record names the previous AMI.
+    const [latest] = await deps.channels.channelHistory(family.name, channel.name);
+    previousAmiId = latest?.amiId === amiId ? latest.previousAmiId : null;
+    deps.logger.warn('channel had moved without AMI Promoted; publishing it now', {
+      family: family.name,
+      channel: channel.name,
+      amiId,
+    });
+  }
+  const copies = await distribution();
+  const detail: AmiPromoted = {
+    version: EVENT_VERSION,
+    bakeId,
+    family: family.name,
+    amiId,
+    channel: channel.name,
+    previousAmiId,
+    cause,
+    promotedBy: by,
+    targets: {
+      parameter: deps.channels.parameterName(family.name, channel.name),
+      launchTemplates: launchTemplates.map(({ id, version, isDefault }) => ({ id, version, isDefault })),
+      autoScalingGroups: autoScalingGroups.map(({ name, instanceRefreshId }) => ({ name, instanceRefreshId })),
+      regions: copies.regions.map(({ region, amiId: copy }) => ({ region, amiId: copy })),
+      accounts: [...copies.accounts],
+    },
+    outdatedChildren: await outdatedChildren(deps.config, family.name, channel.name, amiId, deps.ec2),
+  };
+  await publishEvent(deps.events, deps.eventTarget, DetailType.AmiPromoted, detail);
+  await deps.ec2.send(
+    new CreateTagsCommand({
+      Resources: [amiId],
+      Tags: [{ Key: channelTagKey(channel.name), Value: deps.clock().toISOString() }],
+    }),
+  );
+  deps.logger.info('promoted', { ...detail });
+  return { ...base, previousAmiId, published: true };
+};

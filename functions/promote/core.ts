@@ -1,0 +1,157 @@
+/**
+ * Promote ("the deploy Lambda"): on `AMI Baked`, `AMI Tested` and `Promote Requested`, moves the
+ * family's channels whose rule matches to the new AMI, with everything that follows a channel
+ * (launch templates, Auto Scaling refresh, distribution, `AMI Promoted`, the channel tag).
+ *
+ * Everything is validated before the first write: the event against the contract, the family
+ * and channel against the configuration, the image against EC2 (exists, available, this
+ * family's, not revoked, not failed). A redelivered event finds every channel already at the AMI
+ * and publishes nothing.
+ */
+import type { Image } from '@aws-sdk/client-ec2';
+import { Tag } from '../commons/bake-plan';
+import { describeImage, tagOf, unfitReason } from '../commons/channels';
+import { parseEvent } from '../commons/contract';
+import { UnknownFamilyError } from '../commons/errors';
+import { DetailType } from '../commons/events';
+import type { Family } from '../commons/families';
+import { findFamily } from '../commons/family-lookup';
+import {
+  type ChannelOutcome,
+  type ChannelPromotion,
+  distributionOf,
+  type PromotionDeps,
+  promoteChannel,
+} from './apply';
+import { PromotionRefusedError, UnknownChannelError } from './errors';
+import type { Channel } from './targets';
+
+export type PromoteDeps = PromotionDeps;
+
+export const PROMOTE_DETAIL_TYPES = [DetailType.AmiBaked, DetailType.AmiTested, DetailType.PromoteRequested] as const;
+
+export interface PromoteResult {
+  readonly family: string;
+  readonly amiId: string;
+  readonly channels: readonly ChannelOutcome[];
+  /** Why nothing was promoted, when nothing was. */
+  readonly skipped?: string;
+}
+
+interface Plan {
+  readonly family: Family;
+  readonly amiId: string;
+  readonly channels: readonly Channel[];
+  readonly cause: 'baked' | 'tested' | 'manual';
+  readonly by: string;
+  /** Null for a manual promotion: the image's bake-id tag says it. */
+  readonly bakeId: string | null;
+  readonly manual: boolean;
+}
+
+/** The channels an event moves, by the family's `promoteOn` rules (a manual request names its own). */
+const planOf = (event: ReturnType<typeof parseEvent<(typeof PROMOTE_DETAIL_TYPES)[number]>>, deps: PromoteDeps) => {
+  const { detail } = event;
+  const family = findFamily(deps.config, detail.family);
+  if (!family) {
+    throw new UnknownFamilyError(
+      `rejected ${event.detailType} ${event.id}: family: no family named '${detail.family}'. Fix: use one of ${deps.config.families.map((f) => f.name).join(', ')}`,
+    );
+  }
+  if (event.detailType === DetailType.PromoteRequested && 'channel' in detail) {
+    const channel = family.channels.find((c) => c.name === detail.channel);
+    if (!channel) {
+      throw new UnknownChannelError(
+        `rejected Promote Requested ${event.id}: channel: family '${family.name}' has no channel '${detail.channel}'. Fix: use one of ${family.channels.map((c) => c.name).join(', ')}`,
+      );
+    }
+    const plan: Plan = {
+      family,
+      amiId: detail.amiId,
+      channels: [channel],
+      cause: 'manual',
+      by: detail.requestedBy,
+      bakeId: null,
+      manual: true,
+    };
+    return { plan };
+  }
+  if (event.detailType === DetailType.AmiTested && 'passed' in detail && !detail.passed) {
+    const failed = detail.results.filter((r) => !r.passed).map((r) => r.name);
+    return { skipped: `tests failed (${failed.join(', ') || 'no check passed'}): promoted nowhere`, family };
+  }
+  const cause = event.detailType === DetailType.AmiBaked ? 'baked' : 'tested';
+  const bakeId = 'bakeId' in detail ? detail.bakeId : null;
+  const plan: Plan = {
+    family,
+    amiId: detail.amiId,
+    channels: family.channels.filter((c) => c.promoteOn === cause),
+    cause,
+    by: `bakehouse:${cause}`,
+    bakeId,
+    manual: false,
+  };
+  return { plan };
+};
+
+/** Why the image may not enter the family's channels, or undefined. */
+const refusal = (image: Image | undefined, family: Family): string | undefined => {
+  const unfit = unfitReason(image);
+  if (unfit) return unfit;
+  const owner = tagOf(image, Tag.Family);
+  if (owner !== family.name) return `it belongs to ${owner ? `family '${owner}'` : 'no Bakehouse family'}`;
+  return undefined;
+};
+
+export const promote = async (event: unknown, deps: PromoteDeps): Promise<PromoteResult> => {
+  const parsed = parseEvent(event, PROMOTE_DETAIL_TYPES);
+  const planned = planOf(parsed, deps);
+  const amiId = parsed.detail.amiId;
+  if (!planned.plan) {
+    deps.logger.info('promoting nothing', { family: planned.family.name, amiId, reason: planned.skipped });
+    return { family: planned.family.name, amiId, channels: [], skipped: planned.skipped };
+  }
+  const { plan } = planned;
+  if (plan.channels.length === 0) {
+    const skipped = `no channel of family '${plan.family.name}' is promoted on '${plan.cause}'`;
+    deps.logger.info('promoting nothing', { family: plan.family.name, amiId, reason: skipped });
+    return { family: plan.family.name, amiId, channels: [], skipped };
+  }
+
+  const image = await describeImage(amiId, deps.ec2);
+  const refused = refusal(image, plan.family);
+  if (refused || !image?.ImageId) {
+    const message = `refused to promote ${amiId} to ${plan.channels.map((c) => `${plan.family.name}/${c.name}`).join(', ')}: ${refused ?? 'it does not exist'}`;
+    // A manual request is a bad request; an automatic one is an event the image has outlived
+    // (a bake redelivered after its tests failed): nothing to do, nothing to retry.
+    if (plan.manual || !image || tagOf(image, Tag.Family) !== plan.family.name) {
+      throw new PromotionRefusedError(message);
+    }
+    deps.logger.warn(message, { eventId: parsed.id });
+    return { family: plan.family.name, amiId, channels: [], skipped: message };
+  }
+  const described = { ...image, ImageId: image.ImageId };
+  const bakeId = plan.bakeId ?? tagOf(image, Tag.BakeId) ?? null;
+  const distribution = distributionOf(plan.family, described, deps);
+
+  const outcomes: ChannelOutcome[] = [];
+  for (const channel of plan.channels) {
+    const promotion: ChannelPromotion = {
+      family: plan.family,
+      channel,
+      image: described,
+      cause: plan.cause,
+      by: plan.by,
+      bakeId,
+    };
+    outcomes.push(await promoteChannel(promotion, distribution, deps));
+  }
+  if (outcomes.every((o) => !o.published)) {
+    deps.logger.info('redelivered event: every channel already points at the image', {
+      family: plan.family.name,
+      amiId,
+      eventId: parsed.id,
+    });
+  }
+  return { family: plan.family.name, amiId, channels: outcomes };
+};

@@ -1,0 +1,36 @@
+/**
+ * Named errors of promotion and revocation. Each is a bad request, not a transient failure: a
+ * retry cannot fix it, and the event ends in the function's dead-letter queue with this message.
+ */
+
+/** A promotion that must not happen: the image is failed, revoked, of another family, missing or unavailable. */
+export class PromotionRefusedError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'PromotionRefusedError';
+  }
+}
+
+/** A `Promote Requested` naming a channel the family does not declare. */
+export class UnknownChannelError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'UnknownChannelError';
+  }
+}
+
+/** An `AMI Revoked` naming an image that does not exist (or was deregistered). */
+export class ImageNotFoundError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ImageNotFoundError';
+  }
+}
+
+/** An `AMI Revoked` naming an image Bakehouse did not make (no `bakehouse:managed=true`). */
+export class UnmanagedImageError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'UnmanagedImageError';
+  }
+}

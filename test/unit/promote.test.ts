@@ -1,0 +1,471 @@
+import { CreateTagsCommand } from '@aws-sdk/client-ec2';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { PutParameterCommand } from '@aws-sdk/client-ssm';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Tag } from '../../functions/commons/bake-plan';
+import { TESTED_TAG } from '../../functions/commons/channels';
+import { type BakehouseConfig, type FamilyInput, loadConfig } from '../../functions/commons/families';
+import { channelTagKey } from '../../functions/promote/apply';
+import { promote } from '../../functions/promote/core';
+import { childFamily, configInput, lambdaContext, linuxFamily } from './support/bake-factories';
+import { ami, envelope, type FakeAws, fakeAws, fakeTargets, PREFIX, promotionDeps } from './support/promotion-fakes';
+
+const BASE = 'al2023-base';
+const WEB = 'al2023-web';
+
+const baseFamily = (): FamilyInput =>
+  linuxFamily({
+    name: BASE,
+    channels: [
+      {
+        name: 'dev',
+        promoteOn: 'baked',
+        launchTemplates: [{ template: 'web-dev' }],
+        autoScalingGroups: [{ name: 'web-dev-asg' }],
+      },
+      { name: 'canary', promoteOn: 'baked' },
+      {
+        name: 'stable',
+        promoteOn: 'tested',
+        launchTemplates: [{ template: 'lt-0123456789abcdef0', makeDefault: false }],
+      },
+      { name: 'gold', promoteOn: 'manual' },
+    ],
+    distribution: { regions: ['eu-west-1'], accounts: ['444455556666'] },
+  });
+
+const config = (): BakehouseConfig =>
+  loadConfig(configInput([baseFamily(), childFamily(BASE, 'stable', WEB), childFamily(WEB, 'stable', 'al2023-app')]));
+
+let aws: FakeAws;
+let fakes: ReturnType<typeof fakeTargets>;
+const deps = () => promotionDeps(config(), fakes.targets);
+
+beforeEach(() => {
+  aws = fakeAws();
+  fakes = fakeTargets();
+});
+
+const baked = (amiId: string, overrides: Record<string, unknown> = {}) =>
+  envelope('AMI Baked', {
+    version: '1.0',
+    bakeId: 'bake-1',
+    family: BASE,
+    os: 'linux',
+    amiId,
+    region: 'eu-central-1',
+    name: 'bakehouse/al2023-base/1',
+    sourceAmiId: ami(999),
+    bakeKey: 'k'.repeat(64),
+    parentFamily: null,
+    durationSeconds: 600,
+    automationExecutionId: 'exec-1',
+    ...overrides,
+  });
+
+const tested = (amiId: string, passed: boolean, overrides: Record<string, unknown> = {}) =>
+  envelope('AMI Tested', {
+    version: '1.0',
+    bakeId: 'bake-1',
+    family: BASE,
+    amiId,
+    passed,
+    results: [
+      { name: 'ssm agent running', passed: true },
+      { name: 'jq present', passed },
+    ],
+    testExecutionId: 'exec-2',
+    ...overrides,
+  });
+
+const requested = (amiId: string, channel: string, overrides: Record<string, unknown> = {}) =>
+  envelope('Promote Requested', {
+    version: '1.0',
+    family: BASE,
+    channel,
+    amiId,
+    requestedBy: 'cli:alice',
+    reason: 'hotfix',
+    ...overrides,
+  });
+
+const channelOf = (channel: string, family = BASE) =>
+  aws.parameters.get(`${PREFIX}/${family}/${channel}`)?.at(-1)?.value;
+
+/** Nothing was written anywhere. */
+const expectNoSideEffects = () => {
+  expect(aws.ssm).not.toReceiveCommand(PutParameterCommand);
+  expect(aws.ec2).not.toReceiveCommand(CreateTagsCommand);
+  expect(aws.events).not.toReceiveCommand(PutEventsCommand);
+  expect(fakes.targets.updateLaunchTemplates).not.toHaveBeenCalled();
+  expect(fakes.targets.refreshAutoScalingGroups).not.toHaveBeenCalled();
+  expect(fakes.targets.distributeImage).not.toHaveBeenCalled();
+};
+
+describe('AMI Baked', () => {
+  it("moves only the channels promoted on 'baked', with their launch templates and groups", async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+
+    // Act
+    const result = await promote(baked(a), deps());
+
+    // Assess
+    expect(result.channels.map((c) => [c.channel, c.changed, c.published])).toEqual([
+      ['dev', true, true],
+      ['canary', true, true],
+    ]);
+    expect(channelOf('dev')).toBe(a);
+    expect(channelOf('canary')).toBe(a);
+    expect(channelOf('stable')).toBeUndefined();
+    expect(fakes.targets.updateLaunchTemplates).toHaveBeenCalledWith(
+      [{ template: 'web-dev', makeDefault: true }],
+      a,
+      expect.anything(),
+    );
+    expect(fakes.targets.refreshAutoScalingGroups).toHaveBeenCalledWith(
+      [{ name: 'web-dev-asg', minHealthyPercentage: 90 }],
+      a,
+      expect.anything(),
+    );
+  });
+
+  it('publishes AMI Promoted per channel with the targets, and distributes the image once', async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+
+    // Act
+    await promote(baked(a), deps());
+
+    // Assess
+    expect(fakes.targets.distributeImage).toHaveBeenCalledTimes(1);
+    const [dev, canary] = aws.promoted();
+    expect(dev).toEqual({
+      version: '1.0',
+      bakeId: 'bake-1',
+      family: BASE,
+      amiId: a,
+      channel: 'dev',
+      previousAmiId: null,
+      cause: 'baked',
+      promotedBy: 'bakehouse:baked',
+      targets: {
+        parameter: `${PREFIX}/${BASE}/dev`,
+        launchTemplates: [{ id: 'web-dev', version: 1, isDefault: true }],
+        autoScalingGroups: [{ name: 'web-dev-asg', instanceRefreshId: `refresh-web-dev-asg-${a}` }],
+        regions: [{ region: 'eu-west-1', amiId: `${a}-eu-west-1` }],
+        accounts: ['444455556666'],
+      },
+      outdatedChildren: [],
+    });
+    expect(canary).toMatchObject({ channel: 'canary', targets: { launchTemplates: [], autoScalingGroups: [] } });
+    expect(aws.events).toReceiveCommandWith(PutEventsCommand, {
+      Entries: [
+        expect.objectContaining({ EventBusName: 'bakehouse-test', Source: 'bakehouse', DetailType: 'AMI Promoted' }),
+      ],
+    });
+  });
+
+  it('tags the image with each channel and the time of the promotion', async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+
+    // Act
+    await promote(baked(a), deps());
+
+    // Assess
+    expect(aws.tag(a, channelTagKey('dev'))).toBe('2026-11-29T12:00:00.000Z');
+    expect(aws.tag(a, channelTagKey('canary'))).toBe('2026-11-29T12:00:00.000Z');
+    expect(aws.tag(a, channelTagKey('stable'))).toBeUndefined();
+  });
+
+  it('records the previous AMI of the channel', async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+    const b = aws.addImage(2, BASE);
+    await promote(baked(a), deps());
+
+    // Act
+    await promote(baked(b, { bakeId: 'bake-2' }), deps());
+
+    // Assess
+    expect(aws.promoted().at(-1)).toMatchObject({ amiId: b, previousAmiId: a, bakeId: 'bake-2' });
+    const [latest] = await deps().channels.channelHistory(BASE, 'canary');
+    expect(latest).toMatchObject({
+      amiId: b,
+      by: 'bakehouse:baked',
+      cause: 'baked',
+      bakeId: 'bake-2',
+      previousAmiId: a,
+    });
+  });
+});
+
+describe('AMI Tested', () => {
+  it("moves the channels promoted on 'tested' when the tests passed", async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+
+    // Act
+    await promote(tested(a, true), deps());
+
+    // Assess
+    expect(channelOf('stable')).toBe(a);
+    expect(channelOf('dev')).toBeUndefined();
+    expect(aws.promoted()).toEqual([
+      expect.objectContaining({
+        channel: 'stable',
+        cause: 'tested',
+        promotedBy: 'bakehouse:tested',
+        targets: expect.objectContaining({
+          launchTemplates: [{ id: 'lt-0123456789abcdef0', version: 1, isDefault: false }],
+        }),
+      }),
+    ]);
+  });
+
+  it('promotes nothing when the tests failed, and says why', async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+    const d = deps();
+
+    // Act
+    const result = await promote(tested(a, false), d);
+
+    // Assess
+    expect(result.skipped).toMatch(/tests failed \(jq present\)/);
+    expectNoSideEffects();
+    expect(d.logger.info).toHaveBeenCalledWith('promoting nothing', expect.objectContaining({ amiId: a }));
+  });
+
+  it('skips, without an error, an image marked failed or revoked since the event was sent', async () => {
+    // Prepare
+    const failed = aws.addImage(1, BASE, { [TESTED_TAG]: 'failed' });
+    const revoked = aws.addImage(2, BASE, { [Tag.Revoked]: 'true' });
+
+    // Act
+    const results = [await promote(tested(failed, true), deps()), await promote(baked(revoked), deps())];
+
+    // Assess
+    expect(results.map((r) => r.skipped)).toEqual([
+      expect.stringContaining('its tests failed'),
+      expect.stringContaining('it is revoked'),
+    ]);
+    expectNoSideEffects();
+  });
+});
+
+describe('Promote Requested', () => {
+  it('moves a manual channel, recording who asked', async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+
+    // Act
+    await promote(requested(a, 'gold'), deps());
+
+    // Assess
+    expect(channelOf('gold')).toBe(a);
+    expect(aws.promoted()).toEqual([
+      expect.objectContaining({ channel: 'gold', cause: 'manual', promotedBy: 'cli:alice', bakeId: 'bake-1' }),
+    ]);
+    const [latest] = await deps().channels.channelHistory(BASE, 'gold');
+    expect(latest).toMatchObject({ by: 'cli:alice', cause: 'manual' });
+  });
+
+  it('may override any channel of the family, for example roll stable back to an earlier image', async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+    const b = aws.addImage(2, BASE);
+    await promote(tested(a, true), deps());
+    await promote(tested(b, true), deps());
+
+    // Act
+    await promote(requested(a, 'stable', { requestedBy: 'cli:bob' }), deps());
+
+    // Assess
+    expect(channelOf('stable')).toBe(a);
+    expect(aws.promoted().at(-1)).toMatchObject({ amiId: a, previousAmiId: b, promotedBy: 'cli:bob' });
+  });
+
+  it.each([
+    ['its tests failed', () => aws.addImage(1, BASE, { [TESTED_TAG]: 'failed' })],
+    ['it is revoked', () => aws.addImage(1, BASE, { [Tag.Revoked]: 'true' })],
+    ["it belongs to family 'al2023-web'", () => aws.addImage(1, WEB)],
+    ['it is disabled, not available', () => aws.addImage(1, BASE, {}, { State: 'disabled' })],
+    ['it is pending, not available', () => aws.addImage(1, BASE, {}, { State: 'pending' })],
+    ['it does not exist', () => ami(404)],
+  ])('refuses an image when %s, with a named error and no side effects', async (reason, image) => {
+    // Prepare
+    const amiId = image();
+
+    // Act & Assess
+    await expect(promote(requested(amiId, 'gold'), deps())).rejects.toMatchObject({
+      name: 'PromotionRefusedError',
+      message: expect.stringContaining(reason),
+    });
+    expectNoSideEffects();
+  });
+
+  it('refuses a channel the family does not have, naming the channel', async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+
+    // Act & Assess
+    await expect(promote(requested(a, 'beta'), deps())).rejects.toMatchObject({
+      name: 'UnknownChannelError',
+      message: expect.stringMatching(/channel: family 'al2023-base' has no channel 'beta'.*dev, canary, stable, gold/),
+    });
+    expectNoSideEffects();
+    expect(aws.ec2.calls()).toHaveLength(0);
+  });
+});
+
+describe('redelivery', () => {
+  it('changes nothing and publishes nothing the second time', async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+    const d = deps();
+    await promote(baked(a), d);
+    const published = aws.promoted().length;
+
+    // Act
+    const again = await promote(baked(a), d);
+
+    // Assess
+    expect(again.channels.map((c) => [c.changed, c.published])).toEqual([
+      [false, false],
+      [false, false],
+    ]);
+    expect(aws.promoted()).toHaveLength(published);
+    expect(aws.ssm).toReceiveCommandTimes(PutParameterCommand, 2);
+    expect(fakes.templates.get('web-dev')).toEqual({ amiId: a, version: 1 });
+    expect(d.logger.info).toHaveBeenCalledWith(
+      'redelivered event: every channel already points at the image',
+      expect.anything(),
+    );
+  });
+
+  it('publishes, on the retry, what a failed publish left out, with the previous AMI', async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+    const b = aws.addImage(2, BASE);
+    await promote(tested(a, true), deps());
+    aws.failPublishes(1);
+
+    // Act
+    await expect(promote(tested(b, true), deps())).rejects.toThrow('InternalException');
+    await promote(tested(b, true), deps());
+
+    // Assess
+    expect(channelOf('stable')).toBe(b);
+    expect(aws.promoted().filter((e) => e.amiId === b)).toEqual([
+      expect.objectContaining({ channel: 'stable', previousAmiId: a }),
+    ]);
+    expect(aws.tag(b, channelTagKey('stable'))).toBeDefined();
+  });
+});
+
+describe('outdated children', () => {
+  it('names the families built on the channel whose newest image has another parent, or none', async () => {
+    // Prepare
+    const oldBase = aws.addImage(1, BASE);
+    const newBase = aws.addImage(2, BASE);
+    aws.addImage(10, WEB, { [Tag.SourceAmi]: oldBase });
+    const newestWeb = aws.addImage(11, WEB, { [Tag.SourceAmi]: oldBase });
+
+    // Act
+    await promote(tested(newBase, true), deps());
+
+    // Assess: al2023-app is built on al2023-web, not on this channel
+    expect(aws.promoted()[0]?.outdatedChildren).toEqual([{ family: WEB, amiId: newestWeb }]);
+  });
+
+  it('is empty when the child is already built on the new image, and null for a child with no image', async () => {
+    // Prepare
+    const base = aws.addImage(1, BASE);
+    aws.addImage(10, WEB, { [Tag.SourceAmi]: base });
+
+    // Act
+    await promote(tested(base, true), deps());
+    await promote(requested(aws.addImage(11, WEB), 'stable', { family: WEB }), deps());
+
+    // Assess
+    expect(aws.promoted().map((e) => e.outdatedChildren)).toEqual([[], [{ family: 'al2023-app', amiId: null }]]);
+  });
+});
+
+describe('bad events', () => {
+  it.each([
+    ['a missing amiId', () => baked('x', { amiId: undefined }), /amiId/],
+    ['a malformed amiId', () => tested('ami-nothex', true), /amiId: use an AMI id/],
+    [
+      'an unknown major version',
+      () => requested(ami(1), 'gold', { version: '2.0' }),
+      /version: this Bakehouse accepts major version 1/,
+    ],
+    ['an unknown field in a request', () => requested(ami(1), 'gold', { urgent: true }), /\(detail\): .*urgent/],
+    ['another detail-type', () => envelope('AMI Revoked', { amiId: ami(1) }), /detail-type/],
+  ])('rejects %s with InvalidEventError naming the field, touching nothing', async (_what, event, field) => {
+    // Act & Assess
+    await expect(promote(event(), deps())).rejects.toMatchObject({
+      name: 'InvalidEventError',
+      message: expect.stringMatching(field),
+    });
+    expectNoSideEffects();
+    expect(aws.ec2.calls()).toHaveLength(0);
+    expect(aws.ssm.calls()).toHaveLength(0);
+  });
+
+  it('rejects an unknown family before any AWS call', async () => {
+    // Act & Assess
+    await expect(promote(baked(ami(1), { family: 'nope' }), deps())).rejects.toMatchObject({
+      name: 'UnknownFamilyError',
+      message: expect.stringContaining("family: no family named 'nope'"),
+    });
+    expect(aws.ec2.calls()).toHaveLength(0);
+    expect(aws.ssm.calls()).toHaveLength(0);
+  });
+});
+
+describe('handler', () => {
+  beforeEach(() => {
+    vi.resetModules();
+    for (const [key, value] of Object.entries({
+      EVENT_BUS_NAME: 'bakehouse-prod',
+      AWS_REGION: 'eu-central-1',
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
+    })) {
+      vi.stubEnv(key, value);
+    }
+  });
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it('promotes with the bundled configuration and publishes on the bus named at cold start', async () => {
+    // Prepare: the shipped al2023-base promotes dev on AMI Baked
+    const a = aws.addImage(1, BASE);
+    const { handler } = await import('../../functions/promote/handler');
+
+    // Act
+    const result = await handler(baked(a), lambdaContext('bakehouse-test-Promote'));
+
+    // Assess
+    expect(result.channels.map((c) => c.channel)).toEqual(['dev']);
+    expect(channelOf('dev')).toBe(a);
+    expect(aws.events).toReceiveCommandWith(PutEventsCommand, {
+      Entries: [expect.objectContaining({ EventBusName: 'bakehouse-prod', DetailType: 'AMI Promoted' })],
+    });
+  });
+
+  it('fails a bad event with InvalidEventError, writing nothing', async () => {
+    // Prepare
+    const { handler } = await import('../../functions/promote/handler');
+
+    // Act & Assess
+    await expect(handler(baked('ami-bad'), lambdaContext('bakehouse-test-Promote'))).rejects.toMatchObject({
+      name: 'InvalidEventError',
+    });
+    expectNoSideEffects();
+  });
+});
