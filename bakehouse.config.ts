@@ -39,7 +39,13 @@ export default defineConfig({
       ],
       channels: [
         { name: 'dev', promoteOn: 'baked' },
-        { name: 'stable', promoteOn: 'tested' },
+        {
+          name: 'stable',
+          promoteOn: 'tested',
+          // The web team's launch template gets a new default version with every stable image
+          // (replace with your own, or drop; `npm start` and the sandbox tests create it).
+          launchTemplates: [{ template: 'bakehouse-example-web' }],
+        },
       ],
       retention: { keep: 5, minAgeDays: 14 },
     },

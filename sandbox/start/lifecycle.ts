@@ -10,7 +10,13 @@
  * Each scenario states what it expects; the run ends with a summary and fails when any
  * expectation did not hold.
  */
-import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import {
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  DescribeLaunchTemplatesCommand,
+  DescribeLaunchTemplateVersionsCommand,
+  EC2Client,
+} from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { DetailType } from '../../functions/commons/events';
@@ -39,6 +45,15 @@ export interface LifecycleOptions {
   readonly requested: readonly string[];
   /** The family whose patch step is made to fail. */
   readonly failing: string;
+  /**
+   * Channels that move on their own (promoteOn baked or tested) per family, and the launch
+   * templates registered on each: after the scheduled bakes, the run waits for these promotions.
+   */
+  readonly promotions: Readonly<
+    Record<string, readonly { readonly channel: string; readonly launchTemplates: readonly string[] }[]>
+  >;
+  /** Families built on a scheduled family's channel: requested once their parent is promoted. */
+  readonly children: readonly string[];
   readonly print: (line: string) => void;
   /** Real ms to wait for one bake. */
   readonly bakeTimeoutMs?: number;
@@ -115,6 +130,16 @@ export const runLifecycle = async (options: LifecycleOptions): Promise<Outcome[]
     return bakeIdFor(family, idempotencyKey);
   };
 
+  const templateImage = async (name: string) => {
+    const { LaunchTemplates: [template] = [] } = await ec2.send(
+      new DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [name] }),
+    );
+    const { LaunchTemplateVersions: [version] = [] } = await ec2.send(
+      new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: name, Versions: ['$Default'] }),
+    );
+    return { name, version: template?.DefaultVersionNumber, imageId: version?.LaunchTemplateData?.ImageId };
+  };
+
   const lineage = async (amiId: string): Promise<string> => {
     const { Images: [image] = [] } = await ec2.send(new DescribeImagesCommand({ ImageIds: [amiId] }));
     const tags = Object.fromEntries((image?.Tags ?? []).map((t) => [t.Key, t.Value]));
@@ -179,11 +204,46 @@ export const runLifecycle = async (options: LifecycleOptions): Promise<Outcome[]
       ),
     );
 
-    // 2. Requested bakes, as the CLI or another team sends them.
-    options.print(`\n== 2. Bake Requested events for ${options.requested.join(', ')}`);
-    const requestedIds = await Promise.all(options.requested.map((family) => request(family)));
+    // The fan-out: each new image is tested, and promoted to the channels that move on their own.
+    options.print('\n== 1b. Tests and promotions of the scheduled images');
+    for (const family of options.scheduled.families) {
+      const baked = outcomes.find((o) => o.family === family && o.scenario === 'scheduled');
+      const amiId = /^ami-[0-9a-f]+/.exec(baked?.detail ?? '')?.[0];
+      if (!amiId) continue;
+      for (const { channel, launchTemplates } of options.promotions[family] ?? []) {
+        const promoted = await watcher
+          .waitFor(
+            `${family} promoted to ${channel}`,
+            (entry) =>
+              entry.event['detail-type'] === DetailType.AmiPromoted &&
+              entry.event.detail.amiId === amiId &&
+              entry.event.detail.channel === channel,
+            timeout,
+          )
+          .catch(() => undefined);
+        const templates = await Promise.all(launchTemplates.map((name) => templateImage(name)));
+        const moved = templates.every((t) => t.imageId === amiId);
+        outcomes.push({
+          scenario: `promoted ${channel}`,
+          family,
+          expected: `AMI Promoted to ${channel}`,
+          actual: promoted ? `AMI Promoted to ${channel} (${String(promoted.event.detail.cause)})` : 'not promoted',
+          ok: promoted !== undefined && moved,
+          detail: [
+            `${options.parameterPrefix}/${family}/${channel} → ${amiId}`,
+            ...templates.map((t) => `launch template ${t.name} default v${t.version} → ${t.imageId}`),
+          ].join('; '),
+        });
+      }
+    }
+
+    // 2. Requested bakes, as the CLI or another team sends them; families built on a scheduled
+    //    family's channel bake now that the channel points at the new image.
+    const askFor = [...options.requested, ...options.children];
+    options.print(`\n== 2. Bake Requested events for ${askFor.join(', ')}`);
+    const requestedIds = await Promise.all(askFor.map((family) => request(family)));
     await Promise.all(
-      options.requested.map((family, i) => expectBaked('requested', family, outcomeOf(family, requestedIds[i] ?? ''))),
+      askFor.map((family, i) => expectBaked('requested', family, outcomeOf(family, requestedIds[i] ?? ''))),
     );
 
     // 3. The same family again: nothing changed (same source, document and parameters), so skipped.

@@ -62,6 +62,21 @@ const nextFiring = async (
   }
 };
 
+/** The image a family's source names, read from the sandbox (public parameter or filter). */
+const sourceImage = async (
+  sandbox: Sandbox,
+  config: ReturnType<typeof loadConfig>,
+  familyName: string,
+): Promise<string> => {
+  const family = config.families.find((f) => f.name === familyName);
+  if (family && 'ssmParameter' in family.source) {
+    const { Parameter } = await sandbox.runtime.callAws('ssm', 'GetParameter', { Name: family.source.ssmParameter });
+    return String((Parameter as { Value?: string } | undefined)?.Value);
+  }
+  const { Images = [] } = await sandbox.runtime.callAws('ec2', 'DescribeImages', { Owners: ['amazon'] });
+  return String((Images as { ImageId?: string }[])[0]?.ImageId);
+};
+
 const printSummary = (outcomes: readonly Outcome[], print: (line: string) => void): void => {
   print('\n== Summary');
   const width = Math.max(...outcomes.map((o) => `${o.scenario} ${o.family}`.length));
@@ -142,6 +157,39 @@ const main = async (): Promise<number> => {
     if (!first) throw new Error('no family has a schedule: nothing to bake on schedule');
     const scheduledNow = firings.filter((f) => f.atMs - first.atMs <= 2 * 3600_000).map((f) => f.family);
     const requested = firings.map((f) => f.family).filter((family) => !scheduledNow.includes(family));
+    const automatic = (family: (typeof config.families)[number]) =>
+      family.channels.filter((c) => c.promoteOn !== 'manual');
+    const promotions = Object.fromEntries(
+      config.families.map((family) => [
+        family.name,
+        automatic(family).map((c) => ({
+          channel: c.name,
+          launchTemplates: c.launchTemplates.map((t) => t.template).filter((t) => !t.startsWith('lt-')),
+        })),
+      ]),
+    );
+    // Families built on a scheduled family's automatically promoted channel bake once it moves.
+    const children = config.families
+      .filter(
+        (family) =>
+          'family' in family.source &&
+          scheduledNow.includes(family.source.family) &&
+          automatic(
+            config.families.find((f) => f.name === (family.source as { family: string }).family) ?? family,
+          ).some((c) => c.name === (family.source as { channel: string }).channel),
+      )
+      .map((family) => family.name);
+    // The teams' launch templates the config registers on channels, as they would exist in their
+    // account: each starts on the family's source image.
+    for (const [family, channels] of Object.entries(promotions)) {
+      for (const name of channels.flatMap((c) => c.launchTemplates)) {
+        await sandbox.runtime.callAws('ec2', 'CreateLaunchTemplate', {
+          LaunchTemplateName: name,
+          LaunchTemplateData: { ImageId: await sourceImage(sandbox, config, family), InstanceType: 'm7i.large' },
+        });
+        print(`launch template ${name} created for ${family}'s channels (as the team that launches it would)`);
+      }
+    }
 
     const outcomes = await runLifecycle({
       endpoint: sandbox.url,
@@ -152,6 +200,8 @@ const main = async (): Promise<number> => {
       scheduled: { families: scheduledNow, nextFireMs: async () => first.atMs, timezone: first.timezone },
       requested,
       failing: scheduledNow[1] ?? requested[0] ?? first.family,
+      promotions,
+      children,
       print,
       bakeTimeoutMs: bakeTimeoutSeconds * 1000,
     });

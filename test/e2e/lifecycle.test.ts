@@ -3,7 +3,13 @@
  * through AWS clients and the control endpoint: the real schedules, rules, state machine,
  * automation documents and Lambda bundles.
  */
-import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client, type Image } from '@aws-sdk/client-ec2';
+import {
+  CreateLaunchTemplateCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  EC2Client,
+  type Image,
+} from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
@@ -40,6 +46,13 @@ beforeAll(async () => {
   ssm = new SSMClient(sandbox.clientConfig);
   sfn = new SFNClient(sandbox.clientConfig);
   scheduler = new SchedulerClient(sandbox.clientConfig);
+  // The launch template bakehouse.config.ts registers on al2023-base's stable channel.
+  await ec2.send(
+    new CreateLaunchTemplateCommand({
+      LaunchTemplateName: 'bakehouse-example-web',
+      LaunchTemplateData: { ImageId: 'ami-0b5eed00000000001', InstanceType: 'm7i.large' },
+    }),
+  );
 }, 180_000);
 
 afterAll(async () => {
@@ -248,7 +261,10 @@ describe('the bake lifecycle in the sandbox', () => {
 
   it('fails a bake whose patch step fails, naming the step, with no builder left running', async () => {
     // Prepare
-    await sandbox.control('POST', '/_sandbox/faults', { runCommand: { match: 'security_only=', status: 'Failed' }, times: 1 });
+    await sandbox.control('POST', '/_sandbox/faults', {
+      runCommand: { match: 'security_only=', status: 'Failed' },
+      times: 1,
+    });
 
     // Act
     const outcome = await outcomeOf(await requestBake({ family: 'al2023-base', force: true }));

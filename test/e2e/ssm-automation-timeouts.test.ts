@@ -65,7 +65,9 @@ afterAll(async () => {
 });
 
 const run = async (name: string, content: string): Promise<AutomationExecution> => {
-  await ssm.send(new CreateDocumentCommand({ Name: name, Content: content, DocumentType: 'Automation', DocumentFormat: 'YAML' }));
+  await ssm.send(
+    new CreateDocumentCommand({ Name: name, Content: content, DocumentType: 'Automation', DocumentFormat: 'YAML' }),
+  );
   const { AutomationExecutionId: id } = await ssm.send(new StartAutomationExecutionCommand({ DocumentName: name }));
   const deadline = Date.now() + 20_000;
   for (;;) {

@@ -290,9 +290,24 @@ describe('least privilege', () => {
 });
 
 describe('promotionTargetsOf', () => {
-  it('asks for nothing beyond the channels when no family configures targets', () => {
+  it("asks for the shipped example's launch template by name", () => {
     // Act
     const targets = promotionTargetsOf(loadConfig(shippedConfig));
+
+    // Assess
+    expect(targets.templateNames).toEqual(['bakehouse-example-web']);
+    expect(targets.templateIds).toEqual([]);
+  });
+
+  it('asks for nothing beyond the channels when no family configures targets', () => {
+    // Prepare: the shipped families without the example launch template
+    const withoutTargets = structuredClone(shippedConfig);
+    for (const family of withoutTargets.families) {
+      for (const channel of family.channels ?? []) delete channel.launchTemplates;
+    }
+
+    // Act
+    const targets = promotionTargetsOf(loadConfig(withoutTargets));
 
     // Assess
     expect(targets).toEqual({

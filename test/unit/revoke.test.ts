@@ -1,4 +1,11 @@
-import { CreateTagsCommand, DisableImageCommand } from '@aws-sdk/client-ec2';
+import {
+  CreateLaunchTemplateVersionCommand,
+  CreateTagsCommand,
+  DescribeLaunchTemplatesCommand,
+  DescribeLaunchTemplateVersionsCommand,
+  DisableImageCommand,
+  ModifyLaunchTemplateCommand,
+} from '@aws-sdk/client-ec2';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import fc from 'fast-check';
@@ -376,9 +383,19 @@ describe('handler', () => {
   });
 
   it('revokes with the bundled configuration', async () => {
-    // Prepare: the shipped al2023-base has dev and stable
+    // Prepare: the shipped al2023-base has dev and stable, and stable's launch template is on b
     const [a, b] = [aws.addImage(1, BASE), aws.addImage(2, BASE)];
     await promoteAll(BASE, 'stable', [a, b]);
+    const template = { LaunchTemplateId: 'lt-0123456789abcdef0', LaunchTemplateName: 'bakehouse-example-web' };
+    aws.ec2
+      .on(DescribeLaunchTemplatesCommand)
+      .resolves({ LaunchTemplates: [{ ...template, LatestVersionNumber: 2, DefaultVersionNumber: 2 }] })
+      .on(DescribeLaunchTemplateVersionsCommand)
+      .resolves({ LaunchTemplateVersions: [{ ...template, VersionNumber: 2, LaunchTemplateData: { ImageId: b } }] })
+      .on(CreateLaunchTemplateVersionCommand)
+      .resolves({ LaunchTemplateVersion: { ...template, VersionNumber: 3 } })
+      .on(ModifyLaunchTemplateCommand)
+      .resolves({ LaunchTemplate: { ...template, DefaultVersionNumber: 3 } });
     const { handler } = await import('../../functions/revoke/handler');
 
     // Act
@@ -386,6 +403,10 @@ describe('handler', () => {
 
     // Assess
     expect(summary.channelsMoved).toEqual([{ family: BASE, channel: 'stable', from: b, to: a }]);
+    expect(aws.ec2).toReceiveCommandWith(CreateLaunchTemplateVersionCommand, {
+      LaunchTemplateId: template.LaunchTemplateId,
+      LaunchTemplateData: { ImageId: a },
+    });
     expect(aws.events).toReceiveCommandWith(PutEventsCommand, {
       Entries: [expect.objectContaining({ EventBusName: 'bakehouse-prod', DetailType: 'AMI Promoted' })],
     });
