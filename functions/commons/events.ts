@@ -199,14 +199,50 @@ export const amiRevokedSchema = z.strictObject({
 });
 export type AmiRevoked = z.output<typeof amiRevokedSchema>;
 
+/** What a janitor run did (or, in a dry run, would do) to one image or snapshot. */
+export const JanitorAction = [
+  'kept',
+  'marked',
+  'deprecated',
+  'disabled',
+  'deregistered',
+  'deleted',
+  'unmarked',
+  'failed',
+] as const;
+
+export const janitorItemSchema = z.object({
+  kind: z.enum(['image', 'snapshot']),
+  id: nonEmpty('the resource id'),
+  family: z.nullable(z.string()),
+  action: z.enum(JanitorAction),
+  /** Why it was kept (the first protecting rule) or why the action applies. */
+  reason: nonEmpty('the reason'),
+});
+export type JanitorItem = z.output<typeof janitorItemSchema>;
+
 export const janitorReportSchema = z.object({
   version,
   runId: nonEmpty('the run id'),
   dryRun: z.boolean(),
+  /** False when the run stopped before changing anything (fail closed); `stoppedBecause` says why. */
+  completed: z.boolean(),
+  stoppedBecause: z.nullable(z.string()),
+  /** Images deregistered and snapshots deleted in this run (would be, in a dry run). */
   deregistered: z.array(z.string()),
   snapshotsDeleted: z.array(z.string()),
+  /** Counts of kept images by the rule that protected them (in use by an instance, keep-N, …). */
   kept: z.record(z.string(), z.number()),
+  /** Counts per action over images and snapshots. */
+  counts: z.record(z.string(), z.number()),
+  /**
+   * Per image and snapshot, the action or the reason it was kept. An event holds at most 256 KB:
+   * the list is cut at 500 items (`itemsTruncated`); the function's return value has them all.
+   */
+  items: z.array(janitorItemSchema),
+  itemsTruncated: z.boolean(),
   errors: z.array(z.object({ resource: z.string(), error: z.string() })),
+  durationSeconds: z.number().check(z.minimum(0)),
 });
 export type JanitorReport = z.output<typeof janitorReportSchema>;
 

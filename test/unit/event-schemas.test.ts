@@ -132,8 +132,17 @@ const VALID: Record<ContractDetailType, Detail> = {
     dryRun: true,
     deregistered: [AMI],
     snapshotsDeleted: ['snap-0123456789abcdef0'],
+    completed: true,
+    stoppedBecause: null,
     kept: { newest: 3, 'in-use': 1 },
+    counts: { deregistered: 1, deleted: 1, kept: 4 },
+    items: [
+      { kind: 'image', id: AMI, family: 'al2023-base', action: 'deregistered', reason: 'unused for 30 days' },
+      { kind: 'image', id: OTHER_AMI, family: 'al2023-base', action: 'kept', reason: 'in-use: instance' },
+    ],
+    itemsTruncated: false,
     errors: [{ resource: OTHER_AMI, error: 'AccessDenied' }],
+    durationSeconds: 12.5,
   },
 };
 
