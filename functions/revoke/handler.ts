@@ -1,48 +1,8 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import middy from '@middy/core';
-import { bindChannels } from '../commons/channels';
-import { createEc2Client, createEventBridgeClient, createSsmClient } from '../commons/clients';
-import { bakehouseConfig } from '../commons/config';
-import { readEnv } from '../commons/env';
-import { errorNameOf, messageOf } from '../commons/errors';
-import { logger } from '../commons/powertools';
-import { createTargetDeps, distributeImage, refreshAutoScalingGroups, updateLaunchTemplates } from '../promote/targets';
-import { type RevokeDeps, type RevokeSummary, revoke } from './core';
+import { type ConsumedEvent, eventConsumer } from '../commons/consumer';
+import { createPromotionDeps } from '../promote/deps';
+import { type RevokeSummary, revoke } from './core';
 
-const env = readEnv(['EVENT_BUS_NAME', 'AWS_REGION']);
-const config = bakehouseConfig();
-const ec2 = createEc2Client();
-
-const deps: RevokeDeps = {
-  config,
-  ec2,
-  channels: bindChannels({ ssm: createSsmClient(), ec2, parameterPrefix: config.settings.parameterPrefix }),
-  targets: { updateLaunchTemplates, refreshAutoScalingGroups, distributeImage },
-  targetDeps: createTargetDeps({ homeRegion: env.AWS_REGION, logger }),
-  events: createEventBridgeClient(),
-  eventTarget: { busName: env.EVENT_BUS_NAME, source: config.settings.eventSource },
-  clock: () => new Date(),
-  logger,
-};
-
-interface IncomingEvent {
-  readonly id?: string;
-  readonly source?: string;
-  readonly 'detail-type'?: string;
-}
-
-const revokeHandler = async (event: IncomingEvent): Promise<RevokeSummary> => {
-  logger.appendKeys({ eventId: event.id, source: event.source, detailType: event['detail-type'] });
-  try {
-    return await revoke(event, deps);
-  } catch (error) {
-    // One line with the reason; the async on-failure destination (DLQ) keeps the event and the error.
-    logger.error('event not processed', { error: errorNameOf(error), reason: messageOf(error) });
-    throw error;
-  }
-};
+const deps = createPromotionDeps();
 
 /** Target of the AMI Revoked rule on the Bakehouse bus. */
-export const handler = middy<IncomingEvent, RevokeSummary>()
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .handler(revokeHandler);
+export const handler = eventConsumer<ConsumedEvent, RevokeSummary>('AMI Revoked', (event) => revoke(event, deps));

@@ -1,8 +1,7 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { createEc2Client, createEventBridgeClient, createSsmClient } from '../commons/clients';
 import { bakehouseConfig } from '../commons/config';
+import { eventConsumer } from '../commons/consumer';
 import { readEnv } from '../commons/env';
 import { logger } from '../commons/powertools';
 import { type TestAmiDeps, type TestAmiResult, testAmi } from './core';
@@ -25,14 +24,5 @@ const deps: TestAmiDeps = {
 
 type AmiBakedEvent = EventBridgeEvent<'AMI Baked', unknown>;
 
-const testAmiHandler = async (event: AmiBakedEvent): Promise<TestAmiResult> => {
-  logger.appendKeys({ eventId: event.id });
-  const result = await testAmi(event, deps);
-  logger.info('AMI Baked handled', { result });
-  return result;
-};
-
 /** Target of the `AMI Baked` rule on the Bakehouse bus. */
-export const handler = middy<AmiBakedEvent, TestAmiResult>()
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .handler(testAmiHandler);
+export const handler = eventConsumer<AmiBakedEvent, TestAmiResult>('AMI Baked', (event) => testAmi(event, deps));

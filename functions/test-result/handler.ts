@@ -1,8 +1,7 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { createEc2Client, createEventBridgeClient, createSsmClient } from '../commons/clients';
 import { bakehouseConfig } from '../commons/config';
+import { eventConsumer } from '../commons/consumer';
 import { readEnv } from '../commons/env';
 import { logger } from '../commons/powertools';
 import { recordTestResult, type TestResultDeps, type TestResultOutcome } from './core';
@@ -23,14 +22,7 @@ const deps: TestResultDeps = {
 
 type StatusEvent = EventBridgeEvent<'EC2 Automation Execution Status-change Notification', unknown>;
 
-const testResultHandler = async (event: StatusEvent): Promise<TestResultOutcome> => {
-  logger.appendKeys({ eventId: event.id });
-  const outcome = await recordTestResult(event, deps);
-  logger.info('test automation status change handled', { outcome });
-  return outcome;
-};
-
 /** Target of the rule on SSM's status-change events of the test automations (default bus). */
-export const handler = middy<StatusEvent, TestResultOutcome>()
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .handler(testResultHandler);
+export const handler = eventConsumer<StatusEvent, TestResultOutcome>('test automation status change', (event) =>
+  recordTestResult(event, deps),
+);
