@@ -20,7 +20,7 @@ import { DetailType, SSM_AUTOMATION_STATUS_DETAIL_TYPE, SSM_EVENT_SOURCE } from 
 import type { BakehouseConfig } from '../functions/commons/families';
 import { TEST_DOCUMENT_BASE_PREFIX, TESTER_ROLE, testDocumentBaseName } from '../functions/test-result/checks';
 import type { Arns } from './arns';
-import { kmsKeysOf } from './automation-role';
+import { kmsKeysOf, kmsViaEc2Statements } from './automation-role';
 import { suppress, wildcardFindings } from './nag';
 import type { PipelineContext } from './pipeline-context';
 
@@ -144,34 +144,15 @@ export const testAutomationRoleStatements = ({
     }),
   ];
   // Images carry the family's KMS key on their snapshots: the tester's volumes are made from them.
-  const keys = kmsKeysOf({ ...config, families }, arns);
-  const kmsActions = ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext'];
-  const viaEc2 = { 'kms:ViaService': `ec2.${region}.amazonaws.com` };
-  if (keys.keyArns.length > 0) {
-    statements.push(
-      new PolicyStatement({
-        sid: 'DecryptImagesWithKeys',
-        effect: Effect.ALLOW,
-        actions: kmsActions,
-        resources: [...keys.keyArns],
-        conditions: { StringEquals: viaEc2 },
-      }),
-    );
-  }
-  if (keys.aliases.length > 0) {
-    statements.push(
-      new PolicyStatement({
-        sid: 'DecryptImagesWithAliasedKeys',
-        effect: Effect.ALLOW,
-        actions: kmsActions,
-        resources: [arns.kmsKey('*')],
-        conditions: {
-          StringEquals: viaEc2,
-          'ForAnyValue:StringEquals': { 'kms:ResourceAliases': [...keys.aliases] },
-        },
-      }),
-    );
-  }
+  statements.push(
+    ...kmsViaEc2Statements({
+      keys: kmsKeysOf({ ...config, families }, arns),
+      arns,
+      region,
+      sid: 'DecryptImages',
+      actions: ['kms:CreateGrant', 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext'],
+    }),
+  );
   return statements;
 };
 

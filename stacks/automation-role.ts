@@ -158,22 +158,46 @@ export const automationRoleStatements = ({
     }),
   ];
 
-  const keys = kmsKeysOf(config, arns);
-  const kmsActions = [
-    'kms:CreateGrant',
-    'kms:Decrypt',
-    'kms:DescribeKey',
-    'kms:GenerateDataKeyWithoutPlaintext',
-    'kms:ReEncryptFrom',
-    'kms:ReEncryptTo',
-  ];
+  statements.push(
+    ...kmsViaEc2Statements({
+      keys: kmsKeysOf(config, arns),
+      arns,
+      region,
+      sid: 'EncryptVolumes',
+      actions: [
+        'kms:CreateGrant',
+        'kms:Decrypt',
+        'kms:DescribeKey',
+        'kms:GenerateDataKeyWithoutPlaintext',
+        'kms:ReEncryptFrom',
+        'kms:ReEncryptTo',
+      ],
+    }),
+  );
+  return statements;
+};
+
+/**
+ * KMS use through EC2 only (`kms:ViaService`) on the families' keys: by ARN for keys given by id
+ * or ARN, by `kms:ResourceAliases` for keys given by alias. `sid` gets `WithKeys` /
+ * `WithAliasedKeys` appended.
+ */
+export const kmsViaEc2Statements = (options: {
+  readonly keys: ReturnType<typeof kmsKeysOf>;
+  readonly arns: Arns;
+  readonly region: string;
+  readonly sid: string;
+  readonly actions: readonly string[];
+}): PolicyStatement[] => {
+  const { keys, arns, region, sid, actions } = options;
   const viaEc2 = { 'kms:ViaService': `ec2.${region}.amazonaws.com` };
+  const statements: PolicyStatement[] = [];
   if (keys.keyArns.length > 0) {
     statements.push(
       new PolicyStatement({
-        sid: 'EncryptVolumesWithKeys',
+        sid: `${sid}WithKeys`,
         effect: Effect.ALLOW,
-        actions: kmsActions,
+        actions: [...actions],
         resources: [...keys.keyArns],
         conditions: { StringEquals: viaEc2 },
       }),
@@ -182,9 +206,9 @@ export const automationRoleStatements = ({
   if (keys.aliases.length > 0) {
     statements.push(
       new PolicyStatement({
-        sid: 'EncryptVolumesWithAliasedKeys',
+        sid: `${sid}WithAliasedKeys`,
         effect: Effect.ALLOW,
-        actions: kmsActions,
+        actions: [...actions],
         resources: [arns.kmsKey('*')],
         conditions: {
           StringEquals: viaEc2,
