@@ -1,0 +1,254 @@
+/**
+ * The `bakehouse` operator CLI. `main(argv, io)` runs one command and resolves to its exit code:
+ * 0 success, 1 failure (AWS refused, the bake failed, a promotion was refused), 2 usage error
+ * (unknown command, option, family, channel, malformed id), 130 interrupted.
+ */
+import { userInfo } from 'node:os';
+import { createInterface } from 'node:readline/promises';
+import { pathToFileURL } from 'node:url';
+import { Command, CommanderError, Option } from 'commander';
+import rawConfig from '../bakehouse.config';
+import { type BakehouseConfig, loadConfig } from '../functions/commons/families';
+import { bakeCommand } from './commands/bake';
+import { historyCommand, statusCommand } from './commands/bakes';
+import { eventsTailCommand } from './commands/events';
+import { familiesCommand } from './commands/families';
+import { imagesCommand, lineageCommand } from './commands/images';
+import { janitorCommand } from './commands/janitor';
+import { promoteCommand, revokeCommand, rollbackCommand } from './commands/promotion';
+import { requireFamily } from './commands/shared';
+import { type Clients, type CliIo, type CommandContext, lazyClients, resolveTarget, type Target } from './context';
+import { ExitCode, explainError, UsageError } from './errors';
+
+export interface MainOptions {
+  /** The configuration (default: bakehouse.config.ts, validated). */
+  readonly config?: BakehouseConfig;
+  /** Clients for a target (default: SDK clients for AWS or the sandbox). */
+  readonly clients?: (target: Target) => Clients & { close?(): void };
+  readonly now?: () => Date;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly pollMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+interface CommonFlags {
+  json?: boolean;
+  sandbox?: string | boolean;
+  stage?: string;
+  region?: string;
+}
+
+const positiveInt = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`'${value}' is not a positive whole number`);
+  return n;
+};
+
+export const main = async (argv: readonly string[], io: CliIo, options: MainOptions = {}): Promise<number> => {
+  let exitCode: number = ExitCode.Ok;
+  let current: { ctx: CommandContext; close(): void } | undefined;
+  const program = new Command('bakehouse')
+    .description('Operate Bakehouse (AMI bakes, channels, revocation, cleanup) on AWS or the local sandbox')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    });
+
+  const contextFor = (flags: CommonFlags): CommandContext => {
+    const target = resolveTarget(
+      {
+        ...(flags.sandbox === undefined ? {} : { sandbox: flags.sandbox }),
+        ...(flags.region ? { region: flags.region } : {}),
+      },
+      io.env,
+    );
+    const stage = flags.stage ?? io.env.BAKEHOUSE_STAGE ?? 'dev';
+    const clients = options.clients ? options.clients(target) : lazyClients(target);
+    const ctx: CommandContext = {
+      config: options.config ?? loadConfig(rawConfig),
+      stage,
+      names: {
+        bus: `bakehouse-${stage}`,
+        stateMachine: `bakehouse-${stage}-bake`,
+        function: (id) => `bakehouse-${stage}-${id}`,
+      },
+      target,
+      clients,
+      io,
+      user: io.env.BAKEHOUSE_USER ?? io.env.USER ?? safeUser(),
+      json: flags.json === true,
+      now: options.now ?? (() => new Date()),
+      sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+      signal: options.signal ?? new AbortController().signal,
+      pollMs: options.pollMs ?? (target.sandbox ? 250 : 5000),
+    };
+    current = { ctx, close: () => (clients as { close?(): void }).close?.() };
+    return ctx;
+  };
+
+  /** Adds the options every command takes and runs the action with a context. */
+  const command = (parent: Command, spec: string, description: string) =>
+    parent
+      .command(spec)
+      .description(description)
+      .option('--json', 'machine-readable output (documented shapes)')
+      .addOption(new Option('--sandbox [url]', 'talk to the local sandbox (default http://127.0.0.1:4566)'))
+      .option('--stage <stage>', 'the deployed stage (default dev, or BAKEHOUSE_STAGE)')
+      .option('--region <region>', 'AWS region (default AWS_REGION)');
+  // commander calls actions with (...positionals, options, command).
+  const withOptions =
+    <O, P extends unknown[]>(fn: (ctx: CommandContext, options: O, ...positionals: P) => Promise<number>) =>
+    async (...args: unknown[]) => {
+      const opts = args.at(-2) as O & CommonFlags;
+      const ctx = contextFor(opts);
+      exitCode = await fn(ctx, opts, ...(args.slice(0, -2) as P));
+    };
+
+  command(program, 'families', 'configured families: schedules (next run, local time) and channel AMIs').action(
+    withOptions((ctx) => familiesCommand(ctx)),
+  );
+  command(program, 'bake <family>', 'request a bake (Bake Requested); --wait follows it to the end')
+    .option('--force', 'bake even when the same source was already baked', false)
+    .option('--wait', 'follow the bake; exit 1 when it fails', false)
+    .option('--reason <text>', 'why', 'requested from the CLI')
+    .option('--idempotency-key <key>', 'the same key never starts a second bake (default: a new one)')
+    .option('--timeout <seconds>', 'how long --wait follows the bake', positiveInt, 4 * 3600)
+    .action(
+      withOptions(
+        (
+          ctx,
+          o: { force: boolean; wait: boolean; reason: string; idempotencyKey?: string; timeout: number },
+          family: string,
+        ) =>
+          bakeCommand(ctx, family, {
+            force: o.force,
+            wait: o.wait,
+            reason: o.reason,
+            timeoutSeconds: o.timeout,
+            ...(o.idempotencyKey === undefined ? {} : { idempotencyKey: o.idempotencyKey }),
+          }),
+      ),
+    );
+  command(program, 'status [bake-id]', 'one bake in detail, or the most recent bakes')
+    .option('--limit <n>', 'how many recent bakes', positiveInt, 20)
+    .action(withOptions((ctx, o: { limit: number }, bakeId: string | undefined) => statusCommand(ctx, bakeId, o)));
+  command(program, 'history <family>', 'recent bakes of a family: outcome, AMI, duration')
+    .option('--limit <n>', 'how many bakes', positiveInt, 10)
+    .action(
+      withOptions((ctx, o: { limit: number }, family: string) => {
+        requireFamily(ctx, family);
+        return historyCommand(ctx, family, o);
+      }),
+    );
+  command(program, 'images <family>', "a family's images: tags, channels, test result, revoked").action(
+    withOptions((ctx, _o, family: string) => imagesCommand(ctx, family)),
+  );
+  command(program, 'lineage <ami-id>', 'the ancestry tree: source AMI → family image → child families').action(
+    withOptions((ctx, _o, amiId: string) => lineageCommand(ctx, amiId)),
+  );
+  command(program, 'promote <family> <channel> <ami-id>', 'point a channel at an AMI (Promote Requested)')
+    .option('--reason <text>', 'why', 'manual promotion')
+    .option('--timeout <seconds>', 'how long to wait for the channel to move', positiveInt, 60)
+    .action(
+      withOptions((ctx, o: { reason: string; timeout: number }, family: string, channel: string, amiId: string) =>
+        promoteCommand(ctx, family, channel, amiId, { reason: o.reason, timeoutSeconds: o.timeout }),
+      ),
+    );
+  command(program, 'rollback <family> <channel>', 'move a channel back to its previous good AMI')
+    .option('--timeout <seconds>', 'how long to wait for the channel to move', positiveInt, 60)
+    .action(
+      withOptions((ctx, o: { timeout: number }, family: string, channel: string) =>
+        rollbackCommand(ctx, family, channel, { timeoutSeconds: o.timeout }),
+      ),
+    );
+  command(program, 'revoke <ami-id>', 'revoke an image (AMI Revoked): never promoted again, channels moved off it')
+    .requiredOption('--reason <text>', 'why (recorded on the image)')
+    .option('--cascade', 'also revoke every image built on it', false)
+    .action(
+      withOptions((ctx, o: { reason: string; cascade: boolean }, amiId: string) =>
+        revokeCommand(ctx, amiId, { reason: o.reason, cascade: o.cascade }),
+      ),
+    );
+  command(program, 'janitor', "the janitor's plan (a dry run); --apply carries it out")
+    .option('--apply', 'apply the plan (asks first on a terminal)', false)
+    .option('--yes', 'do not ask', false)
+    .action(withOptions((ctx, o: { apply: boolean; yes: boolean }) => janitorCommand(ctx, o)));
+  const events = program.command('events').description('Bakehouse events');
+  command(events, 'tail', 'follow the events on the bus (Ctrl-C stops)')
+    .option('--for <seconds>', 'stop after this many seconds', positiveInt)
+    .option('--all', 'sandbox: print the events already logged first', false)
+    .action(
+      withOptions((ctx, o: { for?: number; all: boolean }) =>
+        eventsTailCommand(ctx, { all: o.all, ...(o.for === undefined ? {} : { forSeconds: o.for }) }),
+      ),
+    );
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0)
+        return 0;
+      if (error.code === 'commander.help') return 0;
+      return ExitCode.Usage;
+    }
+    const ctx = current?.ctx;
+    const explained = explainError(error, {
+      endpoint: ctx?.target.endpoint,
+      sandbox: ctx?.target.sandbox ?? false,
+      stage: ctx?.stage ?? 'dev',
+    });
+    if (ctx?.json)
+      io.stdout.write(
+        `${JSON.stringify({ error: explained.message, exitCode: explained.exitCode, ...explained.details }, null, 2)}\n`,
+      );
+    io.stderr.write(`bakehouse: ${explained.message}\n`);
+    return explained instanceof UsageError || explained.exitCode === ExitCode.Usage
+      ? ExitCode.Usage
+      : explained.exitCode;
+  } finally {
+    current?.close();
+  }
+};
+
+const safeUser = (): string => {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+};
+
+/** The process entry: real stdio, SIGINT aborts long commands (they clean up), exit code set. */
+export const runProcess = async (): Promise<void> => {
+  const controller = new AbortController();
+  let interrupted = false;
+  process.on('SIGINT', () => {
+    if (interrupted) process.exit(ExitCode.Interrupted);
+    interrupted = true;
+    controller.abort();
+  });
+  const confirm = process.stdin.isTTY
+    ? async (question: string) => {
+        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        try {
+          return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+        } finally {
+          rl.close();
+        }
+      }
+    : undefined;
+  const code = await main(
+    process.argv.slice(2),
+    { stdout: process.stdout, stderr: process.stderr, env: process.env, ...(confirm ? { confirm } : {}) },
+    { signal: controller.signal },
+  );
+  process.exitCode = interrupted && code === 0 ? ExitCode.Interrupted : code;
+};
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await runProcess();
+}
