@@ -23,6 +23,7 @@ import rawConfig from '../bakehouse.config';
 import { bundleDefines, loadConfig } from '../functions/commons/families';
 import { BAKE_SUBSTITUTIONS, BakeState, loadBakeDefinitionForLocalEngine } from '../state-machines/bake';
 import { bakeMachineFixtures } from '../test/fixtures/bake-machine';
+import { janitorBench } from './bench-janitor';
 import { sandboxBench } from './bench-sandbox';
 import { startBench } from './bench-start';
 
@@ -197,6 +198,7 @@ const main = async () => {
     functions,
     sandbox,
     start,
+    janitor: await janitorBench(),
   };
   const json = JSON.stringify(report, null, 2);
   if (values.out) writeFileSync(values.out, `${json}\n`);

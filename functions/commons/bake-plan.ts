@@ -31,6 +31,10 @@ export const Tag = {
   TestExecution: 'bakehouse:test-execution-id',
   /** On an image: when `AMI Tested` was published (ISO 8601); written last, it marks the result as delivered. */
   TestedAt: 'bakehouse:tested-at',
+  /** On an image: the janitor's stage, `marked` | `deprecated` | `disabled`. */
+  JanitorStage: 'bakehouse:janitor-stage',
+  /** On an image: when its janitor stage began (ISO 8601). */
+  JanitorSince: 'bakehouse:janitor-since',
 } as const;
 
 export const BUILDER_ROLE = 'builder';

@@ -125,6 +125,12 @@ export interface PlannedAction {
   readonly family: string | null;
   readonly stage: Stage;
   readonly reason: string;
+  /**
+   * On `deregister` (added by the planner): the image's snapshots no other image uses, which go with it
+   * (DeleteAssociatedSnapshots). Apply tags them `bakehouse:managed=true` before deregistering, so a
+   * crash in between leaves orphans the next plan deletes.
+   */
+  readonly snapshotIds?: readonly string[];
 }
 
 export interface PlannedKeep {

@@ -1,0 +1,459 @@
+/**
+ * The janitor's planner: a pure function from the inventory (`World`) to the actions of one run.
+ * No AWS, no clock of its own (`world.now`), no I/O: the same world always gives the same plan.
+ *
+ * Safety first. An image is a candidate only when the account owns it and it carries
+ * `bakehouse:managed=true`; any one rule below protects it, and the first that does is reported:
+ *
+ *   instance → launch-template → launch-configuration → auto-scaling-group → channel →
+ *   rollback-target → parameter → recently-launched → launch-time-unknown → shared → newest →
+ *   too-young → keep-tag → deregistration-protection
+ *
+ * (`channel` and `rollback-target` are checked before the generic `parameter` rule, so a channel's
+ * AMI reads as a channel, not as "some parameter".)
+ *
+ * Choices, documented:
+ * - Launch templates: every version of every template protects its image, whatever version the
+ *   groups use. `resolve:ssm:<name>` reads the parameter's current value; with a pinned version or
+ *   label (`resolve:ssm:<name>:<v>`) every value the parameter ever held (value + history) counts.
+ * - Groups: every version of each template a group (or a MixedInstancesPolicy override) names, by
+ *   id or name, whatever its version spec (`$Latest`, `$Default`, a number): conservative.
+ * - LastLaunchedTime missing means unknown, not never: it protects images younger than
+ *   max(90 days, recentLaunchDays) (`launch-time-unknown`). Older ones with no record were not
+ *   launched in that time as far as EC2 knows, and the other rules still apply to them.
+ * - Shared: a launch permission for any account other than our own protects, unless the account is
+ *   in `confirmedUnusedShares`; a public image (`all`) is always protected.
+ * - Keep-N: the newest `keepNewest` per family (`bakehouse:family`, or one group for images
+ *   without it) among candidate images that are not failed, disabled and deprecated ones included;
+ *   images as new as the N-th are kept too (an image is kept when fewer than N are strictly newer).
+ * - A staged image that any rule protects again (not-managed included) is `unmark`ed. Unmarks
+ *   restore: they come first and are never capped (a cap would leave an in-use image disabled).
+ * - An unreadable stage or start date restarts the image at `mark`.
+ * - Snapshots: candidates are the account's snapshots tagged managed that no existing image uses
+ *   (its block device mappings, or the AMI its description names). A description alone never makes
+ *   a snapshot a candidate. The apply side tags an image's snapshots `bakehouse:managed=true` before
+ *   deregistering it, so a crash between deregistering and deleting leaves orphans this repairs.
+ *   Orphans younger than `minAgeDays` or tagged `bakehouse:keep=true` are kept.
+ * - The cap counts stage changes and snapshot deletions: deregistrations (oldest image first), then
+ *   snapshot deletions (oldest first), then disable, deprecate and mark (oldest image first).
+ * - In use (`Plan.inUse`, compared between runs): every AMI id referenced by an instance, template,
+ *   launch configuration, group, parameter, channel or rollback target, owned by us or not.
+ */
+import { Tag } from '../commons/bake-plan';
+import type {
+  JanitorSettings,
+  KeepReason,
+  Plan,
+  PlannedAction,
+  PlannedKeep,
+  World,
+  WorldImage,
+  WorldLaunchTemplateVersion,
+  WorldParameter,
+} from './model';
+
+/** Values of `bakehouse:janitor-stage`. */
+export const JanitorStage = ['marked', 'deprecated', 'disabled'] as const;
+export type JanitorStageValue = (typeof JanitorStage)[number];
+
+/** An image with no LastLaunchedTime is protected while younger than this (or the recent-launch window). */
+export const UNKNOWN_LAUNCH_PROTECT_DAYS = 90;
+
+/** Kept, but on its way: the grace period of its stage has not passed. */
+export const GRACE_PERIOD = 'grace-period';
+/** Would have changed, but the run's cap was reached. */
+export const CAPPED = 'cap';
+/** A snapshot an existing image uses: it goes with the image. */
+export const IMAGE_EXISTS = 'image-exists';
+
+const DAY_MS = 86_400_000;
+const RESOLVE_SSM = 'resolve:ssm:';
+const CREATED_FOR = /^Created by CreateImage\(i-[0-9a-zA-Z]+\) for (ami-[0-9a-zA-Z]+)/;
+const COPIED_FOR = /^Copied for DestinationAmi (ami-[0-9a-zA-Z]+)/;
+
+/** The AMI a snapshot's description says it was made for (CreateImage or CopyImage): a hint only. */
+export const snapshotImageHint = (description: string): string | undefined =>
+  (CREATED_FOR.exec(description) ?? COPIED_FOR.exec(description))?.[1];
+
+const isAmiId = (value: string): boolean => value.startsWith('ami-');
+
+/** The parameter name a `resolve:ssm:` reference reads, and whether it pins a version or label. */
+export const parseResolveSsm = (ref: string): { name: string; pinned: boolean } | undefined => {
+  if (!ref.startsWith(RESOLVE_SSM)) return undefined;
+  let rest = ref.slice(RESOLVE_SSM.length);
+  const arn = /^arn:[^:]+:ssm:[^:]*:[^:]*:parameter(\/.*)$/.exec(rest);
+  if (arn?.[1]) rest = arn[1];
+  const colon = rest.indexOf(':');
+  return colon < 0 ? { name: rest, pinned: false } : { name: rest.slice(0, colon), pinned: true };
+};
+
+interface Staged {
+  readonly stage: JanitorStageValue | 'invalid';
+  readonly since: number;
+}
+
+/** The janitor stage an image is in, from its tags; undefined when it carries none. */
+export const stageOf = (tags: Readonly<Record<string, string>>): Staged | undefined => {
+  const stage = tags[Tag.JanitorStage];
+  if (stage === undefined) return undefined;
+  const since = Date.parse(tags[Tag.JanitorSince] ?? '');
+  if (!(JanitorStage as readonly string[]).includes(stage) || Number.isNaN(since)) return { stage: 'invalid', since };
+  return { stage: stage as JanitorStageValue, since };
+};
+
+const NEXT: Record<JanitorStageValue, 'deprecate' | 'disable' | 'deregister'> = {
+  marked: 'deprecate',
+  deprecated: 'disable',
+  disabled: 'deregister',
+};
+
+const settingsProblem = (settings: JanitorSettings): string | undefined => {
+  const whole = (n: number) => Number.isInteger(n) && n >= 0;
+  if (!whole(settings.keepNewest)) return `keepNewest must be a whole number ≥ 0, got ${settings.keepNewest}`;
+  for (const key of ['minAgeDays', 'recentLaunchDays', 'graceDays'] as const) {
+    if (!(Number.isFinite(settings[key]) && settings[key] >= 0)) return `${key} must be ≥ 0, got ${settings[key]}`;
+  }
+  if (!whole(settings.maxActionsPerRun)) return `maxActionsPerRun must be a whole number ≥ 0`;
+  if (!(settings.maxInUseShrink >= 0 && settings.maxInUseShrink <= 1)) return 'maxInUseShrink must be within 0..1';
+  if (!settings.parameterPrefix.startsWith('/')) return `parameterPrefix must start with '/'`;
+  return undefined;
+};
+
+/** Reference rules in the order they are reported. */
+type ReferenceRule = Extract<
+  KeepReason,
+  | 'instance'
+  | 'launch-template'
+  | 'launch-configuration'
+  | 'auto-scaling-group'
+  | 'channel'
+  | 'rollback-target'
+  | 'parameter'
+>;
+
+/**
+ * Every referenced image id with the first rule (in report order) that references it: one map,
+ * so an image costs one lookup whatever the number of rules.
+ */
+const references = (world: World, settings: JanitorSettings): Map<string, ReferenceRule> => {
+  const parameters = new Map<string, WorldParameter>();
+  for (const p of world.parameters) parameters.set(p.name, p);
+  const referenced = new Map<string, ReferenceRule>();
+  const add = (id: string, rule: ReferenceRule): void => {
+    if (!referenced.has(id)) referenced.set(id, rule);
+  };
+  const resolve = (ref: string | undefined, rule: ReferenceRule): void => {
+    if (!ref) return;
+    const ssm = parseResolveSsm(ref);
+    if (!ssm) {
+      add(ref, rule);
+      return;
+    }
+    const parameter = parameters.get(ssm.name);
+    if (!parameter) return;
+    add(parameter.value, rule);
+    if (ssm.pinned) for (const old of parameter.history ?? []) add(old, rule);
+  };
+
+  for (const i of world.instances) if (i.state !== 'terminated') add(i.imageId, 'instance');
+
+  const versionsByTemplate = new Map<string, WorldLaunchTemplateVersion[]>();
+  const templateIdByName = new Map<string, string>();
+  for (const v of world.launchTemplateVersions) {
+    resolve(v.imageId, 'launch-template');
+    const list = versionsByTemplate.get(v.templateId);
+    if (list) list.push(v);
+    else versionsByTemplate.set(v.templateId, [v]);
+    templateIdByName.set(v.templateName, v.templateId);
+  }
+
+  const lcImage = new Map<string, string>();
+  for (const lc of world.launchConfigurations) {
+    resolve(lc.imageId, 'launch-configuration');
+    lcImage.set(lc.name, lc.imageId);
+  }
+
+  const seenTemplates = new Set<string>();
+  for (const group of world.autoScalingGroups) {
+    for (const ref of group.launchTemplates) {
+      const id = ref.id ?? (ref.name === undefined ? undefined : templateIdByName.get(ref.name));
+      if (id === undefined || seenTemplates.has(id)) continue;
+      seenTemplates.add(id);
+      for (const v of versionsByTemplate.get(id) ?? []) resolve(v.imageId, 'auto-scaling-group');
+    }
+    if (group.launchConfigurationName !== undefined) {
+      resolve(lcImage.get(group.launchConfigurationName), 'auto-scaling-group');
+    }
+  }
+
+  const prefix = `${settings.parameterPrefix.replace(/\/+$/, '')}/`;
+  const channels: WorldParameter[] = [];
+  const others: WorldParameter[] = [];
+  for (const p of world.parameters) {
+    if (!isAmiId(p.value)) continue;
+    const rest = p.name.startsWith(prefix) ? p.name.slice(prefix.length) : undefined;
+    const slash = rest === undefined ? -1 : rest.indexOf('/');
+    const isChannel = rest !== undefined && slash > 0 && slash < rest.length - 1 && rest.indexOf('/', slash + 1) < 0;
+    (isChannel ? channels : others).push(p);
+  }
+  for (const p of channels) add(p.value, 'channel');
+  for (const p of channels) {
+    const previous = (p.history ?? []).find((old) => old !== p.value && isAmiId(old));
+    if (previous !== undefined) add(previous, 'rollback-target');
+  }
+  for (const p of others) add(p.value, 'parameter');
+  return referenced;
+};
+
+const familyOf = (image: WorldImage): string | null => image.tags[Tag.Family] ?? null;
+
+const isCandidate = (world: World, image: WorldImage): boolean =>
+  image.ownerId === world.account && image.tags[Tag.Managed] === 'true';
+
+/** Creation times (ms) by image index; an unreadable date counts as now: young, so kept. */
+const creationTimes = (images: readonly WorldImage[], now: number): Float64Array => {
+  const created = new Float64Array(images.length);
+  for (let i = 0; i < images.length; i++) {
+    const t = Date.parse((images[i] as WorldImage).creationDate);
+    created[i] = Number.isNaN(t) ? now : t;
+  }
+  return created;
+};
+
+/**
+ * The images (by index) the newest-N rule keeps: per family, by creation date, among candidate
+ * images that did not fail. Ties with the N-th newest are kept too (an image is kept when fewer
+ * than N are strictly newer): which of two equally new images goes must not be chance.
+ */
+const newestPerFamily = (
+  world: World,
+  images: readonly WorldImage[],
+  created: Float64Array,
+  keep: number,
+): Uint8Array => {
+  const newest = new Uint8Array(images.length);
+  if (keep === 0) return newest;
+  const byFamily = new Map<string | null, number[]>();
+  for (let i = 0; i < images.length; i++) {
+    const image = images[i] as WorldImage;
+    if (image.state === 'failed' || !isCandidate(world, image)) continue;
+    const family = familyOf(image);
+    const list = byFamily.get(family);
+    if (list) list.push(i);
+    else byFamily.set(family, [i]);
+  }
+  for (const list of byFamily.values()) {
+    list.sort((a, b) => (created[b] as number) - (created[a] as number));
+    const threshold = created[list[Math.min(keep, list.length) - 1] as number] as number;
+    for (const i of list) {
+      if ((created[i] as number) < threshold) break;
+      newest[i] = 1;
+    }
+  }
+  return newest;
+};
+
+/** The first rule that protects an image, or undefined when none does. */
+const protectionOf = (
+  world: World,
+  settings: JanitorSettings,
+  referenced: Map<string, ReferenceRule>,
+  isNewest: boolean,
+  ageDays: number,
+  now: number,
+  image: WorldImage,
+): KeepReason | undefined => {
+  if (!isCandidate(world, image)) return 'not-managed';
+  const reference = referenced.get(image.id);
+  if (reference !== undefined) return reference;
+  if (image.lastLaunchedTime !== undefined) {
+    const launched = Date.parse(image.lastLaunchedTime);
+    if (Number.isNaN(launched) || (now - launched) / DAY_MS < settings.recentLaunchDays) return 'recently-launched';
+  } else if (ageDays < Math.max(UNKNOWN_LAUNCH_PROTECT_DAYS, settings.recentLaunchDays)) {
+    return 'launch-time-unknown';
+  }
+  for (const account of image.launchPermissions) {
+    if (account === world.account) continue;
+    if (account === 'all' || !world.confirmedUnusedShares.includes(account)) return 'shared';
+  }
+  if (isNewest) return 'newest';
+  if (ageDays < settings.minAgeDays) return 'too-young';
+  if (image.tags[Tag.Keep] === 'true') return 'keep-tag';
+  if (image.deregistrationProtection) return 'deregistration-protection';
+  return undefined;
+};
+
+/** An action with what the cap needs to order it. */
+interface Pending {
+  readonly action: PlannedAction;
+  readonly rank: number;
+  readonly time: number;
+  /** The image's index, for a deregistration. */
+  readonly index: number;
+}
+
+const RANK: Record<string, number> = { deregister: 0, 'delete-snapshot': 1, disable: 2, deprecate: 3, mark: 4 };
+
+export type JanitorPlanResult = Plan | { readonly stop: string };
+
+export const isStop = (result: JanitorPlanResult): result is { readonly stop: string } => 'stop' in result;
+
+/** Snapshot use: the index of the one existing image that uses it, or SHARED_SNAPSHOT when several do. */
+const SHARED_SNAPSHOT = -1;
+
+/**
+ * Plans one janitor run. Returns `{ stop }` (and nothing to do) when the settings or the clock are
+ * unreadable, or when the in-use set shrank by more than `maxInUseShrink` since `previous`.
+ */
+export const planJanitor = (
+  world: World,
+  settings: JanitorSettings,
+  previous?: { inUseCount: number },
+): JanitorPlanResult => {
+  const now = Date.parse(world.now);
+  if (Number.isNaN(now)) return { stop: `the inventory time is unreadable: ${world.now}` };
+  const problem = settingsProblem(settings);
+  if (problem) return { stop: `invalid janitor settings: ${problem}` };
+
+  const referenced = references(world, settings);
+  const inUse: string[] = [];
+  for (const id of referenced.keys()) if (isAmiId(id)) inUse.push(id);
+  if (previous && previous.inUseCount > 0) {
+    const shrink = (previous.inUseCount - inUse.length) / previous.inUseCount;
+    if (shrink > settings.maxInUseShrink) {
+      return {
+        stop:
+          `the in-use set shrank from ${previous.inUseCount} to ${inUse.length} images ` +
+          `(${Math.round(shrink * 100)}% > ${Math.round(settings.maxInUseShrink * 100)}% allowed): ` +
+          'an incomplete inventory is more likely than that much change',
+      };
+    }
+  }
+
+  const existing = world.images.filter((image) => image.state !== 'deregistered');
+  const indexById = new Map<string, number>();
+  for (let i = 0; i < existing.length; i++) indexById.set((existing[i] as WorldImage).id, i);
+  const created = creationTimes(existing, now);
+  const newest = newestPerFamily(world, existing, created, settings.keepNewest);
+  const graceMs = settings.graceDays * DAY_MS;
+
+  const unmarks: PlannedAction[] = [];
+  const pending: Pending[] = [];
+  const kept: PlannedKeep[] = [];
+
+  for (let index = 0; index < existing.length; index++) {
+    const image = existing[index] as WorldImage;
+    const family = familyOf(image);
+    const staged = stageOf(image.tags);
+    const time = created[index] as number;
+    const reason = protectionOf(world, settings, referenced, newest[index] === 1, (now - time) / DAY_MS, now, image);
+    if (reason !== undefined) {
+      if (staged && image.ownerId === world.account) {
+        unmarks.push({ kind: 'image', id: image.id, family, stage: 'unmark', reason });
+      } else {
+        kept.push({ kind: 'image', id: image.id, family, reason });
+      }
+      continue;
+    }
+    if (!staged || staged.stage === 'invalid') {
+      const why = staged ? 'unused; its janitor stage tags were unreadable, restarting' : 'unused';
+      const action: PlannedAction = { kind: 'image', id: image.id, family, stage: 'mark', reason: why };
+      pending.push({ action, rank: RANK.mark as number, time, index });
+    } else if (now - staged.since >= graceMs) {
+      const stage = NEXT[staged.stage];
+      const why = `unused; ${staged.stage} since ${new Date(staged.since).toISOString()}`;
+      pending.push({
+        action: { kind: 'image', id: image.id, family, stage, reason: why },
+        rank: RANK[stage] as number,
+        time,
+        index,
+      });
+    } else {
+      kept.push({ kind: 'image', id: image.id, family, reason: GRACE_PERIOD });
+    }
+  }
+
+  // Snapshots: which existing image uses each (one map lookup per snapshot).
+  const usedBy = new Map<string, number>();
+  for (let i = 0; i < existing.length; i++) {
+    for (const s of (existing[i] as WorldImage).snapshotIds) {
+      usedBy.set(s, usedBy.has(s) ? SHARED_SNAPSHOT : i);
+    }
+  }
+  const minAgeMs = settings.minAgeDays * DAY_MS;
+  // Snapshots an existing image uses or names, with the image's index (or SHARED_SNAPSHOT): parallel
+  // arrays rather than an object each, as most snapshots of a large account land here.
+  const attachedIds: string[] = [];
+  const attachedFamilies: (string | null)[] = [];
+  const attachedUsers: number[] = [];
+  for (const snapshot of world.snapshots) {
+    const user = usedBy.get(snapshot.id);
+    let hinted: number | undefined;
+    let hint: string | undefined;
+    if (user === undefined) {
+      hint = snapshotImageHint(snapshot.description);
+      hinted = hint === undefined ? undefined : indexById.get(hint);
+    }
+    const image =
+      user !== undefined && user >= 0 ? existing[user] : hinted === undefined ? undefined : existing[hinted];
+    const family = snapshot.tags[Tag.Family] ?? (image ? familyOf(image) : null);
+    if (snapshot.ownerId !== world.account) {
+      kept.push({ kind: 'snapshot', id: snapshot.id, family, reason: 'not-managed' });
+    } else if (user !== undefined || hinted !== undefined) {
+      attachedIds.push(snapshot.id);
+      attachedFamilies.push(family);
+      // Only a snapshot in exactly one image's block device mappings goes with that image.
+      attachedUsers.push(user ?? SHARED_SNAPSHOT);
+    } else if (snapshot.tags[Tag.Managed] !== 'true') {
+      kept.push({ kind: 'snapshot', id: snapshot.id, family, reason: 'not-managed' });
+    } else {
+      const started = Date.parse(snapshot.startTime);
+      if (Number.isNaN(started) || now - started < minAgeMs) {
+        kept.push({ kind: 'snapshot', id: snapshot.id, family, reason: 'too-young' });
+      } else if (snapshot.tags[Tag.Keep] === 'true') {
+        kept.push({ kind: 'snapshot', id: snapshot.id, family, reason: 'keep-tag' });
+      } else {
+        const why = `orphan: ${hint === undefined ? 'no image uses it' : `its image ${hint} is gone`}`;
+        const action: PlannedAction = {
+          kind: 'snapshot',
+          id: snapshot.id,
+          family,
+          stage: 'delete-snapshot',
+          reason: why,
+        };
+        pending.push({ action, rank: RANK['delete-snapshot'] as number, time: started, index: -1 });
+      }
+    }
+  }
+
+  // The cap: unmarks always go; the rest by rank, oldest first.
+  pending.sort((a, b) => a.rank - b.rank || a.time - b.time || (a.action.id < b.action.id ? -1 : 1));
+  const actions: PlannedAction[] = [...unmarks];
+  /** Per deregistered image (by index): its own snapshots, which go with it (DeleteAssociatedSnapshots). */
+  const goingWith = new Map<number, string[]>();
+  for (let i = 0; i < pending.length; i++) {
+    const { action, index } = pending[i] as Pending;
+    if (i >= settings.maxActionsPerRun) {
+      kept.push({ kind: action.kind, id: action.id, family: action.family, reason: CAPPED });
+    } else if (action.stage === 'deregister') {
+      const snapshotIds: string[] = [];
+      goingWith.set(index, snapshotIds);
+      actions.push({ ...action, snapshotIds });
+    } else {
+      actions.push(action);
+    }
+  }
+  for (let i = 0; i < attachedIds.length; i++) {
+    const user = attachedUsers[i] as number;
+    const going = user >= 0 ? goingWith.get(user) : undefined;
+    if (going) going.push(attachedIds[i] as string);
+    else
+      kept.push({
+        kind: 'snapshot',
+        id: attachedIds[i] as string,
+        family: attachedFamilies[i] ?? null,
+        reason: IMAGE_EXISTS,
+      });
+  }
+  return { actions, kept, inUse };
+};
