@@ -18,6 +18,8 @@ export default defineConfig({
     parameterPrefix: '/bakehouse',
     // Accounts whose rules may put `Bake Requested` on the Bakehouse bus.
     bakeRequestAccounts: ['111122223333'],
+    // Slack: the default channel; the bot token or webhook URL goes in the secret bakehouse/<stage>/slack.
+    slack: { channel: '#bakehouse' },
   },
   families: [
     {
@@ -55,6 +57,8 @@ export default defineConfig({
       os: 'linux',
       source: { ssmParameter: '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id' },
       schedule: { cron: '30 3 ? * SUN *', timezone: 'Europe/Berlin' },
+      // Weeks with nothing new to bake say nothing in Slack.
+      slack: { quiet: true },
       builder: { ...builder, instanceType: 'm7i.large' },
       patch: { excludePackages: ['linux-image-*'] },
       install: { packages: ['unattended-upgrades', 'jq'] },
@@ -71,6 +75,8 @@ export default defineConfig({
       name: 'windows-2022-base',
       description: 'Windows Server 2022, baked the day after Patch Tuesday',
       os: 'windows',
+      // The Windows team's channel; its user group is mentioned when a bake fails (use your own id).
+      slack: { channel: '#windows-images', mentionOnFailure: ['<!subteam^S0123ABCD>'] },
       source: { ssmParameter: '/aws/service/ami-windows-latest/Windows_Server-2022-English-Full-Base' },
       // Patch Tuesday is the second Tuesday; bake the next day, after the updates are out.
       schedule: { nthWeekday: { weekday: 'TUE', nth: 2, offsetDays: 1 }, at: '04:00', timezone: 'America/New_York' },

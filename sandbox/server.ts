@@ -334,7 +334,11 @@ const handleQuery = async (
     const xml = isEc2
       ? ec2Response(action, service.xmlns, ctx.requestId, result)
       : awsQueryResponse(action, service.xmlns, ctx.requestId, result);
-    response.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': ctx.requestId });
+    // AWS answers with its time in Date: here the sandbox clock's, so a client can age images on it.
+    // Only successes carry it: the SDK retries an error once when its Date corrects a large skew,
+    // which would double every injected fault while the clock is moved ahead.
+    const date = new Date(ctx.clock.nowMs()).toUTCString();
+    response.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': ctx.requestId, date });
     response.end(xml);
   } catch (error) {
     if (!(error instanceof AwsError)) throw error;

@@ -40,12 +40,20 @@ import { arnsOf } from './arns';
 import { automationRoleStatements, kmsKeysOf } from './automation-role';
 import { bakeRequestPolicyStatements } from './bus-policy';
 import { addEventContract } from './event-contract';
+import { addJanitor } from './janitor';
 import { suppress, wildcardFindings } from './nag';
+import { addNotifications } from './notifications';
 import type { FunctionSpec, PipelineContext } from './pipeline-context';
 import { addPromotion } from './promotion';
 
 /** Built in this order on the pipeline; each adds its functions, rules and queues. */
-const PIPELINE_PARTS: readonly ((context: PipelineContext) => void)[] = [addEventContract, addAmiTests, addPromotion];
+const PIPELINE_PARTS: readonly ((context: PipelineContext) => void)[] = [
+  addEventContract,
+  addAmiTests,
+  addPromotion,
+  addJanitor,
+  addNotifications,
+];
 
 /** How long WaitForAutomation waits for the callback before it re-checks the automation itself. */
 export const AUTOMATION_WAIT_SECONDS = 600;

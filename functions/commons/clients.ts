@@ -5,6 +5,7 @@
 import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
@@ -23,3 +24,6 @@ export const createEc2ClientIn = (
 ): EC2Client => new EC2Client({ ...options, region, ...(credentials === undefined ? {} : { credentials }) });
 export const createAutoScalingClient = (): AutoScalingClient => new AutoScalingClient(options);
 export const createStsClient = (): STSClient => new STSClient(options);
+
+/** Secrets Manager (the Slack notifier reads its token or webhook URL there). */
+export const createSecretsManagerClient = (): SecretsManagerClient => new SecretsManagerClient(options);

@@ -239,6 +239,23 @@ const common = {
       z.string().max(256),
     )
     .default({}),
+  /** Slack routing of this family's messages (issue 6); the settings' channel when absent. */
+  slack: z
+    .strictObject({
+      channel: z
+        .string()
+        .regex(/^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{6,})$/, "use a channel such as '#team-images' or its id 'C…'")
+        .optional(),
+      /** Who is mentioned when a bake fails: user groups `<!subteam^S…>` or users `<@U…>`. */
+      mentionOnFailure: z
+        .array(
+          z.string().regex(/^<(!subteam\^[A-Z0-9]+|@[UW][A-Z0-9]+)>$/, "use '<!subteam^S0123ABCD>' or '<@U0123ABCD>'"),
+        )
+        .default([]),
+      /** Skipped bakes (nothing new to bake) produce no message. */
+      quiet: z.boolean().default(false),
+    })
+    .optional(),
 };
 
 export const linuxFamilySchema = z.strictObject({
@@ -334,6 +351,34 @@ export const settingsSchema = z.strictObject({
     .default([]),
   /** Builder instances carry an expiry tag this many hours after launch, for the stray reaper. */
   builderExpiryHours: z.number().int().min(1).max(48).default(6),
+  /** The nightly janitor (issue 7): prunes unused managed AMIs and orphaned snapshots, in stages. */
+  janitor: z
+    .strictObject({
+      /** Report only; a direct invoke with `{"dryRun": false}` overrides it for one run. */
+      dryRun: z.boolean().default(true),
+      schedule: cronSchedule.prefault({ cron: '0 2 * * ? *', timezone: 'UTC' }),
+      keepNewest: z.number().int().min(1).default(3),
+      minAgeDays: z.number().int().min(0).default(7),
+      recentLaunchDays: z.number().int().min(1).default(30),
+      graceDays: z.number().int().min(1).default(7),
+      maxActionsPerRun: z.number().int().min(1).max(10_000).default(200),
+      maxInUseShrink: z.number().min(0).max(1).default(0.5),
+    })
+    .prefault({}),
+  /** Slack notifications (issue 6): the default channel; the token or webhook URL lives in Secrets Manager. */
+  slack: z
+    .strictObject({
+      channel: z
+        .string()
+        .regex(/^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{6,})$/, "use a channel such as '#bakehouse' or its id 'C…'")
+        .default('#bakehouse'),
+      /** The secret's name; default `bakehouse/<stage>/slack`, created by the stack. */
+      secretName: z
+        .string()
+        .regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'use a Secrets Manager secret name')
+        .optional(),
+    })
+    .prefault({}),
 });
 
 export const configSchema = z.strictObject({

@@ -18,11 +18,12 @@ import {
   EC2Client,
 } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { DetailType } from '../../functions/commons/events';
 import { bakeIdFor } from '../../functions/start-bake/core';
 import type { LoggedEvent } from './render';
-import { renderSlackMessage } from './render';
+import { renderSlackConversation, type SlackCall } from './render';
 import { Watcher } from './watch';
 
 export interface LifecycleOptions {
@@ -52,6 +53,8 @@ export interface LifecycleOptions {
   readonly promotions: Readonly<
     Record<string, readonly { readonly channel: string; readonly launchTemplates: readonly string[] }[]>
   >;
+  /** The deployed janitor function's name. */
+  readonly janitorFunction: string;
   /** Families built on a scheduled family's channel: requested once their parent is promoted. */
   readonly children: readonly string[];
   readonly print: (line: string) => void;
@@ -89,6 +92,7 @@ export const runLifecycle = async (options: LifecycleOptions): Promise<Outcome[]
   const events = new EventBridgeClient(clientConfig);
   const ssm = new SSMClient(clientConfig);
   const ec2 = new EC2Client(clientConfig);
+  const lambda = new LambdaClient(clientConfig);
   const watcher = new Watcher({ endpoint: options.endpoint, ssm, print: options.print });
   const outcomes: Outcome[] = [];
   const timeout = options.bakeTimeoutMs ?? 60_000;
@@ -286,28 +290,54 @@ export const runLifecycle = async (options: LifecycleOptions): Promise<Outcome[]
       detail: String(failed.event.detail.reason ?? ''),
     });
 
-    // Slack: what the notifier sent, as a reader would see it.
+    // The janitor: the clock moves on a month and the janitor runs (in the configured mode).
+    options.print('\n== 5. A month later: the janitor');
+    await control(options.endpoint, 'POST', '/_sandbox/clock', { advanceSeconds: 30 * 86_400 });
+    const janitor = await lambda.send(
+      new InvokeCommand({ FunctionName: options.janitorFunction, Payload: new TextEncoder().encode('{}') }),
+    );
+    const report = JSON.parse(new TextDecoder().decode(janitor.Payload)) as {
+      dryRun?: boolean;
+      completed?: boolean;
+      stoppedBecause?: string | null;
+      counts?: Record<string, number>;
+      kept?: Record<string, number>;
+      errors?: unknown[];
+      errorMessage?: string;
+    };
+    const counts = Object.entries(report.counts ?? {})
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    const kept = Object.entries(report.kept ?? {})
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    outcomes.push({
+      scenario: 'janitor',
+      family: report.dryRun ? '(dry run)' : '(real run)',
+      expected: 'a completed run that deletes nothing in use',
+      actual: janitor.FunctionError
+        ? `failed: ${report.errorMessage ?? janitor.FunctionError}`
+        : report.completed
+          ? 'completed'
+          : `stopped: ${report.stoppedBecause ?? '?'}`,
+      ok: !janitor.FunctionError && report.completed === true && (report.errors ?? []).length === 0,
+      detail: `${counts || 'no actions'}; kept: ${kept || 'nothing'}`,
+    });
+
+    // Slack: what the notifier sent, as the channel shows it in the end.
     const slack = (await control(options.endpoint, 'GET', '/_sandbox/slack/messages').catch(() => [])) as
-      | { messages?: { payload?: Record<string, unknown> }[] }
-      | { payload?: Record<string, unknown> }[];
-    const messages = Array.isArray(slack) ? slack : (slack.messages ?? []);
-    options.print(`\n== Slack (${messages.length} message(s))`);
-    if (messages.length === 0) options.print('(no Slack notifier is deployed yet: it arrives with issue 6)');
-    for (const message of messages) {
-      options.print(
-        renderSlackMessage(message.payload ?? {})
-          .split('\n')
-          .map((line) => `  | ${line}`)
-          .join('\n'),
-      );
-    }
-    options.print('\n== Janitor\n(no janitor is deployed yet: it arrives with issue 7)');
+      | { messages?: SlackCall[] }
+      | SlackCall[];
+    const calls = Array.isArray(slack) ? slack : (slack.messages ?? []);
+    const conversation = renderSlackConversation(calls);
+    options.print(`\n== Slack (${conversation.length} message(s) from ${calls.length} call(s))`);
+    for (const message of conversation) options.print(message);
     options.print(
       `\n${watcher.events.length} events accepted; ${watcher.unroutedServiceEvents} AWS service events (EC2 state and automation step changes) matched no rule and are not shown`,
     );
   } finally {
     await watcher.stop().catch(() => undefined);
-    for (const client of [events, ssm, ec2]) client.destroy();
+    for (const client of [events, ssm, ec2, lambda]) client.destroy();
   }
   return outcomes;
 };

@@ -24,6 +24,7 @@ import { firstOccurrence, parseExpression } from '../services/scheduler/expressi
 import { type Outcome, runLifecycle } from './lifecycle';
 
 const REGION = 'us-east-1';
+const STAGE = 'dev';
 const usage = 'usage: npm start -- [--state DIR] [--speed 1200] [--port 0] [--bake-timeout 90]';
 
 const elapsed = (since: number): string => `${((performance.now() - since) / 1000).toFixed(1)} s`;
@@ -135,6 +136,11 @@ const main = async (): Promise<number> => {
       if (!found) throw new Error(`the stacks declare no ${type}`);
       return found.physicalId;
     };
+    // Slack: the notifier's secret points the Web API at the sandbox's Slack sink.
+    await sandbox.runtime.callAws('secretsmanager', 'PutSecretValue', {
+      SecretId: physical('AWS::SecretsManager::Secret'),
+      SecretString: JSON.stringify({ botToken: 'xoxb-sandbox', apiUrl: `${sandbox.url}/api/` }),
+    });
     const busName = physical('AWS::Events::EventBus');
     const scheduleGroup = physical('AWS::Scheduler::ScheduleGroup');
     // The families whose schedules fire first (within two hours of each other) bake on schedule;
@@ -202,6 +208,7 @@ const main = async (): Promise<number> => {
       failing: scheduledNow[1] ?? requested[0] ?? first.family,
       promotions,
       children,
+      janitorFunction: `bakehouse-${STAGE}-Janitor`,
       print,
       bakeTimeoutMs: bakeTimeoutSeconds * 1000,
     });

@@ -90,8 +90,8 @@ export const mrkdwnToText = (text: string): string =>
   text
     .replace(/<([^|>]+)\|([^>]+)>/g, '$2 ($1)')
     .replace(/<([^>]+)>/g, '$1')
-    .replace(/(^|\s)\*([^*\n]+)\*(?=\s|$|[.,;:!?])/g, '$1$2')
-    .replace(/(^|\s)_([^_\n]+)_(?=\s|$|[.,;:!?])/g, '$1$2');
+    .replace(/(^|\s)\*(\S(?:[^*\n]*\S)?)\*(?=\s|$|[.,;:!?])/g, '$1$2')
+    .replace(/(^|\s)_(\S(?:[^_\n]*\S)?)_(?=\s|$|[.,;:!?])/g, '$1$2');
 
 const renderBlock = (block: Block): string[] => {
   switch (block.type) {
@@ -125,4 +125,62 @@ export const renderSlackMessage = (payload: { text?: unknown; blocks?: unknown }
   const blocks = Array.isArray(payload.blocks) ? (payload.blocks as Block[]) : [];
   const lines = blocks.length > 0 ? blocks.flatMap(renderBlock) : [mrkdwnToText(textOf(payload.text))];
   return lines.filter((line) => line.trim() !== '').join('\n');
+};
+
+/** One call the Slack sink recorded (`GET /_sandbox/slack/messages`). */
+export interface SlackCall {
+  readonly method: string;
+  readonly channel?: string;
+  readonly ts?: string;
+  readonly accepted: boolean;
+  readonly payload?: unknown;
+}
+
+/**
+ * The Slack calls as the channel shows them in the end: each parent message in its latest
+ * version (chat.update replaces it), its thread replies indented under it, and webhook messages
+ * as they came. Refused calls are left out.
+ */
+export const renderSlackConversation = (calls: readonly SlackCall[]): string[] => {
+  interface Parent {
+    channel: string;
+    payload: Record<string, unknown>;
+    updates: number;
+    replies: Record<string, unknown>[];
+  }
+  const parents = new Map<string, Parent>();
+  const order: (Parent | Record<string, unknown>)[] = [];
+  for (const call of calls) {
+    if (!call.accepted) continue;
+    const payload = (call.payload ?? {}) as Record<string, unknown>;
+    const thread = typeof payload.thread_ts === 'string' ? payload.thread_ts : undefined;
+    if (call.method === 'chat.update' && call.ts && parents.has(call.ts)) {
+      const parent = parents.get(call.ts) as Parent;
+      parent.payload = payload;
+      parent.updates += 1;
+    } else if (thread && parents.has(thread)) {
+      (parents.get(thread) as Parent).replies.push(payload);
+    } else if (call.method === 'chat.postMessage' && call.ts) {
+      const parent: Parent = { channel: call.channel ?? '', payload, updates: 0, replies: [] };
+      parents.set(call.ts, parent);
+      order.push(parent);
+    } else {
+      order.push(payload);
+    }
+  }
+  const indent = (text: string, prefix: string) =>
+    text
+      .split('\n')
+      .map((line) => `${prefix}${line}`)
+      .join('\n');
+  return order.map((entry) => {
+    if (!('replies' in entry)) return indent(renderSlackMessage(entry), '  | ');
+    const parent = entry as Parent;
+    const head = `${parent.channel}${parent.updates > 0 ? ` (updated ${parent.updates}x)` : ''}`;
+    return [
+      `  ${head}`,
+      indent(renderSlackMessage(parent.payload), '  | '),
+      ...parent.replies.map((reply) => indent(renderSlackMessage(reply), '  |   ↳ ')),
+    ].join('\n');
+  });
 };

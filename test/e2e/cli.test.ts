@@ -226,7 +226,14 @@ describe('bakehouse images and lineage', () => {
 
 describe('bakehouse promote, rollback, revoke', () => {
   it('promotes an image to a channel and waits until it moved', async () => {
-    const [older] = baked as [string];
+    const [older, newer] = baked as [string, string];
+    // The automatic promotions of both bakes (stable on tested) settle first, so stable is on the newer image.
+    await eventually(async () => {
+      const { families } = (await cli(['families', '--json'])).json<{
+        families: { name: string; channels: Record<string, string | null> }[];
+      }>();
+      return families.find((f) => f.name === 'al2023-base')?.channels.stable === newer ? true : undefined;
+    }, 30_000);
     const run = expectOk(await cli(['promote', 'al2023-base', 'stable', older, '--json']));
     expect(run.json()).toEqual({
       promotion: {

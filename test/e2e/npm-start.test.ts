@@ -50,6 +50,12 @@ describe('npm start', () => {
     expect(output).toMatch(/ok +requested windows-2022-base +AMI Baked/);
     expect(output).toMatch(/ok +unchanged al2023-base +Bake Skipped/);
     expect(output).toMatch(/ok +patch fault ubuntu-2404-base +Bake Failed at \S*patchPackages, 0 builder\(s\) left/);
+    expect(output).toMatch(
+      /ok +promoted stable al2023-base +AMI Promoted to stable \(tested\).*launch template bakehouse-example-web default v2/,
+    );
+    expect(output).toMatch(/ok +requested al2023-web +AMI Baked/);
+    expect(output).toMatch(/ok +janitor \(dry run\) +completed/);
+    expect(output).toMatch(/== Slack \([1-9]\d* message\(s\)/);
     expect(output).toMatch(/all scenarios ended as expected/);
     expect(code).toBe(0);
   }, 120_000);

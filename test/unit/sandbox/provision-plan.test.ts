@@ -107,6 +107,7 @@ describe('provision plan: the synthesized BakePipeline stack', () => {
       'AWS::Scheduler::ScheduleGroup': 'emulated',
       'AWS::Scheduler::Schedule': 'emulated',
       'AWS::StepFunctions::StateMachine': 'emulated',
+      'AWS::SecretsManager::Secret': 'emulated',
     });
     expect(supportOf('AWS::EC2::VPC')).toBe('unsupported');
     expect(supportOf('Custom::AWSCDKOpenIdConnectProvider')).toBe('notEmulated');
@@ -239,7 +240,9 @@ describe('provision plan: the synthesized BakePipeline stack', () => {
 
   it('creates each schedule in the group, targeting ScheduleTick with its input and dead-letter queue', () => {
     // Act
-    const schedules = idsOfType('AWS::Scheduler::Schedule').map((id) => callOf(id, 'CreateSchedule'));
+    const schedules = idsOfType('AWS::Scheduler::Schedule')
+      .filter((id) => !id.startsWith('JanitorSchedule'))
+      .map((id) => callOf(id, 'CreateSchedule'));
 
     // Assess
     expect(schedules.map((s) => s.Name).sort()).toEqual(['al2023-base', 'ubuntu-2404-base', 'windows-2022-base']);

@@ -3,6 +3,7 @@ import {
   type LoggedEvent,
   mrkdwnToText,
   renderEvent,
+  renderSlackConversation,
   renderSlackMessage,
   renderStep,
 } from '../../../sandbox/start/render';
@@ -74,6 +75,10 @@ describe('npm start rendering', () => {
     expect(mrkdwnToText('*AMI baked*: <https://console.example/ami|ami-1> for _al2023-base_.')).toBe(
       'AMI baked: ami-1 (https://console.example/ami) for al2023-base.',
     );
+    // A cron expression's stars are not emphasis.
+    expect(mrkdwnToText('scheduled: cron 0 3 ? * SUN * (Europe/Berlin)')).toBe(
+      'scheduled: cron 0 3 ? * SUN * (Europe/Berlin)',
+    );
   });
 
   it('renders Block Kit messages block by block, and plain text messages as their text', () => {
@@ -115,5 +120,29 @@ describe('npm start rendering', () => {
       ].join('\n'),
     );
     expect(renderSlackMessage({ text: 'plain *news*' })).toBe('plain news');
+  });
+
+  it('shows a Slack conversation as the channel ends up: parents in their last version, replies under them', () => {
+    // Prepare
+    const text = (t: string) => ({ text: t });
+    const calls = [
+      { method: 'chat.postMessage', channel: 'C1', ts: '1.1', accepted: true, payload: text('bake requested') },
+      {
+        method: 'chat.postMessage',
+        channel: 'C1',
+        ts: '1.2',
+        accepted: true,
+        payload: { ...text('started'), thread_ts: '1.1' },
+      },
+      { method: 'chat.update', channel: 'C1', ts: '1.1', accepted: true, payload: text('AMI baked') },
+      { method: 'chat.postMessage', channel: 'C1', ts: '1.3', accepted: false, payload: text('refused') },
+      { method: 'webhook', accepted: true, payload: text('janitor ran') },
+    ];
+
+    // Act
+    const conversation = renderSlackConversation(calls);
+
+    // Assess
+    expect(conversation).toEqual(['  C1 (updated 1x)\n  | AMI baked\n  |   ↳ started', '  | janitor ran']);
   });
 });

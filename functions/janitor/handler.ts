@@ -1,0 +1,69 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { createAutoScalingClient, createEc2Client, createEventBridgeClient, createSsmClient } from '../commons/clients';
+import { bakehouseConfig } from '../commons/config';
+import { readEnv } from '../commons/env';
+import { errorNameOf, messageOf } from '../commons/errors';
+import { logger } from '../commons/powertools';
+import { applyPlan, TokenBucket } from './apply';
+import { type JanitorDeps, type JanitorRunReport, runJanitor } from './core';
+import { readInventory } from './inventory';
+import { planJanitor } from './plan';
+
+const env = readEnv(['EVENT_BUS_NAME']);
+const config = bakehouseConfig();
+const ec2 = createEc2Client();
+const ssm = createSsmClient();
+const autoScaling = createAutoScalingClient();
+const events = createEventBridgeClient();
+/**
+ * EC2's time: the Date of its latest successful answer plus the time since, so image ages and
+ * grace periods count on the clock EC2 dates images with (not a skewed container clock).
+ */
+let ec2Offset = 0;
+ec2.middlewareStack.add(
+  (next) =>
+    async function learnServiceClock(args) {
+      const result = await next(args);
+      const date = (result.response as { headers?: Record<string, string> }).headers?.date;
+      const at = date === undefined ? Number.NaN : Date.parse(date);
+      if (!Number.isNaN(at)) ec2Offset = at - Date.now();
+      return result;
+    },
+  { step: 'deserialize', name: 'learnServiceClock' },
+);
+const clock = () => new Date(Date.now() + ec2Offset);
+const { parameterPrefix } = config.settings;
+
+/** The account from the function's own ARN (arn:aws:lambda:region:ACCOUNT:function:name). */
+const accountOf = (context: Context): string => context.invokedFunctionArn.split(':')[4] ?? '';
+
+const depsFor = (account: string): JanitorDeps => ({
+  settings: config.settings,
+  readInventory,
+  inventoryDeps: { ec2, ssm, autoScaling, account, parameterPrefix, clock },
+  plan: planJanitor,
+  apply: applyPlan,
+  // A new bucket per run: EC2's bucket refills between nightly runs.
+  applyDeps: { ec2, ssm, parameterPrefix, clock, bucket: new TokenBucket(), logger },
+  ssm,
+  events,
+  eventTarget: { busName: env.EVENT_BUS_NAME, source: config.settings.eventSource },
+  clock,
+  logger,
+});
+
+const janitorHandler = async (event: unknown, context: Context): Promise<JanitorRunReport> => {
+  try {
+    return await runJanitor(event, context.awsRequestId, depsFor(accountOf(context)));
+  } catch (error) {
+    logger.error('janitor run refused', { error: errorNameOf(error), reason: messageOf(error) });
+    throw error;
+  }
+};
+
+/** Nightly schedule target (no payload) and direct invoke with `{"dryRun": true|false}`. */
+export const handler = middy<unknown, JanitorRunReport>()
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .handler(janitorHandler);

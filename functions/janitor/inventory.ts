@@ -1,0 +1,384 @@
+/**
+ * The janitor's inventory: reads everything that can protect an image into a `World` (model.ts),
+ * every list call followed through all its pages. Fail closed: any error (throttling that outlived
+ * the SDK's adaptive retries included) or a truncated page throws `InventoryError` naming the call,
+ * and the run stops before anything is touched.
+ */
+import {
+  type AutoScalingClient,
+  type AutoScalingGroup,
+  DescribeAutoScalingGroupsCommand,
+  DescribeLaunchConfigurationsCommand,
+  type LaunchTemplateSpecification,
+} from '@aws-sdk/client-auto-scaling';
+import {
+  DescribeImageAttributeCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  DescribeLaunchTemplatesCommand,
+  DescribeLaunchTemplateVersionsCommand,
+  DescribeSnapshotsCommand,
+  type EC2Client,
+  type Tag as Ec2Tag,
+  type Image,
+} from '@aws-sdk/client-ec2';
+import {
+  DescribeParametersCommand,
+  GetParameterHistoryCommand,
+  GetParametersByPathCommand,
+  GetParametersCommand,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
+import { Tag } from '../commons/bake-plan';
+import { errorNameOf, messageOf } from '../commons/errors';
+import type {
+  World,
+  WorldAutoScalingGroup,
+  WorldImage,
+  WorldInstance,
+  WorldLaunchTemplateVersion,
+  WorldParameter,
+  WorldSnapshot,
+} from './model';
+import { parseResolveSsm } from './plan';
+
+/** The inventory could not be read completely; nothing may be deleted on what it would have said. */
+export class InventoryError extends Error {
+  readonly call: string;
+  constructor(call: string, message: string, options?: ErrorOptions) {
+    super(`${call}: ${message}`, options);
+    this.name = 'InventoryError';
+    this.call = call;
+  }
+}
+
+export interface InventoryDeps {
+  readonly ec2: Pick<EC2Client, 'send'>;
+  readonly autoScaling: Pick<AutoScalingClient, 'send'>;
+  readonly ssm: Pick<SSMClient, 'send'>;
+  readonly account: string;
+  /** `settings.parameterPrefix`: channels live under it. */
+  readonly parameterPrefix: string;
+  readonly clock: () => Date;
+  /** Parallel per-item calls (image attributes, template versions, parameter histories). */
+  readonly concurrency?: number;
+}
+
+export interface Inventory {
+  readonly world: World;
+  /** Calls made, per API action (Describe*, Get*): the bench compares them with the minimum. */
+  readonly calls: Readonly<Record<string, number>>;
+}
+
+const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
+/** Instance states that still hold (or can start) an image. */
+const LIVE_STATES = ['pending', 'running', 'shutting-down', 'stopping', 'stopped'];
+/** Safety stop: no real account lists this many pages of one call; a service that does is looping. */
+const MAX_PAGES = 100_000;
+
+const tagsOf = (tags: readonly Ec2Tag[] | undefined): Record<string, string> =>
+  Object.fromEntries((tags ?? []).flatMap((t) => (t.Key === undefined ? [] : [[t.Key, t.Value ?? '']])));
+
+const isoOf = (value: Date | string | undefined): string | undefined =>
+  value === undefined ? undefined : value instanceof Date ? value.toISOString() : value;
+
+/** Runs `work` over `items`, at most `limit` at a time, results in order; the first error wins. */
+export const mapLimit = async <T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> => {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+};
+
+/** One run's reader: counts calls and turns every failure into an `InventoryError`. */
+class Reader {
+  readonly calls: Record<string, number> = {};
+
+  async call<R>(name: string, send: () => Promise<R>): Promise<R> {
+    this.calls[name] = (this.calls[name] ?? 0) + 1;
+    try {
+      return await send();
+    } catch (error) {
+      throw new InventoryError(name, `${errorNameOf(error) ?? 'Error'}: ${messageOf(error)}`, { cause: error });
+    }
+  }
+
+  /** Every page of a list call; a repeated token (a page that cannot be continued) is a truncation. */
+  async all<Page, Item>(
+    name: string,
+    fetch: (token: string | undefined) => Promise<Page>,
+    itemsOf: (page: Page) => readonly Item[] | undefined,
+    tokenOf: (page: Page) => string | undefined,
+  ): Promise<Item[]> {
+    const items: Item[] = [];
+    const seen = new Set<string>();
+    let token: string | undefined;
+    for (let pages = 0; ; pages++) {
+      if (pages >= MAX_PAGES) throw new InventoryError(name, `more than ${MAX_PAGES} pages: the listing is looping`);
+      const page = await this.call(name, () => fetch(token));
+      items.push(...(itemsOf(page) ?? []));
+      const nextToken = tokenOf(page);
+      if (!nextToken) return items;
+      if (seen.has(nextToken)) {
+        throw new InventoryError(name, 'the service repeated a page token: the listing is truncated');
+      }
+      seen.add(nextToken);
+      token = nextToken;
+    }
+  }
+}
+
+const worldImage = (image: Image, launchPermissions: readonly string[]): WorldImage => ({
+  id: image.ImageId ?? '',
+  name: image.Name ?? '',
+  ownerId: image.OwnerId ?? '',
+  creationDate: image.CreationDate ?? '',
+  state: image.State ?? 'unknown',
+  lastLaunchedTime: isoOf(image.LastLaunchedTime),
+  deprecationTime: isoOf(image.DeprecationTime),
+  // `disabled`, `disabled-until-…` mean off; anything else (enabled…, or an unknown value) protects.
+  deregistrationProtection:
+    image.DeregistrationProtection !== undefined && !image.DeregistrationProtection.startsWith('disabled'),
+  launchPermissions,
+  snapshotIds: (image.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : [])),
+  tags: tagsOf(image.Tags),
+});
+
+const isManaged = (image: Image): boolean => tagsOf(image.Tags)[Tag.Managed] === 'true';
+
+/** The launch templates a group uses: its own, or its mixed instances policy's and overrides'. */
+const templatesOfGroup = (group: AutoScalingGroup): WorldAutoScalingGroup['launchTemplates'] => {
+  const spec = (s: LaunchTemplateSpecification | undefined) =>
+    s
+      ? [
+          {
+            ...(s.LaunchTemplateId ? { id: s.LaunchTemplateId } : {}),
+            ...(s.LaunchTemplateName ? { name: s.LaunchTemplateName } : {}),
+            ...(s.Version ? { version: s.Version } : {}),
+          },
+        ]
+      : [];
+  const mixed = group.MixedInstancesPolicy?.LaunchTemplate;
+  return [
+    ...spec(group.LaunchTemplate),
+    ...spec(mixed?.LaunchTemplateSpecification),
+    ...(mixed?.Overrides ?? []).flatMap((o) => spec(o.LaunchTemplateSpecification)),
+  ];
+};
+
+/** Is this parameter a Bakehouse channel (`<prefix>/<family>/<channel>`, not an internal `_…` path)? */
+const isChannel = (prefix: string, name: string): boolean => {
+  if (!name.startsWith(`${prefix}/`)) return false;
+  const rest = name.slice(prefix.length + 1).split('/');
+  return rest.length === 2 && !rest.some((part) => part.startsWith('_'));
+};
+
+/** Reads the whole World. Throws `InventoryError` on anything incomplete. */
+export const readInventory = async (deps: InventoryDeps): Promise<Inventory> => {
+  const reader = new Reader();
+  const limit = deps.concurrency ?? 4;
+  const { ec2, ssm, autoScaling } = deps;
+  const prefix = deps.parameterPrefix;
+
+  const [images, snapshots, instances, templates, groups, launchConfigurations] = await Promise.all([
+    reader.all(
+      'DescribeImages',
+      (NextToken) =>
+        ec2.send(
+          new DescribeImagesCommand({
+            Owners: ['self'],
+            IncludeDisabled: true,
+            IncludeDeprecated: true,
+            MaxResults: 1000,
+            NextToken,
+          }),
+        ),
+      (p) => p.Images,
+      (p) => p.NextToken,
+    ),
+    reader.all(
+      'DescribeSnapshots',
+      (NextToken) => ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], MaxResults: 1000, NextToken })),
+      (p) => p.Snapshots,
+      (p) => p.NextToken,
+    ),
+    reader.all(
+      'DescribeInstances',
+      (NextToken) =>
+        ec2.send(
+          new DescribeInstancesCommand({
+            Filters: [{ Name: 'instance-state-name', Values: LIVE_STATES }],
+            MaxResults: 1000,
+            NextToken,
+          }),
+        ),
+      (p) => (p.Reservations ?? []).flatMap((r) => r.Instances ?? []),
+      (p) => p.NextToken,
+    ),
+    reader.all(
+      'DescribeLaunchTemplates',
+      (NextToken) => ec2.send(new DescribeLaunchTemplatesCommand({ MaxResults: 200, NextToken })),
+      (p) => p.LaunchTemplates,
+      (p) => p.NextToken,
+    ),
+    reader.all(
+      'DescribeAutoScalingGroups',
+      (NextToken) => autoScaling.send(new DescribeAutoScalingGroupsCommand({ MaxRecords: 100, NextToken })),
+      (p) => p.AutoScalingGroups,
+      (p) => p.NextToken,
+    ),
+    reader.all(
+      'DescribeLaunchConfigurations',
+      (NextToken) => autoScaling.send(new DescribeLaunchConfigurationsCommand({ MaxRecords: 100, NextToken })),
+      (p) => p.LaunchConfigurations,
+      (p) => p.NextToken,
+    ),
+  ]);
+
+  // Every version of every template, not only $Default and $Latest.
+  const versionLists = await mapLimit(templates, limit, (template) =>
+    reader.all(
+      'DescribeLaunchTemplateVersions',
+      (NextToken) =>
+        ec2.send(
+          new DescribeLaunchTemplateVersionsCommand({
+            LaunchTemplateId: template.LaunchTemplateId,
+            MaxResults: 200,
+            NextToken,
+          }),
+        ),
+      (p) => p.LaunchTemplateVersions,
+      (p) => p.NextToken,
+    ),
+  );
+  const launchTemplateVersions: WorldLaunchTemplateVersion[] = versionLists.flat().map((v) => ({
+    templateId: v.LaunchTemplateId ?? '',
+    templateName: v.LaunchTemplateName ?? '',
+    version: v.VersionNumber ?? 0,
+    imageId: v.LaunchTemplateData?.ImageId,
+  }));
+
+  // Parameters: the prefix (channels and whatever else lives there), every aws:ec2:image
+  // parameter elsewhere, and every parameter a template resolves with `resolve:ssm:`.
+  const underPrefix = await reader.all(
+    'GetParametersByPath',
+    (NextToken) =>
+      ssm.send(new GetParametersByPathCommand({ Path: prefix, Recursive: true, MaxResults: 10, NextToken })),
+    (p) => p.Parameters,
+    (p) => p.NextToken,
+  );
+  const imageTyped = await reader.all(
+    'DescribeParameters',
+    (NextToken) =>
+      ssm.send(
+        new DescribeParametersCommand({
+          ParameterFilters: [{ Key: 'DataType', Option: 'Equals', Values: ['aws:ec2:image'] }],
+          MaxResults: 50,
+          NextToken,
+        }),
+      ),
+    (p) => p.Parameters,
+    (p) => p.NextToken,
+  );
+  const values = new Map<string, string>();
+  for (const p of underPrefix) if (p.Name && p.Value !== undefined) values.set(p.Name, p.Value);
+  // `resolve:ssm:name`, `…:version`, `…:label` or an ARN: read by base name; a pinned one needs history.
+  const references = launchTemplateVersions.flatMap((v) => (v.imageId ? (parseResolveSsm(v.imageId) ?? []) : []));
+  const referenced = new Set(references.map((r) => r.name));
+  const pinned = new Set(references.filter((r) => r.pinned).map((r) => r.name));
+  const toFetch = [
+    ...new Set([...imageTyped.flatMap((p) => (p.Name ? [p.Name] : [])), ...referenced].filter((n) => !values.has(n))),
+  ];
+  const batches: string[][] = [];
+  for (let i = 0; i < toFetch.length; i += 10) batches.push(toFetch.slice(i, i + 10));
+  const fetched = await mapLimit(batches, limit, (Names) =>
+    reader.call('GetParameters', () => ssm.send(new GetParametersCommand({ Names }))),
+  );
+  for (const page of fetched) {
+    for (const p of page.Parameters ?? []) if (p.Name && p.Value !== undefined) values.set(p.Name, p.Value);
+  }
+  const kept = [...values].filter(
+    ([name, value]) => AMI_ID.test(value) || isChannel(prefix, name) || referenced.has(name),
+  );
+  const withHistory = kept.filter(([name]) => isChannel(prefix, name) || pinned.has(name)).map(([name]) => name);
+  const histories = new Map(
+    await mapLimit(withHistory, limit, async (name) => {
+      const versions = await reader.all(
+        'GetParameterHistory',
+        (NextToken) => ssm.send(new GetParameterHistoryCommand({ Name: name, MaxResults: 50, NextToken })),
+        (p) => p.Parameters,
+        (p) => p.NextToken,
+      );
+      // Oldest first from SSM; the model wants newest first, the current value excluded.
+      const older = versions
+        .sort((a, b) => (a.Version ?? 0) - (b.Version ?? 0))
+        .slice(0, -1)
+        .flatMap((v) => (v.Value ? [v.Value] : []))
+        .reverse();
+      return [name, older] as const;
+    }),
+  );
+  const parameters: WorldParameter[] = kept.map(([name, value]) => {
+    const history = histories.get(name);
+    return history ? { name, value, history } : { name, value };
+  });
+
+  // Launch permissions of the managed images only: the others are never candidates.
+  const managed = images.filter(isManaged);
+  const permissions = new Map(
+    await mapLimit(managed, limit, async (image) => {
+      const answer = await reader.call('DescribeImageAttribute', () =>
+        ec2.send(new DescribeImageAttributeCommand({ ImageId: image.ImageId, Attribute: 'launchPermission' })),
+      );
+      const shares = (answer.LaunchPermissions ?? []).flatMap((p) =>
+        p.Group === 'all' ? ['all'] : p.UserId ? [p.UserId] : p.OrganizationArn ? [p.OrganizationArn] : [],
+      );
+      return [image.ImageId ?? '', shares] as const;
+    }),
+  );
+  const pub = (image: Image) => (image.Public ? ['all'] : []);
+
+  // Ages count from when the reads ended (the clock may follow EC2's, learnt from its answers).
+  const world: World = {
+    now: deps.clock().toISOString(),
+    account: deps.account,
+    images: images.map((image) =>
+      worldImage(image, [...new Set([...pub(image), ...(permissions.get(image.ImageId ?? '') ?? [])])]),
+    ),
+    snapshots: snapshots.map(
+      (s): WorldSnapshot => ({
+        id: s.SnapshotId ?? '',
+        ownerId: s.OwnerId ?? '',
+        startTime: isoOf(s.StartTime) ?? '',
+        description: s.Description ?? '',
+        tags: tagsOf(s.Tags),
+      }),
+    ),
+    instances: instances.map(
+      (i): WorldInstance => ({ id: i.InstanceId ?? '', imageId: i.ImageId ?? '', state: i.State?.Name ?? 'unknown' }),
+    ),
+    launchTemplateVersions,
+    launchConfigurations: launchConfigurations.map((c) => ({
+      name: c.LaunchConfigurationName ?? '',
+      imageId: c.ImageId ?? '',
+    })),
+    autoScalingGroups: groups.map((g) => ({
+      name: g.AutoScalingGroupName ?? '',
+      launchTemplates: templatesOfGroup(g),
+      launchConfigurationName: g.LaunchConfigurationName,
+    })),
+    parameters,
+    confirmedUnusedShares: [],
+  };
+  return { world, calls: reader.calls };
+};

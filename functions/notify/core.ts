@@ -1,0 +1,459 @@
+/**
+ * Notify: every Bakehouse event to Slack. One parent message per bake (chat.postMessage once,
+ * chat.update as the bake advances) with replies in its thread; janitor reports, revocations and
+ * promotions of images no bake made get a message of their own. With an incoming webhook
+ * (no updates, no threads) each event is one message.
+ *
+ * The parent's channel and ts survive between invocations in the SSM parameter
+ * `<prefix>/_slack/<bakeId>` (`{channel, ts, seen, state}`): `seen` (the last 50 event ids) makes a
+ * redelivered event change nothing twice. Invocations for the same bake take turns through a lock
+ * parameter (`<prefix>/_slack/_locks/<key>`), so two events arriving together cannot post two
+ * parents. Slack failing fails this invocation only (Lambda retries it, then its DLQ keeps it);
+ * bakes never wait on it.
+ */
+import { DeleteParameterCommand, GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { type ContractDetailType, type ParsedEvent, parseEvent } from '../commons/contract';
+import { errorNameOf, messageOf } from '../commons/errors';
+import { DetailType } from '../commons/events';
+import type { BakehouseConfig, Family } from '../commons/families';
+import { findFamily } from '../commons/family-lookup';
+import type { LogPort } from '../commons/powertools';
+import { bakeIdFor } from '../start-bake/core';
+import {
+  type BakeStatus,
+  type BakeView,
+  bakedReply,
+  type ConsoleLinks,
+  clip,
+  combined,
+  failedReply,
+  janitorMessage,
+  packageChangesOf,
+  parentMessage,
+  promotedReply,
+  promotedStandalone,
+  requestedReply,
+  revokedMessage,
+  type SlackMessage,
+  skippedReply,
+  startedReply,
+  summarizeChanges,
+  testedReply,
+} from './messages';
+import type { SlackPort } from './slack';
+
+/** What the notifier subscribes to: the whole contract except `Promote Requested` (its outcome, `AMI Promoted`, is announced). */
+export const NOTIFIED_DETAIL_TYPES = [
+  DetailType.BakeRequested,
+  DetailType.BakeStarted,
+  DetailType.BakeSkipped,
+  DetailType.AmiBaked,
+  DetailType.BakeFailed,
+  DetailType.AmiTested,
+  DetailType.AmiPromoted,
+  DetailType.AmiRevoked,
+  DetailType.JanitorReport,
+] as const satisfies readonly ContractDetailType[];
+type Notified = (typeof NOTIFIED_DETAIL_TYPES)[number];
+
+export const SEEN_EVENTS = 50;
+/** SSM Standard parameters hold 4 KB. */
+const MAX_STATE_CHARS = 4000;
+const LOCK_TTL_MS = 120_000;
+const LOCK_WAIT_MS = 30_000;
+const LOCK_POLL_MS = 250;
+
+export interface NotifyState {
+  readonly channel: string;
+  /** The parent message (Web API), or null (webhook). */
+  readonly ts: string | null;
+  readonly seen: readonly string[];
+  /** The bake's view for the parent message; `{ status: 'posted' }` for messages of their own. */
+  readonly state: BakeView | { readonly status: 'posted' };
+}
+
+export interface MetricsPort {
+  count(name: 'SlackMessagesSent' | 'SlackMessagesDropped', value?: number): void;
+}
+
+export interface NotifyDeps {
+  readonly config: BakehouseConfig;
+  readonly ssm: Pick<SSMClient, 'send'>;
+  /** The Slack port for the current secret, or undefined when the secret holds no token or URL yet. */
+  readonly slack: () => Promise<SlackPort | undefined>;
+  readonly links: ConsoleLinks;
+  readonly clock: () => Date;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly logger: LogPort;
+  readonly metrics: MetricsPort;
+  /** Who holds a lock (the invocation's request id). */
+  readonly owner: string;
+}
+
+export type NotifyOutcome = 'sent' | 'duplicate' | 'quiet' | 'ignored' | 'not-configured';
+
+export interface NotifyResult {
+  readonly outcome: NotifyOutcome;
+  readonly key?: string;
+  readonly channel?: string;
+  readonly ts?: string | null;
+  readonly messages: number;
+}
+
+export class NotifierBusyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotifierBusyError';
+  }
+}
+
+// --- what an event means for Slack ------------------------------------------------------------------
+
+interface Plan {
+  /** Names the state parameter: the bake id, or a key of a message of its own. */
+  readonly key: string;
+  readonly channel: string;
+  /** For a bake: the next view of the parent; undefined for a message of its own. */
+  readonly advance?: (view: BakeView | undefined) => BakeView;
+  /** The reply in the bake's thread, or the message of its own. */
+  readonly message: SlackMessage | undefined;
+}
+
+const RANK: Record<BakeStatus, number> = {
+  requested: 0,
+  started: 1,
+  skipped: 2,
+  baked: 2,
+  tested: 3,
+  promoted: 4,
+  failed: 9,
+};
+
+const next = (view: BakeView | undefined, base: { bakeId: string; family: string }, status: BakeStatus) => {
+  const current: BakeView = view ?? { bakeId: base.bakeId, family: base.family, status: 'requested' };
+  const keep = current.status === 'failed' || RANK[current.status] > RANK[status];
+  return { ...current, status: keep ? current.status : status };
+};
+
+const safeKey = (text: string): string => text.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 200);
+
+const slackSettingsOf = (family: Family | undefined) => family?.slack;
+
+const planFor = (event: ParsedEvent<Notified>, deps: NotifyDeps): Plan | 'quiet' | 'ignored' => {
+  const { config, links } = deps;
+  const defaultChannel = config.settings.slack.channel;
+  const familyOf = (name: string) => findFamily(config, name);
+  const route = (name: string) => slackSettingsOf(familyOf(name))?.channel ?? defaultChannel;
+  const quiet = (name: string) => slackSettingsOf(familyOf(name))?.quiet === true;
+  const mentions = (name: string) => slackSettingsOf(familyOf(name))?.mentionOnFailure ?? [];
+  const osOf = (name: string): { os?: string } => {
+    const os = familyOf(name)?.os;
+    return os ? { os } : {};
+  };
+  switch (event.detailType) {
+    case DetailType.BakeRequested: {
+      const d = (event as ParsedEvent<typeof DetailType.BakeRequested>).detail;
+      // StartBake rejects requests for unknown families (into its own DLQ); they make no bake to follow.
+      if (!familyOf(d.family)) return 'ignored';
+      // A quiet family's parent starts with the bake, so a skipped bake leaves no message at all.
+      if (quiet(d.family)) return 'quiet';
+      const bakeId = bakeIdFor(d.family, d.idempotencyKey ?? `event:${event.id}`);
+      return {
+        key: bakeId,
+        channel: route(d.family),
+        advance: (view) => ({
+          ...next(view, { bakeId, family: d.family }, 'requested'),
+          requestedBy: d.requestedBy,
+          reason: clip(d.reason, 200),
+          ...osOf(d.family),
+        }),
+        message: requestedReply(d),
+      };
+    }
+    case DetailType.BakeStarted: {
+      const d = (event as ParsedEvent<typeof DetailType.BakeStarted>).detail;
+      return {
+        key: d.bakeId,
+        channel: route(d.family),
+        advance: (view) => ({
+          ...next(view, d, 'started'),
+          sourceAmiId: d.sourceAmiId,
+          automationExecutionId: d.automationExecutionId,
+          ...osOf(d.family),
+        }),
+        message: startedReply(d, links.region),
+      };
+    }
+    case DetailType.BakeSkipped: {
+      const d = (event as ParsedEvent<typeof DetailType.BakeSkipped>).detail;
+      if (quiet(d.family)) return 'quiet';
+      return {
+        key: d.bakeId,
+        channel: route(d.family),
+        advance: (view) => ({ ...next(view, d, 'skipped'), sourceAmiId: d.sourceAmiId, existingAmiId: d.amiId }),
+        message: skippedReply(d),
+      };
+    }
+    case DetailType.AmiBaked: {
+      const d = (event as ParsedEvent<typeof DetailType.AmiBaked>).detail;
+      const summary = summarizeChanges(packageChangesOf(d.outputs));
+      return {
+        key: d.bakeId,
+        channel: route(d.family),
+        advance: (view) => ({
+          ...next(view, d, 'baked'),
+          os: d.os,
+          amiId: d.amiId,
+          amiName: d.name,
+          region: d.region,
+          sourceAmiId: d.sourceAmiId,
+          durationSeconds: d.durationSeconds,
+          automationExecutionId: d.automationExecutionId,
+          ...(summary ? { changesSummary: clip(summary, 300) } : {}),
+        }),
+        message: bakedReply(d),
+      };
+    }
+    case DetailType.BakeFailed: {
+      const d = (event as ParsedEvent<typeof DetailType.BakeFailed>).detail;
+      return {
+        key: d.bakeId,
+        channel: route(d.family),
+        advance: (view) => ({
+          ...next(view, d, 'failed'),
+          failedStep: d.failedStep,
+          failureReason: clip(d.reason, 500),
+          ...(d.automationExecutionId ? { automationExecutionId: d.automationExecutionId } : {}),
+        }),
+        message: failedReply(d, links, mentions(d.family)),
+      };
+    }
+    case DetailType.AmiTested: {
+      const d = (event as ParsedEvent<typeof DetailType.AmiTested>).detail;
+      const failed = d.results.filter((r) => !r.passed).length;
+      return {
+        key: d.bakeId,
+        channel: route(d.family),
+        advance: (view) => ({
+          ...next(view, d, 'tested'),
+          amiId: d.amiId,
+          tests: { passed: d.passed, total: d.results.length, failed },
+        }),
+        message: testedReply(d),
+      };
+    }
+    case DetailType.AmiPromoted: {
+      const d = (event as ParsedEvent<typeof DetailType.AmiPromoted>).detail;
+      const bakeId = d.bakeId;
+      // Rollbacks and revocations move a channel to an older image: news of their own, not of that old bake.
+      if (!bakeId || d.cause === 'rollback' || d.cause === 'revocation') {
+        return { key: `promoted-${event.id}`, channel: route(d.family), message: promotedStandalone(d) };
+      }
+      return {
+        key: bakeId,
+        channel: route(d.family),
+        advance: (view) => {
+          const base = next(view, { bakeId, family: d.family }, 'promoted');
+          const channels = [
+            ...(base.channels ?? []).filter((c) => c.channel !== d.channel),
+            { channel: d.channel, previousAmiId: d.previousAmiId },
+          ].slice(-10);
+          return { ...base, amiId: base.amiId ?? d.amiId, channels };
+        },
+        message: promotedReply(d),
+      };
+    }
+    case DetailType.AmiRevoked: {
+      const d = (event as ParsedEvent<typeof DetailType.AmiRevoked>).detail;
+      return { key: `revoked-${event.id}`, channel: defaultChannel, message: revokedMessage(d) };
+    }
+    case DetailType.JanitorReport: {
+      const d = (event as ParsedEvent<typeof DetailType.JanitorReport>).detail;
+      return { key: `janitor-${d.runId}`, channel: defaultChannel, message: janitorMessage(d) };
+    }
+  }
+  return 'ignored';
+};
+
+// --- state and lock in SSM ---------------------------------------------------------------------------
+
+export const stateParameterName = (prefix: string, key: string): string => `${prefix}/_slack/${safeKey(key)}`;
+export const lockParameterName = (prefix: string, key: string): string => `${prefix}/_slack/_locks/${safeKey(key)}`;
+
+const readParameter = async (deps: NotifyDeps, name: string): Promise<string | undefined> => {
+  try {
+    const { Parameter } = await deps.ssm.send(new GetParameterCommand({ Name: name }));
+    return Parameter?.Value;
+  } catch (error) {
+    if (errorNameOf(error) === 'ParameterNotFound') return undefined;
+    throw error;
+  }
+};
+
+const readState = async (deps: NotifyDeps, name: string): Promise<NotifyState | undefined> => {
+  const value = await readParameter(deps, name);
+  if (!value) return undefined;
+  try {
+    const parsed = JSON.parse(value) as NotifyState;
+    return parsed && typeof parsed.channel === 'string' && Array.isArray(parsed.seen) ? parsed : undefined;
+  } catch {
+    deps.logger.warn('unreadable notifier state; starting over', { parameter: name });
+    return undefined;
+  }
+};
+
+/** Serializes the state within SSM's 4 KB, dropping the oldest seen event ids first. */
+export const serializeState = (state: NotifyState): string => {
+  let seen = state.seen.slice(-SEEN_EVENTS);
+  let text = JSON.stringify({ ...state, seen });
+  while (Buffer.byteLength(text) > MAX_STATE_CHARS && seen.length > 0) {
+    seen = seen.slice(1);
+    text = JSON.stringify({ ...state, seen });
+  }
+  if (Buffer.byteLength(text) > MAX_STATE_CHARS && 'bakeId' in state.state) {
+    // Only the parent's essentials then: the message in Slack already shows the rest.
+    const { bakeId, family, status, amiId, sourceAmiId } = state.state;
+    text = JSON.stringify({ ...state, seen, state: { bakeId, family, status, amiId, sourceAmiId } });
+  }
+  return text;
+};
+
+const writeState = async (deps: NotifyDeps, name: string, state: NotifyState): Promise<void> => {
+  await deps.ssm.send(
+    new PutParameterCommand({
+      Name: name,
+      Value: serializeState(state),
+      Type: 'String',
+      Tier: 'Standard',
+      Overwrite: true,
+      Description: 'Bakehouse Slack notifier: the message of this bake or run',
+    }),
+  );
+};
+
+const acquireLock = async (deps: NotifyDeps, name: string): Promise<void> => {
+  const deadline = deps.clock().getTime() + LOCK_WAIT_MS;
+  for (;;) {
+    const now = deps.clock().getTime();
+    try {
+      await deps.ssm.send(
+        new PutParameterCommand({
+          Name: name,
+          Value: JSON.stringify({ owner: deps.owner, expiresAt: new Date(now + LOCK_TTL_MS).toISOString() }),
+          Type: 'String',
+          Overwrite: false,
+        }),
+      );
+      return;
+    } catch (error) {
+      if (errorNameOf(error) !== 'ParameterAlreadyExists') throw error;
+    }
+    const held = await readParameter(deps, name);
+    const expiresAt = held ? Date.parse((JSON.parse(held) as { expiresAt?: string }).expiresAt ?? '') : 0;
+    if (!held || Number.isNaN(expiresAt) || expiresAt < now) {
+      // A holder that crashed: its lock has expired.
+      await deps.ssm.send(new DeleteParameterCommand({ Name: name })).catch(() => undefined);
+      continue;
+    }
+    if (now > deadline) {
+      throw new NotifierBusyError(`another notification of this bake held ${name} for ${LOCK_WAIT_MS / 1000}s`);
+    }
+    await deps.sleep(LOCK_POLL_MS);
+  }
+};
+
+const releaseLock = async (deps: NotifyDeps, name: string): Promise<void> => {
+  try {
+    const held = await readParameter(deps, name);
+    if (held && (JSON.parse(held) as { owner?: string }).owner === deps.owner) {
+      await deps.ssm.send(new DeleteParameterCommand({ Name: name }));
+    }
+  } catch (error) {
+    // An unreleased lock expires; a notification never fails for it.
+    deps.logger.warn('could not release the notifier lock', { parameter: name, error: messageOf(error) });
+  }
+};
+
+// --- the notifier ------------------------------------------------------------------------------------
+
+export const notify = async (event: unknown, deps: NotifyDeps): Promise<NotifyResult> => {
+  const parsed = parseEvent(event, NOTIFIED_DETAIL_TYPES);
+  const plan = planFor(parsed, deps);
+  if (plan === 'quiet' || plan === 'ignored') {
+    deps.logger.info(`no message: ${plan}`, { detailType: parsed.detailType });
+    return { outcome: plan, messages: 0 };
+  }
+  const slack = await deps.slack();
+  if (!slack) {
+    deps.logger.warn('Slack is not configured: the secret holds neither botToken nor webhookUrl; message dropped');
+    deps.metrics.count('SlackMessagesDropped');
+    return { outcome: 'not-configured', key: plan.key, messages: 0 };
+  }
+  const prefix = deps.config.settings.parameterPrefix;
+  const stateName = stateParameterName(prefix, plan.key);
+  const lockName = lockParameterName(prefix, plan.key);
+  await acquireLock(deps, lockName);
+  let sent = 0;
+  try {
+    const before = await readState(deps, stateName);
+    if (before?.seen.includes(parsed.id)) {
+      deps.logger.info('event already notified', { key: plan.key, eventId: parsed.id });
+      return { outcome: 'duplicate', key: plan.key, channel: before.channel, ts: before.ts, messages: 0 };
+    }
+    const seen = [...(before?.seen ?? []), parsed.id].slice(-SEEN_EVENTS);
+    const channel = before?.channel ?? plan.channel;
+
+    // A message of its own: posted once.
+    if (!plan.advance) {
+      const message = plan.message as SlackMessage;
+      const posted = await slack.post({ channel, ...message });
+      sent += 1;
+      await writeState(deps, stateName, {
+        channel: posted.channel,
+        ts: posted.ts ?? null,
+        seen,
+        state: { status: 'posted' },
+      });
+      return { outcome: 'sent', key: plan.key, channel: posted.channel, ts: posted.ts ?? null, messages: sent };
+    }
+
+    const previousView = before && 'bakeId' in before.state ? before.state : undefined;
+    const view = plan.advance(previousView);
+    const parent = parentMessage(view, deps.links);
+
+    if (slack.mode === 'webhook') {
+      const posted = await slack.post({ channel, ...combined(parent, plan.message) });
+      sent += 1;
+      await writeState(deps, stateName, { channel: posted.channel, ts: null, seen, state: view });
+      return { outcome: 'sent', key: plan.key, channel: posted.channel, ts: null, messages: sent };
+    }
+
+    let parentChannel = channel;
+    let ts = before?.ts ?? null;
+    if (ts) {
+      await slack.update({ channel: parentChannel, ts, ...parent });
+    } else {
+      const posted = await slack.post({ channel, ...parent });
+      parentChannel = posted.channel;
+      ts = posted.ts ?? null;
+      // Kept at once: a failure of the reply below must not post a second parent when retried.
+      await writeState(deps, stateName, { channel: parentChannel, ts, seen: before?.seen ?? [], state: view });
+    }
+    sent += 1;
+    if (plan.message && ts) {
+      await slack.post({ channel: parentChannel, threadTs: ts, ...plan.message });
+      sent += 1;
+    }
+    await writeState(deps, stateName, { channel: parentChannel, ts, seen, state: view });
+    return { outcome: 'sent', key: plan.key, channel: parentChannel, ts, messages: sent };
+  } catch (error) {
+    if (errorNameOf(error) === 'SlackDeliveryError') {
+      deps.metrics.count('SlackMessagesDropped');
+      deps.logger.error('Slack did not take the message', { key: plan.key, reason: messageOf(error) });
+    }
+    throw error;
+  } finally {
+    if (sent > 0) deps.metrics.count('SlackMessagesSent', sent);
+    await releaseLock(deps, lockName);
+  }
+};

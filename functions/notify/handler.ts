@@ -1,0 +1,65 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { createSecretsManagerClient, createSsmClient } from '../commons/clients';
+import { bakehouseConfig } from '../commons/config';
+import type { IncomingEvent } from '../commons/contract';
+import { readEnv } from '../commons/env';
+import { errorNameOf, messageOf } from '../commons/errors';
+import { logger } from '../commons/powertools';
+import { type NotifyDeps, type NotifyResult, notify } from './core';
+import { cachedSecret, parseSlackSecret, redact, type SlackPort, slackPortFor } from './slack';
+
+const env = readEnv(['SLACK_SECRET_ID', 'STATE_MACHINE_ARN', 'AWS_REGION']);
+const config = bakehouseConfig();
+const secrets = createSecretsManagerClient();
+const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'Bakehouse' });
+
+/** The secret, read at most every 5 minutes per container; its value is never logged. */
+const readSecret = cachedSecret(
+  async () => (await secrets.send(new GetSecretValueCommand({ SecretId: env.SLACK_SECRET_ID }))).SecretString,
+  { ttlMs: 5 * 60_000, clock: () => new Date() },
+);
+
+/** One Slack client per secret value (a rotated token gets a new client). */
+let port: { text: string; port: SlackPort } | undefined;
+const slack = async (): Promise<SlackPort | undefined> => {
+  const text = await readSecret();
+  if (!text) return undefined;
+  if (port?.text === text) return port.port;
+  const secret = parseSlackSecret(text);
+  if (!secret) return undefined;
+  port = { text, port: slackPortFor(secret) };
+  return port.port;
+};
+
+const baseDeps: Omit<NotifyDeps, 'owner'> = {
+  config,
+  ssm: createSsmClient(),
+  slack,
+  links: { region: env.AWS_REGION, stateMachineArn: env.STATE_MACHINE_ARN },
+  clock: () => new Date(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  logger,
+  metrics: { count: (name, value = 1) => metrics.addMetric(name, MetricUnit.Count, value) },
+};
+
+const notifyHandler = async (event: IncomingEvent, context: Context): Promise<NotifyResult> => {
+  logger.appendKeys({ eventId: event.id, source: event.source, detailType: event['detail-type'] });
+  try {
+    return await notify(event, { ...baseDeps, owner: context.awsRequestId });
+  } catch (error) {
+    // One line with the reason (redacted); the async on-failure destination (DLQ) keeps the event and the error.
+    logger.error('event not notified', { error: errorNameOf(error), reason: redact(messageOf(error)) });
+    throw error;
+  }
+};
+
+/** Target of the Notify rules on the Bakehouse bus. */
+export const handler = middy<IncomingEvent, NotifyResult>()
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics))
+  .handler(notifyHandler);

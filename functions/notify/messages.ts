@@ -1,0 +1,537 @@
+/**
+ * Slack messages for Bakehouse events: pure builders over Block Kit types from Slack's own
+ * `@slack/types`. A bake has one parent message, rebuilt from its accumulated view every time the
+ * bake advances, and replies in its thread with the details of each step. Janitor reports,
+ * revocations and promotions of images no bake made stand alone.
+ *
+ * Everything a builder returns goes through `fitToSlack`, so a huge failure reason or package list
+ * is cut to Slack's limits (and says so) instead of being refused with `invalid_blocks`.
+ */
+import type { ContextBlock, DividerBlock, HeaderBlock, KnownBlock, SectionBlock } from '@slack/types';
+import type {
+  AmiBaked,
+  AmiPromoted,
+  AmiRevoked,
+  AmiTested,
+  BakeFailed,
+  BakeRequest,
+  BakeSkipped,
+  BakeStarted,
+  JanitorReport,
+} from '../commons/events';
+
+export interface SlackMessage {
+  /** The notification text (and what screen readers and clients without blocks show). */
+  readonly text: string;
+  readonly blocks: KnownBlock[];
+}
+
+/** Slack's documented limits (https://docs.slack.dev/reference/block-kit/blocks). */
+export const SlackLimit = {
+  blocks: 50,
+  headerText: 150,
+  sectionText: 3000,
+  fields: 10,
+  fieldText: 2000,
+  contextElements: 10,
+  /** chat.postMessage keeps 40,000 characters of `text`; we stay well under for notifications. */
+  text: 40_000,
+  /** A short notification `text`: the rest lives in the blocks. */
+  notificationText: 3000,
+} as const;
+
+export type BakeStatus = 'requested' | 'started' | 'skipped' | 'baked' | 'failed' | 'tested' | 'promoted';
+
+/** Everything the parent message of one bake shows, accumulated event by event (kept in SSM). */
+export interface BakeView {
+  readonly bakeId: string;
+  readonly family: string;
+  readonly status: BakeStatus;
+  readonly os?: string;
+  readonly requestedBy?: string;
+  readonly reason?: string;
+  readonly sourceAmiId?: string;
+  readonly amiId?: string;
+  readonly amiName?: string;
+  readonly region?: string;
+  readonly durationSeconds?: number;
+  readonly automationExecutionId?: string;
+  readonly changesSummary?: string;
+  readonly tests?: { readonly passed: boolean; readonly total: number; readonly failed: number };
+  readonly channels?: readonly { readonly channel: string; readonly previousAmiId: string | null }[];
+  readonly failedStep?: string | null;
+  readonly failureReason?: string;
+  readonly existingAmiId?: string;
+}
+
+/** Console links of a bake: its Step Functions execution and its automation execution. */
+export interface ConsoleLinks {
+  readonly region: string;
+  /** `arn:aws:states:<region>:<account>:stateMachine:<name>`; the execution is named by the bake id. */
+  readonly stateMachineArn: string;
+}
+
+export const executionUrl = (links: ConsoleLinks, bakeId: string): string => {
+  const executionArn = `${links.stateMachineArn.replace(':stateMachine:', ':execution:')}:${bakeId}`;
+  return `https://${links.region}.console.aws.amazon.com/states/home?region=${links.region}#/v2/executions/details/${executionArn}`;
+};
+
+export const automationUrl = (region: string, automationExecutionId: string): string =>
+  `https://${region}.console.aws.amazon.com/systems-manager/automation/execution/${automationExecutionId}?region=${region}`;
+
+// --- text helpers ------------------------------------------------------------------------------
+
+const ELLIPSIS = '…';
+
+/** Cuts `text` to `max` characters, saying how much was left out. */
+export const clip = (text: string, max: number): string => {
+  if (text.length <= max) return text;
+  const note = `${ELLIPSIS} (${text.length - max} more characters)`;
+  if (max <= note.length) return text.slice(0, Math.max(0, max - 1)) + ELLIPSIS;
+  return text.slice(0, max - note.length) + note;
+};
+
+/** Slack mrkdwn needs &, < and > escaped in text it should not read as markup. */
+export const escapeMrkdwn = (text: string): string =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+const code = (text: string): string => `\`${escapeMrkdwn(text)}\``;
+const link = (url: string, label: string): string => `<${url}|${escapeMrkdwn(label)}>`;
+
+export const formatDuration = (seconds: number): string => {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h}h ${String(m).padStart(2, '0')}m` : `${m}m ${String(s % 60).padStart(2, '0')}s`;
+};
+
+const header = (text: string): HeaderBlock => ({
+  type: 'header',
+  text: { type: 'plain_text', text, emoji: true },
+});
+const section = (text: string): SectionBlock => ({ type: 'section', text: { type: 'mrkdwn', text } });
+const fields = (pairs: readonly (readonly [string, string | undefined])[]): SectionBlock => ({
+  type: 'section',
+  fields: pairs
+    .filter((pair): pair is readonly [string, string] => pair[1] !== undefined && pair[1] !== '')
+    .map(([label, value]) => ({ type: 'mrkdwn', text: `*${label}*\n${value}` })),
+});
+const context = (...texts: string[]): ContextBlock => ({
+  type: 'context',
+  elements: texts.filter(Boolean).map((text) => ({ type: 'mrkdwn', text })),
+});
+const divider = (): DividerBlock => ({ type: 'divider' });
+
+// --- what changed ------------------------------------------------------------------------------
+
+export interface PackageChanges {
+  readonly updated: readonly { readonly name: string; readonly from: string; readonly to: string }[];
+  readonly installed: readonly string[];
+  readonly removed: readonly string[];
+  /** Windows hotfixes added (`+KB…`). */
+  readonly kbs: readonly string[];
+  /** The raw text when it held no change lines (for example 'no package changes'). */
+  readonly note?: string;
+}
+
+/** `-openssl-libs-1:3.0.8-1.amzn2023` → name and version: the version starts at the first `-<digit>`. */
+const splitPackage = (entry: string): { name: string; version: string } => {
+  const match = /^(.+?)-(\d[^\s]*)$/.exec(entry);
+  return match ? { name: match[1] as string, version: match[2] as string } : { name: entry, version: '' };
+};
+
+/**
+ * The package changes the bake's `inventoryAfter` step printed (Linux: `-name-oldversion` and
+ * `+name-newversion` lines; Windows: `+KB…` lines), paired into updates where a package left and
+ * came back with another version.
+ */
+export const packageChangesOf = (outputs: Record<string, unknown> | undefined): PackageChanges | undefined => {
+  const raw = outputs?.['inventoryAfter.Output'];
+  const text = (Array.isArray(raw) ? raw.filter((v) => typeof v === 'string').join('\n') : String(raw ?? '')).trim();
+  if (!text) return undefined;
+  const lines = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const kbs = lines.filter((l) => /^\+KB\d+$/i.test(l)).map((l) => l.slice(1).toUpperCase());
+  const removedEntries = lines.filter((l) => l.startsWith('-')).map((l) => splitPackage(l.slice(1)));
+  const addedEntries = lines
+    .filter((l) => l.startsWith('+') && !/^\+KB\d+$/i.test(l))
+    .map((l) => splitPackage(l.slice(1)));
+  const removedByName = new Map(removedEntries.map((e) => [e.name, e.version]));
+  const updated: { name: string; from: string; to: string }[] = [];
+  const installed: string[] = [];
+  for (const added of addedEntries) {
+    const from = removedByName.get(added.name);
+    if (from === undefined) installed.push(added.version ? `${added.name} ${added.version}` : added.name);
+    else {
+      updated.push({ name: added.name, from, to: added.version });
+      removedByName.delete(added.name);
+    }
+  }
+  const removed = [...removedByName].map(([name, version]) => (version ? `${name} ${version}` : name));
+  const changed = updated.length + installed.length + removed.length + kbs.length > 0;
+  return { updated, installed, removed, kbs, ...(changed ? {} : { note: clip(text, 200) }) };
+};
+
+export const summarizeChanges = (changes: PackageChanges | undefined): string | undefined => {
+  if (!changes) return undefined;
+  const parts = [
+    changes.updated.length > 0 ? `${changes.updated.length} package(s) updated` : '',
+    changes.installed.length > 0 ? `${changes.installed.length} installed` : '',
+    changes.removed.length > 0 ? `${changes.removed.length} removed` : '',
+    changes.kbs.length > 0
+      ? `${changes.kbs.length} update(s) installed (${changes.kbs.slice(0, 5).join(', ')}${changes.kbs.length > 5 ? ', …' : ''})`
+      : '',
+  ].filter(Boolean);
+  return parts.length > 0 ? parts.join(', ') : (changes.note ?? 'no changes');
+};
+
+// --- the parent message of a bake ----------------------------------------------------------------
+
+const STATUS_LINE: Record<BakeStatus, { emoji: string; words: string }> = {
+  requested: { emoji: ':hourglass_flowing_sand:', words: 'requested' },
+  started: { emoji: ':fire:', words: 'baking' },
+  skipped: { emoji: ':fast_forward:', words: 'skipped (already baked)' },
+  baked: { emoji: ':bread:', words: 'baked, testing' },
+  failed: { emoji: ':x:', words: 'failed' },
+  tested: { emoji: ':white_check_mark:', words: 'tested' },
+  promoted: { emoji: ':rocket:', words: 'promoted' },
+};
+
+/** The status words; a failed test run says so even once the bake is past it. */
+const statusOf = (view: BakeView): { emoji: string; words: string } => {
+  if (view.tests && !view.tests.passed && (view.status === 'tested' || view.status === 'promoted')) {
+    return { emoji: ':warning:', words: `tests failed (${view.tests.failed} of ${view.tests.total})` };
+  }
+  return STATUS_LINE[view.status];
+};
+
+export const parentMessage = (view: BakeView, links: ConsoleLinks): SlackMessage => {
+  const status = statusOf(view);
+  const title = `${view.family}: ${status.words}`;
+  const tests = view.tests
+    ? `${view.tests.passed ? ':white_check_mark:' : ':x:'} ${view.tests.total - view.tests.failed}/${view.tests.total} passed`
+    : undefined;
+  const channels =
+    view.channels && view.channels.length > 0
+      ? view.channels
+          .map((c) => `${code(c.channel)}${c.previousAmiId ? ` (was ${code(c.previousAmiId)})` : ''}`)
+          .join(', ')
+      : undefined;
+  const blocks: KnownBlock[] = [
+    header(clip(`${status.emoji} ${title}`, SlackLimit.headerText)),
+    fields([
+      ['Family', `${escapeMrkdwn(view.family)}${view.os ? ` (${view.os})` : ''}`],
+      ['AMI', view.amiId ? `${code(view.amiId)}${view.amiName ? `\n${escapeMrkdwn(view.amiName)}` : ''}` : undefined],
+      ['Source AMI', view.sourceAmiId ? code(view.sourceAmiId) : undefined],
+      ['Duration', view.durationSeconds !== undefined ? formatDuration(view.durationSeconds) : undefined],
+      ['What changed', view.changesSummary ? escapeMrkdwn(view.changesSummary) : undefined],
+      ['Tests', tests],
+      ['Channels', channels],
+      ['Existing AMI', view.existingAmiId ? code(view.existingAmiId) : undefined],
+    ]),
+  ];
+  if (view.status === 'failed') {
+    blocks.push(
+      section(
+        `*Failed at* ${code(view.failedStep ?? 'unknown step')}\n${escapeMrkdwn(clip(view.failureReason ?? 'no reason given', 500))}`,
+      ),
+    );
+  }
+  const linkTexts = [
+    link(executionUrl(links, view.bakeId), 'Step Functions execution'),
+    view.automationExecutionId ? link(automationUrl(links.region, view.automationExecutionId), 'automation') : '',
+  ].filter(Boolean);
+  blocks.push(
+    context(
+      `bake ${code(view.bakeId)}`,
+      view.requestedBy
+        ? `requested by ${escapeMrkdwn(view.requestedBy)}${view.reason ? `: ${escapeMrkdwn(view.reason)}` : ''}`
+        : '',
+      linkTexts.join(' · '),
+    ),
+  );
+  return fitToSlack({ text: `${title}${view.amiId ? ` (${view.amiId})` : ''}`, blocks });
+};
+
+// --- replies in a bake's thread ----------------------------------------------------------------
+
+const list = (items: readonly string[], max = 40): string =>
+  items
+    .slice(0, max)
+    .map((i) => `• ${i}`)
+    .join('\n') + (items.length > max ? `\n• … and ${items.length - max} more` : '');
+
+export const requestedReply = (detail: BakeRequest): SlackMessage =>
+  fitToSlack({
+    text: `Bake of ${detail.family} requested by ${detail.requestedBy}`,
+    blocks: [
+      section(
+        `:inbox_tray: Bake requested by *${escapeMrkdwn(detail.requestedBy)}*: ${escapeMrkdwn(detail.reason)}${detail.force ? ' (forced)' : ''}`,
+      ),
+    ],
+  });
+
+export const startedReply = (detail: BakeStarted, region: string): SlackMessage =>
+  fitToSlack({
+    text: `Bake of ${detail.family} started from ${detail.sourceAmiId}`,
+    blocks: [
+      section(
+        `:fire: Baking from ${code(detail.sourceAmiId)} · ${link(automationUrl(region, detail.automationExecutionId), `automation ${detail.automationExecutionId}`)}`,
+      ),
+    ],
+  });
+
+export const skippedReply = (detail: BakeSkipped): SlackMessage =>
+  fitToSlack({
+    text: `Bake of ${detail.family} skipped: ${detail.amiId} was already baked from ${detail.sourceAmiId}`,
+    blocks: [
+      section(
+        `:fast_forward: Nothing to bake: ${code(detail.amiId)} was already baked from ${code(detail.sourceAmiId)} with the same recipe (bake key ${code(detail.bakeKey.slice(0, 12))}).`,
+      ),
+    ],
+  });
+
+export const bakedReply = (detail: AmiBaked): SlackMessage => {
+  const changes = packageChangesOf(detail.outputs);
+  const blocks: KnownBlock[] = [
+    section(
+      `:bread: ${code(detail.amiId)} ${escapeMrkdwn(detail.name)} is available in ${escapeMrkdwn(detail.region)} after ${formatDuration(detail.durationSeconds)}${detail.parentFamily ? ` (built on ${escapeMrkdwn(detail.parentFamily)})` : ''}.`,
+    ),
+  ];
+  if (changes) {
+    if (changes.updated.length > 0) {
+      blocks.push(
+        section(
+          `*Updated (${changes.updated.length})*\n${list(changes.updated.map((u) => `${escapeMrkdwn(u.name)} ${escapeMrkdwn(u.from)} → ${escapeMrkdwn(u.to)}`))}`,
+        ),
+      );
+    }
+    if (changes.installed.length > 0) {
+      blocks.push(section(`*Installed (${changes.installed.length})*\n${list(changes.installed.map(escapeMrkdwn))}`));
+    }
+    if (changes.removed.length > 0) {
+      blocks.push(section(`*Removed (${changes.removed.length})*\n${list(changes.removed.map(escapeMrkdwn))}`));
+    }
+    if (changes.kbs.length > 0) {
+      blocks.push(section(`*Updates installed (${changes.kbs.length})*\n${list(changes.kbs.map(escapeMrkdwn))}`));
+    }
+    if (changes.note) blocks.push(section(`*What changed*: ${escapeMrkdwn(changes.note)}`));
+  } else {
+    blocks.push(context('The bake kept no package inventory.'));
+  }
+  return fitToSlack({
+    text: `${detail.family}: ${detail.amiId} baked (${summarizeChanges(changes) ?? 'no inventory'})`,
+    blocks,
+  });
+};
+
+export const testedReply = (detail: AmiTested): SlackMessage => {
+  const failed = detail.results.filter((r) => !r.passed);
+  const lines = detail.results.map(
+    (r) =>
+      `${r.passed ? ':white_check_mark:' : ':x:'} ${escapeMrkdwn(r.name)}${!r.passed && r.output ? `: ${code(clip(r.output.replace(/\s+/g, ' '), 300))}` : ''}`,
+  );
+  return fitToSlack({
+    text: `${detail.family}: ${detail.amiId} ${detail.passed ? 'passed its tests' : `failed ${failed.length} of ${detail.results.length} tests`}`,
+    blocks: [
+      section(
+        `${detail.passed ? ':white_check_mark: Tests passed' : `:x: ${failed.length} of ${detail.results.length} test(s) failed`} on ${code(detail.amiId)}`,
+      ),
+      ...(lines.length > 0 ? [section(lines.join('\n'))] : [context('The family declares no tests.')]),
+    ],
+  });
+};
+
+const targetsLine = (targets: AmiPromoted['targets']): string => {
+  const parts = [
+    targets.launchTemplates.length > 0
+      ? `launch templates ${targets.launchTemplates.map((t) => `${code(t.id)} v${t.version}${t.isDefault ? ' (default)' : ''}`).join(', ')}`
+      : '',
+    targets.autoScalingGroups.length > 0
+      ? `instance refresh in ${targets.autoScalingGroups.map((g) => code(g.name)).join(', ')}`
+      : '',
+    targets.regions.length > 0
+      ? `copies in ${targets.regions.map((r) => `${r.region} ${code(r.amiId)}`).join(', ')}`
+      : '',
+    targets.accounts.length > 0 ? `shared with ${targets.accounts.map(code).join(', ')}` : '',
+  ].filter(Boolean);
+  return parts.length > 0 ? parts.join('; ') : 'no launch templates, groups, regions or accounts to update';
+};
+
+export const promotedReply = (detail: AmiPromoted): SlackMessage =>
+  fitToSlack({
+    text: `${detail.family}: ${detail.channel} now points at ${detail.amiId}`,
+    blocks: [
+      section(
+        `:rocket: Channel ${code(detail.channel)} → ${code(detail.amiId)}${detail.previousAmiId ? ` (was ${code(detail.previousAmiId)})` : ' (first image)'} · ${escapeMrkdwn(detail.cause)} by ${escapeMrkdwn(detail.promotedBy)}`,
+      ),
+      context(`${escapeMrkdwn(detail.targets.parameter)}: ${targetsLine(detail.targets)}`),
+      ...(detail.outdatedChildren.length > 0
+        ? [
+            section(
+              `:arrows_counterclockwise: Built on this channel and now outdated: ${detail.outdatedChildren.map((c) => escapeMrkdwn(c.family)).join(', ')}`,
+            ),
+          ]
+        : []),
+    ],
+  });
+
+export const failedReply = (detail: BakeFailed, links: ConsoleLinks, mentions: readonly string[]): SlackMessage => {
+  const linkLine = [
+    link(executionUrl(links, detail.bakeId), 'Step Functions execution'),
+    detail.automationExecutionId
+      ? link(automationUrl(links.region, detail.automationExecutionId), 'automation execution')
+      : '',
+  ]
+    .filter(Boolean)
+    .join(' · ');
+  return fitToSlack({
+    text: `${mentions.length > 0 ? `${mentions.join(' ')} ` : ''}${detail.family}: bake failed at ${detail.failedStep ?? 'an unknown step'}`,
+    blocks: [
+      section(
+        `${mentions.length > 0 ? `${mentions.join(' ')} ` : ''}:x: *Bake failed* at ${code(detail.failedStep ?? 'unknown step')}`,
+      ),
+      section(`\`\`\`${escapeMrkdwn(detail.reason)}\`\`\``),
+      context(linkLine),
+    ],
+  });
+};
+
+// --- messages of their own -----------------------------------------------------------------------
+
+export const promotedStandalone = (detail: AmiPromoted): SlackMessage => {
+  const reply = promotedReply(detail);
+  return fitToSlack({
+    text: reply.text,
+    blocks: [
+      header(clip(`:rocket: ${detail.family}: ${detail.channel} → ${detail.amiId}`, SlackLimit.headerText)),
+      ...reply.blocks,
+    ],
+  });
+};
+
+export const revokedMessage = (detail: AmiRevoked, mentions: readonly string[] = []): SlackMessage =>
+  fitToSlack({
+    text: `${mentions.length > 0 ? `${mentions.join(' ')} ` : ''}${detail.amiId} revoked by ${detail.requestedBy}`,
+    blocks: [
+      header(clip(`:no_entry: AMI revoked: ${detail.amiId}`, SlackLimit.headerText)),
+      section(
+        `${mentions.length > 0 ? `${mentions.join(' ')} ` : ''}${code(detail.amiId)} was revoked by *${escapeMrkdwn(detail.requestedBy)}*${detail.cascade ? ', with every image built on it' : ''}: ${escapeMrkdwn(detail.reason)}`,
+      ),
+      context('Its channels move back to the newest earlier good image; each move is announced as a promotion.'),
+    ],
+  });
+
+const countsLine = (counts: Record<string, number>): string =>
+  Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([action, n]) => `${action} ${n}`)
+    .join(' · ') || 'nothing to do';
+
+export const janitorMessage = (report: JanitorReport): SlackMessage => {
+  const verb = report.dryRun ? 'would deregister' : 'deregistered';
+  const title = `${report.completed ? ':broom:' : ':warning:'} Janitor ${report.dryRun ? 'dry run' : 'run'}${report.completed ? '' : ' stopped'}`;
+  const kept = Object.entries(report.kept)
+    .sort(([, a], [, b]) => b - a)
+    .map(([reason, n]) => `${escapeMrkdwn(reason)}: ${n}`);
+  const blocks: KnownBlock[] = [
+    header(clip(title, SlackLimit.headerText)),
+    fields([
+      ['Counts', countsLine(report.counts)],
+      ['Images', `${report.deregistered.length} ${verb}`],
+      ['Snapshots', `${report.snapshotsDeleted.length} ${report.dryRun ? 'would be deleted' : 'deleted'}`],
+      ['Duration', formatDuration(report.durationSeconds)],
+    ]),
+  ];
+  if (!report.completed) {
+    blocks.push(
+      section(`*Stopped before changing anything*: ${escapeMrkdwn(report.stoppedBecause ?? 'no reason given')}`),
+    );
+  }
+  if (report.deregistered.length > 0) {
+    blocks.push(section(`*Images ${verb}*\n${list(report.deregistered.map(code), 30)}`));
+  }
+  if (report.snapshotsDeleted.length > 0) {
+    blocks.push(
+      section(`*Snapshots ${report.dryRun ? 'to delete' : 'deleted'}*\n${list(report.snapshotsDeleted.map(code), 30)}`),
+    );
+  }
+  if (kept.length > 0) blocks.push(section(`*Kept, by reason*\n${list(kept, 20)}`));
+  if (report.errors.length > 0) {
+    blocks.push(
+      section(
+        `:x: *Errors (${report.errors.length})*\n${list(
+          report.errors.map((e) => `${code(e.resource)}: ${escapeMrkdwn(e.error)}`),
+          20,
+        )}`,
+      ),
+    );
+  }
+  blocks.push(
+    context(`run ${code(report.runId)}`, report.itemsTruncated ? 'the item list in the event was cut at 500' : ''),
+  );
+  return fitToSlack({
+    text: `Janitor ${report.dryRun ? 'dry run' : 'run'}: ${report.deregistered.length} image(s) ${verb}, ${report.errors.length} error(s)${report.completed ? '' : `, stopped: ${report.stoppedBecause ?? ''}`}`,
+    blocks,
+  });
+};
+
+/** One webhook message for an event (webhooks cannot update or thread): the bake's state, then the details. */
+export const combined = (parent: SlackMessage, detail: SlackMessage | undefined): SlackMessage =>
+  fitToSlack({
+    text: detail ? `${parent.text}: ${detail.text}` : parent.text,
+    blocks: detail ? [...parent.blocks, divider(), ...detail.blocks] : parent.blocks,
+  });
+
+// --- Slack's limits ----------------------------------------------------------------------------
+
+const fitText = <T extends { text: string }>(element: T, max: number): T =>
+  element.text.length > max ? { ...element, text: fitMrkdwn(element.text, max) } : element;
+
+/** Cuts mrkdwn, closing a code block the cut left open. */
+const fitMrkdwn = (text: string, max: number): string => {
+  if (text.length <= max) return text;
+  const fence = text.startsWith('```') && text.endsWith('```');
+  return fence ? `${clip(text.slice(0, -3), max - 3)}\`\`\`` : clip(text, max);
+};
+
+const fitBlock = (block: KnownBlock): KnownBlock => {
+  switch (block.type) {
+    case 'header':
+      return { ...block, text: fitText(block.text, SlackLimit.headerText) };
+    case 'section': {
+      const fitted: SectionBlock = { ...block };
+      if (block.text) fitted.text = fitText(block.text, SlackLimit.sectionText);
+      if (block.fields) {
+        fitted.fields = block.fields.slice(0, SlackLimit.fields).map((f) => fitText(f, SlackLimit.fieldText));
+      }
+      return fitted;
+    }
+    case 'context':
+      return {
+        ...block,
+        elements: block.elements
+          .slice(0, SlackLimit.contextElements)
+          .map((e) => ('text' in e && typeof e.text === 'string' ? fitText(e, SlackLimit.sectionText) : e)),
+      };
+    default:
+      return block;
+  }
+};
+
+/** Makes a message fit Slack's limits: texts cut with a note, empty sections dropped, at most 50 blocks. */
+export const fitToSlack = (message: SlackMessage): SlackMessage => {
+  let blocks = message.blocks
+    .filter((b) => !(b.type === 'section' && !b.text && (!b.fields || b.fields.length === 0)))
+    .filter((b) => !(b.type === 'context' && b.elements.length === 0))
+    .map(fitBlock);
+  if (blocks.length > SlackLimit.blocks) {
+    const left = blocks.length - (SlackLimit.blocks - 1);
+    blocks = [...blocks.slice(0, SlackLimit.blocks - 1), context(`… ${left} more block(s) left out`)];
+  }
+  return { text: clip(message.text, SlackLimit.notificationText), blocks };
+};

@@ -1,0 +1,165 @@
+/**
+ * The janitor (issue 7): the Janitor function, its nightly EventBridge Scheduler schedule (no
+ * payload: the configured mode applies), a dead-letter queue for failed invocations, and a role
+ * that reads everywhere (the Describe and List calls support no resource-level permissions) but changes only
+ * images and snapshots tagged `bakehouse:managed=true`, and only the janitor's own tag keys.
+ */
+import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
+import { Tag } from '../functions/commons/bake-plan';
+import { compileSchedule } from '../functions/commons/schedule';
+import { statePath } from '../functions/janitor/core';
+import type { PipelineContext } from './pipeline-context';
+
+export const JanitorFunction = { Janitor: 'Janitor' } as const;
+/** The schedule lives in the account's `default` group: the pipeline's own group exists only with family schedules. */
+export const JANITOR_SCHEDULE_GROUP = 'default';
+
+const managed = { StringEquals: { [`aws:ResourceTag/${Tag.Managed}`]: 'true' } };
+
+export const addJanitor = (context: PipelineContext): void => {
+  const { stack, arns, config, names } = context;
+  const prefix = config.settings.parameterPrefix;
+  const settings = config.settings.janitor;
+  const images = arns.ec2Unowned('image/*');
+  const snapshots = arns.ec2Unowned('snapshot/*');
+  const anyParameter = arns.parameter('*');
+  const publicParameters = arns.publicParameter('/aws/service/*');
+  const prefixed = context.parameter('*');
+  const state = arns.parameter(statePath(prefix));
+
+  const janitor = context.addFunction(JanitorFunction.Janitor, {
+    handler: 'functions/janitor/handler.handler',
+    description: 'Nightly janitor: retires unused managed AMIs in stages and deletes orphaned snapshots',
+    timeout: '15 minutes',
+    statements: [
+      new PolicyStatement({
+        sid: 'ReadInventory',
+        effect: Effect.ALLOW,
+        actions: [
+          'ec2:DescribeImages',
+          'ec2:DescribeImageAttribute',
+          'ec2:DescribeSnapshots',
+          'ec2:DescribeInstances',
+          'ec2:DescribeLaunchTemplates',
+          'ec2:DescribeLaunchTemplateVersions',
+          'autoscaling:DescribeAutoScalingGroups',
+          'autoscaling:DescribeLaunchConfigurations',
+          'ssm:DescribeParameters',
+        ],
+        resources: ['*'],
+      }),
+      new PolicyStatement({
+        sid: 'ReadChannels',
+        effect: Effect.ALLOW,
+        actions: ['ssm:GetParametersByPath', 'ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParameterHistory'],
+        resources: [arns.parameter(prefix), prefixed],
+      }),
+      new PolicyStatement({
+        sid: 'ReadImageParameters',
+        effect: Effect.ALLOW,
+        actions: ['ssm:GetParameters', 'ssm:GetParameterHistory'],
+        resources: [anyParameter, publicParameters],
+      }),
+      new PolicyStatement({
+        sid: 'WriteState',
+        effect: Effect.ALLOW,
+        actions: ['ssm:PutParameter'],
+        resources: [state],
+      }),
+      new PolicyStatement({
+        sid: 'RetireManagedImages',
+        effect: Effect.ALLOW,
+        actions: [
+          'ec2:EnableImageDeprecation',
+          'ec2:DisableImageDeprecation',
+          'ec2:DisableImage',
+          'ec2:EnableImage',
+          'ec2:DeregisterImage',
+        ],
+        resources: [images],
+        conditions: managed,
+      }),
+      new PolicyStatement({
+        sid: 'StageTagsOnManagedImages',
+        effect: Effect.ALLOW,
+        actions: ['ec2:CreateTags', 'ec2:DeleteTags'],
+        resources: [images],
+        conditions: {
+          ...managed,
+          'ForAllValues:StringEquals': { 'aws:TagKeys': [Tag.JanitorStage, Tag.JanitorSince] },
+        },
+      }),
+      // Before deregistering, the image's snapshots are tagged managed (and family) so a crash
+      // leaves orphans the next run recognises; only these two keys can be written.
+      new PolicyStatement({
+        sid: 'MarkSnapshotsOfRetiredImages',
+        effect: Effect.ALLOW,
+        actions: ['ec2:CreateTags'],
+        resources: [snapshots],
+        conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [Tag.Managed, Tag.Family] } },
+      }),
+      new PolicyStatement({
+        sid: 'DeleteManagedSnapshots',
+        effect: Effect.ALLOW,
+        actions: ['ec2:DeleteSnapshot'],
+        resources: [snapshots],
+        conditions: managed,
+      }),
+      context.publishEvents,
+    ],
+    wildcards: {
+      resources: [images, snapshots, anyParameter, publicParameters, prefixed],
+      reason:
+        'The janitor reads the whole account (Describe* and ssm:DescribeParameters support no resource-level permissions; any parameter may hold an AMI id a launch template resolves with resolve:ssm:), and changes images and snapshots only known at run time: every change requires the bakehouse:managed=true tag, and tag writes are limited to the janitor keys.',
+    },
+  });
+
+  const dlq = context.addDeadLetterQueue('JanitorDlq');
+  // A failed run is not retried by Lambda: the next night's run starts from a fresh inventory.
+  janitor.configureAsyncInvoke({ retryAttempts: 0, onFailure: new SqsDestination(dlq) });
+
+  const schedulerRole = new Role(stack, 'JanitorSchedulerRole', {
+    assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
+      conditions: {
+        StringEquals: { 'aws:SourceAccount': stack.account },
+        ArnLike: { 'aws:SourceArn': arns.schedules(JANITOR_SCHEDULE_GROUP) },
+      },
+    }),
+    description: 'Bakehouse janitor schedule: invoke the Janitor, dead-letter what fails',
+  });
+  schedulerRole.addToPolicy(
+    new PolicyStatement({
+      sid: 'InvokeJanitor',
+      effect: Effect.ALLOW,
+      actions: ['lambda:InvokeFunction'],
+      resources: [janitor.functionArn],
+    }),
+  );
+  schedulerRole.addToPolicy(
+    new PolicyStatement({
+      sid: 'DeadLetter',
+      effect: Effect.ALLOW,
+      actions: ['sqs:SendMessage'],
+      resources: [dlq.queueArn],
+    }),
+  );
+  const compiled = compileSchedule(settings.schedule);
+  new CfnSchedule(stack, 'JanitorSchedule', {
+    name: names.function(JanitorFunction.Janitor),
+    groupName: JANITOR_SCHEDULE_GROUP,
+    description: `Bakehouse janitor: ${compiled.description}`.slice(0, 512),
+    scheduleExpression: compiled.expression,
+    scheduleExpressionTimezone: compiled.timezone,
+    flexibleTimeWindow: { mode: 'OFF' },
+    state: 'ENABLED',
+    target: {
+      arn: janitor.functionArn,
+      roleArn: schedulerRole.roleArn,
+      // No input: the configured mode (dry run by default) applies.
+      retryPolicy: { maximumRetryAttempts: 2, maximumEventAgeInSeconds: 3600 },
+      deadLetterConfig: { arn: dlq.queueArn },
+    },
+  });
+};

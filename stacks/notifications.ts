@@ -1,0 +1,109 @@
+/**
+ * Slack notifications (issue 6): the Notify function on every Bakehouse event (Promote Requested
+ * excepted: its outcome, AMI Promoted, is what people follow), the Secrets Manager secret that
+ * holds the bot token or webhook URL, the dead-letter queues, and a role that reads that one secret
+ * and keeps message state under `<prefix>/_slack/*`.
+ *
+ * The notifier is only another asynchronous target of the bus: nothing in a bake waits for it.
+ */
+import { Duration } from 'aws-cdk-lib';
+import { Rule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { DetailType } from '../functions/commons/events';
+import { NOTIFIED_DETAIL_TYPES } from '../functions/notify/core';
+import { suppress } from './nag';
+import type { PipelineContext } from './pipeline-context';
+
+export const NotificationFunction = { Notify: 'Notify' } as const;
+
+/** Detail-types anyone allowed on the bus may put (the CLI, other teams): matched from any source. */
+export const ANY_SOURCE_DETAIL_TYPES = [DetailType.BakeRequested, DetailType.AmiRevoked] as const;
+
+export const slackSecretName = (stage: string, configured?: string): string => configured ?? `bakehouse/${stage}/slack`;
+
+export const addNotifications = (context: PipelineContext): void => {
+  const { stack, app, config, names, arns, bus } = context;
+  const { settings } = config;
+
+  const secretName = slackSecretName(app.stage, settings.slack.secretName);
+  // Created with a placeholder: an operator puts {"botToken":"xoxb-…"} or {"webhookUrl":"…"} in it.
+  // Until then the notifier drops messages with a warning and the SlackMessagesDropped metric.
+  const secret = new Secret(stack, 'SlackSecret', {
+    secretName,
+    description:
+      'Bakehouse Slack notifier: {"botToken":"xoxb-…"} (threads, updates) or {"webhookUrl":"https://hooks.slack.com/…"}',
+    generateSecretString: {
+      secretStringTemplate: JSON.stringify({ configure: 'put botToken or webhookUrl here' }),
+      generateStringKey: 'placeholder',
+      excludePunctuation: true,
+    },
+  });
+  suppress(secret, [
+    {
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'The secret holds a Slack bot token or incoming webhook URL that Slack issues; Secrets Manager cannot rotate it (no rotation API on the Slack side). It is replaced by hand when Slack reissues it.',
+    },
+  ]);
+
+  const slackState = context.parameter('_slack/*');
+  const notify = context.addFunction(NotificationFunction.Notify, {
+    handler: 'functions/notify/handler.handler',
+    description: 'Every Bakehouse event to Slack: one threaded, updated message per bake; janitor reports',
+    timeout: '2 minutes',
+    environment: {
+      SLACK_SECRET_ID: secretName,
+      STATE_MACHINE_ARN: arns.stateMachine(names.stateMachine),
+      POWERTOOLS_METRICS_NAMESPACE: 'Bakehouse',
+    },
+    statements: [
+      new PolicyStatement({
+        sid: 'ReadSlackSecret',
+        effect: Effect.ALLOW,
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [secret.secretArn],
+      }),
+      new PolicyStatement({
+        sid: 'KeepMessageState',
+        effect: Effect.ALLOW,
+        actions: ['ssm:DeleteParameter', 'ssm:GetParameter', 'ssm:PutParameter'],
+        resources: [slackState],
+      }),
+    ],
+    wildcards: {
+      resources: [slackState],
+      reason:
+        'Each bake (and janitor run) keeps its Slack message ts and seen event ids in <prefix>/_slack/<bakeId>, with a lock under <prefix>/_slack/_locks/; bake ids are only known at run time.',
+    },
+  });
+
+  // Slack failing fails the invocation: Lambda retries it twice, then the on-failure queue keeps
+  // the event and the (redacted) error. The rule's own DLQ takes events Lambda never accepted.
+  const queues = {
+    events: context.addDeadLetterQueue('NotifyEventsDlq'),
+    failed: context.addDeadLetterQueue('NotifyFailed'),
+  };
+  notify.configureAsyncInvoke({ retryAttempts: 2, onFailure: new SqsDestination(queues.failed) });
+  const target = () =>
+    new LambdaFunction(notify, { deadLetterQueue: queues.events, retryAttempts: 8, maxEventAge: Duration.hours(2) });
+
+  const fromAnySource: readonly string[] = ANY_SOURCE_DETAIL_TYPES;
+  new Rule(stack, 'NotifyBakehouseEvents', {
+    eventBus: bus,
+    description: 'Bakehouse events to Slack (Notify)',
+    eventPattern: {
+      source: [settings.eventSource],
+      detailType: NOTIFIED_DETAIL_TYPES.filter((t) => !fromAnySource.includes(t)),
+    },
+    targets: [target()],
+  });
+  new Rule(stack, 'NotifyRequests', {
+    eventBus: bus,
+    description: 'Bake requests and revocations, from any source on the bus, to Slack (Notify)',
+    eventPattern: { detailType: [...ANY_SOURCE_DETAIL_TYPES] },
+    targets: [target()],
+  });
+};

@@ -1,0 +1,407 @@
+/**
+ * The janitor end to end, in the sandbox provisioned from the stacks, driven only through AWS
+ * clients and the control endpoint (clock frozen, moved by hand): a seeded world with images in use
+ * of every kind, old unused ones and orphan snapshots; real runs invoked with `{"dryRun": false}`
+ * while the clock moves through the grace periods; an image put back into use on the way; faults
+ * that stop a run cleanly; the `Janitor Report` on the bus.
+ */
+import {
+  AutoScalingClient,
+  CreateAutoScalingGroupCommand,
+  CreateLaunchConfigurationCommand,
+} from '@aws-sdk/client-auto-scaling';
+import {
+  CreateImageCommand,
+  CreateLaunchTemplateCommand,
+  CreateLaunchTemplateVersionCommand,
+  CreateTagsCommand,
+  DeregisterImageCommand,
+  DescribeImagesCommand,
+  DescribeSnapshotsCommand,
+  EC2Client,
+  EnableImageDeregistrationProtectionCommand,
+  type Image,
+  ModifyImageAttributeCommand,
+  ModifyLaunchTemplateCommand,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { DeleteScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JanitorRunReport } from '../../functions/janitor/core';
+import { provisionFromAssembly, synthesizeForSandbox } from '../../sandbox/provision';
+import type { LoggedEvent } from '../../sandbox/start/render';
+import { AL2023_X86, advance } from './support/ec2';
+import { startTestSandbox, type TestSandbox } from './support/sandbox';
+
+const FUNCTION = 'bakehouse-dev-Janitor';
+const FAMILY = 'janitor-e2e';
+const DAY = 86_400;
+const managedTags = (extra: { Key: string; Value: string }[] = []) => [
+  { Key: 'bakehouse:managed', Value: 'true' },
+  { Key: 'bakehouse:family', Value: FAMILY },
+  ...extra,
+];
+
+let sandbox: TestSandbox;
+let ec2: EC2Client;
+let ssm: SSMClient;
+let autoScaling: AutoScalingClient;
+let lambda: LambdaClient;
+let builder: string;
+
+/** Images by role in the seeded world. */
+const ami: Record<string, string> = {};
+let orphanSnapshot: string;
+let unusedSnapshots: string[] = [];
+
+const createImage = async (name: string, tags = managedTags()): Promise<string> => {
+  const created = await ec2.send(
+    new CreateImageCommand({
+      InstanceId: builder,
+      Name: name,
+      TagSpecifications: [
+        { ResourceType: 'image', Tags: tags },
+        { ResourceType: 'snapshot', Tags: tags },
+      ],
+    }),
+  );
+  return created.ImageId as string;
+};
+
+const invoke = async (payload: unknown): Promise<JanitorRunReport> => {
+  const output = await lambda.send(
+    new InvokeCommand({ FunctionName: FUNCTION, Payload: new TextEncoder().encode(JSON.stringify(payload)) }),
+  );
+  const body = JSON.parse(new TextDecoder().decode(output.Payload));
+  if (output.FunctionError) throw new Error(`janitor failed: ${JSON.stringify(body)}`);
+  return body as JanitorRunReport;
+};
+
+const images = async (): Promise<Map<string, Image>> => {
+  const { Images } = await ec2.send(
+    new DescribeImagesCommand({ Owners: ['self'], IncludeDisabled: true, IncludeDeprecated: true }),
+  );
+  return new Map((Images ?? []).map((i) => [i.ImageId as string, i]));
+};
+const snapshotIds = async (): Promise<Set<string>> => {
+  const { Snapshots } = await ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'] }));
+  return new Set((Snapshots ?? []).map((s) => s.SnapshotId as string));
+};
+const stageOf = (image: Image | undefined) => image?.Tags?.find((t) => t.Key === 'bakehouse:janitor-stage')?.Value;
+
+const PROTECTED = [
+  'instance',
+  'templateOldVersion',
+  'resolveSsm',
+  'groupOverride',
+  'launchConfiguration',
+  'channel',
+  'rollback',
+  'shared',
+  'keep',
+  'protection',
+  'newest1',
+  'newest2',
+  'newest3',
+  'young',
+] as const;
+const UNUSED = ['unused1', 'unused2', 'comeback'] as const;
+
+beforeAll(async () => {
+  const assembly = await synthesizeForSandbox({ account: '000000000000', region: 'us-east-1' });
+  sandbox = await startTestSandbox({ speed: 0, assetsDir: assembly.assemblyDir });
+  await provisionFromAssembly({ sandbox: sandbox.sandbox, assemblyDir: assembly.assemblyDir });
+  ec2 = new EC2Client(sandbox.clientConfig);
+  ssm = new SSMClient(sandbox.clientConfig);
+  autoScaling = new AutoScalingClient(sandbox.clientConfig);
+  lambda = new LambdaClient(sandbox.clientConfig);
+  // Moving the clock by months would fire the family bakes and the nightly (dry) janitor in the
+  // background; this test drives the janitor alone.
+  const scheduler = new SchedulerClient(sandbox.clientConfig);
+  await scheduler.send(new DeleteScheduleCommand({ Name: FUNCTION, GroupName: 'default' }));
+  for (const family of ['al2023-base', 'ubuntu-2404-base', 'windows-2022-base']) {
+    await scheduler.send(new DeleteScheduleCommand({ Name: family, GroupName: 'bakehouse-dev' }));
+  }
+  scheduler.destroy();
+
+  // A builder to image from (it runs the public AL2023 image, which the janitor never owns).
+  const reservation = await ec2.send(
+    new RunInstancesCommand({ ImageId: AL2023_X86, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' }),
+  );
+  builder = reservation.Instances?.[0]?.InstanceId as string;
+  await advance(sandbox, 60);
+
+  // Old images: in use in every way, and unused.
+  for (const role of [...PROTECTED.slice(0, 10), ...UNUSED, 'orphaned']) {
+    const tags = role === 'keep' ? managedTags([{ Key: 'bakehouse:keep', Value: 'true' }]) : managedTags();
+    ami[role] = await createImage(`janitor-${role}`, tags);
+  }
+  await advance(sandbox, 600);
+  const unusedImages = await images();
+  unusedSnapshots = UNUSED.slice(0, 2).flatMap((role) =>
+    (unusedImages.get(ami[role] as string)?.BlockDeviceMappings ?? []).flatMap((m) => m.Ebs?.SnapshotId ?? []),
+  );
+
+  await ec2.send(
+    new RunInstancesCommand({ ImageId: ami.instance, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' }),
+  );
+  // A template whose old (not default) version names the image.
+  const template = await ec2.send(
+    new CreateLaunchTemplateCommand({
+      LaunchTemplateName: 'janitor-old-version',
+      LaunchTemplateData: { ImageId: ami.templateOldVersion },
+    }),
+  );
+  await ec2.send(
+    new CreateLaunchTemplateVersionCommand({
+      LaunchTemplateId: template.LaunchTemplate?.LaunchTemplateId,
+      LaunchTemplateData: { ImageId: AL2023_X86 },
+    }),
+  );
+  await ec2.send(
+    new ModifyLaunchTemplateCommand({
+      LaunchTemplateId: template.LaunchTemplate?.LaunchTemplateId,
+      DefaultVersion: '2',
+    }),
+  );
+  // A template that resolves a team's (plain text) parameter.
+  await ssm.send(new PutParameterCommand({ Name: '/team/web/ami', Type: 'String', Value: ami.resolveSsm }));
+  await ec2.send(
+    new CreateLaunchTemplateCommand({
+      LaunchTemplateName: 'janitor-resolve-ssm',
+      LaunchTemplateData: { ImageId: 'resolve:ssm:/team/web/ami' },
+    }),
+  );
+  // A group whose mixed instances policy overrides with another template.
+  await ec2.send(
+    new CreateLaunchTemplateCommand({
+      LaunchTemplateName: 'janitor-override',
+      LaunchTemplateData: { ImageId: ami.groupOverride },
+    }),
+  );
+  await autoScaling.send(
+    new CreateAutoScalingGroupCommand({
+      AutoScalingGroupName: 'janitor-mixed',
+      MinSize: 0,
+      MaxSize: 1,
+      AvailabilityZones: ['us-east-1a'],
+      MixedInstancesPolicy: {
+        LaunchTemplate: {
+          LaunchTemplateSpecification: { LaunchTemplateName: 'janitor-old-version', Version: '$Default' },
+          Overrides: [
+            { InstanceType: 'm7i.large', LaunchTemplateSpecification: { LaunchTemplateName: 'janitor-override' } },
+          ],
+        },
+      },
+    }),
+  );
+  await autoScaling.send(
+    new CreateLaunchConfigurationCommand({
+      LaunchConfigurationName: 'janitor-unattached',
+      ImageId: ami.launchConfiguration,
+      InstanceType: 't3.micro',
+    }),
+  );
+  // A channel with its previous (rollback) image.
+  for (const value of [ami.rollback, ami.channel]) {
+    await ssm.send(
+      new PutParameterCommand({
+        Name: `/bakehouse/${FAMILY}/stable`,
+        Type: 'String',
+        DataType: 'aws:ec2:image',
+        Value: value,
+        Overwrite: true,
+      }),
+    );
+  }
+  await ec2.send(
+    new ModifyImageAttributeCommand({
+      ImageId: ami.shared,
+      LaunchPermission: { Add: [{ UserId: '111122223333' }] },
+    }),
+  );
+  await ec2.send(new EnableImageDeregistrationProtectionCommand({ ImageId: ami.protection }));
+  // An orphan: its image deregistered without its (managed) snapshot.
+  const orphaned = (await images()).get(ami.orphaned as string);
+  orphanSnapshot = orphaned?.BlockDeviceMappings?.[0]?.Ebs?.SnapshotId as string;
+  await ec2.send(new DeregisterImageCommand({ ImageId: ami.orphaned }));
+
+  // Time passes: the old images are well past every age limit (launch time unknown included).
+  await advance(sandbox, 120 * DAY);
+  for (const role of ['young', 'newest1', 'newest2', 'newest3'] as const) {
+    ami[role] = await createImage(`janitor-${role}`);
+    await advance(sandbox, 3600);
+  }
+  await advance(sandbox, 600);
+  await ec2.send(new TerminateInstancesCommand({ InstanceIds: [builder] }));
+}, 240_000);
+
+afterAll(async () => {
+  for (const client of [ec2, ssm, autoScaling, lambda]) client?.destroy();
+  await sandbox?.stop();
+});
+
+describe('a dry run', () => {
+  it('reports what it would do and changes nothing', async () => {
+    // Act
+    const report = await invoke({ dryRun: true });
+    // Assess
+    expect(report).toMatchObject({ dryRun: true, completed: true, stoppedBecause: null });
+    const planned = report.items.filter((i) => i.action === 'marked').map((i) => i.id);
+    expect(planned.sort()).toEqual(UNUSED.map((r) => ami[r]).sort());
+    expect([...(await images()).values()].some((i) => stageOf(i) !== undefined)).toBe(false);
+  }, 60_000);
+});
+
+describe('real runs through the stages', () => {
+  const reports: JanitorRunReport[] = [];
+
+  it('marks the unused images and deletes the orphan snapshot first', async () => {
+    // Act
+    reports.push(await invoke({ dryRun: false }));
+    // Assess
+    const now = await images();
+    expect(reports[0]).toMatchObject({ dryRun: false, completed: true, errors: [] });
+    for (const role of UNUSED) expect(stageOf(now.get(ami[role] as string))).toBe('marked');
+    for (const role of PROTECTED) expect(stageOf(now.get(ami[role] as string))).toBeUndefined();
+    expect(reports[0]?.snapshotsDeleted).toContain(orphanSnapshot);
+    expect(await snapshotIds()).not.toContain(orphanSnapshot);
+  }, 60_000);
+
+  it('does nothing more before the grace period ends', async () => {
+    // Prepare
+    await advance(sandbox, DAY);
+    // Act
+    const report = await invoke({ dryRun: false });
+    // Assess
+    expect(report.items.filter((i) => i.action !== 'kept')).toEqual([]);
+  }, 60_000);
+
+  it('deprecates after the grace period', async () => {
+    // Prepare
+    await advance(sandbox, 7 * DAY + 3600);
+    // Act
+    await invoke({ dryRun: false });
+    // Assess
+    const now = await images();
+    for (const role of UNUSED) {
+      expect(stageOf(now.get(ami[role] as string))).toBe('deprecated');
+      expect(now.get(ami[role] as string)?.DeprecationTime).toBeDefined();
+    }
+  }, 60_000);
+
+  it('disables after another', async () => {
+    // Prepare
+    await advance(sandbox, 7 * DAY + 3600);
+    // Act
+    const report = await invoke({ dryRun: false });
+    // Assess
+    const now = await images();
+    expect(
+      report.items
+        .filter((i) => i.action === 'disabled')
+        .map((i) => i.id)
+        .sort(),
+    ).toEqual(UNUSED.map((r) => ami[r]).sort());
+    for (const role of UNUSED) expect(now.get(ami[role] as string)?.State).toBe('disabled');
+  }, 60_000);
+
+  it('deregisters with their snapshots, and unmarks and re-enables the one put back into use', async () => {
+    // Prepare: a team points a new launch template at the disabled image.
+    await ec2.send(
+      new CreateLaunchTemplateCommand({
+        LaunchTemplateName: 'janitor-comeback',
+        LaunchTemplateData: { ImageId: ami.comeback },
+      }),
+    );
+    await advance(sandbox, 7 * DAY + 3600);
+    // Act
+    const report = await invoke({ dryRun: false });
+    // Assess
+    const now = await images();
+    expect(report.deregistered.sort()).toEqual([ami.unused1, ami.unused2].sort());
+    expect(now.has(ami.unused1 as string)).toBe(false);
+    expect(now.has(ami.unused2 as string)).toBe(false);
+    const snapshots = await snapshotIds();
+    for (const id of unusedSnapshots) expect(snapshots).not.toContain(id);
+    const comeback = now.get(ami.comeback as string);
+    expect(comeback?.State).toBe('available');
+    expect(comeback?.DeprecationTime).toBeUndefined();
+    expect(stageOf(comeback)).toBeUndefined();
+    for (const role of PROTECTED) {
+      expect(now.get(ami[role] as string)?.State, role).toBe('available');
+      expect(stageOf(now.get(ami[role] as string)), role).toBeUndefined();
+    }
+  }, 60_000);
+
+  it('finds nothing left to do on the next run', async () => {
+    // Prepare
+    await advance(sandbox, 7 * DAY + 3600);
+    // Act
+    const report = await invoke({ dryRun: false });
+    // Assess
+    expect(report.items.filter((i) => i.action !== 'kept')).toEqual([]);
+    expect(report.completed).toBe(true);
+  }, 60_000);
+
+  it('published a Janitor Report for every run', async () => {
+    // Assess
+    const log = (await sandbox.control('GET', '/_sandbox/events')).body as LoggedEvent[];
+    const runs = log.filter((e) => e.event['detail-type'] === 'Janitor Report').map((e) => e.event.detail.runId);
+    for (const report of reports) expect(runs).toContain(report.runId);
+  });
+});
+
+describe('faults stop the run before anything changes', () => {
+  it('stops on throttling that outlives the retries', async () => {
+    // Prepare: an image that would be marked, then throttling on DescribeSnapshots.
+    ami.late = await createImageLate();
+    await sandbox.control('POST', '/_sandbox/faults', {
+      service: 'ec2',
+      action: 'DescribeSnapshots',
+      error: 'RequestLimitExceeded',
+      times: 50,
+    });
+    // Act
+    const report = await invoke({ dryRun: false });
+    await sandbox.control('DELETE', '/_sandbox/faults');
+    // Assess
+    expect(report).toMatchObject({ completed: false, deregistered: [], snapshotsDeleted: [] });
+    expect(report.stoppedBecause).toContain('DescribeSnapshots');
+    expect(stageOf((await images()).get(ami.late))).toBeUndefined();
+  }, 180_000);
+
+  it('stops on a failed describe', async () => {
+    // Prepare
+    await sandbox.control('POST', '/_sandbox/faults', {
+      service: 'ec2',
+      action: 'DescribeSnapshots',
+      error: 'UnauthorizedOperation',
+      times: 1,
+    });
+    // Act
+    const report = await invoke({ dryRun: false });
+    // Assess
+    expect(report).toMatchObject({ completed: false, deregistered: [], snapshotsDeleted: [] });
+    expect(report.errors[0]?.error).toContain('UnauthorizedOperation');
+    expect(stageOf((await images()).get(ami.late as string))).toBeUndefined();
+  }, 60_000);
+});
+
+/** One more old unused image, made while nothing runs. */
+async function createImageLate(): Promise<string> {
+  const reservation = await ec2.send(
+    new RunInstancesCommand({ ImageId: AL2023_X86, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' }),
+  );
+  builder = reservation.Instances?.[0]?.InstanceId as string;
+  await advance(sandbox, 60);
+  const id = await createImage('janitor-late');
+  await advance(sandbox, 600);
+  await ec2.send(new TerminateInstancesCommand({ InstanceIds: [builder] }));
+  await ec2.send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: 'purpose', Value: 'fault-test' }] }));
+  await advance(sandbox, 120 * DAY);
+  return id;
+}

@@ -1,0 +1,205 @@
+/**
+ * The Slack notifier in the sandbox provisioned from the stacks, its secret pointed at the
+ * sandbox's Slack sink: a whole bake is one parent message updated in place with a thread of
+ * replies; a 429 storm and a 500 are survived; a message over Slack's limits is cut, not refused.
+ */
+import { CreateLaunchTemplateCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DetailType } from '../../functions/commons/events';
+import { bakeIdFor } from '../../functions/start-bake/core';
+import { type ProvisionReport, provisionFromAssembly, synthesizeForSandbox } from '../../sandbox/provision';
+import { details } from '../unit/support/notify-events';
+import { startTestSandbox, type TestSandbox } from './support/sandbox';
+
+const BUS = 'bakehouse-dev';
+
+interface SlackCall {
+  readonly seq: number;
+  readonly method: 'webhook' | 'chat.postMessage' | 'chat.update';
+  readonly channel?: string;
+  readonly ts?: string;
+  readonly accepted: boolean;
+  readonly outcome: string;
+  readonly status: number;
+  readonly payload: { text?: string; thread_ts?: string; blocks?: unknown[] } & Record<string, unknown>;
+  readonly problems?: string[];
+}
+
+let sandbox: TestSandbox;
+let report: ProvisionReport;
+let events: EventBridgeClient;
+
+beforeAll(async () => {
+  const assembly = await synthesizeForSandbox({ account: '000000000000', region: 'us-east-1' });
+  sandbox = await startTestSandbox({ speed: 1200, assetsDir: assembly.assemblyDir });
+  report = await provisionFromAssembly({ sandbox: sandbox.sandbox, assemblyDir: assembly.assemblyDir });
+  events = new EventBridgeClient(sandbox.clientConfig);
+  const secret = report.created.find((r) => r.type === 'AWS::SecretsManager::Secret');
+  if (!secret) throw new Error('the stacks declare no Slack secret');
+  const secrets = new SecretsManagerClient(sandbox.clientConfig);
+  await secrets.send(
+    new PutSecretValueCommand({
+      SecretId: secret.physicalId,
+      SecretString: JSON.stringify({ botToken: 'xoxb-sandbox', apiUrl: `${sandbox.sandbox.url}/api/` }),
+    }),
+  );
+  secrets.destroy();
+  const ec2 = new EC2Client(sandbox.clientConfig);
+  await ec2.send(
+    new CreateLaunchTemplateCommand({
+      LaunchTemplateName: 'bakehouse-example-web',
+      LaunchTemplateData: { ImageId: 'ami-0b5eed00000000001', InstanceType: 'm7i.large' },
+    }),
+  );
+  ec2.destroy();
+}, 180_000);
+
+afterAll(async () => {
+  events?.destroy();
+  await sandbox?.stop();
+});
+
+const slackCalls = async (): Promise<SlackCall[]> =>
+  ((await sandbox.control('GET', '/_sandbox/slack/messages')).body as { messages: SlackCall[] }).messages;
+
+const put = async (detailType: string, detail: Record<string, unknown>, source = 'bakehouse'): Promise<void> => {
+  const sent = await events.send(
+    new PutEventsCommand({
+      Entries: [{ EventBusName: BUS, Source: source, DetailType: detailType, Detail: JSON.stringify(detail) }],
+    }),
+  );
+  expect(sent.FailedEntryCount).toBe(0);
+};
+
+/** Waits (real time) until `check` returns a value. */
+const until = async <T>(description: string, check: (calls: SlackCall[]) => T | undefined, timeoutMs = 90_000) => {
+  const deadline = Date.now() + timeoutMs;
+  let calls: SlackCall[] = [];
+  while (Date.now() < deadline) {
+    calls = await slackCalls();
+    const found = check(calls);
+    if (found !== undefined) return found;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(
+    `${description} within ${timeoutMs} ms; Slack saw ${JSON.stringify(calls.map((c) => [c.method, c.outcome, c.payload.text]))}`,
+  );
+};
+
+describe('a whole bake in Slack', () => {
+  it('is one parent message, updated in place, with a thread of replies', async () => {
+    // Act
+    await put(
+      DetailType.BakeRequested,
+      { family: 'al2023-base', requestedBy: 'team-web', idempotencyKey: 'slack-e2e-1' },
+      'cli',
+    );
+    const bakeId = bakeIdFor('al2023-base', 'slack-e2e-1');
+    const calls = await until('the stable promotion in the thread and the parent promoted', (all) => {
+      const mine = all.filter((c) => JSON.stringify(c.payload).includes(bakeId) || c.payload.thread_ts);
+      const parent = mine.find((c) => c.method === 'chat.postMessage' && !c.payload.thread_ts && c.accepted);
+      if (!parent?.ts) return undefined;
+      const thread = all.filter((c) => c.payload.thread_ts === parent.ts && c.accepted);
+      const updates = all.filter((c) => c.method === 'chat.update' && c.ts === parent.ts && c.accepted);
+      const done =
+        thread.some((c) => String(c.payload.text).includes('stable now points at')) &&
+        updates.some((c) => String(c.payload.text).includes('promoted'));
+      return done ? { parent, thread, updates, mine } : undefined;
+    });
+
+    // Assess
+    const parents = calls.mine.filter((c) => c.method === 'chat.postMessage' && !c.payload.thread_ts);
+    expect(parents).toHaveLength(1);
+    expect(calls.parent.channel).toMatch(/^C/);
+    expect(calls.updates.length).toBeGreaterThanOrEqual(4);
+    expect(calls.updates.every((u) => u.channel === calls.parent.channel)).toBe(true);
+    const replies = calls.thread.map((c) => String(c.payload.text));
+    for (const expected of [
+      'requested by team-web',
+      'started',
+      'baked',
+      'passed its tests',
+      'dev now points at',
+      'stable now points at',
+    ]) {
+      expect(
+        replies.some((r) => r.includes(expected)),
+        `a reply saying '${expected}' in ${replies.join(' | ')}`,
+      ).toBe(true);
+    }
+  }, 150_000);
+});
+
+describe('Slack failing', () => {
+  const janitor = (runId: string) => ({ ...details.janitor(), runId });
+  const janitorPost = (runId: string) => (all: SlackCall[]) =>
+    all.filter((c) => JSON.stringify(c.payload).includes(runId));
+
+  it('survives a 429 storm: the message arrives after Retry-After', async () => {
+    // Prepare
+    await sandbox.control('POST', '/_sandbox/slack/faults', { status: 429, retryAfter: 1, times: 3 });
+
+    // Act
+    await put(DetailType.JanitorReport, janitor('e2e-storm-429'));
+
+    // Assess
+    const calls = await until('the janitor report accepted after the 429s', (all) => {
+      const mine = janitorPost('e2e-storm-429')(all);
+      return mine.some((c) => c.accepted) ? mine : undefined;
+    });
+    expect(calls.filter((c) => c.status === 429).length).toBeGreaterThanOrEqual(1);
+    expect(calls.filter((c) => c.accepted)).toHaveLength(1);
+  }, 60_000);
+
+  it('survives a 500: the message arrives after the retry', async () => {
+    // Prepare
+    await sandbox.control('POST', '/_sandbox/slack/faults', { status: 500, times: 2 });
+
+    // Act
+    await put(DetailType.JanitorReport, janitor('e2e-storm-500'));
+
+    // Assess
+    const calls = await until('the janitor report accepted after the 500s', (all) => {
+      const mine = janitorPost('e2e-storm-500')(all);
+      return mine.some((c) => c.accepted) ? mine : undefined;
+    });
+    expect(calls.filter((c) => c.status === 500).length).toBeGreaterThanOrEqual(1);
+    expect(calls.filter((c) => c.accepted)).toHaveLength(1);
+  }, 60_000);
+});
+
+describe('an oversize message', () => {
+  it('is cut to Slack limits and accepted, not refused', async () => {
+    // Prepare: a failure whose reason alone is 100,000 characters
+    const bakeId = 'al2023-base-ffffffffffffffffffffffffffffffff';
+    const reason = `AutomationFailed: ${'dnf: cannot download metadata; '.repeat(3300)}`;
+
+    // Act
+    await put(DetailType.BakeFailed, { ...details.failed(), bakeId, reason });
+
+    // Assess
+    const calls = await until(
+      'the failure and its reply',
+      (all) => {
+        const parent = all.find(
+          (c) => c.method === 'chat.postMessage' && JSON.stringify(c.payload).includes(bakeId) && c.accepted,
+        );
+        const reply = parent && all.find((c) => c.payload.thread_ts === parent.ts);
+        return reply ? { parent, reply, all } : undefined;
+      },
+      45_000,
+    ).catch(async (error: Error) => {
+      const logs = await sandbox.control('GET', '/_sandbox/lambda/logs?function=bakehouse-dev-Notify');
+      throw new Error(`${error.message}\n${JSON.stringify(logs.body).slice(-3000)}`);
+    });
+    expect(calls.reply.accepted, JSON.stringify(calls.reply.problems)).toBe(true);
+    expect(JSON.stringify(calls.reply.payload)).toContain('more characters');
+    expect(calls.all.filter((c) => c.outcome === 'invalid_blocks')).toEqual([]);
+    const parents = calls.all.filter(
+      (c) => c.method === 'chat.postMessage' && !c.payload.thread_ts && JSON.stringify(c.payload).includes(bakeId),
+    );
+    expect(parents).toHaveLength(1);
+  }, 60_000);
+});

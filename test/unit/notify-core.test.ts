@@ -1,0 +1,408 @@
+import { DeleteParameterCommand, GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import type { BakehouseConfig, ConfigInput } from '../../functions/commons/families';
+import { loadConfig } from '../../functions/commons/families';
+import { type NotifyDeps, type NotifyState, notify, stateParameterName } from '../../functions/notify/core';
+import type { PostArguments, SlackPort } from '../../functions/notify/slack';
+import { SlackDeliveryError } from '../../functions/notify/slack';
+import { bakeIdFor } from '../../functions/start-bake/core';
+import { awsError, configInput, linuxFamily, recordingLogger } from './support/bake-factories';
+import { BAKE_ID, envelope, events, LINKS } from './support/notify-events';
+
+const ssm = mockClient(SSMClient);
+/** The parameters the fake SSM holds. */
+let parameters: Map<string, string>;
+
+const fakeSsm = () => {
+  parameters = new Map();
+  ssm.reset();
+  ssm.on(GetParameterCommand).callsFake(({ Name }) => {
+    const value = parameters.get(Name);
+    if (value === undefined) throw awsError('ParameterNotFound');
+    return { Parameter: { Name, Value: value } };
+  });
+  ssm.on(PutParameterCommand).callsFake(({ Name, Value, Overwrite }) => {
+    if (!Overwrite && parameters.has(Name)) throw awsError('ParameterAlreadyExists');
+    // SSM's Standard tier: 4 KB.
+    if (Buffer.byteLength(Value ?? '') > 4096) throw awsError('ValidationException');
+    parameters.set(Name, Value);
+    return { Version: 1 };
+  });
+  ssm.on(DeleteParameterCommand).callsFake(({ Name }) => {
+    parameters.delete(Name);
+    return {};
+  });
+};
+
+interface FakeSlack extends SlackPort {
+  readonly posts: PostArguments[];
+  readonly updates: { channel: string; ts: string; text: string }[];
+}
+
+const fakeSlack = (mode: SlackPort['mode'] = 'web-api'): FakeSlack => {
+  const posts: PostArguments[] = [];
+  const updates: { channel: string; ts: string; text: string }[] = [];
+  let ts = 0;
+  return {
+    mode,
+    posts,
+    updates,
+    post: vi.fn(async (message: PostArguments) => {
+      posts.push(message);
+      ts += 1;
+      return {
+        channel: 'C0BAKEHOUSE',
+        ts: mode === 'webhook' ? undefined : `1700000000.${String(ts).padStart(6, '0')}`,
+      };
+    }),
+    update: vi.fn(async (message) => {
+      updates.push({ channel: message.channel, ts: message.ts, text: message.text });
+    }),
+  };
+};
+
+const config = (slack: Record<string, unknown> = {}): BakehouseConfig => {
+  const input: ConfigInput = configInput([linuxFamily({ slack } as never)]);
+  return loadConfig({ ...input, settings: { ...input.settings, slack: { channel: '#bakehouse' } } });
+};
+
+const deps = (slack: SlackPort | undefined, overrides: Partial<NotifyDeps> = {}) => {
+  const metrics = { count: vi.fn() };
+  const logger = recordingLogger();
+  const built: NotifyDeps = {
+    config: config(),
+    ssm: new SSMClient({}),
+    slack: async () => slack,
+    links: LINKS,
+    clock: () => new Date('2026-01-14T09:00:00Z'),
+    sleep: async () => undefined,
+    logger,
+    metrics,
+    owner: 'request-1',
+    ...overrides,
+  };
+  return { deps: built, metrics, logger };
+};
+
+const stateOf = (key = BAKE_ID): NotifyState =>
+  JSON.parse(parameters.get(stateParameterName('/bakehouse', key)) ?? 'null') as NotifyState;
+
+beforeEach(() => fakeSsm());
+
+describe('a bake in one thread', () => {
+  it('posts one parent, updates it in place as the bake advances, and replies in its thread', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d, metrics } = deps(slack);
+    const requested = envelope(
+      'Bake Requested',
+      { ...events.requested().detail, idempotencyKey: undefined },
+      'req-1',
+      'cli',
+    );
+    const bakeId = bakeIdFor('al2023-base', 'event:req-1');
+    const retarget = <T extends { detail: Record<string, unknown> }>(e: T) => ({
+      ...e,
+      detail: { ...e.detail, bakeId },
+    });
+
+    // Act
+    for (const event of [
+      requested,
+      retarget(events.started()),
+      retarget(events.baked()),
+      retarget(events.tested()),
+      retarget(events.promoted()),
+    ]) {
+      await notify(event, d);
+    }
+
+    // Assess
+    const parents = slack.posts.filter((p) => !p.threadTs);
+    expect(parents).toHaveLength(1);
+    expect(parents[0]?.channel).toBe('#bakehouse');
+    expect(slack.updates).toHaveLength(4);
+    expect(slack.updates.every((u) => u.ts === '1700000000.000001' && u.channel === 'C0BAKEHOUSE')).toBe(true);
+    expect(slack.updates.at(-1)?.text).toContain('promoted');
+    const replies = slack.posts.filter((p) => p.threadTs === '1700000000.000001');
+    expect(replies.map((r) => r.text)).toEqual([
+      expect.stringContaining('requested by'),
+      expect.stringContaining('started'),
+      expect.stringContaining('baked'),
+      expect.stringContaining('passed its tests'),
+      expect.stringContaining('stable now points at'),
+    ]);
+    expect(stateOf(bakeId)).toMatchObject({
+      channel: 'C0BAKEHOUSE',
+      ts: '1700000000.000001',
+      state: { status: 'promoted' },
+    });
+    expect(metrics.count).toHaveBeenCalledWith('SlackMessagesSent', 2);
+    expect([...parameters.keys()].some((k) => k.includes('_locks'))).toBe(false);
+  });
+
+  it('keeps a failed bake failed when a late event arrives', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+
+    // Act
+    await notify(events.started(), d);
+    await notify(events.failed(), d);
+    await notify(events.baked(), d);
+
+    // Assess
+    expect(stateOf().state).toMatchObject({ status: 'failed', failedStep: 'WaitForAutomation/patchPackages' });
+    expect(slack.updates.at(-1)?.text).toContain('failed');
+  });
+});
+
+describe('redelivery', () => {
+  it('changes nothing when the same event id arrives again', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+    const baked = events.baked();
+    await notify(events.started(), d);
+    await notify(baked, d);
+    const calls = slack.posts.length + slack.updates.length;
+
+    // Act
+    const again = await notify(structuredClone(baked), d);
+
+    // Assess
+    expect(again.outcome).toBe('duplicate');
+    expect(slack.posts.length + slack.updates.length).toBe(calls);
+  });
+
+  it('keeps only the last 50 event ids', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+
+    // Act
+    for (let i = 0; i < 55; i++) await notify(envelope('Bake Started', events.started().detail, `evt-${i}`), d);
+
+    // Assess
+    expect(stateOf().seen).toHaveLength(50);
+    expect(stateOf().seen[0]).toBe('evt-5');
+  });
+
+  it('waits for another invocation of the same bake, then posts no second parent', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+    await notify(events.started(), d);
+    const lock = `/bakehouse/_slack/_locks/${BAKE_ID}`;
+    parameters.set(lock, JSON.stringify({ owner: 'other', expiresAt: '2026-01-14T09:01:00Z' }));
+    let waits = 0;
+    const sleep = async () => {
+      waits += 1;
+      if (waits === 3) parameters.delete(lock); // the other invocation finishes
+    };
+
+    // Act
+    await notify(events.baked(), { ...d, sleep, owner: 'request-2' });
+
+    // Assess
+    expect(waits).toBe(3);
+    expect(slack.posts.filter((p) => !p.threadTs)).toHaveLength(1);
+  });
+});
+
+describe('routing', () => {
+  it("posts to the family's channel and mentions its people on failure", async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack, {
+      config: config({ channel: '#team-images', mentionOnFailure: ['<!subteam^S0123ABCD>', '<@U0123ABCD>'] }),
+    });
+
+    // Act
+    await notify(events.failed(), d);
+
+    // Assess
+    expect(slack.posts[0]?.channel).toBe('#team-images');
+    const reply = slack.posts.find((p) => p.threadTs);
+    expect(reply?.text).toMatch(/^<!subteam\^S0123ABCD> <@U0123ABCD> /);
+    expect(JSON.stringify(reply?.blocks)).toContain('<@U0123ABCD>');
+  });
+
+  it('says nothing about skipped bakes of a quiet family, nor about its requests', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack, { config: config({ quiet: true }) });
+
+    // Act
+    const skipped = await notify(events.skipped(), d);
+    const requested = await notify(events.requested(), d);
+
+    // Assess
+    expect([skipped.outcome, requested.outcome]).toEqual(['quiet', 'quiet']);
+    expect(slack.posts).toHaveLength(0);
+    expect(parameters.size).toBe(0);
+  });
+
+  it('reports skipped bakes of other families', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+
+    // Act
+    await notify(events.skipped(), d);
+
+    // Assess
+    expect(slack.posts[0]?.text).toContain('skipped');
+  });
+
+  it('ignores requests for a family the config does not know', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+
+    // Act
+    const result = await notify(envelope('Bake Requested', { family: 'nope', requestedBy: 'x' }), d);
+
+    // Assess
+    expect(result.outcome).toBe('ignored');
+    expect(slack.posts).toHaveLength(0);
+  });
+
+  it('posts a janitor report as one message of its own, once', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+    const report = events.janitor();
+
+    // Act
+    await notify(report, d);
+    await notify(structuredClone(report), d);
+
+    // Assess
+    expect(slack.posts).toHaveLength(1);
+    expect(slack.posts[0]?.channel).toBe('#bakehouse');
+    expect(slack.posts[0]?.text).toContain('1 image(s) deregistered');
+    expect(slack.updates).toHaveLength(0);
+  });
+});
+
+describe('webhook mode', () => {
+  it('posts one message per event, never updates, and still deduplicates', async () => {
+    // Prepare
+    const slack = fakeSlack('webhook');
+    const { deps: d } = deps(slack);
+    const baked = events.baked();
+
+    // Act
+    await notify(events.started(), d);
+    await notify(baked, d);
+    await notify(structuredClone(baked), d);
+
+    // Assess
+    expect(slack.posts).toHaveLength(2);
+    expect(slack.posts.every((p) => p.threadTs === undefined)).toBe(true);
+    expect(slack.updates).toHaveLength(0);
+    expect(JSON.stringify(slack.posts[1]?.blocks)).toContain('Updated (2)');
+  });
+});
+
+describe('failures', () => {
+  it('rejects an event that breaks the contract before any side effect, naming the field', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+
+    // Act
+    const error = await notify(envelope('AMI Baked', { version: '1.0', bakeId: BAKE_ID }), d).catch((e: Error) => e);
+
+    // Assess
+    expect(error).toMatchObject({ name: 'InvalidEventError', message: expect.stringContaining('family') });
+    expect(slack.posts).toHaveLength(0);
+    expect(ssm.calls()).toHaveLength(0);
+  });
+
+  it('counts a dropped message, releases the lock and throws when Slack does not take it', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    slack.post = vi.fn(async () => {
+      throw new SlackDeliveryError('chat.postMessage failed: ratelimited');
+    });
+    const { deps: d, metrics } = deps(slack);
+
+    // Act
+    const error = await notify(events.started(), d).catch((e: Error) => e);
+
+    // Assess
+    expect(error).toMatchObject({ name: 'SlackDeliveryError' });
+    expect(metrics.count).toHaveBeenCalledWith('SlackMessagesDropped');
+    expect(parameters.size).toBe(0);
+  });
+
+  it('posts no second parent when the reply failed and the event comes again', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+    const post = slack.post;
+    let calls = 0;
+    slack.post = vi.fn(async (m: PostArguments) => {
+      calls += 1;
+      if (calls === 2) throw new SlackDeliveryError('chat.postMessage failed: internal_error');
+      return post(m);
+    });
+    const started = events.started();
+    await notify(started, d).catch(() => undefined);
+
+    // Act
+    await notify(structuredClone(started), d);
+
+    // Assess
+    expect(slack.posts.filter((p) => !p.threadTs)).toHaveLength(1);
+    expect(slack.posts.filter((p) => p.threadTs)).toHaveLength(1);
+  });
+
+  it('keeps every parameter it writes within SSM Standard tier (4 KB), whatever the event carries', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+    const reason = `AutomationFailed: ${'dnf: cannot download metadata; '.repeat(3300)}`;
+
+    // Act
+    await notify(envelope('Bake Failed', { ...events.failed().detail, reason }), d);
+
+    // Assess
+    const written = ssm.commandCalls(PutParameterCommand).map((c) => c.args[0].input.Value?.length ?? 0);
+    expect(written.length).toBeGreaterThan(0);
+    expect(Math.max(...written)).toBeLessThanOrEqual(4096);
+  });
+
+  it('drops messages with a warning while the secret holds no token or URL', async () => {
+    // Prepare
+    const { deps: d, metrics, logger } = deps(undefined);
+
+    // Act
+    const result = await notify(events.started(), d);
+
+    // Assess
+    expect(result.outcome).toBe('not-configured');
+    expect(metrics.count).toHaveBeenCalledWith('SlackMessagesDropped');
+    expect(logger.warn).toHaveBeenCalled();
+  });
+});
+
+describe('the slack configuration', () => {
+  it('rejects a mention that is not a Slack user group or user, naming the family and field', () => {
+    // Act
+    const error = (() => {
+      try {
+        config({ mentionOnFailure: ['@oncall'] });
+      } catch (e) {
+        return e as Error;
+      }
+      return undefined;
+    })();
+
+    // Assess
+    expect(error?.message).toMatch(/family 'al2023-base': slack\.mentionOnFailure\.0: .*subteam/);
+  });
+});

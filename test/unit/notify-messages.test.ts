@@ -1,0 +1,242 @@
+/**
+ * The Slack payloads, event type by event type, compared with the golden files in
+ * test/fixtures/slack/. After an intended change, regenerate them and review the diff:
+ *
+ *   UPDATE_SLACK_GOLDEN=1 npx vitest run test/unit/notify-messages.test.ts
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type {
+  AmiBaked,
+  AmiPromoted,
+  AmiRevoked,
+  AmiTested,
+  BakeFailed,
+  BakeRequest,
+  BakeSkipped,
+  BakeStarted,
+  JanitorReport,
+} from '../../functions/commons/events';
+import {
+  type BakeView,
+  bakedReply,
+  clip,
+  executionUrl,
+  failedReply,
+  fitToSlack,
+  janitorMessage,
+  packageChangesOf,
+  parentMessage,
+  promotedReply,
+  promotedStandalone,
+  requestedReply,
+  revokedMessage,
+  SlackLimit,
+  type SlackMessage,
+  skippedReply,
+  startedReply,
+  testedReply,
+} from '../../functions/notify/messages';
+import { AMI, AUTOMATION_ID, BAKE_ID, details, LINKS, PREVIOUS_AMI, SOURCE_AMI } from './support/notify-events';
+
+const GOLDEN_DIR = join(import.meta.dirname, '..', 'fixtures', 'slack');
+const UPDATE = process.env.UPDATE_SLACK_GOLDEN === '1';
+
+const golden = (name: string, payload: unknown): void => {
+  const file = join(GOLDEN_DIR, `${name}.json`);
+  const text = `${JSON.stringify(payload, null, 2)}\n`;
+  if (UPDATE || !existsSync(file)) {
+    if (!UPDATE) throw new Error(`no golden file ${file}. Fix: run with UPDATE_SLACK_GOLDEN=1 and review it`);
+    writeFileSync(file, text);
+  }
+  expect(text).toBe(readFileSync(file, 'utf8'));
+};
+
+const view = (overrides: { [K in keyof BakeView]?: BakeView[K] | undefined } = {}): BakeView =>
+  withoutUndefined({
+    bakeId: BAKE_ID,
+    family: 'al2023-base',
+    status: 'promoted',
+    os: 'linux',
+    requestedBy: 'schedule:al2023-base',
+    reason: 'weekly patch',
+    sourceAmiId: SOURCE_AMI,
+    amiId: AMI,
+    amiName: 'bakehouse/al2023-base/20260114T090000Z-abcdef',
+    region: 'eu-west-1',
+    durationSeconds: 1384,
+    automationExecutionId: AUTOMATION_ID,
+    changesSummary: '2 package(s) updated, 1 installed',
+    tests: { passed: true, total: 2, failed: 0 },
+    channels: [
+      { channel: 'dev', previousAmiId: PREVIOUS_AMI },
+      { channel: 'stable', previousAmiId: PREVIOUS_AMI },
+    ],
+    ...overrides,
+  });
+
+/** Drops keys set to undefined (a field the view does not have yet). */
+const withoutUndefined = (value: Record<string, unknown>): BakeView =>
+  Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as unknown as BakeView;
+
+/** Every block within Slack's limits: what the sandbox sink and Slack check. */
+const expectWithinLimits = (message: SlackMessage): void => {
+  expect(message.blocks.length).toBeLessThanOrEqual(SlackLimit.blocks);
+  expect(message.text.length).toBeLessThanOrEqual(SlackLimit.text);
+  for (const block of message.blocks) {
+    if (block.type === 'header') expect(block.text.text.length).toBeLessThanOrEqual(SlackLimit.headerText);
+    if (block.type === 'section') {
+      expect(block.text?.text.length ?? 0).toBeLessThanOrEqual(SlackLimit.sectionText);
+      expect(block.fields?.length ?? 0).toBeLessThanOrEqual(SlackLimit.fields);
+      for (const field of block.fields ?? []) expect(field.text.length).toBeLessThanOrEqual(SlackLimit.fieldText);
+    }
+  }
+};
+
+describe('golden Slack payloads', () => {
+  const cases: [string, () => SlackMessage][] = [
+    [
+      'parent-requested',
+      () =>
+        parentMessage(
+          view({
+            status: 'requested',
+            amiId: undefined,
+            amiName: undefined,
+            channels: [],
+            tests: undefined,
+            changesSummary: undefined,
+            durationSeconds: undefined,
+            sourceAmiId: undefined,
+            automationExecutionId: undefined,
+          } as unknown as BakeView),
+          LINKS,
+        ),
+    ],
+    ['parent-promoted', () => parentMessage(view(), LINKS)],
+    [
+      'parent-failed',
+      () =>
+        parentMessage(
+          view({
+            status: 'failed',
+            failedStep: 'WaitForAutomation/patchPackages',
+            failureReason: details.failed().reason,
+            channels: [],
+            tests: undefined,
+          }),
+          LINKS,
+        ),
+    ],
+    [
+      'parent-tests-failed',
+      () =>
+        parentMessage(view({ status: 'tested', tests: { passed: false, total: 2, failed: 1 }, channels: [] }), LINKS),
+    ],
+    ['bake-requested', () => requestedReply(details.requested() as BakeRequest)],
+    ['bake-started', () => startedReply(details.started() as BakeStarted, LINKS.region)],
+    ['bake-skipped', () => skippedReply(details.skipped() as BakeSkipped)],
+    ['ami-baked', () => bakedReply(details.baked() as AmiBaked)],
+    ['bake-failed', () => failedReply(details.failed() as BakeFailed, LINKS, ['<!subteam^S0123ABCD>'])],
+    ['ami-tested', () => testedReply(details.tested(false) as AmiTested)],
+    ['ami-promoted', () => promotedReply(details.promoted() as AmiPromoted)],
+    [
+      'ami-promoted-standalone',
+      () => promotedStandalone({ ...(details.promoted() as AmiPromoted), bakeId: null, cause: 'rollback' }),
+    ],
+    ['ami-revoked', () => revokedMessage(details.revoked() as AmiRevoked)],
+    ['janitor-report', () => janitorMessage(details.janitor() as JanitorReport)],
+  ];
+  for (const [name, build] of cases) {
+    it(`${name} matches test/fixtures/slack/${name}.json and fits Slack's limits`, () => {
+      // Act
+      const message = build();
+
+      // Assess
+      expectWithinLimits(message);
+      golden(name, message);
+    });
+  }
+});
+
+describe('content', () => {
+  it('pairs the inventory lines into updated, installed and removed packages', () => {
+    // Act
+    const changes = packageChangesOf(details.baked().outputs);
+
+    // Assess
+    expect(changes).toEqual({
+      updated: [
+        { name: 'jq', from: '1.6-10.amzn2023.0.2.x86_64', to: '1.7.1-1.amzn2023.x86_64' },
+        { name: 'openssl-libs', from: '1:3.0.8-1.amzn2023.0.11.x86_64', to: '1:3.0.8-1.amzn2023.0.12.x86_64' },
+      ],
+      installed: ['amazon-cloudwatch-agent 1.300049.1-1.x86_64'],
+      removed: [],
+      kbs: [],
+    });
+  });
+
+  it('reads Windows hotfixes as KBs and keeps the note when nothing changed', () => {
+    // Act
+    const windows = packageChangesOf({ 'inventoryAfter.Output': ['+KB5034439\n+KB5034441'] });
+    const none = packageChangesOf({ 'inventoryAfter.Output': ['no package changes'] });
+
+    // Assess
+    expect(windows?.kbs).toEqual(['KB5034439', 'KB5034441']);
+    expect(none).toMatchObject({ updated: [], note: 'no package changes' });
+  });
+
+  it('links the Step Functions execution named by the bake id and the automation execution', () => {
+    // Act
+    const text = JSON.stringify(failedReply(details.failed() as BakeFailed, LINKS, []));
+
+    // Assess
+    expect(executionUrl(LINKS, BAKE_ID)).toBe(
+      `https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/arn:aws:states:eu-west-1:111122223333:execution:bakehouse-dev-bake:${BAKE_ID}`,
+    );
+    expect(text).toContain(executionUrl(LINKS, BAKE_ID));
+    expect(text).toContain(
+      `https://eu-west-1.console.aws.amazon.com/systems-manager/automation/execution/${AUTOMATION_ID}?region=eu-west-1`,
+    );
+  });
+});
+
+describe('fitting Slack limits', () => {
+  it('cuts a huge failure reason to the section limit, keeps the code fence closed and says how much was cut', () => {
+    // Prepare
+    const failed = { ...(details.failed() as BakeFailed), reason: 'x'.repeat(50_000) };
+
+    // Act
+    const message = failedReply(failed, LINKS, []);
+
+    // Assess
+    expectWithinLimits(message);
+    const reason = message.blocks[1];
+    expect(reason?.type === 'section' && reason.text?.text.endsWith('```')).toBe(true);
+    expect(JSON.stringify(reason)).toMatch(/more characters\)/);
+  });
+
+  it('keeps at most 50 blocks and 10 fields, noting what was left out', () => {
+    // Prepare
+    const blocks = Array.from({ length: 80 }, (_, i) => ({
+      type: 'section' as const,
+      text: { type: 'mrkdwn' as const, text: `block ${i}` },
+      fields: Array.from({ length: 12 }, (_, j) => ({ type: 'mrkdwn' as const, text: `f${j}`.repeat(1500) })),
+    }));
+
+    // Act
+    const message = fitToSlack({ text: 'y'.repeat(100_000), blocks });
+
+    // Assess
+    expectWithinLimits(message);
+    expect(message.blocks).toHaveLength(50);
+    expect(JSON.stringify(message.blocks[49])).toContain('31 more block(s) left out');
+  });
+
+  it('clips with a note only when the text is too long', () => {
+    expect(clip('short', 10)).toBe('short');
+    expect(clip('a'.repeat(100), 40)).toMatch(/^a+… \(\d+ more characters\)$/);
+    expect(clip('a'.repeat(100), 40)).toHaveLength(40);
+  });
+});
