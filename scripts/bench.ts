@@ -24,6 +24,7 @@ import { bundleDefines, loadConfig } from '../functions/commons/families';
 import { BAKE_SUBSTITUTIONS, BakeState, loadBakeDefinitionForLocalEngine } from '../state-machines/bake';
 import { bakeMachineFixtures } from '../test/fixtures/bake-machine';
 import { janitorBench } from './bench-janitor';
+import { benchJanitorApply } from './bench-janitor-apply';
 import { sandboxBench } from './bench-sandbox';
 import { startBench } from './bench-start';
 
@@ -198,7 +199,7 @@ const main = async () => {
     functions,
     sandbox,
     start,
-    janitor: await janitorBench(),
+    janitor: { plan: await janitorBench(), apply: await benchJanitorApply({ images: 150 }) },
   };
   const json = JSON.stringify(report, null, 2);
   if (values.out) writeFileSync(values.out, `${json}\n`);

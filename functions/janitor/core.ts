@@ -34,6 +34,8 @@ export interface JanitorPayload {
 
 export interface JanitorDeps {
   readonly settings: Pick<Settings, 'parameterPrefix' | 'janitor'>;
+  /** The families' retention (keep, minAgeDays), which overrides the janitor's defaults per family. */
+  readonly retention?: readonly { readonly name: string; readonly retention: { keep: number; minAgeDays: number } }[];
   readonly readInventory: (deps: InventoryDeps) => Promise<Inventory>;
   readonly inventoryDeps: InventoryDeps;
   readonly plan: (world: World, settings: JanitorSettings, previous?: PreviousRun) => Plan | { readonly stop: string };
@@ -69,7 +71,10 @@ export const parsePayload = (event: unknown): JanitorPayload => {
   return dryRun === undefined ? {} : { dryRun };
 };
 
-export const janitorSettingsOf = (settings: JanitorDeps['settings']): JanitorSettings => ({
+export const janitorSettingsOf = (
+  settings: JanitorDeps['settings'],
+  families: JanitorDeps['retention'] = [],
+): JanitorSettings => ({
   keepNewest: settings.janitor.keepNewest,
   minAgeDays: settings.janitor.minAgeDays,
   recentLaunchDays: settings.janitor.recentLaunchDays,
@@ -77,6 +82,9 @@ export const janitorSettingsOf = (settings: JanitorDeps['settings']): JanitorSet
   maxActionsPerRun: settings.janitor.maxActionsPerRun,
   maxInUseShrink: settings.janitor.maxInUseShrink,
   parameterPrefix: settings.parameterPrefix,
+  families: Object.fromEntries(
+    families.map((f) => [f.name, { keepNewest: f.retention.keep, minAgeDays: f.retention.minAgeDays }]),
+  ),
 });
 
 /** The last run's state, undefined on the first run; any other error stops the run (fail closed). */
@@ -131,7 +139,7 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
     const inventory = await deps.readInventory(deps.inventoryDeps);
     calls = inventory.calls;
     const previous = await readPrevious(deps);
-    const planned = deps.plan(inventory.world, janitorSettingsOf(deps.settings), previous);
+    const planned = deps.plan(inventory.world, janitorSettingsOf(deps.settings, deps.retention), previous);
     if ('stop' in planned) {
       stoppedBecause = planned.stop;
     } else {

@@ -41,6 +41,7 @@ const accountOf = (context: Context): string => context.invokedFunctionArn.split
 
 const depsFor = (account: string): JanitorDeps => ({
   settings: config.settings,
+  retention: config.families,
   readInventory,
   inventoryDeps: { ec2, ssm, autoScaling, account, parameterPrefix, clock },
   plan: planJanitor,

@@ -97,6 +97,8 @@ export interface JanitorSettings {
   readonly maxInUseShrink: number;
   /** Channel parameters live under `<parameterPrefix>/<family>/<channel>`. */
   readonly parameterPrefix: string;
+  /** Per family (`bakehouse:family`), the family's `retention` over `keepNewest` and `minAgeDays`. */
+  readonly families?: Readonly<Record<string, { readonly keepNewest: number; readonly minAgeDays: number }>>;
 }
 
 /** Why an image is kept: the first rule that protects it. */

@@ -229,10 +229,9 @@ const newestPerFamily = (
   world: World,
   images: readonly WorldImage[],
   created: Float64Array,
-  keep: number,
+  settings: JanitorSettings,
 ): Uint8Array => {
   const newest = new Uint8Array(images.length);
-  if (keep === 0) return newest;
   const byFamily = new Map<string | null, number[]>();
   for (let i = 0; i < images.length; i++) {
     const image = images[i] as WorldImage;
@@ -242,7 +241,9 @@ const newestPerFamily = (
     if (list) list.push(i);
     else byFamily.set(family, [i]);
   }
-  for (const list of byFamily.values()) {
+  for (const [family, list] of byFamily) {
+    const keep = (family === null ? undefined : settings.families?.[family]?.keepNewest) ?? settings.keepNewest;
+    if (keep === 0) continue;
     list.sort((a, b) => (created[b] as number) - (created[a] as number));
     const threshold = created[list[Math.min(keep, list.length) - 1] as number] as number;
     for (const i of list) {
@@ -277,7 +278,9 @@ const protectionOf = (
     if (account === 'all' || !world.confirmedUnusedShares.includes(account)) return 'shared';
   }
   if (isNewest) return 'newest';
-  if (ageDays < settings.minAgeDays) return 'too-young';
+  const family = familyOf(image);
+  const minAgeDays = (family === null ? undefined : settings.families?.[family]?.minAgeDays) ?? settings.minAgeDays;
+  if (ageDays < minAgeDays) return 'too-young';
   if (image.tags[Tag.Keep] === 'true') return 'keep-tag';
   if (image.deregistrationProtection) return 'deregistration-protection';
   return undefined;
@@ -334,7 +337,7 @@ export const planJanitor = (
   const indexById = new Map<string, number>();
   for (let i = 0; i < existing.length; i++) indexById.set((existing[i] as WorldImage).id, i);
   const created = creationTimes(existing, now);
-  const newest = newestPerFamily(world, existing, created, settings.keepNewest);
+  const newest = newestPerFamily(world, existing, created, settings);
   const graceMs = settings.graceDays * DAY_MS;
 
   const unmarks: PlannedAction[] = [];

@@ -247,6 +247,30 @@ describe('planJanitor rules', () => {
     expect(actionFor(plan(world), target)?.stage).toBe('mark');
   });
 
+  it("applies a family's retention over the defaults: its own keep-N and minimum age", () => {
+    // Prepare: 'web' keeps 1 and 'api' keeps the default 2; 'api' images must be 500 days old
+    const images = [
+      anImage('ami-00000001', { creationDate: daysAgo(300) }),
+      anImage('ami-00000002', { creationDate: daysAgo(200) }),
+      anImage('ami-00000003', { creationDate: daysAgo(400), tags: managed('api') }),
+      anImage('ami-00000004', { creationDate: daysAgo(350), tags: managed('api') }),
+      anImage('ami-00000006', { creationDate: daysAgo(450), tags: managed('api') }),
+    ];
+    const settings = {
+      ...SETTINGS,
+      keepNewest: 2,
+      families: { web: { keepNewest: 1, minAgeDays: 0 }, api: { keepNewest: 2, minAgeDays: 500 } },
+    };
+    // Act
+    const p = plan(aWorld({ images }), settings);
+    // Assess
+    expect(keptFor(p, 'ami-00000002')).toBe('newest');
+    expect(actionFor(p, 'ami-00000001')?.stage).toBe('mark');
+    expect(keptFor(p, 'ami-00000004')).toBe('newest');
+    expect(keptFor(p, 'ami-00000003')).toBe('newest');
+    expect(keptFor(p, 'ami-00000006')).toBe('too-young');
+  });
+
   it('keeps the newest N per family, disabled images counted, and marks the rest', () => {
     // Prepare
     const images = [
