@@ -4,37 +4,20 @@
  * destinations. Synthesized once, offline, with cdk-nag's AWS Solutions checks, over the shipped
  * configuration plus a family without tests.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Aspects } from 'aws-cdk-lib';
-import type { CloudFormationStackArtifact } from 'aws-cdk-lib/cx-api';
-import { AwsSolutionsChecks } from 'cdk-nag';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { renderTestDocument } from '../../automation/test-documents';
 import shippedConfig from '../../bakehouse.config';
 import { TERMINAL_STATUSES } from '../../functions/commons/automation-status';
 import { type ConfigInput, type FamilyInput, loadConfig } from '../../functions/commons/families';
 import { checkSteps } from '../../functions/test-result/checks';
-import { LAMBDA_DEFAULTS } from '../../sst.config';
-import { addBakehouseStacks } from '../../stacks';
 import { AmiTestFunction } from '../../stacks/ami-tests';
 import { bakehouseNames } from '../../stacks/bake-pipeline';
-import { synthesizeOffline } from '../../stacks/synthesize';
+import { asList, pipelineStack, type Statement } from './support/pipeline';
 
 const STAGE = 'amitests';
 const ACCOUNT = '123456789012';
 const REGION = 'eu-central-1';
 const names = bakehouseNames(STAGE);
-
-type Resource = { Type: string; Properties?: Record<string, unknown>; Metadata?: Record<string, unknown> };
-type Statement = {
-  Sid?: string;
-  Effect: string;
-  Action: string | string[];
-  Resource?: unknown;
-  Condition?: Record<string, Record<string, unknown>>;
-};
 
 /** The shipped families plus one without tests, which gets no document. */
 const configInput = (): ConfigInput => {
@@ -46,55 +29,12 @@ const configInput = (): ConfigInput => {
 const config = loadConfig(configInput());
 const testedFamilies = config.families.filter((f) => f.tests.length > 0);
 
-let outdir: string;
-let artifact: CloudFormationStackArtifact;
-let resources: Record<string, Resource>;
-
-beforeAll(async () => {
-  outdir = mkdtempSync(join(tmpdir(), 'bakehouse-ami-tests-'));
-  const { assembly } = await synthesizeOffline({
-    stage: STAGE,
-    region: REGION,
-    account: ACCOUNT,
-    outdir,
-    configure: (app) => {
-      addBakehouseStacks(app, configInput(), LAMBDA_DEFAULTS);
-      Aspects.of(app).add(new AwsSolutionsChecks({ logIgnores: true }));
-    },
-  });
-  const stack = assembly.stacks.find((s) => s.stackName === `${STAGE}-bakehouse-BakePipeline`);
-  if (!stack) throw new Error(`no BakePipeline stack in ${assembly.stacks.map((s) => s.stackName).join(', ')}`);
-  artifact = stack;
-  resources = (artifact.template as { Resources: Record<string, Resource> }).Resources;
-});
-
-afterAll(() => {
-  if (outdir) rmSync(outdir, { recursive: true, force: true });
-});
-
-const ofType = (type: string): [string, Resource][] => Object.entries(resources).filter(([, r]) => r.Type === type);
-const asList = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
-
-const logicalIdOf = (type: string, constructId: string): string => {
-  const found = ofType(type).filter(
-    ([id]) => id === constructId || (id.startsWith(constructId) && /^[0-9A-F]{8}$/.test(id.slice(constructId.length))),
-  );
-  if (found.length !== 1) throw new Error(`expected one ${type} ${constructId}, found ${found.length}`);
-  return found[0]![0];
-};
-const functionId = (id: string) => logicalIdOf('AWS::Lambda::Function', id);
-const queueArn = (id: string) => ({ 'Fn::GetAtt': [logicalIdOf('AWS::SQS::Queue', id), 'Arn'] });
+const stack = pipelineStack({ stage: STAGE, account: ACCOUNT, region: REGION, config: configInput() });
+const { ofType, logicalIdOf, functionId, queueArn, roleStatements, environmentOf } = stack;
 const roleId = (id: string) => logicalIdOf('AWS::IAM::Role', id);
 
-const roleStatements = (role: string): Statement[] =>
-  ofType('AWS::IAM::Policy')
-    .filter(([, r]) => JSON.stringify(r.Properties?.Roles ?? []).includes(JSON.stringify({ Ref: role })))
-    .flatMap(([, r]) => (r.Properties?.PolicyDocument as { Statement?: Statement[] } | undefined)?.Statement ?? []);
 const granting = (role: string, action: string): Statement[] =>
   roleStatements(role).filter((s) => s.Effect === 'Allow' && asList(s.Action).includes(action));
-const environmentOf = (id: string): Record<string, unknown> =>
-  (resources[functionId(id)]?.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)
-    ?.Variables ?? {};
 const ruleProperties = (prefix: string): Record<string, unknown> => {
   const found = ofType('AWS::Events::Rule').filter(([id]) => id.startsWith(prefix));
   if (found.length !== 1) throw new Error(`expected one rule ${prefix}, found ${found.length}`);
@@ -278,7 +218,7 @@ describe('the test automation role', () => {
 
   it('is assumed only by SSM Automation of this account', () => {
     // Act
-    const trust = resources[role()]?.Properties?.AssumeRolePolicyDocument as { Statement: Statement[] };
+    const trust = stack.resources[role()]?.Properties?.AssumeRolePolicyDocument as { Statement: Statement[] };
 
     // Assess
     expect(trust.Statement).toEqual([
@@ -343,15 +283,10 @@ describe('the test automation role', () => {
 });
 
 describe('cdk-nag', () => {
-  const nagMessages = (level: string) =>
-    artifact.messages
-      .filter((m) => m.level === level && String(m.entry.data).includes('AwsSolutions-'))
-      .map((m) => `${m.id}: ${String(m.entry.data).split('\n')[0]}`);
-
   it('leaves no unsuppressed error or warning', () => {
     // Assess
-    expect(nagMessages('info').length).toBeGreaterThan(0);
-    expect(nagMessages('error')).toEqual([]);
-    expect(nagMessages('warning')).toEqual([]);
+    expect(stack.nagMessages('info').length).toBeGreaterThan(0);
+    expect(stack.nagMessages('error')).toEqual([]);
+    expect(stack.nagMessages('warning')).toEqual([]);
   });
 });

@@ -3,79 +3,25 @@
  * synthesize the same app twice), with cdk-nag's AWS Solutions checks, then asserted on the
  * template and on the cloud assembly's messages.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Aspects } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
-import type { CloudFormationStackArtifact } from 'aws-cdk-lib/cx-api';
-import { AwsSolutionsChecks } from 'cdk-nag';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Match } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { BAKE_DOCUMENT_FILES } from '../../automation/documents';
 import sstConfig from '../../sst.config';
 import { AUTOMATION_WAIT_SECONDS, BakeFunction, bakehouseNames } from '../../stacks/bake-pipeline';
-import { synthesizeOffline } from '../../stacks/synthesize';
 import { BAKE_STATE_MACHINE_FILE, BAKE_SUBSTITUTIONS } from '../../state-machines/bake';
+import { asList, pipelineStack, type Statement } from './support/pipeline';
 
 const STAGE = 'ci';
 const ACCOUNT = '123456789012';
 const REGION = 'eu-central-1';
 const names = bakehouseNames(STAGE);
 
-type Resource = { Type: string; Properties?: Record<string, unknown>; Metadata?: Record<string, unknown> };
-type Statement = {
-  Sid?: string;
-  Effect: string;
-  Action: string | string[];
-  Resource?: unknown;
-  Principal?: unknown;
-  Condition?: Record<string, Record<string, unknown>>;
-};
-
-let outdir: string;
-let artifact: CloudFormationStackArtifact;
-let template: Template;
-let resources: Record<string, Resource>;
-
-beforeAll(async () => {
-  outdir = mkdtempSync(join(tmpdir(), 'bakehouse-stack-test-'));
-  const { assembly } = await synthesizeOffline({
-    stage: STAGE,
-    region: REGION,
-    account: ACCOUNT,
-    outdir,
-    configure: async (app) => {
-      await sstConfig.stacks(app);
-      Aspects.of(app).add(new AwsSolutionsChecks({ logIgnores: true }));
-    },
-  });
-  const stack = assembly.stacks.find((s) => s.stackName === `${STAGE}-bakehouse-BakePipeline`);
-  if (!stack) throw new Error(`no BakePipeline stack in ${assembly.stacks.map((s) => s.stackName).join(', ')}`);
-  artifact = stack;
-  template = Template.fromJSON(artifact.template as Record<string, unknown>);
-  resources = (artifact.template as { Resources: Record<string, Resource> }).Resources;
-});
-
-afterAll(() => {
-  if (outdir) rmSync(outdir, { recursive: true, force: true });
-});
-
-const ofType = (type: string): [string, Resource][] => Object.entries(resources).filter(([, r]) => r.Type === type);
-
-const logicalIdOf = (type: string, constructId: string): string => {
-  // L2 constructs get a hash suffix; L1 constructs directly in the stack keep their id.
-  const found = ofType(type).filter(
-    ([id]) => id === constructId || (id.startsWith(constructId) && /^[0-9A-F]{8}$/.test(id.slice(constructId.length))),
-  );
-  if (found.length !== 1)
-    throw new Error(`expected one ${type} ${constructId}, found ${found.map(([id]) => id).join(', ')}`);
-  return found[0]![0];
-};
-
-const functionId = (id: string) => logicalIdOf('AWS::Lambda::Function', id);
+const stack = pipelineStack({ stage: STAGE, account: ACCOUNT, region: REGION, config: (app) => sstConfig.stacks(app) });
+const { ofType, logicalIdOf, functionId, roleStatements, environmentOf } = stack;
 const queueId = (id: string) => logicalIdOf('AWS::SQS::Queue', id);
-const asList = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
 
 /** Every IAM statement of the template: role and managed policies, bus and queue policies. */
 const allStatements = (): Statement[] => {
@@ -89,22 +35,9 @@ const allStatements = (): Statement[] => {
       for (const child of Object.values(record)) visit(child);
     }
   };
-  for (const resource of Object.values(resources)) visit(resource.Properties);
+  for (const resource of Object.values(stack.resources)) visit(resource.Properties);
   return statements;
 };
-
-/** The statements of the policies attached to a role. */
-const roleStatements = (roleId: string): Statement[] =>
-  ofType('AWS::IAM::Policy')
-    .filter(([, r]) => JSON.stringify(r.Properties?.Roles ?? []).includes(JSON.stringify({ Ref: roleId })))
-    .flatMap(([, r]) => (r.Properties?.PolicyDocument as { Statement?: Statement[] } | undefined)?.Statement ?? []);
-
-const environmentOf = (functionConstructId: string): Record<string, unknown> =>
-  (
-    resources[functionId(functionConstructId)]?.Properties?.Environment as
-      | { Variables?: Record<string, unknown> }
-      | undefined
-  )?.Variables ?? {};
 
 const statementsGranting = (action: string): Statement[] =>
   allStatements().filter((s) => s.Effect === 'Allow' && asList(s.Action).includes(action));
@@ -112,7 +45,7 @@ const statementsGranting = (action: string): Statement[] =>
 describe('the Bakehouse bus', () => {
   it('is named after the stage', () => {
     // Assess
-    template.hasResourceProperties('AWS::Events::EventBus', { Name: names.bus });
+    stack.template.hasResourceProperties('AWS::Events::EventBus', { Name: names.bus });
   });
 
   it('lets only the configured accounts put events, and only Bake Requested', () => {
@@ -138,7 +71,7 @@ describe('the Bakehouse bus', () => {
 describe('the rules', () => {
   it('send every Bake Requested on the bus to StartBake, with a DLQ and retries', () => {
     // Assess
-    template.hasResourceProperties('AWS::Events::Rule', {
+    stack.template.hasResourceProperties('AWS::Events::Rule', {
       EventBusName: { Ref: logicalIdOf('AWS::Events::EventBus', 'Bus') },
       EventPattern: { 'detail-type': ['Bake Requested'] },
       Targets: [
@@ -153,7 +86,7 @@ describe('the rules', () => {
 
   it('has StartBake send requests it cannot start to a queue after two retries', () => {
     // Assess
-    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+    stack.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
       FunctionName: { Ref: functionId(BakeFunction.StartBake) },
       MaximumRetryAttempts: 2,
       DestinationConfig: {
@@ -364,7 +297,7 @@ describe('the bake state machine', () => {
     const location = machine().DefinitionS3Location as { Key: string };
 
     // Act
-    const asset = join(outdir, `asset.${location.Key}`);
+    const asset = join(stack.outdir, `asset.${location.Key}`);
 
     // Assess
     expect(existsSync(asset)).toBe(true);
@@ -403,7 +336,7 @@ describe('the functions', () => {
 
   it.each(Object.entries(expected))('%s runs nodejs24.x on arm64, traced, with its environment', (id, spec) => {
     // Act
-    const properties = resources[functionId(id)]?.Properties ?? {};
+    const properties = stack.resources[functionId(id)]?.Properties ?? {};
     const variables = environmentOf(id);
 
     // Assess
@@ -441,8 +374,8 @@ describe('the functions', () => {
 
   it.each(Object.keys(expected))('%s is bundled with the validated config as data, without zod', (id) => {
     // Prepare: the code asset is the directory asset.<hash> next to the template
-    const code = resources[functionId(id)]?.Properties?.Code as { S3Key?: string } | undefined;
-    const assetDir = join(outdir, `asset.${String(code?.S3Key).replace(/\.zip$/, '')}`);
+    const code = stack.resources[functionId(id)]?.Properties?.Code as { S3Key?: string } | undefined;
+    const assetDir = join(stack.outdir, `asset.${String(code?.S3Key).replace(/\.zip$/, '')}`);
     const handlerFile = expected[id]!.handler.replace(/\.[a-z]+$/, '.mjs');
 
     // Act
@@ -553,29 +486,24 @@ describe('IAM', () => {
 });
 
 describe('cdk-nag', () => {
-  const nagMessages = (level: string) =>
-    artifact.messages
-      .filter((m) => m.level === level && String(m.entry.data).includes('AwsSolutions-'))
-      .map((m) => `${m.id}: ${String(m.entry.data).split('\n')[0]}`);
-
   it('ran the AWS Solutions checks', () => {
     // Assess: with logIgnores, every suppressed finding is reported as info.
-    expect(nagMessages('info').length).toBeGreaterThan(0);
+    expect(stack.nagMessages('info').length).toBeGreaterThan(0);
   });
 
   it('leaves no unsuppressed error', () => {
     // Assess
-    expect(nagMessages('error')).toEqual([]);
+    expect(stack.nagMessages('error')).toEqual([]);
   });
 
   it('leaves no unsuppressed warning', () => {
     // Assess
-    expect(nagMessages('warning')).toEqual([]);
+    expect(stack.nagMessages('warning')).toEqual([]);
   });
 
   it('has a reason on every suppression', () => {
     // Prepare
-    const suppressions = Object.values(resources).flatMap(
+    const suppressions = Object.values(stack.resources).flatMap(
       (r) =>
         (r.Metadata?.cdk_nag as { rules_to_suppress?: { id: string; reason: string }[] } | undefined)
           ?.rules_to_suppress ?? [],
@@ -593,7 +521,7 @@ describe('cdk-nag', () => {
 describe('the outputs', () => {
   it('name the bus, the state machine and the documents', () => {
     // Act
-    const outputs = Object.keys((artifact.template as { Outputs: Record<string, unknown> }).Outputs);
+    const outputs = Object.keys((stack.artifact.template as { Outputs: Record<string, unknown> }).Outputs);
 
     // Assess
     expect(outputs).toEqual(

@@ -4,31 +4,20 @@
  * account (role, retry policy, DLQ). Synthesized once, offline, with a configuration that has a
  * subscriber and with cdk-nag's AWS Solutions checks.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Aspects } from 'aws-cdk-lib';
-import type { CloudFormationStackArtifact } from 'aws-cdk-lib/cx-api';
-import { AwsSolutionsChecks } from 'cdk-nag';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
 import { DetailType } from '../../functions/commons/events';
 import { ConfigError, type ConfigInput, loadConfig } from '../../functions/commons/families';
 import { CONTRACT_DETAIL_TYPES, readEventSchema, registrySchemaName } from '../../schemas/event-schemas';
-import { LAMBDA_DEFAULTS } from '../../sst.config';
-import { addBakehouseStacks } from '../../stacks';
 import { bakehouseNames } from '../../stacks/bake-pipeline';
 import { SUBSCRIBER_RETRY, subscriberRules } from '../../stacks/event-contract';
-import { synthesizeOffline } from '../../stacks/synthesize';
+import { asList, pipelineStack, type Resource, type Statement } from './support/pipeline';
 
 const STAGE = 'contract';
 const ACCOUNT = '123456789012';
 const REGION = 'eu-central-1';
 const SUBSCRIBER_BUS = 'arn:aws:events:eu-central-1:444455556666:event-bus/platform-images';
 const names = bakehouseNames(STAGE);
-
-type Resource = { Type: string; Properties?: Record<string, unknown>; Metadata?: Record<string, unknown> };
-type Statement = { Effect: string; Action: string | string[]; Resource?: unknown; Principal?: unknown };
 
 /** The shipped configuration with one subscriber that wants AMI Promoted and AMI Revoked. */
 const configWithSubscriber = (): ConfigInput => {
@@ -44,34 +33,8 @@ const configWithSubscriber = (): ConfigInput => {
   };
 };
 
-let outdir: string;
-let artifact: CloudFormationStackArtifact;
-let resources: Record<string, Resource>;
-
-beforeAll(async () => {
-  outdir = mkdtempSync(join(tmpdir(), 'bakehouse-contract-test-'));
-  const { assembly } = await synthesizeOffline({
-    stage: STAGE,
-    region: REGION,
-    account: ACCOUNT,
-    outdir,
-    configure: (app) => {
-      addBakehouseStacks(app, configWithSubscriber(), LAMBDA_DEFAULTS);
-      Aspects.of(app).add(new AwsSolutionsChecks({ logIgnores: true }));
-    },
-  });
-  const stack = assembly.stacks.find((s) => s.stackName === `${STAGE}-bakehouse-BakePipeline`);
-  if (!stack) throw new Error(`no BakePipeline stack in ${assembly.stacks.map((s) => s.stackName).join(', ')}`);
-  artifact = stack;
-  resources = (artifact.template as { Resources: Record<string, Resource> }).Resources;
-});
-
-afterAll(() => {
-  if (outdir) rmSync(outdir, { recursive: true, force: true });
-});
-
-const ofType = (type: string): [string, Resource][] => Object.entries(resources).filter(([, r]) => r.Type === type);
-const asList = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+const stack = pipelineStack({ stage: STAGE, account: ACCOUNT, region: REGION, config: configWithSubscriber() });
+const { ofType } = stack;
 
 const subscriberRule = (): [string, Resource] => {
   const found = ofType('AWS::Events::Rule').filter(([id]) => id.startsWith('SubscriberPlatformImages'));
@@ -237,21 +200,16 @@ describe('a subscriber', () => {
 });
 
 describe('cdk-nag', () => {
-  const nagMessages = (level: string) =>
-    artifact.messages
-      .filter((m) => m.level === level && String(m.entry.data).includes('AwsSolutions-'))
-      .map((m) => `${m.id}: ${String(m.entry.data).split('\n')[0]}`);
-
   it('leaves no unsuppressed error or warning with the contract and a subscriber', () => {
     // Assess
-    expect(nagMessages('info').length).toBeGreaterThan(0);
-    expect(nagMessages('error')).toEqual([]);
-    expect(nagMessages('warning')).toEqual([]);
+    expect(stack.nagMessages('info').length).toBeGreaterThan(0);
+    expect(stack.nagMessages('error')).toEqual([]);
+    expect(stack.nagMessages('warning')).toEqual([]);
   });
 
   it('reports nothing at all on the contract and subscriber resources', () => {
     // Act
-    const findings = artifact.messages
+    const findings = stack.artifact.messages
       .filter((m) => String(m.entry.data).includes('AwsSolutions-'))
       .map((m) => m.id)
       .filter((id) => /EventSchema|Subscriber/.test(id));

@@ -2,72 +2,26 @@
  * The janitor as it deploys (shipped configuration): synthesized offline once, with cdk-nag,
  * asserted on the template — the function, its nightly schedule, DLQ and least-privilege role.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Aspects } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
-import type { CloudFormationStackArtifact } from 'aws-cdk-lib/cx-api';
-import { AwsSolutionsChecks } from 'cdk-nag';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Match } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
 import { type ConfigInput, loadConfig } from '../../functions/commons/families';
-import { LAMBDA_DEFAULTS } from '../../sst.config';
-import { addBakehouseStacks } from '../../stacks';
 import { JanitorFunction } from '../../stacks/janitor';
-import { synthesizeOffline } from '../../stacks/synthesize';
+import { asList, pipelineStack, type Statement } from './support/pipeline';
 
 const STAGE = 'jan';
 const ACCOUNT = '123456789012';
 const REGION = 'eu-central-1';
 
-type Resource = { Type: string; Properties?: Record<string, unknown> };
-type Statement = { Sid?: string; Effect: string; Action: string | string[]; Resource?: unknown; Condition?: unknown };
-
-let outdir: string;
-let artifact: CloudFormationStackArtifact;
-let template: Template;
-let resources: Record<string, Resource>;
-
-beforeAll(async () => {
-  outdir = mkdtempSync(join(tmpdir(), 'bakehouse-janitor-test-'));
-  const { assembly } = await synthesizeOffline({
-    stage: STAGE,
-    region: REGION,
-    account: ACCOUNT,
-    outdir,
-    configure: (app) => {
-      addBakehouseStacks(app, structuredClone(shippedConfig) as ConfigInput, LAMBDA_DEFAULTS);
-      Aspects.of(app).add(new AwsSolutionsChecks({ logIgnores: true }));
-    },
-  });
-  const stack = assembly.stacks.find((s) => s.stackName === `${STAGE}-bakehouse-BakePipeline`);
-  if (!stack) throw new Error(`no BakePipeline stack in ${assembly.stacks.map((s) => s.stackName).join(', ')}`);
-  artifact = stack;
-  template = Template.fromJSON(artifact.template as Record<string, unknown>);
-  resources = (artifact.template as { Resources: Record<string, Resource> }).Resources;
+const stack = pipelineStack({
+  stage: STAGE,
+  account: ACCOUNT,
+  region: REGION,
+  config: structuredClone(shippedConfig) as ConfigInput,
 });
-
-afterAll(() => {
-  if (outdir) rmSync(outdir, { recursive: true, force: true });
-});
-
-const ofType = (type: string): [string, Resource][] => Object.entries(resources).filter(([, r]) => r.Type === type);
-const logicalIdOf = (type: string, constructId: string): string => {
-  const found = ofType(type).filter(
-    ([id]) => id === constructId || (id.startsWith(constructId) && /^[0-9A-F]{8}$/.test(id.slice(constructId.length))),
-  );
-  if (found.length !== 1) throw new Error(`expected one ${type} ${constructId}, found ${found.length}`);
-  return (found[0] as [string, Resource])[0];
-};
-const asList = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
-const janitorId = () => logicalIdOf('AWS::Lambda::Function', JanitorFunction.Janitor);
-const statements = (): Statement[] => {
-  const roleId = logicalIdOf('AWS::IAM::Role', `${JanitorFunction.Janitor}Role`);
-  return ofType('AWS::IAM::Policy')
-    .filter(([, r]) => JSON.stringify(r.Properties?.Roles ?? []).includes(JSON.stringify({ Ref: roleId })))
-    .flatMap(([, r]) => (r.Properties?.PolicyDocument as { Statement?: Statement[] } | undefined)?.Statement ?? []);
-};
+const { ofType, logicalIdOf } = stack;
+const janitorId = () => stack.functionId(JanitorFunction.Janitor);
+const statements = (): Statement[] => stack.functionStatements(JanitorFunction.Janitor);
 const statement = (sid: string): Statement => {
   const found = statements().find((s) => s.Sid === sid);
   if (!found) throw new Error(`no statement ${sid}: ${statements().map((s) => s.Sid)}`);
@@ -85,7 +39,7 @@ const MANAGED = { StringEquals: { 'aws:ResourceTag/bakehouse:managed': 'true' } 
 describe('the function', () => {
   it('runs the janitor handler with a 15-minute timeout', () => {
     // Assess
-    template.hasResourceProperties('AWS::Lambda::Function', {
+    stack.template.hasResourceProperties('AWS::Lambda::Function', {
       FunctionName: `bakehouse-${STAGE}-Janitor`,
       Handler: Match.stringLikeRegexp('janitor/handler'),
       Timeout: 900,
@@ -94,7 +48,7 @@ describe('the function', () => {
 
   it('sends failed invocations to its own DLQ without Lambda retries', () => {
     // Assess
-    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+    stack.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
       FunctionName: { Ref: janitorId() },
       MaximumRetryAttempts: 0,
       DestinationConfig: {
@@ -184,15 +138,10 @@ describe('the role', () => {
 });
 
 describe('cdk-nag', () => {
-  const nagMessages = (level: string) =>
-    artifact.messages
-      .filter((m) => m.level === level && String(m.entry.data).includes('AwsSolutions-'))
-      .map((m) => `${m.id}: ${String(m.entry.data).split('\n')[0]}`);
-
   it('leaves no unsuppressed error or warning', () => {
     // Assess
-    expect(nagMessages('info').length).toBeGreaterThan(0);
-    expect(nagMessages('error')).toEqual([]);
-    expect(nagMessages('warning')).toEqual([]);
+    expect(stack.nagMessages('info').length).toBeGreaterThan(0);
+    expect(stack.nagMessages('error')).toEqual([]);
+    expect(stack.nagMessages('warning')).toEqual([]);
   });
 });

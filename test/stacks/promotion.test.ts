@@ -3,29 +3,18 @@
  * by name), an Auto Scaling group, two regions (one with its own KMS key) and two accounts (one
  * with a tagging role): synthesized offline once, with cdk-nag, asserted on the template.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Aspects } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
-import type { CloudFormationStackArtifact } from 'aws-cdk-lib/cx-api';
-import { AwsSolutionsChecks } from 'cdk-nag';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Match } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
 import { type ConfigInput, loadConfig } from '../../functions/commons/families';
-import { LAMBDA_DEFAULTS } from '../../sst.config';
-import { addBakehouseStacks } from '../../stacks';
 import { PromotionFunction, promotionTargetsOf } from '../../stacks/promotion';
-import { synthesizeOffline } from '../../stacks/synthesize';
+import { asList, pipelineStack, type Statement } from './support/pipeline';
 
 const STAGE = 'promo';
 const ACCOUNT = '123456789012';
 const REGION = 'eu-central-1';
 const TAG_ROLE = 'arn:aws:iam::444455556666:role/bakehouse-tagger';
 const KEY_ID = '1234abcd-12ab-34cd-56ef-1234567890ab';
-
-type Resource = { Type: string; Properties?: Record<string, unknown>; Metadata?: Record<string, unknown> };
-type Statement = { Sid?: string; Effect: string; Action: string | string[]; Resource?: unknown; Condition?: unknown };
 
 /** The shipped configuration with promotion targets on al2023-base. */
 const promotionConfig = (): ConfigInput => {
@@ -51,53 +40,10 @@ const promotionConfig = (): ConfigInput => {
   return config;
 };
 
-let outdir: string;
-let artifact: CloudFormationStackArtifact;
-let template: Template;
-let resources: Record<string, Resource>;
-
-beforeAll(async () => {
-  outdir = mkdtempSync(join(tmpdir(), 'bakehouse-promotion-test-'));
-  const { assembly } = await synthesizeOffline({
-    stage: STAGE,
-    region: REGION,
-    account: ACCOUNT,
-    outdir,
-    configure: (app) => {
-      addBakehouseStacks(app, promotionConfig(), LAMBDA_DEFAULTS);
-      Aspects.of(app).add(new AwsSolutionsChecks({ logIgnores: true }));
-    },
-  });
-  const stack = assembly.stacks.find((s) => s.stackName === `${STAGE}-bakehouse-BakePipeline`);
-  if (!stack) throw new Error(`no BakePipeline stack in ${assembly.stacks.map((s) => s.stackName).join(', ')}`);
-  artifact = stack;
-  template = Template.fromJSON(artifact.template as Record<string, unknown>);
-  resources = (artifact.template as { Resources: Record<string, Resource> }).Resources;
-});
-
-afterAll(() => {
-  if (outdir) rmSync(outdir, { recursive: true, force: true });
-});
-
-const ofType = (type: string): [string, Resource][] => Object.entries(resources).filter(([, r]) => r.Type === type);
-const logicalIdOf = (type: string, constructId: string): string => {
-  const found = ofType(type).filter(
-    ([id]) => id === constructId || (id.startsWith(constructId) && /^[0-9A-F]{8}$/.test(id.slice(constructId.length))),
-  );
-  if (found.length !== 1) throw new Error(`expected one ${type} ${constructId}, found ${found.length}`);
-  return (found[0] as [string, Resource])[0];
-};
-const functionId = (id: string) => logicalIdOf('AWS::Lambda::Function', id);
-const queueArn = (id: string) => ({ 'Fn::GetAtt': [logicalIdOf('AWS::SQS::Queue', id), 'Arn'] });
-const asList = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
-
+const stack = pipelineStack({ stage: STAGE, account: ACCOUNT, region: REGION, config: promotionConfig() });
+const { ofType, logicalIdOf, functionId, queueArn } = stack;
 /** The statements of the policies attached to a function's role. */
-const statementsOf = (functionConstructId: string): Statement[] => {
-  const roleId = logicalIdOf('AWS::IAM::Role', `${functionConstructId}Role`);
-  return ofType('AWS::IAM::Policy')
-    .filter(([, r]) => JSON.stringify(r.Properties?.Roles ?? []).includes(JSON.stringify({ Ref: roleId })))
-    .flatMap(([, r]) => (r.Properties?.PolicyDocument as { Statement?: Statement[] } | undefined)?.Statement ?? []);
-};
+const statementsOf = (functionConstructId: string): Statement[] => stack.functionStatements(functionConstructId);
 const statement = (fn: string, sid: string): Statement => {
   const found = statementsOf(fn).find((s) => s.Sid === sid);
   if (!found)
@@ -122,7 +68,7 @@ const resourcesOf = (s: Statement): string[] => asList(s.Resource ?? []).map(tex
 describe('the rules', () => {
   it("send Bakehouse's own AMI Baked and AMI Tested to Promote, with a DLQ and retries", () => {
     // Assess
-    template.hasResourceProperties('AWS::Events::Rule', {
+    stack.template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: { source: ['bakehouse'], 'detail-type': ['AMI Baked', 'AMI Tested'] },
       Targets: [
         Match.objectLike({
@@ -136,11 +82,11 @@ describe('the rules', () => {
 
   it('send Promote Requested to Promote and AMI Revoked to Revoke', () => {
     // Assess
-    template.hasResourceProperties('AWS::Events::Rule', {
+    stack.template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: { 'detail-type': ['Promote Requested'] },
       Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [functionId(PromotionFunction.Promote), 'Arn'] } })],
     });
-    template.hasResourceProperties('AWS::Events::Rule', {
+    stack.template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: { 'detail-type': ['AMI Revoked'] },
       Targets: [
         Match.objectLike({
@@ -171,7 +117,7 @@ describe('failed invocations', () => {
     [PromotionFunction.Revoke, 'RevokeRejected'],
   ])('%s retries twice, then sends the event and its error to %s', (fn, queue) => {
     // Assess
-    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+    stack.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
       FunctionName: { Ref: functionId(fn) },
       MaximumRetryAttempts: 2,
       DestinationConfig: { OnFailure: { Destination: queueArn(queue) } },
@@ -181,7 +127,7 @@ describe('failed invocations', () => {
   it('alarm when a queue is not empty', () => {
     // Assess
     for (const id of ['PromoteEventsDlq', 'PromoteRejected', 'RevokeEventsDlq', 'RevokeRejected']) {
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      stack.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         AlarmName: `bakehouse-${STAGE}-${id}QueueNotEmpty`,
       });
     }
@@ -324,19 +270,14 @@ describe('promotionTargetsOf', () => {
 });
 
 describe('cdk-nag', () => {
-  const nagMessages = (level: string) =>
-    artifact.messages
-      .filter((m) => m.level === level && String(m.entry.data).includes('AwsSolutions-'))
-      .map((m) => `${m.id}: ${String(m.entry.data).split('\n')[0]}`);
-
   it('ran the AWS Solutions checks', () => {
     // Assess
-    expect(nagMessages('info').length).toBeGreaterThan(0);
+    expect(stack.nagMessages('info').length).toBeGreaterThan(0);
   });
 
   it('leaves no unsuppressed error or warning', () => {
     // Assess
-    expect(nagMessages('error')).toEqual([]);
-    expect(nagMessages('warning')).toEqual([]);
+    expect(stack.nagMessages('error')).toEqual([]);
+    expect(stack.nagMessages('warning')).toEqual([]);
   });
 });
