@@ -20,7 +20,7 @@ import { DetailType, SSM_AUTOMATION_STATUS_DETAIL_TYPE, SSM_EVENT_SOURCE } from 
 import type { BakehouseConfig } from '../functions/commons/families';
 import { TEST_DOCUMENT_BASE_PREFIX, TESTER_ROLE, testDocumentBaseName } from '../functions/test-result/checks';
 import type { Arns } from './arns';
-import { kmsKeysOf, kmsViaEc2Statements } from './automation-role';
+import { kmsKeysOf, kmsViaEc2Statements, startAutomationStatements } from './automation-role';
 import { suppress, wildcardFindings } from './nag';
 import type { PipelineContext } from './pipeline-context';
 
@@ -234,27 +234,12 @@ export const addAmiTests = (context: PipelineContext): void => {
     'ec2:DescribeImages supports no resource-level permissions; the image under test is new with every bake, so tagging is on image/* limited to bakehouse:managed=true images and to the three test tag keys (aws:TagKeys).';
   const startStatements =
     documentNames.length > 0
-      ? [
-          new PolicyStatement({
-            sid: 'StartTestAutomation',
-            effect: Effect.ALLOW,
-            actions: ['ssm:StartAutomationExecution'],
-            resources: documentNames.flatMap((name) => [arns.automationDefinition(name), arns.document(name)]),
-          }),
-          new PolicyStatement({
-            sid: 'TagTestAutomation',
-            effect: Effect.ALLOW,
-            actions: ['ssm:AddTagsToResource'],
-            resources: [arns.automationExecutions()],
-          }),
-          new PolicyStatement({
-            sid: 'PassTestAutomationRole',
-            effect: Effect.ALLOW,
-            actions: ['iam:PassRole'],
-            resources: [testAutomationRole.roleArn],
-            conditions: { StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' } },
-          }),
-        ]
+      ? startAutomationStatements({
+          arns,
+          documentNames,
+          roleArn: testAutomationRole.roleArn,
+          sids: { start: 'StartTestAutomation', tag: 'TagTestAutomation', pass: 'PassTestAutomationRole' },
+        })
       : [];
   const testAmi = context.addFunction(AmiTestFunction.TestAmi, {
     handler: 'functions/test-ami/handler.handler',

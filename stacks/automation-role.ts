@@ -219,3 +219,37 @@ export const kmsViaEc2Statements = (options: {
   }
   return statements;
 };
+
+/**
+ * What a function that starts automations needs: StartAutomationExecution on the named documents
+ * (every version), tagging the executions, and passing the automation's role to SSM only.
+ */
+export const startAutomationStatements = (options: {
+  readonly arns: Arns;
+  readonly documentNames: readonly string[];
+  readonly roleArn: string;
+  readonly sids: { readonly start: string; readonly tag: string; readonly pass: string };
+}): PolicyStatement[] => {
+  const { arns, documentNames, roleArn, sids } = options;
+  return [
+    new PolicyStatement({
+      sid: sids.start,
+      effect: Effect.ALLOW,
+      actions: ['ssm:StartAutomationExecution'],
+      resources: documentNames.flatMap((name) => [arns.automationDefinition(name), arns.document(name)]),
+    }),
+    new PolicyStatement({
+      sid: sids.tag,
+      effect: Effect.ALLOW,
+      actions: ['ssm:AddTagsToResource'],
+      resources: [arns.automationExecutions()],
+    }),
+    new PolicyStatement({
+      sid: sids.pass,
+      effect: Effect.ALLOW,
+      actions: ['iam:PassRole'],
+      resources: [roleArn],
+      conditions: { StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' } },
+    }),
+  ];
+};

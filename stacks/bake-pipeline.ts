@@ -37,7 +37,7 @@ import { compileSchedule } from '../functions/commons/schedule';
 import { BAKE_STATE_MACHINE_FILE, type BakeSubstitution } from '../state-machines/bake';
 import { addAmiTests } from './ami-tests';
 import { arnsOf } from './arns';
-import { automationRoleStatements, kmsKeysOf } from './automation-role';
+import { automationRoleStatements, kmsKeysOf, startAutomationStatements } from './automation-role';
 import { bakeRequestPolicyStatements } from './bus-policy';
 import { addEventContract } from './event-contract';
 import { addJanitor } from './janitor';
@@ -539,24 +539,11 @@ export const createBakePipeline = (input: ConfigInput | BakehouseConfig, options
         actions: ['lambda:InvokeFunction'],
         resources: [planBake.functionArn, awaitAutomation.functionArn, failBake.functionArn],
       }),
-      new PolicyStatement({
-        sid: 'StartBakeAutomation',
-        effect: Effect.ALLOW,
-        actions: ['ssm:StartAutomationExecution'],
-        resources: documentNames.flatMap((name) => [arns.automationDefinition(name), arns.document(name)]),
-      }),
-      new PolicyStatement({
-        sid: 'TagBakeAutomation',
-        effect: Effect.ALLOW,
-        actions: ['ssm:AddTagsToResource'],
-        resources: [arns.automationExecutions()],
-      }),
-      new PolicyStatement({
-        sid: 'PassAutomationRole',
-        effect: Effect.ALLOW,
-        actions: ['iam:PassRole'],
-        resources: [automationRole.roleArn],
-        conditions: { StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' } },
+      ...startAutomationStatements({
+        arns,
+        documentNames,
+        roleArn: automationRole.roleArn,
+        sids: { start: 'StartBakeAutomation', tag: 'TagBakeAutomation', pass: 'PassAutomationRole' },
       }),
       new PolicyStatement({
         sid: 'TagBakedImage',
