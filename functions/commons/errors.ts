@@ -31,6 +31,17 @@ export class SourceImageNotFoundError extends Error {
   }
 }
 
+/**
+ * An event names an image that does not exist: deregistered (Revoke refuses), or not yet visible
+ * (TestAmi's Lambda retry asks again).
+ */
+export class ImageNotFoundError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ImageNotFoundError';
+  }
+}
+
 export class MissingEnvironmentError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);

@@ -23,8 +23,10 @@ import {
 } from '@aws-sdk/client-ec2';
 import { GetParametersByPathCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { Tag } from '../commons/bake-plan';
+import { tagOf } from '../commons/channels';
 import { errorNameOf, messageOf } from '../commons/errors';
 import type { JanitorItem } from '../commons/events';
+import { eachPage } from '../commons/pages';
 import type { LogPort } from '../commons/powertools';
 import { mapLimit } from './inventory';
 import type { Plan, PlannedAction, Stage } from './model';
@@ -126,8 +128,6 @@ export const itemOfAction = (action: PlannedAction): JanitorItem => ({
 
 const LIVE_STATES = ['pending', 'running', 'shutting-down', 'stopping', 'stopped'];
 
-const tagOf = (image: Image, key: string): string | undefined => image.Tags?.find((t) => t.Key === key)?.Value;
-
 /** The image as EC2 sees it now (disabled and deprecated included), or undefined when gone. */
 const describeOne = async (ec2: ApplyDeps['ec2'], imageId: string): Promise<Image | undefined> => {
   try {
@@ -176,19 +176,19 @@ export const recheckInUse = async (
   );
   if ((versions.LaunchTemplateVersions ?? []).length > 0) return 'launch-template';
   if (family) {
-    let NextToken: string | undefined;
-    do {
-      const page = await deps.ssm.send(
+    const pages = eachPage((NextToken) =>
+      deps.ssm.send(
         new GetParametersByPathCommand({
           Path: `${deps.parameterPrefix}/${family}`,
           Recursive: true,
           MaxResults: 10,
           NextToken,
         }),
-      );
+      ),
+    );
+    for await (const page of pages) {
       if ((page.Parameters ?? []).some((p) => p.Value === imageId)) return 'channel';
-      NextToken = page.NextToken;
-    } while (NextToken);
+    }
   }
   return null;
 };

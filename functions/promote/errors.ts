@@ -19,14 +19,6 @@ export class UnknownChannelError extends Error {
   }
 }
 
-/** An `AMI Revoked` naming an image that does not exist (or was deregistered). */
-export class ImageNotFoundError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'ImageNotFoundError';
-  }
-}
-
 /** An `AMI Revoked` naming an image Bakehouse did not make (no `bakehouse:managed=true`). */
 export class UnmanagedImageError extends Error {
   constructor(message: string, options?: ErrorOptions) {

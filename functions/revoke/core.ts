@@ -13,11 +13,12 @@ import { CreateTagsCommand, DescribeImagesCommand, DisableImageCommand, type Ima
 import { Tag } from '../commons/bake-plan';
 import { describeImage, tagOf } from '../commons/channels';
 import { parseEvent } from '../commons/contract';
+import { ImageNotFoundError } from '../commons/errors';
 import { DetailType } from '../commons/events';
 import { findFamily } from '../commons/family-lookup';
 import { eachPage } from '../commons/pages';
 import { distributionOf, type PromotionDeps, promoteChannel } from '../promote/apply';
-import { ImageNotFoundError, UnmanagedImageError } from '../promote/errors';
+import { UnmanagedImageError } from '../promote/errors';
 
 export type RevokeDeps = PromotionDeps;
 

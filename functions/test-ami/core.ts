@@ -9,30 +9,22 @@
  * and the start itself carries a client token derived from the bake, so a retry after a lost
  * reply gets the same execution back.
  */
-import { CreateTagsCommand, DescribeImagesCommand, type EC2Client, type Image } from '@aws-sdk/client-ec2';
-import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { type SSMClient, StartAutomationExecutionCommand } from '@aws-sdk/client-ssm';
+import { CreateTagsCommand, DescribeImagesCommand, type Image } from '@aws-sdk/client-ec2';
+import { StartAutomationExecutionCommand } from '@aws-sdk/client-ssm';
 import { type AwsTag, Tag } from '../commons/bake-plan';
 import { parseEvent } from '../commons/contract';
-import { errorNameOf, InvalidEventError, UnknownFamilyError } from '../commons/errors';
+import { errorNameOf, ImageNotFoundError, InvalidEventError, UnknownFamilyError } from '../commons/errors';
 import { type AmiBaked, type AmiTested, DetailType, EVENT_VERSION } from '../commons/events';
-import type { BakehouseConfig, Family } from '../commons/families';
+import type { Family } from '../commons/families';
 import { findFamily } from '../commons/family-lookup';
 import { uuidFrom } from '../commons/hashing';
 import type { LogPort } from '../commons/powertools';
-import { type EventTarget, publishEvent } from '../commons/publish';
+import { publishEvent } from '../commons/publish';
 import { TESTER_ROLE, TestedStatus } from '../test-result/checks';
+import type { TestResultDeps } from '../test-result/core';
 
-export interface TestAmiDeps {
-  readonly config: BakehouseConfig;
-  readonly ec2: Pick<EC2Client, 'send'>;
-  readonly ssm: Pick<SSMClient, 'send'>;
-  readonly events: Pick<EventBridgeClient, 'send'>;
-  readonly target: EventTarget;
-  readonly clock: () => Date;
-  readonly logger: LogPort;
-  /** `bakehouse-<stage>-test-`: a family's test document is this plus the family name. */
-  readonly documentPrefix: string;
+/** TestResult's ports; `documentPrefix` plus the family name is a family's test document. */
+export interface TestAmiDeps extends TestResultDeps {
   /** The role the test automations run with. */
   readonly automationRoleArn: string;
   /** The instance profile testers launch with when the family names none (the builder's). */
@@ -47,14 +39,6 @@ export type TestAmiResult =
       readonly tested: string;
       readonly executionId: string | null;
     };
-
-/** The new image is not (or not yet) visible; the Lambda retry asks again. */
-export class ImageNotFoundError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'ImageNotFoundError';
-  }
-}
 
 /** The client token of a bake's test automation: the same bake and image always give the same token. */
 export const testClientToken = (bakeId: string, amiId: string): string => uuidFrom(`bakehouse:test:${bakeId}:${amiId}`);

@@ -32,6 +32,7 @@ import {
 } from '../commons/events';
 import type { BakehouseConfig } from '../commons/families';
 import { findFamily } from '../commons/family-lookup';
+import { eachPage } from '../commons/pages';
 import type { LogPort } from '../commons/powertools';
 import { type EventTarget, publishEvent } from '../commons/publish';
 import { checkSteps, isCheckStepName, TestedStatus } from './checks';
@@ -124,17 +125,11 @@ const parameter = (execution: AutomationExecution, name: string): string => {
 
 const listSteps = async (ssm: TestResultDeps['ssm'], executionId: string): Promise<StepExecution[]> => {
   const steps: StepExecution[] = [];
-  let token: string | undefined;
-  do {
-    const page = await ssm.send(
-      new DescribeAutomationStepExecutionsCommand({
-        AutomationExecutionId: executionId,
-        ...(token ? { NextToken: token } : {}),
-      }),
-    );
+  for await (const page of eachPage((NextToken) =>
+    ssm.send(new DescribeAutomationStepExecutionsCommand({ AutomationExecutionId: executionId, NextToken })),
+  )) {
     steps.push(...(page.StepExecutions ?? []));
-    token = page.NextToken;
-  } while (token);
+  }
   return steps;
 };
 

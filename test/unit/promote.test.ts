@@ -1,14 +1,23 @@
 import { CreateTagsCommand } from '@aws-sdk/client-ec2';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { Tag } from '../../functions/commons/bake-plan';
 import { TESTED_TAG } from '../../functions/commons/channels';
 import { type BakehouseConfig, type FamilyInput, loadConfig } from '../../functions/commons/families';
 import { channelTagKey } from '../../functions/promote/apply';
 import { promote } from '../../functions/promote/core';
 import { childFamily, configInput, lambdaContext, linuxFamily } from './support/bake-factories';
-import { ami, envelope, type FakeAws, fakeAws, fakeTargets, PREFIX, promotionDeps } from './support/promotion-fakes';
+import {
+  ami,
+  envelope,
+  type FakeAws,
+  fakeAws,
+  fakeTargets,
+  PREFIX,
+  promotionDeps,
+  stubHandlerEnvironment,
+} from './support/promotion-fakes';
 
 const BASE = 'al2023-base';
 const WEB = 'al2023-web';
@@ -428,19 +437,7 @@ describe('bad events', () => {
 });
 
 describe('handler', () => {
-  beforeEach(() => {
-    vi.resetModules();
-    for (const [key, value] of Object.entries({
-      EVENT_BUS_NAME: 'bakehouse-prod',
-      AWS_REGION: 'eu-central-1',
-      POWERTOOLS_LOG_LEVEL: 'SILENT',
-    })) {
-      vi.stubEnv(key, value);
-    }
-  });
-  afterEach(() => {
-    vi.unstubAllEnvs();
-  });
+  stubHandlerEnvironment();
 
   it('promotes with the bundled configuration and publishes on the bus named at cold start', async () => {
     // Prepare: the shipped al2023-base promotes dev on AMI Baked

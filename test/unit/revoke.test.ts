@@ -9,14 +9,23 @@ import {
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetParameterCommand, PutParameterCommand } from '@aws-sdk/client-ssm';
 import fc from 'fast-check';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { Tag } from '../../functions/commons/bake-plan';
 import { TESTED_TAG } from '../../functions/commons/channels';
 import { type BakehouseConfig, type FamilyInput, loadConfig } from '../../functions/commons/families';
 import { promote } from '../../functions/promote/core';
 import { revoke } from '../../functions/revoke/core';
 import { childFamily, configInput, lambdaContext, linuxFamily } from './support/bake-factories';
-import { ami, envelope, type FakeAws, fakeAws, fakeTargets, PREFIX, promotionDeps } from './support/promotion-fakes';
+import {
+  ami,
+  envelope,
+  type FakeAws,
+  fakeAws,
+  fakeTargets,
+  PREFIX,
+  promotionDeps,
+  stubHandlerEnvironment,
+} from './support/promotion-fakes';
 
 const BASE = 'al2023-base';
 const WEB = 'al2023-web';
@@ -368,19 +377,7 @@ describe('property: after a revoke no channel stays on a revoked image when an e
 });
 
 describe('handler', () => {
-  beforeEach(() => {
-    vi.resetModules();
-    for (const [key, value] of Object.entries({
-      EVENT_BUS_NAME: 'bakehouse-prod',
-      AWS_REGION: 'eu-central-1',
-      POWERTOOLS_LOG_LEVEL: 'SILENT',
-    })) {
-      vi.stubEnv(key, value);
-    }
-  });
-  afterEach(() => {
-    vi.unstubAllEnvs();
-  });
+  stubHandlerEnvironment();
 
   it('revokes with the bundled configuration', async () => {
     // Prepare: the shipped al2023-base has dev and stable, and stable's launch template is on b

@@ -4,9 +4,9 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { SSMClient, StartAutomationExecutionCommand } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { InvalidEventError, UnknownFamilyError } from '../../functions/commons/errors';
+import { ImageNotFoundError, InvalidEventError, UnknownFamilyError } from '../../functions/commons/errors';
 import { loadConfig } from '../../functions/commons/families';
-import { ImageNotFoundError, type TestAmiDeps, testAmi, testClientToken } from '../../functions/test-ami/core';
+import { type TestAmiDeps, testAmi, testClientToken } from '../../functions/test-ami/core';
 import { awsError, configInput, linuxFamily, recordingLogger, windowsFamily } from './support/bake-factories';
 
 const ec2 = mockClient(EC2Client);

@@ -21,7 +21,7 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
-import { vi } from 'vitest';
+import { afterEach, beforeEach, vi } from 'vitest';
 import { Tag } from '../../../functions/commons/bake-plan';
 import { bindChannels } from '../../../functions/commons/channels';
 import type { AmiPromoted } from '../../../functions/commons/events';
@@ -270,3 +270,16 @@ export const envelope = (detailType: string, detail: unknown, id = 'event-1') =>
   'detail-type': detailType,
   detail,
 });
+
+/** The handlers' cold start, per test: fresh modules and the environment the stack sets (logs silent). */
+export const stubHandlerEnvironment = (): void => {
+  beforeEach(() => {
+    vi.resetModules();
+    vi.stubEnv('EVENT_BUS_NAME', 'bakehouse-prod');
+    vi.stubEnv('AWS_REGION', 'eu-central-1');
+    vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
+  });
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+};
