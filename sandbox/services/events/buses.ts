@@ -4,7 +4,7 @@
  * exists without being created and cannot be deleted.
  */
 import { AwsError } from '../../errors';
-import { decodeOffsetToken, encodeOffsetToken } from '../../pagination';
+import { decodeOffsetToken, pageOf } from '../../pagination';
 import type { JsonAction, ServiceContext } from '../../service';
 import {
   compact,
@@ -85,15 +85,12 @@ const limitOf = (input: Input): number => {
 };
 
 /** Offset pagination over a sorted list with EventBridge's `Limit` / `NextToken`. */
-export const pageOfList = <T>(input: Input, items: readonly T[]): { items: T[]; nextToken?: string } => {
+export const pageOfList = <T>(input: Input, items: readonly T[]): { items: T[]; nextToken: string | undefined } => {
   const limit = limitOf(input);
   const token = optionalString(input, 'NextToken');
   const start = token ? decodeOffsetToken(token) : 0;
   if (start === undefined) throw validationError('The NextToken provided is not valid.');
-  const slice = items.slice(start, start + limit);
-  return start + limit < items.length
-    ? { items: slice, nextToken: encodeOffsetToken(start + limit) }
-    : { items: slice };
+  return pageOf(items, () => true, { offset: start, limit });
 };
 
 const listEventBuses: JsonAction = (input, ctx) => {

@@ -7,6 +7,7 @@
  * that is a 12-digit number, otherwise the sandbox account.
  */
 import { AwsError } from '../../errors';
+import { validatePattern } from '../../events/pattern';
 import type { ServiceContext } from '../../service';
 
 export const EventsTable = {
@@ -222,4 +223,17 @@ export const appendMessage = (
       sentAt: ctx.clock.now().toISOString(),
     });
   });
+};
+
+/** An event pattern parsed from its JSON text; InvalidEventPatternException when it is not one. */
+export const parsePattern = (text: string): unknown => {
+  let pattern: unknown;
+  try {
+    pattern = JSON.parse(text);
+  } catch {
+    throw new AwsError('InvalidEventPatternException', 'Event pattern is not valid. Reason: Filter is not valid JSON');
+  }
+  const problem = validatePattern(pattern);
+  if (problem) throw new AwsError('InvalidEventPatternException', problem);
+  return pattern;
 };

@@ -4,8 +4,7 @@
  * delivery to each matching rule's targets. Every accepted event is kept in `events.log`.
  */
 import { randomUUID } from 'node:crypto';
-import { AwsError } from '../../errors';
-import { matchesPattern, validatePattern } from '../../events/pattern';
+import { matchesPattern } from '../../events/pattern';
 import type { ServiceEvent } from '../../runtime';
 import type { JsonAction, ServiceContext } from '../../service';
 import { type Input, optionalObjectList, requiredString, validationError } from '../ssm/input';
@@ -25,6 +24,7 @@ import {
   MAX_ENTRIES,
   MAX_ENTRIES_BYTES,
   mayPutEvents,
+  parsePattern,
   type RuleRecord,
   rulesOf,
   type TargetRecord,
@@ -270,14 +270,7 @@ const EVENT_FIELDS = ['id', 'account', 'source', 'time', 'region', 'detail-type'
 export const testEventPattern: JsonAction = (input) => {
   const patternText = requiredString(input, 'EventPattern');
   const eventText = requiredString(input, 'Event');
-  let pattern: unknown;
-  try {
-    pattern = JSON.parse(patternText);
-  } catch {
-    throw new AwsError('InvalidEventPatternException', 'Event pattern is not valid. Reason: Filter is not valid JSON');
-  }
-  const problem = validatePattern(pattern);
-  if (problem) throw new AwsError('InvalidEventPatternException', problem);
+  const pattern = parsePattern(patternText);
   let event: unknown;
   try {
     event = JSON.parse(eventText);

@@ -5,7 +5,6 @@
  */
 
 import { AwsError } from '../../errors';
-import { validatePattern } from '../../events/pattern';
 import type { JsonAction, ServiceContext } from '../../service';
 import {
   compact,
@@ -22,6 +21,7 @@ import {
   callerAccount,
   EventsTable,
   type InputTransformer,
+  parsePattern,
   type RuleRecord,
   requireBus,
   ruleArn,
@@ -59,17 +59,6 @@ const saveRule = (ctx: ServiceContext, rule: RuleRecord): void => {
   ctx.transact((tx) => tx.put(EventsTable.Rules, ruleKey(rule.account, rule.region, rule.busName, rule.name), rule));
 };
 
-const checkPattern = (text: string): void => {
-  let pattern: unknown;
-  try {
-    pattern = JSON.parse(text);
-  } catch {
-    throw new AwsError('InvalidEventPatternException', 'Event pattern is not valid. Reason: Filter is not valid JSON');
-  }
-  const problem = validatePattern(pattern);
-  if (problem) throw new AwsError('InvalidEventPatternException', problem);
-};
-
 const putRule: JsonAction = (input, ctx) => {
   const name = requiredString(input, 'Name');
   if (!RULE_NAME.test(name)) {
@@ -83,7 +72,7 @@ const putRule: JsonAction = (input, ctx) => {
   if (eventPattern === undefined && scheduleExpression === undefined) {
     throw validationError('Parameter(s) EventPattern or ScheduleExpression must be specified.');
   }
-  if (eventPattern !== undefined) checkPattern(eventPattern);
+  if (eventPattern !== undefined) parsePattern(eventPattern);
   if (scheduleExpression !== undefined && bus.name !== 'default') {
     throw validationError('ScheduleExpression is supported only on the default event bus.');
   }

@@ -629,7 +629,8 @@ const updateEventInvokeConfig = (request: HttpRequest, ctx: ServiceContext): Htt
   return json(renderEventInvokeConfig(record));
 };
 
-const getEventInvokeConfig = (request: HttpRequest, ctx: ServiceContext): HttpReply => {
+/** The function named in the path, which must have an EventInvokeConfig. */
+const findWithEventInvokeConfig = (request: HttpRequest, ctx: ServiceContext): FunctionRecord => {
   const record = findFunction(ctx, request.params.FunctionName ?? '');
   if (!record.eventInvokeConfig) {
     throw new AwsError(
@@ -638,18 +639,16 @@ const getEventInvokeConfig = (request: HttpRequest, ctx: ServiceContext): HttpRe
       404,
     );
   }
+  return record;
+};
+
+const getEventInvokeConfig = (request: HttpRequest, ctx: ServiceContext): HttpReply => {
+  const record = findWithEventInvokeConfig(request, ctx);
   return json(renderEventInvokeConfig(record));
 };
 
 const deleteEventInvokeConfig = (request: HttpRequest, ctx: ServiceContext): HttpReply => {
-  const record = findFunction(ctx, request.params.FunctionName ?? '');
-  if (!record.eventInvokeConfig) {
-    throw new AwsError(
-      'ResourceNotFoundException',
-      `The function ${record.arn} doesn't have an EventInvokeConfig`,
-      404,
-    );
-  }
+  const record = findWithEventInvokeConfig(request, ctx);
   const { eventInvokeConfig: _removed, ...rest } = record;
   ctx.transact((tx) => tx.put(FUNCTIONS_TABLE, recordKey(ctx, record.name), { ...rest, revisionId: newRevision() }));
   return { status: 204 };

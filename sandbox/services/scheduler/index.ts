@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { AwsError } from '../../errors';
-import { decodeOffsetToken, encodeOffsetToken } from '../../pagination';
+import { decodeOffsetToken, pageOf } from '../../pagination';
 import type { HttpReply, HttpRequest, HttpRoute, RestJsonService, ServiceContext } from '../../service';
 import { callerAccount } from '../events/model';
 import { eventTime } from '../events/put-events';
@@ -170,14 +170,13 @@ const deleteGroup = (request: HttpRequest, ctx: ServiceContext): HttpReply => {
   return { body: {} };
 };
 
-const pageOf = <T>(request: HttpRequest, items: readonly T[]): { items: T[]; next?: string } => {
+const pageOfRequest = <T>(request: HttpRequest, items: readonly T[]): { items: T[]; nextToken: string | undefined } => {
   const max = Number(request.query.get('MaxResults') ?? 100);
   if (!Number.isInteger(max) || max < 1 || max > 100) throw validation('MaxResults must be between 1 and 100.');
   const token = request.query.get('NextToken');
   const start = token ? decodeOffsetToken(token) : 0;
   if (start === undefined) throw validation('The NextToken is not valid.');
-  const slice = items.slice(start, start + max);
-  return start + max < items.length ? { items: slice, next: encodeOffsetToken(start + max) } : { items: slice };
+  return pageOf(items, () => true, { offset: start, limit: max });
 };
 
 const byName = <T extends { name: string }>(a: T, b: T): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
@@ -191,8 +190,8 @@ const listGroups = (request: HttpRequest, ctx: ServiceContext): HttpReply => {
   const all = [findGroup(ctx, DEFAULT_GROUP) as GroupRecord, ...stored]
     .filter((g) => g.name.startsWith(prefix))
     .sort(byName);
-  const { items, next } = pageOf(request, all);
-  return { body: compact({ ScheduleGroups: items.map(describeGroup), NextToken: next }) };
+  const { items, nextToken } = pageOfRequest(request, all);
+  return { body: compact({ ScheduleGroups: items.map(describeGroup), NextToken: nextToken }) };
 };
 
 // ---------------------------------------------------------------- schedules
@@ -359,7 +358,7 @@ const listSchedules = (request: HttpRequest, ctx: ServiceContext): HttpReply => 
         (state === null || s.state === state),
     )
     .sort((a, b) => byName({ name: `${a.groupName}/${a.name}` }, { name: `${b.groupName}/${b.name}` }));
-  const { items, next } = pageOf(request, all);
+  const { items, nextToken } = pageOfRequest(request, all);
   return {
     body: compact({
       Schedules: items.map((s) => ({
@@ -371,7 +370,7 @@ const listSchedules = (request: HttpRequest, ctx: ServiceContext): HttpReply => 
         LastModificationDate: seconds(s.lastModifiedAt),
         Target: { Arn: s.target.Arn },
       })),
-      NextToken: next,
+      NextToken: nextToken,
     }),
   };
 };
