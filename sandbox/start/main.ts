@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
+import type { GetScheduleOutput } from '@aws-sdk/client-scheduler';
 import rawConfig from '../../bakehouse.config';
 import { loadConfig } from '../../functions/commons/families';
 import { compileSchedule, isDue } from '../../functions/commons/schedule';
@@ -41,26 +41,20 @@ const nextFiring = async (
   nowMs: number,
   due: (atMs: number) => boolean,
 ): Promise<number> => {
-  const scheduler = new SchedulerClient({
-    endpoint: sandbox.url,
-    region: REGION,
-    credentials: { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' },
+  const schedule: GetScheduleOutput = await sandbox.runtime.callAws('scheduler', 'GetSchedule', {
+    Name: name,
+    GroupName: group,
   });
-  try {
-    const schedule = await scheduler.send(new GetScheduleCommand({ Name: name, GroupName: group }));
-    const expression = parseExpression(schedule.ScheduleExpression ?? '');
-    if (typeof expression === 'string') throw new Error(`schedule ${name}: ${expression}`);
-    let after = nowMs;
-    for (let i = 0; i < 60; i++) {
-      const next = firstOccurrence(expression, schedule.ScheduleExpressionTimezone ?? 'UTC', { startMs: 0 }, after + 1);
-      if (next === undefined) break;
-      if (due(next)) return next;
-      after = next;
-    }
-    throw new Error(`schedule ${name} is not due in its next 60 firings`);
-  } finally {
-    scheduler.destroy();
+  const expression = parseExpression(schedule.ScheduleExpression ?? '');
+  if (typeof expression === 'string') throw new Error(`schedule ${name}: ${expression}`);
+  let after = nowMs;
+  for (let i = 0; i < 60; i++) {
+    const next = firstOccurrence(expression, schedule.ScheduleExpressionTimezone ?? 'UTC', { startMs: 0 }, after + 1);
+    if (next === undefined) break;
+    if (due(next)) return next;
+    after = next;
   }
+  throw new Error(`schedule ${name} is not due in its next 60 firings`);
 };
 
 /** The image a family's source names, read from the sandbox (public parameter or filter). */
@@ -146,7 +140,7 @@ const main = async (): Promise<number> => {
     // The families whose schedules fire first (within two hours of each other) bake on schedule;
     // the other scheduled families are requested with events. Families built on another family's
     // channel wait for promotion (issue 5) and are left out.
-    const clockNow = Date.parse(((await (await fetch(`${sandbox.url}/_sandbox/clock`)).json()) as { now: string }).now);
+    const clockNow = sandbox.clock.now().getTime();
     const firings = await Promise.all(
       config.families
         .filter((family) => family.schedule)

@@ -10,8 +10,9 @@ import { GetFunctionEventInvokeConfigCommand, LambdaClient } from '@aws-sdk/clie
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DetailType } from '../../functions/commons/events';
-import { type ProvisionReport, provisionFromAssembly, synthesizeForSandbox } from '../../sandbox/provision';
-import { startTestSandbox, type TestSandbox } from './support/sandbox';
+import type { ProvisionReport } from '../../sandbox/provision';
+import type { TestSandbox } from './support/sandbox';
+import { startProvisionedSandbox } from './support/stack';
 
 const BUS = 'bakehouse-dev';
 const START_BAKE = 'bakehouse-dev-StartBake';
@@ -56,9 +57,7 @@ let sfn: SFNClient;
 let rejectedQueue: string;
 
 beforeAll(async () => {
-  const assembly = await synthesizeForSandbox({ account: '000000000000', region: 'us-east-1' });
-  sandbox = await startTestSandbox({ speed: SPEED, assetsDir: assembly.assemblyDir });
-  report = await provisionFromAssembly({ sandbox: sandbox.sandbox, assemblyDir: assembly.assemblyDir });
+  ({ sandbox, report } = await startProvisionedSandbox(SPEED));
   events = new EventBridgeClient(sandbox.clientConfig);
   lambda = new LambdaClient(sandbox.clientConfig);
   sfn = new SFNClient(sandbox.clientConfig);

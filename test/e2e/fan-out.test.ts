@@ -17,9 +17,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tag } from '../../functions/commons/bake-plan';
 import { DetailType } from '../../functions/commons/events';
 import { bakeIdFor } from '../../functions/start-bake/core';
-import { type ProvisionReport, provisionFromAssembly, synthesizeForSandbox } from '../../sandbox/provision';
+import type { ProvisionReport } from '../../sandbox/provision';
 import type { LoggedEvent } from '../../sandbox/start/render';
-import { startTestSandbox, type TestSandbox } from './support/sandbox';
+import type { TestSandbox } from './support/sandbox';
+import { eventLog, startProvisionedSandbox } from './support/stack';
 
 const BUS = 'bakehouse-dev';
 /** The launch template bakehouse.config.ts registers on al2023-base's stable channel. */
@@ -32,9 +33,7 @@ let events: EventBridgeClient;
 let ssm: SSMClient;
 
 beforeAll(async () => {
-  const assembly = await synthesizeForSandbox({ account: '000000000000', region: 'us-east-1' });
-  sandbox = await startTestSandbox({ speed: 1200, assetsDir: assembly.assemblyDir });
-  report = await provisionFromAssembly({ sandbox: sandbox.sandbox, assemblyDir: assembly.assemblyDir });
+  ({ sandbox, report } = await startProvisionedSandbox(1200));
   ec2 = new EC2Client(sandbox.clientConfig);
   events = new EventBridgeClient(sandbox.clientConfig);
   ssm = new SSMClient(sandbox.clientConfig);
@@ -52,9 +51,6 @@ afterAll(async () => {
   await sandbox?.stop();
 });
 
-const eventLog = async (): Promise<LoggedEvent[]> =>
-  (await sandbox.control('GET', '/_sandbox/events')).body as LoggedEvent[];
-
 /** Waits (real time) for a logged event that `matches`. */
 const eventWhere = async (
   description: string,
@@ -63,7 +59,7 @@ const eventWhere = async (
 ): Promise<LoggedEvent> => {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const found = (await eventLog()).find(matches);
+    const found = (await eventLog(sandbox)).find(matches);
     if (found) return found;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -171,7 +167,7 @@ describe('after AMI Baked', () => {
   it('changes nothing twice when the AMI Tested event is delivered again', async () => {
     // Prepare
     const tested = await eventWhere('AMI Tested', ofType(DetailType.AmiTested, { amiId: firstAmi }));
-    const promotedBefore = (await eventLog()).filter(ofType(DetailType.AmiPromoted, { amiId: firstAmi })).length;
+    const promotedBefore = (await eventLog(sandbox)).filter(ofType(DetailType.AmiPromoted, { amiId: firstAmi })).length;
     const historyBefore = await ssm.send(new GetParameterHistoryCommand({ Name: '/bakehouse/al2023-base/stable' }));
 
     // Act
@@ -183,7 +179,9 @@ describe('after AMI Baked', () => {
     await new Promise((resolve) => setTimeout(resolve, 1500));
 
     // Assess
-    expect((await eventLog()).filter(ofType(DetailType.AmiPromoted, { amiId: firstAmi }))).toHaveLength(promotedBefore);
+    expect((await eventLog(sandbox)).filter(ofType(DetailType.AmiPromoted, { amiId: firstAmi }))).toHaveLength(
+      promotedBefore,
+    );
     const historyAfter = await ssm.send(new GetParameterHistoryCommand({ Name: '/bakehouse/al2023-base/stable' }));
     expect(historyAfter.Parameters).toHaveLength(historyBefore.Parameters?.length ?? -1);
     expect((await launchTemplate()).versions).toHaveLength(2);
@@ -210,7 +208,7 @@ describe('after AMI Baked', () => {
     expect((await tagsOf(amiId))[Tag.Tested]).toBe('failed');
     expect(await channel('ubuntu-2404-base', 'dev')).toBe(amiId);
     expect(await channel('ubuntu-2404-base', 'stable')).toBeUndefined();
-    expect((await eventLog()).filter(ofType(DetailType.AmiPromoted, { amiId, channel: 'stable' }))).toEqual([]);
+    expect((await eventLog(sandbox)).filter(ofType(DetailType.AmiPromoted, { amiId, channel: 'stable' }))).toEqual([]);
   });
 
   it('sends a malformed event to the dead-letter queue with the field that is wrong, after doing nothing', async () => {

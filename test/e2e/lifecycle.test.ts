@@ -18,10 +18,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tag } from '../../functions/commons/bake-plan';
 import { DetailType } from '../../functions/commons/events';
 import { bakeIdFor } from '../../functions/start-bake/core';
-import { type ProvisionReport, provisionFromAssembly, synthesizeForSandbox } from '../../sandbox/provision';
+import type { ProvisionReport } from '../../sandbox/provision';
 import { firstOccurrence, parseExpression } from '../../sandbox/services/scheduler/expressions';
 import type { LoggedEvent } from '../../sandbox/start/render';
-import { startTestSandbox, type TestSandbox } from './support/sandbox';
+import type { TestSandbox } from './support/sandbox';
+import { eventLog, startProvisionedSandbox } from './support/stack';
 
 const BUS = 'bakehouse-dev';
 const STATE_MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:bakehouse-dev-bake';
@@ -38,9 +39,7 @@ let sfn: SFNClient;
 let scheduler: SchedulerClient;
 
 beforeAll(async () => {
-  const assembly = await synthesizeForSandbox({ account: '000000000000', region: 'us-east-1' });
-  sandbox = await startTestSandbox({ speed: SPEED, assetsDir: assembly.assemblyDir });
-  report = await provisionFromAssembly({ sandbox: sandbox.sandbox, assemblyDir: assembly.assemblyDir });
+  ({ sandbox, report } = await startProvisionedSandbox(SPEED));
   ec2 = new EC2Client(sandbox.clientConfig);
   events = new EventBridgeClient(sandbox.clientConfig);
   ssm = new SSMClient(sandbox.clientConfig);
@@ -60,9 +59,6 @@ afterAll(async () => {
   await sandbox?.stop();
 });
 
-const eventLog = async (): Promise<LoggedEvent[]> =>
-  (await sandbox.control('GET', '/_sandbox/events')).body as LoggedEvent[];
-
 /** Waits (real time) for the first outcome event logged after `mark` entries that `matches`. */
 const outcomeWhere = async (
   description: string,
@@ -72,7 +68,9 @@ const outcomeWhere = async (
 ): Promise<LoggedEvent> => {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const found = (await eventLog()).slice(mark).find((e) => OUTCOMES.includes(e.event['detail-type']) && matches(e));
+    const found = (await eventLog(sandbox))
+      .slice(mark)
+      .find((e) => OUTCOMES.includes(e.event['detail-type']) && matches(e));
     if (found) return found;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -151,7 +149,7 @@ describe('the bake lifecycle in the sandbox', () => {
     const nowMs = Date.parse(clock.now);
     const fireMs = firstOccurrence(expression, schedule.ScheduleExpressionTimezone ?? 'UTC', { startMs: 0 }, nowMs + 1);
     if (fireMs === undefined) throw new Error('the schedule never fires');
-    const mark = (await eventLog()).length;
+    const mark = (await eventLog(sandbox)).length;
     const sourceAmi = await publicImage('/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64');
 
     // Act: move the clock to the schedule time (ubuntu-2404-base's schedule fires half an hour later)
@@ -174,7 +172,7 @@ describe('the bake lifecycle in the sandbox', () => {
       [Tag.BakeKey]: outcome.event.detail.bakeKey,
     });
     expect(await publicImage('/bakehouse/al2023-base/candidate')).toBe(amiId);
-    const log = await eventLog();
+    const log = await eventLog(sandbox);
     const requested = log
       .slice(mark)
       .find((e) => e.event['detail-type'] === DetailType.BakeRequested && e.event.detail.family === 'al2023-base');
@@ -207,7 +205,7 @@ describe('the bake lifecycle in the sandbox', () => {
       await publicImage('/aws/service/ami-windows-latest/Windows_Server-2022-English-Full-Base'),
     );
     expect(await publicImage('/bakehouse/windows-2022-base/candidate')).toBe(outcome.event.detail.amiId);
-    expect(typesFor(await eventLog(), String(outcome.event.detail.bakeId))).toEqual([
+    expect(typesFor(await eventLog(sandbox), String(outcome.event.detail.bakeId))).toEqual([
       DetailType.BakeStarted,
       DetailType.AmiBaked,
     ]);
@@ -238,7 +236,7 @@ describe('the bake lifecycle in the sandbox', () => {
 
   it('starts one execution for five identical requests sent at once', async () => {
     // Prepare
-    const mark = (await eventLog()).length;
+    const mark = (await eventLog(sandbox)).length;
 
     // Act
     const bakeId = await requestBake({ family: 'ubuntu-2404-base', idempotencyKey: 'change-4711', force: true }, 5);
@@ -248,7 +246,7 @@ describe('the bake lifecycle in the sandbox', () => {
     expect(outcome.event['detail-type']).toBe(DetailType.AmiBaked);
     const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: STATE_MACHINE }));
     expect(executions.filter((e) => e.name === bakeId)).toHaveLength(1);
-    const log = await eventLog();
+    const log = await eventLog(sandbox);
     expect(
       log
         .slice(mark)
