@@ -7,11 +7,8 @@
  * commands on it, terminate it, nothing else), the two functions, their rules and dead-letter
  * queues.
  */
-import { Duration } from 'aws-cdk-lib';
 import { Rule } from 'aws-cdk-lib/aws-events';
-import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { CfnDocument } from 'aws-cdk-lib/aws-ssm';
 import { renderTestDocument } from '../automation/test-documents';
 import { TERMINAL_STATUSES } from '../functions/commons/automation-status';
@@ -22,7 +19,7 @@ import { TEST_DOCUMENT_BASE_PREFIX, TESTER_ROLE, testDocumentBaseName } from '..
 import type { Arns } from './arns';
 import { kmsKeysOf, kmsViaEc2Statements, startAutomationStatements } from './automation-role';
 import { suppress, wildcardFindings } from './nag';
-import type { PipelineContext } from './pipeline-context';
+import { lambdaTarget, type PipelineContext, retryAsyncInto } from './pipeline-context';
 
 /** Construct ids of the functions, as the shared contract names them. */
 export const AmiTestFunction = { TestAmi: 'TestAmi', TestResult: 'TestResult' } as const;
@@ -262,14 +259,12 @@ export const addAmiTests = (context: PipelineContext): void => {
   });
   const amiBakedDlq = context.addDeadLetterQueue('AmiBakedTestsDlq');
   const testAmiFailures = context.addDeadLetterQueue('TestAmiFailures');
-  testAmi.configureAsyncInvoke({ retryAttempts: 2, onFailure: new SqsDestination(testAmiFailures) });
+  retryAsyncInto(testAmi, testAmiFailures);
   new Rule(stack, 'AmiBakedTests', {
     eventBus: bus,
     description: 'New images: TestAmi starts their test automation',
     eventPattern: { source: [config.settings.eventSource], detailType: [DetailType.AmiBaked] },
-    targets: [
-      new LambdaFunction(testAmi, { deadLetterQueue: amiBakedDlq, retryAttempts: 8, maxEventAge: Duration.hours(2) }),
-    ],
+    targets: [lambdaTarget(testAmi, amiBakedDlq)],
   });
 
   if (documentNames.length === 0) return;
@@ -296,7 +291,7 @@ export const addAmiTests = (context: PipelineContext): void => {
   });
   const statusDlq = context.addDeadLetterQueue('TestAutomationEventsDlq');
   const testResultFailures = context.addDeadLetterQueue('TestResultFailures');
-  testResult.configureAsyncInvoke({ retryAttempts: 2, onFailure: new SqsDestination(testResultFailures) });
+  retryAsyncInto(testResult, testResultFailures);
   new Rule(stack, 'TestAutomationStatusChanged', {
     description: 'SSM test automations that ended: TestResult records the result',
     eventPattern: {
@@ -304,8 +299,6 @@ export const addAmiTests = (context: PipelineContext): void => {
       detailType: [SSM_AUTOMATION_STATUS_DETAIL_TYPE],
       detail: { Definition: documentNames, Status: [...TERMINAL_STATUSES] },
     },
-    targets: [
-      new LambdaFunction(testResult, { deadLetterQueue: statusDlq, retryAttempts: 8, maxEventAge: Duration.hours(2) }),
-    ],
+    targets: [lambdaTarget(testResult, statusDlq)],
   });
 };

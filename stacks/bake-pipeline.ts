@@ -10,7 +10,6 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, type IMetric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { EventBus, Rule } from 'aws-cdk-lib/aws-events';
-import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import {
   CfnInstanceProfile,
   Effect,
@@ -19,7 +18,6 @@ import {
   Role,
   ServicePrincipal,
 } from 'aws-cdk-lib/aws-iam';
-import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnSchedule, CfnScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
@@ -43,7 +41,7 @@ import { addEventContract } from './event-contract';
 import { addJanitor } from './janitor';
 import { suppress, wildcardFindings } from './nag';
 import { addNotifications } from './notifications';
-import type { FunctionSpec, PipelineContext } from './pipeline-context';
+import { type FunctionSpec, lambdaTarget, type PipelineContext, retryAsyncInto } from './pipeline-context';
 import { addPromotion } from './promotion';
 
 /** Built in this order on the pipeline; each adds its functions, rules and queues. */
@@ -427,31 +425,16 @@ export const createBakePipeline = (input: ConfigInput | BakehouseConfig, options
 
     // StartBake is invoked asynchronously by the rule: after two retries a request it cannot
     // start lands in a queue with the reason (the function's error).
-    startBake.configureAsyncInvoke({
-      retryAttempts: 2,
-      onFailure: new SqsDestination(queues.rejectedRequests),
-    });
-    automationEvents.configureAsyncInvoke({
-      retryAttempts: 2,
-      onFailure: new SqsDestination(queues.automationEvents),
-    });
-    scheduleTick.configureAsyncInvoke({
-      retryAttempts: 2,
-      onFailure: new SqsDestination(queues.schedules),
-    });
+    retryAsyncInto(startBake, queues.rejectedRequests);
+    retryAsyncInto(automationEvents, queues.automationEvents);
+    retryAsyncInto(scheduleTick, queues.schedules);
 
     // --- rules -------------------------------------------------------------------------------
     new Rule(stack, 'BakeRequested', {
       eventBus: bus,
       description: 'Bake requests from schedules, the CLI and other teams (StartBake validates them)',
       eventPattern: { detailType: [DetailType.BakeRequested] },
-      targets: [
-        new LambdaFunction(startBake, {
-          deadLetterQueue: queues.bakeRequested,
-          retryAttempts: 8,
-          maxEventAge: Duration.hours(2),
-        }),
-      ],
+      targets: [lambdaTarget(startBake, queues.bakeRequested)],
     });
     new Rule(stack, 'AutomationStatusChanged', {
       description: 'SSM bake automations that ended: resumes the waiting bake',
@@ -460,13 +443,7 @@ export const createBakePipeline = (input: ConfigInput | BakehouseConfig, options
         detailType: [SSM_AUTOMATION_STATUS_DETAIL_TYPE],
         detail: { Definition: documentNames, Status: [...TERMINAL_STATUSES] },
       },
-      targets: [
-        new LambdaFunction(automationEvents, {
-          deadLetterQueue: queues.automationEvents,
-          retryAttempts: 8,
-          maxEventAge: Duration.hours(2),
-        }),
-      ],
+      targets: [lambdaTarget(automationEvents, queues.automationEvents)],
     });
 
     // --- schedules ---------------------------------------------------------------------------

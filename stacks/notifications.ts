@@ -6,16 +6,13 @@
  *
  * The notifier is only another asynchronous target of the bus: nothing in a bake waits for it.
  */
-import { Duration } from 'aws-cdk-lib';
 import { Rule } from 'aws-cdk-lib/aws-events';
-import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { DetailType } from '../functions/commons/events';
 import { NOTIFIED_DETAIL_TYPES } from '../functions/notify/core';
 import { suppress } from './nag';
-import type { PipelineContext } from './pipeline-context';
+import { lambdaTarget, type PipelineContext, retryAsyncInto } from './pipeline-context';
 
 export const NotificationFunction = { Notify: 'Notify' } as const;
 
@@ -86,9 +83,8 @@ export const addNotifications = (context: PipelineContext): void => {
     events: context.addDeadLetterQueue('NotifyEventsDlq'),
     failed: context.addDeadLetterQueue('NotifyFailed'),
   };
-  notify.configureAsyncInvoke({ retryAttempts: 2, onFailure: new SqsDestination(queues.failed) });
-  const target = () =>
-    new LambdaFunction(notify, { deadLetterQueue: queues.events, retryAttempts: 8, maxEventAge: Duration.hours(2) });
+  retryAsyncInto(notify, queues.failed);
+  const target = () => lambdaTarget(notify, queues.events);
 
   const fromAnySource: readonly string[] = ANY_SOURCE_DETAIL_TYPES;
   new Rule(stack, 'NotifyBakehouseEvents', {

@@ -5,8 +5,11 @@
  * treatment.
  */
 
+import { Duration } from 'aws-cdk-lib';
 import type { EventBus } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import type { PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { App, FunctionProps, Function as SstFunction, Stack } from 'sst/constructs';
 import type { BakehouseConfig } from '../functions/commons/families';
@@ -49,3 +52,11 @@ export interface PipelineContext {
   /** The builder instance profile's name. */
   readonly builderProfileName: string;
 }
+
+/** A rule target that retries delivery for two hours, then leaves the event in `deadLetterQueue`. */
+export const lambdaTarget = (fn: SstFunction, deadLetterQueue: Queue): LambdaFunction =>
+  new LambdaFunction(fn, { deadLetterQueue, retryAttempts: 8, maxEventAge: Duration.hours(2) });
+
+/** Lambda retries a failed async invocation twice, then `failed` keeps the event and the error. */
+export const retryAsyncInto = (fn: SstFunction, failed: Queue): void =>
+  fn.configureAsyncInvoke({ retryAttempts: 2, onFailure: new SqsDestination(failed) });

@@ -5,15 +5,13 @@
  * the configured families only, image writes only on images tagged `bakehouse:managed=true`,
  * launch templates, Auto Scaling groups, regions, KMS keys and tagging roles as configured.
  */
-import { ArnFormat, Duration, type Stack } from 'aws-cdk-lib';
+import { ArnFormat, type Stack } from 'aws-cdk-lib';
 import { Rule } from 'aws-cdk-lib/aws-events';
-import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { Tag } from '../functions/commons/bake-plan';
 import { DetailType } from '../functions/commons/events';
 import type { BakehouseConfig } from '../functions/commons/families';
-import type { PipelineContext } from './pipeline-context';
+import { lambdaTarget, type PipelineContext, retryAsyncInto } from './pipeline-context';
 
 export const PromotionFunction = { Promote: 'Promote', Revoke: 'Revoke' } as const;
 
@@ -310,27 +308,25 @@ export const addPromotion = (context: PipelineContext): void => {
     revokeEvents: context.addDeadLetterQueue('RevokeEventsDlq'),
     revokeRejected: context.addDeadLetterQueue('RevokeRejected'),
   };
-  promote.configureAsyncInvoke({ retryAttempts: 2, onFailure: new SqsDestination(queues.promoteRejected) });
-  revoke.configureAsyncInvoke({ retryAttempts: 2, onFailure: new SqsDestination(queues.revokeRejected) });
+  retryAsyncInto(promote, queues.promoteRejected);
+  retryAsyncInto(revoke, queues.revokeRejected);
 
-  const target = (fn: typeof promote, deadLetterQueue: (typeof queues)['promoteEvents']) =>
-    new LambdaFunction(fn, { deadLetterQueue, retryAttempts: 8, maxEventAge: Duration.hours(2) });
   new Rule(stack, 'PromoteOnBakedOrTested', {
     eventBus: bus,
     description: 'New and tested AMIs from Bakehouse itself: Promote moves the channels whose rule matches',
     eventPattern: { source: [config.settings.eventSource], detailType: [DetailType.AmiBaked, DetailType.AmiTested] },
-    targets: [target(promote, queues.promoteEvents)],
+    targets: [lambdaTarget(promote, queues.promoteEvents)],
   });
   new Rule(stack, 'PromoteRequested', {
     eventBus: bus,
     description: 'Manual promotions (CLI, approvals): Promote validates them',
     eventPattern: { detailType: [DetailType.PromoteRequested] },
-    targets: [target(promote, queues.promoteEvents)],
+    targets: [lambdaTarget(promote, queues.promoteEvents)],
   });
   new Rule(stack, 'AmiRevoked', {
     eventBus: bus,
     description: 'Revocations (CLI, security tooling): Revoke disables the image and moves its channels back',
     eventPattern: { detailType: [DetailType.AmiRevoked] },
-    targets: [target(revoke, queues.revokeEvents)],
+    targets: [lambdaTarget(revoke, queues.revokeEvents)],
   });
 };
