@@ -27,3 +27,24 @@ export const createStsClient = (): STSClient => new STSClient(options);
 
 /** Secrets Manager (the Slack notifier reads its token or webhook URL there). */
 export const createSecretsManagerClient = (): SecretsManagerClient => new SecretsManagerClient(options);
+
+/**
+ * EC2's time, learned from `ec2`'s answers: the Date of its latest successful answer plus the
+ * time since, so image ages and grace periods count on the clock EC2 dates images with (not a
+ * skewed container clock). Before the first answer it is the container's clock.
+ */
+export const ec2ClockOf = (ec2: EC2Client): (() => Date) => {
+  let offset = 0;
+  ec2.middlewareStack.add(
+    (next) =>
+      async function learnServiceClock(args) {
+        const result = await next(args);
+        const date = (result.response as { headers?: Record<string, string> }).headers?.date;
+        const at = date === undefined ? Number.NaN : Date.parse(date);
+        if (!Number.isNaN(at)) offset = at - Date.now();
+        return result;
+      },
+    { step: 'deserialize', name: 'learnServiceClock' },
+  );
+  return () => new Date(Date.now() + offset);
+};

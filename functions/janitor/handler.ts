@@ -1,7 +1,13 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { createAutoScalingClient, createEc2Client, createEventBridgeClient, createSsmClient } from '../commons/clients';
+import {
+  createAutoScalingClient,
+  createEc2Client,
+  createEventBridgeClient,
+  createSsmClient,
+  ec2ClockOf,
+} from '../commons/clients';
 import { bakehouseConfig } from '../commons/config';
 import { readEnv } from '../commons/env';
 import { errorNameOf, messageOf } from '../commons/errors';
@@ -17,23 +23,8 @@ const ec2 = createEc2Client();
 const ssm = createSsmClient();
 const autoScaling = createAutoScalingClient();
 const events = createEventBridgeClient();
-/**
- * EC2's time: the Date of its latest successful answer plus the time since, so image ages and
- * grace periods count on the clock EC2 dates images with (not a skewed container clock).
- */
-let ec2Offset = 0;
-ec2.middlewareStack.add(
-  (next) =>
-    async function learnServiceClock(args) {
-      const result = await next(args);
-      const date = (result.response as { headers?: Record<string, string> }).headers?.date;
-      const at = date === undefined ? Number.NaN : Date.parse(date);
-      if (!Number.isNaN(at)) ec2Offset = at - Date.now();
-      return result;
-    },
-  { step: 'deserialize', name: 'learnServiceClock' },
-);
-const clock = () => new Date(Date.now() + ec2Offset);
+/** Image ages and grace periods count on EC2's clock, not the container's. */
+const clock = ec2ClockOf(ec2);
 const { parameterPrefix } = config.settings;
 
 /** The account from the function's own ARN (arn:aws:lambda:region:ACCOUNT:function:name). */
