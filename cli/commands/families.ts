@@ -1,9 +1,8 @@
 /** `bakehouse families`: the configured families, their schedules with the next run, channel AMIs. */
-import awsCronParser from 'aws-cron-parser';
+import { nextCron, parseCron } from '@bakehouse/cron';
 import type { Family } from '../../functions/commons/families';
 import { CANDIDATE_CHANNEL } from '../../functions/commons/family-lookup';
 import { compileSchedule, isDue } from '../../functions/commons/schedule';
-import { nextCron } from '../../sandbox/services/scheduler/expressions';
 import { type CommandContext, say, sayJson } from '../context';
 import { localTime, orDash, table } from '../format';
 import { channelsOf } from './shared';
@@ -31,7 +30,7 @@ export const nextRun = (family: Pick<Family, 'schedule'>, after: Date): Date | n
   const compiled = compileSchedule(family.schedule);
   const fields = /^cron\((.*)\)$/.exec(compiled.expression)?.[1];
   if (!fields) return null;
-  const parsed = awsCronParser.parse(fields);
+  const parsed = parseCron(fields);
   let from = after.getTime();
   for (let i = 0; i < 200; i++) {
     const next = nextCron(parsed, compiled.timezone, from);

@@ -5,10 +5,11 @@
  * `loadConfig` runs at synth (stacks) and at cold start (functions), so a bad family fails
  * both places with the same message: the family, the field, and the fix.
  */
+
+import { isTimeZone, validateCron } from '@bakehouse/cron';
 import { z } from 'zod';
 import { CANDIDATE_CHANNEL } from './family-lookup';
 import { familyDocumentValues, MAX_AUTOMATION_PARAMETER_LENGTH, PARAMETER_FIELDS } from './render';
-import { validateCron } from './schedule';
 
 const FAMILY_NAME = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
 const CHANNEL_NAME = /^[a-z][a-z0-9-]{0,30}$/;
@@ -23,15 +24,6 @@ export const RESERVED_CHANNEL_NAMES = ['lock', 'locks', 'callbacks'] as const;
 
 export const WEEKDAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'] as const;
 export type Weekday = (typeof WEEKDAYS)[number];
-
-const isTimeZone = (value: string): boolean => {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: value });
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const timeZone = z.string().superRefine((value, ctx) => {
   if (!isTimeZone(value)) {

@@ -19,6 +19,7 @@ export const SYNTH_INPUTS: readonly string[] = [
   'functions',
   'state-machines',
   'automation',
+  'packages/cron',
   'bakehouse.config.ts',
   'sst.config.ts',
   'scripts/synth.ts',

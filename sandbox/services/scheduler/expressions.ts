@@ -2,18 +2,21 @@
  * EventBridge Scheduler's schedule expressions — `cron(…)`, `rate(…)`, `at(…)` — evaluated in the
  * schedule's IANA time zone. Pure.
  *
- * aws-cron-parser evaluates a cron expression on UTC fields only. A cron schedule is about wall-clock
- * time in its zone, so the search runs on "wall time" (the zone's local time written as if it were
- * UTC) and each wall time found is mapped back to an instant. Daylight saving time follows
- * https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html: a wall time the
- * spring change skips does not run; a wall time the autumn change repeats runs once (the first).
- * Rate schedules count fixed durations from their StartDate (or creation) and ignore the zone;
- * `at(…)` is a wall time in the zone.
+ * Cron occurrences and the time-zone arithmetic (daylight saving time as
+ * https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html describes it) come
+ * from @bakehouse/cron, the library the product reads its schedules with. Rate schedules count
+ * fixed durations from their StartDate (or creation) and ignore the zone; `at(…)` is a wall time
+ * in the zone.
  */
-import awsCronParser from 'aws-cron-parser';
-import { validateCron } from '../../../functions/commons/schedule';
-
-type ParsedCron = ReturnType<typeof awsCronParser.parse>;
+import {
+  firstInstant,
+  instantsOf,
+  nextCron,
+  type ParsedCron,
+  parseCron,
+  previousCron,
+  validateCron,
+} from '@bakehouse/cron';
 
 export type Expression =
   | { readonly kind: 'cron'; readonly parsed: ParsedCron }
@@ -29,7 +32,7 @@ export const parseExpression = (text: string): Expression | string => {
     const fields = (cron[1] as string).trim();
     const problem = validateCron(fields);
     if (problem) return `Invalid Schedule Expression ${text}.`;
-    return { kind: 'cron', parsed: awsCronParser.parse(fields.split(/\s+/).join(' ')) };
+    return { kind: 'cron', parsed: parseCron(fields) };
   }
   const rate = /^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$/.exec(text.trim());
   if (rate) {
@@ -46,92 +49,6 @@ export const parseExpression = (text: string): Expression | string => {
     return { kind: 'at', wallMs };
   }
   return `Invalid Schedule Expression ${text}.`;
-};
-
-export const isTimeZone = (zone: string): boolean => {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-/** The zone's UTC offset at an instant, in ms (wall = instant + offset). */
-export const offsetAt = (instantMs: number, zone: string): number => {
-  let format = formatters.get(zone);
-  if (!format) {
-    format = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-    formatters.set(zone, format);
-  }
-  const parts = Object.fromEntries(format.formatToParts(new Date(instantMs)).map((p) => [p.type, p.value]));
-  const wall = Date.UTC(
-    Number(parts.year),
-    Number(parts.month) - 1,
-    Number(parts.day),
-    Number(parts.hour),
-    Number(parts.minute),
-    Number(parts.second),
-  );
-  return wall - Math.floor(instantMs / 1000) * 1000;
-};
-
-export const wallTime = (instantMs: number, zone: string): number => instantMs + offsetAt(instantMs, zone);
-
-/** The instants a wall time names in the zone: none in a spring gap, two in an autumn overlap. */
-export const instantsOf = (wallMs: number, zone: string): number[] => {
-  const offsets = new Set([
-    offsetAt(wallMs - 86_400_000, zone),
-    offsetAt(wallMs + 86_400_000, zone),
-    offsetAt(wallMs, zone),
-  ]);
-  return [...offsets]
-    .map((offset) => wallMs - offset)
-    .filter((instant) => wallTime(instant, zone) === wallMs)
-    .sort((a, b) => a - b);
-};
-
-/** The first instant of a wall time (the one an autumn overlap runs), or undefined in a gap. */
-const firstInstant = (wallMs: number, zone: string): number | undefined => instantsOf(wallMs, zone)[0];
-
-const MAX_STEPS = 1000;
-
-/** The first cron occurrence strictly after `afterMs`, or undefined when there is none. */
-export const nextCron = (parsed: ParsedCron, zone: string, afterMs: number): number | undefined => {
-  let wall = wallTime(afterMs, zone);
-  for (let step = 0; step < MAX_STEPS; step++) {
-    const found = awsCronParser.next(parsed, new Date(wall));
-    if (!found) return undefined;
-    const instant = firstInstant(found.getTime(), zone);
-    // The repeated hour of an autumn change: the wall time's first instant may already be past.
-    if (instant !== undefined && instant > afterMs) return instant;
-    wall = found.getTime();
-  }
-  return undefined;
-};
-
-/** The latest cron occurrence at or before `atOrBeforeMs`, or undefined. */
-export const previousCron = (parsed: ParsedCron, zone: string, atOrBeforeMs: number): number | undefined => {
-  let wall = Math.floor(wallTime(atOrBeforeMs, zone) / 60_000) * 60_000 + 60_000;
-  for (let step = 0; step < MAX_STEPS; step++) {
-    const found = awsCronParser.prev(parsed, new Date(wall));
-    if (!found) return undefined;
-    const instant = firstInstant(found.getTime(), zone);
-    if (instant !== undefined && instant <= atOrBeforeMs) return instant;
-    wall = found.getTime();
-  }
-  return undefined;
 };
 
 export interface Window {

@@ -10,6 +10,7 @@
  * for its next occurrence after now. `GET /_sandbox/schedules/firings` lists every firing.
  */
 import { randomUUID } from 'node:crypto';
+import { isTimeZone } from '@bakehouse/cron';
 import { AwsError } from '../../errors';
 import { decodeOffsetToken, pageOf } from '../../pagination';
 import type { HttpReply, HttpRequest, HttpRoute, RestJsonService, ServiceContext } from '../../service';
@@ -17,7 +18,7 @@ import { callerAccount } from '../events/model';
 import { eventTime } from '../events/put-events';
 import { deliver } from '../events/targets';
 import { compact } from '../ssm/input';
-import { type Expression, firstOccurrence, isTimeZone, latestOccurrence, parseExpression } from './expressions';
+import { type Expression, firstOccurrence, latestOccurrence, parseExpression } from './expressions';
 
 const Table = {
   Groups: 'scheduler.groups',
