@@ -1,5 +1,3 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import {
   createAutoScalingClient,
@@ -9,8 +7,8 @@ import {
   ec2ClockOf,
 } from '../commons/clients';
 import { bakehouseConfig } from '../commons/config';
+import { eventConsumer } from '../commons/consumer';
 import { readEnv } from '../commons/env';
-import { errorNameOf, messageOf } from '../commons/errors';
 import { logger } from '../commons/powertools';
 import { applyPlan, TokenBucket } from './apply';
 import { type JanitorDeps, type JanitorRunReport, runJanitor } from './core';
@@ -46,16 +44,20 @@ const depsFor = (account: string): JanitorDeps => ({
   logger,
 });
 
-const janitorHandler = async (event: unknown, context: Context): Promise<JanitorRunReport> => {
-  try {
-    return await runJanitor(event, context.awsRequestId, depsFor(accountOf(context)));
-  } catch (error) {
-    logger.error('janitor run refused', { error: errorNameOf(error), reason: messageOf(error) });
-    throw error;
-  }
-};
-
-/** Nightly schedule target (no payload) and direct invoke with `{"dryRun": true|false}`. */
-export const handler = middy<unknown, JanitorRunReport>()
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .handler(janitorHandler);
+/**
+ * Nightly schedule target (no payload) and direct invoke with `{"dryRun": true|false}`. The run's
+ * report lists every item, so the outcome line carries its summary.
+ */
+export const handler = eventConsumer<unknown, JanitorRunReport>(
+  'janitor run',
+  (event, context) => runJanitor(event, context.awsRequestId, depsFor(accountOf(context))),
+  {
+    outcome: ({ runId, dryRun, completed, stoppedBecause, counts }) => ({
+      runId,
+      dryRun,
+      completed,
+      stoppedBecause,
+      counts,
+    }),
+  },
+);

@@ -1,14 +1,11 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import middy from '@middy/core';
-import type { Context } from 'aws-lambda';
 import { createSecretsManagerClient, createSsmClient } from '../commons/clients';
 import { bakehouseConfig } from '../commons/config';
+import { eventConsumer } from '../commons/consumer';
 import type { IncomingEvent } from '../commons/contract';
 import { readEnv } from '../commons/env';
-import { errorNameOf, messageOf } from '../commons/errors';
 import { logger } from '../commons/powertools';
 import { type NotifyDeps, type NotifyResult, notify } from './core';
 import { cachedSecret, parseSlackSecret, redact, type SlackPort, slackPortFor } from './slack';
@@ -47,19 +44,9 @@ const baseDeps: Omit<NotifyDeps, 'owner'> = {
   metrics: { count: (name, value = 1) => metrics.addMetric(name, MetricUnit.Count, value) },
 };
 
-const notifyHandler = async (event: IncomingEvent, context: Context): Promise<NotifyResult> => {
-  logger.appendKeys({ eventId: event.id, source: event.source, detailType: event['detail-type'] });
-  try {
-    return await notify(event, { ...baseDeps, owner: context.awsRequestId });
-  } catch (error) {
-    // One line with the reason (redacted); the async on-failure destination (DLQ) keeps the event and the error.
-    logger.error('event not notified', { error: errorNameOf(error), reason: redact(messageOf(error)) });
-    throw error;
-  }
-};
-
-/** Target of the Notify rules on the Bakehouse bus. */
-export const handler = middy<IncomingEvent, NotifyResult>()
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics))
-  .handler(notifyHandler);
+/** Target of the Notify rules on the Bakehouse bus; a rejection's reason is logged without the secret. */
+export const handler = eventConsumer<IncomingEvent, NotifyResult>(
+  'notification event',
+  (event, context) => notify(event, { ...baseDeps, owner: context.awsRequestId }),
+  { redact },
+).use(logMetrics(metrics));
