@@ -4,8 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DescribeAutomationStepExecutionsCommand } from '@aws-sdk/client-ssm';
+import { bakeIdFor } from '../../functions/commons/bake-id';
 import { DetailType } from '../../functions/commons/events';
-import { bakeIdFor } from '../../functions/start-bake/core';
 import { type CommandContext, say, sayJson } from '../context';
 import { CliError } from '../errors';
 import { duration } from '../format';

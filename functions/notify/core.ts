@@ -12,13 +12,13 @@
  * bakes never wait on it.
  */
 import { DeleteParameterCommand, GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { bakeIdFor } from '../commons/bake-id';
 import { type ContractDetailType, type ParsedEvent, parseEvent } from '../commons/contract';
 import { errorNameOf, messageOf } from '../commons/errors';
 import { DetailType } from '../commons/events';
 import type { BakehouseConfig, Family } from '../commons/families';
 import { findFamily } from '../commons/family-lookup';
 import type { LogPort } from '../commons/powertools';
-import { bakeIdFor } from '../start-bake/core';
 import {
   type BakeStatus,
   type BakeView,

@@ -5,11 +5,11 @@
  * running execution for the same name and input, and refuses a name it has already closed.
  */
 import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { bakeIdFor } from '../commons/bake-id';
 import { errorNameOf, InvalidBakeRequestError, UnknownFamilyError } from '../commons/errors';
 import { type BakeRequest, bakeRequestSchema, describeIssues } from '../commons/events';
 import type { BakehouseConfig } from '../commons/families';
 import { findFamily } from '../commons/family-lookup';
-import { sha256Hex } from '../commons/hashing';
 import type { LogPort } from '../commons/powertools';
 
 export interface StartBakeDeps {
@@ -32,9 +32,8 @@ export interface StartBakeResult {
   readonly executionArn: string;
 }
 
-/** Execution names allow 80 characters: the family (at most 40) and 32 hex of the key's hash. */
-export const bakeIdFor = (family: string, idempotencyKey: string): string =>
-  `${family}-${sha256Hex(`${family}\n${idempotencyKey}`).slice(0, 32)}`;
+/** Re-exported for sandbox/start/lifecycle.ts until it imports commons/bake-id itself. */
+export { bakeIdFor };
 
 export const validateBakeRequest = (detail: unknown, config: BakehouseConfig): BakeRequest => {
   const parsed = bakeRequestSchema.safeParse(detail);

@@ -14,9 +14,9 @@ import {
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetParameterCommand, GetParameterHistoryCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bakeIdFor } from '../../functions/commons/bake-id';
 import { Tag } from '../../functions/commons/bake-plan';
 import { DetailType } from '../../functions/commons/events';
-import { bakeIdFor } from '../../functions/start-bake/core';
 import type { ProvisionReport } from '../../sandbox/provision';
 import type { LoggedEvent } from '../../sandbox/start/render';
 import type { TestSandbox } from './support/sandbox';

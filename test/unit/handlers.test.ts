@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { bakeIdFor } from '../../functions/start-bake/core';
+import { bakeIdFor } from '../../functions/commons/bake-id';
 import { lambdaContext, STATE_MACHINE_ARN } from './support/bake-factories';
 
 const ec2 = mockClient(EC2Client);

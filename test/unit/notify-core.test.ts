@@ -1,12 +1,12 @@
 import { DeleteParameterCommand, GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { bakeIdFor } from '../../functions/commons/bake-id';
 import type { BakehouseConfig, ConfigInput } from '../../functions/commons/families';
 import { loadConfig } from '../../functions/commons/families';
 import { type NotifyDeps, type NotifyState, notify, stateParameterName } from '../../functions/notify/core';
 import type { PostArguments, SlackPort } from '../../functions/notify/slack';
 import { SlackDeliveryError } from '../../functions/notify/slack';
-import { bakeIdFor } from '../../functions/start-bake/core';
 import { awsError, configInput, linuxFamily, recordingLogger } from './support/bake-factories';
 import { BAKE_ID, envelope, events, LINKS } from './support/notify-events';
 

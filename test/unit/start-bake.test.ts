@@ -2,9 +2,9 @@ import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { bakeIdFor } from '../../functions/commons/bake-id';
 import {
   type BakeRequestedEvent,
-  bakeIdFor,
   type StartBakeDeps,
   startBake,
   validateBakeRequest,
