@@ -22,9 +22,9 @@ import {
   distributionOf,
   type PromotionDeps,
   promoteChannel,
-} from './apply';
+} from '../commons/promotion';
+import type { Channel } from '../commons/promotion-targets';
 import { PromotionRefusedError, UnknownChannelError } from './errors';
-import type { Channel } from './targets';
 
 export type PromoteDeps = PromotionDeps;
 

@@ -1,6 +1,6 @@
 /**
- * Named errors of promotion and revocation. Each is a bad request, not a transient failure: a
- * retry cannot fix it, and the event ends in the function's dead-letter queue with this message.
+ * Named errors of promotion. Each is a bad request, not a transient failure: a retry cannot fix
+ * it, and the event ends in the function's dead-letter queue with this message.
  */
 
 /** A promotion that must not happen: the image is failed, revoked, of another family, missing or unavailable. */
@@ -16,13 +16,5 @@ export class UnknownChannelError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'UnknownChannelError';
-  }
-}
-
-/** An `AMI Revoked` naming an image Bakehouse did not make (no `bakehouse:managed=true`). */
-export class UnmanagedImageError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'UnmanagedImageError';
   }
 }

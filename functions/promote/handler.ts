@@ -1,6 +1,6 @@
 import { type ConsumedEvent, eventConsumer } from '../commons/consumer';
+import { createPromotionDeps } from '../commons/promotion-deps';
 import { type PromoteResult, promote } from './core';
-import { createPromotionDeps } from './deps';
 
 const deps = createPromotionDeps();
 

@@ -17,8 +17,8 @@ import { ImageNotFoundError } from '../commons/errors';
 import { DetailType } from '../commons/events';
 import { findFamily } from '../commons/family-lookup';
 import { eachPage } from '../commons/pages';
-import { distributionOf, type PromotionDeps, promoteChannel } from '../promote/apply';
-import { UnmanagedImageError } from '../promote/errors';
+import { distributionOf, type PromotionDeps, promoteChannel } from '../commons/promotion';
+import { UnmanagedImageError } from './errors';
 
 export type RevokeDeps = PromotionDeps;
 

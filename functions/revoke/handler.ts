@@ -1,5 +1,5 @@
 import { type ConsumedEvent, eventConsumer } from '../commons/consumer';
-import { createPromotionDeps } from '../promote/deps';
+import { createPromotionDeps } from '../commons/promotion-deps';
 import { type RevokeSummary, revoke } from './core';
 
 const deps = createPromotionDeps();

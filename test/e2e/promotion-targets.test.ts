@@ -32,7 +32,7 @@ import {
   refreshAutoScalingGroups,
   type TargetDeps,
   updateLaunchTemplates,
-} from '../../functions/promote/targets';
+} from '../../functions/commons/promotion-targets';
 import { configInput, linuxFamily, recordingLogger } from '../unit/support/bake-factories';
 import { AL2023_X86, availableImage, errorOf, runningInstance } from './support/ec2';
 import { startTestSandbox, type TestSandbox } from './support/sandbox';

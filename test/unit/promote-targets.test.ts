@@ -38,7 +38,7 @@ import {
   TAG_SESSION_NAME,
   type TargetDeps,
   updateLaunchTemplates,
-} from '../../functions/promote/targets';
+} from '../../functions/commons/promotion-targets';
 import { awsError, configInput, linuxFamily, recordingLogger } from './support/bake-factories';
 
 const HOME = 'us-east-1';

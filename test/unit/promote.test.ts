@@ -5,7 +5,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { Tag } from '../../functions/commons/bake-plan';
 import { TESTED_TAG } from '../../functions/commons/channels';
 import { type BakehouseConfig, type FamilyInput, loadConfig } from '../../functions/commons/families';
-import { channelTagKey } from '../../functions/promote/apply';
+import { channelTagKey } from '../../functions/commons/promotion';
 import { promote } from '../../functions/promote/core';
 import { childFamily, configInput, lambdaContext, linuxFamily } from './support/bake-factories';
 import {

@@ -26,8 +26,8 @@ import { Tag } from '../../../functions/commons/bake-plan';
 import { bindChannels } from '../../../functions/commons/channels';
 import type { AmiPromoted } from '../../../functions/commons/events';
 import type { BakehouseConfig, Family } from '../../../functions/commons/families';
-import type { PromotionDeps, PromotionTargets } from '../../../functions/promote/apply';
-import type { Channel, TargetDeps } from '../../../functions/promote/targets';
+import type { PromotionDeps, PromotionTargets } from '../../../functions/commons/promotion';
+import type { Channel, TargetDeps } from '../../../functions/commons/promotion-targets';
 import { awsError, recordingLogger } from './bake-factories';
 
 export const PREFIX = '/bakehouse';

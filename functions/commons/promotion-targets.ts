@@ -35,13 +35,13 @@ import {
   ModifyLaunchTemplateCommand,
 } from '@aws-sdk/client-ec2';
 import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
-import type { AwsTag } from '../commons/bake-plan';
-import { createAutoScalingClient, createEc2ClientIn, createStsClient } from '../commons/clients';
-import { errorNameOf, messageOf } from '../commons/errors';
-import type { Family } from '../commons/families';
-import { sha256Hex } from '../commons/hashing';
-import { eachPage } from '../commons/pages';
-import type { LogPort } from '../commons/powertools';
+import type { AwsTag } from './bake-plan';
+import { createAutoScalingClient, createEc2ClientIn, createStsClient } from './clients';
+import { errorNameOf, messageOf } from './errors';
+import type { Family } from './families';
+import { sha256Hex } from './hashing';
+import { eachPage } from './pages';
+import type { LogPort } from './powertools';
 
 export type Channel = Family['channels'][number];
 

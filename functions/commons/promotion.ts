@@ -10,13 +10,12 @@
  */
 import { CreateTagsCommand, DescribeImagesCommand, type EC2Client, type Image } from '@aws-sdk/client-ec2';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { type AwsTag, Tag } from '../commons/bake-plan';
-import { type ChannelCause, type Channels, tagOf } from '../commons/channels';
-import { type AmiPromoted, DetailType, EVENT_VERSION } from '../commons/events';
-import type { BakehouseConfig, Family } from '../commons/families';
-import { eachPage } from '../commons/pages';
-import type { LogPort } from '../commons/powertools';
-import { type EventTarget, publishEvent } from '../commons/publish';
+import { type AwsTag, Tag } from './bake-plan';
+import { type ChannelCause, type Channels, tagOf } from './channels';
+import { type AmiPromoted, DetailType, EVENT_VERSION } from './events';
+import type { BakehouseConfig, Family } from './families';
+import { eachPage } from './pages';
+import type { LogPort } from './powertools';
 import type {
   Channel,
   Distribution,
@@ -24,7 +23,8 @@ import type {
   refreshAutoScalingGroups,
   TargetDeps,
   updateLaunchTemplates,
-} from './targets';
+} from './promotion-targets';
+import { type EventTarget, publishEvent } from './publish';
 
 /** The targets module's operations, injected so the cores are tested with fakes. */
 export interface PromotionTargets {

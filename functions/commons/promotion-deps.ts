@@ -1,11 +1,16 @@
 /** The clients and settings a promotion needs in Lambda, built once per container (Promote and Revoke). */
-import { bindChannels } from '../commons/channels';
-import { createEc2Client, createEventBridgeClient, createSsmClient } from '../commons/clients';
-import { bakehouseConfig } from '../commons/config';
-import { readEnv } from '../commons/env';
-import { logger } from '../commons/powertools';
-import type { PromotionDeps } from './apply';
-import { createTargetDeps, distributeImage, refreshAutoScalingGroups, updateLaunchTemplates } from './targets';
+import { bindChannels } from './channels';
+import { createEc2Client, createEventBridgeClient, createSsmClient } from './clients';
+import { bakehouseConfig } from './config';
+import { readEnv } from './env';
+import { logger } from './powertools';
+import type { PromotionDeps } from './promotion';
+import {
+  createTargetDeps,
+  distributeImage,
+  refreshAutoScalingGroups,
+  updateLaunchTemplates,
+} from './promotion-targets';
 
 export const createPromotionDeps = (): PromotionDeps => {
   const env = readEnv(['EVENT_BUS_NAME', 'AWS_REGION']);

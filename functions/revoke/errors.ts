@@ -1,0 +1,12 @@
+/**
+ * Named errors of revocation. A bad request, not a transient failure: a retry cannot fix it, and
+ * the event ends in the function's dead-letter queue with this message.
+ */
+
+/** An `AMI Revoked` naming an image Bakehouse did not make (no `bakehouse:managed=true`). */
+export class UnmanagedImageError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'UnmanagedImageError';
+  }
+}
