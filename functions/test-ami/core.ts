@@ -11,6 +11,7 @@
  */
 import { CreateTagsCommand, DescribeImagesCommand, type Image } from '@aws-sdk/client-ec2';
 import { StartAutomationExecutionCommand } from '@aws-sdk/client-ssm';
+import { type AmiTestDeps, TESTER_ROLE, TestedStatus } from '../commons/ami-tests';
 import { type AwsTag, Tag } from '../commons/bake-plan';
 import { parseEvent } from '../commons/contract';
 import { errorNameOf, ImageNotFoundError, InvalidEventError, UnknownFamilyError } from '../commons/errors';
@@ -20,11 +21,9 @@ import { findFamily } from '../commons/family-lookup';
 import { uuidFrom } from '../commons/hashing';
 import type { LogPort } from '../commons/powertools';
 import { publishEvent } from '../commons/publish';
-import { TESTER_ROLE, TestedStatus } from '../test-result/checks';
-import type { TestResultDeps } from '../test-result/core';
 
-/** TestResult's ports; `documentPrefix` plus the family name is a family's test document. */
-export interface TestAmiDeps extends TestResultDeps {
+/** The AMI tests' ports, and what starting a test automation takes. */
+export interface TestAmiDeps extends AmiTestDeps {
   /** The role the test automations run with. */
   readonly automationRoleArn: string;
   /** The instance profile testers launch with when the family names none (the builder's). */

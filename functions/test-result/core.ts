@@ -8,15 +8,14 @@
  * event, then `tested-at`. A redelivery that finds all three for this execution does nothing; one
  * that finds `tested-at` missing publishes again (at least once, never zero times).
  */
-import { CreateTagsCommand, DescribeImagesCommand, type EC2Client, type Image } from '@aws-sdk/client-ec2';
-import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { CreateTagsCommand, DescribeImagesCommand, type Image } from '@aws-sdk/client-ec2';
 import {
   type AutomationExecution,
   DescribeAutomationStepExecutionsCommand,
   GetAutomationExecutionCommand,
-  type SSMClient,
   type StepExecution,
 } from '@aws-sdk/client-ssm';
+import { type AmiTestDeps, checkSteps, isCheckStepName, TestedStatus } from '../commons/ami-tests';
 import { isTerminal, SUCCEEDED_STATUSES } from '../commons/automation-status';
 import { Tag } from '../commons/bake-plan';
 import { errorNameOf, InvalidEventError } from '../commons/errors';
@@ -30,24 +29,11 @@ import {
   SSM_AUTOMATION_STATUS_DETAIL_TYPE,
   SSM_EVENT_SOURCE,
 } from '../commons/events';
-import type { BakehouseConfig } from '../commons/families';
 import { findFamily } from '../commons/family-lookup';
 import { eachPage } from '../commons/pages';
-import type { LogPort } from '../commons/powertools';
-import { type EventTarget, publishEvent } from '../commons/publish';
-import { checkSteps, isCheckStepName, TestedStatus } from './checks';
+import { publishEvent } from '../commons/publish';
 
-export interface TestResultDeps {
-  readonly config: BakehouseConfig;
-  readonly ec2: Pick<EC2Client, 'send'>;
-  readonly ssm: Pick<SSMClient, 'send'>;
-  readonly events: Pick<EventBridgeClient, 'send'>;
-  readonly target: EventTarget;
-  readonly clock: () => Date;
-  readonly logger: LogPort;
-  /** `bakehouse-<stage>-test-`: only executions of these documents are test automations. */
-  readonly documentPrefix: string;
-}
+export type TestResultDeps = AmiTestDeps;
 
 export type TestResultOutcome =
   | { readonly outcome: 'recorded'; readonly passed: boolean; readonly eventId: string }

@@ -12,9 +12,9 @@ import {
   testDocumentName,
 } from '../../automation/test-documents';
 import shippedConfig from '../../bakehouse.config';
+import { checkSteps, isCheckStepName } from '../../functions/commons/ami-tests';
 import { loadConfig } from '../../functions/commons/families';
 import { testParameters } from '../../functions/test-ami/core';
-import { checkSteps, isCheckStepName } from '../../functions/test-result/checks';
 import { bakehouseNames } from '../../stacks/bake-pipeline';
 import { bakeConfig } from './support/bake-factories';
 
