@@ -1,8 +1,7 @@
 import type { SSTConfig } from 'sst';
 import type { FunctionProps } from 'sst/constructs';
 import rawConfig from './bakehouse.config';
-import { loadConfig } from './functions/commons/families';
-import { addBakehouseStacks } from './stacks';
+import { bakehouseStacks } from './stacks';
 
 /**
  * Every Lambda default, in one place.
@@ -47,6 +46,6 @@ export default {
   },
   stacks(app) {
     // A bad family fails here, with the family, the field and the fix.
-    addBakehouseStacks(app, loadConfig(rawConfig), LAMBDA_DEFAULTS);
+    bakehouseStacks(rawConfig, LAMBDA_DEFAULTS)(app);
   },
 } satisfies SSTConfig;

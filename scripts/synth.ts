@@ -59,19 +59,21 @@ const main = async (): Promise<number> => {
   }
   const { synthesizeOffline } = await import('../stacks/synthesize');
   const { default: sstConfig, LAMBDA_DEFAULTS } = await import('../sst.config');
-  const { addBakehouseStacks } = await import('../stacks');
-  const { loadConfig } = await import('../functions/commons/families');
-  // Validate first, so a bad configuration fails before SST does any work.
-  const otherConfig = options.config
-    ? loadConfig(((await import(pathToFileURL(resolve(options.config)).href)) as { default: unknown }).default)
-    : undefined;
+  const { bakehouseStacks } = await import('../stacks');
+  // Validated here, before SST does any work, so a bad configuration fails without a cloud assembly.
+  const configure = options.config
+    ? bakehouseStacks(
+        ((await import(pathToFileURL(resolve(options.config)).href)) as { default: unknown }).default,
+        LAMBDA_DEFAULTS,
+      )
+    : sstConfig.stacks;
   const started = performance.now();
   const { assembly } = await synthesizeOffline({
     stage: options.stage,
     region: options.region,
     account: options.account,
     outdir: options.out,
-    configure: (app) => (otherConfig ? addBakehouseStacks(app, otherConfig, LAMBDA_DEFAULTS) : sstConfig.stacks(app)),
+    configure,
   });
   for (const stack of assembly.stacks) console.log(resolve(assembly.directory, stack.templateFile));
   console.error(`synthesized ${assembly.stacks.length} stack(s) in ${Math.round(performance.now() - started)} ms`);

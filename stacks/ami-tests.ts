@@ -19,20 +19,13 @@ import { TEST_DOCUMENT_BASE_PREFIX, TESTER_ROLE, testDocumentBaseName } from '..
 import type { Arns } from './arns';
 import { kmsKeysOf, kmsViaEc2Statements, startAutomationStatements } from './automation-role';
 import { suppress, wildcardFindings } from './nag';
-import { lambdaTarget, type PipelineContext, retryAsyncInto } from './pipeline-context';
+import { lambdaTarget, type PipelineContext, pascal, retryAsyncInto } from './pipeline-context';
 
 /** Construct ids of the functions, as the shared contract names them. */
 export const AmiTestFunction = { TestAmi: 'TestAmi', TestResult: 'TestResult' } as const;
 
 /** The command documents the check steps run. */
 export const CHECK_COMMAND_DOCUMENTS = ['AWS-RunPowerShellScript', 'AWS-RunShellScript'] as const;
-
-const pascal = (kebab: string): string =>
-  kebab
-    .split(/[^A-Za-z0-9]+/)
-    .filter(Boolean)
-    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
-    .join('');
 
 /** Tag keys the functions may write on images, and only these. */
 const TEST_TAG_KEYS = [Tag.Tested, Tag.TestExecution, Tag.TestedAt];

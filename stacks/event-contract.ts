@@ -16,19 +16,12 @@ import {
   registryDescriptionOf,
   registrySchemaName,
 } from '../schemas/event-schemas';
-import type { PipelineContext } from './pipeline-context';
+import { type PipelineContext, pascal } from './pipeline-context';
 
 /** How long EventBridge keeps trying a subscriber's bus before the event goes to its DLQ. */
 export const SUBSCRIBER_RETRY = { maximumRetryAttempts: 8, maximumEventAge: Duration.hours(2) } as const;
 
 export const registryNameOf = (stage: string): string => `bakehouse-${stage}`;
-
-const pascal = (text: string): string =>
-  text
-    .split(/[^A-Za-z0-9]+/)
-    .filter(Boolean)
-    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
-    .join('');
 
 export interface SubscriberRuleSpec {
   /** Construct id of the rule (`Subscriber<Name>`); its DLQ is `Subscriber<Name>Dlq`. */

@@ -14,7 +14,7 @@ import type { App } from 'sst/constructs';
 import { afterAll, beforeAll } from 'vitest';
 import type { BakehouseConfig, ConfigInput } from '../../../functions/commons/families';
 import { LAMBDA_DEFAULTS } from '../../../sst.config';
-import { addBakehouseStacks } from '../../../stacks';
+import { bakehouseStacks } from '../../../stacks';
 import { synthesizeOffline } from '../../../stacks/synthesize';
 
 export type Resource = { Type: string; Properties?: Record<string, unknown>; Metadata?: Record<string, unknown> };
@@ -103,7 +103,7 @@ export const synthesizePipeline = async (options: PipelineOptions): Promise<Synt
       outdir,
       configure: async (app) => {
         if (typeof config === 'function') await config(app);
-        else addBakehouseStacks(app, config, LAMBDA_DEFAULTS);
+        else bakehouseStacks(config, LAMBDA_DEFAULTS)(app);
         Aspects.of(app).add(new AwsSolutionsChecks({ logIgnores: true }));
       },
     });

@@ -1,0 +1,235 @@
+/**
+ * The functions of a bake and what reaches them: StartBake on every Bake Requested on the bus;
+ * PlanBake, AwaitAutomation and FailBake as tasks of the bake state machine; AutomationEvents on
+ * SSM's status-change events of the bake documents. Their least-privilege statements, rules and
+ * dead-letter queues are declared here; ScheduleTick, the other bake function, is in schedules.ts
+ * with the schedules that invoke it.
+ */
+import { Rule } from 'aws-cdk-lib/aws-events';
+import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { Function as SstFunction } from 'sst/constructs';
+import { TERMINAL_STATUSES } from '../functions/commons/automation-status';
+import { Tag } from '../functions/commons/bake-plan';
+import { DetailType, SSM_AUTOMATION_STATUS_DETAIL_TYPE, SSM_EVENT_SOURCE } from '../functions/commons/events';
+import type { BakeAutomation } from './bake-automation';
+import { AUTOMATION_WAIT_SECONDS } from './bake-state-machine';
+import { lambdaTarget, type PipelineContext, retryAsyncInto } from './pipeline-context';
+
+/** The functions' construct ids, as the shared contract names them. */
+export const BakeFunction = {
+  ScheduleTick: 'ScheduleTick',
+  StartBake: 'StartBake',
+  PlanBake: 'PlanBake',
+  AwaitAutomation: 'AwaitAutomation',
+  AutomationEvents: 'AutomationEvents',
+  FailBake: 'FailBake',
+} as const;
+
+/** The functions the bake state machine calls. */
+export interface BakeTaskFunctions {
+  readonly planBake: SstFunction;
+  readonly awaitAutomation: SstFunction;
+  readonly failBake: SstFunction;
+}
+
+const CALLBACK_WILDCARD_REASON =
+  'Task tokens are kept under <prefix>/_callbacks/<automationExecutionId>, and automation execution ids are only known at run time: the ARNs end in a wildcard scoped to that path and to automation executions.';
+
+export const addBakeFunctions = (context: PipelineContext, automation: BakeAutomation): BakeTaskFunctions => {
+  const { stack, config, names, arns } = context;
+  const { documents } = automation;
+  const prefix = config.settings.parameterPrefix;
+  // The state machine's name and ARN are known before the machine exists (bake-state-machine.ts).
+  const stateMachineArn = arns.stateMachine(names.stateMachine);
+  const locks = context.parameter('_locks/*');
+  const callbacks = context.parameter('_callbacks/*');
+  // Sources named by a parameter outside /aws/service and the prefix are readable one by one.
+  const sourceParameters = [
+    ...new Set(
+      config.families.flatMap((f) =>
+        'ssmParameter' in f.source &&
+        !f.source.ssmParameter.startsWith('/aws/service/') &&
+        !f.source.ssmParameter.startsWith(`${prefix}/`)
+          ? [f.source.ssmParameter]
+          : [],
+      ),
+    ),
+  ].map((path) => arns.parameter(path));
+  const planBakeExecutions = arns.stateMachineExecutions(names.stateMachine);
+
+  // --- StartBake: Bake Requested from anyone allowed on the bus ----------------------------------
+  const bakeRequestedDlq = context.addDeadLetterQueue('BakeRequestedDlq', 'BakeRequested');
+  const rejectedRequests = context.addDeadLetterQueue('RejectedBakeRequests', 'RejectedRequests');
+  const startBake = context.addFunction(BakeFunction.StartBake, {
+    handler: 'functions/start-bake/handler.handler',
+    description: 'Bake Requested rule target: validates the request and starts the bake',
+    environment: { STATE_MACHINE_ARN: stateMachineArn },
+    statements: [
+      new PolicyStatement({
+        sid: 'StartBake',
+        effect: Effect.ALLOW,
+        actions: ['states:StartExecution'],
+        resources: [stateMachineArn],
+      }),
+    ],
+  });
+  // StartBake is invoked asynchronously by the rule: after two retries a request it cannot
+  // start lands in a queue with the reason (the function's error).
+  retryAsyncInto(startBake, rejectedRequests);
+  new Rule(stack, 'BakeRequested', {
+    eventBus: context.bus,
+    description: 'Bake requests from schedules, the CLI and other teams (StartBake validates them)',
+    eventPattern: { detailType: [DetailType.BakeRequested] },
+    targets: [lambdaTarget(startBake, bakeRequestedDlq)],
+  });
+
+  // --- PlanBake: the first task of the bake -------------------------------------------------------
+  const planBake = context.addFunction(BakeFunction.PlanBake, {
+    handler: 'functions/plan-bake/handler.handler',
+    description: 'First task of the bake: resolves the source, computes the bake key, takes the family lock',
+    timeout: '2 minutes',
+    wildcards: {
+      resources: [arns.publicParameter('/aws/service/*'), context.parameter('*'), locks, planBakeExecutions],
+      reason:
+        'PlanBake reads the public /aws/service/* source parameters and the prefix channels (paths unknown until a family names them), takes per-family locks under <prefix>/_locks/*, checks executions of this one state machine, and DescribeImages supports no resource-level permissions.',
+    },
+    environment: {
+      STATE_MACHINE_ARN: stateMachineArn,
+      BAKE_DOCUMENT_LINUX_NAME: documents.linux.deployedName,
+      BAKE_DOCUMENT_LINUX_SHA256: documents.linux.sha256,
+      BAKE_DOCUMENT_WINDOWS_NAME: documents.windows.deployedName,
+      BAKE_DOCUMENT_WINDOWS_SHA256: documents.windows.sha256,
+      AUTOMATION_ROLE_ARN: automation.role.roleArn,
+      AUTOMATION_WAIT_SECONDS: String(AUTOMATION_WAIT_SECONDS),
+      BUILDER_INSTANCE_PROFILE: context.builderProfileName,
+    },
+    statements: [
+      new PolicyStatement({
+        sid: 'ReadSourceAndChannelParameters',
+        effect: Effect.ALLOW,
+        actions: ['ssm:GetParameter', 'ssm:GetParameters'],
+        resources: [arns.publicParameter('/aws/service/*'), context.parameter('*'), ...sourceParameters],
+      }),
+      new PolicyStatement({
+        sid: 'HoldFamilyLock',
+        effect: Effect.ALLOW,
+        actions: ['ssm:PutParameter', 'ssm:DeleteParameter'],
+        resources: [locks],
+      }),
+      new PolicyStatement({
+        sid: 'DescribeImages',
+        effect: Effect.ALLOW,
+        actions: ['ec2:DescribeImages'],
+        resources: ['*'],
+      }),
+      new PolicyStatement({
+        sid: 'CheckLockHolder',
+        effect: Effect.ALLOW,
+        actions: ['states:DescribeExecution'],
+        resources: [planBakeExecutions],
+      }),
+    ],
+  });
+
+  // --- the wait on the automation: the task keeps its token, SSM's status change settles it ------
+  const callbackStatements = () => [
+    new PolicyStatement({
+      sid: 'KeepTaskTokens',
+      effect: Effect.ALLOW,
+      actions: ['ssm:DeleteParameter', 'ssm:GetParameter', 'ssm:PutParameter'],
+      resources: [callbacks],
+    }),
+    new PolicyStatement({
+      sid: 'ReadAutomation',
+      effect: Effect.ALLOW,
+      actions: ['ssm:GetAutomationExecution'],
+      resources: [arns.automationExecutions()],
+    }),
+    new PolicyStatement({
+      sid: 'SettleWait',
+      effect: Effect.ALLOW,
+      actions: ['states:SendTaskFailure', 'states:SendTaskHeartbeat', 'states:SendTaskSuccess'],
+      resources: [stateMachineArn],
+    }),
+  ];
+  const callbackEnvironment = { CALLBACK_PARAMETER_PREFIX: `${prefix}/_callbacks` };
+  const awaitAutomation = context.addFunction(BakeFunction.AwaitAutomation, {
+    handler: 'functions/automation-callback/handler.register',
+    description: 'WaitForAutomation task: keeps the task token, settles at once when the automation already ended',
+    environment: callbackEnvironment,
+    statements: callbackStatements(),
+    wildcards: { resources: [callbacks, arns.automationExecutions()], reason: CALLBACK_WILDCARD_REASON },
+  });
+  const automationEventsDlq = context.addDeadLetterQueue('AutomationEventsDlq', 'AutomationEvents');
+  const automationEvents = context.addFunction(BakeFunction.AutomationEvents, {
+    handler: 'functions/automation-callback/handler.resume',
+    description: 'SSM automation status-change target: settles the waiting bake',
+    environment: callbackEnvironment,
+    statements: callbackStatements(),
+    wildcards: { resources: [callbacks, arns.automationExecutions()], reason: CALLBACK_WILDCARD_REASON },
+  });
+  retryAsyncInto(automationEvents, automationEventsDlq);
+  new Rule(stack, 'AutomationStatusChanged', {
+    description: 'SSM bake automations that ended: resumes the waiting bake',
+    eventPattern: {
+      source: [SSM_EVENT_SOURCE],
+      detailType: [SSM_AUTOMATION_STATUS_DETAIL_TYPE],
+      detail: { Definition: [...automation.documentNames], Status: [...TERMINAL_STATUSES] },
+    },
+    targets: [lambdaTarget(automationEvents, automationEventsDlq)],
+  });
+
+  // --- FailBake: the failure path -----------------------------------------------------------------
+  const failBake = context.addFunction(BakeFunction.FailBake, {
+    handler: 'functions/fail-bake/handler.handler',
+    description: 'Failure path: stops the automation, terminates builders, discards images, releases the lock',
+    timeout: '5 minutes',
+    wildcards: {
+      resources: [
+        arns.automationExecutions(),
+        arns.ec2('instance/*'),
+        arns.ec2Unowned('image/*'),
+        arns.ec2Unowned('snapshot/*'),
+        locks,
+      ],
+      reason:
+        'A failed bake leaves instances, images and snapshots whose ids are only known at run time: termination needs bakehouse:role=builder and deregistration bakehouse:managed=true on the resource; Describe* supports no resource-level permissions; automation executions and family locks are scoped to their ARN prefixes.',
+    },
+    statements: [
+      new PolicyStatement({
+        sid: 'StopAutomation',
+        effect: Effect.ALLOW,
+        actions: ['ssm:GetAutomationExecution', 'ssm:StopAutomationExecution'],
+        resources: [arns.automationExecutions()],
+      }),
+      new PolicyStatement({
+        sid: 'FindLeftovers',
+        effect: Effect.ALLOW,
+        actions: ['ec2:DescribeImages', 'ec2:DescribeInstances'],
+        resources: ['*'],
+      }),
+      new PolicyStatement({
+        sid: 'TerminateBuilders',
+        effect: Effect.ALLOW,
+        actions: ['ec2:TerminateInstances'],
+        resources: [arns.ec2('instance/*')],
+        conditions: { StringEquals: { [`aws:ResourceTag/${Tag.Role}`]: 'builder' } },
+      }),
+      new PolicyStatement({
+        sid: 'DiscardManagedImages',
+        effect: Effect.ALLOW,
+        actions: ['ec2:DeregisterImage', 'ec2:DeleteSnapshot'],
+        resources: [arns.ec2Unowned('image/*'), arns.ec2Unowned('snapshot/*')],
+        conditions: { StringEquals: { [`aws:ResourceTag/${Tag.Managed}`]: 'true' } },
+      }),
+      new PolicyStatement({
+        sid: 'ReleaseFamilyLock',
+        effect: Effect.ALLOW,
+        actions: ['ssm:DeleteParameter', 'ssm:GetParameter'],
+        resources: [locks],
+      }),
+    ],
+  });
+
+  return { planBake, awaitAutomation, failBake };
+};
