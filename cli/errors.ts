@@ -3,9 +3,11 @@
  * a bake failed, a promotion was refused), 2 for a usage error (unknown command, option, family,
  * channel or a malformed id).
  */
+import { BakehouseError } from '../functions/commons/errors';
+
 export const ExitCode = { Ok: 0, Failure: 1, Usage: 2, Interrupted: 130 } as const;
 
-export class CliError extends Error {
+export class CliError extends BakehouseError {
   readonly exitCode: number;
   /** Extra data for `--json` output (`{ error, ...details }`). */
   readonly details: Record<string, unknown>;

@@ -6,18 +6,10 @@
  * define `__BAKEHOUSE_CONFIG__` (see `bundleDefines`). A function therefore never parses or
  * validates the config at cold start, and cannot run with a config that did not validate.
  */
+import { ConfigNotBundledError } from './errors';
 import type { BakehouseConfig } from './families';
 
 declare const __BAKEHOUSE_CONFIG__: BakehouseConfig | undefined;
-
-export class ConfigNotBundledError extends Error {
-  constructor() {
-    super(
-      'the family configuration was not compiled into this bundle. Fix: build through the Bakehouse stack (npx sst deploy, npm run synth), which validates bakehouse.config.ts and defines __BAKEHOUSE_CONFIG__',
-    );
-    this.name = 'ConfigNotBundledError';
-  }
-}
 
 export const bakehouseConfig = (): BakehouseConfig => {
   if (typeof __BAKEHOUSE_CONFIG__ === 'undefined' || !Array.isArray(__BAKEHOUSE_CONFIG__?.families)) {

@@ -8,6 +8,7 @@
 
 import { isTimeZone, validateCron } from '@bakehouse/cron';
 import { z } from 'zod';
+import { ConfigError } from './errors';
 import { CANDIDATE_CHANNEL } from './family-lookup';
 import { familyDocumentValues, MAX_AUTOMATION_PARAMETER_LENGTH, PARAMETER_FIELDS } from './render';
 
@@ -392,15 +393,8 @@ export interface BakehouseConfig {
   readonly families: readonly Family[];
 }
 
-/** Thrown when the configuration does not validate; `problems` lists every finding. */
-export class ConfigError extends Error {
-  readonly problems: readonly string[];
-  constructor(problems: readonly string[]) {
-    super(`Bakehouse configuration is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-    this.problems = problems;
-  }
-}
+/** Re-exported for the stacks, scripts/synth.ts and test/stacks until they import it from commons/errors. */
+export { ConfigError };
 
 /** Identity for typed authoring with editor completion; validation happens in `loadConfig`. */
 export const defineConfig = (config: ConfigInput): ConfigInput => config;

@@ -37,7 +37,7 @@ import {
 import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
 import type { AwsTag } from './bake-plan';
 import { createAutoScalingClient, createEc2ClientIn, createStsClient } from './clients';
-import { errorNameOf, messageOf } from './errors';
+import { AutoScalingGroupNotFoundError, errorNameOf, LaunchTemplateNotFoundError, messageOf } from './errors';
 import type { Family } from './families';
 import { sha256Hex } from './hashing';
 import { eachPage } from './pages';
@@ -93,22 +93,6 @@ export interface ImageToDistribute {
 
 /** On a regional copy: the AMI it was copied from (how a redelivered promotion finds its copy). */
 export const COPIED_FROM_TAG = 'bakehouse:copied-from';
-
-/** A configured launch template does not exist (or this role may not see it). */
-export class LaunchTemplateNotFoundError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'LaunchTemplateNotFoundError';
-  }
-}
-
-/** A configured Auto Scaling group does not exist. */
-export class AutoScalingGroupNotFoundError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'AutoScalingGroupNotFoundError';
-  }
-}
 
 // ---------------------------------------------------------------- launch templates
 

@@ -14,7 +14,8 @@ import type { Settings } from '../commons/families';
 import type { LogPort } from '../commons/powertools';
 import { type EventTarget, publishEvent } from '../commons/publish';
 import { type ApplyDeps, type ApplyOutcome, itemOfAction } from './apply';
-import { type Inventory, type InventoryDeps, InventoryError } from './inventory';
+import { InventoryError } from './errors';
+import type { Inventory, InventoryDeps } from './inventory';
 import type { JanitorSettings, Plan, World } from './model';
 
 /** Items an event carries at most (an event holds 256 KB). */

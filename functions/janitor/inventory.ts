@@ -31,6 +31,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import { Tag } from '../commons/bake-plan';
 import { errorNameOf, messageOf } from '../commons/errors';
+import { InventoryError } from './errors';
 import type {
   World,
   WorldAutoScalingGroup,
@@ -41,16 +42,6 @@ import type {
   WorldSnapshot,
 } from './model';
 import { parseResolveSsm } from './plan';
-
-/** The inventory could not be read completely; nothing may be deleted on what it would have said. */
-export class InventoryError extends Error {
-  readonly call: string;
-  constructor(call: string, message: string, options?: ErrorOptions) {
-    super(`${call}: ${message}`, options);
-    this.name = 'InventoryError';
-    this.call = call;
-  }
-}
 
 export interface InventoryDeps {
   readonly ec2: Pick<EC2Client, 'send'>;

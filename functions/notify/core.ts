@@ -19,6 +19,7 @@ import { DetailType } from '../commons/events';
 import type { BakehouseConfig, Family } from '../commons/families';
 import { findFamily } from '../commons/family-lookup';
 import type { LogPort } from '../commons/powertools';
+import { NotifierBusyError } from './errors';
 import {
   type BakeStatus,
   type BakeView,
@@ -98,13 +99,6 @@ export interface NotifyResult {
   readonly channel?: string;
   readonly ts?: string | null;
   readonly messages: number;
-}
-
-export class NotifierBusyError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'NotifierBusyError';
-  }
 }
 
 // --- what an event means for Slack ------------------------------------------------------------------

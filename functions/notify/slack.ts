@@ -5,6 +5,7 @@
  * the token nor the webhook URL ever reaches a log line or an error message.
  */
 import { LogLevel, WebClient } from '@slack/web-api';
+import { SlackDeliveryError } from './errors';
 import type { SlackMessage } from './messages';
 
 /** The secret's value: `{ "botToken": "xoxb-…" }` or `{ "webhookUrl": "https://hooks.slack.com/…" }`, optionally `apiUrl`. */
@@ -62,14 +63,6 @@ export const redact = (text: string, secret?: SlackSecret): string => {
   }
   return out.replace(TOKEN_PATTERN, 'xox?-[redacted]').replace(WEBHOOK_PATTERN, 'https://hooks.slack.com/[redacted]');
 };
-
-/** Slack could not take a message (after the retries); the message names Slack's error, never the secret. */
-export class SlackDeliveryError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SlackDeliveryError';
-  }
-}
 
 export interface PostArguments extends SlackMessage {
   readonly channel: string;

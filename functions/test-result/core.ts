@@ -32,6 +32,7 @@ import {
 import { findFamily } from '../commons/family-lookup';
 import { eachPage } from '../commons/pages';
 import { publishEvent } from '../commons/publish';
+import { TestNotFinishedError } from './errors';
 
 export type TestResultDeps = AmiTestDeps;
 
@@ -40,14 +41,6 @@ export type TestResultOutcome =
   | { readonly outcome: 'already-recorded'; readonly tested: string }
   | { readonly outcome: 'superseded'; readonly currentExecutionId: string }
   | { readonly outcome: 'image-gone'; readonly amiId: string };
-
-/** The automation has not ended yet (an event ahead of the API); the Lambda retry reads it again. */
-export class TestNotFinishedError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'TestNotFinishedError';
-  }
-}
 
 /** Most characters of a check's output carried in `AMI Tested` (Slack shows it). */
 export const MAX_CHECK_OUTPUT = 500;

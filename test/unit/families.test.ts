@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
+import { ConfigError } from '../../functions/commons/errors';
 import {
   ancestorsOf,
-  ConfigError,
   type ConfigInput,
   channelParameterName,
   type FamilyInput,

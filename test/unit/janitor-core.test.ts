@@ -6,7 +6,7 @@ import { janitorReportSchema } from '../../functions/commons/events';
 import { loadConfig } from '../../functions/commons/families';
 import { TokenBucket } from '../../functions/janitor/apply';
 import { type JanitorDeps, runJanitor } from '../../functions/janitor/core';
-import { InventoryError } from '../../functions/janitor/inventory';
+import { InventoryError } from '../../functions/janitor/errors';
 import type { Plan, World } from '../../functions/janitor/model';
 import { configInput, linuxFamily } from './support/bake-factories';
 

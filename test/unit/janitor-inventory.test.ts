@@ -21,7 +21,8 @@ import {
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type InventoryDeps, InventoryError, readInventory } from '../../functions/janitor/inventory';
+import { InventoryError } from '../../functions/janitor/errors';
+import { type InventoryDeps, readInventory } from '../../functions/janitor/inventory';
 
 const ec2 = mockClient(EC2Client);
 const ssm = mockClient(SSMClient);

@@ -5,8 +5,8 @@ import { bakeIdFor } from '../../functions/commons/bake-id';
 import type { BakehouseConfig, ConfigInput } from '../../functions/commons/families';
 import { loadConfig } from '../../functions/commons/families';
 import { type NotifyDeps, type NotifyState, notify, stateParameterName } from '../../functions/notify/core';
+import { SlackDeliveryError } from '../../functions/notify/errors';
 import type { PostArguments, SlackPort } from '../../functions/notify/slack';
-import { SlackDeliveryError } from '../../functions/notify/slack';
 import { awsError, configInput, linuxFamily, recordingLogger } from './support/bake-factories';
 import { BAKE_ID, envelope, events, LINKS } from './support/notify-events';
 

@@ -24,16 +24,15 @@ import {
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
+import { AutoScalingGroupNotFoundError, LaunchTemplateNotFoundError } from '../../functions/commons/errors';
 import { type Family, type FamilyInput, loadConfig } from '../../functions/commons/families';
 import {
-  AutoScalingGroupNotFoundError,
   type Channel,
   COPIED_FROM_TAG,
   copyClientToken,
   createTargetDeps,
   distributeImage,
   type ImageToDistribute,
-  LaunchTemplateNotFoundError,
   refreshAutoScalingGroups,
   TAG_SESSION_NAME,
   type TargetDeps,

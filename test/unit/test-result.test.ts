@@ -12,12 +12,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { InvalidEventError } from '../../functions/commons/errors';
 import { loadConfig } from '../../functions/commons/families';
-import {
-  MAX_CHECK_OUTPUT,
-  recordTestResult,
-  TestNotFinishedError,
-  type TestResultDeps,
-} from '../../functions/test-result/core';
+import { MAX_CHECK_OUTPUT, recordTestResult, type TestResultDeps } from '../../functions/test-result/core';
+import { TestNotFinishedError } from '../../functions/test-result/errors';
 import { configInput, linuxFamily, recordingLogger } from './support/bake-factories';
 
 const ec2 = mockClient(EC2Client);
