@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CreateImageCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { startSandbox } from '@bakehouse/sandbox';
 import { applyPlan, TokenBucket } from '../functions/janitor/apply';
 import type { PlannedAction } from '../functions/janitor/model';
-import { startSandbox } from '../sandbox/server';
 
 const PUBLIC_AL2023 = 'ami-0b5eed00000000001';
 

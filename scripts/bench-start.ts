@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { provisionFromAssembly, synthesizeForSandbox } from '../sandbox/provision';
-import { startSandbox } from '../sandbox/server';
+import { provisionFromAssembly, startSandbox } from '@bakehouse/sandbox';
+import { synthesizeForSandbox } from '../dev/synth';
 
 const root = join(import.meta.dirname, '..');
 const round = (n: number): number => Math.round(n * 10) / 10;
@@ -19,7 +19,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 /** Wall time of one `npm start` (the script it runs), failing when the run fails. */
 const npmStartSeconds = async (): Promise<number> => {
   const started = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'sandbox/start/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'dev/start/main.ts'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -17,6 +17,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { sandboxBench } from '@bakehouse/sandbox/bench';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { build } from 'esbuild';
 import rawConfig from '../bakehouse.config';
@@ -25,7 +26,6 @@ import { BAKE_SUBSTITUTIONS, BakeState, loadBakeDefinitionForLocalEngine } from 
 import { bakeMachineFixtures } from '../test/fixtures/bake-machine';
 import { janitorBench } from './bench-janitor';
 import { benchJanitorApply } from './bench-janitor-apply';
-import { sandboxBench } from './bench-sandbox';
 import { startBench } from './bench-start';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');

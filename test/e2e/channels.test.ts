@@ -4,11 +4,17 @@
  */
 import { CreateTagsCommand, DisableImageCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import {
+  advance,
+  availableImage,
+  failure,
+  runningInstance,
+  startTestSandbox,
+  type TestSandbox,
+} from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tag } from '../../functions/commons/bake-plan';
 import { bindChannels, type Channels } from '../../functions/commons/channels';
-import { advance, availableImage, runningInstance } from './support/ec2';
-import { failure, startTestSandbox, type TestSandbox } from './support/sandbox';
 
 const FAMILY = 'al2023-base';
 

@@ -8,13 +8,13 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { CreateLaunchTemplateCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { RestJsonService } from '@bakehouse/sandbox';
+import { provisionFromAssembly } from '@bakehouse/sandbox';
+import { eventually, startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main';
+import { synthesizeForSandbox } from '../../dev/synth';
 import type { JanitorReport } from '../../functions/commons/events';
-import { provisionFromAssembly, synthesizeForSandbox } from '../../sandbox/provision';
-import type { RestJsonService } from '../../sandbox/service';
-import { eventually } from './support/fake-targets';
-import { startTestSandbox, type TestSandbox } from './support/sandbox';
 
 let sandbox: TestSandbox;
 let ec2: EC2Client;

@@ -8,10 +8,10 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetFunctionEventInvokeConfigCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
+import type { ProvisionReport } from '@bakehouse/sandbox';
+import type { TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DetailType } from '../../functions/commons/events';
-import type { ProvisionReport } from '../../sandbox/provision';
-import type { TestSandbox } from './support/sandbox';
 import { startProvisionedSandbox } from './support/stack';
 
 const BUS = 'bakehouse-dev';

@@ -13,13 +13,13 @@ import {
 } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetParameterCommand, GetParameterHistoryCommand, SSMClient } from '@aws-sdk/client-ssm';
+import type { ProvisionReport } from '@bakehouse/sandbox';
+import type { TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LoggedEvent } from '../../dev/start/render';
 import { bakeIdFor } from '../../functions/commons/bake-id';
 import { Tag } from '../../functions/commons/bake-plan';
 import { DetailType } from '../../functions/commons/events';
-import type { ProvisionReport } from '../../sandbox/provision';
-import type { LoggedEvent } from '../../sandbox/start/render';
-import type { TestSandbox } from './support/sandbox';
 import { eventLog, startProvisionedSandbox } from './support/stack';
 
 const BUS = 'bakehouse-dev';

@@ -29,12 +29,12 @@ import {
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DeleteScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { provisionFromAssembly } from '@bakehouse/sandbox';
+import { AL2023_X86, advance, startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LoggedEvent } from '../../dev/start/render';
+import { synthesizeForSandbox } from '../../dev/synth';
 import type { JanitorRunReport } from '../../functions/janitor/core';
-import { provisionFromAssembly, synthesizeForSandbox } from '../../sandbox/provision';
-import type { LoggedEvent } from '../../sandbox/start/render';
-import { AL2023_X86, advance } from './support/ec2';
-import { startTestSandbox, type TestSandbox } from './support/sandbox';
 
 const FUNCTION = 'bakehouse-dev-Janitor';
 const FAMILY = 'janitor-e2e';

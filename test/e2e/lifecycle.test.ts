@@ -14,14 +14,13 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { DescribeAutomationExecutionsCommand, GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { firstOccurrence, type ProvisionReport, parseExpression } from '@bakehouse/sandbox';
+import type { TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LoggedEvent } from '../../dev/start/render';
 import { bakeIdFor } from '../../functions/commons/bake-id';
 import { Tag } from '../../functions/commons/bake-plan';
 import { DetailType } from '../../functions/commons/events';
-import type { ProvisionReport } from '../../sandbox/provision';
-import { firstOccurrence, parseExpression } from '../../sandbox/services/scheduler/expressions';
-import type { LoggedEvent } from '../../sandbox/start/render';
-import type { TestSandbox } from './support/sandbox';
 import { eventLog, startProvisionedSandbox } from './support/stack';
 
 const BUS = 'bakehouse-dev';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { afterAll, describe, expect, it } from 'vitest';
-import { synthesizeForSandbox } from '../../sandbox/provision';
+import { synthesizeForSandbox } from '../../dev/synth';
 
 const root = join(import.meta.dirname, '..', '..');
 const children = new Set<ChildProcess>();
@@ -40,7 +40,7 @@ describe('npm start', () => {
     await synthesizeForSandbox({ account: '000000000000', region: 'us-east-1' });
 
     // Act
-    const started = run('sandbox/start/main.ts', []);
+    const started = run('dev/start/main.ts', []);
     const code = await started.exited;
 
     // Assess
@@ -62,7 +62,7 @@ describe('npm start', () => {
 
   it('refuses a bad option with the reason and exit 1', async () => {
     // Act
-    const started = run('sandbox/start/main.ts', ['--speed', 'fast']);
+    const started = run('dev/start/main.ts', ['--speed', 'fast']);
     const code = await started.exited;
 
     // Assess
@@ -75,7 +75,7 @@ describe('npm run sandbox', () => {
   it('serves the sandbox provisioned from the stacks', async () => {
     // Prepare
     const assembly = await synthesizeForSandbox({ account: '000000000000', region: 'us-east-1' });
-    const sandbox = run('sandbox/main.ts', ['--port', '0', '--state', stateDir, '--speed', '0']);
+    const sandbox = run('dev/sandbox.ts', ['--port', '0', '--state', stateDir, '--speed', '0']);
 
     // Act: wait for the provisioning summary
     const deadline = Date.now() + 60_000;

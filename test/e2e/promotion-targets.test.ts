@@ -22,6 +22,14 @@ import {
   type Image,
 } from '@aws-sdk/client-ec2';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import {
+  AL2023_X86,
+  availableImage,
+  errorOf,
+  runningInstance,
+  startTestSandbox,
+  type TestSandbox,
+} from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Family, loadConfig } from '../../functions/commons/families';
 import {
@@ -34,8 +42,6 @@ import {
   updateLaunchTemplates,
 } from '../../functions/commons/promotion-targets';
 import { configInput, linuxFamily, recordingLogger } from '../unit/support/bake-factories';
-import { AL2023_X86, availableImage, errorOf, runningInstance } from './support/ec2';
-import { startTestSandbox, type TestSandbox } from './support/sandbox';
 
 const HOME = 'us-east-1';
 const COPY_REGION = 'eu-west-1';

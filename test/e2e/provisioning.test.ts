@@ -26,11 +26,11 @@ import {
 import { GetScheduleCommand, ListSchedulesCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { DescribeStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { DescribeDocumentCommand, GetDocumentCommand, GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { type CfnTemplate, type ProvisionReport, provisionFromAssembly, readAssemblyStack } from '@bakehouse/sandbox';
+import { startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { type ProvisionReport, provisionFromAssembly, synthesizeForSandbox } from '../../sandbox/provision';
-import { type CfnTemplate, readAssemblyStack } from '../../sandbox/provision/template';
-import { startTestSandbox, type TestSandbox } from './support/sandbox';
+import { synthesizeForSandbox } from '../../dev/synth';
 
 const ACCOUNT = '000000000000';
 const REGION = 'us-east-1';

@@ -6,12 +6,13 @@
 import { CreateLaunchTemplateCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { type ProvisionReport, provisionFromAssembly } from '@bakehouse/sandbox';
+import { startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { synthesizeForSandbox } from '../../dev/synth';
 import { bakeIdFor } from '../../functions/commons/bake-id';
 import { DetailType } from '../../functions/commons/events';
-import { type ProvisionReport, provisionFromAssembly, synthesizeForSandbox } from '../../sandbox/provision';
 import { details } from '../unit/support/notify-events';
-import { startTestSandbox, type TestSandbox } from './support/sandbox';
 
 const BUS = 'bakehouse-dev';
 

@@ -13,14 +13,14 @@ import {
   StopAutomationExecutionCommand,
   UpdateDocumentCommand,
 } from '@aws-sdk/client-ssm';
+import type { ServiceEvent } from '@bakehouse/sandbox';
+import { matchesPattern } from '@bakehouse/sandbox';
+import { failure, startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadBakeDocument } from '../../automation/documents';
 import { type AutomationStatusDetail, failureOf, resume } from '../../functions/automation-callback/core';
 import { TERMINAL_STATUSES } from '../../functions/commons/automation-status';
 import { SSM_AUTOMATION_STATUS_DETAIL_TYPE, SSM_EVENT_SOURCE } from '../../functions/commons/events';
-import { matchesPattern } from '../../sandbox/events/pattern';
-import type { ServiceEvent } from '../../sandbox/runtime';
-import { failure, startTestSandbox, type TestSandbox } from './support/sandbox';
 
 const AL2023_AMI = 'ami-0b5eed00000000001';
 const WINDOWS_AMI = 'ami-0b5eed00000000004';

@@ -16,11 +16,17 @@ import {
   SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import {
+  failure,
+  fakeEventBridge,
+  fakeLambda,
+  fakeSsm,
+  startTestSandbox,
+  type TestSandbox,
+} from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DetailType } from '../../functions/commons/events';
 import { BAKE_FAILED_ERROR, BakeState, type CleanUpTaskInput, loadBakeDefinition } from '../../state-machines/bake';
-import { fakeEventBridge, fakeLambda, fakeSsm } from '../fixtures/sandbox-sfn/fakes';
-import { ROLE_ARN } from '../fixtures/sandbox-sfn/machines';
 import {
   AUTOMATION_EXECUTION_ID,
   actionPlan,
@@ -33,7 +39,8 @@ import {
   FAMILY,
   skipPlan,
 } from '../fixtures/state-machines/bake-machine';
-import { failure, startTestSandbox, type TestSandbox } from './support/sandbox';
+
+const ROLE_ARN = 'arn:aws:iam::000000000000:role/sfn-test';
 
 const lambda = fakeLambda();
 const events = fakeEventBridge();

@@ -16,12 +16,12 @@ import {
   type StepExecution,
   StopAutomationExecutionCommand,
 } from '@aws-sdk/client-ssm';
+import { startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type RenderedTestDocument, renderTestDocument } from '../../automation/test-documents';
 import shippedConfig from '../../bakehouse.config';
 import { type Family, loadConfig } from '../../functions/commons/families';
 import { buildResults } from '../../functions/test-result/core';
-import { startTestSandbox, type TestSandbox } from './support/sandbox';
 
 const AL2023_AMI = 'ami-0b5eed00000000001';
 const WINDOWS_AMI = 'ami-0b5eed00000000004';

@@ -2,9 +2,10 @@
  * The full stack in a test sandbox: the cloud assembly synthesized (or reused from its cache) for
  * the sandbox account, a sandbox started on it and provisioned from it, and the sandbox's event log.
  */
-import { type ProvisionReport, provisionFromAssembly, synthesizeForSandbox } from '../../../sandbox/provision';
-import type { LoggedEvent } from '../../../sandbox/start/render';
-import { startTestSandbox, type TestSandbox } from './sandbox';
+import { type ProvisionReport, provisionFromAssembly } from '@bakehouse/sandbox';
+import { startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
+import type { LoggedEvent } from '../../../dev/start/render';
+import { synthesizeForSandbox } from '../../../dev/synth';
 
 export const startProvisionedSandbox = async (
   speed: number,

@@ -1,0 +1,23 @@
+/**
+ * `npm run sandbox`: the local AWS-compatible endpoint, provisioned from Bakehouse's stacks.
+ *
+ *   npm run sandbox -- [--port 4566] [--state DIR] [--reset] [--speed 600] [--account 000000000000]
+ *                      [--no-provision] [--assets DIR]
+ *
+ * The options, the ready line and the stop are the sandbox package's (packages/sandbox/src/cli.ts).
+ * What is Bakehouse's: once ready, the cloud assembly is synthesized for the sandbox account (or
+ * reused from `.sandbox/assembly-<hash>` when nothing it reads changed, dev/synth.ts) and every
+ * emulated resource is created or updated in place, with one summary line. `--assets DIR`
+ * provisions from an assembly already synthesized there (`npm run synth -- --out DIR`) instead.
+ */
+import { runSandboxCommand } from '@bakehouse/sandbox/cli';
+import { assemblyDirFor, synthesizeForSandbox } from './synth';
+
+runSandboxCommand({
+  invocation: 'npm run sandbox --',
+  assembly: {
+    dirFor: (account, region) => assemblyDirFor({ account, region }),
+    synthesize: async (account, region, signal) =>
+      (await synthesizeForSandbox({ account, region, signal })).assemblyDir,
+  },
+});

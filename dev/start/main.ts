@@ -1,0 +1,233 @@
+/**
+ * `npm start`: Bakehouse end to end, offline.
+ *
+ *   npm start -- [--state DIR] [--speed 1200] [--port 0] [--bake-timeout 90]
+ *
+ * Starts the sandbox (fresh state in a temporary directory unless --state names one), provisions
+ * it from the synthesized stacks (@bakehouse/sandbox provisioning; the assembly is cached in .sandbox/ by a hash
+ * of its inputs), and runs the lifecycle in dev/start/lifecycle.ts with live progress: each
+ * event and where it went, each automation step, the AMI ids, Slack messages as text. Ends with a
+ * summary; exits 0 when every scenario ended as expected, 1 with the reason otherwise.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { GetScheduleOutput } from '@aws-sdk/client-scheduler';
+import {
+  DEFAULT_ACCOUNT,
+  firstOccurrence,
+  parseExpression,
+  provisionFromAssembly,
+  type Sandbox,
+  startSandbox,
+  summarizeProvisioning,
+} from '@bakehouse/sandbox';
+import rawConfig from '../../bakehouse.config';
+import { loadConfig } from '../../functions/commons/families';
+import { compileSchedule, isDue } from '../../functions/commons/schedule';
+import { synthesizeForSandbox } from '../synth';
+import { type Outcome, runLifecycle } from './lifecycle';
+
+const REGION = 'us-east-1';
+const STAGE = 'dev';
+const usage = 'usage: npm start -- [--state DIR] [--speed 1200] [--port 0] [--bake-timeout 90]';
+
+const elapsed = (since: number): string => `${((performance.now() - since) / 1000).toFixed(1)} s`;
+
+/**
+ * When the named schedule next fires after `nowMs` with the family due (read back from the
+ * sandbox's Scheduler): a "second Tuesday + 1" schedule fires every Wednesday and ScheduleTick
+ * lets only the right one through, so firings are walked until one is due.
+ */
+const nextFiring = async (
+  sandbox: Sandbox,
+  name: string,
+  group: string,
+  nowMs: number,
+  due: (atMs: number) => boolean,
+): Promise<number> => {
+  const schedule: GetScheduleOutput = await sandbox.runtime.callAws('scheduler', 'GetSchedule', {
+    Name: name,
+    GroupName: group,
+  });
+  const expression = parseExpression(schedule.ScheduleExpression ?? '');
+  if (typeof expression === 'string') throw new Error(`schedule ${name}: ${expression}`);
+  let after = nowMs;
+  for (let i = 0; i < 60; i++) {
+    const next = firstOccurrence(expression, schedule.ScheduleExpressionTimezone ?? 'UTC', { startMs: 0 }, after + 1);
+    if (next === undefined) break;
+    if (due(next)) return next;
+    after = next;
+  }
+  throw new Error(`schedule ${name} is not due in its next 60 firings`);
+};
+
+/** The image a family's source names, read from the sandbox (public parameter or filter). */
+const sourceImage = async (
+  sandbox: Sandbox,
+  config: ReturnType<typeof loadConfig>,
+  familyName: string,
+): Promise<string> => {
+  const family = config.families.find((f) => f.name === familyName);
+  if (family && 'ssmParameter' in family.source) {
+    const { Parameter } = await sandbox.runtime.callAws('ssm', 'GetParameter', { Name: family.source.ssmParameter });
+    return String((Parameter as { Value?: string } | undefined)?.Value);
+  }
+  const { Images = [] } = await sandbox.runtime.callAws('ec2', 'DescribeImages', { Owners: ['amazon'] });
+  return String((Images as { ImageId?: string }[])[0]?.ImageId);
+};
+
+const printSummary = (outcomes: readonly Outcome[], print: (line: string) => void): void => {
+  print('\n== Summary');
+  const width = Math.max(...outcomes.map((o) => `${o.scenario} ${o.family}`.length));
+  for (const outcome of outcomes) {
+    print(
+      `${outcome.ok ? 'ok  ' : 'FAIL'} ${`${outcome.scenario} ${outcome.family}`.padEnd(width)}  ${outcome.actual}${
+        outcome.ok ? '' : ` (expected ${outcome.expected})`
+      }  ${outcome.detail}`,
+    );
+  }
+};
+
+const main = async (): Promise<number> => {
+  const { values } = parseArgs({
+    options: {
+      state: { type: 'string' },
+      speed: { type: 'string', default: '1200' },
+      port: { type: 'string', default: '0' },
+      'bake-timeout': { type: 'string', default: '90' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(usage);
+    return 0;
+  }
+  const speed = Number(values.speed);
+  const port = Number(values.port);
+  const bakeTimeoutSeconds = Number(values['bake-timeout']);
+  if (!Number.isFinite(speed) || speed <= 0) throw new Error(`--speed '${values.speed}' must be a positive number`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port '${values.port}' is not a port`);
+  if (!Number.isFinite(bakeTimeoutSeconds) || bakeTimeoutSeconds <= 0) {
+    throw new Error(`--bake-timeout '${values['bake-timeout']}' must be a positive number of seconds`);
+  }
+
+  const started = performance.now();
+  const print = (line: string) => console.log(line);
+  const config = loadConfig(rawConfig);
+
+  const assembly = await synthesizeForSandbox({ account: DEFAULT_ACCOUNT, region: REGION });
+  print(`stacks ${assembly.cached ? 'reused from' : 'synthesized into'} ${assembly.assemblyDir} (${elapsed(started)})`);
+
+  const temporary = values.state === undefined;
+  const stateDir = values.state === undefined ? mkdtempSync(join(tmpdir(), 'bakehouse-start-')) : resolve(values.state);
+  const sandbox = await startSandbox({ port, stateDir, speed, assetsDir: assembly.assemblyDir });
+  try {
+    print(`sandbox ready at ${sandbox.url} (state ${stateDir}, clock ${speed}x)`);
+    const report = await provisionFromAssembly({ sandbox, assemblyDir: assembly.assemblyDir });
+    print(`sandbox ${summarizeProvisioning(report)} (${elapsed(started)})`);
+    if (report.failed.length > 0) {
+      throw new Error(`provisioning failed for ${report.failed.map((f) => `${f.logicalId}: ${f.error}`).join('; ')}`);
+    }
+    const physical = (type: string): string => {
+      const found = report.created.find((resource) => resource.type === type);
+      if (!found) throw new Error(`the stacks declare no ${type}`);
+      return found.physicalId;
+    };
+    // Slack: the notifier's secret points the Web API at the sandbox's Slack sink.
+    await sandbox.runtime.callAws('secretsmanager', 'PutSecretValue', {
+      SecretId: physical('AWS::SecretsManager::Secret'),
+      SecretString: JSON.stringify({ botToken: 'xoxb-sandbox', apiUrl: `${sandbox.url}/api/` }),
+    });
+    const busName = physical('AWS::Events::EventBus');
+    const scheduleGroup = physical('AWS::Scheduler::ScheduleGroup');
+    // The families whose schedules fire first (within two hours of each other) bake on schedule;
+    // the other scheduled families are requested with events. Families built on another family's
+    // channel wait for promotion (issue 5) and are left out.
+    const clockNow = sandbox.clock.now().getTime();
+    const firings = await Promise.all(
+      config.families
+        .filter((family) => family.schedule)
+        .map(async (family) => ({
+          family: family.name,
+          timezone: family.schedule?.timezone ?? 'UTC',
+          atMs: await nextFiring(sandbox, family.name, scheduleGroup, clockNow, (atMs) =>
+            family.schedule ? isDue(compileSchedule(family.schedule), new Date(atMs)) : false,
+          ),
+        })),
+    );
+    firings.sort((a, b) => a.atMs - b.atMs);
+    const first = firings[0];
+    if (!first) throw new Error('no family has a schedule: nothing to bake on schedule');
+    const scheduledNow = firings.filter((f) => f.atMs - first.atMs <= 2 * 3600_000).map((f) => f.family);
+    const requested = firings.map((f) => f.family).filter((family) => !scheduledNow.includes(family));
+    const automatic = (family: (typeof config.families)[number]) =>
+      family.channels.filter((c) => c.promoteOn !== 'manual');
+    const promotions = Object.fromEntries(
+      config.families.map((family) => [
+        family.name,
+        automatic(family).map((c) => ({
+          channel: c.name,
+          launchTemplates: c.launchTemplates.map((t) => t.template).filter((t) => !t.startsWith('lt-')),
+        })),
+      ]),
+    );
+    // Families built on a scheduled family's automatically promoted channel bake once it moves.
+    const children = config.families
+      .filter(
+        (family) =>
+          'family' in family.source &&
+          scheduledNow.includes(family.source.family) &&
+          automatic(
+            config.families.find((f) => f.name === (family.source as { family: string }).family) ?? family,
+          ).some((c) => c.name === (family.source as { channel: string }).channel),
+      )
+      .map((family) => family.name);
+    // The teams' launch templates the config registers on channels, as they would exist in their
+    // account: each starts on the family's source image.
+    for (const [family, channels] of Object.entries(promotions)) {
+      for (const name of channels.flatMap((c) => c.launchTemplates)) {
+        await sandbox.runtime.callAws('ec2', 'CreateLaunchTemplate', {
+          LaunchTemplateName: name,
+          LaunchTemplateData: { ImageId: await sourceImage(sandbox, config, family), InstanceType: 'm7i.large' },
+        });
+        print(`launch template ${name} created for ${family}'s channels (as the team that launches it would)`);
+      }
+    }
+
+    const outcomes = await runLifecycle({
+      endpoint: sandbox.url,
+      region: REGION,
+      busName,
+      eventSource: config.settings.eventSource,
+      parameterPrefix: config.settings.parameterPrefix,
+      scheduled: { families: scheduledNow, nextFireMs: async () => first.atMs, timezone: first.timezone },
+      requested,
+      failing: scheduledNow[1] ?? requested[0] ?? first.family,
+      promotions,
+      children,
+      janitorFunction: `bakehouse-${STAGE}-Janitor`,
+      print,
+      bakeTimeoutMs: bakeTimeoutSeconds * 1000,
+    });
+    printSummary(outcomes, print);
+    const failed = outcomes.filter((o) => !o.ok);
+    print(
+      `\n${failed.length === 0 ? 'all scenarios ended as expected' : `${failed.length} scenario(s) did not end as expected`} in ${elapsed(started)}`,
+    );
+    return failed.length === 0 ? 0 : 1;
+  } finally {
+    await sandbox.close();
+    if (temporary) rmSync(stateDir, { recursive: true, force: true });
+  }
+};
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(`npm start: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  },
+);

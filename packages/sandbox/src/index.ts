@@ -1,0 +1,20 @@
+/**
+ * @bakehouse/sandbox: a local endpoint that speaks the AWS wire protocols, for development and
+ * tests. Reach it over the wire with any AWS client (`AWS_ENDPOINT_URL`); what is exported here
+ * is for starting it in a process, provisioning it from a cloud assembly, and extending it with
+ * stand-in services in tests.
+ */
+export { AwsError } from './errors';
+export {
+  type AssemblyStack,
+  type CfnTemplate,
+  type ProvisionReport,
+  provisionFromAssembly,
+  readAssemblyStack,
+  summarizeProvisioning,
+} from './provision';
+export type { ServiceEvent } from './runtime';
+export { DEFAULT_ACCOUNT, DEFAULT_SPEED, type Sandbox, type SandboxOptions, startSandbox } from './server';
+export type { JsonService, QueryService, RestJsonService, SandboxService, ServiceContext } from './service';
+export { matchesPattern, validatePattern } from './services/events/pattern';
+export { type Expression, firstOccurrence, latestOccurrence, parseExpression } from './services/scheduler/expressions';

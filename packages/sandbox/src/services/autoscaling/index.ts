@@ -1,0 +1,40 @@
+import type { QueryService } from '../../service';
+import {
+  attachInstances,
+  createAutoScalingGroup,
+  deleteAutoScalingGroup,
+  describeAutoScalingGroups,
+  updateAutoScalingGroup,
+} from './groups';
+import {
+  cancelInstanceRefresh,
+  describeInstanceRefreshes,
+  startInstanceRefresh,
+  tickAutoScaling,
+} from './instance-refreshes';
+import {
+  createLaunchConfiguration,
+  deleteLaunchConfiguration,
+  describeLaunchConfigurations,
+} from './launch-configurations';
+import { XMLNS } from './model';
+
+export const autoScaling: QueryService = {
+  signingName: 'autoscaling',
+  protocol: 'awsquery',
+  xmlns: XMLNS,
+  actions: {
+    CreateLaunchConfiguration: createLaunchConfiguration,
+    DescribeLaunchConfigurations: describeLaunchConfigurations,
+    DeleteLaunchConfiguration: deleteLaunchConfiguration,
+    CreateAutoScalingGroup: createAutoScalingGroup,
+    DescribeAutoScalingGroups: describeAutoScalingGroups,
+    UpdateAutoScalingGroup: updateAutoScalingGroup,
+    DeleteAutoScalingGroup: deleteAutoScalingGroup,
+    AttachInstances: attachInstances,
+    StartInstanceRefresh: startInstanceRefresh,
+    CancelInstanceRefresh: cancelInstanceRefresh,
+    DescribeInstanceRefreshes: describeInstanceRefreshes,
+  },
+  tick: tickAutoScaling,
+};

@@ -1,0 +1,301 @@
+/**
+ * Events onto buses: PutEvents (entry validation and per-entry failures as AWS reports them),
+ * AWS-emitted service events, bus-to-bus forwarding, and rule matching with asynchronous
+ * delivery to each matching rule's targets. Every accepted event is kept in `events.log`.
+ */
+import { randomUUID } from 'node:crypto';
+import { type Input, optionalObjectList, requiredString, validationError } from '../../protocol/json';
+import type { ServiceEvent } from '../../runtime';
+import type { JsonAction, ServiceContext } from '../../service';
+import {
+  type BusRecord,
+  type BusRef,
+  busArn,
+  busRef,
+  callerAccount,
+  DEFAULT_BUS,
+  DEFAULT_RETRY,
+  type DeliveryRecord,
+  type EventEnvelope,
+  EventsTable,
+  findBus,
+  type LogRecord,
+  MAX_ENTRIES,
+  MAX_ENTRIES_BYTES,
+  mayPutEvents,
+  parsePattern,
+  type RuleRecord,
+  rulesOf,
+  type TargetRecord,
+} from './model';
+import { matchesPattern } from './pattern';
+import { deliver, TargetError } from './targets';
+import { targetInput } from './transform';
+
+/** A forwarded event passes through at most this many buses (guards against bus loops). */
+const MAX_HOPS = 5;
+
+export const eventTime = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+const logId = (seq: number): string => String(seq).padStart(10, '0');
+
+/**
+ * Puts `event` on `bus` (undefined: a bus that does not exist — AWS accepts such events and drops
+ * them; the log keeps them with a note), matches it against the bus's enabled rules and starts one
+ * delivery per target of every matching rule.
+ */
+export const ingest = (
+  ctx: ServiceContext,
+  bus: BusRecord | undefined,
+  ref: BusRef,
+  event: EventEnvelope,
+  hops = 0,
+): void => {
+  const rules = bus ? rulesOf(ctx, bus).filter((rule) => rule.state === 'ENABLED' && matches(rule, event)) : [];
+  const deliveries: DeliveryRecord[] = rules.flatMap((rule) =>
+    rule.targets.map((target) => ({
+      rule: rule.arn,
+      target: target.Id,
+      targetArn: target.Arn,
+      status: 'pending' as const,
+      attempts: 0,
+    })),
+  );
+  const ingestedAt = ctx.clock.now().toISOString();
+  let seq = 0;
+  ctx.transact((tx) => {
+    seq = ctx.store.table(EventsTable.Log).size + 1;
+    tx.put<LogRecord>(EventsTable.Log, logId(seq), {
+      seq,
+      bus: bus?.arn ?? busArn(ref.region, ref.account, ref.name),
+      event,
+      ingestedAt,
+      matchedRules: rules.map((rule) => rule.arn),
+      deliveries,
+      ...(bus ? {} : { note: `Event bus ${ref.name} does not exist; AWS accepts the event and drops it.` }),
+    });
+  });
+  for (const rule of rules) {
+    for (const target of rule.targets) {
+      ctx.runtime.spawn(`events: delivery of ${event.id} to ${target.Arn}`, () =>
+        deliverToTarget(ctx.runtime.context(rule.region), seq, rule, target, event, ingestedAt, hops),
+      );
+    }
+  }
+};
+
+const matches = (rule: RuleRecord, event: EventEnvelope): boolean => {
+  if (rule.eventPattern === undefined) return false;
+  try {
+    return matchesPattern(JSON.parse(rule.eventPattern) as object, event);
+  } catch {
+    return false;
+  }
+};
+
+const updateDelivery = (ctx: ServiceContext, seq: number, rule: string, target: string, change: DeliveryRecord) => {
+  ctx.transact((tx) => {
+    const record = tx.get<LogRecord>(EventsTable.Log, logId(seq));
+    if (!record) return;
+    tx.put<LogRecord>(EventsTable.Log, logId(seq), {
+      ...record,
+      deliveries: record.deliveries.map((d) => (d.rule === rule && d.target === target ? change : d)),
+    });
+  });
+};
+
+const deliverToTarget = async (
+  ctx: ServiceContext,
+  seq: number,
+  rule: RuleRecord,
+  target: TargetRecord,
+  event: EventEnvelope,
+  ingestedAt: string,
+  hops: number,
+): Promise<void> => {
+  const payload = targetInput(target, event, { ruleArn: rule.arn, ruleName: rule.name, ingestionTime: ingestedAt });
+  await deliver(ctx, {
+    targetArn: target.Arn,
+    payload: () => payload,
+    retry: {
+      maximumRetryAttempts: target.RetryPolicy?.MaximumRetryAttempts ?? DEFAULT_RETRY.maximumRetryAttempts,
+      maximumEventAgeInSeconds: target.RetryPolicy?.MaximumEventAgeInSeconds ?? DEFAULT_RETRY.maximumEventAgeInSeconds,
+    },
+    ...(target.DeadLetterConfig?.Arn ? { deadLetterArn: target.DeadLetterConfig.Arn } : {}),
+    sinceMs: Date.parse(ingestedAt),
+    deadLetterAttributes: { RULE_ARN: rule.arn, TARGET_ARN: target.Arn },
+    invoke: {
+      putOnBus: (arn) => forward(ctx, rule, arn, event, hops),
+      queueAttributes: { RULE_ARN: rule.arn },
+    },
+    progress: (status, attempts, error) =>
+      updateDelivery(ctx, seq, rule.arn, target.Id, {
+        rule: rule.arn,
+        target: target.Id,
+        targetArn: target.Arn,
+        status,
+        attempts,
+        ...(error === undefined ? {} : { error }),
+      }),
+  });
+};
+
+/** Bus-to-bus: the envelope travels unchanged; the target bus's policy must allow the rule's account. */
+const forward = (ctx: ServiceContext, rule: RuleRecord, arn: string, event: EventEnvelope, hops: number): void => {
+  const ref = busRef(ctx, arn);
+  const bus = findBus(ctx, ref);
+  if (!bus) throw new TargetError('ResourceNotFoundException', `Event bus ${ref.name} does not exist.`);
+  if (!mayPutEvents(bus, rule.account)) {
+    throw new TargetError(
+      'AccessDeniedException',
+      `User: arn:aws:iam::${rule.account}:root is not authorized to perform: events:PutEvents on resource: ${bus.arn}`,
+    );
+  }
+  if (hops + 1 > MAX_HOPS) throw new TargetError('InvalidTarget', `The event already passed through ${MAX_HOPS} buses`);
+  ingest(ctx, bus, ref, event, hops + 1);
+};
+
+/** AWS-emitted events (`runtime.emit`): the default bus of the region, owned by the sandbox account. */
+export const serviceEventSink = (serviceEvent: ServiceEvent, ctx: ServiceContext): void => {
+  const region = serviceEvent.region ?? ctx.region;
+  const ref = { account: ctx.account, region, name: DEFAULT_BUS };
+  ingest(ctx, findBus(ctx, ref), ref, {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': serviceEvent.detailType,
+    source: serviceEvent.source,
+    account: ctx.account,
+    time: eventTime(ctx.clock.nowMs()),
+    region,
+    resources: [...(serviceEvent.resources ?? [])],
+    detail: serviceEvent.detail,
+  });
+};
+
+interface ResultEntry {
+  EventId?: string;
+  ErrorCode?: string;
+  ErrorMessage?: string;
+}
+
+const entrySize = (entry: Input): number => {
+  let size = entry.Time === undefined || entry.Time === null ? 0 : 14;
+  for (const member of ['Source', 'DetailType', 'Detail']) {
+    const value = entry[member];
+    if (typeof value === 'string') size += Buffer.byteLength(value, 'utf8');
+  }
+  const resources = entry.Resources;
+  if (Array.isArray(resources)) {
+    for (const resource of resources) if (typeof resource === 'string') size += Buffer.byteLength(resource, 'utf8');
+  }
+  return size;
+};
+
+const required = (member: string): ResultEntry => ({
+  ErrorCode: 'InvalidArgument',
+  ErrorMessage: `Parameter ${member} is not valid. Reason: ${member} is a required argument.`,
+});
+
+export const putEvents: JsonAction = (input, ctx) => {
+  const entries = optionalObjectList(input, 'Entries');
+  if (!entries || entries.length === 0) {
+    throw validationError(
+      "1 validation error detected: Value null at 'entries' failed to satisfy constraint: Member must not be null",
+    );
+  }
+  if (entries.length > MAX_ENTRIES) {
+    throw validationError(
+      `1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length less than or equal to ${MAX_ENTRIES}`,
+    );
+  }
+  if (entries.reduce((total, entry) => total + entrySize(entry), 0) > MAX_ENTRIES_BYTES) {
+    throw validationError('Total size of the entries in the request is over the limit.');
+  }
+  const caller = callerAccount(ctx);
+  const results = entries.map((entry): ResultEntry => putEntry(ctx, caller, entry));
+  return { FailedEntryCount: results.filter((r) => r.ErrorCode !== undefined).length, Entries: results };
+};
+
+const putEntry = (ctx: ServiceContext, caller: string, entry: Input): ResultEntry => {
+  const source = typeof entry.Source === 'string' ? entry.Source : '';
+  const detailType = typeof entry.DetailType === 'string' ? entry.DetailType : '';
+  const detailText = typeof entry.Detail === 'string' ? entry.Detail : '';
+  if (source === '') return required('Source');
+  if (detailType === '') return required('DetailType');
+  if (detailText === '') return required('Detail');
+  let detail: unknown;
+  try {
+    detail = JSON.parse(detailText);
+  } catch {
+    return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' };
+  }
+  if (!detail || typeof detail !== 'object' || Array.isArray(detail)) {
+    return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' };
+  }
+  if (source.startsWith('aws.')) {
+    return { ErrorCode: 'NotAuthorizedForSourceException', ErrorMessage: 'Not authorized for the source.' };
+  }
+  let ref: BusRef;
+  try {
+    ref = busRef(ctx, typeof entry.EventBusName === 'string' ? entry.EventBusName : undefined);
+  } catch (error) {
+    return { ErrorCode: 'InvalidArgument', ErrorMessage: (error as Error).message };
+  }
+  const bus = findBus(ctx, ref);
+  if (bus && !mayPutEvents(bus, caller)) {
+    return {
+      ErrorCode: 'AccessDeniedException',
+      ErrorMessage: `User: arn:aws:iam::${caller}:root is not authorized to perform: events:PutEvents on resource: ${bus.arn} because no resource-based policy allows the events:PutEvents action`,
+    };
+  }
+  const resources = Array.isArray(entry.Resources) ? entry.Resources.filter((r) => typeof r === 'string') : [];
+  const time = typeof entry.Time === 'number' ? entry.Time * 1000 : ctx.clock.nowMs();
+  const id = randomUUID();
+  ingest(ctx, bus, ref, {
+    version: '0',
+    id,
+    'detail-type': detailType,
+    source,
+    account: caller,
+    time: eventTime(time),
+    region: ref.region,
+    resources,
+    detail: detail as Record<string, unknown>,
+  });
+  return { EventId: id };
+};
+
+const EVENT_FIELDS = ['id', 'account', 'source', 'time', 'region', 'detail-type'] as const;
+
+export const testEventPattern: JsonAction = (input) => {
+  const patternText = requiredString(input, 'EventPattern');
+  const eventText = requiredString(input, 'Event');
+  const pattern = parsePattern(patternText);
+  let event: unknown;
+  try {
+    event = JSON.parse(eventText);
+  } catch {
+    throw validationError('Parameter Event is not valid.');
+  }
+  if (!event || typeof event !== 'object' || Array.isArray(event))
+    throw validationError('Parameter Event is not valid.');
+  const missing = EVENT_FIELDS.filter((field) => typeof (event as Record<string, unknown>)[field] !== 'string');
+  if (missing.length > 0) {
+    throw validationError(`Parameter Event is not valid. Reason: the event has no ${missing.join(', ')}.`);
+  }
+  return { Result: matchesPattern(pattern as object, event as object) };
+};
+
+/** Exported for the unsigned routes: events oldest first, optionally of one bus and after one event. */
+export const eventLog = (ctx: ServiceContext, bus: string | null, since: string | null): unknown[] => {
+  const records = [...ctx.store.table<LogRecord>(EventsTable.Log).values()].sort((a, b) => a.seq - b.seq);
+  let start = 0;
+  if (since) {
+    const index = records.findIndex((record) => record.event.id === since);
+    start = index >= 0 ? index + 1 : records.length;
+  }
+  return records
+    .slice(start)
+    .filter((record) => !bus || record.bus === bus || record.bus.endsWith(`:event-bus/${bus}`))
+    .map(({ seq: _seq, ...rest }) => rest);
+};

@@ -1,0 +1,88 @@
+/**
+ * The assembly cache: keyed by a hash of every synthesis input and the environment, so a repeated
+ * start reuses the assembly and any change to the stacks, code, config or lock file synthesizes
+ * again. Runs on a scratch project; a cache hit never starts the synthesis.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { synthesizeForSandbox, synthInputsHash } from '../../dev/synth';
+
+const SHAPE = { stage: 'dev', account: '000000000000', region: 'us-east-1' };
+
+let root: string;
+
+const write = (path: string, content: string) => {
+  mkdirSync(join(root, path, '..'), { recursive: true });
+  writeFileSync(join(root, path), content);
+};
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'bakehouse-synth-cache-'));
+  write('stacks/index.ts', 'export const stacks = 1;');
+  write('functions/start-bake/handler.ts', 'export const handler = 1;');
+  write('bakehouse.config.ts', 'export default {};');
+  write('package-lock.json', '{}');
+});
+
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+describe('provision synth cache', () => {
+  it('changes the hash when a stack, a function, the config or the lock file changes', () => {
+    // Prepare
+    const before = synthInputsHash(root, SHAPE);
+    const changes = ['stacks/index.ts', 'functions/start-bake/handler.ts', 'bakehouse.config.ts', 'package-lock.json'];
+
+    // Act
+    const after = changes.map((file) => {
+      write(file, `// changed ${file}`);
+      return synthInputsHash(root, SHAPE);
+    });
+
+    // Assess
+    expect(new Set([before, ...after]).size).toBe(5);
+  });
+
+  it('keeps the hash for files the synthesis does not read and changes it for another account', () => {
+    // Prepare
+    const before = synthInputsHash(root, SHAPE);
+
+    // Act
+    write('README.md', 'docs');
+    write('functions/node_modules/x/index.js', 'ignored');
+    const unrelated = synthInputsHash(root, SHAPE);
+    const otherAccount = synthInputsHash(root, { ...SHAPE, account: '123456789012' });
+
+    // Assess
+    expect(unrelated).toBe(before);
+    expect(otherAccount).not.toBe(before);
+  });
+
+  it('reuses the cached assembly of the same inputs without synthesizing', async () => {
+    // Prepare
+    const cacheDir = join(root, '.sandbox');
+    const hash = synthInputsHash(root, SHAPE);
+    write(`.sandbox/assembly-${hash}/manifest.json`, '{"artifacts":{}}');
+
+    // Act
+    const assembly = await synthesizeForSandbox({ root, cacheDir });
+
+    // Assess
+    expect(assembly).toEqual({ assemblyDir: join(cacheDir, `assembly-${hash}`), hash, cached: true });
+  });
+
+  it('reports a failed synthesis with its output', async () => {
+    // Prepare: a project with no scripts/synth.ts, so the child fails.
+    const cacheDir = join(root, '.sandbox');
+
+    // Act
+    const outcome = await synthesizeForSandbox({ root, cacheDir }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+
+    // Assess
+    expect(outcome).toMatchObject({ name: 'SynthError', message: expect.stringMatching(/npm run synth failed/) });
+  });
+});
