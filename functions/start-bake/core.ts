@@ -32,9 +32,6 @@ export interface StartBakeResult {
   readonly executionArn: string;
 }
 
-/** Re-exported for sandbox/start/lifecycle.ts until it imports commons/bake-id itself. */
-export { bakeIdFor };
-
 export const validateBakeRequest = (detail: unknown, config: BakehouseConfig): BakeRequest => {
   const parsed = bakeRequestSchema.safeParse(detail);
   if (!parsed.success) {
