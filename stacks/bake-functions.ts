@@ -1,6 +1,6 @@
 /**
  * The functions of a bake and what reaches them: StartBake on every Bake Requested on the bus;
- * PlanBake, AwaitAutomation and FailBake as tasks of the bake state machine; AutomationEvents on
+ * PlanBake, WaitForAutomation and FailBake as tasks of the bake state machine; AutomationEvents on
  * SSM's status-change events of the bake documents. Their least-privilege statements, rules and
  * dead-letter queues are declared here; ScheduleTick, the other bake function, is in schedules.ts
  * with the schedules that invoke it.
@@ -20,7 +20,7 @@ export const BakeFunction = {
   ScheduleTick: 'ScheduleTick',
   StartBake: 'StartBake',
   PlanBake: 'PlanBake',
-  AwaitAutomation: 'AwaitAutomation',
+  WaitForAutomation: 'WaitForAutomation',
   AutomationEvents: 'AutomationEvents',
   FailBake: 'FailBake',
 } as const;
@@ -28,7 +28,7 @@ export const BakeFunction = {
 /** The functions the bake state machine calls. */
 export interface BakeTaskFunctions {
   readonly planBake: SstFunction;
-  readonly awaitAutomation: SstFunction;
+  readonly waitForAutomation: SstFunction;
   readonly failBake: SstFunction;
 }
 
@@ -153,8 +153,8 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
     }),
   ];
   const callbackEnvironment = { CALLBACK_PARAMETER_PREFIX: `${prefix}/_callbacks` };
-  const awaitAutomation = context.addFunction(BakeFunction.AwaitAutomation, {
-    handler: 'functions/automation-callback/handler.register',
+  const waitForAutomation = context.addFunction(BakeFunction.WaitForAutomation, {
+    handler: 'functions/wait-for-automation/handler.handler',
     description: 'WaitForAutomation task: keeps the task token, settles at once when the automation already ended',
     environment: callbackEnvironment,
     statements: callbackStatements(),
@@ -162,7 +162,7 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
   });
   const automationEventsDlq = context.addDeadLetterQueue('AutomationEventsDlq', 'AutomationEvents');
   const automationEvents = context.addFunction(BakeFunction.AutomationEvents, {
-    handler: 'functions/automation-callback/handler.resume',
+    handler: 'functions/automation-events/handler.handler',
     description: 'SSM automation status-change target: settles the waiting bake',
     environment: callbackEnvironment,
     statements: callbackStatements(),
@@ -231,5 +231,5 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
     ],
   });
 
-  return { planBake, awaitAutomation, failBake };
+  return { planBake, waitForAutomation, failBake };
 };

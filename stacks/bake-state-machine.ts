@@ -42,7 +42,7 @@ export const addBakeStateMachine = (
       sid: 'InvokeBakeFunctions',
       effect: Effect.ALLOW,
       actions: ['lambda:InvokeFunction'],
-      resources: [tasks.planBake.functionArn, tasks.awaitAutomation.functionArn, tasks.failBake.functionArn],
+      resources: [tasks.planBake.functionArn, tasks.waitForAutomation.functionArn, tasks.failBake.functionArn],
     }),
     ...startAutomationStatements({
       arns,
@@ -82,7 +82,7 @@ export const addBakeStateMachine = (
 
   const substitutions: Record<BakeSubstitution, string> = {
     PlanBakeFunctionArn: tasks.planBake.functionArn,
-    AwaitAutomationFunctionArn: tasks.awaitAutomation.functionArn,
+    WaitForAutomationFunctionArn: tasks.waitForAutomation.functionArn,
     FailBakeFunctionArn: tasks.failBake.functionArn,
     EventBusName: context.bus.eventBusName,
     EventSource: config.settings.eventSource,

@@ -56,7 +56,7 @@ export const BAKE_STATE_MACHINE_FILE: string = ((): string => {
 /** The `${Name}` placeholders of the definition; the stack passes each as a definition substitution. */
 export const BAKE_SUBSTITUTIONS = [
   'PlanBakeFunctionArn',
-  'AwaitAutomationFunctionArn',
+  'WaitForAutomationFunctionArn',
   'FailBakeFunctionArn',
   'EventBusName',
   'EventSource',
@@ -152,8 +152,8 @@ export interface PlanBakeTaskInput {
   readonly request: BakeExecutionInput;
 }
 
-/** WaitForAutomation's payload (automation-callback's `RegisterInput`). */
-export interface AwaitAutomationTaskInput {
+/** WaitForAutomation's payload (wait-for-automation's `RegisterInput`). */
+export interface WaitForAutomationTaskInput {
   readonly taskToken: string;
   readonly automationExecutionId: string;
   readonly bakeId: string;

@@ -264,7 +264,7 @@ describe('provisioning the sandbox from the synthesized stack', () => {
     const [[, props]] = resourcesOfType('AWS::StepFunctions::StateMachine') as [[string, Props]];
     const substitutions: Record<string, string> = {
       PlanBakeFunctionArn: functionArn('bakehouse-dev-PlanBake'),
-      AwaitAutomationFunctionArn: functionArn('bakehouse-dev-AwaitAutomation'),
+      WaitForAutomationFunctionArn: functionArn('bakehouse-dev-WaitForAutomation'),
       FailBakeFunctionArn: functionArn('bakehouse-dev-FailBake'),
       EventBusName: BUS,
       EventSource: 'bakehouse',

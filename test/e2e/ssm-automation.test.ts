@@ -18,8 +18,9 @@ import { matchesPattern } from '@bakehouse/sandbox';
 import { failure, startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadBakeDocument } from '../../automation/documents';
-import { type AutomationStatusDetail, failureOf, resume } from '../../functions/automation-callback/core';
+import { type AutomationStatusDetail, resume } from '../../functions/automation-events/core';
 import { TERMINAL_STATUSES } from '../../functions/commons/automation-status';
+import { failureOf } from '../../functions/commons/automation-wait';
 import { SSM_AUTOMATION_STATUS_DETAIL_TYPE, SSM_EVENT_SOURCE } from '../../functions/commons/events';
 
 const AL2023_AMI = 'ami-0b5eed00000000001';

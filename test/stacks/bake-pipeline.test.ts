@@ -286,7 +286,7 @@ describe('the bake state machine', () => {
     // Assess
     expect(machine().DefinitionSubstitutions).toEqual({
       PlanBakeFunctionArn: { 'Fn::GetAtt': [functionId(BakeFunction.PlanBake), 'Arn'] },
-      AwaitAutomationFunctionArn: { 'Fn::GetAtt': [functionId(BakeFunction.AwaitAutomation), 'Arn'] },
+      WaitForAutomationFunctionArn: { 'Fn::GetAtt': [functionId(BakeFunction.WaitForAutomation), 'Arn'] },
       FailBakeFunctionArn: { 'Fn::GetAtt': [functionId(BakeFunction.FailBake), 'Arn'] },
       EventBusName: { Ref: logicalIdOf('AWS::Events::EventBus', 'Bus') },
       EventSource: 'bakehouse',
@@ -325,12 +325,12 @@ describe('the functions', () => {
         'BUILDER_INSTANCE_PROFILE',
       ],
     },
-    [BakeFunction.AwaitAutomation]: {
-      handler: 'functions/automation-callback/handler.register',
+    [BakeFunction.WaitForAutomation]: {
+      handler: 'functions/wait-for-automation/handler.handler',
       env: ['CALLBACK_PARAMETER_PREFIX'],
     },
     [BakeFunction.AutomationEvents]: {
-      handler: 'functions/automation-callback/handler.resume',
+      handler: 'functions/automation-events/handler.handler',
       env: ['CALLBACK_PARAMETER_PREFIX'],
     },
     [BakeFunction.FailBake]: { handler: 'functions/fail-bake/handler.handler', env: [] },

@@ -347,7 +347,7 @@ describe('bake state machine paths', () => {
     ]);
     const [wait] = run.inputsOf(BakeState.WaitForAutomation);
     expect(wait).toEqual({
-      FunctionName: 'arn:aws:lambda:us-east-1:123456789012:function:bakehouse-await-automation',
+      FunctionName: 'arn:aws:lambda:us-east-1:123456789012:function:bakehouse-wait-for-automation',
       Payload: {
         taskToken: TASK_TOKEN,
         automationExecutionId: AUTOMATION_EXECUTION_ID,

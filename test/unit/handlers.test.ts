@@ -211,20 +211,20 @@ describe('plan-bake handler', () => {
   });
 });
 
-describe('automation-callback handlers', () => {
-  it('register stores the token under CALLBACK_PARAMETER_PREFIX', async () => {
+describe('wait-for-automation and automation-events handlers', () => {
+  it('wait-for-automation stores the token under CALLBACK_PARAMETER_PREFIX', async () => {
     // Prepare
     stubEnv({ CALLBACK_PARAMETER_PREFIX: '/bakehouse/_callbacks' });
     ssm.on(PutParameterCommand).resolves({ Version: 1 });
     ssm
       .on(GetAutomationExecutionCommand)
       .resolves({ AutomationExecution: { AutomationExecutionStatus: 'InProgress' } });
-    const { register } = await import('../../functions/automation-callback/handler');
+    const { handler } = await import('../../functions/wait-for-automation/handler');
 
     // Act
-    const result = await register(
+    const result = await handler(
       { taskToken: 't', automationExecutionId: 'auto-1', bakeId: 'b-1', bakeStartedAt: '2026-01-14T09:00:00Z' },
-      lambdaContext('AwaitAutomation'),
+      lambdaContext('WaitForAutomation'),
     );
 
     // Assess
@@ -232,10 +232,10 @@ describe('automation-callback handlers', () => {
     expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, { Name: '/bakehouse/_callbacks/auto-1' });
   });
 
-  it('resume reads the detail of the SSM status-change event', async () => {
+  it('automation-events reads the detail of the SSM status-change event', async () => {
     // Prepare
     stubEnv({ CALLBACK_PARAMETER_PREFIX: '/bakehouse/_callbacks' });
-    const { resume } = await import('../../functions/automation-callback/handler');
+    const { handler } = await import('../../functions/automation-events/handler');
     const event = {
       version: '0',
       id: 'e-1',
@@ -249,7 +249,7 @@ describe('automation-callback handlers', () => {
     };
 
     // Act
-    const result = await resume(event, lambdaContext('AutomationEvents'));
+    const result = await handler(event, lambdaContext('AutomationEvents'));
 
     // Assess
     expect(result).toEqual({ outcome: 'pending' });
@@ -261,7 +261,7 @@ describe('automation-callback handlers', () => {
     stubEnv({ CALLBACK_PARAMETER_PREFIX: undefined });
 
     // Act
-    const act = import('../../functions/automation-callback/handler');
+    const act = import('../../functions/wait-for-automation/handler');
 
     // Assess
     await expect(act).rejects.toThrow(/CALLBACK_PARAMETER_PREFIX/);

@@ -1,8 +1,11 @@
 /**
- * Event-driven waiting for an SSM Automation: the state machine's `.waitForTaskToken` task
- * registers its token here (keyed by automation execution id), and SSM's status-change event
- * settles it. Because events are best effort, `register` also checks the automation's status
- * each time it is called: the wait task's timeout re-registers, which is the slow fallback poll.
+ * The bake's wait on its SSM Automation, from both ends. The state machine's `.waitForTaskToken`
+ * task, WaitForAutomation, keeps its token in a callback record under
+ * `<prefix>/_callbacks/<automation execution id>`; AutomationEvents, on SSM's status-change event,
+ * settles it. Because events are best effort, WaitForAutomation also checks the automation's status
+ * each time it is called: the wait task's timeout calls it again, which is the slow fallback poll.
+ * Whichever of the two sees the automation end first settles the wait; the other finds nothing
+ * left to do.
  */
 import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import {
@@ -13,11 +16,11 @@ import {
   PutParameterCommand,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
-import { CANCELLED_STATUSES, isTerminal, SUCCEEDED_STATUSES, TIMED_OUT_STATUSES } from '../commons/automation-status';
-import { AutomationErrorName, type AutomationFailureCause, type AutomationResult } from '../commons/bake-plan';
-import { BAKE_DOCUMENT_OUTPUTS } from '../commons/documents';
-import { errorNameOf } from '../commons/errors';
-import type { LogPort } from '../commons/powertools';
+import { CANCELLED_STATUSES, isTerminal, SUCCEEDED_STATUSES, TIMED_OUT_STATUSES } from './automation-status';
+import { AutomationErrorName, type AutomationFailureCause, type AutomationResult } from './bake-plan';
+import { BAKE_DOCUMENT_OUTPUTS } from './documents';
+import { errorNameOf } from './errors';
+import type { LogPort } from './powertools';
 
 export interface CallbackDeps {
   readonly ssm: Pick<SSMClient, 'send'>;
@@ -28,18 +31,11 @@ export interface CallbackDeps {
   readonly parameterPrefix: string;
 }
 
-export interface RegisterInput {
+/** What a waiting task leaves behind: its token, and what settling it needs to know. */
+export interface CallbackRecord {
   readonly taskToken: string;
-  readonly automationExecutionId: string;
   readonly bakeId: string;
-  readonly family?: string;
   /** `$$.Execution.StartTime`, for the bake's duration. */
-  readonly bakeStartedAt: string;
-}
-
-interface CallbackRecord {
-  readonly taskToken: string;
-  readonly bakeId: string;
   readonly bakeStartedAt: string;
 }
 
@@ -53,23 +49,22 @@ const MAX_OUTPUT_CHARS = 8_000;
 const callbackName = (deps: CallbackDeps, automationExecutionId: string): string =>
   `${deps.parameterPrefix}/${automationExecutionId}`;
 
-export const register = async (input: RegisterInput, deps: CallbackDeps): Promise<SettleOutcome> => {
-  const record: CallbackRecord = {
-    taskToken: input.taskToken,
-    bakeId: input.bakeId,
-    bakeStartedAt: input.bakeStartedAt,
-  };
+/** Keeps the waiting task's record under the automation's id, replacing an earlier one. */
+export const keepCallback = async (
+  automationExecutionId: string,
+  record: CallbackRecord,
+  deps: CallbackDeps,
+): Promise<void> => {
   await deps.ssm.send(
     new PutParameterCommand({
-      Name: callbackName(deps, input.automationExecutionId),
+      Name: callbackName(deps, automationExecutionId),
       Value: JSON.stringify(record),
       Type: 'String',
       Tier: 'Standard',
       Overwrite: true,
-      Description: `Bakehouse: state machine waiting on automation for bake ${input.bakeId}`,
+      Description: `Bakehouse: state machine waiting on automation for bake ${record.bakeId}`,
     }),
   );
-  return settle(input.automationExecutionId, deps);
 };
 
 /** Settles the waiting task if the automation has finished; otherwise leaves it waiting. */
@@ -192,16 +187,4 @@ const fail = async (
   );
   deps.logger.warn('bake automation did not succeed', { bakeId: record.bakeId, ...cause });
   return 'failed';
-};
-
-/** Detail of SSM's "EC2 Automation Execution Status-change Notification". */
-export interface AutomationStatusDetail {
-  readonly ExecutionId?: string;
-  readonly Definition?: string;
-  readonly Status?: string;
-}
-
-export const resume = async (detail: AutomationStatusDetail, deps: CallbackDeps): Promise<SettleOutcome> => {
-  if (!detail.ExecutionId || !isTerminal(detail.Status)) return 'pending';
-  return settle(detail.ExecutionId, deps);
 };

@@ -9,13 +9,9 @@ import {
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  type CallbackDeps,
-  failureOf,
-  type RegisterInput,
-  register,
-  resume,
-} from '../../functions/automation-callback/core';
+import { resume } from '../../functions/automation-events/core';
+import { type CallbackDeps, failureOf } from '../../functions/commons/automation-wait';
+import { type RegisterInput, register } from '../../functions/wait-for-automation/core';
 import { awsError, recordingLogger } from './support/bake-factories';
 
 const ssm = mockClient(SSMClient);
