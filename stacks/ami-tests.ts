@@ -11,11 +11,11 @@ import { Rule } from 'aws-cdk-lib/aws-events';
 import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { CfnDocument } from 'aws-cdk-lib/aws-ssm';
 import { renderTestDocument } from '../automation/test-documents';
+import { TEST_DOCUMENT_BASE_PREFIX, TESTER_ROLE, testDocumentBaseName } from '../functions/commons/ami-tests';
 import { TERMINAL_STATUSES } from '../functions/commons/automation-status';
 import { Tag } from '../functions/commons/bake-plan';
 import { DetailType, SSM_AUTOMATION_STATUS_DETAIL_TYPE, SSM_EVENT_SOURCE } from '../functions/commons/events';
 import type { BakehouseConfig } from '../functions/commons/families';
-import { TEST_DOCUMENT_BASE_PREFIX, TESTER_ROLE, testDocumentBaseName } from '../functions/test-result/checks';
 import type { Arns } from './arns';
 import { kmsKeysOf, kmsViaEc2Statements, startAutomationStatements } from './automation-role';
 import { suppress, wildcardFindings } from './nag';
@@ -25,7 +25,7 @@ import { lambdaTarget, type PipelineContext, pascal, retryAsyncInto } from './pi
 export const AmiTestFunction = { TestAmi: 'TestAmi', TestResult: 'TestResult' } as const;
 
 /** The command documents the check steps run. */
-export const CHECK_COMMAND_DOCUMENTS = ['AWS-RunPowerShellScript', 'AWS-RunShellScript'] as const;
+const CHECK_COMMAND_DOCUMENTS = ['AWS-RunPowerShellScript', 'AWS-RunShellScript'] as const;
 
 /** Tag keys the functions may write on images, and only these. */
 const TEST_TAG_KEYS = [Tag.Tested, Tag.TestExecution, Tag.TestedAt];
@@ -35,7 +35,7 @@ export const testedFamilies = (config: BakehouseConfig) => config.families.filte
 
 const testerTag = { [`aws:ResourceTag/${Tag.Role}`]: TESTER_ROLE };
 
-export interface TestAutomationRoleInput {
+interface TestAutomationRoleInput {
   readonly arns: Arns;
   /** The configuration; only its families with tests matter. */
   readonly config: BakehouseConfig;
@@ -45,7 +45,7 @@ export interface TestAutomationRoleInput {
 }
 
 /** What a test automation may do: launch a tagged tester from a Bakehouse image, command it, terminate it. */
-export const testAutomationRoleStatements = ({
+const testAutomationRoleStatements = ({
   arns,
   config,
   testerRoleArns,

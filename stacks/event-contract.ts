@@ -21,7 +21,7 @@ import { type PipelineContext, pascal } from './pipeline-context';
 /** How long EventBridge keeps trying a subscriber's bus before the event goes to its DLQ. */
 export const SUBSCRIBER_RETRY = { maximumRetryAttempts: 8, maximumEventAge: Duration.hours(2) } as const;
 
-export const registryNameOf = (stage: string): string => `bakehouse-${stage}`;
+const registryNameOf = (stage: string): string => `bakehouse-${stage}`;
 
 export interface SubscriberRuleSpec {
   /** Construct id of the rule (`Subscriber<Name>`); its DLQ is `Subscriber<Name>Dlq`. */

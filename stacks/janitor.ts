@@ -14,7 +14,7 @@ import type { PipelineContext } from './pipeline-context';
 
 export const JanitorFunction = { Janitor: 'Janitor' } as const;
 /** The schedule lives in the account's `default` group: the pipeline's own group exists only with family schedules. */
-export const JANITOR_SCHEDULE_GROUP = 'default';
+const JANITOR_SCHEDULE_GROUP = 'default';
 
 const managed = { StringEquals: { [`aws:ResourceTag/${Tag.Managed}`]: 'true' } };
 

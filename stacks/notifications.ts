@@ -17,9 +17,9 @@ import { lambdaTarget, type PipelineContext, retryAsyncInto } from './pipeline-c
 export const NotificationFunction = { Notify: 'Notify' } as const;
 
 /** Detail-types anyone allowed on the bus may put (the CLI, other teams): matched from any source. */
-export const ANY_SOURCE_DETAIL_TYPES = [DetailType.BakeRequested, DetailType.AmiRevoked] as const;
+const ANY_SOURCE_DETAIL_TYPES = [DetailType.BakeRequested, DetailType.AmiRevoked] as const;
 
-export const slackSecretName = (stage: string, configured?: string): string => configured ?? `bakehouse/${stage}/slack`;
+const slackSecretName = (stage: string, configured?: string): string => configured ?? `bakehouse/${stage}/slack`;
 
 export const addNotifications = (context: PipelineContext): void => {
   const { stack, app, config, names, arns, bus } = context;

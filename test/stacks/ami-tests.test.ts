@@ -7,9 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import { renderTestDocument } from '../../automation/test-documents';
 import shippedConfig from '../../bakehouse.config';
+import { checkSteps } from '../../functions/commons/ami-tests';
 import { TERMINAL_STATUSES } from '../../functions/commons/automation-status';
 import { type ConfigInput, type FamilyInput, loadConfig } from '../../functions/commons/families';
-import { checkSteps } from '../../functions/test-result/checks';
 import { AmiTestFunction } from '../../stacks/ami-tests';
 import { bakehouseNames } from '../../stacks/bake-pipeline';
 import { asList, pipelineStack, type Statement } from './support/pipeline';
