@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
-import { type CheckStep, checkSteps, type FamilyCheck, testDocumentBaseName } from '../functions/test-result/checks';
+import { type CheckStep, checkSteps, type FamilyCheck, testDocumentBaseName } from '../functions/commons/ami-tests';
 
 export type TestOs = 'linux' | 'windows';
 

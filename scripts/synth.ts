@@ -83,7 +83,7 @@ const main = async (): Promise<number> => {
 try {
   process.exitCode = await main();
 } catch (error) {
-  const { ConfigError } = await import('../functions/commons/families');
+  const { ConfigError } = await import('../functions/commons/errors');
   if (error instanceof ConfigError || error instanceof UsageError) {
     console.error(error.message);
     if (error instanceof UsageError) console.error(usage);

@@ -9,7 +9,8 @@ import { type CfnRule, EventBus, Rule } from 'aws-cdk-lib/aws-events';
 import { EventBus as EventBusTarget } from 'aws-cdk-lib/aws-events-targets';
 import { CfnRegistry, CfnSchema } from 'aws-cdk-lib/aws-eventschemas';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { ConfigError, type Settings } from '../functions/commons/families';
+import { ConfigError } from '../functions/commons/errors';
+import type { Settings } from '../functions/commons/families';
 import {
   CONTRACT_DETAIL_TYPES,
   readEventSchema,

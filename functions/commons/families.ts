@@ -393,9 +393,6 @@ export interface BakehouseConfig {
   readonly families: readonly Family[];
 }
 
-/** Re-exported for the stacks, scripts/synth.ts and test/stacks until they import it from commons/errors. */
-export { ConfigError };
-
 /** Identity for typed authoring with editor completion; validation happens in `loadConfig`. */
 export const defineConfig = (config: ConfigInput): ConfigInput => config;
 

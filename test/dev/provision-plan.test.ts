@@ -186,7 +186,7 @@ describe('provision plan: the synthesized BakePipeline stack', () => {
     const [machine] = idsOfType('AWS::StepFunctions::StateMachine');
     const substitutions = {
       PlanBakeFunctionArn: functionArn('PlanBake'),
-      AwaitAutomationFunctionArn: functionArn('AwaitAutomation'),
+      WaitForAutomationFunctionArn: functionArn('WaitForAutomation'),
       FailBakeFunctionArn: functionArn('FailBake'),
       EventBusName: 'bakehouse-dev',
       EventSource: 'bakehouse',

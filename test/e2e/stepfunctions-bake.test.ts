@@ -162,7 +162,7 @@ describe('a whole bake in the sandbox, with a fake SSM', () => {
     client = new SFNClient(sandbox.clientConfig);
     ec2 = new EC2Client(sandbox.clientConfig);
     bakeLambda.functions.set('bakehouse-plan-bake', () => ({ payload: asJson(actionPlan()) }));
-    bakeLambda.functions.set('bakehouse-await-automation', (payload) => {
+    bakeLambda.functions.set('bakehouse-wait-for-automation', (payload) => {
       tokens.push((payload as { taskToken: string }).taskToken);
       return { payload: { registered: true } };
     });

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
-import { ConfigError, type ConfigInput } from '../../functions/commons/families';
+import { ConfigError } from '../../functions/commons/errors';
+import type { ConfigInput } from '../../functions/commons/families';
 import { createBakePipeline } from '../../stacks/bake-pipeline';
 
 type MutableFamily = Record<string, unknown> & { name: string; builder: Record<string, unknown> };

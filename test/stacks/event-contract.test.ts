@@ -6,8 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
+import { ConfigError } from '../../functions/commons/errors';
 import { DetailType } from '../../functions/commons/events';
-import { ConfigError, type ConfigInput, loadConfig } from '../../functions/commons/families';
+import { type ConfigInput, loadConfig } from '../../functions/commons/families';
 import { CONTRACT_DETAIL_TYPES, readEventSchema, registrySchemaName } from '../../schemas/event-schemas';
 import { bakehouseNames } from '../../stacks/bake-pipeline';
 import { SUBSCRIBER_RETRY, subscriberRules } from '../../stacks/event-contract';

@@ -74,6 +74,6 @@ export const handleControl = (method: string, path: string, body: string, deps: 
     case 'GET /_sandbox/state':
       return { status: 200, body: { clock: clockBody(deps.clock), counts: deps.store.counts() } };
     default:
-      return problem(404, `no control route ${route}; see sandbox/README.md`);
+      return problem(404, `no control route ${route}; see packages/sandbox/README.md`);
   }
 };
