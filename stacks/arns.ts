@@ -30,8 +30,12 @@ export interface Arns {
   role(name: string): string;
   /** A KMS key by id. */
   kmsKey(id: string): string;
-  /** A schedule group and the schedules in it. */
-  schedules(groupName: string): string;
+  /**
+   * A schedule group: what EventBridge Scheduler sets as `aws:SourceArn` when it assumes a
+   * schedule's role (Scheduler User Guide, "Confused deputy prevention": the value is the
+   * schedule group's ARN, never a schedule's).
+   */
+  scheduleGroup(groupName: string): string;
 }
 
 const withoutLeadingSlash = (path: string): string => path.replace(/^\/+/, '');
@@ -108,11 +112,11 @@ export const arnsOf = (stack: Stack): Arns => ({
     }),
   kmsKey: (id) =>
     stack.formatArn({ service: 'kms', resource: 'key', resourceName: id, arnFormat: ArnFormat.SLASH_RESOURCE_NAME }),
-  schedules: (groupName) =>
+  scheduleGroup: (groupName) =>
     stack.formatArn({
       service: 'scheduler',
-      resource: 'schedule',
-      resourceName: `${groupName}/*`,
+      resource: 'schedule-group',
+      resourceName: groupName,
       arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
     }),
 });

@@ -124,7 +124,7 @@ export const addJanitor = (context: PipelineContext): void => {
     assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
       conditions: {
         StringEquals: { 'aws:SourceAccount': stack.account },
-        ArnLike: { 'aws:SourceArn': arns.schedules(JANITOR_SCHEDULE_GROUP) },
+        ArnEquals: { 'aws:SourceArn': arns.scheduleGroup(JANITOR_SCHEDULE_GROUP) },
       },
     }),
     description: 'Bakehouse janitor schedule: invoke the Janitor, dead-letter what fails',

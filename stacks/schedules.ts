@@ -31,7 +31,7 @@ export const addSchedules = (context: PipelineContext): void => {
     assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
       conditions: {
         StringEquals: { 'aws:SourceAccount': stack.account },
-        ArnLike: { 'aws:SourceArn': arns.schedules(names.scheduleGroup) },
+        ArnEquals: { 'aws:SourceArn': arns.scheduleGroup(names.scheduleGroup) },
       },
     }),
     description: 'Bakehouse family schedules: invoke ScheduleTick, dead-letter what fails',
