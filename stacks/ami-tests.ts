@@ -17,7 +17,7 @@ import { Tag } from '../functions/commons/bake-plan';
 import { DetailType, SSM_AUTOMATION_STATUS_DETAIL_TYPE, SSM_EVENT_SOURCE } from '../functions/commons/events';
 import type { BakehouseConfig } from '../functions/commons/families';
 import type { Arns } from './arns';
-import { kmsKeysOf, kmsViaEc2Statements, startAutomationStatements } from './automation-role';
+import { instanceRoleArnsOf, kmsKeysOf, kmsViaEc2Statements, startAutomationStatements } from './automation-role';
 import { suppress, wildcardFindings } from './nag';
 import { lambdaTarget, type PipelineContext, pascal, retryAsyncInto } from './pipeline-context';
 
@@ -166,9 +166,6 @@ export const addAmiTests = (context: PipelineContext): void => {
   });
 
   // --- the role test automations run with ---------------------------------------------------------
-  const customProfileRoles = [
-    ...new Set(tested.flatMap((f) => (f.builder.instanceProfile ? [f.builder.instanceProfile] : []))),
-  ].map((name) => arns.role(name));
   const testAutomationRole = new Role(stack, 'TestAutomationRole', {
     assumedBy: new ServicePrincipal('ssm.amazonaws.com', {
       conditions: {
@@ -182,7 +179,8 @@ export const addAmiTests = (context: PipelineContext): void => {
   for (const statement of testAutomationRoleStatements({
     arns,
     config,
-    testerRoleArns: [context.builderRole.roleArn, ...customProfileRoles],
+    // Tested families may launch testers with their own instance profile: its role's ARN is in the configuration.
+    testerRoleArns: [context.builderRole.roleArn, ...instanceRoleArnsOf(tested, stack.account)],
     region: stack.region,
   })) {
     testAutomationRole.addToPolicy(statement);

@@ -5,9 +5,11 @@
  * tags can only be written while creating (RunInstances, CreateImage), so nothing can tag its
  * way into that condition.
  */
+import { Token } from 'aws-cdk-lib';
 import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { BUILDER_ROLE, Tag } from '../functions/commons/bake-plan';
-import type { BakehouseConfig } from '../functions/commons/families';
+import { ConfigError } from '../functions/commons/errors';
+import type { BakehouseConfig, Family } from '../functions/commons/families';
 import type { Arns } from './arns';
 
 /** The SSM command documents (`aws:runCommand` steps) an automation document runs. */
@@ -46,6 +48,35 @@ export const kmsKeysOf = (config: BakehouseConfig, arns: Pick<Arns, 'kmsKey'>): 
     else keyArns.add(arns.kmsKey(kmsKeyId));
   }
   return { keyArns: [...keyArns].sort(), aliases: [...aliases].sort() };
+};
+
+/**
+ * The roles of the families' own builder instance profiles, each once, sorted: the ARNs the
+ * configuration gives (`builder.instanceRoleArn`), never derived from a profile's name. Launching
+ * with an instance profile takes `iam:PassRole` on the role inside it (EC2 User Guide, "Grant
+ * permissions to attach an IAM role to an instance",
+ * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/permission-to-pass-iam-roles.html), and a
+ * profile and its role are separate IAM entities that may carry different names (IAM User Guide,
+ * "Use instance profiles", https://docs.aws.amazon.com/IAM/latest/UserGuide/instance-profiles.html).
+ */
+export const instanceRoleArnsOf = (families: readonly Family[], account: string): string[] => {
+  // A role can be passed only to a service of its own account (IAM User Guide, "Grant a user
+  // permissions to pass a role to an AWS service",
+  // https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html), and EC2 launches
+  // only with an instance profile of the instance's account: a role elsewhere can never work.
+  const problems = Token.isUnresolved(account)
+    ? []
+    : families.flatMap((family) => {
+        const arn = family.builder.instanceRoleArn;
+        const roleAccount = arn?.split(':')[4];
+        return roleAccount === undefined || roleAccount === account
+          ? []
+          : [
+              `family '${family.name}': builder.instanceRoleArn: the role is in account ${roleAccount}, but Bakehouse deploys to account ${account}, where builders launch and where the instance profile and its role must be. Fix: give the ARN of the role in instance profile '${family.builder.instanceProfile}' of account ${account}`,
+            ];
+      });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return [...new Set(families.flatMap((f) => (f.builder.instanceRoleArn ? [f.builder.instanceRoleArn] : [])))].sort();
 };
 
 export interface AutomationRoleInput {

@@ -6,7 +6,7 @@
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { CfnDocument } from 'aws-cdk-lib/aws-ssm';
 import { type BakeDocument, type BakeOs, loadBakeDocument } from '../automation/documents';
-import { automationRoleStatements, kmsKeysOf } from './automation-role';
+import { automationRoleStatements, instanceRoleArnsOf, kmsKeysOf } from './automation-role';
 import { suppress, wildcardFindings } from './nag';
 import { type PipelineContext, pascal } from './pipeline-context';
 
@@ -40,11 +40,6 @@ export const addBakeAutomation = (context: PipelineContext): BakeAutomation => {
   };
   const documents = { linux: deploy('linux'), windows: deploy('windows') };
 
-  // Families may launch with their own profile; its role is assumed to carry the profile's name.
-  const customProfileRoles = [
-    ...new Set(config.families.flatMap((f) => (f.builder.instanceProfile ? [f.builder.instanceProfile] : []))),
-  ].map((name) => arns.role(name));
-
   const role = new Role(stack, 'AutomationRole', {
     assumedBy: new ServicePrincipal('ssm.amazonaws.com', {
       conditions: {
@@ -58,7 +53,8 @@ export const addBakeAutomation = (context: PipelineContext): BakeAutomation => {
     arns,
     config,
     documents: [documents.linux.document, documents.windows.document],
-    builderRoleArns: [context.builderRole.roleArn, ...customProfileRoles],
+    // Families may launch with their own instance profile: its role's ARN is in the configuration.
+    builderRoleArns: [context.builderRole.roleArn, ...instanceRoleArnsOf(config.families, stack.account)],
     region: stack.region,
   })) {
     role.addToPolicy(statement);

@@ -20,6 +20,12 @@ const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
 const SECURITY_GROUP_ID = /^sg-[0-9a-f]{8,17}$/;
 const ACCOUNT_ID = /^\d{12}$/;
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
+/**
+ * An IAM role ARN, `arn:<partition>:iam::<account>:role/<path/>name`: the path is part of the ARN
+ * and the name has at most 64 characters of `[\w+=,.@-]` (IAM User Guide, "IAM identifiers",
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html). No wildcards.
+ */
+const ROLE_ARN = /^arn:aws(-[a-z]+)*:iam::\d{12}:role\/([\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
 
 export const RESERVED_CHANNEL_NAMES = ['lock', 'locks', 'callbacks'] as const;
 
@@ -99,30 +105,60 @@ const sourceSchema = z.union(
   },
 );
 
-const builderSchema = z.strictObject({
-  instanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "use an instance type such as 'm7i.large'"),
-  subnetId: z.string().regex(SUBNET_ID, "use a subnet id such as 'subnet-0123456789abcdef0'"),
-  securityGroupIds: z
-    .array(z.string().regex(SECURITY_GROUP_ID, "use security group ids such as 'sg-0123456789abcdef0'"))
-    .min(1, 'give at least one security group'),
-  /** Instance profile name; default: the builder profile the stack creates (SSM managed-instance core only). */
-  instanceProfile: z.string().min(1).max(128).optional(),
-  /** KMS key (id, ARN or alias) for the builder's and the image's volumes. */
-  kmsKeyId: z.string().min(1).default('alias/aws/ebs'),
-  volumeSizeGiB: z.number().int().min(8).max(16384).optional(),
-  requireImdsv2: z.boolean().default(true),
-  /**
-   * Builder and image volumes are always encrypted (with kmsKeyId). The field exists so that
-   * `false` fails loudly rather than being ignored: EC2 refuses a KMS key on an unencrypted volume.
-   */
-  encryptVolumes: z
-    .literal(true, {
-      error: 'Bakehouse always encrypts builder and image volumes. Fix: remove encryptVolumes, or set a kmsKeyId',
-    })
-    .default(true),
-  /** A bake that runs longer than this is stopped and its builder terminated. */
-  timeoutMinutes: z.number().int().min(15).max(720).default(120),
-});
+const builderSchema = z
+  .strictObject({
+    instanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "use an instance type such as 'm7i.large'"),
+    subnetId: z.string().regex(SUBNET_ID, "use a subnet id such as 'subnet-0123456789abcdef0'"),
+    securityGroupIds: z
+      .array(z.string().regex(SECURITY_GROUP_ID, "use security group ids such as 'sg-0123456789abcdef0'"))
+      .min(1, 'give at least one security group'),
+    /** Instance profile name; default: the builder profile the stack creates (SSM managed-instance core only). */
+    instanceProfile: z.string().min(1).max(128).optional(),
+    /**
+     * The ARN of the role inside `instanceProfile`, required with it: the bake and test automations
+     * launch with the profile, and EC2 lets them only if they may `iam:PassRole` that role. A
+     * profile's role may carry another name (and a path) than the profile, so it is never guessed.
+     */
+    instanceRoleArn: z
+      .string()
+      .regex(
+        ROLE_ARN,
+        "use the ARN of the IAM role in the instance profile, such as 'arn:aws:iam::111122223333:role/path/name' (the role's ARN, not the instance profile's)",
+      )
+      .optional(),
+    /** KMS key (id, ARN or alias) for the builder's and the image's volumes. */
+    kmsKeyId: z.string().min(1).default('alias/aws/ebs'),
+    volumeSizeGiB: z.number().int().min(8).max(16384).optional(),
+    requireImdsv2: z.boolean().default(true),
+    /**
+     * Builder and image volumes are always encrypted (with kmsKeyId). The field exists so that
+     * `false` fails loudly rather than being ignored: EC2 refuses a KMS key on an unencrypted volume.
+     */
+    encryptVolumes: z
+      .literal(true, {
+        error: 'Bakehouse always encrypts builder and image volumes. Fix: remove encryptVolumes, or set a kmsKeyId',
+      })
+      .default(true),
+    /** A bake that runs longer than this is stopped and its builder terminated. */
+    timeoutMinutes: z.number().int().min(15).max(720).default(120),
+  })
+  .superRefine((builder, ctx) => {
+    if (builder.instanceProfile !== undefined && builder.instanceRoleArn === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['instanceRoleArn'],
+        message: `instance profile '${builder.instanceProfile}' is set, but not the ARN of its role, which the bake and test automations must be allowed to pass to EC2 (the role may be named differently from the profile). Fix: add builder.instanceRoleArn, the ARN that \`aws iam get-instance-profile --instance-profile-name ${builder.instanceProfile} --query 'InstanceProfile.Roles[0].Arn'\` prints`,
+      });
+    }
+    if (builder.instanceProfile === undefined && builder.instanceRoleArn !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['instanceRoleArn'],
+        message:
+          "without builder.instanceProfile, builders launch with the stack's own profile and role, so this role would never be used. Fix: set builder.instanceProfile to the instance profile that holds this role, or remove instanceRoleArn",
+      });
+    }
+  });
 
 const scriptSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]*$/),

@@ -19,12 +19,33 @@ const ACCOUNT = '123456789012';
 const REGION = 'eu-central-1';
 const names = bakehouseNames(STAGE);
 
-/** The shipped families plus one without tests, which gets no document. */
+/**
+ * Custom builder instance profiles: the profiles' roles carry other names (and a path), as they
+ * may on AWS, so a role ARN guessed from a profile's name would be the wrong one.
+ */
+const TEAM_PROFILE = 'team-images-builder';
+const TEAM_ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/platform/TeamImagesBuilderRole`;
+const UNTESTED_PROFILE = 'untested-builder';
+const UNTESTED_ROLE_ARN = `arn:aws:iam::${ACCOUNT}:role/UntestedBuilderRole`;
+
+/**
+ * The shipped families plus one without tests, which gets no document; ubuntu-2404-base (tested)
+ * and the untested family launch with their own instance profiles.
+ */
 const configInput = (): ConfigInput => {
   const config = structuredClone(shippedConfig);
+  const withProfile = (family: FamilyInput, instanceProfile: string, instanceRoleArn: string): FamilyInput =>
+    ({ ...family, builder: { ...family.builder, instanceProfile, instanceRoleArn } }) as FamilyInput;
+  const families = config.families.map((family) =>
+    family.name === 'ubuntu-2404-base' ? withProfile(family, TEAM_PROFILE, TEAM_ROLE_ARN) : family,
+  );
   const first = config.families[0] as FamilyInput;
-  const untested = { ...structuredClone(first), name: 'al2023-untested', tests: [], schedule: undefined };
-  return { ...config, families: [...config.families, untested as FamilyInput] };
+  const untested = withProfile(
+    { ...structuredClone(first), name: 'al2023-untested', tests: [], schedule: undefined } as FamilyInput,
+    UNTESTED_PROFILE,
+    UNTESTED_ROLE_ARN,
+  );
+  return { ...config, families: [...families, untested] };
 };
 const config = loadConfig(configInput());
 const testedFamilies = config.families.filter((f) => f.tests.length > 0);
@@ -259,11 +280,11 @@ describe('the test automation role', () => {
     expect(documentsText).toContain('document/AWS-RunPowerShellScript');
   });
 
-  it('passes only the builder role, and only to EC2', () => {
+  it("passes only the builder role and the configured role of a tested family's own profile, and only to EC2", () => {
     // Assess
     expect(granting(role(), 'iam:PassRole')).toEqual([
       expect.objectContaining({
-        Resource: { 'Fn::GetAtt': [roleId('BuilderRole'), 'Arn'] },
+        Resource: [{ 'Fn::GetAtt': [roleId('BuilderRole'), 'Arn'] }, TEAM_ROLE_ARN],
         Condition: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
       }),
     ]);
@@ -279,6 +300,34 @@ describe('the test automation role', () => {
     ]);
     expect(actions.filter((action) => action.includes('*'))).toEqual([]);
     expect(actions).not.toContain('ec2:CreateImage');
+  });
+});
+
+describe('families with their own builder instance profile', () => {
+  const passRoleStatements = () =>
+    ['AutomationRole', 'TestAutomationRole'].flatMap((id) => granting(roleId(id), 'iam:PassRole'));
+
+  it('let the bake automations pass exactly the role ARNs the families configure, and only to EC2', () => {
+    // Act
+    const pass = granting(roleId('AutomationRole'), 'iam:PassRole');
+
+    // Assess
+    expect(pass).toEqual([
+      expect.objectContaining({
+        Resource: [{ 'Fn::GetAtt': [roleId('BuilderRole'), 'Arn'] }, UNTESTED_ROLE_ARN, TEAM_ROLE_ARN],
+        Condition: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+      }),
+    ]);
+  });
+
+  it("never pass a role named after a profile: the profile's name is not its role's", () => {
+    // Act
+    const resources = JSON.stringify(passRoleStatements().map((s) => s.Resource));
+
+    // Assess
+    expect(passRoleStatements()).toHaveLength(2);
+    expect(resources).not.toContain(`role/${TEAM_PROFILE}`);
+    expect(resources).not.toContain(`role/${UNTESTED_PROFILE}`);
   });
 });
 

@@ -1,9 +1,15 @@
-import { Stack } from 'aws-cdk-lib';
+import { Aws, Stack } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
+import { ConfigError } from '../../functions/commons/errors';
 import { type ConfigInput, loadConfig } from '../../functions/commons/families';
 import { arnsOf } from '../../stacks/arns';
-import { automationRoleStatements, commandDocumentsOf, kmsKeysOf } from '../../stacks/automation-role';
+import {
+  automationRoleStatements,
+  commandDocumentsOf,
+  instanceRoleArnsOf,
+  kmsKeysOf,
+} from '../../stacks/automation-role';
 
 const stack = () => new Stack(undefined, 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
 
@@ -71,6 +77,73 @@ describe('kmsKeysOf', () => {
     expect(keys.keyArns.map((arn) => JSON.stringify(s.resolve(arn)))).toEqual([
       expect.stringContaining(':kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab'),
     ]);
+  });
+});
+
+/** The shipped configuration with families given their own instance profile and its role's ARN. */
+const withProfiles = (...profiles: (readonly [profile: string, roleArn: string] | undefined)[]): ConfigInput => {
+  const config = structuredClone(shippedConfig) as ConfigInput & { families: { builder: Record<string, unknown> }[] };
+  profiles.forEach((profile, i) => {
+    const family = config.families[i];
+    if (family && profile) {
+      family.builder = { ...family.builder, instanceProfile: profile[0], instanceRoleArn: profile[1] };
+    }
+  });
+  return config;
+};
+
+describe('instanceRoleArnsOf', () => {
+  it('is empty when every family launches with the stack builder profile', () => {
+    // Act
+    const roles = instanceRoleArnsOf(loadConfig(shippedConfig).families, '123456789012');
+
+    // Assess
+    expect(roles).toEqual([]);
+  });
+
+  it("lists the configured role ARN of each family's own profile once, never a role named after the profile", () => {
+    // Prepare
+    const config = loadConfig(
+      withProfiles(
+        ['team-builder', 'arn:aws:iam::123456789012:role/platform/TeamBuilderRole'],
+        undefined,
+        ['ops-builder', 'arn:aws:iam::123456789012:role/OpsBuilderRole'],
+        ['team-builder', 'arn:aws:iam::123456789012:role/platform/TeamBuilderRole'],
+      ),
+    );
+
+    // Act
+    const roles = instanceRoleArnsOf(config.families, '123456789012');
+
+    // Assess
+    expect(roles).toEqual([
+      'arn:aws:iam::123456789012:role/OpsBuilderRole',
+      'arn:aws:iam::123456789012:role/platform/TeamBuilderRole',
+    ]);
+  });
+  it('refuses a role of another account, which EC2 could never launch with, naming the family, the field and the fix', () => {
+    // Prepare
+    const config = loadConfig(withProfiles(['team-builder', 'arn:aws:iam::444455556666:role/TeamBuilderRole']));
+
+    // Act
+    const act = () => instanceRoleArnsOf(config.families, '123456789012');
+
+    // Assess
+    expect(act).toThrow(ConfigError);
+    expect(act).toThrow(
+      /family 'al2023-base': builder\.instanceRoleArn: the role is in account 444455556666, but Bakehouse deploys to account 123456789012.*Fix: /,
+    );
+  });
+
+  it('leaves the account check to deployment when the stack account is not known at synth', () => {
+    // Prepare
+    const config = loadConfig(withProfiles(['team-builder', 'arn:aws:iam::444455556666:role/TeamBuilderRole']));
+
+    // Act
+    const roles = instanceRoleArnsOf(config.families, Aws.ACCOUNT_ID);
+
+    // Assess
+    expect(roles).toEqual(['arn:aws:iam::444455556666:role/TeamBuilderRole']);
   });
 });
 

@@ -68,6 +68,21 @@ describe('createBakePipeline', () => {
     expect(message).toContain("Fix: use a subnet id such as 'subnet-0123456789abcdef0'");
   });
 
+  it("rejects a family's own builder instance profile without its role's ARN, naming the family, the field and the fix", () => {
+    // Prepare
+    const config = withFamily('ubuntu-2404-base', (family) => {
+      family.builder = { ...family.builder, instanceProfile: 'team-builder' };
+    });
+
+    // Act
+    const message = problemOf(config);
+
+    // Assess
+    expect(message).toContain("family 'ubuntu-2404-base': builder.instanceRoleArn");
+    expect(message).toContain("instance profile 'team-builder'");
+    expect(message).toMatch(/Fix: .*aws iam get-instance-profile --instance-profile-name team-builder/);
+  });
+
   it('rejects a family built on a family that does not exist', () => {
     // Prepare
     const config = withFamily('al2023-web', (family) => {

@@ -169,6 +169,27 @@ describe('loadConfig field errors name the family, the field and the fix', () =>
     ],
     ['a Linux patch field on Windows', windowsFamily, { 'patch.securityOnly': true }, 'patch'],
     ['a tag key EC2 reserves', linuxFamily, { tags: { 'aws:cost-center': 'x' } }, 'tags.aws:cost-center'],
+    [
+      "an instance profile's ARN given as its role's",
+      linuxFamily,
+      {
+        'builder.instanceProfile': 'team-builder',
+        'builder.instanceRoleArn': 'arn:aws:iam::111122223333:instance-profile/team-builder',
+      },
+      'builder.instanceRoleArn',
+    ],
+    [
+      'a role name given as its ARN',
+      linuxFamily,
+      { 'builder.instanceProfile': 'team-builder', 'builder.instanceRoleArn': 'TeamBuilderRole' },
+      'builder.instanceRoleArn',
+    ],
+    [
+      'a wildcard role ARN',
+      linuxFamily,
+      { 'builder.instanceProfile': 'team-builder', 'builder.instanceRoleArn': 'arn:aws:iam::111122223333:role/*' },
+      'builder.instanceRoleArn',
+    ],
   ];
 
   it.each(cases)('rejects %s', (_what, family, changes, field) => {
@@ -182,6 +203,55 @@ describe('loadConfig field errors name the family, the field and the fix', () =>
     // Assess
     expect(problems).toContainEqual(expect.stringContaining(`family '${name}': ${field}: `));
     for (const problem of problems) expect(problem).toMatch(/Fix: \S/);
+  });
+
+  it("refuses a custom instance profile without its role's ARN, naming the family, the field and the fix", () => {
+    // Prepare
+    const input = withFamily(linuxFamily(), { 'builder.instanceProfile': 'team-builder' });
+
+    // Act
+    const problems = problemsOf(input);
+
+    // Assess
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^family 'al2023-base': builder\.instanceRoleArn: .*instance profile 'team-builder'.*Fix: .*get-instance-profile --instance-profile-name team-builder/,
+      ),
+    ]);
+  });
+
+  it("refuses a role ARN without a custom instance profile: the default builder's role is the stack's own", () => {
+    // Prepare
+    const input = withFamily(linuxFamily(), {
+      'builder.instanceRoleArn': 'arn:aws:iam::111122223333:role/TeamBuilderRole',
+    });
+
+    // Act
+    const problems = problemsOf(input);
+
+    // Assess
+    expect(problems).toEqual([
+      expect.stringMatching(/^family 'al2023-base': builder\.instanceRoleArn: .*Fix: .*instanceProfile/),
+    ]);
+  });
+
+  it.each([
+    'arn:aws:iam::111122223333:role/TeamBuilderRole',
+    'arn:aws:iam::111122223333:role/platform/images/Team.Builder+Role@eu=1,2_x-y',
+    'arn:aws-us-gov:iam::111122223333:role/TeamBuilderRole',
+    'arn:aws-cn:iam::111122223333:role/service-role/TeamBuilderRole',
+  ])('accepts a custom instance profile with its role ARN %s', (instanceRoleArn) => {
+    // Prepare
+    const input = withFamily(linuxFamily(), {
+      'builder.instanceProfile': 'team-builder',
+      'builder.instanceRoleArn': instanceRoleArn,
+    });
+
+    // Act
+    const [family] = loadConfig(input).families;
+
+    // Assess
+    expect(family?.builder).toMatchObject({ instanceProfile: 'team-builder', instanceRoleArn });
   });
 
   it('names a family whose own name is invalid by that name', () => {
