@@ -11,7 +11,7 @@
  * - `ForAnyValue:` holds when at least one request value matches (for a negated operator: matches
  *   none of the policy's values); a missing or empty key makes it false.
  * - `ForAllValues:` holds when every request value matches; a missing key, an empty list or an
- *   empty string ("a null data set") makes it true.
+ *   empty string (a null data set, in the docs' words) makes it true.
  * - Without a set operator a multivalued key is read like ForAnyValue, and a negated operator holds
  *   when no request value matches any policy value.
  */
@@ -199,7 +199,7 @@ const OPERATORS: Readonly<Record<string, BaseOperator>> = {
   BinaryEquals: { family: 'binary', negated: false, value: binary },
   IpAddress: { family: 'ip', negated: false, value: ip },
   NotIpAddress: { family: 'ip', negated: true, value: ip },
-  // "ArnEquals and ArnLike … behave identically": both match component by component with wildcards.
+  // ArnEquals and ArnLike share one row of the docs' table: case-sensitive, component by component, with wildcards.
   ArnEquals: { family: 'arn', negated: false, value: arnLike },
   ArnLike: { family: 'arn', negated: false, value: arnLike },
   ArnNotEquals: { family: 'arn', negated: true, value: arnLike },

@@ -1,6 +1,6 @@
 /**
  * The request context as policies read it: context keys are case-insensitive ("IAM JSON policy
- * elements: Condition": "Condition key names are not case-sensitive"), every value is held as a
+ * elements: Condition": condition key names are not case-sensitive), every value is held as a
  * list of strings (a single-valued key is a list of one), and the keys IAM derives from the
  * principal are filled in ("AWS global condition context keys": aws:PrincipalArn,
  * aws:PrincipalAccount, aws:PrincipalType, aws:username, aws:PrincipalTag/*,
@@ -33,7 +33,7 @@ const principalKeys = (principal: Principal): Map<string, readonly string[]> => 
   }
   keys.set('aws:principalisawsservice', ['false']);
   keys.set('aws:principalaccount', [principal.account]);
-  // "For an assumed role session, aws:PrincipalArn is the role's ARN, not the session's."
+  // For a role session aws:PrincipalArn is the role's ARN, not the session's ("AWS global condition context keys").
   keys.set('aws:principalarn', [
     principal.type === 'AssumedRole' ? (principal.roleArn ?? principal.arn) : principal.arn,
   ]);

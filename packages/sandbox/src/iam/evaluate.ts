@@ -20,10 +20,9 @@
  *      limited by an implicit deny in the identity policies, the boundary or the session policies;
  *    - a resource-based Allow that names the account delegates to the account's identity policies
  *      and grants nothing by itself ("AWS JSON policy elements: Principal", AWS account principals);
- *    - a resource-based Allow that names the role ARN or everyone is limited by an
- *      implicit deny in the boundary or the session policies ("resource-based policies that grant
- *      permissions to the IAM role ARN are limited by an implicit deny in the permissions boundary
- *      or session policy").
+ *    - a resource-based Allow that names the role ARN or everyone is limited by an implicit deny
+ *      in the boundary or the session policies (the single-account page's table: only a session
+ *      or user ARN named directly escapes them).
  * 5. Across accounts both sides must allow: the identity policies (within boundary and session
  *    policies) in the principal's account and the resource-based policy in the resource's account.
  *

@@ -11,8 +11,8 @@
  *   or user named directly escapes an implicit deny in a permissions boundary or session policy.
  * - Principal ARNs are compared exactly: IAM accepts no wildcard in them except a lone `*`.
  * - `NotPrincipal` exempts a principal only if every identity it acts as is listed: for a role
- *   session the session ARN, the role ARN and the account ("you must also include the account
- *   ARN", NotPrincipal with Deny). With Deny it denies any IAM principal that has a permissions
+ *   session the session ARN, the role ARN and the account (the NotPrincipal page's example lists all
+ *   three, and says the account must be listed too). With Deny it denies any IAM principal that has a permissions
  *   boundary, whatever it lists ("Permissions boundaries for IAM entities", Important).
  * - `Federated` and `CanonicalUser` principals are not modelled: they match nothing.
  */
