@@ -2,7 +2,8 @@
  * The janitor (issue 7): the Janitor function, its nightly EventBridge Scheduler schedule (no
  * payload: the configured mode applies), a dead-letter queue for failed invocations, and a role
  * that reads everywhere (the Describe and List calls support no resource-level permissions) but changes only
- * images and snapshots tagged `bakehouse:managed=true`, and only the janitor's own tag keys.
+ * images and snapshots tagged `bakehouse:managed=true`, and only the janitor's own tag keys. No statement
+ * lets it tag a resource that is not managed already: tagging is how a resource would become deletable.
  */
 import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
@@ -81,6 +82,8 @@ export const addJanitor = (context: PipelineContext): void => {
         resources: [images],
         conditions: managed,
       }),
+      // CreateTags and DeleteTags on `image` take aws:ResourceTag and aws:TagKeys (Service
+      // Authorization Reference, Amazon EC2): managed images only, the two stage keys only.
       new PolicyStatement({
         sid: 'StageTagsOnManagedImages',
         effect: Effect.ALLOW,
@@ -92,13 +95,23 @@ export const addJanitor = (context: PipelineContext): void => {
         },
       }),
       // Before deregistering, the image's snapshots are tagged managed (and family) so a crash
-      // leaves orphans the next run recognises; only these two keys can be written.
+      // leaves orphans the next run recognises; only these two keys can be written, and only on
+      // a snapshot that is Bakehouse's already. Without that condition the janitor could tag any
+      // snapshot managed and then delete it (DeleteManagedSnapshots). Bakehouse's snapshots carry
+      // the tag from birth: the bake documents' CreateImage and Promote's CopyImage tag them in
+      // TagSpecifications. EC2 evaluates aws:ResourceTag on CreateTags against the tags the
+      // snapshot has before the call (Service Authorization Reference, "Actions, resources, and
+      // condition keys for Amazon EC2": CreateTags on `snapshot` takes aws:ResourceTag/${TagKey},
+      // ec2:ResourceTag/${TagKey}, aws:RequestTag/${TagKey}, aws:TagKeys and ec2:CreateAction).
       new PolicyStatement({
         sid: 'MarkSnapshotsOfRetiredImages',
         effect: Effect.ALLOW,
         actions: ['ec2:CreateTags'],
         resources: [snapshots],
-        conditions: { 'ForAllValues:StringEquals': { 'aws:TagKeys': [Tag.Managed, Tag.Family] } },
+        conditions: {
+          ...managed,
+          'ForAllValues:StringEquals': { 'aws:TagKeys': [Tag.Managed, Tag.Family] },
+        },
       }),
       new PolicyStatement({
         sid: 'DeleteManagedSnapshots',

@@ -2,8 +2,10 @@
  * Promotion, distribution and revocation (issue 5): the Promote function ("the deploy Lambda") on
  * `AMI Baked`, `AMI Tested` and `Promote Requested`, the Revoke function on `AMI Revoked`, their
  * rules on the Bakehouse bus, dead-letter queues, and least-privilege roles: channel parameters of
- * the configured families only, image writes only on images tagged `bakehouse:managed=true`,
- * launch templates, Auto Scaling groups, regions, KMS keys and tagging roles as configured.
+ * the configured families only, image writes only on images tagged `bakehouse:managed=true` and
+ * tag writes only of the keys the functions write, launch templates (by id, or by the
+ * `bakehouse:launch-template` tag an operator puts on a template configured by name), Auto Scaling
+ * groups, regions, KMS keys and tagging roles as configured.
  */
 import { ArnFormat, type Stack } from 'aws-cdk-lib';
 import { Rule } from 'aws-cdk-lib/aws-events';
@@ -11,12 +13,24 @@ import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Tag } from '../functions/commons/bake-plan';
 import { DetailType } from '../functions/commons/events';
 import type { BakehouseConfig } from '../functions/commons/families';
+import { channelTagKey } from '../functions/commons/promotion';
 import { lambdaTarget, type PipelineContext, retryAsyncInto } from './pipeline-context';
 
 export const PromotionFunction = { Promote: 'Promote', Revoke: 'Revoke' } as const;
 
 const LAUNCH_TEMPLATE_ID = /^lt-[0-9a-f]{8,17}$/;
 const managedImage = { StringEquals: { [`aws:ResourceTag/${Tag.Managed}`]: 'true' } };
+
+/**
+ * The tag that makes a launch template configured by name changeable by Promote and Revoke: its
+ * value is the name the configuration uses (`bakehouse:launch-template=web-dev`). The operator who
+ * owns the template puts it there; a template without it, or with a name the configuration does
+ * not list, cannot be changed.
+ */
+export const LAUNCH_TEMPLATE_TAG = 'bakehouse:launch-template';
+
+/** The tag keys Revoke writes on the image it revokes (functions/revoke/core.ts), besides the channel keys. */
+const REVOCATION_TAG_KEYS = [Tag.Revoked, Tag.RevokedReason, Tag.RevokedBy];
 
 /** ARNs of a resource in a given region (copies live in other regions). */
 const regional = (stack: Stack, region: string) => ({
@@ -75,10 +89,24 @@ interface Statements {
   readonly wildcards: string[];
 }
 
-/** The channel parameters, image reads and managed-image writes both functions need. */
-const channelStatements = (context: PipelineContext, imageActions: string[]): Statements => {
+/** The `bakehouse:channel:<channel>` keys promoteChannel writes, one per configured channel name. */
+const channelTagKeysOf = (config: BakehouseConfig): string[] =>
+  [...new Set(config.families.flatMap((f) => f.channels.map((c) => channelTagKey(c.name))))].sort();
+
+/**
+ * The channel parameters, image reads and managed-image writes of a function. Tags are written
+ * only on images that are managed already, and only the keys the function writes: CreateTags on
+ * `image` takes aws:ResourceTag/${TagKey} and aws:TagKeys (Service Authorization Reference,
+ * "Actions, resources, and condition keys for Amazon EC2"), so a key such as `bakehouse:keep` or
+ * the janitor's stage tags cannot be rewritten. `ForAllValues` holds for every key of the request.
+ */
+const channelStatements = (
+  context: PipelineContext,
+  writes: { readonly tagKeys: readonly string[]; readonly disable: boolean },
+): Statements => {
   const { config, arns } = context;
   const parameters = config.families.flatMap((f) => f.channels.map((c) => context.parameter(`${f.name}/${c.name}`)));
+  const images = arns.ec2Unowned('image/*');
   return {
     statements: [
       new PolicyStatement({
@@ -95,14 +123,28 @@ const channelStatements = (context: PipelineContext, imageActions: string[]): St
         resources: ['*'],
       }),
       new PolicyStatement({
-        sid: 'WriteManagedImages',
+        sid: 'TagManagedImages',
         effect: Effect.ALLOW,
-        actions: imageActions,
-        resources: [arns.ec2Unowned('image/*')],
-        conditions: managedImage,
+        actions: ['ec2:CreateTags'],
+        resources: [images],
+        conditions: {
+          ...managedImage,
+          'ForAllValues:StringEquals': { 'aws:TagKeys': [...writes.tagKeys] },
+        },
       }),
+      ...(writes.disable
+        ? [
+            new PolicyStatement({
+              sid: 'DisableManagedImages',
+              effect: Effect.ALLOW,
+              actions: ['ec2:DisableImage'],
+              resources: [images],
+              conditions: managedImage,
+            }),
+          ]
+        : []),
     ],
-    wildcards: [arns.ec2Unowned('image/*')],
+    wildcards: [images],
   };
 };
 
@@ -127,19 +169,32 @@ const targetStatements = (context: PipelineContext): Statements => {
     );
   }
 
-  if (targets.templateIds.length + targets.templateNames.length > 0) {
-    // A template named (not by id) has an ARN of its id only, unknown until it exists.
-    const templates =
-      targets.templateNames.length > 0
-        ? [arns.ec2('launch-template/*')]
-        : targets.templateIds.map((id) => arns.ec2(`launch-template/${id}`));
-    if (targets.templateNames.length > 0) wildcards.push(arns.ec2('launch-template/*'));
+  // CreateLaunchTemplateVersion and ModifyLaunchTemplate take one resource, `launch-template*`,
+  // whose ARN holds the template's id, never its name, and no condition key for the name: only
+  // aws:ResourceTag/${TagKey}, ec2:ResourceTag/${TagKey}, ec2:Region and ec2:ManagedResourceOperator
+  // (and ec2:Attribute for ModifyLaunchTemplate) (Service Authorization Reference, "Actions,
+  // resources, and condition keys for Amazon EC2"). So a template configured by id is granted by
+  // its ARN, and one configured by name through the tag LAUNCH_TEMPLATE_TAG whose value is that
+  // name. A template the configuration does not name matches neither: it cannot be changed.
+  if (targets.templateIds.length > 0) {
     statements.push(
       new PolicyStatement({
-        sid: 'UpdateLaunchTemplates',
+        sid: 'UpdateLaunchTemplatesById',
         effect: Effect.ALLOW,
         actions: ['ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate'],
-        resources: templates,
+        resources: targets.templateIds.map((id) => arns.ec2(`launch-template/${id}`)),
+      }),
+    );
+  }
+  if (targets.templateNames.length > 0) {
+    wildcards.push(arns.ec2('launch-template/*'));
+    statements.push(
+      new PolicyStatement({
+        sid: 'UpdateLaunchTemplatesByTag',
+        effect: Effect.ALLOW,
+        actions: ['ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate'],
+        resources: [arns.ec2('launch-template/*')],
+        conditions: { StringEquals: { [`aws:ResourceTag/${LAUNCH_TEMPLATE_TAG}`]: targets.templateNames } },
       }),
     );
   }
@@ -183,19 +238,14 @@ const targetStatements = (context: PipelineContext): Statements => {
         actions: ['ec2:CopyImage'],
         resources: [arns.ec2Unowned('image/*'), ...inRegions.map((r) => r.image())],
       }),
+      // The copies are tagged only as CopyImage creates them (TagSpecifications, ec2:CreateAction);
+      // nothing rewrites a copy's tags afterwards (shared accounts tag through their own role).
       new PolicyStatement({
         sid: 'TagCopiesWhenCreated',
         effect: Effect.ALLOW,
         actions: ['ec2:CreateTags'],
         resources: copies,
         conditions: { StringEquals: { 'ec2:CreateAction': 'CopyImage' } },
-      }),
-      new PolicyStatement({
-        sid: 'TagManagedCopies',
-        effect: Effect.ALLOW,
-        actions: ['ec2:CreateTags'],
-        resources: inRegions.map((r) => r.image()),
-        conditions: managedImage,
       }),
     );
   }
@@ -273,13 +323,14 @@ const targetStatements = (context: PipelineContext): Statements => {
 };
 
 const TARGETS_REASON =
-  'DescribeImages, Describe* of launch templates, instances and image attributes, and Auto Scaling Describe* support no resource-level permissions; image and snapshot ids (copies in the configured regions, promoted images) are only known at run time, so image writes require bakehouse:managed=true and tags at creation require ec2:CreateAction=CopyImage; Auto Scaling group ARNs carry a generated id before the configured name; a launch template configured by name has an ARN of its id only; aliased KMS keys are matched by kms:ResourceAliases.';
+  'DescribeImages, Describe* of launch templates, instances and image attributes, and Auto Scaling Describe* support no resource-level permissions; image and snapshot ids (copies in the configured regions, promoted images) are only known at run time, so image writes require bakehouse:managed=true (tag writes also name their keys with aws:TagKeys) and tags at creation require ec2:CreateAction=CopyImage; Auto Scaling group ARNs carry a generated id before the configured name; a launch template configured by name has an ARN of its id only, so it is matched by the bakehouse:launch-template tag naming it; aliased KMS keys are matched by kms:ResourceAliases.';
 
 export const addPromotion = (context: PipelineContext): void => {
   const { stack, config, bus, publishEvents } = context;
   const targets = targetStatements(context);
 
-  const promoteChannels = channelStatements(context, ['ec2:CreateTags']);
+  const channelKeys = channelTagKeysOf(config);
+  const promoteChannels = channelStatements(context, { tagKeys: channelKeys, disable: false });
   const promote = context.addFunction(PromotionFunction.Promote, {
     handler: 'functions/promote/handler.handler',
     description: 'AMI Baked / AMI Tested / Promote Requested: moves channels, launch templates, groups; distributes',
@@ -291,7 +342,11 @@ export const addPromotion = (context: PipelineContext): void => {
     },
   });
 
-  const revokeChannels = channelStatements(context, ['ec2:CreateTags', 'ec2:DisableImage']);
+  // Revoke tags the image revoked, then moves channels back with promoteChannel (channel keys).
+  const revokeChannels = channelStatements(context, {
+    tagKeys: [...REVOCATION_TAG_KEYS, ...channelKeys],
+    disable: true,
+  });
   const revoke = context.addFunction(PromotionFunction.Revoke, {
     handler: 'functions/revoke/handler.handler',
     description: 'AMI Revoked: tags and disables the image (and descendants), moves its channels back',

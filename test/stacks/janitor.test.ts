@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
 import { type ConfigInput, loadConfig } from '../../functions/commons/families';
 import { JanitorFunction } from '../../stacks/janitor';
+import { allows, type Context, resolver } from './support/evaluate';
 import { asList, pipelineStack, type Statement } from './support/pipeline';
 
 const STAGE = 'jan';
@@ -35,6 +36,17 @@ const text = (value: unknown): string => {
   return JSON.stringify(value);
 };
 const MANAGED = { StringEquals: { 'aws:ResourceTag/bakehouse:managed': 'true' } };
+const resolve = resolver({ account: ACCOUNT, region: REGION });
+const SNAPSHOT = `arn:aws:ec2:${REGION}::snapshot/snap-0123456789abcdef0`;
+const IMAGE = `arn:aws:ec2:${REGION}::image/ami-0123456789abcdef0`;
+/** The context EC2 gives IAM for a tag write on an existing resource: its tags now, the request's tags. */
+const tagging = (existing: Record<string, string>, written: Record<string, string>): Context => ({
+  ...Object.fromEntries(Object.entries(existing).map(([k, v]) => [`aws:ResourceTag/${k}`, v])),
+  ...Object.fromEntries(Object.entries(written).map(([k, v]) => [`aws:RequestTag/${k}`, v])),
+  'aws:TagKeys': Object.keys(written),
+});
+const can = (action: string, resource: string, context: Context = {}): boolean =>
+  allows(statements(), { action, resource, context }, resolve);
 
 describe('the function', () => {
   it('runs the janitor handler with a 15-minute timeout', () => {
@@ -113,6 +125,7 @@ describe('the role', () => {
       'ForAllValues:StringEquals': { 'aws:TagKeys': ['bakehouse:janitor-stage', 'bakehouse:janitor-since'] },
     });
     expect(statement('MarkSnapshotsOfRetiredImages').Condition).toEqual({
+      ...MANAGED,
       'ForAllValues:StringEquals': { 'aws:TagKeys': ['bakehouse:managed', 'bakehouse:family'] },
     });
   });
@@ -134,6 +147,70 @@ describe('the role', () => {
     );
     expect(destructive.length).toBeGreaterThan(0);
     for (const s of destructive) expect(s.Condition).toBeDefined();
+  });
+});
+
+describe('what the role can make deletable', () => {
+  const foreign = { Owner: 'someone-else' };
+  const ours = { 'bakehouse:managed': 'true', 'bakehouse:family': 'al2023-base' };
+
+  it('cannot tag a snapshot Bakehouse does not manage as managed (and then delete it)', () => {
+    // Act
+    const tagged = can('ec2:CreateTags', SNAPSHOT, tagging(foreign, { 'bakehouse:managed': 'true' }));
+    const deleted = can('ec2:DeleteSnapshot', SNAPSHOT, tagging(foreign, {}));
+
+    // Assess
+    expect(tagged).toBe(false);
+    expect(deleted).toBe(false);
+  });
+
+  it.each([
+    ['snapshot', SNAPSHOT],
+    ['image', IMAGE],
+  ])('writes no tag key at all on a %s it does not manage', (_kind, resource) => {
+    // Act
+    const writable = ['bakehouse:managed', 'bakehouse:family', 'bakehouse:janitor-stage', 'bakehouse:janitor-since']
+      .flatMap((key) => ['ec2:CreateTags', 'ec2:DeleteTags'].map((action) => ({ key, action })))
+      .filter(({ key, action }) => can(action, resource, tagging(foreign, { [key]: 'true' })));
+
+    // Assess
+    expect(writable).toEqual([]);
+  });
+
+  it("tags the snapshots of a managed image it retires, when they are Bakehouse's (CreateImage tags them managed)", () => {
+    // Act
+    const tagged = can('ec2:CreateTags', SNAPSHOT, tagging(ours, ours));
+
+    // Assess
+    expect(tagged).toBe(true);
+    expect(can('ec2:DeleteSnapshot', SNAPSHOT, tagging(ours, {}))).toBe(true);
+  });
+
+  it('writes and removes only its stage tags on a managed image, never bakehouse:keep or the managed tag', () => {
+    // Act
+    const stage = { 'bakehouse:janitor-stage': 'marked', 'bakehouse:janitor-since': '2026-12-05T02:00:00Z' };
+
+    // Assess
+    expect(can('ec2:CreateTags', IMAGE, tagging(ours, stage))).toBe(true);
+    expect(can('ec2:DeleteTags', IMAGE, tagging(ours, stage))).toBe(true);
+    for (const key of ['bakehouse:keep', 'bakehouse:managed', 'bakehouse:family', 'bakehouse:channel:stable']) {
+      expect(can('ec2:CreateTags', IMAGE, tagging(ours, { ...stage, [key]: 'x' }))).toBe(false);
+      expect(can('ec2:DeleteTags', IMAGE, tagging(ours, { [key]: 'x' }))).toBe(false);
+    }
+  });
+
+  it('requires, on every tag write, that the resource is already managed and names its keys', () => {
+    // Act
+    const tagWrites = statements().filter((s) =>
+      asList(s.Action).some((a) => a === 'ec2:CreateTags' || a === 'ec2:DeleteTags'),
+    );
+
+    // Assess
+    expect(tagWrites.length).toBeGreaterThan(0);
+    for (const s of tagWrites) {
+      expect(s.Condition?.StringEquals).toMatchObject(MANAGED.StringEquals);
+      expect(s.Condition?.['ForAllValues:StringEquals']?.['aws:TagKeys']).toEqual(expect.any(Array));
+    }
   });
 });
 

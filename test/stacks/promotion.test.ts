@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
 import { type ConfigInput, loadConfig } from '../../functions/commons/families';
 import { PromotionFunction, promotionTargetsOf } from '../../stacks/promotion';
+import { allows, type Context, resolver } from './support/evaluate';
 import { asList, pipelineStack, type Statement } from './support/pipeline';
 
 const STAGE = 'promo';
@@ -64,6 +65,19 @@ const text = (value: unknown): string => {
   return JSON.stringify(value);
 };
 const resourcesOf = (s: Statement): string[] => asList(s.Resource ?? []).map(text);
+const resolve = resolver({ account: ACCOUNT, region: REGION });
+const can = (fn: string, action: string, resource: string, context: Context = {}): boolean =>
+  allows(statementsOf(fn), { action, resource, context }, resolve);
+const MANAGED_TAGS = { 'bakehouse:managed': 'true', 'bakehouse:family': 'al2023-base' };
+/** The context EC2 gives IAM for a tag write on an existing resource: its tags now, the request's tags. */
+const tagging = (existing: Record<string, string>, written: Record<string, string>): Context => ({
+  ...Object.fromEntries(Object.entries(existing).map(([k, v]) => [`aws:ResourceTag/${k}`, v])),
+  ...Object.fromEntries(Object.entries(written).map(([k, v]) => [`aws:RequestTag/${k}`, v])),
+  'aws:TagKeys': Object.keys(written),
+});
+const imageIn = (region: string) => `arn:aws:ec2:${region}::image/ami-0123456789abcdef0`;
+const template = (id: string, account = ACCOUNT) => `arn:aws:ec2:${REGION}:${account}:launch-template/${id}`;
+const BOTH = [PromotionFunction.Promote, PromotionFunction.Revoke];
 
 describe('the rules', () => {
   it("send Bakehouse's own AMI Baked and AMI Tested to Promote, with a DLQ and retries", () => {
@@ -162,14 +176,27 @@ describe('least privilege', () => {
 
   it('lets Promote tag, and Revoke tag and disable, only images Bakehouse manages', () => {
     // Act
-    const promote = statement(PromotionFunction.Promote, 'WriteManagedImages');
-    const revoke = statement(PromotionFunction.Revoke, 'WriteManagedImages');
+    const promote = statement(PromotionFunction.Promote, 'TagManagedImages');
+    const revoke = statement(PromotionFunction.Revoke, 'TagManagedImages');
+    const disable = statement(PromotionFunction.Revoke, 'DisableManagedImages');
+    const channelKeys = ['bakehouse:channel:dev', 'bakehouse:channel:gold', 'bakehouse:channel:stable'];
 
     // Assess
     expect(asList(promote.Action)).toEqual(['ec2:CreateTags']);
-    expect(asList(revoke.Action).sort()).toEqual(['ec2:CreateTags', 'ec2:DisableImage']);
-    for (const s of [promote, revoke]) {
-      expect(s.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/bakehouse:managed': 'true' } });
+    expect(asList(revoke.Action)).toEqual(['ec2:CreateTags']);
+    expect(asList(disable.Action)).toEqual(['ec2:DisableImage']);
+    expect(promote.Condition).toEqual({
+      StringEquals: { 'aws:ResourceTag/bakehouse:managed': 'true' },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': channelKeys },
+    });
+    expect(revoke.Condition).toEqual({
+      StringEquals: { 'aws:ResourceTag/bakehouse:managed': 'true' },
+      'ForAllValues:StringEquals': {
+        'aws:TagKeys': ['bakehouse:revoked', 'bakehouse:revoked-reason', 'bakehouse:revoked-by', ...channelKeys],
+      },
+    });
+    expect(disable.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/bakehouse:managed': 'true' } });
+    for (const s of [promote, revoke, disable]) {
       expect(resourcesOf(s)).toEqual([expect.stringMatching(/:ec2:eu-central-1::image\/\*$/)]);
     }
     expect(statementsOf(PromotionFunction.Promote).some((s) => asList(s.Action).includes('ec2:DisableImage'))).toBe(
@@ -179,13 +206,24 @@ describe('least privilege', () => {
 
   it('updates only the configured launch templates and refreshes only the configured group', () => {
     // Act
-    const templates = statement(PromotionFunction.Promote, 'UpdateLaunchTemplates');
+    const byId = statement(PromotionFunction.Promote, 'UpdateLaunchTemplatesById');
+    const byTag = statement(PromotionFunction.Promote, 'UpdateLaunchTemplatesByTag');
     const refresh = statement(PromotionFunction.Promote, 'RefreshAutoScalingGroups');
 
-    // Assess: a template named (web-dev) can only be matched as launch-template/*
-    expect(asList(templates.Action).sort()).toEqual(['ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate']);
-    expect(resourcesOf(templates)).toEqual([
+    // Assess: a template named (web-dev) can only be matched as launch-template/*, and then by its tag
+    for (const s of [byId, byTag]) {
+      expect(asList(s.Action).sort()).toEqual(['ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate']);
+    }
+    expect(resourcesOf(byId)).toEqual([
+      expect.stringMatching(new RegExp(`:ec2:eu-central-1:${ACCOUNT}:launch-template/lt-0123456789abcdef0$`)),
+    ]);
+    expect(resourcesOf(byTag)).toEqual([
       expect.stringMatching(new RegExp(`:ec2:eu-central-1:${ACCOUNT}:launch-template/\\*$`)),
+    ]);
+    expect(Object.keys(byTag.Condition ?? {})).toEqual(['StringEquals']);
+    expect(Object.keys(byTag.Condition?.StringEquals ?? {})).toEqual(['aws:ResourceTag/bakehouse:launch-template']);
+    expect(asList(byTag.Condition?.StringEquals?.['aws:ResourceTag/bakehouse:launch-template'] as string)).toEqual([
+      'web-dev',
     ]);
     expect(asList(refresh.Action)).toEqual(['autoscaling:StartInstanceRefresh']);
     expect(resourcesOf(refresh)).toEqual([
@@ -232,6 +270,116 @@ describe('least privilege', () => {
 
     // Assess
     expect(actions.filter((a) => a.includes('*'))).toEqual([]);
+  });
+});
+
+describe('what the roles can change', () => {
+  describe.each(BOTH)('%s', (fn) => {
+    it.each(['ec2:CreateLaunchTemplateVersion', 'ec2:ModifyLaunchTemplate'])(
+      '%s only on a launch template the configuration names',
+      (action) => {
+        // Assess: by id, its ARN; by name, the bakehouse:launch-template tag the operator puts on it
+        expect(can(fn, action, template('lt-0123456789abcdef0'))).toBe(true);
+        expect(
+          can(fn, action, template('lt-0aaaaaaaaaaaaaaa0'), { 'aws:ResourceTag/bakehouse:launch-template': 'web-dev' }),
+        ).toBe(true);
+        expect(can(fn, action, template('lt-0fffffffffffffff0'))).toBe(false);
+        expect(can(fn, action, template('lt-0fffffffffffffff0'), { 'aws:ResourceTag/Name': 'web-dev' })).toBe(false);
+        expect(
+          can(fn, action, template('lt-0fffffffffffffff0'), {
+            'aws:ResourceTag/bakehouse:launch-template': 'payments-prod',
+          }),
+        ).toBe(false);
+        expect(can(fn, action, template('lt-0123456789abcdef0', '999999999999'))).toBe(false);
+      },
+    );
+
+    it('tags a managed image only with the channel keys it writes, never bakehouse:keep, managed or the janitor stage', () => {
+      // Assess
+      expect(can(fn, 'ec2:CreateTags', imageIn(REGION), tagging(MANAGED_TAGS, { 'bakehouse:channel:dev': 'x' }))).toBe(
+        true,
+      );
+      for (const key of [
+        'bakehouse:keep',
+        'bakehouse:managed',
+        'bakehouse:family',
+        'bakehouse:janitor-stage',
+        'bakehouse:janitor-since',
+        'bakehouse:channel:unconfigured',
+      ]) {
+        expect(can(fn, 'ec2:CreateTags', imageIn(REGION), tagging(MANAGED_TAGS, { [key]: 'x' })), key).toBe(false);
+        expect(
+          can(
+            fn,
+            'ec2:CreateTags',
+            imageIn(REGION),
+            tagging(MANAGED_TAGS, { 'bakehouse:channel:dev': 'x', [key]: 'x' }),
+          ),
+          key,
+        ).toBe(false);
+      }
+    });
+
+    it('tags no image Bakehouse does not manage, in any region', () => {
+      // Assess
+      for (const region of [REGION, 'eu-west-1', 'us-west-2']) {
+        expect(can(fn, 'ec2:CreateTags', imageIn(region), tagging({}, { 'bakehouse:channel:dev': 'x' })), region).toBe(
+          false,
+        );
+      }
+    });
+
+    it('rewrites no tag on a managed copy in another region, and tags copies only while CopyImage creates them', () => {
+      // Assess
+      for (const region of ['eu-west-1', 'us-west-2']) {
+        expect(
+          can(fn, 'ec2:CreateTags', imageIn(region), tagging(MANAGED_TAGS, { 'bakehouse:keep': 'false' })),
+          region,
+        ).toBe(false);
+        expect(
+          can(fn, 'ec2:CreateTags', imageIn(region), tagging(MANAGED_TAGS, { 'bakehouse:channel:dev': 'x' })),
+          region,
+        ).toBe(false);
+      }
+      expect(
+        can(PromotionFunction.Promote, 'ec2:CreateTags', imageIn('eu-west-1'), {
+          ...tagging({}, MANAGED_TAGS),
+          'ec2:CreateAction': 'CopyImage',
+        }),
+      ).toBe(true);
+    });
+  });
+
+  it('lets Revoke, and only Revoke, write the revocation tags', () => {
+    // Prepare
+    const revocation = {
+      'bakehouse:revoked': 'true',
+      'bakehouse:revoked-reason': 'CVE',
+      'bakehouse:revoked-by': 'sec',
+    };
+
+    // Assess
+    expect(can(PromotionFunction.Revoke, 'ec2:CreateTags', imageIn(REGION), tagging(MANAGED_TAGS, revocation))).toBe(
+      true,
+    );
+    expect(can(PromotionFunction.Promote, 'ec2:CreateTags', imageIn(REGION), tagging(MANAGED_TAGS, revocation))).toBe(
+      false,
+    );
+  });
+
+  it.each(BOTH)('%s: every CreateTags on an existing image requires it managed and names its keys', (fn) => {
+    // Act
+    const tagWrites = statementsOf(fn).filter(
+      (s) =>
+        asList(s.Action).includes('ec2:CreateTags') && s.Condition?.StringEquals?.['ec2:CreateAction'] === undefined,
+    );
+
+    // Assess
+    expect(tagWrites.length).toBeGreaterThan(0);
+    for (const s of tagWrites) {
+      expect(s.Condition?.StringEquals).toMatchObject({ 'aws:ResourceTag/bakehouse:managed': 'true' });
+      expect(s.Condition?.['ForAllValues:StringEquals']?.['aws:TagKeys']).toEqual(expect.any(Array));
+    }
   });
 });
 
