@@ -655,6 +655,7 @@ describe('planBake fills in the bake', () => {
     const builder = {
       ...linuxFamily().builder,
       instanceProfile: 'team-builder',
+      instanceRoleArn: 'arn:aws:iam::111122223333:role/team-builder-role',
       requireImdsv2: false,
     };
     const config = loadConfig(configInput([linuxFamily({ builder })]));

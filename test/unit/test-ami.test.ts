@@ -35,6 +35,7 @@ const config = () =>
           subnetId: 'subnet-0aaaaaaaaaaaaaaaa',
           securityGroupIds: ['sg-0aaaaaaaaaaaaaaaa', 'sg-0bbbbbbbbbbbbbbbb'],
           instanceProfile: 'team-profile',
+          instanceRoleArn: 'arn:aws:iam::111122223333:role/team-profile-role',
         },
       }),
       linuxFamily({ name: 'al2023-untested', tests: [] }),
