@@ -41,6 +41,7 @@ const CLIENT_MODULES: Readonly<Record<string, () => Promise<Record<string, unkno
   autoscaling: () => import('@aws-sdk/client-auto-scaling'),
   secretsmanager: () => import('@aws-sdk/client-secrets-manager'),
   sts: () => import('@aws-sdk/client-sts'),
+  iam: () => import('@aws-sdk/client-iam'),
 };
 
 export const callableServices = (): readonly string[] => Object.keys(CLIENT_MODULES);

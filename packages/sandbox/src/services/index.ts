@@ -3,6 +3,7 @@ import type { SandboxService } from '../service';
 import { autoScaling } from './autoscaling';
 import { ec2 } from './ec2';
 import { eventBridge } from './events';
+import { iam } from './iam';
 import { lambda } from './lambda';
 import { scheduler } from './scheduler';
 import { secretsManager } from './secrets-manager';
@@ -17,6 +18,7 @@ export const allServices: readonly SandboxService[] = [
   ssm,
   secretsManager,
   sts,
+  iam,
   eventBridge,
   lambda,
   scheduler,

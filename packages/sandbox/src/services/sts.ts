@@ -11,6 +11,7 @@ import { AwsError } from '../errors';
 import { optionalInt, optionalString } from '../protocol/query';
 import type { QueryService } from '../service';
 import { callerAccount } from './events/model';
+import { iamId } from './iam/model';
 
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::(\d{12}):role\/((?:[\w+=,.@-]+\/)*)([\w+=,.@-]{1,64})$/;
 const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
@@ -60,7 +61,8 @@ export const sts: QueryService = {
         );
       }
       const [, account, , roleName] = match as unknown as [string, string, string, string];
-      const roleId = idOf('AROA', roleArn, 17);
+      // The role id IAM gives the role (services/iam/model.ts), whether or not IAM holds it.
+      const roleId = iamId('AROA', roleArn);
       const expiration = new Date(ctx.clock.nowMs() + duration * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
       return {
         Credentials: {
