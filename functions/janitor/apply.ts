@@ -221,6 +221,42 @@ const unmark = async (image: Image, deps: ApplyDeps): Promise<void> => {
   );
 };
 
+/**
+ * Tags an image's snapshots managed (and family) in one call; when the role is refused
+ * (UnauthorizedOperation: a snapshot that is not managed already), tags them one by one and
+ * returns those refused. Any other error propagates.
+ */
+const markSnapshots = async (
+  snapshots: readonly string[],
+  family: string | null,
+  deps: ApplyDeps,
+): Promise<string[]> => {
+  const tag = (resources: string[]) =>
+    deps.ec2.send(
+      new CreateTagsCommand({
+        Resources: resources,
+        Tags: [{ Key: Tag.Managed, Value: 'true' }, ...(family ? [{ Key: Tag.Family, Value: family }] : [])],
+      }),
+    );
+  if (snapshots.length === 0) return [];
+  try {
+    await tag([...snapshots]);
+    return [];
+  } catch (error) {
+    if (errorNameOf(error) !== 'UnauthorizedOperation') throw error;
+  }
+  const refused: string[] = [];
+  for (const snapshotId of snapshots) {
+    try {
+      await tag([snapshotId]);
+    } catch (error) {
+      if (errorNameOf(error) !== 'UnauthorizedOperation') throw error;
+      refused.push(snapshotId);
+    }
+  }
+  return refused;
+};
+
 interface Done {
   readonly item: JanitorItem;
   readonly deregistered?: string;
@@ -262,32 +298,31 @@ const applyImage = async (action: PlannedAction, deps: ApplyDeps): Promise<Done>
     }
     case 'deregister': {
       // Its snapshots carry the managed tag first: a crash after deregistering leaves orphans the
-      // next run recognises and deletes.
+      // next run recognises and deletes. The role may tag only snapshots that are managed already
+      // (stacks/janitor.ts), which Bakehouse's are from CreateImage and CopyImage; one that is not
+      // is left alone, and then EC2 deletes none with the image (the managed ones become orphans).
       const snapshots = (image.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : []));
-      if (snapshots.length > 0) {
-        await deps.ec2.send(
-          new CreateTagsCommand({
-            Resources: snapshots,
-            Tags: [
-              { Key: Tag.Managed, Value: 'true' },
-              ...(action.family ? [{ Key: Tag.Family, Value: action.family }] : []),
-            ],
-          }),
-        );
-      }
+      const foreign = await markSnapshots(snapshots, action.family, deps);
       await deps.bucket.take();
       const result = await deps.ec2.send(
-        new DeregisterImageCommand({ ImageId: action.id, DeleteAssociatedSnapshots: true }),
+        new DeregisterImageCommand({ ImageId: action.id, DeleteAssociatedSnapshots: foreign.length === 0 }),
       );
       const outcomes = result.DeleteSnapshotResults ?? [];
       const deleted = outcomes.filter((r) => r.ReturnCode === 'success').flatMap((r) => r.SnapshotId ?? []);
       // A snapshot EC2 could not delete stays an orphan: the next run deletes it.
-      const errors = outcomes
-        .filter((r) => r.ReturnCode !== 'success')
-        .map((r) => ({
-          resource: r.SnapshotId ?? action.id,
-          error: `not deleted with ${action.id}: ${r.ReturnCode}`,
-        }));
+      const errors = [
+        ...outcomes
+          .filter((r) => r.ReturnCode !== 'success')
+          .map((r) => ({
+            resource: r.SnapshotId ?? action.id,
+            error: `not deleted with ${action.id}: ${r.ReturnCode}`,
+          })),
+        ...foreign.map((snapshotId) => ({
+          resource: snapshotId,
+          error: `not tagged ${Tag.Managed}=true, so not Bakehouse's: left in place with ${action.id} deregistered (delete it by hand if it is yours)`,
+        })),
+      ];
+      if (foreign.length > 0) deps.logger.warn('snapshots not managed: left in place', { imageId: action.id, foreign });
       return {
         item: { ...base, action: 'deregistered', reason: action.reason },
         deregistered: action.id,
