@@ -84,7 +84,7 @@ beforeAll(async () => {
 });
 
 describe('provision plan: the synthesized BakePipeline stack', () => {
-  it('classifies every resource: the pipeline types are emulated, IAM, logs, alarms and SQS are not, none unsupported', () => {
+  it('classifies every resource: the pipeline types and IAM are emulated, logs, alarms and SQS are not, none unsupported', () => {
     // Act
     const byType = Object.fromEntries(
       [...new Set(Object.values(template.Resources).map((r) => r.Type))].map((type) => [type, supportOf(type)]),
@@ -92,9 +92,9 @@ describe('provision plan: the synthesized BakePipeline stack', () => {
 
     // Assess
     expect(byType).toEqual({
-      'AWS::IAM::Role': 'notEmulated',
-      'AWS::IAM::Policy': 'notEmulated',
-      'AWS::IAM::InstanceProfile': 'notEmulated',
+      'AWS::IAM::Role': 'emulated',
+      'AWS::IAM::Policy': 'emulated',
+      'AWS::IAM::InstanceProfile': 'emulated',
       'AWS::Logs::LogGroup': 'notEmulated',
       'AWS::CloudWatch::Alarm': 'notEmulated',
       'AWS::SQS::Queue': 'notEmulated',

@@ -17,6 +17,13 @@ import {
   ListTargetsByRuleCommand,
 } from '@aws-sdk/client-eventbridge';
 import {
+  GetInstanceProfileCommand,
+  GetRoleCommand,
+  GetRolePolicyCommand,
+  IAMClient,
+  ListAttachedRolePoliciesCommand,
+} from '@aws-sdk/client-iam';
+import {
   GetFunctionConfigurationCommand,
   GetFunctionEventInvokeConfigCommand,
   GetPolicyCommand,
@@ -49,6 +56,7 @@ const clients = () => {
   const config = sandbox.clientConfig;
   return {
     events: new EventBridgeClient(config),
+    iam: new IAMClient(config),
     lambda: new LambdaClient(config),
     scheduler: new SchedulerClient(config),
     sfn: new SFNClient(config),
@@ -125,6 +133,20 @@ const expectedValue = (value: unknown): unknown => {
   throw new Error(`no expectation for ${JSON.stringify(value)}`);
 };
 
+/** A template value with the pseudo parameters and their `Fn::Join`s resolved, at any depth. */
+const withPseudoParameters = (value: unknown): unknown => {
+  const pseudo: Props = { 'AWS::AccountId': ACCOUNT, 'AWS::Region': REGION, 'AWS::Partition': 'aws' };
+  if (Array.isArray(value)) return value.map(withPseudoParameters);
+  if (typeof value !== 'object' || value === null) return value;
+  const v = value as Props;
+  if (typeof v.Ref === 'string' && v.Ref in pseudo) return pseudo[v.Ref];
+  if (v['Fn::Join'] !== undefined) {
+    const [delimiter, parts] = v['Fn::Join'] as [string, unknown[]];
+    return parts.map((part) => String(withPseudoParameters(part))).join(delimiter);
+  }
+  return Object.fromEntries(Object.entries(v).map(([key, child]) => [key, withPseudoParameters(child)]));
+};
+
 beforeAll(async () => {
   ({ assemblyDir } = await synthesizeForSandbox({ account: ACCOUNT, region: REGION }));
   template = readAssemblyStack(assemblyDir).template;
@@ -157,17 +179,17 @@ describe('provisioning the sandbox from the synthesized stack', () => {
       'AWS::Lambda::EventInvokeConfig',
       'AWS::Lambda::Permission',
       'AWS::SecretsManager::Secret',
+      'AWS::IAM::Role',
+      'AWS::IAM::Policy',
+      'AWS::IAM::InstanceProfile',
     ];
     const expected = emulated.flatMap((type) => resourcesOfType(type).map(([id]) => id)).sort();
     expect(first.created.map((resource) => resource.logicalId).sort()).toEqual(expected);
   });
 
-  it('lists IAM, log groups, alarms and SQS as not emulated by logical id, and nothing as unsupported', () => {
+  it('lists log groups, alarms and SQS as not emulated by logical id, and nothing as unsupported', () => {
     // Prepare
     const skipped = [
-      'AWS::IAM::Role',
-      'AWS::IAM::Policy',
-      'AWS::IAM::InstanceProfile',
       'AWS::Logs::LogGroup',
       'AWS::CloudWatch::Alarm',
       'AWS::SQS::Queue',
@@ -181,6 +203,50 @@ describe('provisioning the sandbox from the synthesized stack', () => {
       skipped.flatMap((type) => resourcesOfType(type).map(([id]) => id)).sort(),
     );
     expect(first.unsupported).toEqual([]);
+  });
+
+  it('creates every role with its trust policy, inline policies and managed policies, and the instance profile', async () => {
+    // Prepare
+    const { iam } = clients();
+    const nameOf = (logicalId: string) => first.created.find((r) => r.logicalId === logicalId)?.physicalId as string;
+    const roles = resourcesOfType('AWS::IAM::Role');
+    const policies = resourcesOfType('AWS::IAM::Policy');
+
+    // Act and assess: each role as the template declares it, read back through IAM
+    expect(roles.length).toBeGreaterThan(10);
+    for (const [logicalId, props] of roles) {
+      const { Role } = await iam.send(new GetRoleCommand({ RoleName: nameOf(logicalId) }));
+      expect(JSON.parse(decodeURIComponent(Role?.AssumeRolePolicyDocument ?? ''))).toEqual(
+        withPseudoParameters(props.AssumeRolePolicyDocument),
+      );
+      const { AttachedPolicies = [] } = await iam.send(
+        new ListAttachedRolePoliciesCommand({ RoleName: nameOf(logicalId) }),
+      );
+      expect(AttachedPolicies.map((p) => p.PolicyArn)).toEqual(
+        ((props.ManagedPolicyArns as unknown[] | undefined) ?? []).map(expectedValue),
+      );
+    }
+    for (const [logicalId, props] of policies) {
+      for (const roleRef of props.Roles as { Ref: string }[]) {
+        const { PolicyDocument } = await iam.send(
+          new GetRolePolicyCommand({ RoleName: nameOf(roleRef.Ref), PolicyName: String(props.PolicyName) }),
+        );
+        expect(JSON.parse(decodeURIComponent(PolicyDocument ?? '')), logicalId).toMatchObject({
+          Version: '2012-10-17',
+          Statement: expect.any(Array),
+        });
+        expect(JSON.parse(decodeURIComponent(PolicyDocument ?? '')).Statement).toHaveLength(
+          (props.PolicyDocument as { Statement: unknown[] }).Statement.length,
+        );
+      }
+    }
+    const [[profileId, profile]] = resourcesOfType('AWS::IAM::InstanceProfile') as [[string, Props]];
+    const { InstanceProfile } = await iam.send(
+      new GetInstanceProfileCommand({ InstanceProfileName: nameOf(profileId) }),
+    );
+    expect(InstanceProfile?.Roles?.map((r) => r.RoleName)).toEqual(
+      (profile.Roles as { Ref: string }[]).map((ref) => nameOf(ref.Ref)),
+    );
   });
 
   it('creates every rule with its pattern, state and targets (function, retry policy, dead-letter queue)', async () => {

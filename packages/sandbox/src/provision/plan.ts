@@ -4,7 +4,7 @@
  * application (`applyResource`): a resource that already exists in a persisted sandbox is
  * updated in place, never failed on "already exists".
  *
- * Types that need no emulation (IAM, log groups, alarms, SQS: the sandbox records dead letters
+ * Types that need no emulation (log groups, alarms, SQS: the sandbox records dead letters
  * itself) are `not emulated`; anything else is `unsupported`. Both are reported, never dropped.
  */
 import { randomInt } from 'node:crypto';
@@ -63,10 +63,6 @@ interface TypeHandler {
 }
 
 const NOT_EMULATED = new Set([
-  'AWS::IAM::Role',
-  'AWS::IAM::Policy',
-  'AWS::IAM::ManagedPolicy',
-  'AWS::IAM::InstanceProfile',
   'AWS::Logs::LogGroup',
   'AWS::CloudWatch::Alarm',
   'AWS::SQS::Queue',
@@ -546,6 +542,220 @@ const secret: TypeHandler = {
   },
 };
 
+// --- IAM ---------------------------------------------------------------------------------------
+
+/** A policy document as IAM takes it: JSON text (templates hold objects, or text already). */
+const documentText = (document: unknown): string =>
+  typeof document === 'string' ? document : JSON.stringify(document);
+
+/** Whether two documents say the same (text from IAM comes back URL-encoded). */
+const sameDocument = (encoded: unknown, document: unknown): boolean => {
+  try {
+    return isDeepStrictEqual(JSON.parse(decodeURIComponent(String(encoded))), JSON.parse(documentText(document)));
+  } catch {
+    return false;
+  }
+};
+
+const NO_SUCH_ENTITY = ['NoSuchEntityException'];
+
+const roleInput = (s: Subject): Props =>
+  withoutUndefined({
+    RoleName: s.name,
+    Path: s.props.Path,
+    AssumeRolePolicyDocument: documentText(s.props.AssumeRolePolicyDocument),
+    Description: s.props.Description,
+    MaxSessionDuration: asNumber(s.props.MaxSessionDuration),
+    PermissionsBoundary: s.props.PermissionsBoundary,
+    Tags: tagList(s.props.Tags),
+  });
+
+const inlinePoliciesOf = (s: Subject): { PolicyName: string; PolicyDocument: string }[] =>
+  ((s.props.Policies as Props[] | undefined) ?? []).map((policy) => ({
+    PolicyName: asString(policy.PolicyName, `${s.logicalId}.Policies[].PolicyName`),
+    PolicyDocument: documentText(policy.PolicyDocument),
+  }));
+
+const managedArnsOf = (s: Subject): string[] =>
+  ((s.props.ManagedPolicyArns as unknown[] | undefined) ?? []).map((arn) =>
+    asString(arn, `${s.logicalId}.ManagedPolicyArns[]`),
+  );
+
+/** The role with its inline policies and managed policy attachments; CloudFormation's Role owns both. */
+const role: TypeHandler = {
+  plan: (s) => [
+    { service: 'iam', action: 'CreateRole', input: roleInput(s) },
+    ...inlinePoliciesOf(s).map((policy) => ({
+      service: 'iam',
+      action: 'PutRolePolicy',
+      input: { RoleName: s.name, ...policy },
+    })),
+    ...managedArnsOf(s).map((arn) => ({
+      service: 'iam',
+      action: 'AttachRolePolicy',
+      input: { RoleName: s.name, PolicyArn: arn },
+    })),
+  ],
+  apply: async (s, call) => {
+    const existing = (await unless(NO_SUCH_ENTITY, () => call('iam', 'GetRole', { RoleName: s.name })))?.Role as
+      | Props
+      | undefined;
+    let outcome: Outcome = existing ? 'unchanged' : 'created';
+    if (!existing) await call('iam', 'CreateRole', roleInput(s));
+    else if (!sameDocument(existing.AssumeRolePolicyDocument, s.props.AssumeRolePolicyDocument)) {
+      await call('iam', 'UpdateAssumeRolePolicy', {
+        RoleName: s.name,
+        PolicyDocument: documentText(s.props.AssumeRolePolicyDocument),
+      });
+      outcome = 'updated';
+    }
+    for (const policy of inlinePoliciesOf(s)) {
+      const current = existing
+        ? await unless(NO_SUCH_ENTITY, () =>
+            call('iam', 'GetRolePolicy', { RoleName: s.name, PolicyName: policy.PolicyName }),
+          )
+        : undefined;
+      if (current && sameDocument(current.PolicyDocument, policy.PolicyDocument)) continue;
+      await call('iam', 'PutRolePolicy', { RoleName: s.name, ...policy });
+      if (existing) outcome = 'updated';
+    }
+    const attached = existing
+      ? (
+          ((await call('iam', 'ListAttachedRolePolicies', { RoleName: s.name, MaxItems: 1000 })).AttachedPolicies ??
+            []) as Props[]
+        ).map((policy) => String(policy.PolicyArn))
+      : [];
+    for (const arn of managedArnsOf(s).filter((wanted) => !attached.includes(wanted))) {
+      await call('iam', 'AttachRolePolicy', { RoleName: s.name, PolicyArn: arn });
+      if (existing) outcome = 'updated';
+    }
+    return outcome;
+  },
+};
+
+const rolesOfPolicy = (s: Subject): string[] =>
+  ((s.props.Roles as unknown[] | undefined) ?? []).map((name) => asString(name, `${s.logicalId}.Roles[]`));
+
+/** `AWS::IAM::Policy`: the same inline policy put on each role it names. */
+const inlinePolicy: TypeHandler = {
+  plan: (s) =>
+    rolesOfPolicy(s).map((roleName) => ({
+      service: 'iam',
+      action: 'PutRolePolicy',
+      input: {
+        RoleName: roleName,
+        PolicyName: s.props.PolicyName,
+        PolicyDocument: documentText(s.props.PolicyDocument),
+      },
+    })),
+  apply: async (s, call) => {
+    const policyName = asString(s.props.PolicyName, `${s.logicalId}.PolicyName`);
+    let outcome: Outcome = 'unchanged';
+    for (const roleName of rolesOfPolicy(s)) {
+      const current = await unless(NO_SUCH_ENTITY, () =>
+        call('iam', 'GetRolePolicy', { RoleName: roleName, PolicyName: policyName }),
+      );
+      if (current && sameDocument(current.PolicyDocument, s.props.PolicyDocument)) continue;
+      await call('iam', 'PutRolePolicy', {
+        RoleName: roleName,
+        PolicyName: policyName,
+        PolicyDocument: documentText(s.props.PolicyDocument),
+      });
+      outcome = current ? (outcome === 'created' ? 'created' : 'updated') : 'created';
+    }
+    return outcome;
+  },
+};
+
+/** `AWS::IAM::ManagedPolicy`: a customer managed policy, attached to the roles it names. */
+const managedPolicy: TypeHandler = {
+  plan: (s) => [
+    {
+      service: 'iam',
+      action: 'CreatePolicy',
+      input: withoutUndefined({
+        PolicyName: s.name,
+        Path: s.props.Path,
+        Description: s.props.Description,
+        PolicyDocument: documentText(s.props.PolicyDocument),
+      }),
+    },
+    ...rolesOfPolicy(s).map((roleName) => ({
+      service: 'iam',
+      action: 'AttachRolePolicy',
+      input: { RoleName: roleName, PolicyArn: s.resolver.ids(s.logicalId).physicalId },
+    })),
+  ],
+  apply: async (s, call) => {
+    const arn = s.resolver.ids(s.logicalId).physicalId;
+    const version = await unless(NO_SUCH_ENTITY, () =>
+      call('iam', 'GetPolicyVersion', { PolicyArn: arn, VersionId: 'v1' }),
+    );
+    let outcome: Outcome = version ? 'unchanged' : 'created';
+    const document = (version?.PolicyVersion as Props | undefined)?.Document;
+    if (version && !sameDocument(document, s.props.PolicyDocument)) {
+      // One version is kept (CreatePolicyVersion is not emulated): replace the policy in place.
+      const holders = (
+        await Promise.all(
+          rolesOfPolicy(s).map(async (roleName) => ({
+            roleName,
+            arns: (
+              ((
+                await call('iam', 'ListAttachedRolePolicies', { RoleName: roleName, MaxItems: 1000 })
+              ).AttachedPolicies ?? []) as Props[]
+            ).map((p) => String(p.PolicyArn)),
+          })),
+        )
+      ).filter((holder) => holder.arns.includes(arn));
+      for (const holder of holders)
+        await call('iam', 'DetachRolePolicy', { RoleName: holder.roleName, PolicyArn: arn });
+      await call('iam', 'DeletePolicy', { PolicyArn: arn });
+      outcome = 'updated';
+    }
+    if (outcome !== 'unchanged') {
+      const [create, ...attachments] = managedPolicy.plan(s) as [PlannedCall, ...PlannedCall[]];
+      await call(create.service, create.action, create.input);
+      for (const attachment of attachments) await call(attachment.service, attachment.action, attachment.input);
+      return outcome;
+    }
+    for (const roleName of rolesOfPolicy(s))
+      await call('iam', 'AttachRolePolicy', { RoleName: roleName, PolicyArn: arn });
+    return outcome;
+  },
+};
+
+/** `AWS::IAM::InstanceProfile`: the profile and its one role. */
+const instanceProfile: TypeHandler = {
+  plan: (s) => [
+    {
+      service: 'iam',
+      action: 'CreateInstanceProfile',
+      input: withoutUndefined({ InstanceProfileName: s.name, Path: s.props.Path }),
+    },
+    ...rolesOfPolicy(s).map((roleName) => ({
+      service: 'iam',
+      action: 'AddRoleToInstanceProfile',
+      input: { InstanceProfileName: s.name, RoleName: roleName },
+    })),
+  ],
+  apply: async (s, call) => {
+    const existing = (
+      await unless(NO_SUCH_ENTITY, () => call('iam', 'GetInstanceProfile', { InstanceProfileName: s.name }))
+    )?.InstanceProfile as Props | undefined;
+    if (!existing) await call('iam', 'CreateInstanceProfile', instanceProfile.plan(s)[0]?.input as Props);
+    const current = ((existing?.Roles ?? []) as Props[]).map((r) => String(r.RoleName));
+    const wanted = rolesOfPolicy(s);
+    if (isDeepStrictEqual(current, wanted)) return existing ? 'unchanged' : 'created';
+    for (const roleName of current) {
+      await call('iam', 'RemoveRoleFromInstanceProfile', { InstanceProfileName: s.name, RoleName: roleName });
+    }
+    for (const roleName of wanted) {
+      await call('iam', 'AddRoleToInstanceProfile', { InstanceProfileName: s.name, RoleName: roleName });
+    }
+    return existing ? 'updated' : 'created';
+  },
+};
+
 // --- Lambda ------------------------------------------------------------------------------------
 
 const FUNCTION_CONFIGURATION = [
@@ -687,6 +897,10 @@ const HANDLERS: Readonly<Record<string, TypeHandler>> = {
   'AWS::Lambda::Function': lambdaFunction,
   'AWS::Lambda::EventInvokeConfig': eventInvokeConfig,
   'AWS::Lambda::Permission': permission,
+  'AWS::IAM::Role': role,
+  'AWS::IAM::Policy': inlinePolicy,
+  'AWS::IAM::ManagedPolicy': managedPolicy,
+  'AWS::IAM::InstanceProfile': instanceProfile,
 };
 
 const handlerOf = (type: string): TypeHandler => {
