@@ -1,9 +1,9 @@
 /**
  * The functions of a bake and what reaches them: StartBake on every Bake Requested on the bus;
- * PlanBake, WaitForAutomation and FailBake as tasks of the bake state machine; AutomationEvents on
- * SSM's status-change events of the bake documents. Their least-privilege statements, rules and
- * dead-letter queues are declared here; ScheduleTick, the other bake function, is in schedules.ts
- * with the schedules that invoke it.
+ * PlanBake, WaitForAutomation and CleanUpFailedBake as tasks of the bake state machine;
+ * AutomationEvents on SSM's status-change events of the bake documents. Their least-privilege
+ * statements, rules and dead-letter queues are declared here; ScheduleTick, the other bake
+ * function, is in schedules.ts with the schedules that invoke it.
  */
 import { Rule } from 'aws-cdk-lib/aws-events';
 import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
@@ -22,14 +22,14 @@ export const BakeFunction = {
   PlanBake: 'PlanBake',
   WaitForAutomation: 'WaitForAutomation',
   AutomationEvents: 'AutomationEvents',
-  FailBake: 'FailBake',
+  CleanUpFailedBake: 'CleanUpFailedBake',
 } as const;
 
 /** The functions the bake state machine calls. */
 export interface BakeTaskFunctions {
   readonly planBake: SstFunction;
   readonly waitForAutomation: SstFunction;
-  readonly failBake: SstFunction;
+  readonly cleanUpFailedBake: SstFunction;
 }
 
 const CALLBACK_WILDCARD_REASON =
@@ -179,9 +179,9 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
     targets: [lambdaTarget(automationEvents, automationEventsDlq)],
   });
 
-  // --- FailBake: the failure path -----------------------------------------------------------------
-  const failBake = context.addFunction(BakeFunction.FailBake, {
-    handler: 'functions/fail-bake/handler.handler',
+  // --- CleanUpFailedBake: the failure path --------------------------------------------------------
+  const cleanUpFailedBake = context.addFunction(BakeFunction.CleanUpFailedBake, {
+    handler: 'functions/clean-up-failed-bake/handler.handler',
     description: 'Failure path: stops the automation, terminates builders, discards images, releases the lock',
     timeout: '5 minutes',
     wildcards: {
@@ -231,5 +231,5 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
     ],
   });
 
-  return { planBake, waitForAutomation, failBake };
+  return { planBake, waitForAutomation, cleanUpFailedBake };
 };

@@ -42,7 +42,7 @@ export const addBakeStateMachine = (
       sid: 'InvokeBakeFunctions',
       effect: Effect.ALLOW,
       actions: ['lambda:InvokeFunction'],
-      resources: [tasks.planBake.functionArn, tasks.waitForAutomation.functionArn, tasks.failBake.functionArn],
+      resources: [tasks.planBake.functionArn, tasks.waitForAutomation.functionArn, tasks.cleanUpFailedBake.functionArn],
     }),
     ...startAutomationStatements({
       arns,
@@ -83,7 +83,7 @@ export const addBakeStateMachine = (
   const substitutions: Record<BakeSubstitution, string> = {
     PlanBakeFunctionArn: tasks.planBake.functionArn,
     WaitForAutomationFunctionArn: tasks.waitForAutomation.functionArn,
-    FailBakeFunctionArn: tasks.failBake.functionArn,
+    CleanUpFailedBakeFunctionArn: tasks.cleanUpFailedBake.functionArn,
     EventBusName: context.bus.eventBusName,
     EventSource: config.settings.eventSource,
     AutomationWaitSeconds: String(AUTOMATION_WAIT_SECONDS),

@@ -17,7 +17,7 @@
  *                       waitSeconds } }
  *   after WaitFor...  automation.result = the callback's AutomationResult        FinishedBake
  *   failure path      the record above plus { failure: { <StateName>: { Error,   FailingBake
- *                       Cause } } }, then `failed` (fail-bake's BakeFailure)
+ *                       Cause } } }, then `failed` (clean-up-failed-bake's BakeFailure)
  *
  * The top-level `TimeoutSeconds` (24 h, above the longest builder timeout plus the wait for a busy
  * family) is a last resort: an execution that times out skips the cleanup path. The bake's real
@@ -57,7 +57,7 @@ export const BAKE_STATE_MACHINE_FILE: string = ((): string => {
 export const BAKE_SUBSTITUTIONS = [
   'PlanBakeFunctionArn',
   'WaitForAutomationFunctionArn',
-  'FailBakeFunctionArn',
+  'CleanUpFailedBakeFunctionArn',
   'EventBusName',
   'EventSource',
   'AutomationWaitSeconds',
@@ -161,7 +161,7 @@ export interface WaitForAutomationTaskInput {
   readonly bakeStartedAt: string;
 }
 
-/** CleanUpFailedBake's payload (fail-bake's `BakeFailureInput`); it returns a `BakeFailure`. */
+/** CleanUpFailedBake's payload (clean-up-failed-bake's `BakeFailureInput`); it returns a `BakeFailure`. */
 export interface CleanUpTaskInput extends BakeFailureInput {
   readonly request: BakeExecutionInput;
   readonly plan: BakePlan | null;

@@ -110,7 +110,7 @@ export interface AutomationFailureCause {
   readonly reason: string;
 }
 
-/** What the failure path (fail-bake) returns for the `Bake Failed` event. */
+/** What the failure path (CleanUpFailedBake) returns for the `Bake Failed` event. */
 export interface BakeFailure {
   readonly bakeId: string;
   readonly family: string;

@@ -187,7 +187,7 @@ describe('provision plan: the synthesized BakePipeline stack', () => {
     const substitutions = {
       PlanBakeFunctionArn: functionArn('PlanBake'),
       WaitForAutomationFunctionArn: functionArn('WaitForAutomation'),
-      FailBakeFunctionArn: functionArn('FailBake'),
+      CleanUpFailedBakeFunctionArn: functionArn('CleanUpFailedBake'),
       EventBusName: 'bakehouse-dev',
       EventSource: 'bakehouse',
       AutomationWaitSeconds: '600',

@@ -331,7 +331,7 @@ describe('provisioning the sandbox from the synthesized stack', () => {
     const substitutions: Record<string, string> = {
       PlanBakeFunctionArn: functionArn('bakehouse-dev-PlanBake'),
       WaitForAutomationFunctionArn: functionArn('bakehouse-dev-WaitForAutomation'),
-      FailBakeFunctionArn: functionArn('bakehouse-dev-FailBake'),
+      CleanUpFailedBakeFunctionArn: functionArn('bakehouse-dev-CleanUpFailedBake'),
       EventBusName: BUS,
       EventSource: 'bakehouse',
       AutomationWaitSeconds: '600',

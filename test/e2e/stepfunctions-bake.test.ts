@@ -54,7 +54,7 @@ beforeAll(async () => {
   const definition = JSON.stringify(loadBakeDefinition(bakeSubstitutions()));
   const created = await sfn.send(new CreateStateMachineCommand({ name: 'bake', definition, roleArn: ROLE_ARN }));
   stateMachineArn = created.stateMachineArn ?? '';
-  lambda.functions.set('bakehouse-fail-bake', (payload) => ({
+  lambda.functions.set('bakehouse-clean-up-failed-bake', (payload) => ({
     payload: bakeFailureFor(payload as unknown as CleanUpTaskInput),
   }));
 });
@@ -121,7 +121,7 @@ describe('the bake state machine in the sandbox', () => {
     expect(execution.status).toBe('FAILED');
     expect(execution.error).toBe(BAKE_FAILED_ERROR);
     expect(execution.cause).toBe(`NoSuchFamilyError: no family named ${FAMILY}`);
-    const cleanup = lambda.invocations.filter((call) => call.name === 'bakehouse-fail-bake').at(-1)?.payload;
+    const cleanup = lambda.invocations.filter((call) => call.name === 'bakehouse-clean-up-failed-bake').at(-1)?.payload;
     expect(cleanup).toMatchObject({
       bakeId: 'failing-bake',
       request: bakeRequest(),

@@ -287,7 +287,7 @@ describe('the bake state machine', () => {
     expect(machine().DefinitionSubstitutions).toEqual({
       PlanBakeFunctionArn: { 'Fn::GetAtt': [functionId(BakeFunction.PlanBake), 'Arn'] },
       WaitForAutomationFunctionArn: { 'Fn::GetAtt': [functionId(BakeFunction.WaitForAutomation), 'Arn'] },
-      FailBakeFunctionArn: { 'Fn::GetAtt': [functionId(BakeFunction.FailBake), 'Arn'] },
+      CleanUpFailedBakeFunctionArn: { 'Fn::GetAtt': [functionId(BakeFunction.CleanUpFailedBake), 'Arn'] },
       EventBusName: { Ref: logicalIdOf('AWS::Events::EventBus', 'Bus') },
       EventSource: 'bakehouse',
       AutomationWaitSeconds: String(AUTOMATION_WAIT_SECONDS),
@@ -333,7 +333,7 @@ describe('the functions', () => {
       handler: 'functions/automation-events/handler.handler',
       env: ['CALLBACK_PARAMETER_PREFIX'],
     },
-    [BakeFunction.FailBake]: { handler: 'functions/fail-bake/handler.handler', env: [] },
+    [BakeFunction.CleanUpFailedBake]: { handler: 'functions/clean-up-failed-bake/handler.handler', env: [] },
   };
 
   it.each(Object.entries(expected))('%s runs nodejs24.x on arm64, traced, with its environment', (id, spec) => {

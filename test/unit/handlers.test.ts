@@ -268,12 +268,12 @@ describe('wait-for-automation and automation-events handlers', () => {
   });
 });
 
-describe('fail-bake handler', () => {
+describe('clean-up-failed-bake handler', () => {
   it('needs no environment of its own and reports the failure', async () => {
     // Prepare
     ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
     ec2.on(DescribeImagesCommand).resolves({ Images: [] });
-    const { handler } = await import('../../functions/fail-bake/handler');
+    const { handler } = await import('../../functions/clean-up-failed-bake/handler');
 
     // Act
     const failure = await handler(
@@ -282,7 +282,7 @@ describe('fail-bake handler', () => {
         request: { family: 'al2023-base' },
         failure: { PlanBake: { Error: 'FamilyBusyError', Cause: 'busy' } },
       },
-      lambdaContext('FailBake'),
+      lambdaContext('CleanUpFailedBake'),
     );
 
     // Assess

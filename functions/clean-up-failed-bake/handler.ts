@@ -3,15 +3,15 @@ import middy from '@middy/core';
 import type { BakeFailure, BakeFailureInput } from '../commons/bake-plan';
 import { createEc2Client, createSsmClient } from '../commons/clients';
 import { logger } from '../commons/powertools';
-import { failBake } from './core';
+import { cleanUpFailedBake } from './core';
 
 const deps = { ec2: createEc2Client(), ssm: createSsmClient(), logger };
 
-const failBakeHandler = async (event: BakeFailureInput): Promise<BakeFailure> => {
+const cleanUpFailedBakeHandler = async (event: BakeFailureInput): Promise<BakeFailure> => {
   logger.appendKeys({ bakeId: event.bakeId });
-  return failBake(event, deps);
+  return cleanUpFailedBake(event, deps);
 };
 
 export const handler = middy<BakeFailureInput, BakeFailure>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .handler(failBakeHandler);
+  .handler(cleanUpFailedBakeHandler);

@@ -1,9 +1,9 @@
 /**
- * The failure path of a bake: find out what failed, then leave nothing behind. Stops the
- * automation if it still runs, terminates this bake's builder instances (found by tag, never by
- * guess), discards images the failed bake created, and releases the family lock if this bake
- * holds it. Every cleanup step runs even if another fails; failures are reported, not thrown,
- * so `Bake Failed` is always published.
+ * CleanUpFailedBake, the failure path of a bake: find out what failed, then leave nothing
+ * behind. Stops the automation if it still runs, terminates this bake's builder instances (found
+ * by tag, never by guess), discards images the failed bake created, and releases the family lock
+ * if this bake holds it. Every cleanup step runs even if another fails; failures are reported,
+ * not thrown, so `Bake Failed` is always published.
  */
 import {
   DeregisterImageCommand,
@@ -31,7 +31,7 @@ import { errorNameOf, messageOf } from '../commons/errors';
 import { eachPage } from '../commons/pages';
 import type { LogPort } from '../commons/powertools';
 
-export interface FailBakeDeps {
+export interface CleanUpFailedBakeDeps {
   readonly ec2: Pick<EC2Client, 'send'>;
   readonly ssm: Pick<SSMClient, 'send'>;
   readonly logger: LogPort;
@@ -40,7 +40,7 @@ export interface FailBakeDeps {
 const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down'];
 const MAX_REASON = 1_000;
 
-export const failBake = async (input: BakeFailureInput, deps: FailBakeDeps): Promise<BakeFailure> => {
+export const cleanUpFailedBake = async (input: BakeFailureInput, deps: CleanUpFailedBakeDeps): Promise<BakeFailure> => {
   const { failedStep, reason } = describeFailure(input);
   const automationExecutionId = input.automation?.automationExecutionId ?? automationIdFromCause(input) ?? null;
   const family = input.plan?.family ?? requestedFamily(input.request) ?? 'unknown';
@@ -127,7 +127,7 @@ export const describeFailure = (input: BakeFailureInput): { failedStep: string; 
   return { failedStep: stateName, reason: `${error}: ${message}` };
 };
 
-const stopAutomation = async (id: string, deps: FailBakeDeps): Promise<void> => {
+const stopAutomation = async (id: string, deps: CleanUpFailedBakeDeps): Promise<void> => {
   try {
     const { AutomationExecution } = await deps.ssm.send(
       new GetAutomationExecutionCommand({ AutomationExecutionId: id }),
@@ -141,7 +141,7 @@ const stopAutomation = async (id: string, deps: FailBakeDeps): Promise<void> => 
   }
 };
 
-const terminateBuilders = async (bakeId: string, deps: FailBakeDeps): Promise<string[]> => {
+const terminateBuilders = async (bakeId: string, deps: CleanUpFailedBakeDeps): Promise<string[]> => {
   const ids: string[] = [];
   const pages = eachPage((NextToken) =>
     deps.ec2.send(
@@ -170,7 +170,7 @@ const terminateBuilders = async (bakeId: string, deps: FailBakeDeps): Promise<st
   return ids;
 };
 
-const discardImages = async (bakeId: string, deps: FailBakeDeps): Promise<string[]> => {
+const discardImages = async (bakeId: string, deps: CleanUpFailedBakeDeps): Promise<string[]> => {
   const ids: string[] = [];
   const pages = eachPage((NextToken) =>
     deps.ec2.send(
@@ -199,7 +199,7 @@ const discardImages = async (bakeId: string, deps: FailBakeDeps): Promise<string
   return ids;
 };
 
-const releaseLock = async (name: string, bakeId: string, deps: FailBakeDeps): Promise<void> => {
+const releaseLock = async (name: string, bakeId: string, deps: CleanUpFailedBakeDeps): Promise<void> => {
   let holder: string | undefined;
   try {
     const { Parameter } = await deps.ssm.send(new GetParameterCommand({ Name: name }));

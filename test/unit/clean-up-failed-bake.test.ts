@@ -14,8 +14,12 @@ import {
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  type CleanUpFailedBakeDeps,
+  cleanUpFailedBake,
+  describeFailure,
+} from '../../functions/clean-up-failed-bake/core';
 import type { BakeActionPlan, BakeFailureInput, SkipPlan } from '../../functions/commons/bake-plan';
-import { describeFailure, type FailBakeDeps, failBake } from '../../functions/fail-bake/core';
 import { awsError, recordingLogger } from './support/bake-factories';
 
 const ec2 = mockClient(EC2Client);
@@ -25,7 +29,7 @@ const BAKE_ID = 'al2023-base-0123456789abcdef0123456789abcdef';
 const AUTOMATION_ID = '4c5a2c1e-7f3b-4d2a-9e8f-0a1b2c3d4e5f';
 const LOCK = '/bakehouse/_locks/al2023-base';
 
-const failDeps = (overrides: Partial<FailBakeDeps> = {}): FailBakeDeps => ({
+const failDeps = (overrides: Partial<CleanUpFailedBakeDeps> = {}): CleanUpFailedBakeDeps => ({
   ec2: new EC2Client({}),
   ssm: new SSMClient({}),
   logger: recordingLogger(),
@@ -175,13 +179,13 @@ describe('describeFailure', () => {
   });
 });
 
-describe('failBake', () => {
+describe('cleanUpFailedBake', () => {
   it('returns the failure for the Bake Failed event', async () => {
     // Prepare
     lockHeldBy(BAKE_ID);
 
     // Act
-    const failure = await failBake(automationFailed(), failDeps());
+    const failure = await cleanUpFailedBake(automationFailed(), failDeps());
 
     // Assess
     expect(failure).toEqual({
@@ -203,7 +207,10 @@ describe('failBake', () => {
       .resolves({ AutomationExecution: { AutomationExecutionStatus: 'InProgress' } });
 
     // Act
-    await failBake(automationFailed({ failure: { WaitForAutomation: { Error: 'States.Timeout' } } }), failDeps());
+    await cleanUpFailedBake(
+      automationFailed({ failure: { WaitForAutomation: { Error: 'States.Timeout' } } }),
+      failDeps(),
+    );
 
     // Assess
     expect(ssm).toHaveReceivedCommandWith(StopAutomationExecutionCommand, {
@@ -214,7 +221,7 @@ describe('failBake', () => {
 
   it('leaves a finished automation alone', async () => {
     // Act
-    await failBake(automationFailed(), failDeps());
+    await cleanUpFailedBake(automationFailed(), failDeps());
 
     // Assess
     expect(ssm).toHaveReceivedCommandWith(GetAutomationExecutionCommand, { AutomationExecutionId: AUTOMATION_ID });
@@ -223,7 +230,7 @@ describe('failBake', () => {
 
   it('finds the automation id in the failure cause when the state machine did not record it', async () => {
     // Act
-    const failure = await failBake(automationFailed({ automation: null }), failDeps());
+    const failure = await cleanUpFailedBake(automationFailed({ automation: null }), failDeps());
 
     // Assess
     expect(failure.automationExecutionId).toBe(AUTOMATION_ID);
@@ -238,7 +245,7 @@ describe('failBake', () => {
     });
 
     // Act
-    const failure = await failBake(input, failDeps());
+    const failure = await cleanUpFailedBake(input, failDeps());
 
     // Assess
     expect(failure.automationExecutionId).toBeNull();
@@ -253,7 +260,7 @@ describe('failBake', () => {
       .resolvesOnce({ Reservations: [{ Instances: [{ InstanceId: 'i-0000000000000002' }, {}] }] });
 
     // Act
-    const failure = await failBake(automationFailed(), failDeps());
+    const failure = await cleanUpFailedBake(automationFailed(), failDeps());
 
     // Assess
     expect(failure.terminatedInstanceIds).toEqual(['i-0000000000000001', 'i-0000000000000002']);
@@ -276,7 +283,7 @@ describe('failBake', () => {
     ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: instances }] });
 
     // Act
-    const failure = await failBake(automationFailed(), failDeps());
+    const failure = await cleanUpFailedBake(automationFailed(), failDeps());
 
     // Assess
     expect(failure.terminatedInstanceIds).toHaveLength(120);
@@ -289,7 +296,7 @@ describe('failBake', () => {
     ec2.on(DescribeImagesCommand).resolves({ Images: [{ ImageId: 'ami-0000000000000000a' }] });
 
     // Act
-    const failure = await failBake(automationFailed(), failDeps());
+    const failure = await cleanUpFailedBake(automationFailed(), failDeps());
 
     // Assess
     expect(failure.discardedImageIds).toEqual(['ami-0000000000000000a']);
@@ -316,7 +323,7 @@ describe('failBake', () => {
     });
 
     // Act
-    const failure = await failBake(input, failDeps());
+    const failure = await cleanUpFailedBake(input, failDeps());
 
     // Assess
     expect(failure.discardedImageIds).toEqual([]);
@@ -329,7 +336,7 @@ describe('failBake', () => {
     lockHeldBy(BAKE_ID);
 
     // Act
-    await failBake(automationFailed(), failDeps());
+    await cleanUpFailedBake(automationFailed(), failDeps());
 
     // Assess
     expect(ssm).toHaveReceivedCommandExactlyOnceWith(DeleteParameterCommand, { Name: LOCK });
@@ -340,7 +347,7 @@ describe('failBake', () => {
     lockHeldBy('al2023-base-ffffffffffffffffffffffffffffffff');
 
     // Act
-    const failure = await failBake(automationFailed(), failDeps());
+    const failure = await cleanUpFailedBake(automationFailed(), failDeps());
 
     // Assess
     expect(ssm).not.toHaveReceivedCommand(DeleteParameterCommand);
@@ -349,7 +356,7 @@ describe('failBake', () => {
 
   it('is content when the lock is already gone', async () => {
     // Act
-    const failure = await failBake(automationFailed(), failDeps());
+    const failure = await cleanUpFailedBake(automationFailed(), failDeps());
 
     // Assess
     expect(ssm).toHaveReceivedCommandWith(GetParameterCommand, { Name: LOCK });
@@ -366,7 +373,7 @@ describe('failBake', () => {
     });
 
     // Act
-    await failBake(input, failDeps());
+    await cleanUpFailedBake(input, failDeps());
 
     // Assess
     expect(ssm).not.toHaveReceivedCommand(GetParameterCommand);
@@ -382,7 +389,7 @@ describe('failBake', () => {
     const logger = recordingLogger();
 
     // Act
-    const failure = await failBake(automationFailed(), failDeps({ logger }));
+    const failure = await cleanUpFailedBake(automationFailed(), failDeps({ logger }));
 
     // Assess
     expect(failure.cleanupErrors).toEqual([
@@ -400,7 +407,7 @@ describe('failBake', () => {
     ssm.on(GetAutomationExecutionCommand).rejects(awsError('AutomationExecutionNotFoundException'));
 
     // Act
-    const failure = await failBake(automationFailed(), failDeps());
+    const failure = await cleanUpFailedBake(automationFailed(), failDeps());
 
     // Assess
     expect(failure.cleanupErrors).toEqual([]);
@@ -412,7 +419,7 @@ describe('failBake', () => {
     ssm.on(DeleteParameterCommand).rejects(awsError('AccessDeniedException', 'no ssm:DeleteParameter'));
 
     // Act
-    const failure = await failBake(automationFailed(), failDeps());
+    const failure = await cleanUpFailedBake(automationFailed(), failDeps());
 
     // Assess
     expect(failure.cleanupErrors).toEqual(['release family lock: no ssm:DeleteParameter']);
@@ -430,7 +437,7 @@ describe('failBake', () => {
     };
 
     // Act
-    const failure = await failBake(input, failDeps());
+    const failure = await cleanUpFailedBake(input, failDeps());
 
     // Assess
     expect(failure.family).toBe('windows-2022-base');
@@ -439,7 +446,7 @@ describe('failBake', () => {
 
   it("calls the family 'unknown' when nothing names it", async () => {
     // Act
-    const failure = await failBake({ bakeId: BAKE_ID, request: 'garbage' }, failDeps());
+    const failure = await cleanUpFailedBake({ bakeId: BAKE_ID, request: 'garbage' }, failDeps());
 
     // Assess
     expect(failure.family).toBe('unknown');
@@ -450,7 +457,7 @@ describe('failBake', () => {
     const input = automationFailed({ failure: { PlanBake: { Error: 'E', Cause: 'x'.repeat(5_000) } } });
 
     // Act
-    const failure = await failBake(input, failDeps());
+    const failure = await cleanUpFailedBake(input, failDeps());
 
     // Assess
     expect(failure.reason).toHaveLength(1_000);
