@@ -195,3 +195,40 @@ describe.each([
     expect(inputs.filter((input) => input.includes(String(detail.reason)))).toEqual([]);
   });
 });
+
+describe("the bus policy, for another team's account", () => {
+  /** The account bakehouse.config.ts lets request bakes (settings.bakeRequestAccounts). */
+  const TEAM_ACCOUNT = '111122223333';
+  const BUS_ARN = `arn:aws:events:us-east-1:000000000000:event-bus/${BUS}`;
+
+  const putAs = async (account: string, detailType: string) => {
+    const client = new EventBridgeClient({
+      ...sandbox.clientConfig,
+      credentials: { accessKeyId: account, secretAccessKey: 'test' },
+    });
+    try {
+      const sent = await client.send(
+        new PutEventsCommand({
+          Entries: [{ EventBusName: BUS_ARN, Source: 'team.payments', DetailType: detailType, Detail: '{}' }],
+        }),
+      );
+      return sent.Entries?.[0];
+    } finally {
+      client.destroy();
+    }
+  };
+
+  it('admits only Bake Requested from a listed account, as the policy says', async () => {
+    // Act
+    const bake = await putAs(TEAM_ACCOUNT, DetailType.BakeRequested);
+    const promote = await putAs(TEAM_ACCOUNT, DetailType.PromoteRequested);
+    const revoke = await putAs(TEAM_ACCOUNT, DetailType.AmiRevoked);
+    const unlisted = await putAs('999988887777', DetailType.BakeRequested);
+
+    // Assess
+    expect(bake?.EventId).toBeDefined();
+    expect(promote?.ErrorCode).toBe('AccessDeniedException');
+    expect(revoke?.ErrorCode).toBe('AccessDeniedException');
+    expect(unlisted?.ErrorCode).toBe('AccessDeniedException');
+  });
+});

@@ -320,6 +320,53 @@ describe('bus policies', () => {
       other.destroy();
     }
   });
+  it("lets another account put only the events the policy's conditions admit (events:detail-type, events:source)", async () => {
+    // Prepare: the shape of Bakehouse's bus policy, as a whole document (PutPermission Policy)
+    const bus = unique('conditioned');
+    const { EventBusArn } = await events.send(new CreateEventBusCommand({ Name: bus }));
+    await events.send(
+      new PutPermissionCommand({
+        EventBusName: bus,
+        Policy: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Sid: 'BakeRequestsOnly',
+              Effect: 'Allow',
+              Principal: { AWS: 'arn:aws:iam::444444444444:root' },
+              Action: 'events:PutEvents',
+              Resource: EventBusArn,
+              Condition: {
+                StringEquals: { 'events:detail-type': 'Bake Requested' },
+                StringLike: { 'events:source': 'team.*' },
+              },
+            },
+          ],
+        }),
+      }),
+    );
+    const partner = clientAs('444444444444');
+    const put = async (fields: Record<string, string>) =>
+      (
+        await partner.send(
+          new PutEventsCommand({ Entries: [entry({ EventBusName: EventBusArn, Source: 'team.web', ...fields })] }),
+        )
+      ).Entries?.[0];
+
+    try {
+      // Act
+      const admitted = await put({ DetailType: 'Bake Requested' });
+      const otherType = await put({ DetailType: 'Promote Requested' });
+      const otherSource = await put({ DetailType: 'Bake Requested', Source: 'bakehouse' });
+
+      // Assess
+      expect(admitted?.EventId).toBeDefined();
+      expect(otherType?.ErrorCode).toBe('AccessDeniedException');
+      expect(otherSource?.ErrorCode).toBe('AccessDeniedException');
+    } finally {
+      partner.destroy();
+    }
+  });
 });
 
 describe('TestEventPattern', () => {

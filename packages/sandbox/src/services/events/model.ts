@@ -7,6 +7,7 @@
  * that is a 12-digit number, otherwise the sandbox account.
  */
 import { AwsError } from '../../errors';
+import { evaluate, type PolicyDocument } from '../../iam';
 import type { ServiceContext } from '../../service';
 import { validatePattern } from './pattern';
 
@@ -189,26 +190,42 @@ export const rulesOf = (ctx: ServiceContext, bus: BusRef): RuleRecord[] =>
 export const policyDocument = (bus: BusRecord): string | undefined =>
   bus.statements.length === 0 ? undefined : JSON.stringify({ Version: '2012-10-17', Statement: bus.statements });
 
+/** A caller signed with an account's credentials acts as that account's administrator. */
+const ACCOUNT_ADMINISTRATOR = {
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }],
+} as const;
+
 /**
- * Whether `account` may put events on `bus`: its owner always may; anyone else needs a statement
- * allowing events:PutEvents to that account (or `*`), whose optional `StringEquals`
- * `aws:PrincipalOrgID` condition names the sandbox organization.
+ * Whether `account` may put this event on `bus`: its owner always may; anyone else needs the bus
+ * policy to allow events:PutEvents, evaluated as IAM does for a cross-account request (the caller
+ * acts as its account's administrator) with the context EventBridge sets: `events:source`,
+ * `events:detail-type` ("Using IAM policy conditions in Amazon EventBridge") and
+ * `aws:PrincipalOrgID` (the sandbox's organization).
  */
-export const mayPutEvents = (bus: BusRecord, account: string): boolean => {
+export const mayPutEvents = (
+  bus: BusRecord,
+  account: string,
+  event: { readonly source: string; readonly detailType: string },
+): boolean => {
   if (bus.account === account) return true;
-  return bus.statements.some((statement) => {
-    const action = statement.Action;
-    if (action !== 'events:PutEvents' && action !== 'events:*') return false;
-    const principal = statement.Principal;
-    const principalOk =
-      principal === '*' ||
-      principal.AWS === '*' ||
-      principal.AWS === account ||
-      principal.AWS === `arn:aws:iam::${account}:root`;
-    if (!principalOk) return false;
-    const org = statement.Condition?.StringEquals?.['aws:PrincipalOrgID'];
-    return org === undefined || org === SANDBOX_ORG_ID;
+  if (bus.statements.length === 0) return false;
+  const { decision } = evaluate({
+    request: {
+      principal: { type: 'Root', arn: `arn:aws:iam::${account}:root`, account },
+      action: 'events:PutEvents',
+      resource: bus.arn,
+      context: {
+        'events:source': event.source,
+        'events:detail-type': event.detailType,
+        'aws:PrincipalOrgID': SANDBOX_ORG_ID,
+      },
+    },
+    identityPolicies: [ACCOUNT_ADMINISTRATOR as unknown as PolicyDocument],
+    resourcePolicy: { Version: '2012-10-17', Statement: bus.statements } as unknown as PolicyDocument,
+    resourceAccount: bus.account,
   });
+  return decision === 'Allow';
 };
 
 export const appendMessage = (

@@ -145,7 +145,7 @@ const forward = (ctx: ServiceContext, rule: RuleRecord, arn: string, event: Even
   const ref = busRef(ctx, arn);
   const bus = findBus(ctx, ref);
   if (!bus) throw new TargetError('ResourceNotFoundException', `Event bus ${ref.name} does not exist.`);
-  if (!mayPutEvents(bus, rule.account)) {
+  if (!mayPutEvents(bus, rule.account, { source: event.source, detailType: event['detail-type'] })) {
     throw new TargetError(
       'AccessDeniedException',
       `User: arn:aws:iam::${rule.account}:root is not authorized to perform: events:PutEvents on resource: ${bus.arn}`,
@@ -242,7 +242,7 @@ const putEntry = (ctx: ServiceContext, caller: string, entry: Input): ResultEntr
     return { ErrorCode: 'InvalidArgument', ErrorMessage: (error as Error).message };
   }
   const bus = findBus(ctx, ref);
-  if (bus && !mayPutEvents(bus, caller)) {
+  if (bus && !mayPutEvents(bus, caller, { source, detailType })) {
     return {
       ErrorCode: 'AccessDeniedException',
       ErrorMessage: `User: arn:aws:iam::${caller}:root is not authorized to perform: events:PutEvents on resource: ${bus.arn} because no resource-based policy allows the events:PutEvents action`,
