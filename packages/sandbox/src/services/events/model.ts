@@ -191,10 +191,24 @@ export const policyDocument = (bus: BusRecord): string | undefined =>
   bus.statements.length === 0 ? undefined : JSON.stringify({ Version: '2012-10-17', Statement: bus.statements });
 
 /** A caller signed with an account's credentials acts as that account's administrator. */
-const ACCOUNT_ADMINISTRATOR = {
+const ACCOUNT_ADMINISTRATOR: PolicyDocument = {
   Version: '2012-10-17',
   Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }],
-} as const;
+};
+
+/**
+ * One document per stored statement list: the evaluator compiles a document once and remembers it
+ * by identity, so the same bus policy is not compiled again for every PutEvents entry.
+ */
+const busPolicies = new WeakMap<readonly PolicyStatement[], PolicyDocument>();
+const busPolicyDocument = (bus: BusRecord): PolicyDocument => {
+  let document = busPolicies.get(bus.statements);
+  if (!document) {
+    document = { Version: '2012-10-17', Statement: bus.statements };
+    busPolicies.set(bus.statements, document);
+  }
+  return document;
+};
 
 /**
  * Whether `account` may put this event on `bus`: its owner always may; anyone else needs the bus
@@ -221,8 +235,8 @@ export const mayPutEvents = (
         'aws:PrincipalOrgID': SANDBOX_ORG_ID,
       },
     },
-    identityPolicies: [ACCOUNT_ADMINISTRATOR as unknown as PolicyDocument],
-    resourcePolicy: { Version: '2012-10-17', Statement: bus.statements } as unknown as PolicyDocument,
+    identityPolicies: [ACCOUNT_ADMINISTRATOR],
+    resourcePolicy: busPolicyDocument(bus),
     resourceAccount: bus.account,
   });
   return decision === 'Allow';
