@@ -5,6 +5,7 @@
  * stand-in services in tests.
  */
 export { AwsError } from './errors';
+export { type ContextKeys, evaluate, mayAssume, type PolicyDocument, type PolicyStatement } from './iam';
 export {
   type AssemblyStack,
   type CfnTemplate,

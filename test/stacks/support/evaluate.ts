@@ -1,16 +1,14 @@
 /**
- * Whether a role's identity policy allows one request, evaluated as IAM does for the operators
- * Bakehouse's policies use: an Allow statement matches when its action is named, one resource
- * pattern matches (`*` and `?` wildcards) and every condition holds. Bakehouse grants no Deny and
- * no wildcard action, so an allowing statement is all it takes. A condition operator not
- * listed here throws: a test must never pass because a condition was skipped.
- *
- * Context keys follow IAM: a key the request does not carry fails `StringEquals`/`StringLike`/
- * `ArnLike` and `ForAnyValue:*`, and satisfies `ForAllValues:*` (the empty set).
+ * Whether a role's identity policy allows one request, decided by the sandbox's IAM evaluator
+ * (`@bakehouse/sandbox`, AWS's policy evaluation logic with every condition operator; an operator
+ * it does not know is a malformed policy and throws, so no test passes because a condition was
+ * skipped). The synthesized statements are first resolved to text for the account and region the
+ * test synthesized.
  */
-import { asList, type Statement } from './pipeline';
+import { type ContextKeys, evaluate, type PolicyDocument } from '@bakehouse/sandbox';
+import type { Statement } from './pipeline';
 
-export type Context = Readonly<Record<string, string | readonly string[]>>;
+export type Context = ContextKeys;
 
 export interface Request {
   readonly action: string;
@@ -40,48 +38,37 @@ export const resolver =
     throw new Error(`cannot resolve ${JSON.stringify(value)}`);
   };
 
-const wildcard = (pattern: string, text: string): boolean => {
-  const source = pattern
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${source}$`, 's').test(text);
+/** A template value with every intrinsic resolved, at any depth (strings, lists, condition blocks). */
+export const resolvedDeep = (value: unknown, resolve: (v: unknown) => string): unknown => {
+  if (Array.isArray(value)) return value.map((item) => resolvedDeep(item, resolve));
+  if (typeof value !== 'object' || value === null) return value;
+  const node = value as Record<string, unknown>;
+  if ('Ref' in node || 'Fn::Join' in node || 'Fn::GetAtt' in node) return resolve(value);
+  return Object.fromEntries(Object.entries(node).map(([key, child]) => [key, resolvedDeep(child, resolve)]));
 };
 
-const valuesOf = (context: Context, key: string): readonly string[] | undefined => {
-  const found = Object.entries(context).find(([k]) => k.toLowerCase() === key.toLowerCase());
-  return found === undefined ? undefined : asList(found[1] as string | string[]);
-};
-
-const holds = (operator: string, key: string, expected: readonly string[], context: Context): boolean => {
-  const actual = valuesOf(context, key);
-  switch (operator) {
-    case 'StringEquals':
-    case 'ArnEquals':
-      return actual?.some((a) => expected.includes(a)) ?? false;
-    case 'StringLike':
-    case 'ArnLike':
-      return actual?.some((a) => expected.some((e) => wildcard(e, a))) ?? false;
-    case 'ForAllValues:StringEquals':
-      return (actual ?? []).every((a) => expected.includes(a));
-    case 'ForAllValues:StringLike':
-      return (actual ?? []).every((a) => expected.some((e) => wildcard(e, a)));
-    case 'ForAnyValue:StringEquals':
-      return (actual ?? []).some((a) => expected.includes(a));
-    default:
-      throw new Error(`the evaluator does not know condition operator ${operator}`);
-  }
-};
-
-/** True when some statement allows the request. */
-export const allows = (statements: readonly Statement[], request: Request, resolve: (v: unknown) => string): boolean =>
-  statements.some((s) => {
-    if (s.Effect !== 'Allow') return false;
-    if (!asList(s.Action).includes(request.action)) return false;
-    if (!asList(s.Resource ?? []).some((r) => wildcard(resolve(r), request.resource))) return false;
-    return Object.entries(s.Condition ?? {}).every(([operator, keys]) =>
-      Object.entries(keys).every(([key, expected]) =>
-        holds(operator, key, asList(expected as string | string[]).map(resolve), request.context ?? {}),
-      ),
-    );
+/** True when the statements, as the role's identity policy, allow the request for a session of the role. */
+export const allows = (
+  statements: readonly Statement[],
+  request: Request,
+  resolve: (v: unknown) => string,
+): boolean => {
+  const account = resolve({ Ref: 'AWS::AccountId' });
+  const policy = { Version: '2012-10-17', Statement: resolvedDeep(statements, resolve) } as PolicyDocument;
+  const { decision } = evaluate({
+    request: {
+      principal: {
+        type: 'AssumedRole',
+        arn: `arn:aws:sts::${account}:assumed-role/role-under-test/session`,
+        account,
+        roleArn: `arn:aws:iam::${account}:role/role-under-test`,
+      },
+      action: request.action,
+      resource: request.resource,
+      ...(request.context === undefined ? {} : { context: request.context }),
+    },
+    identityPolicies: [policy],
+    resourceAccount: request.resource.split(':')[4] || account,
   });
+  return decision === 'Allow';
+};
