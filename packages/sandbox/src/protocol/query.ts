@@ -156,4 +156,7 @@ export const awsQueryResponse = (
 export const awsQueryError = (error: AwsError, namespace: string, requestId: string): string =>
   `${XML_DECLARATION}<ErrorResponse xmlns="${namespace}"><Error><Type>${error.type}</Type><Code>${escapeXml(error.code)}</Code><Message>${escapeXml(error.message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`;
 
+/** awsquery services (Auto Scaling, IAM, STS) answer an invalid member with `ValidationError`. */
+export const validationError = (message: string): AwsError => new AwsError('ValidationError', message);
+
 export { AwsError };

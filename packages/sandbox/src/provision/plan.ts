@@ -633,13 +633,14 @@ const role: TypeHandler = {
   },
 };
 
-const rolesOfPolicy = (s: Subject): string[] =>
+/** The roles a policy or an instance profile names (`Roles`). */
+const rolesNamed = (s: Subject): string[] =>
   ((s.props.Roles as unknown[] | undefined) ?? []).map((name) => asString(name, `${s.logicalId}.Roles[]`));
 
 /** `AWS::IAM::Policy`: the same inline policy put on each role it names. */
 const inlinePolicy: TypeHandler = {
   plan: (s) =>
-    rolesOfPolicy(s).map((roleName) => ({
+    rolesNamed(s).map((roleName) => ({
       service: 'iam',
       action: 'PutRolePolicy',
       input: {
@@ -651,7 +652,7 @@ const inlinePolicy: TypeHandler = {
   apply: async (s, call) => {
     const policyName = asString(s.props.PolicyName, `${s.logicalId}.PolicyName`);
     let outcome: Outcome = 'unchanged';
-    for (const roleName of rolesOfPolicy(s)) {
+    for (const roleName of rolesNamed(s)) {
       const current = await unless(NO_SUCH_ENTITY, () =>
         call('iam', 'GetRolePolicy', { RoleName: roleName, PolicyName: policyName }),
       );
@@ -680,7 +681,7 @@ const managedPolicy: TypeHandler = {
         PolicyDocument: documentText(s.props.PolicyDocument),
       }),
     },
-    ...rolesOfPolicy(s).map((roleName) => ({
+    ...rolesNamed(s).map((roleName) => ({
       service: 'iam',
       action: 'AttachRolePolicy',
       input: { RoleName: roleName, PolicyArn: s.resolver.ids(s.logicalId).physicalId },
@@ -695,20 +696,9 @@ const managedPolicy: TypeHandler = {
     const document = (version?.PolicyVersion as Props | undefined)?.Document;
     if (version && !sameDocument(document, s.props.PolicyDocument)) {
       // One version is kept (CreatePolicyVersion is not emulated): replace the policy in place.
-      const holders = (
-        await Promise.all(
-          rolesOfPolicy(s).map(async (roleName) => ({
-            roleName,
-            arns: (
-              ((
-                await call('iam', 'ListAttachedRolePolicies', { RoleName: roleName, MaxItems: 1000 })
-              ).AttachedPolicies ?? []) as Props[]
-            ).map((p) => String(p.PolicyArn)),
-          })),
-        )
-      ).filter((holder) => holder.arns.includes(arn));
-      for (const holder of holders)
-        await call('iam', 'DetachRolePolicy', { RoleName: holder.roleName, PolicyArn: arn });
+      for (const roleName of rolesNamed(s)) {
+        await unless(NO_SUCH_ENTITY, () => call('iam', 'DetachRolePolicy', { RoleName: roleName, PolicyArn: arn }));
+      }
       await call('iam', 'DeletePolicy', { PolicyArn: arn });
       outcome = 'updated';
     }
@@ -718,8 +708,7 @@ const managedPolicy: TypeHandler = {
       for (const attachment of attachments) await call(attachment.service, attachment.action, attachment.input);
       return outcome;
     }
-    for (const roleName of rolesOfPolicy(s))
-      await call('iam', 'AttachRolePolicy', { RoleName: roleName, PolicyArn: arn });
+    for (const roleName of rolesNamed(s)) await call('iam', 'AttachRolePolicy', { RoleName: roleName, PolicyArn: arn });
     return outcome;
   },
 };
@@ -732,7 +721,7 @@ const instanceProfile: TypeHandler = {
       action: 'CreateInstanceProfile',
       input: withoutUndefined({ InstanceProfileName: s.name, Path: s.props.Path }),
     },
-    ...rolesOfPolicy(s).map((roleName) => ({
+    ...rolesNamed(s).map((roleName) => ({
       service: 'iam',
       action: 'AddRoleToInstanceProfile',
       input: { InstanceProfileName: s.name, RoleName: roleName },
@@ -744,7 +733,7 @@ const instanceProfile: TypeHandler = {
     )?.InstanceProfile as Props | undefined;
     if (!existing) await call('iam', 'CreateInstanceProfile', instanceProfile.plan(s)[0]?.input as Props);
     const current = ((existing?.Roles ?? []) as Props[]).map((r) => String(r.RoleName));
-    const wanted = rolesOfPolicy(s);
+    const wanted = rolesNamed(s);
     if (isDeepStrictEqual(current, wanted)) return existing ? 'unchanged' : 'created';
     for (const roleName of current) {
       await call('iam', 'RemoveRoleFromInstanceProfile', { InstanceProfileName: s.name, RoleName: roleName });

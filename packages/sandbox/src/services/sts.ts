@@ -7,16 +7,13 @@
  * evaluated: any well-formed role ARN can be assumed (inject a fault to see a refusal).
  */
 import { createHash } from 'node:crypto';
-import { AwsError } from '../errors';
-import { optionalInt, optionalString } from '../protocol/query';
+import { optionalInt, optionalString, validationError } from '../protocol/query';
 import type { QueryService } from '../service';
 import { callerAccount } from './events/model';
 import { iamId } from './iam/model';
 
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::(\d{12}):role\/((?:[\w+=,.@-]+\/)*)([\w+=,.@-]{1,64})$/;
 const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
-
-const validationError = (message: string): AwsError => new AwsError('ValidationError', message);
 
 /** Stable made-up ids: the same role always has the same role id, as in IAM. */
 const idOf = (prefix: string, text: string, length: number): string =>

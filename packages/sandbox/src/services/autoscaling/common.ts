@@ -1,6 +1,6 @@
 import { AwsError } from '../../errors';
 import { decodeOffsetToken, type Page } from '../../pagination';
-import { indexedStructs, type QueryParams, substruct, type XmlValue } from '../../protocol/query';
+import { indexedStructs, type QueryParams, substruct, validationError, type XmlValue } from '../../protocol/query';
 import type { ServiceContext } from '../../service';
 import { resolveLaunchTemplateVersion } from '../ec2/launch-templates';
 import { Ec2Table, type InstanceRecord, type LaunchTemplateRecord } from '../ec2/model';
@@ -15,8 +15,6 @@ import {
   type MixedInstancesPolicyRecord,
   type OverrideRecord,
 } from './model';
-
-export const validationError = (message: string): AwsError => new AwsError('ValidationError', message);
 
 export const nullMember = (member: string): AwsError =>
   validationError(

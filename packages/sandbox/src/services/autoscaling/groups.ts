@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { AwsError } from '../../errors';
 import { pageOf } from '../../pagination';
-import { indexedStructs, memberList, type QueryParams } from '../../protocol/query';
+import { indexedStructs, memberList, type QueryParams, validationError } from '../../protocol/query';
 import type { QueryAction, ServiceContext } from '../../service';
 import { isWellFormedId } from '../ec2/common';
 import { Ec2Table, type InstanceRecord } from '../ec2/model';
@@ -20,7 +20,6 @@ import {
   readLaunchSource,
   readRecordsPage,
   requiredText,
-  validationError,
   withoutLaunchSource,
 } from './common';
 import { active, activeRefresh, refreshesOf } from './instance-refreshes';

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { AwsError } from '../../errors';
 import { pageOf } from '../../pagination';
-import { memberList, type QueryParams, substruct, type XmlValue } from '../../protocol/query';
+import { memberList, type QueryParams, substruct, validationError, type XmlValue } from '../../protocol/query';
 import type { QueryAction, ServiceContext } from '../../service';
 import type { Store } from '../../store';
 import {
@@ -17,7 +17,6 @@ import {
   readRecordsPage,
   requiredText,
   specificationXml,
-  validationError,
   withoutLaunchSource,
 } from './common';
 import {

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { AwsError } from '../../errors';
 import { pageOf } from '../../pagination';
-import { indexedStructs, memberList, type QueryParams, substruct } from '../../protocol/query';
+import { indexedStructs, memberList, type QueryParams, substruct, validationError } from '../../protocol/query';
 import type { QueryAction, ServiceContext } from '../../service';
 import { isWellFormedId } from '../ec2/common';
 import { Ec2Table, type ImageRecord } from '../ec2/model';
@@ -14,7 +14,6 @@ import {
   optionalText,
   readRecordsPage,
   requiredText,
-  validationError,
 } from './common';
 import { AutoScalingTable, type GroupRecord, type LaunchConfigurationRecord } from './model';
 

@@ -10,7 +10,14 @@
  */
 import { AwsError } from '../../errors';
 import { decodeOffsetToken, pageOf } from '../../pagination';
-import { indexedStructs, optionalInt, optionalString, type QueryParams, type XmlValue } from '../../protocol/query';
+import {
+  indexedStructs,
+  optionalInt,
+  optionalString,
+  type QueryParams,
+  validationError,
+  type XmlValue,
+} from '../../protocol/query';
 import type { QueryAction, QueryService, ServiceContext } from '../../service';
 import { callerAccount } from '../events/model';
 import {
@@ -29,7 +36,6 @@ import {
   profileKey,
   type RoleRecord,
   roleKey,
-  validationError,
 } from './model';
 
 const AWS_MANAGED_POLICY = /^arn:aws[a-z-]*:iam::aws:policy\/(?:[\w+=,.@-]+\/)*[\w+=,.@-]+$/;

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { AwsError } from '../../errors';
+import { validationError } from '../../protocol/query';
 
 export const IamTable = {
   Roles: 'iam.roles',
@@ -65,7 +66,6 @@ export const profileKey = (account: string, name: string): string => `${account}
 export const noSuchEntity = (message: string): AwsError => new AwsError('NoSuchEntity', message, 404);
 export const alreadyExists = (message: string): AwsError => new AwsError('EntityAlreadyExists', message, 409);
 export const deleteConflict = (message: string): AwsError => new AwsError('DeleteConflict', message, 409);
-export const validationError = (message: string): AwsError => new AwsError('ValidationError', message);
 export const malformedPolicy = (message: string): AwsError => new AwsError('MalformedPolicyDocument', message);
 
 /**
