@@ -6,7 +6,7 @@
  * as it is resolves where the boundary allows.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,12 +16,9 @@ const PRODUCT = ['functions', 'stacks', 'state-machines', 'automation', 'schemas
 const PRODUCT_FILES = ['sst.config.ts', 'bakehouse.config.ts'];
 
 const sourcesUnder = (dir: string): string[] =>
-  readdirSync(join(root, dir)).flatMap((name) => {
-    const path = join(dir, name);
-    if (name === 'node_modules') return [];
-    if (statSync(join(root, path)).isDirectory()) return sourcesUnder(path);
-    return /\.(ts|mts|mjs|js)$/.test(name) ? [path] : [];
-  });
+  readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' })
+    .filter((path) => /\.(ts|mts|mjs|js)$/.test(path) && !path.split('/').includes('node_modules'))
+    .map((path) => join(dir, path));
 
 const SPECIFIER = /(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g;
 const specifiersOf = (file: string): string[] =>
