@@ -24,6 +24,15 @@ export type ServiceEventSink = (event: ServiceEvent, ctx: ServiceContext) => voi
 
 export interface AwsCallOptions {
   readonly region?: string;
+  /**
+   * Sign as these credentials (a role session a service holds: `authz/sessions.ts`); the sandbox's
+   * administrator when omitted.
+   */
+  readonly credentials?: {
+    readonly accessKeyId: string;
+    readonly secretAccessKey: string;
+    readonly sessionToken?: string;
+  };
   /** Abandon the call (the SDK aborts the HTTP request). */
   readonly signal?: AbortSignal;
 }
@@ -60,6 +69,9 @@ export class UnknownApiError extends Error {
     this.name = 'UnknownApiError';
   }
 }
+
+/** SDK clients kept at once (one per service, region and credentials). */
+const MAX_CLIENTS = 256;
 
 const pascal = (action: string): string => action.charAt(0).toUpperCase() + action.slice(1);
 
@@ -111,14 +123,19 @@ export class SandboxRuntime {
       throw new UnknownApiError(`The ${service} API has no action '${pascal(action)}'`);
     }
     const region = options.region ?? this.homeRegion;
-    const client = this.client(key, region, module);
+    const client = this.client(key, region, module, options.credentials);
     const output = await client.send(new Command(input), options.signal ? { abortSignal: options.signal } : undefined);
     const { $metadata: _metadata, ...rest } = output;
     return rest;
   }
 
-  private client(key: string, region: string, module: Record<string, unknown>): SdkClient {
-    const cacheKey = `${key}@${region}`;
+  private client(
+    key: string,
+    region: string,
+    module: Record<string, unknown>,
+    credentials: AwsCallOptions['credentials'] = { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' },
+  ): SdkClient {
+    const cacheKey = `${key}@${region}@${credentials.accessKeyId}`;
     const cached = this.clients.get(cacheKey);
     if (cached) return cached;
     const [, Client] =
@@ -129,9 +146,15 @@ export class SandboxRuntime {
     const client = new (Client as ClientClass)({
       endpoint: this.endpoint,
       region,
-      credentials: { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' },
+      credentials,
       maxAttempts: 1,
     });
+    // Role sessions come and go (one per automation, per Lambda worker): keep the newest clients only.
+    if (this.clients.size >= MAX_CLIENTS) {
+      const [oldestKey, oldest] = this.clients.entries().next().value as [string, SdkClient];
+      this.clients.delete(oldestKey);
+      oldest.destroy();
+    }
     this.clients.set(cacheKey, client);
     return client;
   }

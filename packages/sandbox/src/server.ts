@@ -6,6 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Authorizer, type AuthzCheck, DENIAL_STYLES, type DenialStyle } from './authz/authorizer';
+import { loadCatalog } from './authz/catalog';
+import { administrator, type Caller, callerOf } from './authz/identity';
 import { SandboxClock } from './clock';
 import { handleControl } from './control';
 import { AwsError } from './errors';
@@ -37,6 +40,11 @@ export interface SandboxOptions {
   readonly services?: readonly SandboxService[];
   /** Deployment assets (a CDK cloud assembly such as `cdk.out`) that Lambda code refers to. */
   readonly assetsDir?: string;
+  /**
+   * IAM enforcement (default on): role sessions are authorized as AWS would. Off, every request
+   * passes and the denials AWS would make are only recorded (with a warning at start).
+   */
+  readonly iam?: 'on' | 'off';
 }
 
 export interface Sandbox {
@@ -47,6 +55,8 @@ export interface Sandbox {
   readonly faults: Faults;
   readonly account: string;
   readonly runtime: SandboxRuntime;
+  /** IAM enforcement, and what each role used and was refused. */
+  readonly authorizer: Authorizer;
   close(): Promise<void>;
 }
 
@@ -92,6 +102,10 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
   const clock = new SandboxClock({ speed: options.speed ?? DEFAULT_SPEED, startMs: store.clockMs });
   const faults = new Faults();
   const account = options.account ?? DEFAULT_ACCOUNT;
+  const authorizer = new Authorizer(options.iam !== 'off', await loadCatalog());
+  if (options.iam === 'off') {
+    console.warn('sandbox: IAM enforcement is off: requests AWS would refuse go through (they are still recorded)');
+  }
   const services = new Map<string, SandboxService>();
   for (const service of [...allServices, ...(options.services ?? [])]) services.set(service.signingName, service);
 
@@ -100,18 +114,46 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     () => url,
     (region) => contextFor(region ?? 'us-east-1', randomUUID()),
   );
-  const contextFor = (region: string, requestId: string, accessKeyId?: string): ServiceContext => ({
-    store,
-    clock,
-    account,
-    region,
-    requestId,
-    ...(accessKeyId === undefined ? {} : { accessKeyId }),
-    faults,
-    runtime,
-    ...(options.assetsDir === undefined ? {} : { assetsDir: options.assetsDir }),
-    transact: (work) => store.transact(clock.nowMs(), work),
-  });
+  const authorizeFor =
+    (ctx: () => Caller, style: DenialStyle) =>
+    (checks: readonly AuthzCheck[], as?: Caller): void => {
+      for (const check of checks) {
+        const [prefix = '', name = ''] = check.action.split(':');
+        if (!authorizer.catalog.action(prefix, name)) {
+          throw new Error(`sandbox bug: ${check.action} is not an action of the Service Authorization Reference`);
+        }
+      }
+      authorizer.authorize(store, account, as ?? ctx(), checks, style, clock.nowMs());
+    };
+  const contextFor = (
+    region: string,
+    requestId: string,
+    accessKeyId?: string,
+    style: DenialStyle = DENIAL_STYLES.json,
+  ): ServiceContext => {
+    let caller: Caller | undefined;
+    const callerNow = (): Caller => {
+      caller ??= callerOf(store, account, accessKeyId, clock.nowMs());
+      return caller;
+    };
+    return {
+      store,
+      clock,
+      account,
+      region,
+      requestId,
+      ...(accessKeyId === undefined ? {} : { accessKeyId }),
+      get caller() {
+        return accessKeyId === undefined ? administrator(account) : callerNow();
+      },
+      authorize: authorizeFor(callerNow, style),
+      authorizer,
+      faults,
+      runtime,
+      ...(options.assetsDir === undefined ? {} : { assetsDir: options.assetsDir }),
+      transact: (work) => store.transact(clock.nowMs(), work),
+    };
+  };
 
   const seedContext = contextFor('us-east-1', 'seed');
   for (const service of services.values()) service.seed?.(seedContext);
@@ -155,7 +197,12 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
       response.end(ec2Error(error, requestId));
       return;
     }
-    const ctx = contextFor(scope.region, requestId, scope.accessKeyId);
+    const ctx = contextFor(
+      scope.region,
+      requestId,
+      scope.accessKeyId,
+      DENIAL_STYLES[service.protocol === 'ec2' ? 'ec2' : service.protocol],
+    );
     if (service.protocol === 'json') {
       await handleJson(service, typeof target === 'string' ? target : undefined, body, ctx, response, tickAll, faults);
     } else if (service.protocol === 'rest-json') {
@@ -215,6 +262,7 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     faults,
     account,
     runtime,
+    authorizer,
     close: async () => {
       clearInterval(pumpTimer);
       runtime.close();
@@ -233,6 +281,24 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
       store.close();
     },
   };
+};
+
+/**
+ * Authorizes a request before its action runs: the checks the service maps the action to, or
+ * `PREFIX:Action` on `*`. Administrators pass without work.
+ */
+const authorizeAction = <I>(
+  service: SandboxService,
+  action: string,
+  input: I,
+  mapper: ((input: I, ctx: ServiceContext) => readonly AuthzCheck[]) | undefined,
+  ctx: ServiceContext,
+): void => {
+  if (ctx.caller.kind === 'administrator') return;
+  const checks = mapper
+    ? mapper(input, ctx)
+    : [{ action: `${service.iamPrefix ?? service.signingName}:${action}`, resource: '*' }];
+  ctx.authorize(checks);
 };
 
 const matchRoute = (
@@ -292,6 +358,7 @@ const handleRestJson = async (
     }
     faults.check(service.signingName, matched.route.action);
     tickAll(ctx);
+    authorizeAction(service, matched.route.action, matched.request, service.authz?.[matched.route.action], ctx);
     sendReply(response, await matched.route.handle(matched.request, ctx), headers);
   } catch (error) {
     if (!(error instanceof AwsError)) throw error;
@@ -330,6 +397,7 @@ const handleQuery = async (
     }
     faults.check(service.signingName, action);
     tickAll(ctx);
+    authorizeAction(service, action, params, service.authz?.[action], ctx);
     const result = run(params, ctx);
     const xml = isEc2
       ? ec2Response(action, service.xmlns, ctx.requestId, result)
@@ -377,6 +445,7 @@ const handleJson = async (
     }
     faults.check(service.signingName, action);
     tickAll(ctx);
+    authorizeAction(service, action, input as Record<string, unknown>, service.authz?.[action], ctx);
     const result = await run(input as Record<string, unknown>, ctx);
     response.writeHead(200, headers);
     response.end(JSON.stringify(result));

