@@ -6,4 +6,5 @@
 export * from './ec2';
 export * from './fake-services';
 export * from './fake-targets';
+export * from './iam';
 export * from './sandbox';
