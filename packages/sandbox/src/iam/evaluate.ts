@@ -135,7 +135,9 @@ export const evaluate = (input: EvaluateInput): Evaluation => {
 
   const sameAccount = principal.account === resourceAccount;
   if (principal.type === 'Root') {
-    if (sameAccount) return result('Allow', [], `the root user of ${principal.account} has full access to its account`);
+    // The resource policy's matching Allows are reported too: a trust policy must itself allow (mayAssume).
+    if (sameAccount)
+      return result('Allow', resourceAllows, `the root user of ${principal.account} has full access to its account`);
     if (resourceAllows.length > 0) return result('Allow', resourceAllows, `the resource-based policy allows ${target}`);
     return result('ImplicitDeny', [], `cross-account: no resource-based policy in ${resourceAccount} allows ${target}`);
   }

@@ -23,6 +23,12 @@ export const sts: QueryService = {
   signingName: 'sts',
   protocol: 'awsquery',
   xmlns: 'https://sts.amazonaws.com/doc/2011-06-15/',
+  authz: {
+    // "No permissions are required to perform this operation" (STS API Reference, GetCallerIdentity).
+    GetCallerIdentity: () => [],
+    // Authorized inside the action: the trust policy decides, with the caller's own policies.
+    AssumeRole: () => [],
+  },
   actions: {
     GetCallerIdentity: (_params, ctx) => {
       const { caller } = ctx;
