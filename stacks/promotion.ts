@@ -27,7 +27,7 @@ const managedImage = { StringEquals: { [`aws:ResourceTag/${Tag.Managed}`]: 'true
  * owns the template puts it there; a template without it, or with a name the configuration does
  * not list, cannot be changed.
  */
-export const LAUNCH_TEMPLATE_TAG = 'bakehouse:launch-template';
+export const LAUNCH_TEMPLATE_TAG = Tag.LaunchTemplate;
 
 /** The tag keys Revoke writes on the image it revokes (functions/revoke/core.ts), besides the channel keys. */
 const REVOCATION_TAG_KEYS = [Tag.Revoked, Tag.RevokedReason, Tag.RevokedBy];

@@ -35,6 +35,12 @@ export const Tag = {
   JanitorStage: 'bakehouse:janitor-stage',
   /** On an image: when its janitor stage began (ISO 8601). */
   JanitorSince: 'bakehouse:janitor-since',
+  /**
+   * On a launch template configured by name: the name the configuration uses. The operator puts it
+   * there; Promote and Revoke may change a template configured by name only while it carries it
+   * (the Service Authorization Reference has no condition key for a template's name).
+   */
+  LaunchTemplate: 'bakehouse:launch-template',
 } as const;
 
 export const BUILDER_ROLE = 'builder';

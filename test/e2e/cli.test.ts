@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { CreateLaunchTemplateCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { RestJsonService } from '@bakehouse/sandbox';
 import { provisionFromAssembly } from '@bakehouse/sandbox';
@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main';
 import { synthesizeForSandbox } from '../../dev/synth';
 import type { JanitorReport } from '../../functions/commons/events';
+import { createExampleLaunchTemplate } from './support/stack';
 
 let sandbox: TestSandbox;
 let ec2: EC2Client;
@@ -26,12 +27,7 @@ beforeAll(async () => {
   await provisionFromAssembly({ sandbox: sandbox.sandbox, assemblyDir: assembly.assemblyDir });
   ec2 = new EC2Client(sandbox.clientConfig);
   events = new EventBridgeClient(sandbox.clientConfig);
-  await ec2.send(
-    new CreateLaunchTemplateCommand({
-      LaunchTemplateName: 'bakehouse-example-web',
-      LaunchTemplateData: { ImageId: 'ami-0b5eed00000000001', InstanceType: 'm7i.large' },
-    }),
-  );
+  await createExampleLaunchTemplate(ec2);
 }, 180_000);
 
 afterAll(async () => {

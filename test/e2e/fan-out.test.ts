@@ -5,7 +5,6 @@
  * revocation with its cascade to a family built on the revoked image.
  */
 import {
-  CreateLaunchTemplateCommand,
   DescribeImagesCommand,
   DescribeLaunchTemplatesCommand,
   DescribeLaunchTemplateVersionsCommand,
@@ -20,11 +19,15 @@ import type { LoggedEvent } from '../../dev/start/render';
 import { bakeIdFor } from '../../functions/commons/bake-id';
 import { Tag } from '../../functions/commons/bake-plan';
 import { DetailType } from '../../functions/commons/events';
-import { eventLog, startProvisionedSandbox } from './support/stack';
+import {
+  createExampleLaunchTemplate,
+  EXAMPLE_LAUNCH_TEMPLATE,
+  eventLog,
+  startProvisionedSandbox,
+} from './support/stack';
 
 const BUS = 'bakehouse-dev';
 /** The launch template bakehouse.config.ts registers on al2023-base's stable channel. */
-const LAUNCH_TEMPLATE = 'bakehouse-example-web';
 
 let sandbox: TestSandbox;
 let report: ProvisionReport;
@@ -37,13 +40,7 @@ beforeAll(async () => {
   ec2 = new EC2Client(sandbox.clientConfig);
   events = new EventBridgeClient(sandbox.clientConfig);
   ssm = new SSMClient(sandbox.clientConfig);
-  // The web team's launch template, registered on al2023-base's stable channel in the config.
-  await ec2.send(
-    new CreateLaunchTemplateCommand({
-      LaunchTemplateName: LAUNCH_TEMPLATE,
-      LaunchTemplateData: { ImageId: 'ami-0b5eed00000000001', InstanceType: 'm7i.large' },
-    }),
-  );
+  await createExampleLaunchTemplate(ec2);
 }, 180_000);
 
 afterAll(async () => {
@@ -114,10 +111,10 @@ const tagsOf = async (amiId: string): Promise<Record<string, string | undefined>
 
 const launchTemplate = async () => {
   const { LaunchTemplates: [template] = [] } = await ec2.send(
-    new DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [LAUNCH_TEMPLATE] }),
+    new DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [EXAMPLE_LAUNCH_TEMPLATE] }),
   );
   const { LaunchTemplateVersions: versions = [] } = await ec2.send(
-    new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: LAUNCH_TEMPLATE }),
+    new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: EXAMPLE_LAUNCH_TEMPLATE }),
   );
   return { template, versions };
 };

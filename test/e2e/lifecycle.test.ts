@@ -3,13 +3,7 @@
  * through AWS clients and the control endpoint: the real schedules, rules, state machine,
  * automation documents and Lambda bundles.
  */
-import {
-  CreateLaunchTemplateCommand,
-  DescribeImagesCommand,
-  DescribeInstancesCommand,
-  EC2Client,
-  type Image,
-} from '@aws-sdk/client-ec2';
+import { DescribeImagesCommand, DescribeInstancesCommand, EC2Client, type Image } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
@@ -21,7 +15,7 @@ import type { LoggedEvent } from '../../dev/start/render';
 import { bakeIdFor } from '../../functions/commons/bake-id';
 import { Tag } from '../../functions/commons/bake-plan';
 import { DetailType } from '../../functions/commons/events';
-import { eventLog, startProvisionedSandbox } from './support/stack';
+import { createExampleLaunchTemplate, eventLog, startProvisionedSandbox } from './support/stack';
 
 const BUS = 'bakehouse-dev';
 const STATE_MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:bakehouse-dev-bake';
@@ -44,13 +38,7 @@ beforeAll(async () => {
   ssm = new SSMClient(sandbox.clientConfig);
   sfn = new SFNClient(sandbox.clientConfig);
   scheduler = new SchedulerClient(sandbox.clientConfig);
-  // The launch template bakehouse.config.ts registers on al2023-base's stable channel.
-  await ec2.send(
-    new CreateLaunchTemplateCommand({
-      LaunchTemplateName: 'bakehouse-example-web',
-      LaunchTemplateData: { ImageId: 'ami-0b5eed00000000001', InstanceType: 'm7i.large' },
-    }),
-  );
+  await createExampleLaunchTemplate(ec2);
 }, 180_000);
 
 afterAll(async () => {

@@ -3,7 +3,7 @@
  * sandbox's Slack sink: a whole bake is one parent message updated in place with a thread of
  * replies; a 429 storm and a 500 are survived; a message over Slack's limits is cut, not refused.
  */
-import { CreateLaunchTemplateCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type ProvisionReport, provisionFromAssembly } from '@bakehouse/sandbox';
@@ -13,6 +13,7 @@ import { synthesizeForSandbox } from '../../dev/synth';
 import { bakeIdFor } from '../../functions/commons/bake-id';
 import { DetailType } from '../../functions/commons/events';
 import { details } from '../unit/support/notify-events';
+import { createExampleLaunchTemplate } from './support/stack';
 
 const BUS = 'bakehouse-dev';
 
@@ -48,12 +49,7 @@ beforeAll(async () => {
   );
   secrets.destroy();
   const ec2 = new EC2Client(sandbox.clientConfig);
-  await ec2.send(
-    new CreateLaunchTemplateCommand({
-      LaunchTemplateName: 'bakehouse-example-web',
-      LaunchTemplateData: { ImageId: 'ami-0b5eed00000000001', InstanceType: 'm7i.large' },
-    }),
-  );
+  await createExampleLaunchTemplate(ec2);
   ec2.destroy();
 }, 180_000);
 

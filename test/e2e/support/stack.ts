@@ -2,17 +2,71 @@
  * The full stack in a test sandbox: the cloud assembly synthesized (or reused from its cache) for
  * the sandbox account, a sandbox started on it and provisioned from it, and the sandbox's event log.
  */
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateLaunchTemplateCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { type ProvisionReport, provisionFromAssembly } from '@bakehouse/sandbox';
 import { startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
 import type { LoggedEvent } from '../../../dev/start/render';
 import { synthesizeForSandbox } from '../../../dev/synth';
+import { Tag } from '../../../functions/commons/bake-plan';
+
+/** The launch template bakehouse.config.ts registers on al2023-base's stable channel. */
+export const EXAMPLE_LAUNCH_TEMPLATE = 'bakehouse-example-web';
+
+/**
+ * Creates the example launch template as its owning team would: tagged with the name the
+ * configuration uses (`bakehouse:launch-template`), without which Promote and Revoke may not touch it.
+ */
+export const createExampleLaunchTemplate = async (ec2: Pick<EC2Client, 'send'>): Promise<void> => {
+  await ec2.send(
+    new CreateLaunchTemplateCommand({
+      LaunchTemplateName: EXAMPLE_LAUNCH_TEMPLATE,
+      LaunchTemplateData: { ImageId: 'ami-0b5eed00000000001', InstanceType: 'm7i.large' },
+      TagSpecifications: [
+        { ResourceType: 'launch-template', Tags: [{ Key: Tag.LaunchTemplate, Value: EXAMPLE_LAUNCH_TEMPLATE }] },
+      ],
+    }),
+  );
+};
+
+/** A CloudFormation template's JSON, for a test to change before provisioning. */
+export interface TemplateJson {
+  Resources: Record<string, { Type: string; Properties?: Record<string, unknown> } & Record<string, unknown>>;
+}
+
+export interface ProvisionOptions {
+  /**
+   * Changes the stack's template before provisioning (a mutation test removes one statement or
+   * one permission): the assembly is copied to a temporary directory, its assets linked, so the
+   * cached assembly is never changed.
+   */
+  readonly mutate?: (template: TemplateJson) => void;
+}
+
+const mutatedCopy = (assemblyDir: string, mutate: (template: TemplateJson) => void): string => {
+  const copy = mkdtempSync(join(tmpdir(), 'bakehouse-mutant-'));
+  for (const entry of readdirSync(assemblyDir)) {
+    const from = join(assemblyDir, entry);
+    if (entry.startsWith('asset.')) symlinkSync(from, join(copy, entry));
+    else if (entry.endsWith('.template.json')) {
+      const template = JSON.parse(readFileSync(from, 'utf8')) as TemplateJson;
+      mutate(template);
+      writeFileSync(join(copy, entry), JSON.stringify(template));
+    } else copyFileSync(from, join(copy, entry));
+  }
+  return copy;
+};
 
 export const startProvisionedSandbox = async (
   speed: number,
+  options: ProvisionOptions = {},
 ): Promise<{ sandbox: TestSandbox; report: ProvisionReport }> => {
   const assembly = await synthesizeForSandbox({ account: '000000000000', region: 'us-east-1' });
-  const sandbox = await startTestSandbox({ speed, assetsDir: assembly.assemblyDir });
-  const report = await provisionFromAssembly({ sandbox: sandbox.sandbox, assemblyDir: assembly.assemblyDir });
+  const assemblyDir = options.mutate ? mutatedCopy(assembly.assemblyDir, options.mutate) : assembly.assemblyDir;
+  const sandbox = await startTestSandbox({ speed, assetsDir: assemblyDir });
+  const report = await provisionFromAssembly({ sandbox: sandbox.sandbox, assemblyDir });
   return { sandbox, report };
 };
 
