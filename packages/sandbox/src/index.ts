@@ -4,6 +4,15 @@
  * is for starting it in a process, provisioning it from a cloud assembly, and extending it with
  * stand-in services in tests.
  */
+export {
+  iamReport,
+  type LeastPrivilegeReport,
+  leastPrivilegeReport,
+  type RoleReport,
+  summarizeReport,
+  type UnusedGrant,
+} from './authz/report';
+export type { Denial, RoleUsage } from './authz/usage';
 export { AwsError } from './errors';
 export { type ContextKeys, evaluate, mayAssume, type PolicyDocument, type PolicyStatement } from './iam';
 export {

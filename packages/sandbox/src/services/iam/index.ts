@@ -6,12 +6,15 @@
  *
  * IAM is global: a request signed for any region sees the same entities of the caller's account.
  * AWS managed policies (`arn:aws:iam::aws:policy/…`) may be attached; their documents are not in
- * the sandbox, so GetPolicy answers NoSuchEntity for them. Policies are stored, not yet enforced.
+ * the sandbox, so GetPolicy answers NoSuchEntity for them. SimulatePrincipalPolicy answers for a
+ * role with the evaluator that enforces its policies (simulate.ts).
  */
+import { iamReport } from '../../authz/report';
 import { AwsError } from '../../errors';
 import { decodeOffsetToken, pageOf } from '../../pagination';
 import {
   indexedStructs,
+  memberList,
   optionalInt,
   optionalString,
   type QueryParams,
@@ -37,6 +40,7 @@ import {
   type RoleRecord,
   roleKey,
 } from './model';
+import { type SimulationResult, simulatePrincipalPolicy } from './simulate';
 
 const AWS_MANAGED_POLICY = /^arn:aws[a-z-]*:iam::aws:policy\/(?:[\w+=,.@-]+\/)*[\w+=,.@-]+$/;
 const POLICY_ARN = /^arn:aws[a-z-]*:iam::(\d{12}):policy\/((?:[\w+=,.@-]+\/)*)([\w+=,.@-]+)$/;
@@ -411,8 +415,86 @@ const listInstanceProfiles: QueryAction = (params, ctx) => {
   return { InstanceProfiles: page.map((profile) => profileXml(ctx, profile)), ...more };
 };
 
+// ------------------------------------------------------------------------ simulation
+
+const LIST_CONTEXT_TYPES = new Set(['stringList', 'numericList', 'booleanList', 'dateList', 'ipList', 'binaryList']);
+const CONTEXT_TYPES = new Set([...LIST_CONTEXT_TYPES].flatMap((type) => [type, type.replace(/List$/, '')]));
+
+/** ContextEntries.member.N: a list type keeps every value, a single type the first. */
+const readContext = (params: QueryParams): Record<string, string | string[]> => {
+  const context: Record<string, string | string[]> = {};
+  for (const entry of indexedStructs(params, 'ContextEntries.member')) {
+    const name = required(entry, 'ContextKeyName');
+    const type = optionalString(entry, 'ContextKeyType') ?? 'string';
+    if (!CONTEXT_TYPES.has(type)) {
+      throw validationError(
+        `1 validation error detected: Value '${type}' at 'contextEntries.member.contextKeyType' failed to satisfy constraint: Member must satisfy enum value set: [${[...CONTEXT_TYPES].join(', ')}]`,
+      );
+    }
+    const values = memberList(entry, 'ContextKeyValues');
+    context[name] = LIST_CONTEXT_TYPES.has(type) ? values : (values[0] ?? '');
+  }
+  return context;
+};
+
+const statementXml = (statements: SimulationResult['MatchedStatements']): XmlValue =>
+  statements.map((statement) => ({
+    SourcePolicyId: statement.SourcePolicyId,
+    SourcePolicyType: statement.SourcePolicyType,
+    StartPosition: statement.StartPosition && { ...statement.StartPosition },
+    EndPosition: statement.EndPosition && { ...statement.EndPosition },
+  }));
+
+const simulate: QueryAction = (params, ctx) => {
+  const actionNames = memberList(params, 'ActionNames');
+  if (actionNames.length === 0) {
+    throw validationError(
+      "1 validation error detected: Value null at 'actionNames' failed to satisfy constraint: Member must not be null",
+    );
+  }
+  const boundaries = memberList(params, 'PermissionsBoundaryPolicyInputList');
+  const resourcePolicy = optionalString(params, 'ResourcePolicy');
+  const resourceOwner = optionalString(params, 'ResourceOwner');
+  const results = simulatePrincipalPolicy(ctx.store, callerAccount(ctx), {
+    policySourceArn: required(params, 'PolicySourceArn'),
+    actionNames,
+    resourceArns: memberList(params, 'ResourceArns'),
+    context: readContext(params),
+    policyInputs: memberList(params, 'PolicyInputList'),
+    ...(boundaries[0] === undefined ? {} : { boundaryInput: boundaries[0] }),
+    ...(resourcePolicy === undefined ? {} : { resourcePolicy }),
+    ...(resourceOwner === undefined ? {} : { resourceOwner }),
+  });
+  const { page, ...more } = pageOfItems(params, results);
+  return {
+    EvaluationResults: page.map((result) => ({
+      EvalActionName: result.EvalActionName,
+      EvalResourceName: result.EvalResourceName,
+      EvalDecision: result.EvalDecision,
+      MatchedStatements: statementXml(result.MatchedStatements),
+      MissingContextValues: [...result.MissingContextValues],
+      ResourceSpecificResults: result.ResourceSpecificResults?.map((resource) => ({
+        EvalResourceName: resource.EvalResourceName,
+        EvalResourceDecision: resource.EvalResourceDecision,
+        MatchedStatements: statementXml(resource.MatchedStatements),
+        MissingContextValues: [...resource.MissingContextValues],
+      })),
+    })),
+    ...more,
+  };
+};
+
 export const iam: QueryService = {
   signingName: 'iam',
+  // The least-privilege report of the run so far (authz/report.ts), on the control endpoint.
+  unsignedRoutes: [
+    {
+      method: 'GET',
+      path: /\/_sandbox\/iam\/report\/?/,
+      action: 'IamReport',
+      handle: async (_request, ctx) => ({ body: await iamReport(ctx) }),
+    },
+  ],
   protocol: 'awsquery',
   xmlns: 'https://iam.amazonaws.com/doc/2010-05-08/',
   actions: {
@@ -438,5 +520,6 @@ export const iam: QueryService = {
     RemoveRoleFromInstanceProfile: removeRoleFromInstanceProfile,
     DeleteInstanceProfile: deleteInstanceProfile,
     ListInstanceProfiles: listInstanceProfiles,
+    SimulatePrincipalPolicy: simulate,
   },
 };
