@@ -2,7 +2,7 @@
  * `npm run sandbox`: the local AWS-compatible endpoint, provisioned from Bakehouse's stacks.
  *
  *   npm run sandbox -- [--port 4566] [--state DIR] [--reset] [--speed 600] [--account 000000000000]
- *                      [--no-provision] [--assets DIR]
+ *                      [--no-provision] [--assets DIR] [--iam on|off]
  *
  * The options, the ready line and the stop are the sandbox package's (packages/sandbox/src/cli.ts).
  * What is Bakehouse's: once ready, the cloud assembly is synthesized for the sandbox account (or

@@ -2,8 +2,10 @@
  * The sandbox as a long-running process: options, the ready line, provisioning, clean stop.
  *
  *   [--port 4566] [--state DIR] [--reset] [--speed 600] [--account 000000000000]
- *   [--no-provision] [--assets DIR]
+ *   [--no-provision] [--assets DIR] [--iam on|off]
  *
+ * `--iam off` (or BAKEHOUSE_SANDBOX_IAM=off) switches IAM enforcement off: every request goes
+ * through, and what AWS would refuse is only recorded (GET /_sandbox/iam/report); on by default.
  * Port from --port or BAKEHOUSE_SANDBOX_PORT (default 4566), state directory from --state or
  * BAKEHOUSE_SANDBOX_STATE (default .sandbox/state under the working directory). Binds to
  * 127.0.0.1 only. Prints one line with the endpoint when ready; stops cleanly on SIGINT or SIGTERM.
@@ -37,7 +39,7 @@ export interface SandboxCommandOptions {
 const REGION = 'us-east-1';
 
 const usageOf = (invocation: string): string =>
-  `usage: ${invocation} [--port 4566] [--state DIR] [--reset] [--speed 600] [--account 000000000000] [--no-provision] [--assets DIR]`;
+  `usage: ${invocation} [--port 4566] [--state DIR] [--reset] [--speed 600] [--account 000000000000] [--no-provision] [--assets DIR] [--iam on|off]`;
 
 /** Builds (or reuses) the assembly and provisions the sandbox from it; one line either way. */
 const provision = async (sandbox: Sandbox, assemblyDir: () => Promise<string>, signal: AbortSignal): Promise<void> => {
@@ -62,6 +64,7 @@ const serve = async (options: SandboxCommandOptions): Promise<number> => {
       account: { type: 'string', default: DEFAULT_ACCOUNT },
       provision: { type: 'boolean', default: true },
       assets: { type: 'string' },
+      iam: { type: 'string', default: process.env.BAKEHOUSE_SANDBOX_IAM || 'on' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -76,6 +79,8 @@ const serve = async (options: SandboxCommandOptions): Promise<number> => {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port '${values.port}' is not a port`);
   if (!Number.isFinite(speed) || speed < 0) throw new Error(`--speed '${values.speed}' must be a number of 0 or more`);
   if (!/^\d{12}$/.test(values.account)) throw new Error(`--account '${values.account}' is not a 12-digit account id`);
+  const iam = values.iam;
+  if (iam !== 'on' && iam !== 'off') throw new Error(`--iam '${iam}' must be on or off`);
 
   const assets = values.assets === undefined ? undefined : resolve(values.assets);
   const source = options.assembly;
@@ -90,8 +95,11 @@ const serve = async (options: SandboxCommandOptions): Promise<number> => {
     speed,
     account: values.account,
     assetsDir: provisionFrom?.dir ?? assets ?? resolve('cdk.out'),
+    iam,
   });
-  console.log(`bakehouse sandbox ready at ${sandbox.url} (state ${resolve(values.state)}, speed ${speed}x)`);
+  console.log(
+    `bakehouse sandbox ready at ${sandbox.url} (state ${resolve(values.state)}, speed ${speed}x, IAM enforcement ${iam})`,
+  );
   const stopping = new AbortController();
   if (provisionFrom) {
     const assemblyDir = async (): Promise<string> =>
