@@ -41,9 +41,9 @@ const STATE_CODES: Record<InstanceState, number> = {
   stopped: 80,
 };
 
-const DEFAULT_VPC = 'vpc-0a0b0c0d0e0f00001';
-const DEFAULT_SUBNET = 'subnet-0a0b0c0d0e0f00001';
-const DEFAULT_GROUP = 'sg-0a0b0c0d0e0f00001';
+export const DEFAULT_VPC = 'vpc-0a0b0c0d0e0f00001';
+export const DEFAULT_SUBNET = 'subnet-0a0b0c0d0e0f00001';
+export const DEFAULT_GROUP = 'sg-0a0b0c0d0e0f00001';
 
 // ---------------------------------------------------------------- RunInstances
 

@@ -79,7 +79,7 @@ const checkTemplateName = (name: string): string => {
 
 // ---------------------------------------------------------------- finding templates and versions
 
-const findByName = (ctx: ServiceContext, name: string): LaunchTemplateRecord | undefined => {
+export const findByName = (ctx: ServiceContext, name: string): LaunchTemplateRecord | undefined => {
   for (const template of ctx.store.table<LaunchTemplateRecord>(Ec2Table.LaunchTemplates).values()) {
     if (template.launchTemplateName === name) return template;
   }
