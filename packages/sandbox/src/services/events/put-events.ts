@@ -4,9 +4,13 @@
  * delivery to each matching rule's targets. Every accepted event is kept in `events.log`.
  */
 import { randomUUID } from 'node:crypto';
+import { AccessDeniedError, DENIAL_STYLES } from '../../authz/authorizer';
+import type { Credentials } from '../../authz/identity';
+import { assumeAsService, authorizeAs, RoleTrustError } from '../../authz/sessions';
 import { type Input, optionalObjectList, requiredString, validationError } from '../../protocol/json';
 import type { ServiceEvent } from '../../runtime';
 import type { JsonAction, ServiceContext } from '../../service';
+import { FUNCTIONS_TABLE, type FunctionRecord, functionPolicy, serviceMayInvoke } from '../lambda/model';
 import {
   type BusRecord,
   type BusRef,
@@ -125,9 +129,11 @@ const deliverToTarget = async (
     sinceMs: Date.parse(ingestedAt),
     deadLetterAttributes: { RULE_ARN: rule.arn, TARGET_ARN: target.Arn },
     invoke: {
-      putOnBus: (arn) => forward(ctx, rule, arn, event, hops),
+      putOnBus: (arn, _payload, credentials) => forward(ctx, rule, arn, event, hops, credentials),
       queueAttributes: { RULE_ARN: rule.arn },
     },
+    ...(target.RoleArn ? { credentials: () => ruleTargetCredentials(ctx, rule, target.RoleArn as string) } : {}),
+    permit: () => permitLambdaTarget(ctx, rule, target.Arn),
     progress: (status, attempts, error) =>
       updateDelivery(ctx, seq, rule.arn, target.Id, {
         rule: rule.arn,
@@ -140,12 +146,77 @@ const deliverToTarget = async (
   });
 };
 
-/** Bus-to-bus: the envelope travels unchanged; the target bus's policy must allow the rule's account. */
-const forward = (ctx: ServiceContext, rule: RuleRecord, arn: string, event: EventEnvelope, hops: number): void => {
+export const EVENTS_PRINCIPAL = 'events.amazonaws.com';
+
+/**
+ * The session of a rule target's `RoleArn`: assumed by `events.amazonaws.com` with
+ * `aws:SourceArn` = the rule's ARN and `aws:SourceAccount` = its account (EventBridge User Guide,
+ * "Using IAM roles for targets" / confused deputy prevention). A refused trust fails the delivery.
+ */
+const ruleTargetCredentials = (ctx: ServiceContext, rule: RuleRecord, roleArn: string): Credentials => {
+  try {
+    return assumeAsService(ctx, {
+      roleArn,
+      service: EVENTS_PRINCIPAL,
+      sessionName: rule.name,
+      context: { 'aws:SourceArn': rule.arn, 'aws:SourceAccount': rule.account },
+    });
+  } catch (error) {
+    if (error instanceof RoleTrustError) throw new TargetError('AccessDeniedException', error.message);
+    throw error;
+  }
+};
+
+/**
+ * A rule invokes a Lambda function as `events.amazonaws.com`, which only the function's
+ * resource-based policy can allow (its `AddPermission` statements, usually with `SourceArn` = the
+ * rule's ARN: EventBridge User Guide, "Using resource-based policies for Amazon EventBridge",
+ * Lambda permissions). A function the sandbox does not hold is left to Invoke to refuse.
+ */
+const permitLambdaTarget = (ctx: ServiceContext, rule: RuleRecord, targetArn: string): void => {
+  const match = /^arn:aws[a-z-]*:lambda:([^:]+):(\d{12}):function:([^:]+)(?::[^:]+)?$/.exec(targetArn);
+  if (!match) return;
+  const record = ctx.store.get<FunctionRecord>(FUNCTIONS_TABLE, `${match[1]}/${match[3]}`);
+  if (!record || record.arn.split(':')[4] !== match[2]) return;
+  const context = { 'aws:SourceArn': rule.arn, 'aws:SourceAccount': rule.account };
+  const evaluation = serviceMayInvoke(record, EVENTS_PRINCIPAL, rule.account, context);
+  if (evaluation.decision === 'Allow') return;
+  const check = {
+    action: 'lambda:InvokeFunction',
+    resource: record.arn,
+    context,
+    resourcePolicy: functionPolicy(record),
+  };
+  const principal = { type: 'Service' as const, arn: EVENTS_PRINCIPAL, account: rule.account };
+  const denial = new AccessDeniedError({ check, principal, evaluation }, DENIAL_STYLES['rest-json']);
+  ctx.authorizer.usage.denied(rule.arn, {
+    action: check.action,
+    resource: check.resource,
+    reason: `${EVENTS_PRINCIPAL}: ${evaluation.reason}`,
+    atMs: ctx.clock.nowMs(),
+    enforced: ctx.authorizer.enabled,
+  });
+  if (ctx.authorizer.enabled) throw new TargetError(denial.code, denial.message);
+};
+
+/**
+ * Bus-to-bus: the envelope travels unchanged. With the target's role, the role must be allowed
+ * `events:PutEvents` on the bus; without one, the target bus's policy must allow the rule's account.
+ */
+const forward = (
+  ctx: ServiceContext,
+  rule: RuleRecord,
+  arn: string,
+  event: EventEnvelope,
+  hops: number,
+  credentials?: Credentials,
+): void => {
   const ref = busRef(ctx, arn);
   const bus = findBus(ctx, ref);
   if (!bus) throw new TargetError('ResourceNotFoundException', `Event bus ${ref.name} does not exist.`);
-  if (!mayPutEvents(bus, rule.account, { source: event.source, detailType: event['detail-type'] })) {
+  if (credentials) {
+    authorizeAs(ctx, credentials, [{ action: 'events:PutEvents', resource: bus.arn }]);
+  } else if (!mayPutEvents(bus, rule.account, { source: event.source, detailType: event['detail-type'] })) {
     throw new TargetError(
       'AccessDeniedException',
       `User: arn:aws:iam::${rule.account}:root is not authorized to perform: events:PutEvents on resource: ${bus.arn}`,

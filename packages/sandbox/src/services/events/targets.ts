@@ -15,7 +15,18 @@
  * until RetryPolicy's MaximumRetryAttempts or MaximumEventAgeInSeconds is reached; errors that a
  * retry cannot fix (a missing function, denied access) are not retried, as on AWS. Then the
  * payload goes to the DeadLetterConfig queue with the attributes AWS adds, or is dropped.
+ *
+ * Who calls: a target with a role (a schedule's `RoleArn`, a rule target's `RoleArn`) is invoked as
+ * that role's session (`DeliveryPlan.credentials`), so the role's identity policy must allow the
+ * call; a rule's Lambda target is invoked by `events.amazonaws.com` once the function's
+ * resource-based policy allows it (`DeliveryPlan.permit`). A refused role or permission fails the
+ * attempt with `AccessDeniedException`, which is not retried. Messages onto queues are authorized
+ * for the role (`sqs:SendMessage`); SQS queue policies are not emulated (the sandbox has no SQS
+ * API), so a queue target without a role is always allowed.
  */
+import type { Credentials } from '../../authz/identity';
+import { authorizeAs } from '../../authz/sessions';
+import { AwsError } from '../../errors';
 import type { ServiceContext } from '../../service';
 import { appendMessage } from './model';
 
@@ -45,7 +56,7 @@ const NOT_RETRYABLE = new Set([
 ]);
 
 export const errorCode = (error: unknown): string => {
-  if (error instanceof TargetError) return error.code;
+  if (error instanceof TargetError || error instanceof AwsError) return error.code;
   if (error instanceof Error) return error.name;
   return 'InternalFailure';
 };
@@ -54,11 +65,13 @@ const errorMessage = (error: unknown): string => (error instanceof Error ? error
 
 export interface InvokeOptions {
   /** Rules deliver onto another bus themselves (the envelope travels unchanged). */
-  readonly putOnBus?: (busArn: string, payload: string) => Promise<void> | void;
+  readonly putOnBus?: (busArn: string, payload: string, credentials?: Credentials) => Promise<void> | void;
   /** Scheduler's EventBridgeParameters. */
   readonly eventBridge?: { readonly Source: string; readonly DetailType: string };
   /** Message attributes when the target is a queue. */
   readonly queueAttributes?: Record<string, string>;
+  /** Sign every call as this role session (the sandbox administrator when omitted). */
+  readonly credentials?: Credentials;
 }
 
 const regionOf = (arn: string): string | undefined => arn.split(':')[3] || undefined;
@@ -70,8 +83,12 @@ export const invokeTarget = async (
   options: InvokeOptions = {},
 ): Promise<void> => {
   const region = regionOf(arn);
+  const credentials = options.credentials;
   const call = (service: string, action: string, input: Record<string, unknown>) =>
-    ctx.runtime.callAws(service, action, input, region ? { region } : {});
+    ctx.runtime.callAws(service, action, input, {
+      ...(region ? { region } : {}),
+      ...(credentials ? { credentials } : {}),
+    });
   if (/^arn:aws:lambda:[^:]+:\d{12}:function:/.test(arn)) {
     await call('lambda', 'Invoke', {
       FunctionName: arn,
@@ -86,7 +103,7 @@ export const invokeTarget = async (
   }
   if (/^arn:aws:events:[^:]+:\d{12}:event-bus\//.test(arn)) {
     if (options.putOnBus) {
-      await options.putOnBus(arn, payload);
+      await options.putOnBus(arn, payload, credentials);
       return;
     }
     const output = await call('events', 'PutEvents', {
@@ -104,6 +121,7 @@ export const invokeTarget = async (
     return;
   }
   if (/^arn:aws:sqs:[^:]+:\d{12}:[A-Za-z0-9_-]+$/.test(arn)) {
+    authorizeAs(ctx, credentials, [{ action: 'sqs:SendMessage', resource: arn }]);
     appendMessage(ctx, { queueArn: arn, kind: 'target', body: payload, attributes: options.queueAttributes ?? {} });
     return;
   }
@@ -115,7 +133,12 @@ export const invokeTarget = async (
     } catch {
       throw new TargetError('ValidationException', 'The input of a universal target must be a JSON object');
     }
-    await ctx.runtime.callAws(universal[1] as string, universal[2] as string, input as Record<string, unknown>);
+    await ctx.runtime.callAws(
+      universal[1] as string,
+      universal[2] as string,
+      input as Record<string, unknown>,
+      credentials ? { credentials } : {},
+    );
     return;
   }
   throw new TargetError('InvalidTarget', `The sandbox cannot deliver to ${arn}`);
@@ -143,6 +166,13 @@ export interface DeliveryPlan {
   /** What the DLQ record carries besides ERROR_CODE, ERROR_MESSAGE and RETRY_ATTEMPTS. */
   readonly deadLetterAttributes: Record<string, string>;
   readonly invoke?: InvokeOptions;
+  /**
+   * The role session each attempt acts as (its trust evaluated again each time); throws a
+   * `TargetError` when the role cannot be assumed.
+   */
+  readonly credentials?: () => Credentials | undefined;
+  /** Throws a `TargetError` when a resource-based policy refuses the service (Lambda permissions). */
+  readonly permit?: () => void;
   /** Told after every attempt (status `pending` while a retry is due). */
   readonly progress: (status: 'pending' | DeliveryOutcome['status'], attempts: number, error?: string) => void;
 }
@@ -154,7 +184,12 @@ export const deliver = async (ctx: ServiceContext, plan: DeliveryPlan): Promise<
   for (let attempt = 1; ; attempt++) {
     const payload = plan.payload(attempt);
     try {
-      await invokeTarget(ctx, plan.targetArn, payload, plan.invoke);
+      plan.permit?.();
+      const credentials = plan.credentials?.();
+      await invokeTarget(ctx, plan.targetArn, payload, {
+        ...plan.invoke,
+        ...(credentials ? { credentials } : {}),
+      });
       plan.progress('delivered', attempt);
       return { status: 'delivered', attempts: attempt };
     } catch (error) {

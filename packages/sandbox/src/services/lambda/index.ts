@@ -11,6 +11,7 @@
  * `GET /_sandbox/lambda/invocations?function=NAME` (event invocations and their attempts).
  */
 import { pathToFileURL } from 'node:url';
+import { authorizeAs } from '../../authz/sessions';
 import { AwsError } from '../../errors';
 import { decodeOffsetToken, pageOf } from '../../pagination';
 import type { SandboxRuntime } from '../../runtime';
@@ -20,6 +21,7 @@ import { type FunctionSpec, type InvocationOutcome, LambdaExecutor, TooManyInvoc
 import {
   ASYNC_TABLE,
   type EventInvokeConfig,
+  executionCredentials,
   FUNCTIONS_TABLE,
   type FunctionRecord,
   findFunction,
@@ -76,6 +78,7 @@ const parseBody = (request: HttpRequest): Input => {
 
 const json = (body: Record<string, unknown>, status = 200): HttpReply => ({ status, body });
 
+/** How the executor runs the function: its code and environment, signed as its execution role. */
 const specOf = (record: FunctionRecord, ctx: ServiceContext): FunctionSpec => ({
   key: `${record.region}/${record.name}`,
   name: record.name,
@@ -84,7 +87,7 @@ const specOf = (record: FunctionRecord, ctx: ServiceContext): FunctionSpec => ({
   handler: record.handler,
   timeoutSeconds: record.timeout,
   memoryMb: record.memorySize,
-  env: runtimeEnvironment(record, ctx.runtime.endpoint),
+  env: runtimeEnvironment(record, ctx.runtime.endpoint, executionCredentials(ctx, record)),
 });
 
 const tagsOf = (input: Input): Record<string, string> => {
@@ -160,6 +163,8 @@ const createFunction = (request: HttpRequest, ctx: ServiceContext): HttpReply =>
     throw new AwsError('ResourceConflictException', `Function already exist: ${name}`, 409);
   }
   const resolved = resolveCode(code as Input, ctx);
+  // Lambda checks at creation that it can assume the execution role.
+  executionCredentials(ctx, { role, name });
   const record: FunctionRecord = {
     name,
     region: ctx.region,
@@ -226,6 +231,9 @@ const updateConfiguration = (request: HttpRequest, ctx: ServiceContext): HttpRep
   const tracingMode = readTracing(input);
   const ephemeralStorage = readEphemeral(input);
   const description = optionalString(input, 'Description');
+  if (role !== undefined) {
+    executionCredentials(ctx, { role, name: findFunction(ctx, request.params.FunctionName ?? '').name });
+  }
   const record = updateFunction(
     ctx,
     request.params.FunctionName ?? '',
@@ -543,6 +551,10 @@ const sendToDestination = async (
       : {}),
   };
   try {
+    // Lambda delivers to destinations as the function's execution role (Lambda Developer Guide,
+    // "Capturing records of Lambda asynchronous invocations": the execution role needs permission
+    // to call the destination's service).
+    const credentials = executionCredentials(ctx, record);
     if (destination.includes(':events:')) {
       await ctx.runtime.callAws(
         'events',
@@ -558,10 +570,12 @@ const sendToDestination = async (
             },
           ],
         },
-        { region: record.region },
+        { region: record.region, credentials },
       );
     } else if (/^arn:aws[a-z-]*:sqs:/.test(destination)) {
-      // No SQS API in the sandbox: the record is kept where `GET /_sandbox/dlq` shows queue messages.
+      // No SQS API in the sandbox: the record is kept where `GET /_sandbox/dlq` shows queue messages,
+      // once the execution role may send to the queue (queue policies are not emulated).
+      authorizeAs(ctx, credentials, [{ action: 'sqs:SendMessage', resource: destination }]);
       appendMessage(ctx, {
         queueArn: destination,
         kind: 'lambda-destination',
@@ -573,7 +587,7 @@ const sendToDestination = async (
         'lambda',
         'Invoke',
         { FunctionName: destination, InvocationType: 'Event', Payload: Buffer.from(JSON.stringify(invocationRecord)) },
-        { region: record.region },
+        { region: record.region, credentials },
       );
     } else {
       throw new Error(`the sandbox delivers to EventBridge, Lambda and SQS destinations only, not ${destination}`);
@@ -586,7 +600,7 @@ const sendToDestination = async (
   }
 };
 
-// --- event invoke config and permissions (recorded; permissions are not enforced) ---------------
+// --- event invoke config and permissions (enforced where services invoke: serviceMayInvoke) ------
 
 const readEventInvokeConfig = (
   input: Input,
@@ -671,13 +685,20 @@ const addPermission = (request: HttpRequest, ctx: ServiceContext): HttpReply => 
     );
   }
   const sourceArn = optionalString(input, 'SourceArn');
+  const sourceAccount = optionalString(input, 'SourceAccount');
+  const condition = {
+    ...(sourceAccount ? { StringEquals: { 'AWS:SourceAccount': sourceAccount } } : {}),
+    ...(sourceArn ? { ArnLike: { 'AWS:SourceArn': sourceArn } } : {}),
+  };
   const statement = {
     Sid: statementId,
     Effect: 'Allow',
-    Principal: principal.includes('.') ? { Service: principal } : { AWS: principal },
+    Principal: principal.includes('.')
+      ? { Service: principal }
+      : { AWS: /^\d{12}$/.test(principal) ? `arn:aws:iam::${principal}:root` : principal },
     Action: action,
     Resource: current.arn,
-    ...(sourceArn ? { Condition: { ArnLike: { 'AWS:SourceArn': sourceArn } } } : {}),
+    ...(Object.keys(condition).length > 0 ? { Condition: condition } : {}),
   };
   updateFunction(
     ctx,

@@ -8,7 +8,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import type { Credentials } from '../../authz/identity';
+import { ADMINISTRATOR_CREDENTIALS, assumeAsService, RoleTrustError } from '../../authz/sessions';
 import { AwsError } from '../../errors';
+import { type ContextKeys, evaluate, type PolicyDocument } from '../../iam';
 import type { ServiceContext } from '../../service';
 
 export const FUNCTIONS_TABLE = 'lambda.functions';
@@ -348,8 +351,15 @@ export const renderEventInvokeConfig = (record: FunctionRecord): Record<string, 
   };
 };
 
-/** What Lambda puts in a function's environment, after its own variables. */
-export const runtimeEnvironment = (record: FunctionRecord, endpoint: string): Record<string, string> => ({
+/**
+ * What Lambda puts in a function's environment, after its own variables: among them the execution
+ * role's session (`credentials`), which the SDK in the handler signs with.
+ */
+export const runtimeEnvironment = (
+  record: FunctionRecord,
+  endpoint: string,
+  credentials: Credentials = ADMINISTRATOR_CREDENTIALS,
+): Record<string, string> => ({
   PATH: '/usr/local/bin:/usr/bin/:/bin:/opt/bin',
   LANG: 'en_US.UTF-8',
   TZ: ':UTC',
@@ -368,9 +378,64 @@ export const runtimeEnvironment = (record: FunctionRecord, endpoint: string): Re
   LAMBDA_RUNTIME_DIR: '/var/runtime',
   // The SDK inside the handler talks to the sandbox, never to AWS.
   AWS_ENDPOINT_URL: endpoint,
-  AWS_ACCESS_KEY_ID: 'ASIASANDBOXLAMBDA000',
-  AWS_SECRET_ACCESS_KEY: 'sandbox',
-  AWS_SESSION_TOKEN: 'sandbox-lambda-session',
+  AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+  AWS_SESSION_TOKEN: credentials.sessionToken ?? 'sandbox-lambda-session',
   AWS_CONFIG_FILE: '/dev/null',
   AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
 });
+
+// --- acting as the function -------------------------------------------------------------------
+
+export const LAMBDA_PRINCIPAL = 'lambda.amazonaws.com';
+
+/**
+ * Lambda's answer when it cannot assume a function's execution role (CreateFunction and
+ * UpdateFunctionConfiguration answer `InvalidParameterValueException` with this text; the Lambda
+ * Developer Guide, "Defining Lambda function permissions with an execution role", says the trust
+ * policy must name `lambda.amazonaws.com`).
+ */
+export const ROLE_NOT_ASSUMABLE = 'The role defined for the function cannot be assumed by Lambda.';
+
+/**
+ * The execution role's session, which the function's code and Lambda itself (destinations) act
+ * as. Lambda sets no `aws:SourceArn` when it assumes the role; the session is named after the
+ * function. Throws `InvalidParameterValueException` when the role cannot be assumed.
+ */
+export const executionCredentials = (
+  ctx: ServiceContext,
+  record: Pick<FunctionRecord, 'role' | 'name'>,
+): Credentials => {
+  try {
+    return assumeAsService(ctx, { roleArn: record.role, service: LAMBDA_PRINCIPAL, sessionName: record.name });
+  } catch (error) {
+    if (error instanceof RoleTrustError) throw invalidParameter(ROLE_NOT_ASSUMABLE);
+    throw error;
+  }
+};
+
+/** A function's resource-based policy, from its `AddPermission` statements. */
+export const functionPolicy = (record: FunctionRecord): PolicyDocument => ({
+  Version: '2012-10-17',
+  Id: 'default',
+  Statement: record.policy as unknown as PolicyDocument['Statement'],
+});
+
+/**
+ * Whether the function's resource-based policy lets `service` (a service principal such as
+ * `events.amazonaws.com`) invoke it with the context keys the service sets (`aws:SourceArn`,
+ * `aws:SourceAccount`). A service principal has no identity policies: only the function's
+ * permissions can allow it (IAM User Guide, "Policy evaluation logic").
+ */
+export const serviceMayInvoke = (record: FunctionRecord, service: string, account: string, context: ContextKeys) =>
+  evaluate({
+    request: {
+      principal: { type: 'Service', arn: service, account },
+      action: 'lambda:InvokeFunction',
+      resource: record.arn,
+      context,
+    },
+    identityPolicies: [],
+    resourcePolicy: functionPolicy(record),
+    resourceAccount: record.arn.split(':')[4] ?? account,
+  });

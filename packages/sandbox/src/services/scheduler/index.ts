@@ -8,16 +8,24 @@
  * has come. When the clock jumps over several occurrences at once, only the latest one that was
  * missed fires (with that occurrence as `<aws.scheduler.scheduled-time>`), then the schedule waits
  * for its next occurrence after now. `GET /_sandbox/schedules/firings` lists every firing.
+ *
+ * Each firing invokes its target as the schedule's `Target.RoleArn`, assumed by
+ * `scheduler.amazonaws.com` with `aws:SourceArn` = the schedule GROUP's ARN and
+ * `aws:SourceAccount` (EventBridge Scheduler User Guide, "Confused deputy prevention": Scheduler
+ * sets the group's ARN, not the schedule's). A role it cannot assume, or a call the role may not
+ * make, is a failed firing (AccessDeniedException, not retried), sent to the DLQ when one is set.
  */
 import { randomUUID } from 'node:crypto';
 import { isTimeZone } from '@bakehouse/cron';
+import type { Credentials } from '../../authz/identity';
+import { assumeAsService, RoleTrustError } from '../../authz/sessions';
 import { AwsError } from '../../errors';
 import { decodeOffsetToken, pageOf } from '../../pagination';
 import { compact } from '../../protocol/json';
 import type { HttpReply, HttpRequest, HttpRoute, RestJsonService, ServiceContext } from '../../service';
 import { callerAccount } from '../events/model';
 import { eventTime } from '../events/put-events';
-import { deliver } from '../events/targets';
+import { deliver, TargetError } from '../events/targets';
 import { type Expression, firstOccurrence, latestOccurrence, parseExpression } from './expressions';
 
 const Table = {
@@ -390,6 +398,27 @@ const updateFiring = (ctx: ServiceContext, seq: number, change: Partial<FiringRe
   });
 };
 
+export const SCHEDULER_PRINCIPAL = 'scheduler.amazonaws.com';
+
+/** The session a schedule's target is invoked as (see the module comment). */
+const scheduleCredentials = (ctx: ServiceContext, schedule: ScheduleRecord): Credentials => {
+  const roleArn = String(schedule.target.RoleArn);
+  try {
+    return assumeAsService(ctx, {
+      roleArn,
+      service: SCHEDULER_PRINCIPAL,
+      sessionName: schedule.name,
+      context: {
+        'aws:SourceArn': groupArn(schedule.region, schedule.account, schedule.groupName),
+        'aws:SourceAccount': schedule.account,
+      },
+    });
+  } catch (error) {
+    if (error instanceof RoleTrustError) throw new TargetError('AccessDeniedException', error.message);
+    throw error;
+  }
+};
+
 const fire = (ctx: ServiceContext, schedule: ScheduleRecord, scheduledMs: number): void => {
   const executionId = randomUUID();
   const target = schedule.target;
@@ -436,6 +465,7 @@ const fire = (ctx: ServiceContext, schedule: ScheduleRecord, scheduledMs: number
       },
       ...(typeof deadLetterArn === 'string' ? { deadLetterArn } : {}),
       sinceMs: scheduledMs,
+      credentials: () => scheduleCredentials(background, schedule),
       deadLetterAttributes: { EXECUTION_ID: executionId, SCHEDULE_ARN: schedule.arn, TARGET_ARN: targetArn },
       invoke: {
         ...(eventBridge ? { eventBridge } : {}),

@@ -4,6 +4,7 @@
  * clock (see runner.ts), their history, and task-token callbacks.
  */
 import { randomUUID } from 'node:crypto';
+import { RoleTrustError } from '../../authz/sessions';
 import { AwsError } from '../../errors';
 import {
   type Input,
@@ -30,6 +31,8 @@ import {
   MACHINES_TABLE,
   type MachineRecord,
   machineArn,
+  machineCredentials,
+  ROLE_NOT_ASSUMABLE,
   requireExecution,
   requireMachine,
   requireMachineArn,
@@ -97,6 +100,16 @@ const tagsOf = (input: Input): { key: string; value: string }[] =>
     value: optionalString(tag, 'value') ?? '',
   }));
 
+/** Step Functions checks when a role is given that it may assume it (AccessDeniedException otherwise). */
+const requireAssumable = (ctx: ServiceContext, arn: string, roleArn: string): void => {
+  try {
+    machineCredentials(ctx, { arn, roleArn });
+  } catch (error) {
+    if (error instanceof RoleTrustError) throw new AwsError('AccessDeniedException', ROLE_NOT_ASSUMABLE);
+    throw error;
+  }
+};
+
 const createStateMachine: JsonAction = (input, ctx) => {
   const name = requiredString(input, 'name');
   const definition = requiredString(input, 'definition');
@@ -116,6 +129,7 @@ const createStateMachine: JsonAction = (input, ctx) => {
     }
     throw new AwsError('StateMachineAlreadyExists', `State Machine Already Exists: '${arn}'`);
   }
+  requireAssumable(ctx, arn, roleArn);
   const machine: MachineRecord = {
     arn,
     name,
@@ -139,6 +153,7 @@ const updateStateMachine: JsonAction = (input, ctx) => {
   if (definition !== undefined) readDefinition(definition);
   if (roleArn !== undefined && !roleArn.startsWith('arn:'))
     throw new AwsError('InvalidArn', `Invalid Arn: '${roleArn}'`);
+  if (roleArn !== undefined) requireAssumable(ctx, machine.arn, roleArn);
   const updateDate = ctx.clock.now().toISOString();
   ctx.transact((tx) =>
     tx.put(MACHINES_TABLE, machine.arn, {

@@ -10,7 +10,12 @@
  * - `arn:aws:states:::states:startExecution` (`.sync`, `.sync:2`): StartExecution, and for `.sync`
  *   the finished execution's description.
  * Any of them with `.waitForTaskToken` waits for SendTaskSuccess/SendTaskFailure afterwards.
+ *
+ * Every call is signed as the state machine role's session (`deps.credentials`), so a grant the
+ * role lacks fails the task as AWS reports it: `Lambda.AWSLambdaException`,
+ * `<Service>.AccessDeniedException`, … with the service's AccessDenied message in the cause.
  */
+import type { Credentials } from '../../authz/identity';
 import type { SandboxRuntime } from '../../runtime';
 import { UnknownApiError } from '../../runtime';
 import type { Json, JsonObject } from './definition';
@@ -82,6 +87,8 @@ export interface DispatchDeps {
   readonly runtime: SandboxRuntime;
   readonly region: string;
   readonly signal: AbortSignal;
+  /** The state machine role's session: every integration calls as it. */
+  readonly credentials?: Credentials;
   /** Resolves with the execution's record once it stopped. */
   readonly waitForExecution: (executionArn: string, signal: AbortSignal) => Promise<ExecutionRecord>;
 }
@@ -133,7 +140,11 @@ const callSdk = async (
   const camel = CAMEL_CASE_APIS.has(service.toLowerCase());
   try {
     const request = camel ? (renameKeys(input, lowerFirst) as Record<string, unknown>) : input;
-    const output = await deps.runtime.callAws(service, action, request, { region, signal: deps.signal });
+    const output = await deps.runtime.callAws(service, action, request, {
+      region,
+      signal: deps.signal,
+      ...(deps.credentials ? { credentials: deps.credentials } : {}),
+    });
     return camel ? (renameKeys(output, upperFirst) as Record<string, unknown>) : output;
   } catch (error) {
     if (deps.signal.aborted) throw error;

@@ -6,6 +6,8 @@
  * `states.history` (`<executionArn>#<eventId>`, one row per event so a long execution writes
  * small transactions), `states.tasks` (callback tokens: pending or done).
  */
+import type { Credentials } from '../../authz/identity';
+import { assumeAsService } from '../../authz/sessions';
 import { AwsError } from '../../errors';
 import type { ServiceContext } from '../../service';
 
@@ -113,3 +115,26 @@ export const countHistory = (ctx: ServiceContext, executionArn: string): number 
 
 /** JSON 1.0 timestamps are epoch seconds. */
 export const epochSeconds = (iso: string): number => Date.parse(iso) / 1000;
+
+export const STATES_PRINCIPAL = 'states.amazonaws.com';
+
+/** What Step Functions answers when its service principal may not assume a state machine's role. */
+export const ROLE_NOT_ASSUMABLE =
+  'Neither the global service principal states.amazonaws.com, nor the regional one is authorized to assume the provided role.';
+
+/**
+ * The session a state machine's executions act as: its role, assumed by `states.amazonaws.com`
+ * with `aws:SourceArn` = the state machine's ARN and `aws:SourceAccount` = its account (Step
+ * Functions Developer Guide, "Creating an IAM role for your state machine", "Prevent cross-service
+ * confused deputy issue"). Throws `RoleTrustError` when the trust policy refuses.
+ */
+export const machineCredentials = (
+  ctx: ServiceContext,
+  machine: { readonly arn: string; readonly roleArn: string },
+): Credentials =>
+  assumeAsService(ctx, {
+    roleArn: machine.roleArn,
+    service: STATES_PRINCIPAL,
+    sessionName: machine.arn.slice(machine.arn.lastIndexOf(':') + 1),
+    context: { 'aws:SourceArn': machine.arn, 'aws:SourceAccount': machine.arn.split(':')[4] ?? ctx.account },
+  });

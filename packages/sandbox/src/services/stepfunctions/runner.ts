@@ -8,6 +8,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { StateMachine } from 'aws-local-stepfunctions';
+import type { Credentials } from '../../authz/identity';
+import { RoleTrustError } from '../../authz/sessions';
 import type { SandboxRuntime } from '../../runtime';
 import type { ServiceContext } from '../../service';
 import {
@@ -29,6 +31,8 @@ import {
   HISTORY_TABLE,
   type HistoryEvent,
   historyId,
+  machineCredentials,
+  ROLE_NOT_ASSUMABLE,
   TASKS_TABLE,
   type TaskRecord,
 } from './model';
@@ -441,6 +445,19 @@ class ExecutionRun {
     }
   }
 
+  /**
+   * The state machine role's session, for this attempt's calls (the trust policy is evaluated each
+   * time; the session itself is kept). A role that can no longer be assumed fails the task.
+   */
+  private credentials(): Credentials {
+    try {
+      return machineCredentials(this.ctx(), { arn: this.record.stateMachineArn, roleArn: this.record.roleArn });
+    } catch (error) {
+      if (error instanceof RoleTrustError) throw new TaskError('States.Runtime', ROLE_NOT_ASSUMABLE);
+      throw error;
+    }
+  }
+
   /** Every Task (and rewritten Wait) of the execution runs here. */
   private async handle(info: StateInfo, payload: JsonObject): Promise<Json> {
     // The engine calls a handler in the same tick it logs StateEntered; let the log catch up so
@@ -629,6 +646,7 @@ class ExecutionRun {
         runtime: this.engine.runtime,
         region: this.record.region,
         signal,
+        credentials: this.credentials(),
         waitForExecution: (arn, waitSignal) => this.engine.waitForExecution(arn, waitSignal),
       });
       if (!callback) return result;

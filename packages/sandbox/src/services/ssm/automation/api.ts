@@ -5,6 +5,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
+import { RoleTrustError } from '../../../authz/sessions';
 import { AwsError } from '../../../errors';
 import {
   compact,
@@ -23,7 +24,7 @@ import {
 } from '../../../protocol/json';
 import type { JsonAction, ServiceContext } from '../../../service';
 import { findDocument, selectDocumentVersion } from '../documents';
-import { builtinValue, DOCUMENT_SNAPSHOTS_TABLE, engineFor } from './engine';
+import { automationCredentials, builtinValue, DOCUMENT_SNAPSHOTS_TABLE, engineFor } from './engine';
 import { interpolate, referencesIn } from './interpolate';
 import { EXECUTION_STATUSES, EXECUTIONS_TABLE, type ExecutionRecord, isTerminalStatus, type StepRecord } from './model';
 import { ParameterError, parameterSpecs, resolveParameters } from './parameters';
@@ -78,6 +79,30 @@ const expandTemplates = (ctx: ServiceContext, executionId: string, values: Recor
     }
   }
 };
+
+/**
+ * The role the document names in `assumeRole` (usually `{{ AutomationAssumeRole }}`), or
+ * undefined when it names none or the parameter is empty: then the automation acts as its caller.
+ */
+const assumeRoleOf = (document: Record<string, unknown>, parameters: Record<string, unknown>): string | undefined => {
+  if (typeof document.assumeRole !== 'string') return undefined;
+  let role: unknown;
+  try {
+    role = interpolate(document.assumeRole, (name) =>
+      name in parameters ? { found: true, value: parameters[name] } : { found: false },
+    );
+  } catch (error) {
+    throw invalidParameters(`assumeRole: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return typeof role === 'string' && role.trim() !== '' ? role.trim() : undefined;
+};
+
+/**
+ * What SSM answers when it cannot assume the automation's role (Systems Manager User Guide,
+ * "Troubleshooting Systems Manager Automation", "Automation execution failed to start" → "Invalid
+ * assume role").
+ */
+const ROLE_NOT_ASSUMABLE = 'The defined assume role is unable to be assumed.';
 
 const startAutomationExecution: JsonAction = (input, ctx) => {
   const documentName = requiredString(input, 'DocumentName');
@@ -139,6 +164,15 @@ const startAutomationExecution: JsonAction = (input, ctx) => {
     throw error;
   }
   expandTemplates(ctx, executionId, parameters);
+  const assumeRole = assumeRoleOf(parsed, parameters);
+  if (assumeRole !== undefined) {
+    try {
+      automationCredentials(ctx, { executionId, region: ctx.region, assumeRole });
+    } catch (error) {
+      if (error instanceof RoleTrustError) throw invalidParameters(ROLE_NOT_ASSUMABLE);
+      throw error;
+    }
+  }
 
   const tags = Object.fromEntries(
     (optionalObjectList(input, 'Tags') ?? []).map((tag) => [requiredString(tag, 'Key'), requiredString(tag, 'Value')]),
@@ -149,7 +183,9 @@ const startAutomationExecution: JsonAction = (input, ctx) => {
     documentName: document.name,
     documentVersion: version.documentVersion,
     parameters,
-    executedBy: `arn:aws:sts::${ctx.account}:assumed-role/sandbox/sandbox`,
+    executedBy: ctx.caller.principal.arn,
+    ...(assumeRole === undefined ? {} : { assumeRole }),
+    ...(assumeRole !== undefined || ctx.accessKeyId === undefined ? {} : { startedWithKey: ctx.accessKeyId }),
     mode: 'Auto',
     ...(clientToken === undefined ? {} : { clientToken }),
     requestFingerprint: fingerprint,

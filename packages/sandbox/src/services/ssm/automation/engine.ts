@@ -8,6 +8,8 @@
  * survive a restart: `recoverExecutions` fails what a previous process left running.
  */
 import { randomUUID } from 'node:crypto';
+import type { Credentials } from '../../../authz/identity';
+import { assumeAsService, credentialsOfKey, RoleTrustError } from '../../../authz/sessions';
 import type { SandboxClock } from '../../../clock';
 import type { SandboxRuntime } from '../../../runtime';
 import type { ServiceContext } from '../../../service';
@@ -184,6 +186,42 @@ const abortable = <T>(work: Promise<T>, signal: AbortSignal): Promise<T> => {
   });
 };
 
+/** The denials of the sandbox's services (JSON, query and EC2): a step failing with one failed on permissions. */
+const DENIALS = new Set(['AccessDeniedException', 'AccessDenied', 'UnauthorizedOperation']);
+
+const ASSUME_ROLE_FAILED = 'The defined assume role is unable to be assumed.';
+
+/** Who an automation's steps act as (see `automationCredentials`). */
+const actingAs = (ctx: ServiceContext, record: ExecutionRecord): Credentials | undefined =>
+  record.assumeRole === undefined
+    ? credentialsOfKey(ctx.store, record.startedWithKey)
+    : automationCredentials(ctx, {
+        executionId: record.executionId,
+        region: record.region,
+        assumeRole: record.assumeRole,
+      });
+
+/**
+ * The session of an automation's `AutomationAssumeRole`, assumed by `ssm.amazonaws.com` with
+ * `aws:SourceArn` = the execution's ARN (`arn:aws:ssm:REGION:ACCOUNT:automation-execution/ID`) and
+ * `aws:SourceAccount` (Systems Manager User Guide, "Cross-service confused deputy prevention";
+ * the trust policies it shows match `automation-execution/*`). Throws `RoleTrustError` when the
+ * trust policy refuses. Without an assume role an automation acts as whoever started it.
+ */
+export const automationCredentials = (
+  ctx: ServiceContext,
+  execution: { readonly executionId: string; readonly region: string; readonly assumeRole: string },
+): Credentials =>
+  assumeAsService(ctx, {
+    roleArn: execution.assumeRole,
+    service: 'ssm.amazonaws.com',
+    sessionName: execution.executionId,
+    context: {
+      'aws:SourceArn': `arn:aws:ssm:${execution.region}:${ctx.account}:automation-execution/${execution.executionId}`,
+      'aws:SourceAccount': ctx.account,
+    },
+  });
+
 const errorName = (error: unknown): string =>
   error instanceof Error ? error.name : typeof error === 'string' ? error : 'Error';
 const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
@@ -358,15 +396,26 @@ export class AutomationEngine {
       callAws: async (service, api, input) => {
         const done = budget.callStarted(ctx.clock.nowMs());
         try {
+          const credentials = actingAs(ctx, runner.record);
           return await abortable(
-            this.runtime.callAws(service, api, input, { region: runner.record.region, signal }),
+            this.runtime.callAws(service, api, input, {
+              region: runner.record.region,
+              signal,
+              ...(credentials ? { credentials } : {}),
+            }),
             signal,
           );
         } catch (error) {
           if (signal.aborted) throw signal.reason;
+          if (error instanceof RoleTrustError) {
+            throw new StepFailure(ASSUME_ROLE_FAILED, {
+              type: 'Permission',
+              details: { Service: [service], Api: [api] },
+            });
+          }
           const name = errorName(error);
           throw new StepFailure(`${service} ${api} failed: ${name}: ${errorMessage(error)}`, {
-            type: THROTTLING.has(name) ? 'Throttling' : name === 'AccessDeniedException' ? 'Permission' : 'Action',
+            type: THROTTLING.has(name) ? 'Throttling' : DENIALS.has(name) ? 'Permission' : 'Action',
             details: { ExceptionMessage: [errorMessage(error)], ErrorCode: [name], Service: [service], Api: [api] },
           });
         } finally {

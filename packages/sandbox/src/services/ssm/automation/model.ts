@@ -92,6 +92,10 @@ export interface ExecutionRecord extends Record<string, unknown> {
   readonly documentVersion: string;
   readonly parameters: Record<string, unknown>;
   readonly executedBy: string;
+  /** The document's `assumeRole` (usually `{{ AutomationAssumeRole }}`): every step acts as this role. */
+  readonly assumeRole?: string;
+  /** Without `assumeRole`, the steps act as whoever started the execution: the access key id they signed with. */
+  readonly startedWithKey?: string;
   readonly mode: 'Auto';
   readonly clientToken?: string;
   /** The request's parameters as given, to tell a repeated ClientToken from a mismatched one. */
