@@ -9,6 +9,8 @@
  *   AWS SDK left external, as it would be when using the copy the Lambda runtime provides.
  *
  * - the sandbox: start-up time, DescribeImages throughput with 10k images, memory with 100k images.
+ * - IAM enforcement: authorization per request (median, p99) for a role session, and `npm start`'s
+ *   wall time with enforcement on and off (scripts/bench-iam.ts).
  *
  * Options: --runs N (fresh processes per bundle, default 9), --out FILE (also write the JSON there).
  */
@@ -24,6 +26,7 @@ import rawConfig from '../bakehouse.config';
 import { bundleDefines, loadConfig } from '../functions/commons/families';
 import { BAKE_SUBSTITUTIONS, BakeState, loadBakeDefinitionForLocalEngine } from '../state-machines/bake';
 import { bakeMachineFixtures } from '../test/fixtures/bake-machine';
+import { iamBench } from './bench-iam';
 import { janitorBench } from './bench-janitor';
 import { benchJanitorApply } from './bench-janitor-apply';
 import { startBench } from './bench-start';
@@ -188,6 +191,7 @@ const main = async () => {
   const functions = await measureFunctions();
   const sandbox = await sandboxBench();
   const start = await startBench();
+  const iam = await iamBench();
   const report = {
     node: process.versions.node,
     runsPerBundle: runs,
@@ -199,6 +203,7 @@ const main = async () => {
     functions,
     sandbox,
     start,
+    iam,
     janitor: { plan: await janitorBench(), apply: await benchJanitorApply({ images: 150 }) },
   };
   const json = JSON.stringify(report, null, 2);

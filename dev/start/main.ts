@@ -1,13 +1,17 @@
 /**
  * `npm start`: Bakehouse end to end, offline.
  *
- *   npm start -- [--state DIR] [--speed 1200] [--port 0] [--bake-timeout 90]
+ *   npm start -- [--state DIR] [--speed 1200] [--port 0] [--bake-timeout 90] [--iam on|off] [--report FILE]
  *
  * Starts the sandbox (fresh state in a temporary directory unless --state names one), provisions
  * it from the synthesized stacks (@bakehouse/sandbox provisioning; the assembly is cached in .sandbox/ by a hash
  * of its inputs), and runs the lifecycle in dev/start/lifecycle.ts with live progress: each
  * event and where it went, each automation step, the AMI ids, Slack messages as text. Ends with a
  * summary; exits 0 when every scenario ended as expected, 1 with the reason otherwise.
+ *
+ * IAM is enforced as AWS would (`--iam off`, or BAKEHOUSE_SANDBOX_IAM=off, only records what AWS
+ * would refuse). Whatever the outcome, the run ends with the least-privilege summary (dev/start/iam.ts)
+ * and writes the full report as JSON to --report (default .sandbox/iam-report.json).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +21,7 @@ import type { GetScheduleOutput } from '@aws-sdk/client-scheduler';
 import {
   DEFAULT_ACCOUNT,
   firstOccurrence,
+  iamReport,
   parseExpression,
   provisionFromAssembly,
   type Sandbox,
@@ -27,11 +32,13 @@ import rawConfig from '../../bakehouse.config';
 import { loadConfig } from '../../functions/commons/families';
 import { compileSchedule, isDue } from '../../functions/commons/schedule';
 import { synthesizeForSandbox } from '../synth';
+import { DEFAULT_IAM_REPORT, renderIamSummary, writeIamReport } from './iam';
 import { type Outcome, runLifecycle } from './lifecycle';
 
 const REGION = 'us-east-1';
 const STAGE = 'dev';
-const usage = 'usage: npm start -- [--state DIR] [--speed 1200] [--port 0] [--bake-timeout 90]';
+const usage =
+  'usage: npm start -- [--state DIR] [--speed 1200] [--port 0] [--bake-timeout 90] [--iam on|off] [--report FILE]';
 
 const elapsed = (since: number): string => `${((performance.now() - since) / 1000).toFixed(1)} s`;
 
@@ -97,6 +104,8 @@ const main = async (): Promise<number> => {
       speed: { type: 'string', default: '1200' },
       port: { type: 'string', default: '0' },
       'bake-timeout': { type: 'string', default: '90' },
+      iam: { type: 'string', default: process.env.BAKEHOUSE_SANDBOX_IAM || 'on' },
+      report: { type: 'string', default: DEFAULT_IAM_REPORT },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -113,6 +122,9 @@ const main = async (): Promise<number> => {
   if (!Number.isFinite(bakeTimeoutSeconds) || bakeTimeoutSeconds <= 0) {
     throw new Error(`--bake-timeout '${values['bake-timeout']}' must be a positive number of seconds`);
   }
+  const iam = values.iam;
+  if (iam !== 'on' && iam !== 'off') throw new Error(`--iam '${iam}' must be on or off`);
+  const reportPath = resolve(values.report);
 
   const started = performance.now();
   const print = (line: string) => console.log(line);
@@ -123,9 +135,9 @@ const main = async (): Promise<number> => {
 
   const temporary = values.state === undefined;
   const stateDir = values.state === undefined ? mkdtempSync(join(tmpdir(), 'bakehouse-start-')) : resolve(values.state);
-  const sandbox = await startSandbox({ port, stateDir, speed, assetsDir: assembly.assemblyDir });
+  const sandbox = await startSandbox({ port, stateDir, speed, assetsDir: assembly.assemblyDir, iam });
   try {
-    print(`sandbox ready at ${sandbox.url} (state ${stateDir}, clock ${speed}x)`);
+    print(`sandbox ready at ${sandbox.url} (state ${stateDir}, clock ${speed}x, IAM enforcement ${iam})`);
     const report = await provisionFromAssembly({ sandbox, assemblyDir: assembly.assemblyDir });
     print(`sandbox ${summarizeProvisioning(report)} (${elapsed(started)})`);
     if (report.failed.length > 0) {
@@ -219,6 +231,14 @@ const main = async (): Promise<number> => {
     );
     return failed.length === 0 ? 0 : 1;
   } finally {
+    // The report explains a failed run too: a denial is often why a scenario did not end as expected.
+    try {
+      const report = await iamReport(sandbox);
+      writeIamReport(report, reportPath);
+      for (const line of renderIamSummary(report, reportPath)) print(line);
+    } catch (error) {
+      print(`IAM report failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
     await sandbox.close();
     if (temporary) rmSync(stateDir, { recursive: true, force: true });
   }

@@ -1,7 +1,7 @@
 /**
  * Sandbox numbers for `npm run bench`: start-up time of the sandbox process, DescribeImages
  * throughput with 10k images, and memory with 100k images. Every request goes to loopback, and
- * every loop is bounded in count.
+ * every loop is bounded in count. What IAM enforcement costs per request is in authz.ts.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,6 +11,8 @@ import { DescribeImagesCommand, type DescribeImagesCommandInput, EC2Client } fro
 import { startSandbox } from '../src/server';
 import { Ec2Table, type ImageRecord, newId } from '../src/services/ec2/model';
 import type { Store } from '../src/store';
+
+export { authorizationBench } from './authz';
 
 /** The package's folder: the processes below run its own entry points. */
 const root = join(import.meta.dirname, '..');
