@@ -183,7 +183,11 @@ const startAutomationExecution: JsonAction = (input, ctx) => {
     documentName: document.name,
     documentVersion: version.documentVersion,
     parameters,
-    executedBy: ctx.caller.principal.arn,
+    // A role session shows as itself; the sandbox administrator as it always has.
+    executedBy:
+      ctx.caller.kind === 'role-session'
+        ? ctx.caller.principal.arn
+        : `arn:aws:sts::${ctx.account}:assumed-role/sandbox/sandbox`,
     ...(assumeRole === undefined ? {} : { assumeRole }),
     ...(assumeRole !== undefined || ctx.accessKeyId === undefined ? {} : { startedWithKey: ctx.accessKeyId }),
     mode: 'Auto',
