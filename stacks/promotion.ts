@@ -236,7 +236,9 @@ const targetStatements = (context: PipelineContext): Statements => {
         sid: 'CopyImagesToRegions',
         effect: Effect.ALLOW,
         actions: ['ec2:CopyImage'],
-        resources: [arns.ec2Unowned('image/*'), ...inRegions.map((r) => r.image())],
+        // CopyImage authorizes the source image and the image and snapshots it creates (Service
+        // Authorization Reference: image and snapshot are required resource types of CopyImage).
+        resources: [arns.ec2Unowned('image/*'), ...copies],
       }),
       // The copies are tagged only as CopyImage creates them (TagSpecifications, ec2:CreateAction);
       // nothing rewrites a copy's tags afterwards (shared accounts tag through their own role).

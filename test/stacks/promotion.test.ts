@@ -239,11 +239,12 @@ describe('least privilege', () => {
     const tagAtCreation = statement(PromotionFunction.Promote, 'TagCopiesWhenCreated');
 
     // Assess
-    expect(resourcesOf(copy).map((r) => /:ec2:([a-z0-9-]+)::image\/\*$/.exec(r)?.[1])).toEqual([
-      'eu-central-1',
-      'eu-west-1',
-      'us-west-2',
-    ]);
+    const regionsOf = (kind: string) =>
+      resourcesOf(copy).flatMap((r) => new RegExp(`:ec2:([a-z0-9-]+)::${kind}\\/\\*$`).exec(r)?.[1] ?? []);
+    expect(regionsOf('image')).toEqual(['eu-central-1', 'eu-west-1', 'us-west-2']);
+    // CopyImage also authorizes the snapshots it creates (Service Authorization Reference: snapshot is required).
+    expect(regionsOf('snapshot')).toEqual(['eu-west-1', 'us-west-2']);
+    expect(resourcesOf(copy)).toHaveLength(5);
     expect(tagAtCreation.Condition).toEqual({ StringEquals: { 'ec2:CreateAction': 'CopyImage' } });
     expect(statement(PromotionFunction.Promote, 'ShareManagedImages').Condition).toEqual({
       StringEquals: { 'aws:ResourceTag/bakehouse:managed': 'true' },

@@ -4,6 +4,8 @@
  * is for starting it in a process, provisioning it from a cloud assembly, and extending it with
  * stand-in services in tests.
  */
+
+export { type CatalogAction, type IamCatalog, loadCatalog } from './authz/catalog';
 export {
   iamReport,
   type LeastPrivilegeReport,

@@ -22,6 +22,8 @@ export interface CatalogAction {
   readonly name: string;
   readonly accessLevel: string;
   readonly resourceTypes: readonly CatalogResourceType[];
+  /** Condition keys of the action itself (besides its resource types'), e.g. `ec2:CreateAction`. */
+  readonly conditionKeys: readonly string[];
   /** True when the action supports no resource-level permissions: it is authorized on `*`. */
   readonly wildcardOnly: boolean;
 }
@@ -34,7 +36,11 @@ export interface IamCatalog {
   readonly prefixes: readonly string[];
 }
 
-/** The IAM service prefixes of the services the sandbox answers (and `iam:PassRole`'s `iam`). */
+/**
+ * The IAM service prefixes of the services the sandbox answers (and `iam:PassRole`'s `iam`), and of
+ * services whose actions policies grant although the sandbox does not answer them (SQS, CloudWatch
+ * Logs, KMS, X-Ray), so stack tests can check every grant against the reference.
+ */
 export const EMULATED_PREFIXES = [
   'autoscaling',
   'ec2',
@@ -49,6 +55,7 @@ export const EMULATED_PREFIXES = [
   'sqs',
   'logs',
   'kms',
+  'xray',
 ] as const;
 
 let loaded: Promise<IamCatalog> | undefined;
@@ -75,6 +82,7 @@ const build = async (): Promise<IamCatalog> => {
               required: type.required,
               conditionKeys: type.conditionKeys,
             })),
+            conditionKeys: details.conditionKeys,
             wildcardOnly: details.isWildcardOnly,
           });
         }),
