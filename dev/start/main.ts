@@ -29,6 +29,7 @@ import {
   summarizeProvisioning,
 } from '@bakehouse/sandbox';
 import rawConfig from '../../bakehouse.config';
+import { Tag } from '../../functions/commons/bake-plan';
 import { loadConfig } from '../../functions/commons/families';
 import { compileSchedule, isDue } from '../../functions/commons/schedule';
 import { synthesizeForSandbox } from '../synth';
@@ -198,12 +199,14 @@ const main = async (): Promise<number> => {
       )
       .map((family) => family.name);
     // The teams' launch templates the config registers on channels, as they would exist in their
-    // account: each starts on the family's source image.
+    // account: each starts on the family's source image, tagged with the name the configuration
+    // uses (without that tag Promote and Revoke may not change a template named by name).
     for (const [family, channels] of Object.entries(promotions)) {
       for (const name of channels.flatMap((c) => c.launchTemplates)) {
         await sandbox.runtime.callAws('ec2', 'CreateLaunchTemplate', {
           LaunchTemplateName: name,
           LaunchTemplateData: { ImageId: await sourceImage(sandbox, config, family), InstanceType: 'm7i.large' },
+          TagSpecifications: [{ ResourceType: 'launch-template', Tags: [{ Key: Tag.LaunchTemplate, Value: name }] }],
         });
         print(`launch template ${name} created for ${family}'s channels (as the team that launches it would)`);
       }

@@ -94,6 +94,8 @@ interface QueueMessage {
   readonly queueArn: string;
   readonly kind: string;
   readonly body: string;
+  /** Scheduler's dead-letter attributes: ERROR_CODE, ERROR_MESSAGE, … (the body is the target's payload). */
+  readonly attributes: Record<string, string>;
 }
 
 const queueMessages = async (test: TestSandbox): Promise<QueueMessage[]> =>
@@ -213,7 +215,8 @@ describe('permission mutations: the sandbox refuses where AWS would, and the lif
       );
 
       // Assess
-      expect(failed.body).toMatch(/AssumeRole|assume/i);
+      expect(failed.attributes.ERROR_CODE).toBe('AccessDeniedException');
+      expect(failed.attributes.ERROR_MESSAGE).toMatch(/assume/i);
       const log = await eventLog(test);
       expect(
         log.filter(

@@ -134,12 +134,12 @@ afterAll(async () => {
 });
 
 describe('sandbox STS', () => {
-  it('assumes a role as its account: the access key id is the account, the expiry on the sandbox clock', async () => {
+  it('assumes a role of an account whose IAM is not emulated: the session acts as that account, the expiry on the sandbox clock', async () => {
     const { Credentials, AssumedRoleUser } = await sts.send(
       new AssumeRoleCommand({ RoleArn: TEAM_ROLE, RoleSessionName: 'bakehouse-promote', DurationSeconds: 900 }),
     );
     const clock = (await sandbox.control('GET', '/_sandbox/clock')).body as { now: string };
-    expect(Credentials?.AccessKeyId).toBe(TEAM_ACCOUNT);
+    expect(Credentials?.AccessKeyId).toMatch(/^ASIA[0-9A-F]{16}$/);
     expect(Credentials?.SessionToken).toBeTruthy();
     expect(Credentials?.Expiration?.getTime()).toBe(Math.floor(Date.parse(clock.now) / 1000) * 1000 + 900_000);
     expect(AssumedRoleUser?.Arn).toBe(`arn:aws:sts::${TEAM_ACCOUNT}:assumed-role/bakehouse-tagger/bakehouse-promote`);
@@ -151,7 +151,9 @@ describe('sandbox STS', () => {
         sessionToken: Credentials?.SessionToken as string,
       },
     });
-    expect((await assumed.send(new GetCallerIdentityCommand({}))).Account).toBe(TEAM_ACCOUNT);
+    const identity = await assumed.send(new GetCallerIdentityCommand({}));
+    expect(identity.Account).toBe(TEAM_ACCOUNT);
+    expect(identity.Arn).toBe(`arn:aws:sts::${TEAM_ACCOUNT}:assumed-role/bakehouse-tagger/bakehouse-promote`);
     assumed.destroy();
   });
 
