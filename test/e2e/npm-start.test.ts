@@ -57,6 +57,9 @@ describe('npm start', () => {
     expect(output).toMatch(/ok +janitor \(dry run\) +completed/);
     expect(output).toMatch(/== Slack \([1-9]\d* message\(s\)/);
     expect(output).toMatch(/all scenarios ended as expected/);
+    // Every call of the lifecycle passed IAM as AWS would decide it (enforcement is on by default).
+    expect(output).toMatch(/IAM \(enforcement on\): .*, 0 denials/);
+    expect(output).toMatch(/no denials \(goal: 0\)/);
     expect(code).toBe(0);
   }, 120_000);
 
