@@ -18,6 +18,7 @@ const roleReport = (name: string, overrides: Partial<RoleReport> = {}): RoleRepo
   denials: [],
   unusedGrants: [],
   unusedActions: 0,
+  unobservedActions: 0,
   unknownManaged: [],
   ...overrides,
 });
@@ -31,6 +32,7 @@ const report = (roles: RoleReport[]): LeastPrivilegeReport => ({
     denials: roles.reduce((n, r) => n + r.denials.length, 0),
     enforcedDenials: roles.reduce((n, r) => n + r.denials.filter((d) => d.enforced).length, 0),
     unusedActions: roles.reduce((n, r) => n + r.unusedActions, 0),
+    unobservedActions: roles.reduce((n, r) => n + r.unobservedActions, 0),
     unknownManaged: 0,
   },
 });
@@ -53,7 +55,7 @@ describe('npm start least-privilege summary', () => {
 
     // Assess
     expect(lines).toContain(
-      'IAM (enforcement on): 2 roles (2 acted), 0 denials (0 enforced), 7 granted actions never used, 0 AWS managed policies not evaluated',
+      'IAM (enforcement on): 2 roles (2 acted), 0 denials (0 enforced), 7 granted actions never used, 0 of services the sandbox does not authorize (Logs, X-Ray, KMS, SQS reads), 0 AWS managed policies not evaluated',
     );
     expect(lines).toContain('  unused grants by role: deploy 5, janitor 2');
     expect(lines).toContain('no denials (goal: 0)');

@@ -58,6 +58,30 @@ export const EMULATED_PREFIXES = [
   'xray',
 ] as const;
 
+/** The prefixes whose calls the sandbox answers and authorizes. */
+const AUTHORIZED_PREFIXES = new Set([
+  'autoscaling',
+  'ec2',
+  'events',
+  'iam',
+  'lambda',
+  'scheduler',
+  'secretsmanager',
+  'ssm',
+  'states',
+  'sts',
+]);
+
+/**
+ * Whether the sandbox ever authorizes `action` (`prefix:Name`): the services it answers, and
+ * `sqs:SendMessage`, which targets and destinations are checked for although SQS itself is not
+ * answered. A grant of anything else (CloudWatch Logs, X-Ray, KMS) can neither be used nor refused here.
+ */
+export const isObservable = (action: string): boolean => {
+  const lower = action.toLowerCase();
+  return AUTHORIZED_PREFIXES.has(lower.split(':')[0] ?? '') || lower === 'sqs:sendmessage';
+};
+
 let loaded: Promise<IamCatalog> | undefined;
 
 export const loadCatalog = (): Promise<IamCatalog> => {

@@ -17,7 +17,7 @@ import { compilePolicy, type PolicyDocument, type PolicyStatement, type Principa
 import { buildContext } from '../iam/context';
 import { IamTable, type PolicyRecord, policyKey, type RoleRecord } from '../services/iam/model';
 import type { Store } from '../store';
-import { EMULATED_PREFIXES } from './catalog';
+import { EMULATED_PREFIXES, isObservable } from './catalog';
 import { rolePolicies } from './identity';
 import type { Denial, RoleUsage } from './usage';
 
@@ -32,6 +32,11 @@ export interface UnusedGrant {
   readonly granted: number;
   /** The granted actions the role never used on a resource of this statement, sorted. */
   readonly unused: readonly string[];
+  /**
+   * Granted actions of services the sandbox does not authorize (CloudWatch Logs, X-Ray, KMS, SQS but
+   * SendMessage), sorted: a run can show neither their use nor their absence.
+   */
+  readonly unobserved: readonly string[];
 }
 
 export interface RoleReport {
@@ -45,6 +50,8 @@ export interface RoleReport {
   readonly unusedGrants: readonly UnusedGrant[];
   /** Distinct actions granted and never used (an action two statements grant counts once). */
   readonly unusedActions: number;
+  /** Distinct granted actions of services the sandbox does not authorize. */
+  readonly unobservedActions: number;
   /** Attached AWS managed policies, whose documents the sandbox does not have. */
   readonly unknownManaged: readonly string[];
 }
@@ -58,6 +65,7 @@ export interface LeastPrivilegeReport {
     readonly denials: number;
     readonly enforcedDenials: number;
     readonly unusedActions: number;
+    readonly unobservedActions: number;
     readonly unknownManaged: number;
   };
 }
@@ -144,10 +152,12 @@ const unusedGrantsOf = (
       if (statement.Effect !== 'Allow') return;
       const covers = compiled.statements[index]?.matchesResource ?? (() => false);
       const granted = grantedActions(statement, actionsOf);
-      const unused = granted
+      const notUsed = granted
         .filter((action) => !(usedBy.get(action.toLowerCase()) ?? []).some((resource) => covers(resource, context)))
         .sort();
-      if (unused.length === 0) return;
+      const unused = notUsed.filter(isObservable);
+      const unobserved = notUsed.filter((action) => !isObservable(action));
+      if (notUsed.length === 0) return;
       grants.push({
         policy: document.name,
         policyType: document.type,
@@ -155,6 +165,7 @@ const unusedGrantsOf = (
         ...(statement.Sid !== undefined && statement.Sid !== '' ? { sid: statement.Sid } : {}),
         granted: granted.length,
         unused,
+        unobserved,
       });
     });
   }
@@ -176,6 +187,7 @@ export const leastPrivilegeReport = (input: ReportInput): LeastPrivilegeReport =
       denials: usage?.denials ?? [],
       unusedGrants,
       unusedActions: new Set(unusedGrants.flatMap((grant) => grant.unused)).size,
+      unobservedActions: new Set(unusedGrants.flatMap((grant) => grant.unobserved)).size,
       unknownManaged: rolePolicies(input.store, role).unknownManaged,
     };
   });
@@ -189,6 +201,7 @@ export const leastPrivilegeReport = (input: ReportInput): LeastPrivilegeReport =
       denials: usage.denials,
       unusedGrants: [],
       unusedActions: 0,
+      unobservedActions: 0,
       unknownManaged: [],
     });
   }
@@ -204,6 +217,7 @@ export const leastPrivilegeReport = (input: ReportInput): LeastPrivilegeReport =
       denials: denials.length,
       enforcedDenials: denials.filter((denial) => denial.enforced).length,
       unusedActions: reports.reduce((sum, report) => sum + report.unusedActions, 0),
+      unobservedActions: reports.reduce((sum, report) => sum + report.unobservedActions, 0),
       unknownManaged: new Set(reports.flatMap((report) => report.unknownManaged)).size,
     },
   };
@@ -218,6 +232,7 @@ export const summarizeReport = (report: LeastPrivilegeReport): string => {
     `IAM (enforcement ${report.enforcement}): ${plural(totals.roles, 'role')} (${totals.rolesThatActed} acted)`,
     `${plural(totals.denials, 'denial')} (${totals.enforcedDenials} enforced)`,
     `${plural(totals.unusedActions, 'granted action')} never used`,
+    `${totals.unobservedActions} of services the sandbox does not authorize (Logs, X-Ray, KMS, SQS reads)`,
     `${plural(totals.unknownManaged, 'AWS managed policy', 'AWS managed policies')} not evaluated`,
   ].join(', ');
 };

@@ -46,6 +46,9 @@ const sandboxProcess = (...args: string[]) => {
       reject(new Error(`exited: ${stdout}${stderr}`));
     });
   });
+  // A process refused at start never gets ready; a test that waits for its exit instead must not
+  // leave this rejection unhandled.
+  ready.catch(() => undefined);
   return { child, ready, exited, output: () => ({ stdout, stderr }) };
 };
 

@@ -18,6 +18,7 @@ afterEach(() => {
 const CATALOG: Record<string, readonly string[]> = {
   ec2: ['CreateImage', 'CreateTags', 'DeleteSnapshot', 'DescribeImages', 'DescribeInstances', 'DescribeSnapshots'],
   ssm: ['GetParameter', 'PutParameter'],
+  logs: ['CreateLogStream', 'PutLogEvents'],
 };
 const actionsOf = (prefix: string) => CATALOG[prefix];
 
@@ -55,6 +56,7 @@ const handMadeRun = () => {
           { Sid: 'Describe', Effect: 'Allow', Action: 'ec2:Describe*', Resource: '*' },
           { Sid: 'DeleteSnapshots', Effect: 'Allow', Action: ['ec2:DeleteSnapshot'], Resource: snapshots },
           { Sid: 'NoImages', Effect: 'Deny', Action: 'ec2:CreateImage', Resource: '*' },
+          { Sid: 'Logs', Effect: 'Allow', Action: 'logs:*', Resource: '*' },
         ],
       },
     },
@@ -129,10 +131,28 @@ describe('the least-privilege report', () => {
         sid: 'Describe',
         granted: 3,
         unused: ['ec2:DescribeInstances'],
+        unobserved: [],
       },
-      { policy: 'read-parameters', policyType: 'managed', statement: 0, granted: 2, unused: ['ssm:PutParameter'] },
+      {
+        policy: 'janitor',
+        policyType: 'inline',
+        statement: 3,
+        sid: 'Logs',
+        granted: 2,
+        unused: [],
+        unobserved: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      },
+      {
+        policy: 'read-parameters',
+        policyType: 'managed',
+        statement: 0,
+        granted: 2,
+        unused: ['ssm:PutParameter'],
+        unobserved: [],
+      },
     ]);
     expect(entry?.unusedActions).toBe(2);
+    expect(entry?.unobservedActions).toBe(2);
   });
 
   it('counts an action as used by a statement only on a resource that statement grants', () => {
@@ -185,10 +205,11 @@ describe('the least-privilege report', () => {
       denials: 2,
       enforcedDenials: 1,
       unusedActions: 3,
+      unobservedActions: 2,
       unknownManaged: 1,
     });
     expect(summarizeReport(report)).toBe(
-      'IAM (enforcement off): 2 roles (1 acted), 2 denials (1 enforced), 3 granted actions never used, 1 AWS managed policy not evaluated',
+      'IAM (enforcement off): 2 roles (1 acted), 2 denials (1 enforced), 3 granted actions never used, 2 of services the sandbox does not authorize (Logs, X-Ray, KMS, SQS reads), 1 AWS managed policy not evaluated',
     );
   });
 
