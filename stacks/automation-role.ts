@@ -267,7 +267,13 @@ export const startAutomationStatements = (options: {
       sid: sids.start,
       effect: Effect.ALLOW,
       actions: ['ssm:StartAutomationExecution'],
-      resources: documentNames.flatMap((name) => [arns.automationDefinition(name), arns.document(name)]),
+      // The execution it starts is a required resource too (Service Authorization Reference; Systems
+      // Manager User Guide, "Setting up identity based policies examples", Example 1): without it
+      // StartAutomationExecution is refused and no bake or test starts.
+      resources: [
+        ...documentNames.flatMap((name) => [arns.automationDefinition(name), arns.document(name)]),
+        arns.automationExecutions(),
+      ],
     }),
     new PolicyStatement({
       sid: sids.tag,

@@ -67,6 +67,16 @@ const keyMatches = (pattern: string, key: string): boolean =>
     ? key.toLowerCase().startsWith(pattern.slice(0, pattern.indexOf('${')).toLowerCase())
     : pattern.toLowerCase() === key.toLowerCase();
 
+/**
+ * Resources an action creates that the reference marks required, so a grant scoped to the inputs
+ * alone is refused: StartAutomationExecution also authorizes the execution it starts (Systems
+ * Manager User Guide, "Setting up identity based policies examples", Example 1, grants it on
+ * `automation-execution/*` beside the document).
+ */
+const CREATED_RESOURCES: Readonly<Record<string, string>> = {
+  'ssm:StartAutomationExecution': ':automation-execution/*',
+};
+
 describe('the stack grants actions as the Service Authorization Reference defines them', () => {
   it('finds the stack policies to check', () => {
     // Assess
@@ -114,5 +124,25 @@ describe('the stack grants actions as the Service Authorization Reference define
 
     // Assess
     expect(foreign).toEqual([]);
+  });
+
+  it('grants an action on the resources it creates where the reference requires them', () => {
+    // Act
+    const missing = Object.entries(CREATED_RESOURCES).flatMap(([action, suffix]) => {
+      const byPolicy = new Map<string, Statement[]>();
+      for (const { where, statement } of grants()) {
+        if (statement.Effect !== 'Allow' || !asList(statement.Action).includes(action)) continue;
+        const policy = where.split(' ')[0] as string;
+        byPolicy.set(policy, [...(byPolicy.get(policy) ?? []), statement]);
+      }
+      return [...byPolicy.entries()]
+        .filter(
+          ([, statements]) => !statements.some((statement) => JSON.stringify(statement.Resource).includes(suffix)),
+        )
+        .map(([policy]) => `${policy}: ${action} is not granted on ${suffix}`);
+    });
+
+    // Assess
+    expect(missing).toEqual([]);
   });
 });

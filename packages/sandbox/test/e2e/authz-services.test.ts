@@ -194,8 +194,8 @@ describe('authorization of role sessions outside EC2', () => {
     const start = allow({
       Action: 'ssm:StartAutomationExecution',
       Resource: [
-        `arn:aws:ssm:${REGION}:${ACCOUNT}:automation-definition/nap:*`,
         `arn:aws:ssm:${REGION}:${ACCOUNT}:document/nap`,
+        `arn:aws:ssm:${REGION}:${ACCOUNT}:automation-execution/*`,
       ],
     });
     const withoutPass = await roleSession(sandbox, { roleName: 'starter-without-pass', policy: start });

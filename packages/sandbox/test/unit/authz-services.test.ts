@@ -210,7 +210,7 @@ describe('SSM checks', () => {
     ]);
   });
 
-  it('authorizes StartAutomationExecution on the definition version and the document, and passes the assume role to SSM', () => {
+  it('authorizes StartAutomationExecution on the document and the new execution, and passes the assume role to SSM', () => {
     // Act
     const checks = ssmAuthz.StartAutomationExecution?.(
       {
@@ -224,11 +224,11 @@ describe('SSM checks', () => {
     expect(checks).toEqual([
       {
         action: 'ssm:StartAutomationExecution',
-        resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:automation-definition/bakehouse-dev-BakeLinux:$DEFAULT`,
+        resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:document/bakehouse-dev-BakeLinux`,
       },
       {
         action: 'ssm:StartAutomationExecution',
-        resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:document/bakehouse-dev-BakeLinux`,
+        resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:automation-execution/*`,
       },
       {
         action: 'iam:PassRole',

@@ -182,24 +182,25 @@ const onExecution =
   (input, ctx) => [{ action, resource: executionArn(ctx, text(input, 'AutomationExecutionId') ?? '') }];
 
 /**
- * StartAutomationExecution: the runbook's automation definition at the version started
- * (`automation-definition/NAME:VERSION`, `$DEFAULT` when none is named) and its document, with the
- * request's tags; then `iam:PassRole` on the `AutomationAssumeRole` parameter's role, passed to
- * `ssm.amazonaws.com` (Systems Manager User Guide, "Setting up Automation": the caller needs
- * iam:PassRole on the assume role). The execution's own ARN is not known before it exists, so the
- * reference's automation-execution resource is not checked here.
+ * StartAutomationExecution: the runbook's document and the execution it creates, the two resource
+ * types the Service Authorization Reference marks required (the automation definition is optional).
+ * The execution's id is not known before it exists, so the check is on
+ * `automation-execution/*`, which is what AWS's examples grant (Systems Manager User Guide, "Setting
+ * up identity based policies examples", Example 1: StartAutomationExecution on the document and on
+ * `automation-execution/*`). Then `iam:PassRole` on the `AutomationAssumeRole` parameter's role,
+ * passed to `ssm.amazonaws.com`.
  */
 const startAutomationExecution: AuthzMapper<Input> = (input, ctx) => {
   const name = text(input, 'DocumentName') ?? '';
-  const version = text(input, 'DocumentVersion') ?? '$DEFAULT';
   const document = documentArn(ctx, name);
-  const definition = name.startsWith('arn:')
-    ? document.arn.replace(':document/', ':automation-definition/')
-    : document.arn.replace(`:document/${name}`, `:automation-definition/${name}`);
   const tags = requestTags(input);
   const checks: AuthzCheck[] = [
-    withContext('ssm:StartAutomationExecution', `${definition}:${version}`, tags),
     withContext('ssm:StartAutomationExecution', document.arn, { ...resourceTags(document.record?.tags), ...tags }),
+    withContext(
+      'ssm:StartAutomationExecution',
+      `arn:aws:ssm:${ctx.region}:${ctx.account}:automation-execution/*`,
+      tags,
+    ),
   ];
   const parameters = input.Parameters;
   if (parameters && typeof parameters === 'object') {
