@@ -26,6 +26,7 @@ const roleReport = (name: string, overrides: Partial<RoleReport> = {}): RoleRepo
 const report = (roles: RoleReport[]): LeastPrivilegeReport => ({
   enforcement: 'on',
   roles,
+  sandboxGaps: [],
   totals: {
     roles: roles.length,
     rolesThatActed: roles.length,

@@ -229,7 +229,7 @@ describe('bakehouse promote, rollback, revoke', () => {
         families: { name: string; channels: Record<string, string | null> }[];
       }>();
       return families.find((f) => f.name === 'al2023-base')?.channels.stable === newer ? true : undefined;
-    }, 30_000);
+    }, 60_000); // on a loaded CI machine the two tests and promotions take longer than on a quiet one
     const run = expectOk(await cli(['promote', 'al2023-base', 'stable', older, '--json']));
     expect(run.json()).toEqual({
       promotion: {
@@ -241,7 +241,7 @@ describe('bakehouse promote, rollback, revoke', () => {
         reason: null,
       },
     });
-  }, 60_000);
+  }, 90_000);
 
   it('rolls a channel back to its previous good image', async () => {
     const [older, newer] = baked as [string, string];

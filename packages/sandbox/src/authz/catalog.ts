@@ -29,6 +29,11 @@ export interface CatalogAction {
 }
 
 export interface IamCatalog {
+  /**
+   * The resource types the reference marks required for `action` (`prefix:Name`) that none of
+   * `resources` is of: what a mapper left unchecked. Empty for wildcard-only and unknown actions.
+   */
+  missingRequiredTypes(action: string, resources: readonly string[]): readonly string[];
   /** The action of `prefix` (`ec2`, `ssm`, …) named `action`, case-insensitively; undefined when the reference has none. */
   action(prefix: string, action: string): CatalogAction | undefined;
   /** The ARN format of a resource type, e.g. `arn:${Partition}:ec2:${Region}::image/${ImageId}`. */
@@ -119,7 +124,36 @@ const build = async (): Promise<IamCatalog> => {
       );
     }),
   );
+  const patterns = new Map<string, RegExp>();
+  /** `arn:${Partition}:ec2:${Region}::image/${ImageId}` → a pattern any ARN of that type matches. */
+  const patternOf = (prefix: string, type: string): RegExp | undefined => {
+    const key = `${prefix}:${type.toLowerCase()}`;
+    let pattern = patterns.get(key);
+    if (!pattern) {
+      const format = arns.get(key);
+      if (format === undefined) return undefined;
+      const source = format
+        .split(/(\$\{[^}]+\})/)
+        .map((piece) => (piece.startsWith('${') ? '.*' : piece.replace(/[.*+?^$()|[\]\\{}]/g, '\\$&')))
+        .join('');
+      pattern = new RegExp(`^${source}$`);
+      patterns.set(key, pattern);
+    }
+    return pattern;
+  };
   return {
+    missingRequiredTypes: (action, resources) => {
+      const [prefix = '', name = ''] = action.toLowerCase().split(':');
+      const entry = actions.get(`${prefix}:${name}`);
+      if (!entry || entry.wildcardOnly) return [];
+      return entry.resourceTypes
+        .filter((type) => type.required)
+        .filter((type) => {
+          const pattern = patternOf(prefix, type.name);
+          return pattern !== undefined && !resources.some((resource) => pattern.test(resource));
+        })
+        .map((type) => type.name);
+    },
     action: (prefix, action) => actions.get(`${prefix.toLowerCase()}:${action.toLowerCase()}`),
     arnFormat: (prefix, type) => arns.get(`${prefix.toLowerCase()}:${type.toLowerCase()}`),
     prefixes: EMULATED_PREFIXES,

@@ -59,6 +59,11 @@ export interface RoleReport {
 export interface LeastPrivilegeReport {
   readonly enforcement: 'on' | 'off';
   readonly roles: readonly RoleReport[];
+  /**
+   * `action: resource-type` pairs the sandbox authorized without a resource type the Service
+   * Authorization Reference marks required: where the sandbox checks less than AWS (goal: none).
+   */
+  readonly sandboxGaps: readonly string[];
   readonly totals: {
     readonly roles: number;
     readonly rolesThatActed: number;
@@ -77,6 +82,8 @@ export interface ReportInput {
   readonly enforced: boolean;
   /** The reference's action names of a service prefix (`ec2` → `RunInstances`, …); undefined when unknown. */
   readonly actionsOf: (prefix: string) => readonly string[] | undefined;
+  /** `authorizer.usage.gaps()`; none when omitted. */
+  readonly gaps?: readonly string[];
 }
 
 const asList = <T>(value: T | readonly T[] | undefined): readonly T[] =>
@@ -210,6 +217,7 @@ export const leastPrivilegeReport = (input: ReportInput): LeastPrivilegeReport =
   return {
     enforcement: input.enforced ? 'on' : 'off',
     roles: reports,
+    sandboxGaps: [...(input.gaps ?? [])],
     totals: {
       roles: reports.length,
       rolesThatActed: reports.filter((report) => Object.keys(report.used).length > 0 || report.denials.length > 0)
@@ -234,6 +242,11 @@ export const summarizeReport = (report: LeastPrivilegeReport): string => {
     `${plural(totals.unusedActions, 'granted action')} never used`,
     `${totals.unobservedActions} of services the sandbox does not authorize (Logs, X-Ray, KMS, SQS reads)`,
     `${plural(totals.unknownManaged, 'AWS managed policy', 'AWS managed policies')} not evaluated`,
+    ...(report.sandboxGaps.length > 0
+      ? [
+          `${plural(report.sandboxGaps.length, 'required resource type')} the sandbox did not check (${report.sandboxGaps.join('; ')})`,
+        ]
+      : []),
   ].join(', ');
 };
 
@@ -266,7 +279,7 @@ const prefixesIn = (store: Store): Set<string> => {
 /** The report of a running sandbox: its IAM, and what its authorizer recorded. */
 export const iamReport = async (sandbox: {
   readonly store: Store;
-  readonly authorizer: { readonly enabled: boolean; readonly usage: { snapshot(): RoleUsage[] } };
+  readonly authorizer: { readonly enabled: boolean; readonly usage: { snapshot(): RoleUsage[]; gaps(): string[] } };
 }): Promise<LeastPrivilegeReport> => {
   const catalog = new Map<string, readonly string[] | undefined>();
   await Promise.all(
@@ -277,6 +290,7 @@ export const iamReport = async (sandbox: {
   return leastPrivilegeReport({
     store: sandbox.store,
     usage: sandbox.authorizer.usage.snapshot(),
+    gaps: sandbox.authorizer.usage.gaps(),
     enforced: sandbox.authorizer.enabled,
     actionsOf: (prefix) => catalog.get(prefix),
   });

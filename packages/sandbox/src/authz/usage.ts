@@ -25,6 +25,18 @@ const MAX_DENIALS = 200;
 
 export class Usage {
   private readonly roles = new Map<string, { used: Map<string, Set<string>>; denials: Denial[] }>();
+  /** `action: resource-type` the sandbox authorized without checking a required resource type. */
+  private readonly unchecked = new Set<string>();
+
+  /** Records that `action` was authorized without its required resource `types` (a sandbox gap, not a caller's). */
+  gap(action: string, types: readonly string[]): void {
+    for (const type of types) this.unchecked.add(`${action}: ${type}`);
+  }
+
+  /** Every gap recorded, sorted: each an action and a required resource type its mapper did not check. */
+  gaps(): string[] {
+    return [...this.unchecked].sort();
+  }
 
   private entry(roleArn: string) {
     let entry = this.roles.get(roleArn);
@@ -72,5 +84,6 @@ export class Usage {
 
   reset(): void {
     this.roles.clear();
+    this.unchecked.clear();
   }
 }

@@ -41,8 +41,14 @@ export const startTestSandbox = async (options: Partial<SandboxOptions> = {}): P
       return { status: response.status, body: await response.json() };
     },
     stop: async () => {
+      // A request authorized without a resource type the reference requires means the sandbox
+      // checked less than AWS would: fail the test file that found it.
+      const gaps = sandbox.authorizer.usage.gaps();
       await sandbox.close();
       if (!options.stateDir) rmSync(stateDir, { recursive: true, force: true });
+      if (gaps.length > 0) {
+        throw new Error(`the sandbox authorized without a required resource type: ${gaps.join('; ')}`);
+      }
     },
   };
 };
