@@ -137,7 +137,8 @@ export const automationRoleStatements = ({
     new PolicyStatement({
       sid: 'ManageBuilders',
       effect: Effect.ALLOW,
-      actions: ['ec2:StartInstances', 'ec2:StopInstances', 'ec2:TerminateInstances', 'ec2:CreateImage'],
+      // The documents stop and terminate builders, never start them (aws:changeInstanceState).
+      actions: ['ec2:StopInstances', 'ec2:TerminateInstances', 'ec2:CreateImage'],
       resources: [arns.ec2('instance/*')],
       conditions: { StringEquals: builderTag },
     }),

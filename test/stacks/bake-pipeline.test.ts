@@ -235,6 +235,32 @@ describe('the automation documents', () => {
     expect([...needed].filter((action) => !granted.has(action))).toEqual([]);
   });
 
+  it('grant no instance state change the documents never make', () => {
+    // Prepare
+    const roleId = logicalIdOf('AWS::IAM::Role', 'AutomationRole');
+    const stateActions = {
+      stopped: 'ec2:StopInstances',
+      terminated: 'ec2:TerminateInstances',
+      running: 'ec2:StartInstances',
+    };
+    const granted = new Set(roleStatements(roleId).flatMap((s) => asList(s.Action)));
+
+    // Act
+    const made = new Set<string>();
+    for (const os of ['linux', 'windows'] as const) {
+      const document = parse(readFileSync(BAKE_DOCUMENT_FILES[os], 'utf8')) as {
+        mainSteps: { action: string; inputs: Record<string, unknown> }[];
+      };
+      for (const step of document.mainSteps) {
+        if (step.action === 'aws:changeInstanceState')
+          made.add(stateActions[step.inputs.DesiredState as keyof typeof stateActions]);
+      }
+    }
+
+    // Assess
+    expect(Object.values(stateActions).filter((action) => granted.has(action) && !made.has(action))).toEqual([]);
+  });
+
   it('run commands only from the command documents they name', () => {
     // Prepare
     const [documents] = statementsGranting('ssm:SendCommand').filter((s) => !s.Condition);
