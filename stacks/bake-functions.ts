@@ -33,7 +33,7 @@ export interface BakeTaskFunctions {
 }
 
 const CALLBACK_WILDCARD_REASON =
-  'Task tokens are kept under <prefix>/_callbacks/<automationExecutionId>, and automation execution ids are only known at run time: the ARNs end in a wildcard scoped to that path and to automation executions. states:SendTaskSuccess/Failure/Heartbeat support no resource-level permissions and are granted on *.';
+  'Task tokens are kept under <prefix>/_callbacks/<automationExecutionId>, and automation execution ids are only known at run time: the ARNs end in a wildcard scoped to that path and to automation executions. states:SendTaskSuccess/Failure support no resource-level permissions and are granted on *.';
 
 export const addBakeFunctions = (context: PipelineContext, automation: BakeAutomation): BakeTaskFunctions => {
   const { stack, config, names, arns } = context;
@@ -145,14 +145,14 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
       actions: ['ssm:GetAutomationExecution'],
       resources: [arns.automationExecutions()],
     }),
-    // SendTask* support no resource-level permissions (Service Authorization Reference, "Actions,
+    // SendTaskSuccess/Failure support no resource-level permissions (Service Authorization Reference, "Actions,
     // resources, and condition keys for AWS Step Functions": no resource type), so only `*` grants
     // them; scoped to the state machine they were refused and every bake failed at its wait. The
     // task token names the execution, and only this function holds the tokens.
     new PolicyStatement({
       sid: 'SettleWait',
       effect: Effect.ALLOW,
-      actions: ['states:SendTaskFailure', 'states:SendTaskHeartbeat', 'states:SendTaskSuccess'],
+      actions: ['states:SendTaskFailure', 'states:SendTaskSuccess'],
       resources: ['*'],
     }),
   ];

@@ -145,4 +145,14 @@ describe('the stack grants actions as the Service Authorization Reference define
     // Assess
     expect(missing).toEqual([]);
   });
+
+  it('grants no Step Functions callback the functions never make (no task sends heartbeats)', () => {
+    // Act
+    const heartbeats = grants()
+      .filter(({ statement }) => asList(statement.Action).includes('states:SendTaskHeartbeat'))
+      .map(({ where }) => where);
+
+    // Assess
+    expect(heartbeats).toEqual([]);
+  });
 });
