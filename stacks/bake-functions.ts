@@ -107,13 +107,14 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
       new PolicyStatement({
         sid: 'ReadSourceAndChannelParameters',
         effect: Effect.ALLOW,
-        actions: ['ssm:GetParameter', 'ssm:GetParameters'],
+        actions: ['ssm:GetParameter'],
         resources: [arns.publicParameter('/aws/service/*'), context.parameter('*'), ...sourceParameters],
       }),
       new PolicyStatement({
         sid: 'HoldFamilyLock',
         effect: Effect.ALLOW,
-        actions: ['ssm:PutParameter', 'ssm:DeleteParameter'],
+        // Taken here; released by the functions that end a bake, which grant DeleteParameter.
+        actions: ['ssm:PutParameter'],
         resources: [locks],
       }),
       new PolicyStatement({
@@ -132,11 +133,12 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
   });
 
   // --- the wait on the automation: the task keeps its token, SSM's status change settles it ------
-  const callbackStatements = () => [
+  /** WaitForAutomation keeps a task token (PutParameter); both read and discard it once settled. */
+  const callbackStatements = (keepsTokens: boolean) => [
     new PolicyStatement({
       sid: 'KeepTaskTokens',
       effect: Effect.ALLOW,
-      actions: ['ssm:DeleteParameter', 'ssm:GetParameter', 'ssm:PutParameter'],
+      actions: ['ssm:DeleteParameter', 'ssm:GetParameter', ...(keepsTokens ? ['ssm:PutParameter'] : [])],
       resources: [callbacks],
     }),
     new PolicyStatement({
@@ -161,7 +163,7 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
     handler: 'functions/wait-for-automation/handler.handler',
     description: 'WaitForAutomation task: keeps the task token, settles at once when the automation already ended',
     environment: callbackEnvironment,
-    statements: callbackStatements(),
+    statements: callbackStatements(true),
     wildcards: { resources: [callbacks, arns.automationExecutions()], reason: CALLBACK_WILDCARD_REASON },
   });
   const automationEventsDlq = context.addDeadLetterQueue('AutomationEventsDlq', 'AutomationEvents');
@@ -169,7 +171,7 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
     handler: 'functions/automation-events/handler.handler',
     description: 'SSM automation status-change target: settles the waiting bake',
     environment: callbackEnvironment,
-    statements: callbackStatements(),
+    statements: callbackStatements(false),
     wildcards: { resources: [callbacks, arns.automationExecutions()], reason: CALLBACK_WILDCARD_REASON },
   });
   retryAsyncInto(automationEvents, automationEventsDlq);
