@@ -37,6 +37,16 @@ export interface AuthzCheck {
   readonly resourceAccount?: string;
 }
 
+/**
+ * `iam:PassRole` on a role a request hands to a service, with the `iam:PassedToService` key AWS sets
+ * (IAM User Guide, "Grant a user permissions to pass a role to an AWS service").
+ */
+export const passRole = (roleArn: string, service: string): AuthzCheck => ({
+  action: 'iam:PassRole',
+  resource: roleArn,
+  context: { 'iam:PassedToService': service },
+});
+
 /** How a service answers a denial. */
 export interface DenialStyle {
   readonly code: string;

@@ -41,12 +41,8 @@ export interface IamCatalog {
   readonly prefixes: readonly string[];
 }
 
-/**
- * The IAM service prefixes of the services the sandbox answers (and `iam:PassRole`'s `iam`), and of
- * services whose actions policies grant although the sandbox does not answer them (SQS, CloudWatch
- * Logs, KMS, X-Ray), so stack tests can check every grant against the reference.
- */
-export const EMULATED_PREFIXES = [
+/** The prefixes whose calls the sandbox answers and authorizes (with `iam` for `iam:PassRole`). */
+const AUTHORIZED_PREFIXES = [
   'autoscaling',
   'ec2',
   'events',
@@ -57,25 +53,16 @@ export const EMULATED_PREFIXES = [
   'ssm',
   'states',
   'sts',
-  'sqs',
-  'logs',
-  'kms',
-  'xray',
 ] as const;
 
-/** The prefixes whose calls the sandbox answers and authorizes. */
-const AUTHORIZED_PREFIXES = new Set([
-  'autoscaling',
-  'ec2',
-  'events',
-  'iam',
-  'lambda',
-  'scheduler',
-  'secretsmanager',
-  'ssm',
-  'states',
-  'sts',
-]);
+/**
+ * The prefixes read from the reference: the authorized ones, and services whose actions policies
+ * grant although the sandbox does not answer them (SQS, CloudWatch Logs, KMS, X-Ray), so stack tests
+ * can check every grant against the reference.
+ */
+export const EMULATED_PREFIXES = [...AUTHORIZED_PREFIXES, 'sqs', 'logs', 'kms', 'xray'] as const;
+
+const AUTHORIZED = new Set<string>(AUTHORIZED_PREFIXES);
 
 /**
  * Whether the sandbox ever authorizes `action` (`prefix:Name`): the services it answers, and
@@ -84,7 +71,7 @@ const AUTHORIZED_PREFIXES = new Set([
  */
 export const isObservable = (action: string): boolean => {
   const lower = action.toLowerCase();
-  return AUTHORIZED_PREFIXES.has(lower.split(':')[0] ?? '') || lower === 'sqs:sendmessage';
+  return AUTHORIZED.has(lower.split(':')[0] ?? '') || lower === 'sqs:sendmessage';
 };
 
 let loaded: Promise<IamCatalog> | undefined;

@@ -22,7 +22,7 @@
  * A resource the store does not hold is checked by its ARN without tags; the action then answers
  * with its own NotFound error when the caller is allowed.
  */
-import type { AuthzCheck } from '../../authz/authorizer';
+import { type AuthzCheck, passRole } from '../../authz/authorizer';
 import { parseRoleArn } from '../../authz/identity';
 import type { ContextKeys, ContextValue, PolicyDocument } from '../../iam/types';
 import { indexedList, indexedStructs, type QueryParams } from '../../protocol/query';
@@ -317,10 +317,10 @@ const roleOfProfile = (ctx: ServiceContext, profileArn: string): string | undefi
   return role?.arn ?? `arn:aws:iam::${account}:role/${roleName}`;
 };
 
-const passRole = (ctx: ServiceContext, profileArn: string | undefined): AuthzCheck[] => {
+const passProfileRole = (ctx: ServiceContext, profileArn: string | undefined): AuthzCheck[] => {
   const roleArn = profileArn === undefined ? undefined : roleOfProfile(ctx, profileArn);
   if (roleArn === undefined || !parseRoleArn(roleArn)) return [];
-  return [{ action: 'iam:PassRole', resource: roleArn, context: { 'iam:PassedToService': 'ec2.amazonaws.com' } }];
+  return [passRole(roleArn, 'ec2.amazonaws.com')];
 };
 
 /** `IamInstanceProfile.Arn`, or the ARN of `IamInstanceProfile.Name` in the sandbox account. */
@@ -381,7 +381,7 @@ const runInstances: Mapper = (params, ctx) => {
       check(ctx, 'RunInstances', { ...target, context: { ...target.context, ...fromTemplate } }),
     ),
     ...tagOnCreate(ctx, 'RunInstances', specs, RUN_INSTANCES_TAGGABLE),
-    ...passRole(ctx, profileArn),
+    ...passProfileRole(ctx, profileArn),
   ];
 };
 

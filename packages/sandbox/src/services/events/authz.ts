@@ -11,7 +11,7 @@
  * - A role given to a rule (`RoleArn`) or a target (`Targets[].RoleArn`) is passed to
  *   `events.amazonaws.com`: `iam:PassRole` ("Amazon EventBridge permissions").
  */
-import type { AuthzCheck } from '../../authz/authorizer';
+import { type AuthzCheck, passRole } from '../../authz/authorizer';
 import type { ContextKeys, PolicyDocument } from '../../iam';
 import type { AuthzMapper, ServiceContext } from '../../service';
 import { type BusRecord, busArn, busRef, callerAccount, DEFAULT_BUS, findBus, ruleArn, SANDBOX_ORG_ID } from './model';
@@ -30,12 +30,6 @@ const objects = (input: Input, member: string): Input[] => {
 
 const withContext = (action: string, resource: string, context: ContextKeys): AuthzCheck =>
   Object.keys(context).length > 0 ? { action, resource, context } : { action, resource };
-
-const passRole = (roleArn: string): AuthzCheck => ({
-  action: 'iam:PassRole',
-  resource: roleArn,
-  context: { 'iam:PassedToService': 'events.amazonaws.com' },
-});
 
 /** The bus a request names (name or ARN); the caller's default bus when it names none. */
 const busOf = (
@@ -90,7 +84,7 @@ const putRule: AuthzMapper<Input> = (input, ctx) => {
   if (tags.length > 0) context['aws:TagKeys'] = tags.map((tag) => tag.Key as string);
   const checks: AuthzCheck[] = [withContext('events:PutRule', ruleResource(ctx, input, 'Name'), context)];
   const role = text(input, 'RoleArn');
-  if (role !== undefined) checks.push(passRole(role));
+  if (role !== undefined) checks.push(passRole(role, 'events.amazonaws.com'));
   return checks;
 };
 
@@ -105,7 +99,8 @@ const putTargets: AuthzMapper<Input> = (input, ctx) => {
       targetArns.length > 0 ? { 'events:TargetArn': targetArns } : {},
     ),
   ];
-  for (const role of new Set(targets.flatMap((target) => stringsOf(target.RoleArn)))) checks.push(passRole(role));
+  for (const role of new Set(targets.flatMap((target) => stringsOf(target.RoleArn))))
+    checks.push(passRole(role, 'events.amazonaws.com'));
   return checks;
 };
 

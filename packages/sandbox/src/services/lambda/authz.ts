@@ -13,7 +13,7 @@
  * - A role given to CreateFunction or UpdateFunctionConfiguration is passed to
  *   `lambda.amazonaws.com` (`iam:PassRole`, Lambda Developer Guide, "Lambda execution role").
  */
-import type { AuthzCheck } from '../../authz/authorizer';
+import { type AuthzCheck, passRole } from '../../authz/authorizer';
 import type { PolicyDocument } from '../../iam';
 import type { AuthzMapper, HttpRequest, ServiceContext } from '../../service';
 import { FUNCTIONS_TABLE, type FunctionRecord, recordKey } from './model';
@@ -64,12 +64,6 @@ const arnOf = (ref: FunctionRef): string =>
 const pathFunction = (request: HttpRequest, ctx: ServiceContext): FunctionRef =>
   functionRef(ctx, request.params.FunctionName ?? '', request.query.get('Qualifier') ?? undefined);
 
-const passRole = (roleArn: string): AuthzCheck => ({
-  action: 'iam:PassRole',
-  resource: roleArn,
-  context: { 'iam:PassedToService': 'lambda.amazonaws.com' },
-});
-
 const onFunction =
   (action: string): AuthzMapper<HttpRequest> =>
   (request, ctx) => [{ action, resource: arnOf(pathFunction(request, ctx)) }];
@@ -107,7 +101,7 @@ const createFunction: AuthzMapper<HttpRequest> = (request, ctx) => {
       : { action: 'lambda:CreateFunction', resource },
   ];
   const role = text(body, 'Role');
-  if (role !== undefined) checks.push(passRole(role));
+  if (role !== undefined) checks.push(passRole(role, 'lambda.amazonaws.com'));
   return checks;
 };
 
@@ -116,7 +110,7 @@ const updateFunctionConfiguration: AuthzMapper<HttpRequest> = (request, ctx) => 
     { action: 'lambda:UpdateFunctionConfiguration', resource: arnOf(pathFunction(request, ctx)) },
   ];
   const role = text(bodyOf(request), 'Role');
-  if (role !== undefined) checks.push(passRole(role));
+  if (role !== undefined) checks.push(passRole(role, 'lambda.amazonaws.com'));
   return checks;
 };
 

@@ -9,7 +9,7 @@
  * target's role to `scheduler.amazonaws.com` (`iam:PassRole`, EventBridge Scheduler User Guide,
  * "Setting up an execution role").
  */
-import type { AuthzCheck } from '../../authz/authorizer';
+import { type AuthzCheck, passRole } from '../../authz/authorizer';
 import type { AuthzMapper, HttpRequest, ServiceContext } from '../../service';
 
 type Json = Record<string, unknown>;
@@ -34,12 +34,6 @@ const scheduleArn = (ctx: ServiceContext, group: string, name: string): string =
 const groupArn = (ctx: ServiceContext, name: string): string =>
   `arn:aws:scheduler:${ctx.region}:${account(ctx)}:schedule-group/${name}`;
 
-const passRole = (roleArn: string): AuthzCheck => ({
-  action: 'iam:PassRole',
-  resource: roleArn,
-  context: { 'iam:PassedToService': 'scheduler.amazonaws.com' },
-});
-
 /** CreateSchedule / UpdateSchedule: the schedule (group from the body), and the target's role passed. */
 const writeSchedule =
   (action: string): AuthzMapper<HttpRequest> =>
@@ -50,7 +44,7 @@ const writeSchedule =
     const target = body.Target;
     if (target && typeof target === 'object') {
       const role = (target as Json).RoleArn;
-      if (typeof role === 'string') checks.push(passRole(role));
+      if (typeof role === 'string') checks.push(passRole(role, 'scheduler.amazonaws.com'));
     }
     return checks;
   };

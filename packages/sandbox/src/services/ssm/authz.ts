@@ -10,7 +10,7 @@
  * instances are EC2's `instance/ID`. Run Command's resource tags are read as `ssm:resourceTag/KEY`
  * (and `aws:ResourceTag/KEY`) on the document and on every instance it targets.
  */
-import type { AuthzCheck } from '../../authz/authorizer';
+import { type AuthzCheck, passRole } from '../../authz/authorizer';
 import type { ContextKeys } from '../../iam';
 import type { AuthzMapper, ServiceContext } from '../../service';
 import { Ec2Table, type InstanceRecord } from '../ec2/model';
@@ -57,12 +57,6 @@ const requestTags = (input: Input): ContextKeys => {
 
 const withContext = (action: string, resource: string, context: ContextKeys): AuthzCheck =>
   Object.keys(context).length > 0 ? { action, resource, context } : { action, resource };
-
-const passRole = (roleArn: string, service: string): AuthzCheck => ({
-  action: 'iam:PassRole',
-  resource: roleArn,
-  context: { 'iam:PassedToService': service },
-});
 
 // ---------- parameters ----------
 
