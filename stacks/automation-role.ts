@@ -170,6 +170,10 @@ export const automationRoleStatements = ({
       resources: [arns.ec2('instance/*')],
       conditions: { StringEquals: { [`ssm:resourceTag/${Tag.Role}`]: BUILDER_ROLE } },
     }),
+    // aws:runCommand and aws:changeInstanceState call these on the role's behalf; the Automation
+    // action reference does not say which, so the read-only command and status APIs are granted
+    // (wildcard-only, no resource-level permissions). The sandbox uses ListCommandInvocations and
+    // DescribeInstances; the least-privilege report lists the others as unused, on purpose.
     new PolicyStatement({
       sid: 'FollowCommands',
       effect: Effect.ALLOW,
