@@ -15,6 +15,7 @@
  *   sessions issued to services are renewed by AWS while the service works, so here they do not expire.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { AwsError } from '../errors';
 import { type CompiledPolicy, compilePolicy, mayAssume, type PolicyDocument, type Principal } from '../iam';
 import type { ContextKeys, Evaluation } from '../iam/types';
@@ -126,14 +127,27 @@ const namedDocument = (text: string, name: string): CompiledPolicy => {
   return policy;
 };
 
+let awsManaged: Readonly<Record<string, { readonly document: unknown }>> | undefined;
+/** The AWS managed policies the sandbox carries, by ARN (read once, on first use). */
+const awsManagedPolicies = (): Readonly<Record<string, { readonly document: unknown }>> => {
+  awsManaged ??= JSON.parse(readFileSync(new URL('./aws-managed-policies.json', import.meta.url), 'utf8'));
+  return awsManaged as Readonly<Record<string, { readonly document: unknown }>>;
+};
+
+/** The current document of an AWS managed policy the sandbox carries, as JSON text; undefined otherwise. */
+export const awsManagedPolicyText = (arn: string): string | undefined => {
+  const managed = awsManagedPolicies()[arn.replace(/^arn:aws[a-z-]*:/, 'arn:aws:')];
+  return managed ? JSON.stringify(managed.document) : undefined;
+};
+
 const managedDocument = (store: Store, arn: string): { document?: CompiledPolicy; name: string } => {
   const name = arn.slice(arn.lastIndexOf('/') + 1);
   const customer = store.get<PolicyRecord>(IamTable.Policies, arn);
   if (customer) return { document: namedDocument(customer.document, name), name };
-  // AWS managed policies' documents are not in the sandbox (the only ones Bakehouse attaches,
-  // AWSLambdaBasicExecutionRole and AmazonSSMManagedInstanceCore, grant CloudWatch Logs and SSM
-  // agent actions that nothing in the sandbox calls): they grant nothing here and the report lists them.
-  return { name };
+  // AWS managed policies by their current documents (aws-managed-policies.json, generated from a
+  // maintained package); one the sandbox does not carry grants nothing and the report lists it.
+  const text = awsManagedPolicyText(arn);
+  return text === undefined ? { name } : { document: namedDocument(text, name), name };
 };
 
 /** The identity-based policies of a role (inline, then attached managed) and its boundary. */

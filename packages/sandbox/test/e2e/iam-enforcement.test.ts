@@ -3,8 +3,15 @@
  * that expire on the sandbox clock, the `PREFIX:Action` on `*` authorization every action gets
  * without a mapper, and enforcement switched off (refusals recorded, not made).
  */
-import { CreateRoleCommand, DeleteRoleCommand, DeleteRolePolicyCommand, IAMClient } from '@aws-sdk/client-iam';
+import {
+  AttachRolePolicyCommand,
+  CreateRoleCommand,
+  DeleteRoleCommand,
+  DeleteRolePolicyCommand,
+  IAMClient,
+} from '@aws-sdk/client-iam';
 import { ListSecretsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { roleSession } from '../../src/testing/iam';
@@ -14,6 +21,11 @@ const ACCOUNT = '000000000000';
 const READ_SECRETS = {
   Version: '2012-10-17',
   Statement: [{ Effect: 'Allow' as const, Action: 'secretsmanager:ListSecrets', Resource: '*' }],
+};
+/** Grants one unrelated action: the role's access comes from what else is attached. */
+const NOTHING_ELSE = {
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow' as const, Action: 'sts:GetCallerIdentity', Resource: '*' }],
 };
 const NOTHING = {
   Version: '2012-10-17',
@@ -138,6 +150,29 @@ describe('IAM enforcement (on, the default)', () => {
 
     // Assess
     expect(error.name).toBe('AccessDeniedException');
+  });
+
+  it('evaluates an attached AWS managed policy by its real document (AmazonSSMManagedInstanceCore grants ssm:GetParameter, not PutParameter)', async () => {
+    // Prepare
+    const session = await roleSession(sandbox, { roleName: 'instance-like', policy: NOTHING_ELSE });
+    await iam.send(
+      new AttachRolePolicyCommand({
+        RoleName: 'instance-like',
+        PolicyArn: 'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore',
+      }),
+    );
+    await new SSMClient(sandbox.clientConfig).send(
+      new PutParameterCommand({ Name: '/team/setting', Value: 'on', Type: 'String' }),
+    );
+    const ssm = new SSMClient(session.clientConfig);
+
+    // Act
+    const read = await ssm.send(new GetParameterCommand({ Name: '/team/setting' }));
+    const write = await failure(ssm.send(new PutParameterCommand({ Name: '/team/other', Value: 'x', Type: 'String' })));
+
+    // Assess
+    expect(read.Parameter?.Value).toBe('on');
+    expect(write.name).toBe('AccessDeniedException');
   });
 
   it('expires AssumeRole credentials after DurationSeconds on the sandbox clock (ExpiredToken)', async () => {

@@ -41,7 +41,8 @@ const role = (name: string, inline: Record<string, PolicyDocument>, attached: st
 
 const snapshots = `arn:aws:ec2:us-east-1:${account}:snapshot/*`;
 const managedArn = `arn:aws:iam::${account}:policy/read-parameters`;
-const awsManaged = 'arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole';
+/** An AWS managed policy the sandbox does not carry (aws-managed-policies.json). */
+const awsManaged = 'arn:aws:iam::aws:policy/AmazonEC2FullAccess';
 
 /** A run: the janitor described images and deleted one snapshot, and was refused CreateTags once. */
 const handMadeRun = () => {

@@ -18,7 +18,7 @@
  * Users and groups are not emulated: PolicySourceArn must name a role. AWS managed policies have no
  * document here and grant nothing, as in enforcement.
  */
-import { parseRoleArn, roleOf, rolePolicies } from '../../authz/identity';
+import { awsManagedPolicyText, parseRoleArn, roleOf, rolePolicies } from '../../authz/identity';
 import { AwsError } from '../../errors';
 import { type CompiledPolicy, compilePolicy, evaluate, type PolicyDocument } from '../../iam';
 import { buildContext } from '../../iam/context';
@@ -35,7 +35,7 @@ export interface Position {
 
 export interface SimulatedStatement {
   readonly SourcePolicyId: string;
-  readonly SourcePolicyType: 'role' | 'user-managed' | 'resource' | 'none';
+  readonly SourcePolicyType: 'role' | 'user-managed' | 'aws-managed' | 'resource' | 'none';
   readonly StartPosition?: Position;
   readonly EndPosition?: Position;
 }
@@ -193,9 +193,11 @@ const roleSources = (store: Store, role: RoleRecord): { sources: Source[]; bound
     text,
   }));
   for (const arn of role.attachedPolicies) {
+    const id = arn.slice(arn.lastIndexOf('/') + 1);
     const document = store.get<PolicyRecord>(IamTable.Policies, policyKey(arn))?.document;
-    if (document !== undefined)
-      described.push({ id: arn.slice(arn.lastIndexOf('/') + 1), type: 'user-managed', text: document });
+    const awsManaged = document === undefined ? awsManagedPolicyText(arn) : undefined;
+    if (document !== undefined) described.push({ id, type: 'user-managed', text: document });
+    else if (awsManaged !== undefined) described.push({ id, type: 'aws-managed', text: awsManaged });
   }
   if (described.length !== policies.identityPolicies.length) {
     throw new Error('sandbox bug: the simulation lists other policies than rolePolicies');
