@@ -6,6 +6,7 @@
  * invocations Failed, TimedOut or Cancelled instead.
  */
 import { randomUUID } from 'node:crypto';
+import { agentMayRegister } from '../../authz/instance-profile';
 import { AwsError } from '../../errors';
 import {
   epochSeconds,
@@ -81,8 +82,11 @@ const isFinal = (status: InvocationStatus): boolean => !['Pending', 'InProgress'
 
 type PingStatus = 'Online' | 'ConnectionLost';
 
-const isManaged = (instance: InstanceRecord): boolean =>
-  instance.iamInstanceProfile !== undefined && instance.state !== 'terminated';
+/** An instance is a managed node when its profile's role lets the SSM Agent register (authz/instance-profile.ts). */
+const isManaged = (ctx: ServiceContext, instance: InstanceRecord): boolean =>
+  instance.iamInstanceProfile !== undefined &&
+  instance.state !== 'terminated' &&
+  agentMayRegister(ctx.store, ctx.account, ctx.region, instance.instanceId, instance.iamInstanceProfile).managed;
 
 const pingStatus = (instance: InstanceRecord): PingStatus =>
   instance.state === 'running' ? 'Online' : 'ConnectionLost';
@@ -185,7 +189,7 @@ const describeInstanceInformation: JsonAction = (input, ctx) => {
   const filters = parseInfoFilters(input);
   const listed: InstanceInfo[] = [];
   for (const instance of ctx.store.table<InstanceRecord>(Ec2Table.Instances).values()) {
-    if (!isManaged(instance)) continue;
+    if (!isManaged(ctx, instance)) continue;
     const info = instanceInformation(ctx, instance);
     if (filters.every((filter) => matchesInfoFilter(instance, info, filter))) listed.push(info);
   }
@@ -204,14 +208,14 @@ const invalidInstances = (ctx: ServiceContext, ids: readonly string[]): AwsError
 
 const onlineManaged = (ctx: ServiceContext, instanceId: string): boolean => {
   const instance = ctx.store.get<InstanceRecord>(Ec2Table.Instances, instanceId);
-  return instance !== undefined && isManaged(instance) && pingStatus(instance) === 'Online';
+  return instance !== undefined && isManaged(ctx, instance) && pingStatus(instance) === 'Online';
 };
 
 /** Targets `InstanceIds` and `tag:K` resolve to the online managed instances they name. */
 const resolveTargets = (ctx: ServiceContext, targets: readonly { Key: string; Values: string[] }[]): string[] => {
   const ids = new Set<string>();
   for (const instance of ctx.store.table<InstanceRecord>(Ec2Table.Instances).values()) {
-    if (!isManaged(instance) || pingStatus(instance) !== 'Online') continue;
+    if (!isManaged(ctx, instance) || pingStatus(instance) !== 'Online') continue;
     const selected = targets.every(({ Key, Values }) => {
       if (Key === 'InstanceIds') return Values.includes(instance.instanceId);
       if (Key === 'tag-key') return Values.some((value) => instance.tags[value] !== undefined);
