@@ -174,6 +174,64 @@ describe('permission mutations: the sandbox refuses where AWS would, and the lif
   );
 
   it(
+    'the BakeRequestedDlq policy without its Allow for the rule: a Bake Requested whose StartBake delivery keeps failing is lost, and the log says why',
+    async () => {
+      // Prepare: the queue policy keeps only enforceSSL's Deny
+      let removed = 0;
+      ({ sandbox } = await startProvisionedSandbox(SPEED, {
+        mutate: (template) => {
+          for (const [, resource] of resourcesOf(template, 'AWS::SQS::QueuePolicy')) {
+            const props = resource.Properties as {
+              Queues: { Ref?: string }[];
+              PolicyDocument: { Statement: (Statement & { Effect: string })[] };
+            };
+            if (!props.Queues.some((queue) => queue.Ref?.startsWith('BakeRequestedDlq'))) continue;
+            const before = props.PolicyDocument.Statement.length;
+            props.PolicyDocument.Statement = props.PolicyDocument.Statement.filter((s) => s.Effect !== 'Allow');
+            removed += before - props.PolicyDocument.Statement.length;
+          }
+        },
+      }));
+      expect(removed).toBe(1);
+      const test = sandbox;
+      // Every Lambda Invoke fails for a while: StartBake's rule delivery retries, then gives up.
+      await test.control('POST', '/_sandbox/faults', {
+        service: 'lambda',
+        action: 'Invoke',
+        error: 'ServiceException',
+        message: 'injected: the function is unavailable',
+        status: 500,
+        times: 200,
+      });
+
+      // Act
+      await requestBake(test, 'al2023-base', 'mutation-dlq-policy');
+      const requested = await waitFor('the StartBake delivery given up', async () =>
+        (await eventLog(test)).find(
+          (entry: LoggedEvent) =>
+            entry.event['detail-type'] === DetailType.BakeRequested &&
+            entry.deliveries.some(
+              (delivery) =>
+                delivery.targetArn.includes('StartBake') && !['pending', 'delivered'].includes(delivery.status),
+            ),
+        ),
+      );
+
+      // Assess
+      const delivery = requested.deliveries.find((d) => d.targetArn.includes('StartBake'));
+      expect(delivery?.status).toBe('failed');
+      expect(delivery?.error).toMatch(/ServiceException/);
+      expect(delivery?.error).toMatch(
+        /not sent to the dead-letter queue arn:aws:sqs:us-east-1:000000000000:\S*BakeRequestedDlq\S* \(InvocationsFailedToBeSentToDlq\): User: events\.amazonaws\.com is not authorized to perform: sqs:SendMessage/,
+      );
+      expect((await queueMessages(test)).filter((message) => message.queueArn.includes('BakeRequestedDlq'))).toEqual(
+        [],
+      );
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
     'the Scheduler role trusting schedule ARNs instead of the group: the firing fails and lands in the schedule DLQ',
     async () => {
       // Prepare: the trust scoped as it was before the fix (arn:…:schedule/GROUP/*)

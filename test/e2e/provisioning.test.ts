@@ -182,18 +182,18 @@ describe('provisioning the sandbox from the synthesized stack', () => {
       'AWS::IAM::Role',
       'AWS::IAM::Policy',
       'AWS::IAM::InstanceProfile',
+      'AWS::SQS::QueuePolicy',
     ];
     const expected = emulated.flatMap((type) => resourcesOfType(type).map(([id]) => id)).sort();
     expect(first.created.map((resource) => resource.logicalId).sort()).toEqual(expected);
   });
 
-  it('lists log groups, alarms and SQS as not emulated by logical id, and nothing as unsupported', () => {
+  it('lists log groups, alarms and SQS queues as not emulated by logical id, and nothing as unsupported', () => {
     // Prepare
     const skipped = [
       'AWS::Logs::LogGroup',
       'AWS::CloudWatch::Alarm',
       'AWS::SQS::Queue',
-      'AWS::SQS::QueuePolicy',
       'AWS::EventSchemas::Registry',
       'AWS::EventSchemas::Schema',
     ];

@@ -4,8 +4,9 @@
  * application (`applyResource`): a resource that already exists in a persisted sandbox is
  * updated in place, never failed on "already exists".
  *
- * Types that need no emulation (log groups, alarms, SQS: the sandbox records dead letters
+ * Types that need no emulation (log groups, alarms, SQS queues: the sandbox records dead letters
  * itself) are `not emulated`; anything else is `unsupported`. Both are reported, never dropped.
+ * A queue's policy is emulated: it decides whether EventBridge may send to the queue.
  */
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -66,7 +67,6 @@ const NOT_EMULATED = new Set([
   'AWS::Logs::LogGroup',
   'AWS::CloudWatch::Alarm',
   'AWS::SQS::Queue',
-  'AWS::SQS::QueuePolicy',
   // The event contract's schema registry documents the events; nothing in the sandbox reads it.
   'AWS::EventSchemas::Registry',
   'AWS::EventSchemas::Schema',
@@ -873,6 +873,50 @@ const permission: TypeHandler = {
   },
 };
 
+// --- SQS ---------------------------------------------------------------------------------------
+
+/**
+ * `AWS::SQS::QueuePolicy`: the document set as each named queue's `Policy` attribute (`Queues` are
+ * queue URLs), as CloudFormation does with SetQueueAttributes; a changed document replaces it.
+ */
+const queuePolicyInputs = (s: Subject): Props[] => {
+  const queues = s.props.Queues;
+  if (!Array.isArray(queues) || queues.length === 0) {
+    throw new ProvisionError(`${s.logicalId}.Queues must list at least one queue URL`);
+  }
+  const policy = JSON.stringify(s.props.PolicyDocument);
+  return queues.map((queue, i) => ({
+    QueueUrl: asString(queue, `${s.logicalId}.Queues[${i}]`),
+    Attributes: { Policy: policy },
+  }));
+};
+
+const queuePolicy: TypeHandler = {
+  plan: (s) => queuePolicyInputs(s).map((input) => ({ service: 'sqs', action: 'SetQueueAttributes', input })),
+  apply: async (s, call) => {
+    const outcomes: Outcome[] = [];
+    for (const input of queuePolicyInputs(s)) {
+      const current = await call('sqs', 'GetQueueAttributes', {
+        QueueUrl: input.QueueUrl,
+        AttributeNames: ['Policy'],
+      });
+      const policy = (current.Attributes as Record<string, string> | undefined)?.Policy;
+      const wanted = (input.Attributes as { Policy: string }).Policy;
+      if (policy !== undefined && isDeepStrictEqual(JSON.parse(policy), JSON.parse(wanted))) {
+        outcomes.push('unchanged');
+        continue;
+      }
+      await call('sqs', 'SetQueueAttributes', input);
+      outcomes.push(policy === undefined ? 'created' : 'updated');
+    }
+    return outcomes.every((outcome) => outcome === 'unchanged')
+      ? 'unchanged'
+      : outcomes.includes('updated')
+        ? 'updated'
+        : 'created';
+  },
+};
+
 const HANDLERS: Readonly<Record<string, TypeHandler>> = {
   'AWS::Events::EventBus': eventBus,
   'AWS::Events::EventBusPolicy': eventBusPolicy,
@@ -890,6 +934,7 @@ const HANDLERS: Readonly<Record<string, TypeHandler>> = {
   'AWS::IAM::Policy': inlinePolicy,
   'AWS::IAM::ManagedPolicy': managedPolicy,
   'AWS::IAM::InstanceProfile': instanceProfile,
+  'AWS::SQS::QueuePolicy': queuePolicy,
 };
 
 const handlerOf = (type: string): TypeHandler => {

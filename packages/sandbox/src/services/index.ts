@@ -14,6 +14,8 @@ import { schedulerAuthz } from './scheduler/authz';
 import { secretsManager } from './secrets-manager';
 import { secretsManagerAuthz } from './secrets-manager-authz';
 import { slack } from './slack';
+import { sqs } from './sqs';
+import { sqsAuthz } from './sqs-authz';
 import { ssm } from './ssm';
 import { ssmAuthz } from './ssm/authz';
 import { stepFunctions } from './stepfunctions';
@@ -32,5 +34,6 @@ export const allServices: readonly SandboxService[] = [
   { ...lambda, authz: lambdaAuthz },
   { ...scheduler, authz: schedulerAuthz },
   { ...stepFunctions, authz: statesAuthz },
+  { ...sqs, authz: sqsAuthz },
   slack,
 ];

@@ -21,6 +21,7 @@ import {
   RemoveTargetsCommand,
   TestEventPatternCommand,
 } from '@aws-sdk/client-eventbridge';
+import { SetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_ORG_ID } from '../../src/services/events/model';
 import { eventually, type FakeTargets, fakeTargets } from '../../src/testing/fake-targets';
@@ -49,6 +50,31 @@ const unique = (prefix: string) => `${prefix}-${++counter}`;
 
 const clientAs = (accessKeyId: string) =>
   new EventBridgeClient({ ...sandbox.clientConfig, credentials: { accessKeyId, secretAccessKey: 'x' } });
+
+/** The queue policy CDK writes for a rule's queue: events.amazonaws.com, for that rule only. */
+const allowRuleToSend = async (queue: string, rule: string): Promise<void> => {
+  const sqs = new SQSClient(sandbox.clientConfig);
+  await sqs.send(
+    new SetQueueAttributesCommand({
+      QueueUrl: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/${queue}`,
+      Attributes: {
+        Policy: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Principal: { Service: 'events.amazonaws.com' },
+              Action: 'sqs:SendMessage',
+              Resource: queueArn(queue),
+              Condition: { ArnEquals: { 'aws:SourceArn': rule } },
+            },
+          ],
+        }),
+      },
+    }),
+  );
+  sqs.destroy();
+};
 
 const entry = (overrides: Partial<PutEventsRequestEntry> = {}): PutEventsRequestEntry => ({
   Source: 'bakehouse.test',
@@ -525,6 +551,7 @@ describe('delivery', () => {
       new PutRuleCommand({ Name: rule, EventPattern: JSON.stringify({ source: [source] }) }),
     );
     targets.failing.add('broken');
+    await allowRuleToSend('dlq', RuleArn as string);
     await events.send(
       new PutTargetsCommand({
         Rule: rule,
@@ -566,7 +593,10 @@ describe('delivery', () => {
   it('records messages for queue targets', async () => {
     const rule = unique('queue');
     const source = unique('bakehouse.queue');
-    await events.send(new PutRuleCommand({ Name: rule, EventPattern: JSON.stringify({ source: [source] }) }));
+    const { RuleArn } = await events.send(
+      new PutRuleCommand({ Name: rule, EventPattern: JSON.stringify({ source: [source] }) }),
+    );
+    await allowRuleToSend('inbox', RuleArn as string);
     await events.send(new PutTargetsCommand({ Rule: rule, Targets: [{ Id: 'q', Arn: queueArn('inbox') }] }));
     const id = await putOne({ Source: source });
     await settled(id);

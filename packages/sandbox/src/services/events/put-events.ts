@@ -33,7 +33,7 @@ import {
   type TargetRecord,
 } from './model';
 import { matchesPattern } from './pattern';
-import { deliver, TargetError } from './targets';
+import { deliver, permitServiceSend, TargetError } from './targets';
 import { targetInput } from './transform';
 
 /** A forwarded event passes through at most this many buses (guards against bus loops). */
@@ -131,7 +131,9 @@ const deliverToTarget = async (
     invoke: {
       putOnBus: (arn, _payload, credentials) => forward(ctx, rule, arn, event, hops, credentials),
       queueAttributes: { RULE_ARN: rule.arn },
+      permitQueue: (queueArn) => permitRuleQueue(ctx, rule, queueArn),
     },
+    permitDeadLetter: (queueArn) => permitRuleQueue(ctx, rule, queueArn),
     ...(target.RoleArn ? { credentials: () => ruleTargetCredentials(ctx, rule, target.RoleArn as string) } : {}),
     permit: () => permitLambdaTarget(ctx, rule, target.Arn),
     progress: (status, attempts, error) =>
@@ -198,6 +200,22 @@ const permitLambdaTarget = (ctx: ServiceContext, rule: RuleRecord, targetArn: st
   });
   if (ctx.authorizer.enabled) throw new TargetError(denial.code, denial.message);
 };
+
+/**
+ * A rule sends to a queue (a target without a role, or the target's dead-letter queue) as
+ * `events.amazonaws.com` with `aws:SourceArn` = the rule's ARN: only the queue's policy can allow it.
+ */
+const permitRuleQueue = (ctx: ServiceContext, rule: RuleRecord, queueArn: string): void =>
+  permitServiceSend(
+    ctx,
+    {
+      service: EVENTS_PRINCIPAL,
+      account: rule.account,
+      on: rule.arn,
+      context: { 'aws:SourceArn': rule.arn, 'aws:SourceAccount': rule.account },
+    },
+    queueArn,
+  );
 
 /**
  * Bus-to-bus: the envelope travels unchanged. With the target's role, the role must be allowed

@@ -21,13 +21,21 @@
  * call; a rule's Lambda target is invoked by `events.amazonaws.com` once the function's
  * resource-based policy allows it (`DeliveryPlan.permit`). A refused role or permission fails the
  * attempt with `AccessDeniedException`, which is not retried. Messages onto queues are authorized
- * for the role (`sqs:SendMessage`); SQS queue policies are not emulated (the sandbox has no SQS
- * API), so a queue target without a role is always allowed.
+ * for the role (`sqs:SendMessage`); without a role, the caller's `permitQueue` decides (EventBridge
+ * sends as `events.amazonaws.com`, which only the queue's policy can allow: `services/sqs.ts`).
+ *
+ * The dead-letter queue is authorized the same way (`DeliveryPlan.permitDeadLetter`). A refused
+ * send loses the event: AWS counts it in `InvocationsFailedToBeSentToDlq` (EventBridge User Guide,
+ * "Using dead-letter queues to process undelivered events"); the delivery is `failed` and its error
+ * says why, after the target's own error.
  */
+import { AccessDeniedError, DENIAL_STYLES } from '../../authz/authorizer';
 import type { Credentials } from '../../authz/identity';
 import { authorizeAs } from '../../authz/sessions';
 import { AwsError } from '../../errors';
+import type { ContextKeys } from '../../iam/types';
 import type { ServiceContext } from '../../service';
+import { serviceMaySend } from '../sqs';
 import { appendMessage } from './model';
 
 export class TargetError extends Error {
@@ -72,6 +80,8 @@ export interface InvokeOptions {
   readonly queueAttributes?: Record<string, string>;
   /** Sign every call as this role session (the sandbox administrator when omitted). */
   readonly credentials?: Credentials;
+  /** Throws a `TargetError` when the queue's policy refuses the sender (a queue target without a role). */
+  readonly permitQueue?: (queueArn: string) => void;
 }
 
 const regionOf = (arn: string): string | undefined => arn.split(':')[3] || undefined;
@@ -121,7 +131,8 @@ export const invokeTarget = async (
     return;
   }
   if (/^arn:aws:sqs:[^:]+:\d{12}:[A-Za-z0-9_-]+$/.test(arn)) {
-    authorizeAs(ctx, credentials, [{ action: 'sqs:SendMessage', resource: arn }]);
+    if (credentials) authorizeAs(ctx, credentials, [{ action: 'sqs:SendMessage', resource: arn }]);
+    else options.permitQueue?.(arn);
     appendMessage(ctx, { queueArn: arn, kind: 'target', body: payload, attributes: options.queueAttributes ?? {} });
     return;
   }
@@ -142,6 +153,51 @@ export const invokeTarget = async (
     return;
   }
   throw new TargetError('InvalidTarget', `The sandbox cannot deliver to ${arn}`);
+};
+
+/** What a queue without a policy is evaluated against (it allows no service). */
+const NO_POLICY = { Version: '2012-10-17', Statement: [] } as const;
+
+export interface ServiceSender {
+  /** The service principal, e.g. `events.amazonaws.com`. */
+  readonly service: string;
+  /** The account the service works for. */
+  readonly account: string;
+  /** Where refusals are recorded in the report (the rule's ARN). */
+  readonly on: string;
+  /** The keys the service sets: `aws:SourceArn`, `aws:SourceAccount`. */
+  readonly context: ContextKeys;
+}
+
+/**
+ * Throws a `TargetError` (`AccessDeniedException`, in IAM's wording) when the queue's policy does
+ * not let the service send to it; with enforcement off the refusal is only recorded.
+ */
+export const permitServiceSend = (ctx: ServiceContext, sender: ServiceSender, queueArn: string): void => {
+  const { evaluation, policy } = serviceMaySend(ctx.store, queueArn, sender.service, sender.account, sender.context);
+  if (evaluation.decision === 'Allow') return;
+  ctx.authorizer.usage.denied(sender.on, {
+    action: 'sqs:SendMessage',
+    resource: queueArn,
+    reason: `${sender.service}: ${evaluation.reason}`,
+    atMs: ctx.clock.nowMs(),
+    enforced: ctx.authorizer.enabled,
+  });
+  if (!ctx.authorizer.enabled) return;
+  const denial = new AccessDeniedError(
+    {
+      check: {
+        action: 'sqs:SendMessage',
+        resource: queueArn,
+        context: sender.context,
+        resourcePolicy: policy ?? NO_POLICY,
+      },
+      principal: { type: 'Service', arn: sender.service, account: sender.account },
+      evaluation,
+    },
+    DENIAL_STYLES.json,
+  );
+  throw new TargetError(denial.code, denial.message);
 };
 
 export interface RetryPolicy {
@@ -173,6 +229,8 @@ export interface DeliveryPlan {
   readonly credentials?: () => Credentials | undefined;
   /** Throws a `TargetError` when a resource-based policy refuses the service (Lambda permissions). */
   readonly permit?: () => void;
+  /** Throws a `TargetError` when the dead-letter queue refuses the sender (its queue policy). */
+  readonly permitDeadLetter?: (queueArn: string) => void;
   /** Told after every attempt (status `pending` while a retry is due). */
   readonly progress: (status: 'pending' | DeliveryOutcome['status'], attempts: number, error?: string) => void;
 }
@@ -210,6 +268,14 @@ export const deliver = async (ctx: ServiceContext, plan: DeliveryPlan): Promise<
         continue;
       }
       if (plan.deadLetterArn) {
+        try {
+          plan.permitDeadLetter?.(plan.deadLetterArn);
+        } catch (refusal) {
+          if (ctx.runtime.isClosed) throw refusal;
+          const lost = `${summary}; not sent to the dead-letter queue ${plan.deadLetterArn} (InvocationsFailedToBeSentToDlq): ${errorMessage(refusal)}`;
+          plan.progress('failed', attempt, lost);
+          return { status: 'failed', attempts: attempt, error: lost };
+        }
         appendMessage(ctx, {
           queueArn: plan.deadLetterArn,
           kind: 'dead-letter',
