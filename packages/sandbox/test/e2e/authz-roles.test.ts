@@ -402,11 +402,14 @@ describe('Scheduler fires a target as the schedule role', () => {
   });
 
   it('dead-letters the firing when the role may not call the target', async () => {
-    // Prepare
+    // Prepare: the role may send to its dead-letter queue, as Scheduler requires, not to the target
     const roleArn = await role(
       'schedule-mute',
       trusting('scheduler.amazonaws.com', { ArnEquals: { 'aws:SourceArn': groupArn } }),
-      allow('lambda:InvokeFunction'),
+      {
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queueArn('mute-inbox-dlq') }],
+      },
     );
 
     // Act
@@ -421,6 +424,32 @@ describe('Scheduler fires a target as the schedule role', () => {
       ERROR_CODE: 'AccessDeniedException',
       ERROR_MESSAGE: `User: arn:aws:sts::${ACCOUNT}:assumed-role/schedule-mute/mute is not authorized to perform: sqs:SendMessage on resource: ${queueArn('mute-inbox')} because no identity-based policy allows the sqs:SendMessage action`,
     });
+  });
+
+  it('loses the failed firing when the role may not send to its dead-letter queue (the firing says why)', async () => {
+    // Prepare: the role may call neither the target nor the dead-letter queue
+    const roleArn = await role(
+      'schedule-unsent',
+      trusting('scheduler.amazonaws.com', { ArnEquals: { 'aws:SourceArn': groupArn } }),
+      allow('lambda:InvokeFunction'),
+    );
+
+    // Act
+    await fireOnce('unsent', roleArn, 'unsent-inbox');
+    const firing = await eventually(async () => {
+      const firings = (await sandbox.control('GET', '/_sandbox/schedules/firings')).body as {
+        scheduleArn: string;
+        status: string;
+        error?: string;
+      }[];
+      return firings.find((f) => f.scheduleArn.endsWith('/unsent') && f.status !== 'pending');
+    });
+
+    // Assess
+    expect(firing.status).toBe('failed');
+    expect(firing.error).toContain('InvocationsFailedToBeSentToDlq');
+    expect(firing.error).toContain(`sqs:SendMessage on resource: ${queueArn('unsent-inbox-dlq')}`);
+    expect(await messages('unsent-inbox-dlq')).toEqual([]);
   });
 });
 

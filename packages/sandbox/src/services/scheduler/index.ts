@@ -18,7 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import { isTimeZone } from '@bakehouse/cron';
 import type { Credentials } from '../../authz/identity';
-import { assumeAsService, RoleTrustError } from '../../authz/sessions';
+import { assumeAsService, authorizeAs, RoleTrustError } from '../../authz/sessions';
 import { AwsError } from '../../errors';
 import { decodeOffsetToken, pageOf } from '../../pagination';
 import { compact } from '../../protocol/json';
@@ -419,6 +419,22 @@ const scheduleCredentials = (ctx: ServiceContext, schedule: ScheduleRecord): Cre
   }
 };
 
+/**
+ * Scheduler sends a failed firing to its dead-letter queue as the schedule's execution role, which
+ * needs `sqs:SendMessage` on the queue (EventBridge Scheduler User Guide, "Configuring a
+ * dead-letter queue"). When the role cannot be assumed at all the guide does not say what happens;
+ * the sandbox still dead-letters then, so the refusal stays visible.
+ */
+const permitScheduleDeadLetter = (ctx: ServiceContext, schedule: ScheduleRecord, queueArn: string): void => {
+  let credentials: Credentials;
+  try {
+    credentials = scheduleCredentials(ctx, schedule);
+  } catch {
+    return;
+  }
+  authorizeAs(ctx, credentials, [{ action: 'sqs:SendMessage', resource: queueArn }]);
+};
+
 const fire = (ctx: ServiceContext, schedule: ScheduleRecord, scheduledMs: number): void => {
   const executionId = randomUUID();
   const target = schedule.target;
@@ -466,6 +482,7 @@ const fire = (ctx: ServiceContext, schedule: ScheduleRecord, scheduledMs: number
       ...(typeof deadLetterArn === 'string' ? { deadLetterArn } : {}),
       sinceMs: scheduledMs,
       credentials: () => scheduleCredentials(background, schedule),
+      permitDeadLetter: (queueArn) => permitScheduleDeadLetter(background, schedule, queueArn),
       deadLetterAttributes: { EXECUTION_ID: executionId, SCHEDULE_ARN: schedule.arn, TARGET_ARN: targetArn },
       invoke: {
         ...(eventBridge ? { eventBridge } : {}),
