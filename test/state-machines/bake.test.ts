@@ -144,6 +144,16 @@ const failing =
     return then(input);
   };
 
+/** Every EC2 error through the aws-sdk integration: EC2 models none, so the code is only in the Cause. */
+const EC2_EXCEPTION = 'Ec2.Ec2Exception';
+
+/** EC2 throttling as the aws-sdk integration reports it (HTTP 503, code RequestLimitExceeded). */
+const ec2Throttled = (): Error =>
+  awsError(
+    EC2_EXCEPTION,
+    'Request limit exceeded. (Service: Ec2, Status Code: 503, Error Code: RequestLimitExceeded, Request ID: 5ee0d3b1-test)',
+  );
+
 /** A callback that never comes: the wait task times out (TimeoutSecondsPath). */
 const neverCalledBack: TaskHandler = () => new Promise<JsonValue>(() => undefined);
 
@@ -231,6 +241,33 @@ describe('bake state machine definition', () => {
     // Assess
     expect(pathTasks.length).toBeGreaterThan(8);
     expect(catchAll).toEqual(pathTasks.map(([name]) => [name, `$.failure.${name}`]));
+  });
+
+  it('names in its EC2 tasks only the error the aws-sdk integration raises for EC2 (Ec2.Ec2Exception)', () => {
+    // Prepare: EC2's API models no errors, so its aws-sdk integration reports every EC2 error
+    // (RequestLimitExceeded, InternalError, InvalidAMIID.NotFound…) as Ec2.Ec2Exception, the code
+    // only in the Cause; a name like Ec2.RequestLimitExceededException never matches.
+    const definition = loadBakeDefinition(bakeSubstitutions()) as {
+      States: Record<
+        string,
+        { Resource?: string; Retry?: { ErrorEquals: string[] }[]; Catch?: { ErrorEquals: string[] }[] }
+      >;
+    };
+    const ec2Tasks = Object.entries(definition.States).filter(([, state]) =>
+      state.Resource?.startsWith('arn:aws:states:::aws-sdk:ec2:'),
+    );
+
+    // Act
+    const named = ec2Tasks.flatMap(([name, state]) =>
+      [...(state.Retry ?? []), ...(state.Catch ?? [])].flatMap((rule) =>
+        rule.ErrorEquals.filter((error) => !error.startsWith('States.')).map((error) => [name, error]),
+      ),
+    );
+
+    // Assess
+    expect(ec2Tasks.map(([name]) => name)).toContain(BakeState.TagAmi);
+    expect(named.length).toBeGreaterThan(0);
+    expect(named.filter(([, error]) => error !== EC2_EXCEPTION)).toEqual([]);
   });
 
   it('retries a busy family for minutes, with backoff and a cap', () => {
@@ -757,9 +794,10 @@ describe('bake state machine paths', () => {
 
   it('cleans up when TagAmi fails after the automation succeeded, keeping the automation result', async () => {
     // Prepare
+    const imageNotFound = `The image id '[${NEW_AMI_ID}]' does not exist (Service: Ec2, Status Code: 400, Error Code: InvalidAMIID.NotFound, Request ID: 5ee0d3b1-test)`;
     const handlers: TaskHandlers = {
       [BakeState.TagAmi]: () => {
-        throw awsError('Ec2.InvalidAmiIdNotFoundException', `The image id '[${NEW_AMI_ID}]' does not exist`);
+        throw awsError(EC2_EXCEPTION, imageNotFound);
       },
     };
 
@@ -767,7 +805,7 @@ describe('bake state machine paths', () => {
     const run = await runBake({ handlers });
 
     // Assess
-    expect(run.inputsOf(BakeState.TagAmi)).toHaveLength(1);
+    expect(run.inputsOf(BakeState.TagAmi)).toHaveLength(7);
     expect(run.inputsOf(BakeState.WriteCandidateChannel)).toEqual([]);
     expect(run.inputsOf(BakeState.ReleaseFamilyLock)).toEqual([]);
     const [cleanUp] = run.inputsOf(BakeState.CleanUpFailedBake);
@@ -775,13 +813,51 @@ describe('bake state machine paths', () => {
       plan: actionPlan(),
       automation: { ...startedAutomation, result: automationResult() },
       failure: {
-        [BakeState.TagAmi]: {
-          Error: 'Ec2.InvalidAmiIdNotFoundException',
-          Cause: `The image id '[${NEW_AMI_ID}]' does not exist`,
-        },
+        [BakeState.TagAmi]: { Error: EC2_EXCEPTION, Cause: imageNotFound },
       },
     });
     expect(Object.keys(cleanUp?.failure as object)).toEqual([BakeState.TagAmi]);
+    expect(run.published().map((event) => [event.DetailType, event.Detail.failedStep])).toEqual([
+      [DetailType.BakeStarted, undefined],
+      [DetailType.BakeFailed, BakeState.TagAmi],
+    ]);
+    expect(run.failure?.Error).toBe(BAKE_FAILED_ERROR);
+  });
+
+  it.each([2, 4])(
+    'retries TagAmi throttled by EC2 %i times (Ec2.Ec2Exception, RequestLimitExceeded) and bakes',
+    async (throttles) => {
+      // Prepare
+      const handlers: TaskHandlers = { [BakeState.TagAmi]: failing(throttles, ec2Throttled, () => ({})) };
+
+      // Act
+      const run = await runBake({ handlers });
+
+      // Assess
+      expect(run.failure).toBeUndefined();
+      const tags = run.inputsOf(BakeState.TagAmi);
+      expect(tags).toHaveLength(throttles + 1);
+      expect(new Set(tags.map((input) => JSON.stringify(input))).size).toBe(1);
+      const retries = run.events.filter((event) => event.type === 'StateRetried');
+      expect(retries.map((event) => event.state.name)).toEqual(Array(throttles).fill(BakeState.TagAmi));
+      expect(run.inputsOf(BakeState.WriteCandidateChannel)).toHaveLength(1);
+      expect(run.inputsOf(BakeState.CleanUpFailedBake)).toEqual([]);
+      expect(run.published().map((event) => event.DetailType)).toEqual([DetailType.BakeStarted, DetailType.AmiBaked]);
+    },
+  );
+
+  it('gives up on an EC2 error that outlasts the retries: TagAmi tried 7 times, then cleanup and Bake Failed', async () => {
+    // Prepare
+    const handlers: TaskHandlers = { [BakeState.TagAmi]: failing(Number.POSITIVE_INFINITY, ec2Throttled, () => ({})) };
+
+    // Act
+    const run = await runBake({ handlers });
+
+    // Assess
+    expect(run.inputsOf(BakeState.TagAmi)).toHaveLength(7);
+    expect(run.inputsOf(BakeState.WriteCandidateChannel)).toEqual([]);
+    const [cleanUp] = run.inputsOf(BakeState.CleanUpFailedBake);
+    expect(cleanUp?.failure).toEqual({ [BakeState.TagAmi]: { Error: EC2_EXCEPTION, Cause: ec2Throttled().message } });
     expect(run.published().map((event) => [event.DetailType, event.Detail.failedStep])).toEqual([
       [DetailType.BakeStarted, undefined],
       [DetailType.BakeFailed, BakeState.TagAmi],
