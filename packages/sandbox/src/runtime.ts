@@ -51,6 +51,7 @@ const CLIENT_MODULES: Readonly<Record<string, () => Promise<Record<string, unkno
   secretsmanager: () => import('@aws-sdk/client-secrets-manager'),
   sts: () => import('@aws-sdk/client-sts'),
   iam: () => import('@aws-sdk/client-iam'),
+  kms: () => import('@aws-sdk/client-kms'),
   sqs: () => import('@aws-sdk/client-sqs'),
 };
 

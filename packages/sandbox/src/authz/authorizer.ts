@@ -35,6 +35,12 @@ export interface AuthzCheck {
   readonly resourcePolicy?: PolicyInput;
   /** The resource's owner, when its ARN does not say (EC2 images: `arn:aws:ec2:REGION::image/ID`). */
   readonly resourceAccount?: string;
+  /**
+   * The resource policy must itself allow, as a KMS key policy must: "Unless the key policy explicitly
+   * allows it, you cannot use IAM policies to allow access to a KMS key" (KMS Developer Guide, "Key
+   * policies in AWS KMS"). A statement naming the account delegates to the identity policies and counts.
+   */
+  readonly resourcePolicyMustAllow?: boolean;
 }
 
 /**
@@ -66,6 +72,8 @@ export interface Decision {
   readonly check: AuthzCheck;
   readonly principal: Principal;
   readonly evaluation: Evaluation;
+  /** Refused because a resource policy that must itself allow (`resourcePolicyMustAllow`) did not. */
+  readonly resourcePolicyRefused?: boolean;
 }
 
 /** What sts:DecodeAuthorizationMessage returns for an EC2 denial (STS API Reference). */
@@ -113,7 +121,7 @@ export class AccessDeniedError extends AwsError {
         ? `with an explicit deny in ${
             evaluation.matched[0]?.kind === 'resource' ? 'a resource-based policy' : 'an identity-based policy'
           }`
-        : check.resourcePolicy !== undefined && principal.type === 'Service'
+        : (check.resourcePolicy !== undefined && principal.type === 'Service') || decision.resourcePolicyRefused
           ? `because no resource-based policy allows the ${check.action} action`
           : `because no identity-based policy allows the ${check.action} action`;
     const plain = `User: ${principal.arn} is not authorized to perform: ${check.action} on resource: ${check.resource} ${why}`;
@@ -186,7 +194,21 @@ export class Authorizer {
       resourceAccount,
       ...(policies.permissionsBoundary !== undefined ? { permissionsBoundary: policies.permissionsBoundary } : {}),
     });
-    return { check, principal, evaluation };
+    const refused =
+      check.resourcePolicyMustAllow === true &&
+      evaluation.decision === 'Allow' &&
+      !evaluation.matched.some((statement) => statement.kind === 'resource' && statement.effect === 'Allow');
+    if (!refused) return { check, principal, evaluation };
+    return {
+      check,
+      principal,
+      evaluation: {
+        decision: 'ImplicitDeny',
+        matched: [],
+        reason: `the resource-based policy of ${check.resource} does not allow ${check.action} (it must itself allow)`,
+      },
+      resourcePolicyRefused: true,
+    };
   }
 
   /**

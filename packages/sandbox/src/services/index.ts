@@ -7,6 +7,8 @@ import { ec2Authz } from './ec2/authz';
 import { eventBridge } from './events';
 import { eventsAuthz } from './events/authz';
 import { iam } from './iam';
+import { kms } from './kms';
+import { kmsAuthz } from './kms/authz';
 import { lambda } from './lambda';
 import { lambdaAuthz } from './lambda/authz';
 import { scheduler } from './scheduler';
@@ -35,5 +37,6 @@ export const allServices: readonly SandboxService[] = [
   { ...scheduler, authz: schedulerAuthz },
   { ...stepFunctions, authz: statesAuthz },
   { ...sqs, authz: sqsAuthz },
+  { ...kms, authz: kmsAuthz },
   slack,
 ];

@@ -27,6 +27,7 @@ import {
   tagSet,
   tagSpecifications,
 } from './common';
+import { defaultEbsKeyArn, type KeyUse, useKeys } from './kms';
 import { nowIso, secondsFrom, TIMINGS, trackImage } from './lifecycle';
 import {
   type BlockDeviceMappingRecord,
@@ -146,6 +147,7 @@ const renderImage = (ctx: ServiceContext, image: StoredImage): XmlValue => ({
   lastLaunchedTime: image.lastLaunchedTime,
   sourceImageId: image.sourceImageId,
   sourceImageRegion: image.sourceRegion,
+  stateReason: image.state === 'failed' ? image.stateReason : undefined,
 });
 
 const protectionState = (image: StoredImage): string => {
@@ -323,6 +325,7 @@ type NewImage = Pick<
   | 'sourceRegion'
   | 'clientToken'
   | 'tags'
+  | 'stateReason'
 > & { readonly description: string | undefined };
 
 /** A new account-owned image, pending until the sandbox clock says it is available. */
@@ -360,6 +363,8 @@ const createImage: QueryAction = (params, ctx) => {
   const tags = tagSpecifications(params, ['image', 'snapshot']);
   const overrides = mappingOverrides(params);
   const source = ctx.store.get<ImageRecord>(Ec2Table.Images, instance.imageId);
+  // Snapshots of encrypted volumes are encrypted with the volume's key, which EC2 uses for the caller (kms.ts).
+  const keys = useKeys(ctx, keyUsesOfVolumes(ctx, instance));
   const imageId = newId('ami');
   const now = nowIso(ctx);
   ctx.transact((tx) => {
@@ -417,6 +422,7 @@ const createImage: QueryAction = (params, ctx) => {
         blockDeviceMappings: mappings,
         sourceInstanceId: instanceId,
         tags: tags.get('image') ?? {},
+        ...(keys.failure === undefined ? {} : { stateReason: keys.failure }),
       }),
     );
   });
@@ -424,8 +430,12 @@ const createImage: QueryAction = (params, ctx) => {
   return { imageId };
 };
 
-const DEFAULT_EBS_KEY = (ctx: ServiceContext): string =>
-  `arn:aws:kms:${ctx.region}:${ctx.account}:key/00000000-0000-4000-8000-0000000ebs00`;
+/** The keys an instance's encrypted volumes use; their snapshots are encrypted with the same ones. */
+const keyUsesOfVolumes = (ctx: ServiceContext, instance: InstanceRecord): KeyUse[] =>
+  instance.volumes.flatMap(({ volumeId }) => {
+    const volume = ctx.store.get<VolumeRecord>(Ec2Table.Volumes, volumeId);
+    return volume?.encrypted && volume.kmsKeyId !== undefined ? [{ from: volume.kmsKeyId, to: volume.kmsKeyId }] : [];
+  });
 
 const copyImage: QueryAction = (params, ctx) => {
   const sourceImageId = requireString(params, 'SourceImageId');
@@ -462,6 +472,18 @@ const copyImage: QueryAction = (params, ctx) => {
   checkImageName(ctx, name);
   const tags = tagSpecifications(params, ['image', 'snapshot']);
   const copyTags = boolParam(params, 'CopyImageTags') ?? false;
+  const copyKey = (ebs: NonNullable<BlockDeviceMappingRecord['ebs']>): string | undefined =>
+    encrypted || ebs.encrypted ? (kmsKeyId ?? ebs.kmsKeyId ?? defaultEbsKeyArn(ctx)) : undefined;
+  // EC2 uses the source snapshots' keys and the copy's key for the caller (kms.ts).
+  const keys = useKeys(
+    ctx,
+    source.blockDeviceMappings.flatMap((mapping) => {
+      const to = mapping.ebs && copyKey(mapping.ebs);
+      return mapping.ebs && to !== undefined
+        ? [{ from: mapping.ebs.encrypted ? mapping.ebs.kmsKeyId : undefined, to }]
+        : [];
+    }),
+  );
   const imageId = newId('ami');
   const now = nowIso(ctx);
   ctx.transact((tx) => {
@@ -470,7 +492,8 @@ const copyImage: QueryAction = (params, ctx) => {
       const snapshotId = newId('snap');
       const sourceSnapshot = tx.get<SnapshotRecord>(Ec2Table.Snapshots, mapping.ebs.snapshotId);
       const isEncrypted = encrypted || mapping.ebs.encrypted;
-      const key = isEncrypted ? (kmsKeyId ?? mapping.ebs.kmsKeyId ?? DEFAULT_EBS_KEY(ctx)) : undefined;
+      const named = copyKey(mapping.ebs);
+      const key = named === undefined ? undefined : (keys.arns.get(named) ?? named);
       tx.put<SnapshotRecord>(Ec2Table.Snapshots, snapshotId, {
         snapshotId,
         ownerId: ctx.account,
@@ -508,6 +531,7 @@ const copyImage: QueryAction = (params, ctx) => {
         sourceRegion,
         tags: { ...(copyTags && source.ownerId === ctx.account ? source.tags : {}), ...tags.get('image') },
         ...(clientToken === undefined ? {} : { clientToken }),
+        ...(keys.failure === undefined ? {} : { stateReason: keys.failure }),
       }),
     );
   });

@@ -20,6 +20,7 @@ import {
   tagSpecifications,
 } from './common';
 import { launchableImage, recordLaunch } from './images';
+import { type KeyUse, useKeys } from './kms';
 import { emitStateChange, nowIso, secondsFrom, TIMINGS, trackInstance } from './lifecycle';
 import {
   type BlockDeviceMappingRecord,
@@ -229,6 +230,25 @@ const effectiveMappings = (image: ImageRecord, requests: readonly MappingRequest
   return result;
 };
 
+/** The keys each encrypted volume uses: the one it is encrypted with, and its snapshot's (if encrypted). */
+const volumeKeyUses = (image: ImageRecord, mappings: readonly BlockDeviceMappingRecord[]): KeyUse[] =>
+  mappings.flatMap((mapping) => {
+    const ebs = mapping.ebs;
+    if (!ebs?.encrypted || ebs.kmsKeyId === undefined) return [];
+    const source = image.blockDeviceMappings.find((candidate) => candidate.deviceName === mapping.deviceName)?.ebs;
+    const from = source?.snapshotId === ebs.snapshotId && source.encrypted ? source.kmsKeyId : undefined;
+    return [{ from, to: ebs.kmsKeyId }];
+  });
+
+/** A mapping whose key id named a customer managed key carries the key's ARN, as EC2 shows it. */
+export const withKeyArn = (
+  mapping: BlockDeviceMappingRecord,
+  arns: ReadonlyMap<string, string>,
+): BlockDeviceMappingRecord => {
+  const arn = mapping.ebs?.kmsKeyId === undefined ? undefined : arns.get(mapping.ebs.kmsKeyId);
+  return arn === undefined || !mapping.ebs ? mapping : { ...mapping, ebs: { ...mapping.ebs, kmsKeyId: arn } };
+};
+
 const privateIp = (): string => {
   const [a = 0, b = 0] = randomBytes(2);
   return `172.31.${a}.${Math.max(b, 4)}`;
@@ -246,7 +266,10 @@ export const launchInstances = (
       `The architecture '${architecture}' of the specified instance type does not match the architecture '${image.architecture}' of the specified AMI. Specify an instance type and an AMI that have matching architectures, and try again.`,
     );
   }
-  const mappings = effectiveMappings(image, spec.blockDeviceMappings);
+  const requested = effectiveMappings(image, spec.blockDeviceMappings);
+  // EC2 uses the volumes' KMS keys for the caller; a refusal fails the launch, not the request (kms.ts).
+  const keys = useKeys(ctx, volumeKeyUses(image, requested));
+  const mappings = requested.map((mapping) => withKeyArn(mapping, keys.arns));
   const reservationId = newId('r');
   const now = nowIso(ctx);
   const instanceIds: string[] = [];
@@ -274,6 +297,7 @@ export const launchInstances = (
         privateIpAddress: privateIp(),
         ...(spec.launchTemplate === undefined ? {} : { launchTemplate: spec.launchTemplate }),
         ...(spec.clientToken === undefined ? {} : { clientToken: spec.clientToken }),
+        ...(keys.failure === undefined ? {} : { launchFailure: keys.failure }),
         tags: spec.instanceTags,
       });
     }
@@ -368,9 +392,11 @@ const renderInstance = (ctx: ServiceContext, instance: InstanceRecord, index: nu
       groupName: groupId === DEFAULT_GROUP ? 'default' : groupId,
     })),
     stateReason:
-      stopped || ending
-        ? { code: 'Client.UserInitiatedShutdown', message: 'Client.UserInitiatedShutdown: User initiated shutdown' }
-        : undefined,
+      instance.launchFailure && instance.state !== 'pending'
+        ? instance.launchFailure
+        : stopped || ending
+          ? { code: 'Client.UserInitiatedShutdown', message: 'Client.UserInitiatedShutdown: User initiated shutdown' }
+          : undefined,
     architecture: instance.architecture,
     rootDeviceType: 'ebs',
     rootDeviceName: instance.rootDeviceName,

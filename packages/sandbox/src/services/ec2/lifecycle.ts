@@ -106,14 +106,15 @@ const completeImage = (tx: Transaction, imageId: string, images: Set<string>): v
   const image = tx.get<ImageRecord>(Ec2Table.Images, imageId);
   if (image?.state !== 'pending') return;
   const { availableAt: _done, ...rest } = image;
-  tx.put<ImageRecord>(Ec2Table.Images, imageId, { ...rest, state: 'available' });
+  const failed = image.stateReason !== undefined;
+  tx.put<ImageRecord>(Ec2Table.Images, imageId, { ...rest, state: failed ? 'failed' : 'available' });
   for (const mapping of image.blockDeviceMappings) {
     const snapshot = mapping.ebs ? tx.get<SnapshotRecord>(Ec2Table.Snapshots, mapping.ebs.snapshotId) : undefined;
     if (snapshot && snapshot.state === 'pending') {
       tx.put<SnapshotRecord>(Ec2Table.Snapshots, snapshot.snapshotId, {
         ...snapshot,
-        state: 'completed',
-        progress: '100%',
+        state: failed ? 'error' : 'completed',
+        progress: failed ? '0%' : '100%',
       });
     }
   }
@@ -135,6 +136,14 @@ const advanceInstance = (
   const { stateUntil: _done, ...rest } = instance;
   switch (instance.state) {
     case 'pending':
+      if (instance.launchFailure) {
+        tx.put<InstanceRecord>(Ec2Table.Instances, instanceId, {
+          ...rest,
+          state: 'shutting-down',
+          stateUntil: at(TIMINGS.shuttingDown),
+        });
+        return 'shutting-down';
+      }
       tx.put<InstanceRecord>(Ec2Table.Instances, instanceId, { ...rest, state: 'running' });
       instances.delete(instanceId);
       return 'running';

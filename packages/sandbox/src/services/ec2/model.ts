@@ -71,6 +71,8 @@ export interface ImageRecord extends Record<string, unknown> {
   /** CopyImage's ClientToken: the same token gives back the same copy. */
   readonly clientToken?: string;
   readonly tags: Tags;
+  /** Why a pending image will end `failed` (a KMS key the creator may not use: `kms.ts`). */
+  readonly stateReason?: { readonly code: string; readonly message: string };
   /** Tags other accounts put on the image shared with them, by account (each sees only its own). */
   readonly sharedTags?: Readonly<Record<string, Tags>>;
 }
@@ -130,6 +132,11 @@ export interface InstanceRecord extends Record<string, unknown> {
   readonly launchTemplate?: { readonly id: string; readonly version: string };
   readonly clientToken?: string;
   readonly terminatedAt?: string;
+  /**
+   * Why a launch fails (a KMS key the caller may not use: `kms.ts`): the instance goes from pending
+   * to shutting-down and terminated instead of running, and shows this as its state reason.
+   */
+  readonly launchFailure?: { readonly code: string; readonly message: string };
   readonly tags: Tags;
 }
 
