@@ -444,8 +444,45 @@ const describePath = (input: unknown, path: readonly PropertyKey[]): string => {
   return path.map(String).join('.') || '(config)';
 };
 
+/**
+ * The AWS managed EBS key (`aws/ebs`), by alias name or alias ARN. A key id or key ARN of it cannot
+ * be told from a customer managed key offline.
+ */
+const AWS_MANAGED_EBS_KEY = /(^|:)alias\/aws\/ebs$/;
+
+/**
+ * An image whose snapshots are encrypted with the AWS managed key cannot be shared: AWS lets other
+ * accounts use only AMIs whose snapshots are unencrypted or encrypted with a customer managed key
+ * whose key policy lets them use it (EC2 User Guide, "Share an AMI with specific AWS accounts",
+ * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/sharingamis-explicit.html). distribution.accounts
+ * shares the home image (builder.kmsKeyId) and every regional copy (its kmsKeyId), so each of those
+ * keys must be a customer managed key. A copy without a kmsKeyId takes the region's EBS default
+ * key, which an account may have set to a customer managed key: only that cannot be checked here.
+ */
+const sharingProblems = (family: Family): string[] => {
+  if (family.distribution.accounts.length === 0) return [];
+  const accounts = family.distribution.accounts.map((entry) => entry.account).join(', ');
+  const fix =
+    'Fix: use a customer managed KMS key whose key policy lets those accounts (and their Auto Scaling service-linked role) use it, as the README says under "Distribution to other accounts", or remove distribution.accounts';
+  const problems: string[] = [];
+  if (AWS_MANAGED_EBS_KEY.test(family.builder.kmsKeyId)) {
+    problems.push(
+      `family '${family.name}': builder.kmsKeyId: the builder's volumes, and so the image's snapshots, are encrypted with the AWS managed key '${family.builder.kmsKeyId}'${family.builder.kmsKeyId === 'alias/aws/ebs' ? ' (the default)' : ''}, and AWS does not share an AMI whose snapshots use the AWS managed key, but distribution.accounts shares it with ${accounts}. ${fix.replace('use a customer', 'set builder.kmsKeyId to a customer')}`,
+    );
+  }
+  family.distribution.regions.forEach((target, index) => {
+    if (target.kmsKeyId !== undefined && AWS_MANAGED_EBS_KEY.test(target.kmsKeyId)) {
+      problems.push(
+        `family '${family.name}': distribution.regions.${index}.kmsKeyId: the copy in ${target.region} is encrypted with the AWS managed key '${target.kmsKeyId}', and AWS does not share an AMI whose snapshots use the AWS managed key, but distribution.accounts shares it with ${accounts}. ${fix.replace('use a customer', `set distribution.regions.${index}.kmsKeyId to a customer`)}`,
+      );
+    }
+  });
+  return problems;
+};
+
 const crossFamilyProblems = (families: readonly Family[]): string[] => {
   const problems: string[] = [];
+  for (const family of families) problems.push(...sharingProblems(family));
   for (const family of families) {
     for (const [parameter, value] of Object.entries(familyDocumentValues(family))) {
       if (value.length > MAX_AUTOMATION_PARAMETER_LENGTH) {

@@ -41,7 +41,7 @@ import {
   type TargetDeps,
   updateLaunchTemplates,
 } from '../../functions/commons/promotion-targets';
-import { configInput, linuxFamily, recordingLogger } from '../unit/support/bake-factories';
+import { configInput, linuxFamily, recordingLogger, withCustomerKey } from '../unit/support/bake-factories';
 
 const HOME = 'us-east-1';
 const COPY_REGION = 'eu-west-1';
@@ -89,7 +89,8 @@ const tagsOf = (found: Image): Record<string, string | undefined> =>
   Object.fromEntries((found.Tags ?? []).map((tag) => [tag.Key, tag.Value]));
 
 const family = (distribution: Record<string, unknown>): Family => {
-  const loaded = loadConfig(configInput([linuxFamily({ distribution })])).families[0];
+  // A customer managed key: the families here share with other accounts.
+  const loaded = loadConfig(configInput([withCustomerKey(linuxFamily({ distribution }))])).families[0];
   if (!loaded) throw new Error('no family');
   return loaded;
 };

@@ -83,6 +83,22 @@ describe('createBakePipeline', () => {
     expect(message).toMatch(/Fix: .*aws iam get-instance-profile --instance-profile-name team-builder/);
   });
 
+  it('rejects sharing images encrypted with the default aws/ebs key with other accounts, naming the family, the field and the fix', () => {
+    // Prepare
+    const config = withFamily('al2023-base', (family) => {
+      family.distribution = { accounts: ['444455556666'] };
+    });
+
+    // Act
+    const message = problemOf(config);
+
+    // Assess
+    expect(message).toContain("family 'al2023-base': builder.kmsKeyId");
+    expect(message).toContain("AWS managed key 'alias/aws/ebs' (the default)");
+    expect(message).toContain('444455556666');
+    expect(message).toMatch(/Fix: set builder\.kmsKeyId to a customer managed KMS key/);
+  });
+
   it('rejects a family built on a family that does not exist', () => {
     // Prepare
     const config = withFamily('al2023-web', (family) => {

@@ -16,6 +16,8 @@ const ACCOUNT = '123456789012';
 const REGION = 'eu-central-1';
 const TAG_ROLE = 'arn:aws:iam::444455556666:role/bakehouse-tagger';
 const KEY_ID = '1234abcd-12ab-34cd-56ef-1234567890ab';
+/** The builder's customer managed key: the family shares with other accounts (AWS shares no AMI under aws/ebs). */
+const BUILDER_KEY_ARN = `arn:aws:kms:${REGION}:${ACCOUNT}:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b`;
 
 /** The shipped configuration with promotion targets on al2023-base. */
 const promotionConfig = (): ConfigInput => {
@@ -23,6 +25,7 @@ const promotionConfig = (): ConfigInput => {
   const base = config.families.find((f) => f.name === 'al2023-base');
   if (!base) throw new Error('the shipped config has no al2023-base');
   Object.assign(base, {
+    builder: { ...base.builder, kmsKeyId: BUILDER_KEY_ARN },
     channels: [
       {
         name: 'dev',
@@ -251,13 +254,15 @@ describe('least privilege', () => {
     });
   });
 
-  it('uses only the configured KMS key, in its region, and assumes only the configured tagging role', () => {
+  it("uses only the configured KMS keys (the copy's in its region, and the builder's that the source is under), and assumes only the configured tagging role", () => {
     // Act
     const keys = statement(PromotionFunction.Promote, 'EncryptCopiesWithKeys');
     const assume = statement(PromotionFunction.Promote, 'TagInSharedAccounts');
 
     // Assess
-    expect(resourcesOf(keys)).toEqual([expect.stringMatching(new RegExp(`:kms:eu-west-1:${ACCOUNT}:key/${KEY_ID}$`))]);
+    expect([...resourcesOf(keys)].sort()).toEqual(
+      [BUILDER_KEY_ARN, expect.stringMatching(new RegExp(`:kms:eu-west-1:${ACCOUNT}:key/${KEY_ID}$`))].sort(),
+    );
     expect(asList(keys.Action)).toContain('kms:ReEncryptTo');
     expect(asList(assume.Action)).toEqual(['sts:AssumeRole']);
     expect(resourcesOf(assume)).toEqual([TAG_ROLE]);

@@ -27,6 +27,9 @@ const problemsOf = (input: unknown): readonly string[] => {
  * A valid config holding a fresh copy of one family with some fields changed: each key is a
  * dotted path into the family ('builder.subnetId', 'channels.2'); the value undefined removes it.
  */
+/** A customer managed key: the only kind of key whose images other accounts may use. */
+const CUSTOMER_KEY = 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
 const withFamily = (family: FamilyInput, changes: Record<string, unknown>): ConfigInput => {
   const input = configInput([family]);
   for (const [path, value] of Object.entries(changes)) {
@@ -548,6 +551,7 @@ describe('loadConfig promotion targets and distribution', () => {
   it('normalizes region and account shorthands to objects', () => {
     // Prepare
     const input = withFamily(linuxFamily(), {
+      'builder.kmsKeyId': CUSTOMER_KEY,
       distribution: {
         regions: ['eu-west-1', { region: 'eu-central-1', kmsKeyId: 'alias/images' }],
         accounts: [
@@ -589,6 +593,65 @@ describe('loadConfig promotion targets and distribution', () => {
       launchTemplates: [{ template: 'web-servers', makeDefault: true }],
       autoScalingGroups: [{ name: 'web', minHealthyPercentage: 90 }],
     });
+  });
+
+  it.each([
+    ['the default key', undefined],
+    ['alias/aws/ebs', 'alias/aws/ebs'],
+    ['the alias ARN of aws/ebs', 'arn:aws:kms:us-east-1:123456789012:alias/aws/ebs'],
+  ])(
+    'refuses sharing with other accounts images encrypted with the AWS managed key (%s), naming the family, the field and the fix',
+    (_, kmsKeyId) => {
+      // Prepare
+      const input = withFamily(linuxFamily(), {
+        ...(kmsKeyId === undefined ? {} : { 'builder.kmsKeyId': kmsKeyId }),
+        distribution: { accounts: ['111122223333'] },
+      });
+
+      // Act
+      const problems = problemsOf(input);
+
+      // Assess
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/^family 'al2023-base': builder\.kmsKeyId: /);
+      expect(problems[0]).toContain('AWS managed key');
+      expect(problems[0]).toContain('111122223333');
+      expect(problems[0]).toMatch(/Fix: set builder\.kmsKeyId to a customer managed KMS key/);
+    },
+  );
+
+  it('refuses a regional copy encrypted with the AWS managed key when the family shares with accounts', () => {
+    // Prepare
+    const input = withFamily(linuxFamily(), {
+      'builder.kmsKeyId': CUSTOMER_KEY,
+      distribution: {
+        regions: ['eu-west-1', { region: 'eu-central-1', kmsKeyId: 'alias/aws/ebs' }],
+        accounts: ['111122223333'],
+      },
+    });
+
+    // Act
+    const problems = problemsOf(input);
+
+    // Assess
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^family 'al2023-base': distribution\.regions\.1\.kmsKeyId: the copy in eu-central-1/);
+    expect(problems[0]).toMatch(/Fix: set distribution\.regions\.1\.kmsKeyId to a customer managed KMS key/);
+  });
+
+  it('accepts the AWS managed key when the family shares with no account, and a customer key when it does', () => {
+    // Prepare
+    const unshared = withFamily(linuxFamily(), { distribution: { regions: ['eu-west-1'] } });
+    const shared = withFamily(linuxFamily(), {
+      'builder.kmsKeyId': CUSTOMER_KEY,
+      distribution: { regions: [{ region: 'eu-west-1', kmsKeyId: 'alias/images' }], accounts: ['111122223333'] },
+    });
+
+    // Act + Assess
+    expect(loadConfig(unshared).families[0]?.builder.kmsKeyId).toBe('alias/aws/ebs');
+    expect(loadConfig(shared).families[0]?.distribution.accounts).toEqual([
+      { account: '111122223333', tagRoleArn: undefined },
+    ]);
   });
 
   it('names the field and the fix for a malformed role ARN', () => {

@@ -38,7 +38,7 @@ import {
   type TargetDeps,
   updateLaunchTemplates,
 } from '../../functions/commons/promotion-targets';
-import { awsError, configInput, linuxFamily, recordingLogger } from './support/bake-factories';
+import { awsError, configInput, linuxFamily, recordingLogger, withCustomerKey } from './support/bake-factories';
 
 const HOME = 'us-east-1';
 const AMI = 'ami-0123456789abcdef0';
@@ -101,7 +101,8 @@ const mockOf = (h: Harness, region = HOME): AwsClientStub<EC2Client> => {
 };
 
 const familyWith = (overrides: Partial<FamilyInput>): Family => {
-  const family = loadConfig(configInput([linuxFamily(overrides)])).families[0];
+  // A customer managed key: the families here share with other accounts.
+  const family = loadConfig(configInput([withCustomerKey(linuxFamily(overrides))])).families[0];
   if (!family) throw new Error('no family');
   return family;
 };

@@ -7,7 +7,7 @@ import { TESTED_TAG } from '../../functions/commons/channels';
 import { type BakehouseConfig, type FamilyInput, loadConfig } from '../../functions/commons/families';
 import { channelTagKey } from '../../functions/commons/promotion';
 import { promote } from '../../functions/promote/core';
-import { childFamily, configInput, lambdaContext, linuxFamily } from './support/bake-factories';
+import { childFamily, configInput, lambdaContext, linuxFamily, withCustomerKey } from './support/bake-factories';
 import {
   ami,
   envelope,
@@ -22,26 +22,29 @@ import {
 const BASE = 'al2023-base';
 const WEB = 'al2023-web';
 
+/** Shares with another account, so its builder uses a customer managed key. */
 const baseFamily = (): FamilyInput =>
-  linuxFamily({
-    name: BASE,
-    channels: [
-      {
-        name: 'dev',
-        promoteOn: 'baked',
-        launchTemplates: [{ template: 'web-dev' }],
-        autoScalingGroups: [{ name: 'web-dev-asg' }],
-      },
-      { name: 'canary', promoteOn: 'baked' },
-      {
-        name: 'stable',
-        promoteOn: 'tested',
-        launchTemplates: [{ template: 'lt-0123456789abcdef0', makeDefault: false }],
-      },
-      { name: 'gold', promoteOn: 'manual' },
-    ],
-    distribution: { regions: ['eu-west-1'], accounts: ['444455556666'] },
-  });
+  withCustomerKey(
+    linuxFamily({
+      name: BASE,
+      channels: [
+        {
+          name: 'dev',
+          promoteOn: 'baked',
+          launchTemplates: [{ template: 'web-dev' }],
+          autoScalingGroups: [{ name: 'web-dev-asg' }],
+        },
+        { name: 'canary', promoteOn: 'baked' },
+        {
+          name: 'stable',
+          promoteOn: 'tested',
+          launchTemplates: [{ template: 'lt-0123456789abcdef0', makeDefault: false }],
+        },
+        { name: 'gold', promoteOn: 'manual' },
+      ],
+      distribution: { regions: ['eu-west-1'], accounts: ['444455556666'] },
+    }),
+  );
 
 const config = (): BakehouseConfig =>
   loadConfig(configInput([baseFamily(), childFamily(BASE, 'stable', WEB), childFamily(WEB, 'stable', 'al2023-app')]));

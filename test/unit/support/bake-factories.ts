@@ -43,6 +43,16 @@ const WINDOWS_FAMILY = Object.freeze({
 export const linuxFamily = (overrides: Partial<FamilyInput> = {}): FamilyInput =>
   ({ ...structuredClone(LINUX_FAMILY), ...structuredClone(overrides) }) as FamilyInput;
 
+/**
+ * A customer managed key for families that share their images with other accounts: AWS does not
+ * share an AMI whose snapshots use the AWS managed key (configuration validation refuses it).
+ */
+export const CUSTOMER_KEY_ARN = 'arn:aws:kms:us-east-1:000000000000:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b';
+
+/** `family` with its builder's volumes encrypted under CUSTOMER_KEY_ARN. */
+export const withCustomerKey = (family: FamilyInput): FamilyInput =>
+  ({ ...family, builder: { ...family.builder, kmsKeyId: CUSTOMER_KEY_ARN } }) as FamilyInput;
+
 /** A Windows family on the "second Tuesday + 1 day" schedule, with a chocolatey feed. */
 export const windowsFamily = (overrides: Partial<FamilyInput> = {}): FamilyInput =>
   ({ ...structuredClone(WINDOWS_FAMILY), ...structuredClone(overrides) }) as FamilyInput;
