@@ -1,18 +1,23 @@
 /**
  * The alarms, built last so they cover every part: one on any message in any dead-letter queue
  * (something Bakehouse was asked to do did not happen), one on failed and one on timed-out bakes,
- * one on the errors of every function.
+ * one on the errors of every function. Their state changes go to Slack through the notifier
+ * (`routeAlarmsToNotify`, by the alarms' names), so someone hears of them.
  */
 import { Duration } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, type IMetric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { routeAlarmsToNotify } from './notifications';
 import { type PipelineContext, pascal } from './pipeline-context';
 
 export const addAlarms = (context: PipelineContext, machine: StateMachine): void => {
   const { stack, app } = context;
-  const alarmOn = (id: string, metric: IMetric, description: string) =>
-    new Alarm(stack, id, {
-      alarmName: `bakehouse-${app.stage}-${id}`,
+  const alarmNames: string[] = [];
+  const alarmOn = (id: string, metric: IMetric, description: string) => {
+    const alarmName = `bakehouse-${app.stage}-${id}`;
+    alarmNames.push(alarmName);
+    return new Alarm(stack, id, {
+      alarmName,
       alarmDescription: description,
       metric,
       threshold: 0,
@@ -20,6 +25,7 @@ export const addAlarms = (context: PipelineContext, machine: StateMachine): void
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
+  };
 
   for (const { queue, alarmId } of context.deadLetterQueues) {
     alarmOn(
@@ -45,4 +51,5 @@ export const addAlarms = (context: PipelineContext, machine: StateMachine): void
       `The ${id} function failed`,
     );
   }
+  routeAlarmsToNotify(context, alarmNames);
 };

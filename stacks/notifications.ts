@@ -5,11 +5,14 @@
  * and keeps message state under `<prefix>/_slack/*`.
  *
  * The notifier is only another asynchronous target of the bus: nothing in a bake waits for it.
+ * It also hears of Bakehouse's CloudWatch alarms (`routeAlarmsToNotify`, called by the alarms once
+ * they exist): CloudWatch's state changes arrive on the account's default bus.
  */
 import { Rule } from 'aws-cdk-lib/aws-events';
 import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { DetailType } from '../functions/commons/events';
+import { ALARM_STATE_CHANGE_DETAIL_TYPE, CLOUDWATCH_EVENT_SOURCE } from '../functions/notify/alarms';
 import { NOTIFIED_DETAIL_TYPES } from '../functions/notify/core';
 import { suppress } from './nag';
 import { lambdaTarget, type PipelineContext, retryAsyncInto } from './pipeline-context';
@@ -18,6 +21,11 @@ export const NotificationFunction = { Notify: 'Notify' } as const;
 
 /** Detail-types anyone allowed on the bus may put (the CLI, other teams): matched from any source. */
 const ANY_SOURCE_DETAIL_TYPES = [DetailType.BakeRequested, DetailType.AmiRevoked] as const;
+
+/** The rule target's dead-letter queue, which the alarm route shares. */
+const NOTIFY_EVENTS_DLQ = 'NotifyEventsDlq';
+/** EventBridge's default Event pattern size quota, in characters. */
+const MAX_EVENT_PATTERN_CHARS = 2048;
 
 const slackSecretName = (stage: string, configured?: string): string => configured ?? `bakehouse/${stage}/slack`;
 
@@ -80,7 +88,7 @@ export const addNotifications = (context: PipelineContext): void => {
   // Slack failing fails the invocation: Lambda retries it twice, then the on-failure queue keeps
   // the event and the (redacted) error. The rule's own DLQ takes events Lambda never accepted.
   const queues = {
-    events: context.addDeadLetterQueue('NotifyEventsDlq'),
+    events: context.addDeadLetterQueue(NOTIFY_EVENTS_DLQ),
     failed: context.addDeadLetterQueue('NotifyFailed'),
   };
   retryAsyncInto(notify, queues.failed);
@@ -101,5 +109,41 @@ export const addNotifications = (context: PipelineContext): void => {
     description: 'Bake requests and revocations, from any source on the bus, to Slack (Notify)',
     eventPattern: { detailType: [...ANY_SOURCE_DETAIL_TYPES] },
     targets: [target()],
+  });
+};
+
+/**
+ * Bakehouse's alarms to Slack: CloudWatch puts `CloudWatch Alarm State Change` on the account's
+ * **default** bus (source `aws.cloudwatch`; `detail.alarmName` the alarm's name, `resources` its
+ * ARN: CloudWatch User Guide, "Alarm events and EventBridge"), so the rule lives there and names
+ * the stage's alarms one by one: a name prefix would also match another stage whose name starts
+ * with this one (`dev` and `dev-alice`). Only ALARM and OK are delivered; Notify says nothing for
+ * an OK that resolves no ALARM (every new alarm goes INSUFFICIENT_DATA → OK once).
+ *
+ * An event pattern holds at most 2,048 characters by default (EventBridge User Guide, "Amazon
+ * EventBridge quotas", Event pattern size): synthesis fails with the count when the names outgrow it.
+ */
+export const routeAlarmsToNotify = (context: PipelineContext, alarmNames: readonly string[]): void => {
+  const notify = context.functions[NotificationFunction.Notify];
+  const deadLetterQueue = context.deadLetterQueues.find((q) => q.alarmId === NOTIFY_EVENTS_DLQ)?.queue;
+  if (!notify || !deadLetterQueue) {
+    throw new Error('routeAlarmsToNotify: add the notifications (addNotifications) before the alarms');
+  }
+  const detail = { alarmName: [...alarmNames], state: { value: ['ALARM', 'OK'] } };
+  // The pattern as the template (and EventBridge) spells it.
+  const size = JSON.stringify({
+    source: [CLOUDWATCH_EVENT_SOURCE],
+    'detail-type': [ALARM_STATE_CHANGE_DETAIL_TYPE],
+    detail,
+  }).length;
+  if (size > MAX_EVENT_PATTERN_CHARS) {
+    throw new Error(
+      `the NotifyAlarms event pattern names ${alarmNames.length} alarms in ${size} characters; EventBridge takes ${MAX_EVENT_PATTERN_CHARS}. Fix: a shorter stage name, or ask for the Event pattern size quota to be raised and raise MAX_EVENT_PATTERN_CHARS`,
+    );
+  }
+  new Rule(context.stack, 'NotifyAlarms', {
+    description: "Bakehouse's CloudWatch alarms (ALARM, and OK again) to Slack (Notify)",
+    eventPattern: { source: [CLOUDWATCH_EVENT_SOURCE], detailType: [ALARM_STATE_CHANGE_DETAIL_TYPE], detail },
+    targets: [lambdaTarget(notify, deadLetterQueue)],
   });
 };

@@ -5,7 +5,8 @@
  * 2. bakes requested with `Bake Requested` events, as the CLI or another team sends them;
  * 3. the same request again: skipped, nothing changed;
  * 4. a bake whose patch step fails (an injected Run Command fault): `Bake Failed` naming the
- *    step, and no builder instance left behind.
+ *    step, and no builder instance left behind; then the failed-bake alarm goes into ALARM (its
+ *    event emitted as CloudWatch would: alarms are not emulated) and Slack shows it.
  *
  * Each scenario states what it expects; the run ends with a summary and fails when any
  * expectation did not hold.
@@ -22,8 +23,9 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { bakeIdFor } from '../../functions/commons/bake-id';
 import { DetailType } from '../../functions/commons/events';
+import type { EmittedServiceEvent } from './alarm';
 import type { LoggedEvent } from './render';
-import { renderSlackConversation, type SlackCall } from './render';
+import { renderSlackConversation, type SlackCall, shortName } from './render';
 import { Watcher } from './watch';
 
 export interface LifecycleOptions {
@@ -60,6 +62,14 @@ export interface LifecycleOptions {
   readonly print: (line: string) => void;
   /** Real ms to wait for one bake. */
   readonly bakeTimeoutMs?: number;
+  /**
+   * The alarm on failed bakes: its name, and the event CloudWatch would put on the default bus
+   * when it goes into ALARM at `time` (dev/start/alarm.ts). Emitted after the patch fault.
+   */
+  readonly failedBakeAlarm?: {
+    readonly name: string;
+    readonly event: (time: Date, reason: string) => EmittedServiceEvent;
+  };
 }
 
 export interface Outcome {
@@ -81,6 +91,19 @@ const control = async (endpoint: string, method: string, path: string, body?: un
   const text = await response.text();
   if (!response.ok) throw new Error(`${method} ${path} answered ${response.status}: ${text}`);
   return text ? JSON.parse(text) : undefined;
+};
+
+/** Waits (real time) until a Slack call the sink accepted mentions `text`. */
+const slackMessageWith = async (endpoint: string, text: string, timeoutMs: number): Promise<boolean> => {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const body = (await control(endpoint, 'GET', '/_sandbox/slack/messages').catch(() => ({}))) as {
+      messages?: SlackCall[];
+    };
+    if ((body.messages ?? []).some((call) => call.accepted && JSON.stringify(call.payload).includes(text))) return true;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return false;
 };
 
 export const runLifecycle = async (options: LifecycleOptions): Promise<Outcome[]> => {
@@ -289,6 +312,41 @@ export const runLifecycle = async (options: LifecycleOptions): Promise<Outcome[]
       ok: failed.event['detail-type'] === DetailType.BakeFailed && /patch/i.test(failedStep) && leftOver.length === 0,
       detail: String(failed.event.detail.reason ?? ''),
     });
+
+    // 4b. The failed bake sets off its alarm. CloudWatch is not emulated, so its state change is
+    //     emitted on the default bus as CloudWatch would put it; the NotifyAlarms rule takes it to Slack.
+    if (options.failedBakeAlarm) {
+      const { name, event } = options.failedBakeAlarm;
+      options.print(`\n== 4b. The alarm ${name} goes into ALARM (CloudWatch's event, emitted as AWS would)`);
+      const now = (await control(options.endpoint, 'GET', '/_sandbox/clock')) as { now: string };
+      await control(
+        options.endpoint,
+        'POST',
+        '/_sandbox/events/emit',
+        event(
+          new Date(now.now),
+          'Threshold Crossed: 1 out of the last 1 datapoints [1.0] was greater than the threshold (0.0) (minimum 1 datapoint for OK -> ALARM transition).',
+        ),
+      );
+      const delivered = await watcher
+        .waitFor(
+          `the state change of ${name}`,
+          (entry) =>
+            entry.event['detail-type'] === 'CloudWatch Alarm State Change' && entry.event.detail.alarmName === name,
+          timeout,
+        )
+        .catch(() => undefined);
+      const posted = delivered ? await slackMessageWith(options.endpoint, name, timeout) : false;
+      const routes = delivered?.deliveries.map((d) => `${shortName(d.targetArn)} ${d.status}`).join(', ');
+      outcomes.push({
+        scenario: 'alarm',
+        family: name,
+        expected: 'ALARM posted to Slack',
+        actual: posted ? 'ALARM posted to Slack' : delivered ? 'delivered, not in Slack' : 'not delivered',
+        ok: posted,
+        detail: routes ? `→ ${routes}` : 'no rule took it',
+      });
+    }
 
     // The janitor: the clock moves on a month and the janitor runs (in the configured mode).
     options.print('\n== 5. A month later: the janitor');

@@ -24,6 +24,7 @@ import {
   iamReport,
   parseExpression,
   provisionFromAssembly,
+  readAssemblyStack,
   type Sandbox,
   startSandbox,
   summarizeProvisioning,
@@ -33,6 +34,7 @@ import { Tag } from '../../functions/commons/bake-plan';
 import { loadConfig } from '../../functions/commons/families';
 import { compileSchedule, isDue } from '../../functions/commons/schedule';
 import { synthesizeForSandbox } from '../synth';
+import { alarmStateChangeFor } from './alarm';
 import { DEFAULT_IAM_REPORT, renderIamSummary, writeIamReport } from './iam';
 import { type Outcome, runLifecycle } from './lifecycle';
 
@@ -212,6 +214,11 @@ const main = async (): Promise<number> => {
       }
     }
 
+    // The alarm a failed bake sets off, as the template declares it (dev/start/alarm.ts).
+    const template = readAssemblyStack(assembly.assemblyDir, report.stack).template;
+    const physicalIds = Object.fromEntries(report.created.map((r) => [r.logicalId, r.physicalId]));
+    const failedBakeAlarm = `bakehouse-${STAGE}-BakeExecutionsFailed`;
+
     const outcomes = await runLifecycle({
       endpoint: sandbox.url,
       region: REGION,
@@ -226,6 +233,19 @@ const main = async (): Promise<number> => {
       janitorFunction: `bakehouse-${STAGE}-Janitor`,
       print,
       bakeTimeoutMs: bakeTimeoutSeconds * 1000,
+      failedBakeAlarm: {
+        name: failedBakeAlarm,
+        event: (time, reason) =>
+          alarmStateChangeFor({
+            template,
+            alarmName: failedBakeAlarm,
+            account: DEFAULT_ACCOUNT,
+            region: REGION,
+            physicalIds,
+            reason,
+            time,
+          }),
+      },
     });
     printSummary(outcomes, print);
     const failed = outcomes.filter((o) => !o.ok);

@@ -35,16 +35,25 @@ const SUMMARY_FIELDS = [
   'failedStep',
   'reason',
   'Status',
+  'alarmName',
   'state',
   'instance-id',
   'requestedBy',
 ] as const;
 
+/** A field as one short word: a CloudWatch alarm's `state` object by its value. */
+const summaryValue = (value: unknown): string => {
+  if (typeof value === 'string') return value;
+  const state = value as { value?: unknown } | null;
+  if (state && typeof state === 'object' && typeof state.value === 'string') return state.value;
+  return JSON.stringify(value);
+};
+
 /** `Bake Started family=al2023-base sourceAmiId=ami-… → StartBake (delivered)` */
 export const renderEvent = (entry: LoggedEvent): string => {
   const { detail } = entry.event;
   const fields = SUMMARY_FIELDS.filter((key) => detail[key] !== undefined && detail[key] !== null)
-    .map((key) => `${key}=${typeof detail[key] === 'string' ? detail[key] : JSON.stringify(detail[key])}`)
+    .map((key) => `${key}=${summaryValue(detail[key])}`)
     .join(' ');
   const routes =
     entry.deliveries.length === 0

@@ -19,8 +19,10 @@ import { DetailType } from '../commons/events';
 import type { BakehouseConfig, Family } from '../commons/families';
 import { findFamily } from '../commons/family-lookup';
 import type { LogPort } from '../commons/powertools';
+import { type AlarmStateChange, alarmNews, isAlarmEvent, parseAlarmEvent } from './alarms';
 import { NotifierBusyError } from './errors';
 import {
+  alarmMessage,
   type BakeStatus,
   type BakeView,
   bakedReply,
@@ -130,6 +132,17 @@ const next = (view: BakeView | undefined, base: { bakeId: string; family: string
 };
 
 const safeKey = (text: string): string => text.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 200);
+
+/**
+ * A Bakehouse alarm (CloudWatch's own event, routed from the default bus by the NotifyAlarms rule):
+ * a message of its own in the default channel. One state parameter per alarm, so a redelivered
+ * state change posts nothing twice and two changes of one alarm take turns.
+ */
+const planForAlarm = (event: AlarmStateChange, deps: NotifyDeps): Plan | 'ignored' => {
+  const message = alarmMessage(event);
+  if (!message) return 'ignored';
+  return { key: `alarm-${event.detail.alarmName}`, channel: deps.config.settings.slack.channel, message };
+};
 
 const slackSettingsOf = (family: Family | undefined) => family?.slack;
 
@@ -371,8 +384,28 @@ const releaseLock = async (deps: NotifyDeps, name: string): Promise<void> => {
 // --- the notifier ------------------------------------------------------------------------------------
 
 export const notify = async (event: unknown, deps: NotifyDeps): Promise<NotifyResult> => {
-  const parsed = parseEvent(event, NOTIFIED_DETAIL_TYPES);
-  const plan = planFor(parsed, deps);
+  let parsed: { readonly id: string; readonly detailType: string };
+  let plan: Plan | 'quiet' | 'ignored';
+  if (isAlarmEvent(event)) {
+    const alarm = parseAlarmEvent(event);
+    parsed = { id: alarm.id, detailType: alarm['detail-type'] };
+    plan = planForAlarm(alarm, deps);
+    if (plan === 'ignored') {
+      // INSUFFICIENT_DATA, and OK that resolves nothing (a new alarm's first evaluation), say nothing.
+      const { state, previousState } = alarm.detail;
+      deps.logger.info('no message: an alarm state change that is not news', {
+        alarmName: alarm.detail.alarmName,
+        state: state.value,
+        previousState: previousState?.value,
+        news: alarmNews(alarm.detail),
+      });
+      return { outcome: 'ignored', messages: 0 };
+    }
+  } else {
+    const contract = parseEvent(event, NOTIFIED_DETAIL_TYPES);
+    parsed = contract;
+    plan = planFor(contract, deps);
+  }
   if (plan === 'quiet' || plan === 'ignored') {
     deps.logger.info(`no message: ${plan}`, { detailType: parsed.detailType });
     return { outcome: plan, messages: 0 };

@@ -19,6 +19,7 @@ import type {
   BakeStarted,
   JanitorReport,
 } from '../commons/events';
+import { type AlarmMetric, type AlarmStateChange, alarmConsoleUrl, alarmNews } from './alarms';
 
 export interface SlackMessage {
   /** The notification text (and what screen readers and clients without blocks show). */
@@ -478,6 +479,54 @@ export const janitorMessage = (report: JanitorReport): SlackMessage => {
     text: `Janitor ${report.dryRun ? 'dry run' : 'run'}: ${report.deregistered.length} image(s) ${verb}, ${report.errors.length} error(s)${report.completed ? '' : `, stopped: ${report.stoppedBecause ?? ''}`}`,
     blocks,
   });
+};
+
+// --- CloudWatch alarms ----------------------------------------------------------------------------
+
+/** `AWS/Lambda Errors (FunctionName=bakehouse-dev-Notify), Sum over 300s`, or the expression of metric math. */
+export const describeAlarmMetric = (metric: AlarmMetric): string => {
+  const stat = metric.metricStat;
+  if (!stat) return metric.expression ? `expression ${metric.expression}` : (metric.label ?? metric.id ?? 'a metric');
+  const { namespace, name, dimensions } = stat.metric;
+  const dims = Object.entries(dimensions ?? {})
+    .map(([key, value]) => `${key}=${value}`)
+    .join(', ');
+  const how = [stat.stat, stat.period !== undefined ? `over ${stat.period}s` : ''].filter(Boolean).join(' ');
+  return `${namespace ? `${namespace} ` : ''}${name}${dims ? ` (${dims})` : ''}${how ? `, ${how}` : ''}`;
+};
+
+/**
+ * A Bakehouse alarm that changed state: ALARM is a red message, OK after ALARM a resolved one.
+ * It names the alarm, the new and previous state, CloudWatch's reason, the metric it watches and
+ * links to the alarm in the console. Anything else (`alarmNews` says `ignored`) has no message.
+ */
+export const alarmMessage = (event: AlarmStateChange): SlackMessage | undefined => {
+  const { detail } = event;
+  const news = alarmNews(detail);
+  if (news === 'ignored') return undefined;
+  const name = detail.alarmName;
+  const states = `${detail.previousState?.value ?? '?'} → ${detail.state.value}`;
+  const description = detail.configuration?.description ?? undefined;
+  const metrics = detail.configuration?.metrics ?? [];
+  const metricText = metrics.map((m) => code(describeAlarmMetric(m))).join('\n') || undefined;
+  const title = news === 'alarm' ? `:red_circle: ALARM: ${name}` : `:large_green_circle: Resolved: ${name}`;
+  const blocks: KnownBlock[] = [
+    header(clip(title, SlackLimit.headerText)),
+    ...(description ? [section(escapeMrkdwn(clip(description, 500)))] : []),
+    fields([
+      ['Alarm', code(name)],
+      ['State', states],
+      ['Metric', metricText],
+      ['Since', detail.state.timestamp ?? event.time],
+    ]),
+    section(`*Reason*: ${escapeMrkdwn(clip(detail.state.reason ?? 'CloudWatch gave no reason', 1000))}`),
+    context(link(alarmConsoleUrl(event.region, name), 'Alarm in the CloudWatch console')),
+  ];
+  const text =
+    news === 'alarm'
+      ? `ALARM ${name} (${states})${description ? `: ${description}` : ''}`
+      : `Resolved: ${name} is OK again (${states})`;
+  return fitToSlack({ text, blocks });
 };
 
 /** One webhook message for an event (webhooks cannot update or thread): the bake's state, then the details. */

@@ -55,6 +55,17 @@ describe('npm start', () => {
     );
     expect(output).toMatch(/ok +requested al2023-web +AMI Baked/);
     expect(output).toMatch(/ok +janitor \(dry run\) +completed/);
+    // The failed bake's alarm (its state change emitted as CloudWatch would) reaches Slack through NotifyAlarms.
+    expect(output).toMatch(
+      /ok +alarm bakehouse-dev-BakeExecutionsFailed +ALARM posted to Slack +→ bakehouse-dev-Notify delivered/,
+    );
+    expect(output).toMatch(/\| :RED_CIRCLE: ALARM: BAKEHOUSE-DEV-BAKEEXECUTIONSFAILED\n +\| A bake failed/);
+    expect(output).toMatch(/\| +State OK → ALARM/);
+    expect(output).toMatch(
+      /Metric `AWS\/States ExecutionsFailed \(StateMachineArn=arn:aws:states:us-east-1:\d+:stateMachine:bakehouse-dev-bake\), Sum over 300s`/,
+    );
+    expect(output).toMatch(/Reason: Threshold Crossed/);
+    expect(output).toContain('#alarmsV2:alarm/bakehouse-dev-BakeExecutionsFailed');
     expect(output).toMatch(/== Slack \([1-9]\d* message\(s\)/);
     expect(output).toMatch(/all scenarios ended as expected/);
     // Every call of the lifecycle passed IAM as AWS would decide it (enforcement is on by default).

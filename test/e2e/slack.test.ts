@@ -6,9 +6,10 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { type ProvisionReport, provisionFromAssembly } from '@bakehouse/sandbox';
+import { type CfnTemplate, type ProvisionReport, provisionFromAssembly, readAssemblyStack } from '@bakehouse/sandbox';
 import { startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alarmStateChangeFor } from '../../dev/start/alarm';
 import { synthesizeForSandbox } from '../../dev/synth';
 import { bakeIdFor } from '../../functions/commons/bake-id';
 import { DetailType } from '../../functions/commons/events';
@@ -32,11 +33,13 @@ interface SlackCall {
 let sandbox: TestSandbox;
 let report: ProvisionReport;
 let events: EventBridgeClient;
+let template: CfnTemplate;
 
 beforeAll(async () => {
   const assembly = await synthesizeForSandbox({ account: '000000000000', region: 'us-east-1' });
   sandbox = await startTestSandbox({ speed: 1200, assetsDir: assembly.assemblyDir });
   report = await provisionFromAssembly({ sandbox: sandbox.sandbox, assemblyDir: assembly.assemblyDir });
+  template = readAssemblyStack(assembly.assemblyDir, report.stack).template;
   events = new EventBridgeClient(sandbox.clientConfig);
   const secret = report.created.find((r) => r.type === 'AWS::SecretsManager::Secret');
   if (!secret) throw new Error('the stacks declare no Slack secret');
@@ -199,4 +202,74 @@ describe('an oversize message', () => {
     );
     expect(parents).toHaveLength(1);
   }, 60_000);
+});
+
+describe('a Bakehouse alarm in Slack', () => {
+  /** CloudWatch's event for the template's alarm `name` (alarms are not emulated: it is emitted as AWS would). */
+  const emitAlarm = async (alarmName: string, state: 'ALARM' | 'OK', previousState: 'ALARM' | 'OK', reason: string) => {
+    const event = alarmStateChangeFor({
+      template,
+      alarmName,
+      account: '000000000000',
+      region: 'us-east-1',
+      physicalIds: Object.fromEntries(report.created.map((r) => [r.logicalId, r.physicalId])),
+      state,
+      previousState,
+      reason,
+      time: new Date(),
+    });
+    const reply = await sandbox.control('POST', '/_sandbox/events/emit', event);
+    expect(reply.status, JSON.stringify(reply.body)).toBe(200);
+  };
+
+  it('posts ALARM for a Bakehouse alarm through the NotifyAlarms rule on the default bus, then its resolution', async () => {
+    // Act
+    await emitAlarm('bakehouse-dev-NotifyFailedQueueNotEmpty', 'ALARM', 'OK', 'Threshold Crossed: e2e alarm');
+
+    // Assess
+    const alarm = await until('the ALARM message', (all) =>
+      all.find((c) => c.accepted && String(c.payload.text).startsWith('ALARM bakehouse-dev-NotifyFailedQueueNotEmpty')),
+    );
+    expect(alarm.method).toBe('chat.postMessage');
+    expect(alarm.payload.thread_ts).toBeUndefined();
+    const blocks = JSON.stringify(alarm.payload.blocks);
+    expect(blocks).toContain(':red_circle: ALARM: bakehouse-dev-NotifyFailedQueueNotEmpty');
+    expect(blocks).toContain('Threshold Crossed: e2e alarm');
+    expect(blocks).toContain('AWS/SQS ApproximateNumberOfMessagesVisible (QueueName=');
+    expect(blocks).toContain('#alarmsV2:alarm/bakehouse-dev-NotifyFailedQueueNotEmpty');
+
+    // Act: the alarm is OK again
+    await emitAlarm('bakehouse-dev-NotifyFailedQueueNotEmpty', 'OK', 'ALARM', 'Threshold Crossed: back to 0');
+
+    // Assess
+    await until('the resolved message', (all) =>
+      all.find(
+        (c) => c.accepted && String(c.payload.text).startsWith('Resolved: bakehouse-dev-NotifyFailedQueueNotEmpty'),
+      ),
+    );
+  }, 60_000);
+
+  it("leaves another stack's alarm to its owners: no rule takes it", async () => {
+    // Prepare: an alarm of the template, renamed as another stage's would be
+    const event = alarmStateChangeFor({
+      template,
+      alarmName: 'bakehouse-dev-BakeExecutionsFailed',
+      account: '000000000000',
+      region: 'us-east-1',
+      reason: 'Threshold Crossed: another stage',
+      time: new Date(),
+    });
+    const foreign = { ...event, detail: { ...event.detail, alarmName: 'bakehouse-dev-alice-BakeExecutionsFailed' } };
+
+    // Act
+    const reply = await sandbox.control('POST', '/_sandbox/events/emit', foreign);
+
+    // Assess
+    expect(reply.status).toBe(200);
+    type Logged = { event: { detail: { alarmName?: string } }; matchedRules: string[] };
+    const body = (await sandbox.control('GET', '/_sandbox/events?bus=default')).body as Logged[] | { events: Logged[] };
+    const log = Array.isArray(body) ? body : body.events;
+    const entry = log.find((e) => e.event.detail.alarmName === 'bakehouse-dev-alice-BakeExecutionsFailed');
+    expect(entry?.matchedRules).toEqual([]);
+  });
 });

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
 import { loadConfig } from '../../functions/commons/families';
 import { NotificationFunction } from '../../stacks/notifications';
-import { asList, pipelineStack, type Statement } from './support/pipeline';
+import { asList, pipelineStack, type Resource, type Statement } from './support/pipeline';
 
 const STAGE = 'notes';
 const ACCOUNT = '123456789012';
@@ -49,8 +49,9 @@ describe('the Notify rules', () => {
     });
     expect(JSON.stringify(stack.template.findResources('AWS::Events::Rule'))).toMatch(/Notify/);
     const patterns = Object.values(stack.template.findResources('AWS::Events::Rule'))
-      .filter((r) => JSON.stringify(r).includes(functionId()))
+      .filter((r) => JSON.stringify(r).includes(functionId()) && r.Properties.EventBusName !== undefined)
       .map((r) => JSON.stringify(r.Properties.EventPattern));
+    // On the Bakehouse bus; the third rule (alarms) is on the default bus.
     expect(patterns).toHaveLength(2);
     expect(patterns.join()).not.toContain('Promote Requested');
   });
@@ -63,6 +64,70 @@ describe('the Notify rules', () => {
         OnFailure: { Destination: { 'Fn::GetAtt': [logicalIdOf('AWS::SQS::Queue', 'NotifyFailed'), 'Arn'] } },
       },
     });
+  });
+});
+
+describe('the alarm route', () => {
+  const alarmRule = () => {
+    const rules = Object.entries(stack.template.findResources('AWS::Events::Rule')).filter(
+      ([, r]) => (r.Properties?.EventPattern as { source?: string[] } | undefined)?.source?.[0] === 'aws.cloudwatch',
+    );
+    expect(rules).toHaveLength(1);
+    return rules[0] as [string, Resource];
+  };
+  const alarmNames = () =>
+    Object.values(stack.template.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties.AlarmName as string);
+
+  it("sends every Bakehouse alarm's ALARM and OK, from the default bus, to Notify with a DLQ and retries", () => {
+    // Act
+    const [, rule] = alarmRule();
+
+    // Assess
+    const properties = rule.Properties as Record<string, unknown>;
+    expect(properties.EventBusName).toBeUndefined();
+    const pattern = properties.EventPattern as { detail: { alarmName: string[] } };
+    expect(pattern).toEqual({
+      source: ['aws.cloudwatch'],
+      'detail-type': ['CloudWatch Alarm State Change'],
+      detail: { alarmName: expect.any(Array), state: { value: ['ALARM', 'OK'] } },
+    });
+    expect([...pattern.detail.alarmName].sort()).toEqual([...alarmNames()].sort());
+    expect(alarmNames()).toEqual(
+      expect.arrayContaining([
+        `bakehouse-${STAGE}-BakeExecutionsFailed`,
+        `bakehouse-${STAGE}-NotifyErrors`,
+        `bakehouse-${STAGE}-NotifyEventsDlqQueueNotEmpty`,
+      ]),
+    );
+    expect(alarmNames().length).toBeGreaterThan(20);
+    expect(properties.Targets).toEqual([
+      expect.objectContaining({
+        Arn: { 'Fn::GetAtt': [functionId(), 'Arn'] },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [logicalIdOf('AWS::SQS::Queue', 'NotifyEventsDlq'), 'Arn'] } },
+        RetryPolicy: { MaximumEventAgeInSeconds: 7200, MaximumRetryAttempts: 8 },
+      }),
+    ]);
+  });
+
+  it('names the alarms within the 2,048 characters of an event pattern', () => {
+    const [, rule] = alarmRule();
+    expect(JSON.stringify(rule.Properties?.EventPattern).length).toBeLessThanOrEqual(2048);
+  });
+
+  it('lets EventBridge invoke Notify for that rule only', () => {
+    const [ruleId] = alarmRule();
+    stack.template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [functionId(), 'Arn'] },
+      Principal: 'events.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] },
+    });
+  });
+
+  it('lets the rule dead-letter into the Notify events queue', () => {
+    const [ruleId] = alarmRule();
+    const policies = JSON.stringify(stack.template.findResources('AWS::SQS::QueuePolicy'));
+    expect(policies).toContain(ruleId);
   });
 });
 

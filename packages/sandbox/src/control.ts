@@ -1,9 +1,16 @@
 /**
  * `/_sandbox`: the control endpoint (not AWS) for tests and demos: health, the clock, faults,
- * and a summary of the state.
+ * a summary of the state, and events AWS itself would emit.
+ *
+ * `POST /_sandbox/events/emit` `{"source":"aws.cloudwatch","detailType":"CloudWatch Alarm State
+ * Change","detail":{…},"resources":["arn:…"],"region":"us-east-1"}` puts an event on the region's
+ * default bus as the AWS service would (`runtime.emit`): for what the sandbox does not emulate
+ * (CloudWatch alarms changing state). Customers cannot put `aws.*` sources with PutEvents (the
+ * sandbox refuses them as AWS does), so this is the only way in, and only for `aws.*` sources.
  */
 import type { SandboxClock } from './clock';
 import type { Faults } from './faults';
+import type { SandboxRuntime } from './runtime';
 import type { SandboxService } from './service';
 import type { Store } from './store';
 
@@ -12,6 +19,8 @@ export interface ControlDeps {
   readonly clock: SandboxClock;
   readonly faults: Faults;
   readonly services: ReadonlyMap<string, SandboxService>;
+  /** Emits AWS's own events (`POST /_sandbox/events/emit`); without it the route answers 503. */
+  readonly runtime?: Pick<SandboxRuntime, 'emit'>;
 }
 
 export interface ControlReply {
@@ -28,6 +37,41 @@ const parse = (body: string): { ok: true; value: unknown } | { ok: false } => {
   } catch {
     return { ok: false };
   }
+};
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** `POST /_sandbox/events/emit`: an `aws.*` event on the default bus, as the service would put it. */
+const emitServiceEvent = (body: string, deps: ControlDeps): ControlReply => {
+  const parsed = parse(body);
+  if (!parsed.ok || !isRecord(parsed.value)) return problem(400, 'body must be a JSON object');
+  const { source, detailType, detail, resources, region } = parsed.value;
+  if (typeof source !== 'string' || !source.startsWith('aws.')) {
+    return problem(
+      400,
+      'source must be an AWS service source such as aws.cloudwatch (events of your own: PutEvents on the bus)',
+    );
+  }
+  if (typeof detailType !== 'string' || detailType.trim() === '') {
+    return problem(400, "detailType must name the event, e.g. 'CloudWatch Alarm State Change'");
+  }
+  if (!isRecord(detail)) return problem(400, 'detail must be a JSON object');
+  if (resources !== undefined && !(Array.isArray(resources) && resources.every((r) => typeof r === 'string'))) {
+    return problem(400, 'resources must be a list of ARNs');
+  }
+  if (region !== undefined && (typeof region !== 'string' || !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region))) {
+    return problem(400, 'region must be a region name such as us-east-1');
+  }
+  if (!deps.runtime) return problem(503, 'this sandbox cannot emit service events (no runtime)');
+  deps.runtime.emit({
+    source,
+    detailType,
+    detail,
+    ...(resources === undefined ? {} : { resources: resources as string[] }),
+    ...(region === undefined ? {} : { region }),
+  });
+  return { status: 200, body: { emitted: { source, detailType, bus: 'default', region: region ?? null } } };
 };
 
 const clockBody = (clock: SandboxClock) => ({ now: clock.now().toISOString(), speed: clock.speed });
@@ -71,6 +115,8 @@ export const handleControl = (method: string, path: string, body: string, deps: 
     case 'DELETE /_sandbox/faults':
       deps.faults.clear();
       return { status: 200, body: deps.faults.list() };
+    case 'POST /_sandbox/events/emit':
+      return emitServiceEvent(body, deps);
     case 'GET /_sandbox/state':
       return { status: 200, body: { clock: clockBody(deps.clock), counts: deps.store.counts() } };
     default:

@@ -176,7 +176,7 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
       return;
     }
     if (requestUrl.pathname.startsWith('/_sandbox')) {
-      const reply = handleControl(method, requestUrl.pathname, body, { store, clock, faults, services });
+      const reply = handleControl(method, requestUrl.pathname, body, { store, clock, faults, services, runtime });
       response.writeHead(reply.status, { 'content-type': 'application/json' });
       response.end(JSON.stringify(reply.body));
       return;
