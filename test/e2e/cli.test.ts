@@ -9,22 +9,18 @@ import { promisify } from 'node:util';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { RestJsonService } from '@bakehouse/sandbox';
-import { provisionFromAssembly } from '@bakehouse/sandbox';
 import { eventually, startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main';
-import { synthesizeForSandbox } from '../../dev/synth';
 import type { JanitorReport } from '../../functions/commons/events';
-import { createExampleLaunchTemplate } from './support/stack';
+import { createExampleLaunchTemplate, startProvisionedSandbox } from './support/stack';
 
 let sandbox: TestSandbox;
 let ec2: EC2Client;
 let events: EventBridgeClient;
 
 beforeAll(async () => {
-  const assembly = await synthesizeForSandbox({ account: '000000000000', region: 'us-east-1' });
-  sandbox = await startTestSandbox({ speed: 1200, assetsDir: assembly.assemblyDir });
-  await provisionFromAssembly({ sandbox: sandbox.sandbox, assemblyDir: assembly.assemblyDir });
+  ({ sandbox } = await startProvisionedSandbox(1200));
   ec2 = new EC2Client(sandbox.clientConfig);
   events = new EventBridgeClient(sandbox.clientConfig);
   await createExampleLaunchTemplate(ec2);

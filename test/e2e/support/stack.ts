@@ -67,7 +67,26 @@ export const startProvisionedSandbox = async (
   const assemblyDir = options.mutate ? mutatedCopy(assembly.assemblyDir, options.mutate) : assembly.assemblyDir;
   const sandbox = await startTestSandbox({ speed, assetsDir: assemblyDir });
   const report = await provisionFromAssembly({ sandbox: sandbox.sandbox, assemblyDir });
-  return { sandbox, report };
+  if (options.mutate) return { sandbox, report };
+  // The stacks as synthesized must never be refused: any denial the sandbox recorded for one of
+  // their roles fails the test file (mutation tests change the template and expect refusals).
+  const stop = sandbox.stop;
+  return {
+    sandbox: {
+      ...sandbox,
+      stop: async () => {
+        const denials = sandbox.sandbox.authorizer.usage
+          .snapshot()
+          .flatMap(({ roleArn, denials }) =>
+            denials.map((d) => `${roleArn}: ${d.action} on ${d.resource} (${d.reason})`),
+          );
+        await stop();
+        if (denials.length > 0)
+          throw new Error(`the stacks' roles were refused ${denials.length} time(s): ${denials.join('; ')}`);
+      },
+    },
+    report,
+  };
 };
 
 /** Every event the sandbox's buses received, in order, with where each went. */
