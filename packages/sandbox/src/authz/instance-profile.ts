@@ -7,15 +7,39 @@
  * AmazonSSMManagedInstanceCore). The agent's first call, `ssm:UpdateInstanceInformation`, stands
  * for them here.
  *
- * A profile of an account whose IAM the sandbox does not emulate, or one that IAM does not hold,
- * keeps the old behaviour (a profile is enough): the sandbox cannot see what it grants.
+ * A profile that IAM does not hold (another account's, or one never created) keeps the old
+ * behaviour (a profile is enough): the sandbox cannot see what it grants.
  */
-import { evaluate, mayAssume, type Principal } from '../iam';
+import { evaluate, type Principal } from '../iam';
 import { IamTable, type InstanceProfileRecord, profileKey, type RoleRecord, roleKey } from '../services/iam/model';
 import type { Store } from '../store';
-import { emulatesAccount, rolePolicies } from './identity';
+import { rolePolicies, servicePrincipal, trustCheck } from './identity';
 
 const PROFILE_ARN = /^arn:aws[a-z-]*:iam::(\d{12}):instance-profile\/(?:.*\/)?([^/]+)$/;
+
+export interface ProfileLookup {
+  readonly account: string;
+  readonly profile?: InstanceProfileRecord;
+  /** The role's name the profile holds (its first and only). */
+  readonly roleName?: string;
+  readonly role?: RoleRecord;
+}
+
+/** An instance profile ARN looked up in IAM: the profile, and the role it holds; undefined for a malformed ARN. */
+export const profileOf = (store: Store, profileArn: string): ProfileLookup | undefined => {
+  const match = PROFILE_ARN.exec(profileArn);
+  if (!match) return undefined;
+  const [, account = '', name = ''] = match;
+  const profile = store.get<InstanceProfileRecord>(IamTable.InstanceProfiles, profileKey(account, name));
+  const roleName = profile?.roles[0];
+  const role = roleName === undefined ? undefined : store.get<RoleRecord>(IamTable.Roles, roleKey(account, roleName));
+  return {
+    account,
+    ...(profile ? { profile } : {}),
+    ...(roleName === undefined ? {} : { roleName }),
+    ...(role ? { role } : {}),
+  };
+};
 
 export interface ManagedNodeCheck {
   readonly managed: boolean;
@@ -31,20 +55,14 @@ export const agentMayRegister = (
   instanceId: string,
   profileArn: string,
 ): ManagedNodeCheck => {
-  const match = PROFILE_ARN.exec(profileArn);
-  if (!match) return { managed: true };
-  const [, account = '', name = ''] = match;
-  if (!emulatesAccount(store, account, home)) return { managed: true };
-  const profile = store.get<InstanceProfileRecord>(IamTable.InstanceProfiles, profileKey(account, name));
-  if (!profile) return { managed: true };
-  const roleName = profile.roles[0];
-  const role = roleName === undefined ? undefined : store.get<RoleRecord>(IamTable.Roles, roleKey(account, roleName));
-  if (!role) return { managed: false, reason: `the instance profile ${name} has no role` };
-  const trust = mayAssume({
-    trustPolicy: JSON.parse(role.assumeRolePolicyDocument),
-    principal: { type: 'Service', arn: 'ec2.amazonaws.com', account },
-    roleArn: role.arn,
-    context: { 'aws:SourceAccount': account },
+  const lookup = profileOf(store, profileArn);
+  // A profile IAM does not hold (another account's, or one never created): the old behaviour.
+  if (!lookup?.profile) return { managed: true };
+  const { account, profile, role } = lookup;
+  if (!role) return { managed: false, reason: `the instance profile ${profile.instanceProfileName} has no role` };
+  const roleRef = { account, name: role.roleName, arn: role.arn };
+  const { evaluation: trust } = trustCheck(store, home, roleRef, servicePrincipal('ec2.amazonaws.com', account), {
+    'aws:SourceAccount': account,
   });
   if (trust.decision !== 'Allow') return { managed: false, reason: `EC2 cannot assume ${role.arn}: ${trust.reason}` };
   const principal: Principal = {

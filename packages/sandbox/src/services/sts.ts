@@ -16,7 +16,6 @@ import { optionalInt, optionalString, validationError } from '../protocol/query'
 import type { QueryService } from '../service';
 import { iamId } from './iam/model';
 
-const ROLE_ARN = /^arn:aws[a-z-]*:iam::(\d{12}):role\/((?:[\w+=,.@-]+\/)*)([\w+=,.@-]{1,64})$/;
 const SESSION_NAME = /^[\w+=,.@-]{2,64}$/;
 
 export const sts: QueryService = {
@@ -69,8 +68,8 @@ export const sts: QueryService = {
           "1 validation error detected: Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null",
         );
       }
-      const match = ROLE_ARN.exec(roleArn);
-      if (!match) throw validationError(`${roleArn} is invalid`);
+      const ref = parseRoleArn(roleArn);
+      if (!ref) throw validationError(`${roleArn} is invalid`);
       if (!SESSION_NAME.test(sessionName)) {
         throw validationError(
           `1 validation error detected: Value '${sessionName}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*`,
@@ -82,8 +81,6 @@ export const sts: QueryService = {
           `1 validation error detected: Value '${duration}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 43200`,
         );
       }
-      const ref = parseRoleArn(roleArn);
-      if (!ref) throw validationError(`${roleArn} is invalid`);
       const { caller } = ctx;
       const callerPolicies =
         caller.kind === 'role-session'

@@ -24,10 +24,10 @@
  */
 import { type AuthzCheck, passRole } from '../../authz/authorizer';
 import { parseRoleArn } from '../../authz/identity';
+import { profileOf } from '../../authz/instance-profile';
 import type { ContextKeys, ContextValue, PolicyDocument } from '../../iam/types';
 import { indexedList, indexedStructs, type QueryParams } from '../../protocol/query';
 import type { AuthzMapper, ServiceContext } from '../../service';
-import { IamTable, type InstanceProfileRecord, profileKey, type RoleRecord, roleKey } from '../iam/model';
 import { imageTagsFor } from './images';
 import { DEFAULT_GROUP, DEFAULT_SUBNET, DEFAULT_VPC } from './instances';
 import { findByName } from './launch-templates';
@@ -307,14 +307,9 @@ const tagOnCreate = (
 
 /** The role an instance profile holds, looked up in IAM (read-only); undefined when there is none. */
 const roleOfProfile = (ctx: ServiceContext, profileArn: string): string | undefined => {
-  const match = /^arn:aws[a-z-]*:iam::(\d{12}):instance-profile\/(?:.*\/)?([^/]+)$/.exec(profileArn);
-  if (!match) return undefined;
-  const [, account = '', name = ''] = match;
-  const profile = ctx.store.get<InstanceProfileRecord>(IamTable.InstanceProfiles, profileKey(account, name));
-  const roleName = profile?.roles[0];
-  if (roleName === undefined) return undefined;
-  const role = ctx.store.get<RoleRecord>(IamTable.Roles, roleKey(account, roleName));
-  return role?.arn ?? `arn:aws:iam::${account}:role/${roleName}`;
+  const lookup = profileOf(ctx.store, profileArn);
+  if (lookup?.roleName === undefined) return undefined;
+  return lookup.role?.arn ?? `arn:aws:iam::${lookup.account}:role/${lookup.roleName}`;
 };
 
 const passProfileRole = (ctx: ServiceContext, profileArn: string | undefined): AuthzCheck[] => {
