@@ -220,12 +220,21 @@ describe('bakehouse promote, rollback, revoke', () => {
   it('promotes an image to a channel and waits until it moved', async () => {
     const [older, newer] = baked as [string, string];
     // The automatic promotions of both bakes (stable on tested) settle first, so stable is on the newer image.
-    await eventually(async () => {
-      const { families } = (await cli(['families', '--json'])).json<{
-        families: { name: string; channels: Record<string, string | null> }[];
-      }>();
-      return families.find((f) => f.name === 'al2023-base')?.channels.stable === newer ? true : undefined;
-    }, 60_000); // on a loaded CI machine the two tests and promotions take longer than on a quiet one
+    await eventually(
+      async () => {
+        const { families } = (await cli(['families', '--json'])).json<{
+          families: { name: string; channels: Record<string, string | null> }[];
+        }>();
+        return families.find((f) => f.name === 'al2023-base')?.channels.stable === newer ? true : undefined;
+        // on a loaded CI machine the two tests and promotions take longer than on a quiet one
+      },
+      60_000,
+      async () => {
+        const images = (await cli(['images', 'al2023-base', '--json'])).stdout;
+        const bakes = (await cli(['status', '--json'])).stdout;
+        return `baked ${older} then ${newer}; images: ${images}; bakes: ${bakes}`;
+      },
+    );
     const run = expectOk(await cli(['promote', 'al2023-base', 'stable', older, '--json']));
     expect(run.json()).toEqual({
       promotion: {

@@ -59,16 +59,25 @@ export const fakeTargets = (): FakeTargets => {
   };
 };
 
-/** Polls `check` until it returns a value other than undefined (fails after `timeoutMs`). */
+/**
+ * Polls `check` until it returns a value other than undefined (fails after `timeoutMs`). `explain`,
+ * when given, is asked once on failure for what the test saw, so a timeout says more than "not met".
+ */
 export const eventually = async <T>(
   check: () => T | undefined | Promise<T | undefined>,
   timeoutMs = 5000,
+  explain?: () => string | Promise<string>,
 ): Promise<T> => {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
     if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
+    if (Date.now() > deadline) {
+      const seen = explain
+        ? await Promise.resolve(explain()).catch((error: unknown) => `(explain failed: ${String(error)})`)
+        : '';
+      throw new Error(seen ? `condition not met in time; ${seen}` : 'condition not met in time');
+    }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 };
