@@ -2,10 +2,13 @@
  * The sandbox as a long-running process: options, the ready line, provisioning, clean stop.
  *
  *   [--port 4566] [--state DIR] [--reset] [--speed 600] [--account 000000000000]
- *   [--no-provision] [--assets DIR] [--iam on|off]
+ *   [--no-provision] [--assets DIR] [--iam on|off] [--eventual-consistency SECONDS]
  *
  * `--iam off` (or BAKEHOUSE_SANDBOX_IAM=off) switches IAM enforcement off: every request goes
  * through, and what AWS would refuse is only recorded (GET /_sandbox/iam/report); on by default.
+ * `--eventual-consistency SECONDS` (or BAKEHOUSE_SANDBOX_EVENTUAL_CONSISTENCY) hides new instances and
+ * images from EC2's Describe calls for that many sandbox seconds after they are created, as AWS's
+ * eventual consistency may (services/ec2/consistency.ts); 0, the default, shows them at once.
  * Port from --port or BAKEHOUSE_SANDBOX_PORT (default 4566), state directory from --state or
  * BAKEHOUSE_SANDBOX_STATE (default .sandbox/state under the working directory). Binds to
  * 127.0.0.1 only. Prints one line with the endpoint when ready; stops cleanly on SIGINT or SIGTERM.
@@ -39,7 +42,7 @@ export interface SandboxCommandOptions {
 const REGION = 'us-east-1';
 
 const usageOf = (invocation: string): string =>
-  `usage: ${invocation} [--port 4566] [--state DIR] [--reset] [--speed 600] [--account 000000000000] [--no-provision] [--assets DIR] [--iam on|off]`;
+  `usage: ${invocation} [--port 4566] [--state DIR] [--reset] [--speed 600] [--account 000000000000] [--no-provision] [--assets DIR] [--iam on|off] [--eventual-consistency SECONDS]`;
 
 /** Builds (or reuses) the assembly and provisions the sandbox from it; one line either way. */
 const provision = async (sandbox: Sandbox, assemblyDir: () => Promise<string>, signal: AbortSignal): Promise<void> => {
@@ -65,6 +68,10 @@ const serve = async (options: SandboxCommandOptions): Promise<number> => {
       provision: { type: 'boolean', default: true },
       assets: { type: 'string' },
       iam: { type: 'string', default: process.env.BAKEHOUSE_SANDBOX_IAM || 'on' },
+      'eventual-consistency': {
+        type: 'string',
+        default: process.env.BAKEHOUSE_SANDBOX_EVENTUAL_CONSISTENCY || '0',
+      },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -81,6 +88,12 @@ const serve = async (options: SandboxCommandOptions): Promise<number> => {
   if (!/^\d{12}$/.test(values.account)) throw new Error(`--account '${values.account}' is not a 12-digit account id`);
   const iam = values.iam;
   if (iam !== 'on' && iam !== 'off') throw new Error(`--iam '${iam}' must be on or off`);
+  const hideSeconds = Number(values['eventual-consistency']);
+  if (!Number.isFinite(hideSeconds) || hideSeconds < 0) {
+    throw new Error(
+      `--eventual-consistency '${values['eventual-consistency']}' must be a number of sandbox seconds, 0 or more`,
+    );
+  }
 
   const assets = values.assets === undefined ? undefined : resolve(values.assets);
   const source = options.assembly;
@@ -96,9 +109,11 @@ const serve = async (options: SandboxCommandOptions): Promise<number> => {
     account: values.account,
     assetsDir: provisionFrom?.dir ?? assets ?? resolve('cdk.out'),
     iam,
+    ...(hideSeconds > 0 ? { eventualConsistency: { hideSeconds } } : {}),
   });
+  const consistency = hideSeconds > 0 ? `, new EC2 resources hidden for ${hideSeconds} s` : '';
   console.log(
-    `bakehouse sandbox ready at ${sandbox.url} (state ${resolve(values.state)}, speed ${speed}x, IAM enforcement ${iam})`,
+    `bakehouse sandbox ready at ${sandbox.url} (state ${resolve(values.state)}, speed ${speed}x, IAM enforcement ${iam}${consistency})`,
   );
   const stopping = new AbortController();
   if (provisionFrom) {

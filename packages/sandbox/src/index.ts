@@ -25,8 +25,9 @@ export {
   readAssemblyStack,
   summarizeProvisioning,
 } from './provision';
-export type { ServiceEvent } from './runtime';
+export type { EventualConsistency, ServiceEvent } from './runtime';
 export { DEFAULT_ACCOUNT, DEFAULT_SPEED, type Sandbox, type SandboxOptions, startSandbox } from './server';
 export type { JsonService, QueryService, RestJsonService, SandboxService, ServiceContext } from './service';
+export type { HiddenAnswer } from './services/ec2/consistency';
 export { matchesPattern, validatePattern } from './services/events/pattern';
 export { type Expression, firstOccurrence, latestOccurrence, parseExpression } from './services/scheduler/expressions';

@@ -22,6 +22,21 @@ export interface ServiceEvent {
 
 export type ServiceEventSink = (event: ServiceEvent, ctx: ServiceContext) => void;
 
+/**
+ * EC2's eventual consistency after creates (`services/ec2/consistency.ts`): for `hideSeconds` of
+ * sandbox time after an instance is launched or an image created, Describe by id answers NotFound
+ * and Describe with filters leaves it out, as AWS may.
+ */
+export interface EventualConsistency {
+  readonly hideSeconds: number;
+}
+
+/** How the sandbox behaves where AWS behaviour varies; services read it from `ctx.runtime`. */
+export interface RuntimeBehaviour {
+  /** Off when absent. */
+  readonly eventualConsistency?: EventualConsistency;
+}
+
 export interface AwsCallOptions {
   readonly region?: string;
   /**
@@ -89,7 +104,13 @@ export class SandboxRuntime {
     /** A fresh service context for background work in a region. */
     readonly context: (region?: string) => ServiceContext,
     readonly homeRegion = 'us-east-1',
-  ) {}
+    behaviour: RuntimeBehaviour = {},
+  ) {
+    this.eventualConsistency = behaviour.eventualConsistency;
+  }
+
+  /** EC2's eventual consistency after creates; off when undefined. A test may change it while running. */
+  eventualConsistency: EventualConsistency | undefined;
 
   get endpoint(): string {
     return this.endpointUrl();

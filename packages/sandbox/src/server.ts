@@ -14,7 +14,7 @@ import { handleControl } from './control';
 import { AwsError } from './errors';
 import { Faults } from './faults';
 import { awsQueryError, awsQueryResponse, ec2Error, ec2Response, parseForm } from './protocol/query';
-import { SandboxRuntime } from './runtime';
+import { type EventualConsistency, SandboxRuntime } from './runtime';
 import type {
   HttpReply,
   HttpRequest,
@@ -26,6 +26,7 @@ import type {
   ServiceContext,
 } from './service';
 import { allServices } from './services';
+import { type HiddenAnswer, hiddenAnswers } from './services/ec2/consistency';
 import { Store } from './store';
 
 export interface SandboxOptions {
@@ -45,6 +46,12 @@ export interface SandboxOptions {
    * passes and the denials AWS would make are only recorded (with a warning at start).
    */
   readonly iam?: 'on' | 'off';
+  /**
+   * EC2's eventual consistency after creates (off when omitted): for `hideSeconds` of sandbox time
+   * after RunInstances / CreateImage / CopyImage, Describe by id answers NotFound and Describe with
+   * filters leaves the new resource out (`services/ec2/consistency.ts`).
+   */
+  readonly eventualConsistency?: EventualConsistency;
 }
 
 export interface Sandbox {
@@ -57,6 +64,8 @@ export interface Sandbox {
   readonly runtime: SandboxRuntime;
   /** IAM enforcement, and what each role used and was refused. */
   readonly authorizer: Authorizer;
+  /** What EC2's eventual consistency hid so far (empty when the option is off), oldest first. */
+  hiddenByConsistency(): readonly HiddenAnswer[];
   close(): Promise<void>;
 }
 
@@ -98,6 +107,10 @@ const readBody = (request: IncomingMessage): Promise<string> =>
   });
 
 export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> => {
+  const hideSeconds = options.eventualConsistency?.hideSeconds;
+  if (hideSeconds !== undefined && !(Number.isFinite(hideSeconds) && hideSeconds >= 0)) {
+    throw new Error(`eventualConsistency.hideSeconds must be a number of 0 or more, not ${hideSeconds}`);
+  }
   const store = Store.open(options.stateDir, { reset: options.reset ?? false });
   const clock = new SandboxClock({ speed: options.speed ?? DEFAULT_SPEED, startMs: store.clockMs });
   const faults = new Faults();
@@ -113,6 +126,8 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
   const runtime: SandboxRuntime = new SandboxRuntime(
     () => url,
     (region) => contextFor(region ?? 'us-east-1', randomUUID()),
+    'us-east-1',
+    options.eventualConsistency === undefined ? {} : { eventualConsistency: options.eventualConsistency },
   );
   const authorizeFor =
     (ctx: () => Caller, style: DenialStyle) =>
@@ -263,6 +278,7 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     account,
     runtime,
     authorizer,
+    hiddenByConsistency: () => hiddenAnswers(runtime),
     close: async () => {
       clearInterval(pumpTimer);
       runtime.close();

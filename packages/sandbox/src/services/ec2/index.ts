@@ -3,6 +3,7 @@
  * folder by resource; this module puts them together.
  */
 import type { QueryAction, QueryService } from '../../service';
+import { withEventualConsistency } from './consistency';
 import { imageActions } from './images';
 import { instanceActions } from './instances';
 import { launchTemplateActions } from './launch-templates';
@@ -28,7 +29,8 @@ export const ec2: QueryService = {
   signingName: 'ec2',
   protocol: 'ec2',
   xmlns: EC2_XMLNS,
-  actions: Object.assign({}, ...actionMaps),
+  // Eventual consistency after creates wraps the actions it concerns; off unless the sandbox turns it on.
+  actions: withEventualConsistency(Object.assign({}, ...actionMaps)),
   tick: tickEc2,
   seed: seedEc2,
 };
