@@ -509,20 +509,20 @@ describe('the Windows bake steps', () => {
     ]);
   });
 
-  it('runs Windows Update with the family categories, severities and KB lists, reboots allowed', () => {
+  it('runs Windows Update as its own PowerShell step with the family categories, severities and KB lists', () => {
     // Act
-    const update = stepOf(bakeDoc('windows'), 'installWindowsUpdates');
+    const doc = bakeDoc('windows');
+    const update = stepOf(doc, 'installWindowsUpdates');
+    const script = scriptOf(doc, 'installWindowsUpdates');
 
     // Assess
-    expect(update.inputs.DocumentName).toBe('AWS-InstallWindowsUpdates');
-    expect(update.inputs.Parameters).toEqual({
-      Action: 'Install',
-      AllowReboot: 'True',
-      Categories: '{{ UpdateCategories }}',
-      SeverityLevels: '{{ UpdateSeverityLevels }}',
-      IncludeKbs: '{{ IncludeKbs }}',
-      ExcludeKbs: '{{ ExcludeKbs }}',
-    });
+    // test/unit/windows-document.test.ts checks the rounds, reboots and filters in detail.
+    expect(update.inputs.DocumentName).toBe('AWS-RunPowerShellScript');
+    expect(doc.mainSteps.map((s) => s.inputs.DocumentName)).not.toContain('AWS-InstallWindowsUpdates');
+    for (const parameter of ['UpdateCategories', 'UpdateSeverityLevels', 'IncludeKbs', 'ExcludeKbs']) {
+      expect(script).toContain(`'{{ ${parameter} }}'`);
+    }
+    expect(indexOf(doc, 'updateNvmeDriver')).toBeLessThan(indexOf(doc, 'installWindowsUpdates'));
   });
 
   it('installs Chocolatey and its packages from ChocolateySource only, skipping both without packages', () => {
