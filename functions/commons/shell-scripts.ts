@@ -212,7 +212,8 @@ export const renderCommand = (template: string, lookup: (name: string) => string
   const origins: Rendered['origins'][number][] = [];
   let start = 0;
   for (const line of text.split('\n')) {
-    const span = charOrigin.slice(start, start + line.length + 1);
+    // The line's own characters; an empty line is judged by its newline.
+    const span = charOrigin.slice(start, start + Math.max(line.length, 1));
     const fromTemplate = span.find((origin) => origin > 0);
     const firstValue = span.find((origin) => origin < 0);
     if (fromTemplate !== undefined || firstValue === undefined) {

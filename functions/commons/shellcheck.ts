@@ -262,8 +262,9 @@ export const formatShellFinding = (finding: ShellFinding): string => {
   // ShellCheck ends parse errors with its own advice ("Fix to allow more checks."); the fix follows.
   const message = finding.message
     .replace(/\s*Fix (to allow more checks|any mentioned problems and try again)\.\s*$/, '')
-    .replace(/\s*\.?\s*$/, '');
-  return `${who}${origin.where} line ${origin.line}${fileLine}${renderedFor}: ${finding.code} (${finding.level}) ${message}. ${finding.fix}`;
+    .replace(/\s+$/, '');
+  const stop = /[.!?]$/.test(message) ? '' : '.';
+  return `${who}${origin.where} line ${origin.line}${fileLine}${renderedFor}: ${finding.code} (${finding.level}) ${message}${stop} ${finding.fix}`;
 };
 
 /** The findings in the documents' own text (rendered with their defaults). */
