@@ -7,9 +7,11 @@ import {
   CopyImageCommand,
   CreateImageCommand,
   CreateTagsCommand,
+  DescribeImageAttributeCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
   EC2Client,
+  ModifyImageAttributeCommand,
   RunInstancesCommand,
   StopInstancesCommand,
   TerminateInstancesCommand,
@@ -171,7 +173,7 @@ describe('eventual consistency after CreateImage and CopyImage', () => {
     expect(later.Images?.map((image) => image.ImageId)).toEqual([imageId]);
   });
 
-  it('hides a copy as it hides a new image, with the plural wording for several ids', async () => {
+  it('hides a copy as it hides a new image (Describe, CreateTags, image attributes), with the plural wording for several ids', async () => {
     // Prepare
     const instanceId = await runningInstance(sandbox, ec2);
     await ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId] }));
@@ -190,8 +192,19 @@ describe('eventual consistency after CreateImage and CopyImage', () => {
     const tag = await rejection(
       ec2.send(new CreateTagsCommand({ Resources: [copyId], Tags: [{ Key: 'k', Value: 'v' }] })),
     );
+    const attribute = await rejection(
+      ec2.send(new DescribeImageAttributeCommand({ ImageId: copyId, Attribute: 'launchPermission' })),
+    );
+    const share = await rejection(
+      ec2.send(
+        new ModifyImageAttributeCommand({ ImageId: copyId, LaunchPermission: { Add: [{ UserId: '111122223333' }] } }),
+      ),
+    );
     await advance(sandbox, HIDE_SECONDS);
     const later = await ec2.send(new DescribeImagesCommand({ ImageIds: [sourceId, copyId] }));
+    const sharedLater = await ec2.send(
+      new ModifyImageAttributeCommand({ ImageId: copyId, LaunchPermission: { Add: [{ UserId: '111122223333' }] } }),
+    );
 
     // Assess: the source, long propagated, is known; only the copy is not.
     expect(both).toEqual({ name: 'InvalidAMIID.NotFound', message: `The image id '[${copyId}]' does not exist` });
@@ -200,6 +213,9 @@ describe('eventual consistency after CreateImage and CopyImage', () => {
       message: `The image ids '[${copyId}, ${ABSENT_IMAGE}]' do not exist`,
     });
     expect(tag.name).toBe('InvalidAMIID.NotFound');
+    expect(attribute).toEqual({ name: 'InvalidAMIID.NotFound', message: `The image id '[${copyId}]' does not exist` });
+    expect(share.name).toBe('InvalidAMIID.NotFound');
+    expect(sharedLater.$metadata.httpStatusCode).toBe(200);
     expect(later.Images?.map((image) => image.ImageId).sort()).toEqual([sourceId, copyId].sort());
   });
 });

@@ -13,8 +13,9 @@
  * - DescribeInstances / DescribeImages naming it by id answer the NotFound error in AWS's wording,
  *   listing every id it does not know (hidden or truly absent), as an unknown id is answered;
  * - DescribeInstances / DescribeImages with filters only simply leave it out;
- * - TerminateInstances (named on that page) and CreateTags (a command that modifies the resource,
- *   the page's general case) naming it answer NotFound.
+ * - TerminateInstances (named on that page), and CreateTags, DescribeImageAttribute and
+ *   ModifyImageAttribute (commands that describe or modify the resource by id: the page's general
+ *   case) naming it answer NotFound.
  * Everything else sees it at once. The sandbox's own callers (automation steps, Step Functions
  * tasks, Lambda functions) go through the same API and see the same answers, as on AWS.
  *
@@ -207,20 +208,26 @@ const describing =
     return result;
   };
 
-/** An action that changes resources named by id: a hidden one is NotFound. */
+/** The ids a request names: `Name.N` lists, or a single `Name`. */
+const namedIds = (params: QueryParams, name: string): string[] => {
+  const listed = idList(params, name);
+  const single = params.get(name);
+  return single === undefined ? listed : [...listed, single];
+};
+
+/** An action that reads or changes resources named by id: a hidden one is NotFound. */
 const modifying =
-  (action: string, inner: QueryAction, idPrefix: string, kinds: readonly Kind[]): QueryAction =>
+  (action: string, inner: QueryAction, idParameter: string, kinds: readonly Kind[]): QueryAction =>
   (params: QueryParams, ctx: ServiceContext) => {
     const settings = settingsOf(ctx);
     if (!settings) return inner(params, ctx);
-    const ids = idList(params, idPrefix);
+    const ids = namedIds(params, idParameter);
     for (const kind of kinds) {
       const own = ids.filter((id) => id.startsWith(`${kind.prefix}-`));
-      // CreateTags names one unknown resource at a time (the first), as the action itself does.
+      // Only TerminateInstances names every unknown id; the others name the first, as they do themselves.
       const first = own.find((id) => isWellFormedId(kind.prefix, id) && kind.hidden(ctx, settings, id));
       if (first === undefined) continue;
-      const ofKind = action === 'CreateTags' ? [first] : own;
-      refuseHiddenIds(action, kind, ofKind, ctx, settings);
+      refuseHiddenIds(action, kind, action === 'TerminateInstances' ? own : [first], ctx, settings);
     }
     return inner(params, ctx);
   };
@@ -243,5 +250,8 @@ export const withEventualConsistency = (
   wrap('DescribeImages', (inner) => describing('DescribeImages', inner, IMAGES, 'ImageId', withoutHiddenImages));
   wrap('TerminateInstances', (inner) => modifying('TerminateInstances', inner, 'InstanceId', [INSTANCES]));
   wrap('CreateTags', (inner) => modifying('CreateTags', inner, 'ResourceId', [INSTANCES, IMAGES]));
+  // Sharing a new copy (CopyImage, then launch permissions) describes and modifies it by id.
+  wrap('DescribeImageAttribute', (inner) => modifying('DescribeImageAttribute', inner, 'ImageId', [IMAGES]));
+  wrap('ModifyImageAttribute', (inner) => modifying('ModifyImageAttribute', inner, 'ImageId', [IMAGES]));
   return wrapped;
 };
