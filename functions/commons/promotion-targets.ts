@@ -38,6 +38,7 @@ import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
 import type { AwsTag } from './bake-plan';
 import { createAutoScalingClient, createEc2ClientIn, createStsClient } from './clients';
 import { AutoScalingGroupNotFoundError, errorNameOf, LaunchTemplateNotFoundError, messageOf } from './errors';
+import { type VisibilityWait, waitForImageVisible } from './eventual-consistency';
 import type { Family } from './families';
 import { sha256Hex } from './hashing';
 import { eachPage } from './pages';
@@ -53,6 +54,8 @@ export interface TargetDeps {
   ec2As(roleArn: string, region?: string): Promise<Pick<EC2Client, 'send'>>;
   readonly homeRegion: string;
   readonly logger: LogPort;
+  /** How long to wait for a new copy to become visible (eventual-consistency.ts); its defaults when omitted. */
+  readonly visibilityWait?: VisibilityWait;
 }
 
 export interface LaunchTemplateUpdate {
@@ -383,6 +386,8 @@ const copyTo = async (
   );
   if (!copied.ImageId) throw new Error(`CopyImage of ${image.amiId} to ${target.region} returned no image id`);
   deps.logger.info('image copied', { region: target.region, amiId: copied.ImageId, sourceAmiId: image.amiId });
+  // Sharing and tagging name the copy by id: until EC2 knows it they would answer InvalidAMIID.NotFound.
+  await waitForImageVisible(ec2, copied.ImageId, deps.visibilityWait);
   return copied.ImageId;
 };
 
@@ -468,6 +473,8 @@ export interface TargetDepsOptions {
   readonly clients?: TargetClientFactories;
   /** Milliseconds since the epoch (assumed-role credentials are reused until shortly before they expire). */
   readonly now?: () => number;
+  /** How long to wait for a new copy to become visible; eventual-consistency.ts's defaults when omitted. */
+  readonly visibilityWait?: VisibilityWait;
 }
 
 /** The session name CloudTrail shows in the target accounts for Bakehouse's tagging calls. */
@@ -516,5 +523,12 @@ export const createTargetDeps = (options: TargetDepsOptions): TargetDeps => {
     assumed.set(key, { client, expiresMs: expiration?.getTime() ?? now() + RENEW_BEFORE_MS * 2 });
     return client;
   };
-  return { ec2, ec2As, autoScaling: clients.autoScaling, homeRegion: options.homeRegion, logger: options.logger };
+  return {
+    ec2,
+    ec2As,
+    autoScaling: clients.autoScaling,
+    homeRegion: options.homeRegion,
+    logger: options.logger,
+    ...(options.visibilityWait === undefined ? {} : { visibilityWait: options.visibilityWait }),
+  };
 };

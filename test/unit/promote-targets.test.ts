@@ -25,6 +25,7 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { AutoScalingGroupNotFoundError, LaunchTemplateNotFoundError } from '../../functions/commons/errors';
+import { ResourceNotVisibleError, type VisibilityWait } from '../../functions/commons/eventual-consistency';
 import { type Family, type FamilyInput, loadConfig } from '../../functions/commons/families';
 import {
   type Channel,
@@ -48,6 +49,10 @@ const ACCOUNT_A = '444455556666';
 const ACCOUNT_B = '777788889999';
 const ROLE_A = `arn:aws:iam::${ACCOUNT_A}:role/bakehouse-tagger`;
 const ROLE_B = `arn:aws:iam::${ACCOUNT_B}:role/bakehouse-tagger`;
+/** The id installImages gives the first copy into an empty region. */
+const COPY_ID = 'ami-0c0c0c0c0c0c0c00';
+/** Waiter timing for tests: hundredths of a second instead of seconds. */
+const QUICK_WAIT: VisibilityWait = { minDelay: 0.01, maxDelay: 0.02, maxWaitTime: 5 };
 
 // ---------------------------------------------------------------- harness
 
@@ -724,6 +729,66 @@ describe('distributeImage', () => {
       'could not tag the shared image in the account',
       expect.objectContaining({ account: ACCOUNT_A, errorName: 'AccessDenied' }),
     );
+  });
+
+  it('waits until a new copy is known to EC2 (eventual consistency) before sharing it, then shares it once', async () => {
+    // Prepare: EC2 does not know the copy for its first two DescribeImages by id, and refuses to
+    // describe or change its attributes until then, as it may right after CopyImage.
+    const h = harness([HOME, 'eu-west-1']);
+    const eu: FakeImage[] = [];
+    installImages(h, HOME, [homeImage()]);
+    installImages(h, 'eu-west-1', eu);
+    const euMock = mockOf(h, 'eu-west-1');
+    let describesById = 0;
+    const known = () => describesById > 2;
+    const notYet = () => awsError('InvalidAMIID.NotFound', `The image id '[${eu[0]?.imageId}]' does not exist`);
+    euMock.on(DescribeImagesCommand, { ImageIds: [COPY_ID] }).callsFake(() => {
+      describesById += 1;
+      if (!known()) throw notYet();
+      return { Images: [{ ImageId: COPY_ID, State: 'pending' }] };
+    });
+    euMock.on(DescribeImageAttributeCommand).callsFake(() => {
+      if (!known()) throw notYet();
+      return { ImageId: COPY_ID, LaunchPermissions: [] };
+    });
+    euMock.on(ModifyImageAttributeCommand).callsFake(() => {
+      if (!known()) throw notYet();
+      return {};
+    });
+    const family = familyWith({ distribution: { regions: ['eu-west-1'], accounts: [ACCOUNT_A] } });
+
+    // Act
+    const result = await distributeImage(family, image(), { ...h.deps, visibilityWait: QUICK_WAIT });
+
+    // Assess
+    expect(result.regions).toEqual([{ region: 'eu-west-1', amiId: COPY_ID }]);
+    expect(describesById).toBe(3);
+    expect(euMock).toHaveReceivedCommandTimes(ModifyImageAttributeCommand, 1);
+    expect(euMock).toHaveReceivedCommandWith(ModifyImageAttributeCommand, {
+      ImageId: COPY_ID,
+      LaunchPermission: { Add: [{ UserId: ACCOUNT_A }] },
+    });
+  });
+
+  it('gives up with ResourceNotVisibleError when the copy never becomes known, sharing nothing', async () => {
+    // Prepare
+    const h = harness([HOME, 'eu-west-1']);
+    installImages(h, HOME, [homeImage()]);
+    installImages(h, 'eu-west-1', []);
+    const euMock = mockOf(h, 'eu-west-1');
+    euMock.on(DescribeImagesCommand, { ImageIds: [COPY_ID] }).rejects(awsError('InvalidAMIID.NotFound'));
+    const family = familyWith({ distribution: { regions: ['eu-west-1'], accounts: [ACCOUNT_A] } });
+
+    // Act
+    const outcome = await distributeImage(family, image(), {
+      ...h.deps,
+      visibilityWait: { minDelay: 0.01, maxDelay: 0.02, maxWaitTime: 0.1 },
+    }).catch((error: Error) => error);
+
+    // Assess
+    expect(outcome).toBeInstanceOf(ResourceNotVisibleError);
+    expect((outcome as Error).message).toContain(COPY_ID);
+    expect(euMock).not.toHaveReceivedCommand(ModifyImageAttributeCommand);
   });
 
   it('skips the home region when distribution lists it', async () => {
