@@ -154,7 +154,14 @@ describe('the Windows bake: update filter parameters', () => {
     // Assess
     expect(families.length).toBeGreaterThan(0);
     for (const values of sent) {
-      for (const name of ['UpdateCategories', 'UpdateSeverityLevels', 'IncludeKbs', 'ExcludeKbs']) {
+      for (const name of [
+        'UpdateCategories',
+        'UpdateSeverityLevels',
+        'IncludeKbs',
+        'ExcludeKbs',
+        'ChocolateySource',
+        'ChocolateyPackages',
+      ]) {
         expect(values[name], name).toMatch(patternOf(name));
         expect('', name).toMatch(patternOf(name));
       }
@@ -171,6 +178,24 @@ describe('the Windows bake: update filter parameters', () => {
     expect('Severe').not.toMatch(patternOf('UpdateSeverityLevels'));
     expect('Critical, Important').not.toMatch(patternOf('UpdateSeverityLevels'));
     expect('KB 5034439').not.toMatch(patternOf('ExcludeKbs'));
+  });
+
+  it('keeps quotes out of every value the scripts embed in single-quoted PowerShell strings', () => {
+    // Prepare
+    const embedded = [
+      'UpdateCategories',
+      'UpdateSeverityLevels',
+      'IncludeKbs',
+      'ExcludeKbs',
+      'ChocolateySource',
+      'ChocolateyPackages',
+    ];
+
+    // Assess
+    for (const name of embedded) expect("x'; Remove-Item C:\\ -Recurse; '", name).not.toMatch(patternOf(name));
+    expect('https://artifacts.example.internal/api/nuget/chocolatey').toMatch(patternOf('ChocolateySource'));
+    expect('http://artifacts.example.internal/').not.toMatch(patternOf('ChocolateySource'));
+    expect('7zip notepadplusplus git.install').toMatch(patternOf('ChocolateyPackages'));
   });
 
   it('says that IncludeKbs narrows what the categories and severities select', () => {
