@@ -1,8 +1,9 @@
 /**
  * CleanUpFailedBake, the failure path of a bake: find out what failed, then leave nothing
  * behind. Stops the automation if it still runs, terminates this bake's builder instances (found
- * by tag, never by guess), discards images the failed bake created, and releases the family lock
- * if this bake holds it. Every cleanup step runs even if another fails; failures are reported,
+ * by tag, never by guess, plus the one its automation says it launched: a builder launched
+ * moments ago may not be listed yet, EC2 being eventually consistent), discards images the failed
+ * bake created, and releases the family lock if this bake holds it. Every cleanup step runs even if another fails; failures are reported,
  * not thrown, so `Bake Failed` is always published.
  */
 import {
@@ -10,9 +11,11 @@ import {
   DescribeImagesCommand,
   DescribeInstancesCommand,
   type EC2Client,
+  type Instance,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import {
+  type AutomationExecution,
   DeleteParameterCommand,
   GetAutomationExecutionCommand,
   GetParameterCommand,
@@ -28,6 +31,7 @@ import {
   Tag,
 } from '../commons/bake-plan';
 import { errorNameOf, messageOf } from '../commons/errors';
+import { ResourceNotVisibleError, type VisibilityWait, waitForInstanceVisible } from '../commons/eventual-consistency';
 import { eachPage } from '../commons/pages';
 import type { LogPort } from '../commons/powertools';
 
@@ -35,7 +39,12 @@ export interface CleanUpFailedBakeDeps {
   readonly ec2: Pick<EC2Client, 'send'>;
   readonly ssm: Pick<SSMClient, 'send'>;
   readonly logger: LogPort;
+  /** How long to wait for a just-launched builder to become visible; eventual-consistency.ts's defaults when omitted. */
+  readonly visibilityWait?: VisibilityWait;
 }
+
+/** The bake documents' step that launches the builder; its output InstanceId names it. */
+export const LAUNCH_BUILDER_STEP = 'launchBuilder';
 
 const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down'];
 const MAX_REASON = 1_000;
@@ -55,10 +64,15 @@ export const cleanUpFailedBake = async (input: BakeFailureInput, deps: CleanUpFa
     }
   };
 
-  if (automationExecutionId) {
-    await attempt('stop automation', () => stopAutomation(automationExecutionId, deps), undefined);
-  }
-  const terminatedInstanceIds = await attempt('terminate builders', () => terminateBuilders(input.bakeId, deps), []);
+  const automation = automationExecutionId
+    ? await attempt('stop automation', () => stopAutomation(automationExecutionId, deps), undefined)
+    : undefined;
+  const launched = launchedBuilder(automation);
+  const terminatedInstanceIds = await attempt(
+    'terminate builders',
+    () => terminateBuilders(input.bakeId, launched, deps),
+    [],
+  );
   // Once the automation succeeded the image may already be in a channel: it stays (the janitor
   // owns it from here). Before that, an image of this bake was never published and goes.
   const discardedImageIds = input.automation?.result
@@ -127,21 +141,69 @@ export const describeFailure = (input: BakeFailureInput): { failedStep: string; 
   return { failedStep: stateName, reason: `${error}: ${message}` };
 };
 
-const stopAutomation = async (id: string, deps: CleanUpFailedBakeDeps): Promise<void> => {
+/** Stops the automation if it still runs; resolves to the execution as it was found (undefined if unknown). */
+const stopAutomation = async (id: string, deps: CleanUpFailedBakeDeps): Promise<AutomationExecution | undefined> => {
   try {
     const { AutomationExecution } = await deps.ssm.send(
       new GetAutomationExecutionCommand({ AutomationExecutionId: id }),
     );
-    if (isTerminal(AutomationExecution?.AutomationExecutionStatus)) return;
+    if (isTerminal(AutomationExecution?.AutomationExecutionStatus)) return AutomationExecution;
     await deps.ssm.send(new StopAutomationExecutionCommand({ AutomationExecutionId: id, Type: 'Cancel' }));
     deps.logger.info('stopped automation', { automationExecutionId: id });
+    return AutomationExecution;
   } catch (error) {
-    if (errorNameOf(error) === 'AutomationExecutionNotFoundException') return;
+    if (errorNameOf(error) === 'AutomationExecutionNotFoundException') return undefined;
     throw error;
   }
 };
 
-const terminateBuilders = async (bakeId: string, deps: CleanUpFailedBakeDeps): Promise<string[]> => {
+/** The builder the automation launched: its launch step's output, or the document output naming it. */
+export const launchedBuilder = (automation: AutomationExecution | undefined): string | undefined => {
+  const step = automation?.StepExecutions?.find(
+    (candidate) => candidate.StepName === LAUNCH_BUILDER_STEP && candidate.StepStatus === 'Success',
+  );
+  const fromStep = step?.Outputs?.InstanceId?.[0];
+  const fromOutputs = automation?.Outputs?.[`${LAUNCH_BUILDER_STEP}.InstanceId`]?.[0];
+  const id = fromStep ?? fromOutputs;
+  return id && /^i-[0-9a-f]+$/.test(id) ? id : undefined;
+};
+
+const tagOf = (instance: Instance, key: string): string | undefined =>
+  instance.Tags?.find((tag) => tag.Key === key)?.Value;
+
+/**
+ * The builder the automation named, when the tag search did not list it: right after
+ * RunInstances, EC2 may leave a new instance out of filtered Describe calls and answer
+ * InvalidInstanceID.NotFound by id (https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html).
+ * Waits (SDK waitUntilInstanceExists, bounded) until EC2 knows it, then takes it only if it is
+ * this bake's builder and still live: only what Bakehouse tagged is ever terminated.
+ */
+const launchedLiveBuilder = async (
+  bakeId: string,
+  instanceId: string,
+  deps: CleanUpFailedBakeDeps,
+): Promise<string | undefined> => {
+  try {
+    await waitForInstanceVisible(deps.ec2, instanceId, deps.visibilityWait);
+  } catch (error) {
+    if (!(error instanceof ResourceNotVisibleError)) throw error;
+    // Long gone (terminated instances drop out of Describe after about an hour) or never launched.
+    deps.logger.warn('the builder the automation launched is unknown to EC2; nothing to terminate', { instanceId });
+    return undefined;
+  }
+  const { Reservations = [] } = await deps.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+  const instance = Reservations.flatMap((reservation) => reservation.Instances ?? [])[0];
+  if (!instance) return undefined;
+  const ours = tagOf(instance, Tag.BakeId) === bakeId && tagOf(instance, Tag.Role) === BUILDER_ROLE;
+  const live = LIVE_STATES.includes(instance.State?.Name ?? '');
+  return ours && live ? instanceId : undefined;
+};
+
+const terminateBuilders = async (
+  bakeId: string,
+  launched: string | undefined,
+  deps: CleanUpFailedBakeDeps,
+): Promise<string[]> => {
   const ids: string[] = [];
   const pages = eachPage((NextToken) =>
     deps.ec2.send(
@@ -162,6 +224,10 @@ const terminateBuilders = async (bakeId: string, deps: CleanUpFailedBakeDeps): P
         if (instance.InstanceId) ids.push(instance.InstanceId);
       }
     }
+  }
+  if (launched !== undefined && !ids.includes(launched)) {
+    const builder = await launchedLiveBuilder(bakeId, launched, deps);
+    if (builder) ids.push(builder);
   }
   for (let i = 0; i < ids.length; i += 50) {
     await deps.ec2.send(new TerminateInstancesCommand({ InstanceIds: ids.slice(i, i + 50) }));

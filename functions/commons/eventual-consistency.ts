@@ -20,8 +20,8 @@ export interface VisibilityWait {
   readonly maxWaitTime: number;
 }
 
-/** Seconds, not minutes: propagation usually takes seconds; two minutes bound a Lambda's wait. */
-export const DEFAULT_VISIBILITY_WAIT: VisibilityWait = { minDelay: 2, maxDelay: 15, maxWaitTime: 120 };
+/** Propagation usually takes seconds; a minute bounds the wait well inside the functions' timeouts (2 and 5 minutes). */
+export const DEFAULT_VISIBILITY_WAIT: VisibilityWait = { minDelay: 2, maxDelay: 15, maxWaitTime: 60 };
 
 /** The codes EC2 answers for an id it does not know (yet). */
 export const NOT_FOUND_CODES: readonly string[] = ['InvalidInstanceID.NotFound', 'InvalidAMIID.NotFound'];

@@ -3,9 +3,11 @@ import {
   DescribeImagesCommand,
   DescribeInstancesCommand,
   EC2Client,
+  type Instance,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import {
+  type AutomationExecution,
   DeleteParameterCommand,
   GetAutomationExecutionCommand,
   GetParameterCommand,
@@ -28,6 +30,24 @@ const ssm = mockClient(SSMClient);
 const BAKE_ID = 'al2023-base-0123456789abcdef0123456789abcdef';
 const AUTOMATION_ID = '4c5a2c1e-7f3b-4d2a-9e8f-0a1b2c3d4e5f';
 const LOCK = '/bakehouse/_locks/al2023-base';
+const BUILDER = 'i-0b0b0b0b0b0b0b0b0';
+/** Waiter timing for tests: hundredths of a second instead of seconds. */
+const QUICK_WAIT = { minDelay: 0.01, maxDelay: 0.02, maxWaitTime: 5 };
+
+/** A failed bake automation whose launch step launched `instanceId`. */
+const launchedBy = (instanceId: string): AutomationExecution => ({
+  AutomationExecutionStatus: 'Failed',
+  StepExecutions: [{ StepName: 'launchBuilder', StepStatus: 'Success', Outputs: { InstanceId: [instanceId] } }],
+});
+
+const builderInstance = (state: 'pending' | 'running'): Instance => ({
+  InstanceId: BUILDER,
+  State: { Name: state },
+  Tags: [
+    { Key: 'bakehouse:bake-id', Value: BAKE_ID },
+    { Key: 'bakehouse:role', Value: 'builder' },
+  ],
+});
 
 const failDeps = (overrides: Partial<CleanUpFailedBakeDeps> = {}): CleanUpFailedBakeDeps => ({
   ec2: new EC2Client({}),
@@ -275,6 +295,63 @@ describe('cleanUpFailedBake', () => {
     expect(ec2).toHaveReceivedCommandExactlyOnceWith(TerminateInstancesCommand, {
       InstanceIds: ['i-0000000000000001', 'i-0000000000000002'],
     });
+  });
+
+  it('terminates the builder its automation launched although the tag search does not list it yet (eventual consistency)', async () => {
+    // Prepare: the automation names its builder; EC2 leaves it out of the filtered search and
+    // answers NotFound by id twice before it knows it, as it may right after RunInstances.
+    ssm.on(GetAutomationExecutionCommand).resolves({ AutomationExecution: launchedBy(BUILDER) });
+    let byId = 0;
+    ec2.on(DescribeInstancesCommand, { InstanceIds: [BUILDER] }).callsFake(() => {
+      byId += 1;
+      if (byId <= 2) throw awsError('InvalidInstanceID.NotFound', `The instance ID '${BUILDER}' does not exist`);
+      return { Reservations: [{ Instances: [builderInstance('pending')] }] };
+    });
+
+    // Act
+    const failure = await cleanUpFailedBake(automationFailed(), failDeps({ visibilityWait: QUICK_WAIT }));
+
+    // Assess
+    expect(failure.terminatedInstanceIds).toEqual([BUILDER]);
+    expect(failure.cleanupErrors).toEqual([]);
+    expect(byId).toBeGreaterThanOrEqual(3);
+    expect(ec2).toHaveReceivedCommandExactlyOnceWith(TerminateInstancesCommand, { InstanceIds: [BUILDER] });
+  });
+
+  it("does not terminate an instance the automation names when it is not this bake's live builder", async () => {
+    // Prepare
+    ssm.on(GetAutomationExecutionCommand).resolves({ AutomationExecution: launchedBy(BUILDER) });
+    ec2.on(DescribeInstancesCommand, { InstanceIds: [BUILDER] }).resolves({
+      Reservations: [
+        { Instances: [{ ...builderInstance('running'), Tags: [{ Key: 'bakehouse:bake-id', Value: 'other' }] }] },
+      ],
+    });
+
+    // Act
+    const failure = await cleanUpFailedBake(automationFailed(), failDeps({ visibilityWait: QUICK_WAIT }));
+
+    // Assess
+    expect(failure.terminatedInstanceIds).toEqual([]);
+    expect(ec2).not.toHaveReceivedCommand(TerminateInstancesCommand);
+  });
+
+  it('gives up on a named builder EC2 never knows, without an error (long gone), and still cleans up the rest', async () => {
+    // Prepare
+    ssm.on(GetAutomationExecutionCommand).resolves({ AutomationExecution: launchedBy(BUILDER) });
+    ec2.on(DescribeInstancesCommand, { InstanceIds: [BUILDER] }).rejects(awsError('InvalidInstanceID.NotFound'));
+    const logger = recordingLogger();
+
+    // Act
+    const failure = await cleanUpFailedBake(
+      automationFailed(),
+      failDeps({ logger, visibilityWait: { minDelay: 0.01, maxDelay: 0.02, maxWaitTime: 0.1 } }),
+    );
+
+    // Assess
+    expect(failure.terminatedInstanceIds).toEqual([]);
+    expect(failure.cleanupErrors).toEqual([]);
+    expect(ec2).not.toHaveReceivedCommand(TerminateInstancesCommand);
+    expect(ec2).toHaveReceivedCommand(DescribeImagesCommand);
   });
 
   it('terminates many builders in batches of 50', async () => {
