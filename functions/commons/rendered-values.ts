@@ -15,13 +15,14 @@
  * | Linux tests[].run | test-linux.yaml (at synth) | quoted here-document between `BAKEHOUSE_CHECK` markers | the marker, `{{` (a parameter reference to SSM) |
  * | Windows preScript, install.scripts[].run, postScript | bake-windows.yaml | single-quoted here-string `@'` … `'@` | a line starting with `'@` |
  * | Windows install.chocolatey.source, .packages | bake-windows.yaml | single-quoted PowerShell string | a `'` |
+ * | Windows patch.categories, .severityLevels, .includeKbs, .excludeKbs | bake-windows.yaml | single-quoted PowerShell string | a `'` |
  * | Windows tests[].run | test-windows.yaml (at synth) | a script block `{ … }` between `BAKEHOUSE_CHECK` markers | an unbalanced `}`, an unclosed string, comment or brace, the marker, `{{` |
  *
  * PowerShell takes the typographic single quotes ‘ ’ ‚ ‛ for `'` (and “ ” „ for `"`) everywhere it
  * takes the plain ones ("about_Quoting_Rules",
  * https://learn.microsoft.com/powershell/module/microsoft.powershell.core/about/about_quoting_rules),
- * so they count as quotes here. Windows Update categories, severities and KB ids are parameters of
- * AWS-InstallWindowsUpdates, never text of a script, and their schema allows only fixed words.
+ * so they count as quotes here. The Windows Update lists hold only the schema's fixed words and KB
+ * ids today; they are checked all the same, so a looser schema cannot open a way out.
  *
  * Pure and free of I/O: families.ts runs it in every validation, including a function's.
  */
@@ -61,10 +62,17 @@ export const BAKE_EMBEDDINGS: Readonly<
     PostScript: { embedding: 'ps-here-string', steps: ['runPostScript'] },
     ChocolateySource: { embedding: 'ps-single-quoted', steps: ['installChocolatey', 'installChocolateyPackages'] },
     ChocolateyPackages: { embedding: 'ps-single-quoted', steps: ['installChocolatey', 'installChocolateyPackages'] },
+    UpdateCategories: { embedding: 'ps-single-quoted', steps: ['installWindowsUpdates'] },
+    UpdateSeverityLevels: { embedding: 'ps-single-quoted', steps: ['installWindowsUpdates'] },
+    IncludeKbs: { embedding: 'ps-single-quoted', steps: ['installWindowsUpdates'] },
+    ExcludeKbs: { embedding: 'ps-single-quoted', steps: ['installWindowsUpdates'] },
   },
 };
 
 const lines = (text: string): string[] => text.split('\n');
+
+/** Whether `char` is one of `set` (never for the empty string past the end of a text). */
+const isOneOf = (set: string, char: string): boolean => char.length === 1 && set.includes(char);
 
 /** Lines (1-based) that would end a quoted here-document with this sentinel, however indented. */
 export const sentinelLines = (text: string, sentinel: string): number[] =>
@@ -74,13 +82,11 @@ export const sentinelLines = (text: string, sentinel: string): number[] =>
 export const hereStringEndLines = (text: string): number[] =>
   lines(text).flatMap((line, i) => {
     const start = line.trimStart();
-    return start.length > 1 && POWERSHELL_SINGLE_QUOTES.includes(start.charAt(0)) && start.charAt(1) === '@'
-      ? [i + 1]
-      : [];
+    return isOneOf(POWERSHELL_SINGLE_QUOTES, start.charAt(0)) && start.charAt(1) === '@' ? [i + 1] : [];
   });
 
 const firstPowerShellQuote = (text: string): string | undefined =>
-  [...text].find((char) => POWERSHELL_SINGLE_QUOTES.includes(char));
+  [...text].find((char) => isOneOf(POWERSHELL_SINGLE_QUOTES, char));
 
 const COMMENT_START = /[\s;({}|]/;
 
@@ -114,17 +120,17 @@ export const scriptBlockProblem = (text: string): string | undefined => {
       continue;
     }
     const next = at(i + 1);
-    if (char === '@' && (POWERSHELL_SINGLE_QUOTES.includes(next) || POWERSHELL_DOUBLE_QUOTES.includes(next))) {
+    if (char === '@' && (isOneOf(POWERSHELL_SINGLE_QUOTES, next) || isOneOf(POWERSHELL_DOUBLE_QUOTES, next))) {
       const rest = text.slice(i + 2);
       const newline = rest.indexOf('\n');
       if (newline >= 0 && rest.slice(0, newline).trim() === '') {
-        const quotes = POWERSHELL_SINGLE_QUOTES.includes(next) ? POWERSHELL_SINGLE_QUOTES : POWERSHELL_DOUBLE_QUOTES;
+        const quotes = isOneOf(POWERSHELL_SINGLE_QUOTES, next) ? POWERSHELL_SINGLE_QUOTES : POWERSHELL_DOUBLE_QUOTES;
         let offset = i + 2 + newline + 1;
         let closed = false;
         while (offset <= text.length) {
           const end = text.indexOf('\n', offset);
           const line = text.slice(offset, end < 0 ? text.length : end);
-          if (quotes.includes(line.charAt(0)) && line.charAt(1) === '@') {
+          if (isOneOf(quotes, line.charAt(0)) && line.charAt(1) === '@') {
             i = offset + 2;
             closed = true;
             break;
@@ -136,8 +142,8 @@ export const scriptBlockProblem = (text: string): string | undefined => {
         continue;
       }
     }
-    if (POWERSHELL_SINGLE_QUOTES.includes(char) || POWERSHELL_DOUBLE_QUOTES.includes(char)) {
-      const quotes = POWERSHELL_SINGLE_QUOTES.includes(char) ? POWERSHELL_SINGLE_QUOTES : POWERSHELL_DOUBLE_QUOTES;
+    if (isOneOf(POWERSHELL_SINGLE_QUOTES, char) || isOneOf(POWERSHELL_DOUBLE_QUOTES, char)) {
+      const quotes = isOneOf(POWERSHELL_SINGLE_QUOTES, char) ? POWERSHELL_SINGLE_QUOTES : POWERSHELL_DOUBLE_QUOTES;
       const expands = quotes === POWERSHELL_DOUBLE_QUOTES;
       let j = i + 1;
       let closed = false;
@@ -147,9 +153,9 @@ export const scriptBlockProblem = (text: string): string | undefined => {
           j += 2;
           continue;
         }
-        if (quotes.includes(c)) {
+        if (isOneOf(quotes, c)) {
           // A doubled quote is an escaped one.
-          if (quotes.includes(at(j + 1))) {
+          if (isOneOf(quotes, at(j + 1))) {
             j += 2;
             continue;
           }
@@ -219,22 +225,38 @@ const windowsProblems = (family: WindowsFamily, who: string): string[] => {
     }
   }
   const chocolatey = family.install.chocolatey;
+  const quoted: [field: string, value: string, where: string, fix: string][] = [];
+  const packageFix = 'Fix: use the package id alone, without quotes';
   if (chocolatey) {
     const steps = 'steps installChocolatey and installChocolateyPackages';
-    const quote = firstPowerShellQuote(chocolatey.source);
+    quoted.push([
+      'install.chocolatey.source',
+      chocolatey.source,
+      steps,
+      "Fix: percent-encode it in the URL (' is %27, ‘ is %E2%80%98, ’ is %E2%80%99)",
+    ]);
+    chocolatey.packages.forEach((value, index) => {
+      quoted.push([`install.chocolatey.packages[${index}]`, value, steps, packageFix]);
+    });
+  }
+  const lists: [string, readonly string[]][] = [
+    ['patch.categories', family.patch.categories],
+    ['patch.severityLevels', family.patch.severityLevels],
+    ['patch.includeKbs', family.patch.includeKbs],
+    ['patch.excludeKbs', family.patch.excludeKbs],
+  ];
+  for (const [field, values] of lists) {
+    values.forEach((value, index) => {
+      quoted.push([`${field}[${index}]`, value, 'step installWindowsUpdates', 'Fix: use the plain word or KB id']);
+    });
+  }
+  for (const [field, value, where, fix] of quoted) {
+    const quote = firstPowerShellQuote(value);
     if (quote !== undefined) {
       problems.push(
-        `${who}: install.chocolatey.source: '${chocolatey.source}' holds the quote ${quote}, which ends the single-quoted PowerShell string automation/bake-windows.yaml (${steps}) puts the feed URL in. Fix: percent-encode it in the URL (' is %27, ‘ is %E2%80%98, ’ is %E2%80%99)`,
+        `${who}: ${field}: '${value}' holds the quote ${quote}, which ends the single-quoted PowerShell string automation/bake-windows.yaml (${where}) puts it in. ${fix}`,
       );
     }
-    chocolatey.packages.forEach((value, index) => {
-      const packageQuote = firstPowerShellQuote(value);
-      if (packageQuote !== undefined) {
-        problems.push(
-          `${who}: install.chocolatey.packages[${index}]: '${value}' holds the quote ${packageQuote}, which ends the single-quoted PowerShell string automation/bake-windows.yaml (${steps}) puts the packages in. Fix: use the package id alone, without quotes`,
-        );
-      }
-    });
   }
   return problems;
 };
