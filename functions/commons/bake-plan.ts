@@ -53,6 +53,14 @@ export interface AwsTag {
 /** Parameters of the bake documents; every value is a list of strings, as SSM takes them. */
 export type DocumentParameters = Record<string, string[]>;
 
+/** The Amazon Linux 2023 release a bake upgrades to (see plan-bake's header). */
+export interface ReleaseTarget {
+  /** `latest` follows AWS's newest release; `pinned` is the family's patch.release. */
+  readonly policy: 'latest' | 'pinned';
+  /** The release the bake key holds: the pinned one, or the newest AL2023 AMI's for latest. */
+  readonly target: string;
+}
+
 export interface BakePlanBase {
   readonly bakeId: string;
   readonly family: string;
@@ -62,6 +70,8 @@ export interface BakePlanBase {
   readonly sourceAmiId: string;
   /** The family whose channel this image is built on, when it is built on one. */
   readonly parentFamily: string | null;
+  /** The release the bake upgrades to; null where the image has no release lock (not AL2023). Plans made before it existed have none. */
+  readonly release?: ReleaseTarget | null;
   readonly bakeKey: string;
   /** When planning ran (ISO 8601). */
   readonly plannedAt: string;

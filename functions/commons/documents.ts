@@ -36,6 +36,7 @@ export const LINUX_BAKE_PARAMETERS = [
   'ExcludePackages',
   'SecurityOnly',
   'InstallPackages',
+  'ReleaseVersion',
 ] as const;
 
 export const WINDOWS_BAKE_PARAMETERS = [
@@ -51,9 +52,75 @@ export const WINDOWS_BAKE_PARAMETERS = [
 export type LinuxBakeParameter = (typeof LINUX_BAKE_PARAMETERS)[number];
 export type WindowsBakeParameter = (typeof WINDOWS_BAKE_PARAMETERS)[number];
 
-/** Names of document outputs the callback keeps for `AMI Baked` and Slack. */
+/**
+ * Names of document outputs the callback keeps for `AMI Baked` and Slack. SSM Automation keeps the
+ * output of only one `aws:runCommand` action per runbook
+ * (https://docs.aws.amazon.com/systems-manager/latest/userguide/automation-action-runcommand.html),
+ * so the Linux document reports everything through one step, `collectReport`. The Windows document
+ * still exposes its two inventory steps until it is restructured the same way.
+ */
 export const BAKE_DOCUMENT_OUTPUTS = {
   imageId: 'createImage.ImageId',
+  report: 'collectReport.Output',
   inventoryBefore: 'inventoryBefore.Output',
   inventoryChanges: 'inventoryAfter.Output',
 } as const;
+
+/** The outputs each bake document declares. */
+export const BAKE_DOCUMENT_OUTPUTS_BY_OS = {
+  linux: [BAKE_DOCUMENT_OUTPUTS.imageId, BAKE_DOCUMENT_OUTPUTS.report],
+  windows: [
+    BAKE_DOCUMENT_OUTPUTS.imageId,
+    BAKE_DOCUMENT_OUTPUTS.inventoryBefore,
+    BAKE_DOCUMENT_OUTPUTS.inventoryChanges,
+  ],
+} as const;
+
+/** What the Linux bake's `collectReport` step printed, read back. */
+export interface BakeReport {
+  /** The Amazon Linux 2023 release before patching, or null where the system has none. */
+  readonly releaseBefore: string | null;
+  readonly releaseAfter: string | null;
+  /** How many package versions changed in all. */
+  readonly changeCount: number;
+  /** `+name-version` (installed) and `-name-version` (removed or replaced), as many as the report held. */
+  readonly changes: readonly string[];
+  /** Changes left out of `changes` for length; the image has them all in /var/lib/bakehouse. */
+  readonly omitted: number;
+}
+
+const REPORT_HEADER = 'bakehouse-report 1';
+
+/**
+ * Reads the report `collectReport` prints (automation/bake-linux.yaml describes the lines). Run
+ * Command appends standard error after the output and cuts the whole at 2,500 characters, so
+ * reading stops at the first line that is not part of the report; a report whose header is missing
+ * reads as undefined.
+ */
+export const parseBakeReport = (text: string): BakeReport | undefined => {
+  const lines = text.replace(/\r\n/g, '\n').split('\n');
+  const start = lines.findIndex((line) => line.trim() === REPORT_HEADER);
+  if (start < 0) return undefined;
+  let releaseBefore: string | null = null;
+  let releaseAfter: string | null = null;
+  let changeCount = 0;
+  let omitted = 0;
+  const changes: string[] = [];
+  for (const line of lines.slice(start + 1)) {
+    const [key, value = ''] = line.trim().split(/\s+/, 2);
+    if (key === 'release-before') releaseBefore = value === '-' || value === '' ? null : value;
+    else if (key === 'release-after') releaseAfter = value === '-' || value === '' ? null : value;
+    else if (key === 'changes' && /^\d+$/.test(value)) changeCount = Number(value);
+    else if (key === 'more' && /^\d+$/.test(value)) omitted = Number(value);
+    else if (key !== undefined && /^[+-]\S/.test(key) && value === '') changes.push(key);
+    else break;
+  }
+  return { releaseBefore, releaseAfter, changeCount: Math.max(changeCount, changes.length), changes, omitted };
+};
+
+/** The report among an automation's (or an `AMI Baked` event's) outputs, if there is one. */
+export const bakeReportOf = (outputs: Readonly<Record<string, unknown>> | undefined): BakeReport | undefined => {
+  const value = outputs?.[BAKE_DOCUMENT_OUTPUTS.report];
+  const text = Array.isArray(value) ? value.filter((v) => typeof v === 'string').join('\n') : value;
+  return typeof text === 'string' ? parseBakeReport(text) : undefined;
+};

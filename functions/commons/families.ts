@@ -10,10 +10,16 @@ import { isTimeZone, validateCron } from '@bakehouse/cron';
 import { z } from 'zod';
 import { ConfigError } from './errors';
 import { CANDIDATE_CHANNEL } from './family-lookup';
-import { familyDocumentValues, MAX_AUTOMATION_PARAMETER_LENGTH, PARAMETER_FIELDS } from './render';
+import { familyDocumentValues, isReleaseLocked, MAX_AUTOMATION_PARAMETER_LENGTH, PARAMETER_FIELDS } from './render';
 
 const FAMILY_NAME = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
 const CHANNEL_NAME = /^[a-z][a-z0-9-]{0,30}$/;
+/**
+ * An Amazon Linux 2023 release version: `2023.<quarter>.<yyyymmdd>`, as `dnf --releasever` takes
+ * it (https://docs.aws.amazon.com/linux/al2023/ug/deterministic-upgrades-usage.html), optionally
+ * with the image build suffix the AMI names carry (`al2023-ami-2023.9.20261122.0-…`).
+ */
+export const AL2023_RELEASE = /^\d{4}\.\d+\.\d{8}(\.\d+)?$/;
 const PACKAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+:~*@=-]*$/;
 const KB_ID = /^KB\d{6,8}$/;
 const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
@@ -295,6 +301,20 @@ export const linuxFamilySchema = z.strictObject({
       includePackages: packages.default([]),
       excludePackages: packages.default([]),
       securityOnly: z.boolean().default(false),
+      /**
+       * Amazon Linux 2023 locks every image to one release, so patching within it finds nothing
+       * newer than the image: the patch step upgrades to this release instead. `latest` (the
+       * default for families whose lineage starts at an Amazon Linux 2023 source) follows AWS's
+       * newest release; a release version such as '2023.9.20261122.0' pins one. Systems without
+       * release locking (apt, yum) ignore it.
+       */
+      release: z
+        .string()
+        .refine(
+          (value) => value === 'latest' || AL2023_RELEASE.test(value),
+          "use 'latest' or an Amazon Linux 2023 release version such as '2023.9.20261122.0' (see the AL2023 release notes), not a package version or an AMI id",
+        )
+        .optional(),
     })
     .prefault({}),
   install: z
@@ -490,6 +510,13 @@ const crossFamilyProblems = (families: readonly Family[]): string[] => {
           `family '${family.name}': ${PARAMETER_FIELDS[parameter] ?? parameter}: renders to ${value.length} characters, but SSM Automation takes at most ${MAX_AUTOMATION_PARAMETER_LENGTH} per parameter. Fix: keep inline scripts and lists short; ship longer logic as a package (install.packages) or bake it into a parent family`,
         );
       }
+    }
+  }
+  for (const family of families) {
+    if (family.os === 'linux' && family.patch.release !== undefined && isReleaseLocked(family, families) === false) {
+      problems.push(
+        `family '${family.name}': patch.release: '${family.patch.release}' is an Amazon Linux 2023 release policy, but the family's images come from a source that is not Amazon Linux 2023, whose package manager has no releases to follow. Fix: remove patch.release`,
+      );
     }
   }
   const byName = new Map<string, Family>();

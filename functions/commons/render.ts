@@ -53,3 +53,40 @@ export const PARAMETER_FIELDS: Record<string, string> = {
   ChocolateySource: 'install.chocolatey.source',
   ChocolateyPackages: 'install.chocolatey.packages',
 };
+
+/**
+ * Whether a family's images are Amazon Linux 2023, whose package manager is locked to a release
+ * (https://docs.aws.amazon.com/linux/al2023/ug/deterministic-upgrades-usage.html): decided by the
+ * source at the root of its lineage. `true` for AWS's AL2023 parameters and AMI name filters
+ * naming al2023, `false` for another public parameter, `undefined` when the configuration cannot
+ * tell (an AMI filter by other names).
+ */
+export const isReleaseLocked = (family: Family, families: readonly Family[]): boolean | undefined => {
+  let root: Family | undefined = family;
+  const seen = new Set<string>();
+  while (root && 'family' in root.source && !seen.has(root.name)) {
+    seen.add(root.name);
+    const parent: string = root.source.family;
+    root = families.find((f) => f.name === parent);
+  }
+  if (!root) return undefined;
+  if (root.os !== 'linux') return false;
+  const { source } = root;
+  if ('ssmParameter' in source) return /al2023/i.test(source.ssmParameter);
+  if ('amiFilter' in source) {
+    const names = source.amiFilter.filters.name ?? [];
+    return names.some((name) => /al2023/i.test(name)) ? true : undefined;
+  }
+  return undefined;
+};
+
+/**
+ * The release policy a Linux family's patch step follows: its own `patch.release`, or `latest`
+ * where its lineage is Amazon Linux 2023; null where there is no release to follow.
+ */
+export const releasePolicyOf = (family: Family, families: readonly Family[]): string | null => {
+  if (family.os !== 'linux') return null;
+  const locked = isReleaseLocked(family, families);
+  if (family.patch.release !== undefined) return locked === false ? null : family.patch.release;
+  return locked === true ? 'latest' : null;
+};

@@ -6,11 +6,24 @@
  * The bake key holds the *resolved* source AMI id, the document's content hash and the normalized
  * parameters, never a label such as "latest": a new upstream image or a changed document is a new
  * key (Spinnaker's Rosco cached by label and served stale images).
+ *
+ * The same holds for the Amazon Linux 2023 release a bake upgrades to. AL2023 locks every image to
+ * one release (https://docs.aws.amazon.com/linux/al2023/ug/deterministic-upgrades-usage.html), so
+ * a child family built on an unchanged parent would find nothing new unless it moves to a newer
+ * release: the key holds the release the bake targets. A pinned release is its own target. For
+ * `latest`, the target is the release of AWS's newest AL2023 AMI, read from the public parameter
+ * AWS keeps for it (`/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-<arch>`,
+ * https://docs.aws.amazon.com/linux/al2023/ug/ec2.html) and the release in that image's name
+ * (`al2023-ami-2023.9.20261122.0-kernel-6.1-x86_64`): AWS publishes an AMI with every release, it
+ * is what the PlanBake role may already read, and it needs no network path to the repository.
+ * The builder itself runs `dnf upgrade --releasever=latest`, which takes the newest release in
+ * the repository: never older than the target, newer only when the repository is ahead of the
+ * AMIs, and the bake's report records the release the image really reached.
  */
 import { DescribeImagesCommand, type EC2Client, type Image } from '@aws-sdk/client-ec2';
 import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { type AwsTag, type BakePlan, type DocumentParameters, Tag } from '../commons/bake-plan';
+import { type AwsTag, type BakePlan, type DocumentParameters, type ReleaseTarget, Tag } from '../commons/bake-plan';
 import {
   errorNameOf,
   FamilyBusyError,
@@ -24,7 +37,7 @@ import { CANDIDATE_CHANNEL, channelParameterName, findFamily } from '../commons/
 import { canonicalJson, sha256Hex, uuidFrom } from '../commons/hashing';
 import { eachPage } from '../commons/pages';
 import type { LogPort } from '../commons/powertools';
-import { familyDocumentValues } from '../commons/render';
+import { familyDocumentValues, releasePolicyOf } from '../commons/render';
 
 export interface DocumentRef {
   readonly name: string;
@@ -90,9 +103,10 @@ export const planBake = async (input: PlanBakeInput, deps: PlanBakeDeps): Promis
   }
   const now = deps.clock();
   const source = await resolveSource(family, deps);
+  const release = await resolveRelease(family, source, deps);
   const documentRef = deps.settings.documents[family.os];
   const parameters = documentParameters(family, source.image, input.bakeId, now, deps);
-  const bakeKey = computeBakeKey(source.image.ImageId, documentRef, parameters);
+  const bakeKey = computeBakeKey(source.image.ImageId, documentRef, parameters, release?.target ?? null);
   const base = {
     bakeId: input.bakeId,
     family: family.name,
@@ -101,6 +115,7 @@ export const planBake = async (input: PlanBakeInput, deps: PlanBakeDeps): Promis
     request,
     sourceAmiId: source.image.ImageId,
     parentFamily: source.parentFamily,
+    release,
     bakeKey,
     plannedAt: now.toISOString(),
   };
@@ -174,6 +189,38 @@ const resolveSource = async (family: Family, deps: PlanBakeDeps): Promise<Resolv
     parentFamily: source.family,
     description: `${source.family}/${source.channel}`,
   };
+};
+
+/** The public parameter that names AWS's newest Amazon Linux 2023 AMI for an architecture. */
+export const latestAl2023Parameter = (architecture: string): string =>
+  `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${architecture}`;
+
+/** The release in an AL2023 AMI's name: `al2023-ami-2023.9.20261122.0-kernel-6.1-x86_64`. */
+export const releaseInImageName = (name: string | undefined): string | undefined =>
+  /^al2023-ami-(?:minimal-)?(\d{4}\.\d+\.\d{8}(?:\.\d+)?)-/.exec(name ?? '')?.[1];
+
+const resolveRelease = async (
+  family: Family,
+  source: ResolvedSource,
+  deps: PlanBakeDeps,
+): Promise<ReleaseTarget | null> => {
+  const policy = releasePolicyOf(family, deps.config.families);
+  if (policy === null) return null;
+  if (policy !== 'latest') return { policy: 'pinned', target: policy };
+  const parameter = latestAl2023Parameter(family.architecture);
+  const sameAsSource = 'ssmParameter' in family.source && family.source.ssmParameter === parameter;
+  let name = sameAsSource ? source.image.Name : undefined;
+  if (!sameAsSource) {
+    const amiId = await readParameter(parameter, deps);
+    if (amiId) name = (await describeSourceImage(amiId, family, deps)).Name;
+  }
+  const target = releaseInImageName(name);
+  if (!target) {
+    throw new SourceImageNotFoundError(
+      `family '${family.name}': patch.release is 'latest', but the newest Amazon Linux 2023 release could not be read from ${parameter} (image name '${name ?? 'none'}'). Fix: pin patch.release to a release version such as '2023.9.20261122.0', or check that the parameter exists in ${deps.settings.region}`,
+    );
+  }
+  return { policy: 'latest', target };
 };
 
 const readParameter = async (name: string, deps: PlanBakeDeps): Promise<string | undefined> => {
@@ -284,6 +331,8 @@ export const documentParameters = (
     ImageName: `bakehouse/${family.name}/${compactTimestamp(now)}-${sha256Hex(bakeId).slice(0, 6)}`,
     ImageDescription: `${family.name} baked by Bakehouse from ${image.ImageId}`.slice(0, 255),
     ...familyDocumentValues(family),
+    // latest, or the pinned release; the bake key holds the resolved target (computeBakeKey).
+    ReleaseVersion: releasePolicyOf(family, deps.config.families) ?? '',
   };
   // Empty values are left out: the documents default them to '' and SSM rejects some empty lists.
   const parameters: DocumentParameters = {
@@ -298,11 +347,16 @@ export const documentParameters = (
 const rootVolumeSize = (image: Image): number | undefined =>
   image.BlockDeviceMappings?.find((m) => m.DeviceName === image.RootDeviceName)?.Ebs?.VolumeSize;
 
-export const computeBakeKey = (sourceAmiId: string, document: DocumentRef, parameters: DocumentParameters): string => {
+export const computeBakeKey = (
+  sourceAmiId: string,
+  document: DocumentRef,
+  parameters: DocumentParameters,
+  release: string | null = null,
+): string => {
   const normalized = Object.fromEntries(Object.entries(parameters).filter(([key]) => !PER_BAKE_PARAMETERS.has(key)));
-  return sha256Hex(
-    canonicalJson({ sourceAmiId, document: { name: document.name, sha256: document.sha256 }, normalized }),
-  );
+  const key = { sourceAmiId, document: { name: document.name, sha256: document.sha256 }, normalized };
+  // Families without a release keep the key they had: the release is added only where there is one.
+  return sha256Hex(canonicalJson(release === null ? key : { ...key, release }));
 };
 
 const acquireFamilyLock = async (

@@ -19,8 +19,10 @@ import { BAKE_DOCUMENT_FILES, type BakeOs, listBakeDocuments, loadBakeDocument }
 import shippedConfig from '../../bakehouse.config';
 import {
   BAKE_DOCUMENT_OUTPUTS,
+  BAKE_DOCUMENT_OUTPUTS_BY_OS,
   BAKE_DOCUMENTS,
   LINUX_BAKE_PARAMETERS,
+  parseBakeReport,
   WINDOWS_BAKE_PARAMETERS,
 } from '../../functions/commons/documents';
 import { loadConfig } from '../../functions/commons/families';
@@ -147,7 +149,7 @@ describe.each(OSES)('the %s bake document', (os) => {
     const doc = bakeDoc(os);
 
     // Assess
-    expect(doc.outputs).toEqual(expect.arrayContaining(Object.values(BAKE_DOCUMENT_OUTPUTS)));
+    expect(doc.outputs).toEqual(expect.arrayContaining([...BAKE_DOCUMENT_OUTPUTS_BY_OS[os]]));
     expect(stepOf(doc, 'createImage').outputs).toContainEqual({
       Name: 'ImageId',
       Selector: '$.ImageId',
@@ -332,7 +334,7 @@ describe('the Linux bake steps', () => {
   const fakeBin = (name: string, tools: Record<string, string>): { bin: string; log: string } => {
     const bin = join(scratch, name);
     mkdirSync(bin);
-    for (const util of ['cat', 'comm', 'grep', 'mkdir', 'mktemp', 'rm', 'sed', 'sort', 'wc']) {
+    for (const util of ['awk', 'cat', 'comm', 'grep', 'head', 'mkdir', 'mktemp', 'rm', 'sed', 'sort', 'tr', 'wc']) {
       const real = ['/usr/bin', '/bin'].map((d) => join(d, util)).find((p) => existsSync(p));
       if (real) symlinkSync(real, join(bin, util));
     }
@@ -366,7 +368,7 @@ describe('the Linux bake steps', () => {
     expect(failures).toEqual([]);
   });
 
-  it('takes the inventory with dpkg-query or rpm, whichever exists, sorted into a file and echoed', () => {
+  it('takes the inventory with dpkg-query or rpm, whichever exists, sorted into a file', () => {
     // Prepare
     const state = join(scratch, 'before-state');
     mkdirSync(state);
@@ -379,24 +381,100 @@ describe('the Linux bake steps', () => {
     // Assess
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
-    expect(result.stdout).toBe('2 packages installed\nbash 5.2-1.x86_64\nzlib 1.2-3.x86_64\n');
+    expect(result.stdout).toBe('2 packages installed\n');
     expect(readFileSync(join(state, 'packages-before.txt'), 'utf8')).toBe('bash 5.2-1.x86_64\nzlib 1.2-3.x86_64\n');
+    expect(existsSync(join(state, 'release-before.txt'))).toBe(false);
   });
 
-  it('reports the package changes as compact +name-version and -name-version lines', () => {
+  it('records the Amazon Linux 2023 release the builder starts from, read from system-release', () => {
     // Prepare
-    const state = join(scratch, 'after-state');
+    const state = join(scratch, 'before-release');
     mkdirSync(state);
-    writeFileSync(join(state, 'packages-before.txt'), 'curl 8.0\njq 1.6\nopenssl 3.0.7\n');
-    const { bin } = fakeBin('dpkg-after', { 'dpkg-query': `printf 'openssl 3.0.8\\njq 1.6\\nnginx 1.24\\n'` });
-    const script = commandText(bakeDoc('linux'), 'inventoryAfter').replaceAll('/var/lib/bakehouse', state);
+    const { bin } = fakeBin('al2023-before', {
+      dnf: 'exit 0',
+      rpm: `case "$*" in *system-release*) echo 2023.9.20261101.0 ;; *) echo 'bash 5.2-1.x86_64' ;; esac`,
+    });
+    const script = commandText(bakeDoc('linux'), 'inventoryBefore').replaceAll('/var/lib/bakehouse', state);
 
     // Act
     const result = runSh(script, bin);
 
     // Assess
     expect(result.status).toBe(0);
-    expect(result.stdout).toBe('-curl-8.0\n+nginx-1.24\n-openssl-3.0.7\n+openssl-3.0.8\n');
+    expect(result.stdout).toContain('release 2023.9.20261101.0');
+    expect(readFileSync(join(state, 'release-before.txt'), 'utf8')).toBe('2023.9.20261101.0\n');
+  });
+
+  /** Runs collectReport over a before-list, with the given tools for the after-list. */
+  const report = (name: string, before: string, tools: Record<string, string>, releaseBefore?: string) => {
+    const state = join(scratch, `${name}-state`);
+    mkdirSync(state);
+    writeFileSync(join(state, 'packages-before.txt'), before);
+    if (releaseBefore) writeFileSync(join(state, 'release-before.txt'), `${releaseBefore}\n`);
+    const { bin } = fakeBin(name, tools);
+    const script = commandText(bakeDoc('linux'), 'collectReport').replaceAll('/var/lib/bakehouse', state);
+    return { result: runSh(script, bin), state };
+  };
+
+  it('reports the package changes as compact +name-version and -name-version lines, releases unknown on apt', () => {
+    // Act
+    const { result, state } = report('dpkg-after', 'curl 8.0\njq 1.6\nopenssl 3.0.7\n', {
+      'dpkg-query': `printf 'openssl 3.0.8\\njq 1.6\\nnginx 1.24\\n'`,
+    });
+
+    // Assess
+    expect(result.status).toBe(0);
+    expect(result.stdout).toBe(
+      'bakehouse-report 1\nrelease-before -\nrelease-after -\nchanges 4\n-curl-8.0\n+nginx-1.24\n-openssl-3.0.7\n+openssl-3.0.8\n',
+    );
+    expect(readFileSync(join(state, 'package-changes.txt'), 'utf8')).toContain('+nginx-1.24');
+    expect(parseBakeReport(result.stdout)).toEqual({
+      releaseBefore: null,
+      releaseAfter: null,
+      changeCount: 4,
+      changes: ['-curl-8.0', '+nginx-1.24', '-openssl-3.0.7', '+openssl-3.0.8'],
+      omitted: 0,
+    });
+  });
+
+  it('reports the release before and after on Amazon Linux 2023', () => {
+    // Act
+    const { result, state } = report(
+      'al2023-after',
+      'bash 5.2-1.amzn2023.x86_64\n',
+      {
+        dnf: 'exit 0',
+        rpm: `case "$*" in *system-release*) echo 2023.9.20261122.0 ;; *) echo 'bash 5.2-2.amzn2023.x86_64' ;; esac`,
+      },
+      '2023.9.20261101.0',
+    );
+
+    // Assess
+    expect(result.status).toBe(0);
+    const parsed = parseBakeReport(result.stdout);
+    expect(parsed?.releaseBefore).toBe('2023.9.20261101.0');
+    expect(parsed?.releaseAfter).toBe('2023.9.20261122.0');
+    expect(parsed?.changes).toEqual(['-bash-5.2-1.amzn2023.x86_64', '+bash-5.2-2.amzn2023.x86_64']);
+    expect(readFileSync(join(state, 'release-after.txt'), 'utf8')).toBe('2023.9.20261122.0\n');
+  });
+
+  it("keeps the report under Run Command's 2,500-character output, counting what it leaves out", () => {
+    // Prepare: 400 packages all replaced, far more than fits
+    const names = Array.from({ length: 400 }, (_, i) => `package-number-${String(i).padStart(3, '0')}`);
+    const before = names.map((n) => `${n} 1.0-1.amzn2023.x86_64\n`).join('');
+    const after = names.map((n) => `${n} 1.0-2.amzn2023.x86_64`).join('\\n');
+
+    // Act
+    const { result, state } = report('many-changes', before, { rpm: `printf '${after}\\n'` });
+
+    // Assess
+    expect(result.status).toBe(0);
+    expect(result.stdout.length).toBeLessThanOrEqual(2_000);
+    const parsed = parseBakeReport(result.stdout);
+    expect(parsed?.changeCount).toBe(800);
+    expect((parsed?.changes.length ?? 0) + (parsed?.omitted ?? 0)).toBe(800);
+    expect(parsed?.omitted).toBeGreaterThan(0);
+    expect(readFileSync(join(state, 'package-changes.txt'), 'utf8').split('\n').filter(Boolean)).toHaveLength(800);
   });
 
   it('patches with dnf honouring ExcludePackages globs and SecurityOnly, without expanding the globs', () => {
@@ -446,12 +524,233 @@ describe('the Linux bake steps', () => {
     // Assess
     expect(result.status).toBe(0);
     const calls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
-    const holdAt = calls.indexOf('apt-mark hold linux-image-aws');
+    const holdAt = calls.indexOf('apt-mark -o DPkg::Lock::Timeout=600 hold linux-image-aws');
     const upgradeAt = calls.findIndex((c) => c.startsWith('apt-get') && c.endsWith('upgrade --with-new-pkgs'));
-    const unholdAt = calls.indexOf('apt-mark unhold linux-image-aws');
+    const unholdAt = calls.indexOf('apt-mark -o DPkg::Lock::Timeout=600 unhold linux-image-aws');
     expect(holdAt).toBeGreaterThanOrEqual(0);
     expect(upgradeAt).toBeGreaterThan(holdAt);
     expect(unholdAt).toBeGreaterThan(upgradeAt);
+  });
+
+  /** rpm answering system-release's version as AL2023 (dated) or AL2 ("2") does. */
+  const rpmWithRelease = (version: string) =>
+    `case "$*" in *system-release*) echo ${version} ;; *) echo 'bash 5.2-1.x86_64' ;; esac`;
+
+  it('upgrades Amazon Linux 2023 to ReleaseVersion, since upgrading within its locked release finds nothing', () => {
+    // Prepare
+    const { bin, log } = fakeBin('dnf-release', { dnf: 'exit 0', rpm: rpmWithRelease('2023.9.20261101.0') });
+    const script = commandText(bakeDoc('linux'), 'patchPackages', {
+      ExcludePackages: 'kernel-livepatch*',
+      ReleaseVersion: 'latest',
+    });
+
+    // Act
+    const result = runSh(script, bin);
+
+    // Assess
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('release 2023.9.20261101.0, upgrading to release latest');
+    const calls = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((c) => c.startsWith('dnf'));
+    expect(calls).toEqual(['dnf -y --exclude=kernel-livepatch* --releasever=latest upgrade']);
+  });
+
+  it('upgrades to a pinned release version as given', () => {
+    // Prepare
+    const { bin, log } = fakeBin('dnf-pinned', { dnf: 'exit 0', rpm: rpmWithRelease('2023.9.20261101.0') });
+    const script = commandText(bakeDoc('linux'), 'patchPackages', { ReleaseVersion: '2023.9.20261122.0' });
+
+    // Act
+    const result = runSh(script, bin);
+
+    // Assess
+    expect(result.status).toBe(0);
+    expect(readFileSync(log, 'utf8')).toContain('dnf -y --releasever=2023.9.20261122.0 upgrade\n');
+  });
+
+  it.each([
+    [
+      'a dnf system without dated releases (Fedora-like)',
+      { dnf: 'exit 0', rpm: rpmWithRelease('40') },
+      'dnf -y upgrade',
+    ],
+    ['a yum system (Amazon Linux 2)', { yum: 'exit 0', rpm: rpmWithRelease('2') }, 'yum -y upgrade'],
+  ])('leaves the release alone on %s', (_name, tools, expected) => {
+    // Prepare
+    const { bin, log } = fakeBin(`no-lock-${Object.keys(tools)[0]}`, tools);
+    const script = commandText(bakeDoc('linux'), 'patchPackages', { ReleaseVersion: 'latest' });
+
+    // Act
+    const result = runSh(script, bin);
+
+    // Assess
+    expect(result.status).toBe(0);
+    const calls = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((c) => /^(dnf|yum) /.test(c));
+    expect(calls).toEqual([expected]);
+  });
+
+  /** apt-get that fails with apt's lock message the first `busy` times, then succeeds. */
+  const aptHeldFor = (busy: number, counter: string) =>
+    [
+      `n=$(cat '${counter}' 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > '${counter}'`,
+      `if [ "$n" -le ${busy} ]; then`,
+      `  echo 'E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 812 (unattended-upgr)' >&2`,
+      `  echo 'E: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is another process using it?' >&2`,
+      '  exit 100',
+      'fi',
+    ].join('\n');
+
+  it('waits for cloud-init, takes the dpkg lock with a timeout and retries apt while the lock is held', () => {
+    // Prepare
+    const counter = join(scratch, 'apt-busy-once.count');
+    const { bin, log } = fakeBin('apt-busy-once', {
+      'cloud-init': 'exit 2',
+      'apt-get': aptHeldFor(1, counter),
+      'apt-mark': 'exit 0',
+      'dpkg-query': 'exit 1',
+      sleep: 'exit 0',
+    });
+    const script = commandText(bakeDoc('linux'), 'patchPackages');
+
+    // Act
+    const result = runSh(script, bin);
+
+    // Assess
+    expect(result.status, result.stderr).toBe(0);
+    const calls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    expect(calls[0]).toBe('cloud-init status --wait');
+    const apt = calls.filter((c) => c.startsWith('apt-get'));
+    expect(apt).toEqual([
+      'apt-get -o DPkg::Lock::Timeout=600 update',
+      'apt-get -o DPkg::Lock::Timeout=600 update',
+      'apt-get -o DPkg::Lock::Timeout=600 -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold upgrade --with-new-pkgs',
+    ]);
+    expect(calls).toContain('sleep 30');
+    expect(result.stderr).toContain('attempt 1 of 3');
+  });
+
+  it('fails after three attempts saying the dpkg lock was held, and by what', () => {
+    // Prepare
+    const counter = join(scratch, 'apt-busy-always.count');
+    const { bin, log } = fakeBin('apt-busy-always', {
+      'apt-get': aptHeldFor(99, counter),
+      'apt-mark': 'exit 0',
+      'dpkg-query': 'exit 1',
+      sleep: 'exit 0',
+    });
+    const script = commandText(bakeDoc('linux'), 'patchPackages');
+
+    // Act
+    const result = runSh(script, bin);
+
+    // Assess
+    expect(result.status).toBe(100);
+    expect(
+      readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((c) => c.startsWith('apt-get')),
+    ).toHaveLength(3);
+    expect(result.stderr).toMatch(/failed 3 times: the dpkg lock was still held .* by process 812 \(unattended-upgr\)/);
+  });
+
+  it('does not call a failure that is not about the lock a held lock', () => {
+    // Prepare
+    const { bin } = fakeBin('apt-broken', {
+      'apt-get': "echo 'E: Unable to locate package nosuch' >&2; exit 100",
+      'dpkg-query': 'exit 1',
+      sleep: 'exit 0',
+    });
+    const script = commandText(bakeDoc('linux'), 'installPackages', { InstallPackages: 'nosuch' });
+
+    // Act
+    const result = runSh(script, bin);
+
+    // Assess
+    expect(result.status).toBe(100);
+    expect(result.stderr).toContain('failed 3 times, the last with exit code 100');
+    expect(result.stderr).not.toContain('dpkg lock');
+  });
+
+  it('installs packages on apt through the same lock handling, after cloud-init', () => {
+    // Prepare
+    const counter = join(scratch, 'apt-install-busy.count');
+    const { bin, log } = fakeBin('apt-install', {
+      'cloud-init': 'exit 1',
+      'apt-get': aptHeldFor(2, counter),
+      sleep: 'exit 0',
+    });
+    const script = commandText(bakeDoc('linux'), 'installPackages', { InstallPackages: 'jq nginx' });
+
+    // Act
+    const result = runSh(script, bin);
+
+    // Assess
+    expect(result.status, result.stderr).toBe(0);
+    const calls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    expect(calls[0]).toBe('cloud-init status --wait');
+    expect(calls.filter((c) => c.startsWith('apt-get')).at(-1)).toBe(
+      'apt-get -o DPkg::Lock::Timeout=600 -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install jq nginx',
+    );
+    expect(result.stderr).toContain('cloud-init ended with status 1');
+  });
+
+  it('fails the install script step naming the script when it has a syntax error, running none of it', () => {
+    // Prepare
+    const { bin } = fakeBin('syntax', {});
+    symlinkSync('/bin/sh', join(bin, 'sh'));
+    const script = commandText(bakeDoc('linux'), 'runInstallScript', {
+      InstallScript: '# bakehouse step: broken\necho ran\nif then fi',
+    });
+
+    // Act
+    const result = runSh(script, bin);
+
+    // Assess
+    expect(result.status).toBe(2);
+    expect(result.stdout).not.toContain('ran');
+    expect(result.stderr).toContain('the install script (install.scripts) has a syntax error');
+  });
+
+  it('writes scripts shellcheck passes, as rendered with parameter values', () => {
+    // Prepare
+    const doc = bakeDoc('linux');
+    const values = {
+      PreScript: 'echo pre',
+      InstallScript: '# bakehouse step: a\necho a',
+      PostScript: 'echo post',
+      IncludePackages: 'openssl',
+      ExcludePackages: 'kernel*',
+      SecurityOnly: 'false',
+      InstallPackages: 'jq',
+      ReleaseVersion: 'latest',
+    };
+    const shellSteps = doc.mainSteps.filter((s) => s.inputs.DocumentName === 'AWS-RunShellScript');
+
+    // Act
+    const findings = shellSteps.flatMap((step) => {
+      const result = spawnSync('shellcheck', ['-s', 'sh', '-f', 'gcc', '-'], {
+        input: commandText(doc, step.name, values),
+        encoding: 'utf8',
+      });
+      if (result.error) throw result.error;
+      return result.status === 0 ? [] : [`${step.name}:\n${result.stdout}`];
+    });
+
+    // Assess
+    expect(findings).toEqual([]);
+  });
+
+  it('keeps the automation output of exactly one Run Command step', () => {
+    // Act
+    const doc = bakeDoc('linux');
+    const runCommandSteps = new Set(doc.mainSteps.filter((s) => s.action === 'aws:runCommand').map((s) => s.name));
+    const kept = doc.outputs.filter((o) => runCommandSteps.has(o.split('.')[0] ?? ''));
+
+    // Assess
+    expect(kept).toEqual([BAKE_DOCUMENT_OUTPUTS.report]);
   });
 
   it('fails the patch step when no supported package manager exists', () => {

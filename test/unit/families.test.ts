@@ -664,3 +664,60 @@ describe('loadConfig promotion targets and distribution', () => {
     expect(() => loadConfig(input)).toThrow('distribution.accounts.0.tagRoleArn: Fix: use an IAM role ARN');
   });
 });
+
+describe('the Linux release policy (patch.release)', () => {
+  it.each(['latest', '2023.9.20261122', '2023.9.20261122.0'])("accepts '%s'", (release) => {
+    // Act
+    const config = loadConfig(withFamily(linuxFamily(), { 'patch.release': release }));
+
+    // Assess
+    const family = config.families[0];
+    expect(family?.os === 'linux' ? family.patch.release : undefined).toBe(release);
+  });
+
+  it.each(['2023', 'newest', '2023.9', 'ami-0123456789abcdef0', '3.0.8-1.amzn2023'])(
+    "rejects '%s', naming the family, the field and the fix",
+    (release) => {
+      // Act
+      const problems = problemsOf(withFamily(linuxFamily(), { 'patch.release': release }));
+
+      // Assess
+      expect(problems).toEqual([
+        expect.stringMatching(
+          /^family 'al2023-base': patch\.release: Fix: use 'latest' or an Amazon Linux 2023 release version such as '2023\.9\.20261122\.0'/,
+        ),
+      ]);
+    },
+  );
+
+  it('rejects a release policy on a family whose source is another Linux', () => {
+    // Prepare
+    const ubuntu = linuxFamily({
+      name: 'ubuntu-base',
+      source: { ssmParameter: '/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id' },
+      patch: { release: 'latest' },
+    });
+
+    // Act
+    const problems = problemsOf(configInput([ubuntu]));
+
+    // Assess
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^family 'ubuntu-base': patch\.release: 'latest' is an Amazon Linux 2023 release policy.*Fix: remove patch\.release$/,
+      ),
+    ]);
+  });
+
+  it('accepts a pinned release on a child of an AL2023 family and on a family whose filter cannot tell', () => {
+    // Prepare
+    const child = { ...childFamily('al2023-base'), patch: { release: '2023.9.20261122.0' } } as FamilyInput;
+    const filtered = { ...filteredFamily('golden-base'), patch: { release: 'latest' } } as FamilyInput;
+
+    // Act
+    const config = loadConfig(configInput([linuxFamily(), child, filtered]));
+
+    // Assess
+    expect(config.families).toHaveLength(3);
+  });
+});

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type BakeActionPlan, type BakePlan, Tag } from '../../functions/commons/bake-plan';
 import { LINUX_BAKE_PARAMETERS, WINDOWS_BAKE_PARAMETERS } from '../../functions/commons/documents';
-import { loadConfig } from '../../functions/commons/families';
+import { type FamilyInput, loadConfig } from '../../functions/commons/families';
 import {
   computeBakeKey,
   type DocumentRef,
@@ -17,6 +17,7 @@ import {
 import {
   awsError,
   bakeConfig,
+  childFamily,
   configInput,
   linuxFamily,
   recordingLogger,
@@ -64,8 +65,10 @@ const request = (overrides: Record<string, unknown> = {}) => ({
   ...overrides,
 });
 
+const RELEASE = '2023.9.20261101.0';
 const image = (overrides: Partial<Image> = {}): Image => ({
   ImageId: SOURCE_AMI,
+  Name: `al2023-ami-${RELEASE}-kernel-6.1-x86_64`,
   State: 'available',
   Architecture: 'x86_64',
   CreationDate: '2026-01-10T00:00:00.000Z',
@@ -279,7 +282,7 @@ describe('planBake resolves the source image', () => {
 
   it("builds on the parent family's channel and records the parent", async () => {
     // Prepare
-    givenAWorld({ '/bakehouse/al2023-base/stable': SOURCE_AMI });
+    givenAWorld({ '/bakehouse/al2023-base/stable': SOURCE_AMI, [LINUX_PARAMETER]: SOURCE_AMI });
 
     // Act
     const plan = asBake(await planBake({ bakeId: BAKE_ID, request: request({ family: 'al2023-web' }) }, planDeps()));
@@ -592,6 +595,7 @@ describe('planBake fills in the bake', () => {
       ExcludePackages: ['kernel-livepatch*'],
       SecurityOnly: ['false'],
       InstallPackages: ['jq amazon-cloudwatch-agent'],
+      ReleaseVersion: ['latest'],
     });
     expect(plan.imageName).toMatch(/^bakehouse\/al2023-base\/20260114T090000Z-[0-9a-f]{6}$/);
   });
@@ -788,6 +792,115 @@ describe('planBake fills in the bake', () => {
     });
     expect(plan.plannedAt).toBe('2026-01-14T09:00:00.000Z');
     expect(plan.region).toBe('eu-west-1');
+  });
+});
+
+describe('planBake targets an Amazon Linux 2023 release', () => {
+  const PARENT_AMI = 'ami-0fedcba9876543210';
+  const NEWER_AMI = 'ami-0123456789abcdef1';
+  const NEWER_RELEASE = '2023.9.20261122.0';
+  const parentImage = () => image({ ImageId: PARENT_AMI, Name: 'bakehouse/al2023-base/20261102T030000Z-abc123' });
+  const newerAl2023 = () => image({ ImageId: NEWER_AMI, Name: `al2023-ami-${NEWER_RELEASE}-kernel-6.1-x86_64` });
+
+  const planOf = async (family: string, deps: PlanBakeDeps = planDeps()) =>
+    asBake(await planBake({ bakeId: BAKE_ID, request: request({ family }) }, deps));
+
+  it("upgrades an AL2023 family to latest, targeting the release in the newest AL2023 AMI's name", async () => {
+    // Prepare
+    givenAWorld();
+
+    // Act
+    const plan = await planOf('al2023-base');
+
+    // Assess
+    expect(plan.release).toEqual({ policy: 'latest', target: RELEASE });
+    expect(plan.documentParameters.ReleaseVersion).toEqual(['latest']);
+  });
+
+  it("targets the newest AL2023 release for a child family, whatever its parent's release", async () => {
+    // Prepare
+    givenAWorld({ '/bakehouse/al2023-base/stable': PARENT_AMI, [LINUX_PARAMETER]: NEWER_AMI }, [
+      parentImage(),
+      newerAl2023(),
+    ]);
+
+    // Act
+    const plan = await planOf('al2023-web');
+
+    // Assess
+    expect(plan.release).toEqual({ policy: 'latest', target: NEWER_RELEASE });
+    expect(plan.documentParameters.ReleaseVersion).toEqual(['latest']);
+    expect(ssm).toHaveReceivedCommandWith(GetParameterCommand, { Name: LINUX_PARAMETER });
+  });
+
+  it('gives a child family a new bake key when a new release comes out, and the same key while none does', async () => {
+    // Prepare
+    givenAWorld({ '/bakehouse/al2023-base/stable': PARENT_AMI, [LINUX_PARAMETER]: SOURCE_AMI }, [
+      parentImage(),
+      image(),
+      newerAl2023(),
+    ]);
+    const first = await planOf('al2023-web');
+    const again = await planOf('al2023-web');
+    ssm.on(GetParameterCommand, { Name: LINUX_PARAMETER }).resolves({
+      Parameter: { Name: LINUX_PARAMETER, Value: NEWER_AMI },
+    });
+
+    // Act
+    const afterRelease = await planOf('al2023-web');
+
+    // Assess
+    expect(again.bakeKey).toBe(first.bakeKey);
+    expect(afterRelease.sourceAmiId).toBe(first.sourceAmiId);
+    expect(afterRelease.bakeKey).not.toBe(first.bakeKey);
+  });
+
+  it('targets a pinned release as given, without looking up the newest', async () => {
+    // Prepare
+    const family = { ...childFamily('al2023-base', 'stable', 'al2023-pinned'), patch: { release: NEWER_RELEASE } };
+    const config = loadConfig(configInput([linuxFamily(), family as FamilyInput]));
+    givenAWorld({ '/bakehouse/al2023-base/stable': PARENT_AMI }, [parentImage()]);
+
+    // Act
+    const plan = await planOf('al2023-pinned', planDeps({ config }));
+
+    // Assess
+    expect(plan.release).toEqual({ policy: 'pinned', target: NEWER_RELEASE });
+    expect(plan.documentParameters.ReleaseVersion).toEqual([NEWER_RELEASE]);
+    expect(ssm).not.toHaveReceivedCommandWith(GetParameterCommand, { Name: LINUX_PARAMETER });
+  });
+
+  it('targets no release for a family whose lineage is not AL2023', async () => {
+    // Prepare
+    ssm.on(PutParameterCommand).resolves({ Version: 1 });
+    ec2.on(DescribeImagesCommand).resolves({ Images: [] });
+    ec2
+      .on(DescribeImagesCommand, { Owners: ['792107900819'] })
+      .resolves({ Images: [image({ Name: 'Rocky-9-EC2-Base-9.6-20261101.0.x86_64' })] });
+
+    // Act
+    const plan = await planOf('rocky-9-base');
+
+    // Assess
+    expect(plan.release).toBeNull();
+    expect(plan.documentParameters.ReleaseVersion).toBeUndefined();
+  });
+
+  it('fails with a fix when the newest AL2023 release cannot be read', async () => {
+    // Prepare
+    givenAWorld({ '/bakehouse/al2023-base/stable': PARENT_AMI, [LINUX_PARAMETER]: NEWER_AMI }, [
+      parentImage(),
+      image({ ImageId: NEWER_AMI, Name: 'some-other-name' }),
+    ]);
+
+    // Act
+    const act = planOf('al2023-web');
+
+    // Assess
+    await expect(act).rejects.toMatchObject({
+      name: 'SourceImageNotFoundError',
+      message: expect.stringContaining("Fix: pin patch.release to a release version such as '2023.9.20261122.0'"),
+    });
   });
 });
 
