@@ -103,6 +103,43 @@ const refusal = (image: Image | undefined, family: Family): string | undefined =
   return undefined;
 };
 
+/**
+ * The channels an automatic promotion may move: not those that already hold a newer image of the
+ * family. EventBridge does not deliver in order and a retried test or invocation can arrive late,
+ * so `AMI Tested` of an older bake may come after a newer bake's: it must not move the channel
+ * back. "Newer" is the images' CreationDate; an operator's Promote Requested moves a channel
+ * anywhere on purpose (rollback), so it skips this check.
+ */
+const channelsNotAhead = async (
+  plan: Plan,
+  image: Image & { readonly ImageId: string },
+  deps: PromoteDeps,
+): Promise<Channel[]> => {
+  const movable: Channel[] = [];
+  for (const channel of plan.channels) {
+    const held = await deps.channels.readChannel(plan.family.name, channel.name);
+    if (held !== null && held !== image.ImageId) {
+      const current = await describeImage(held, deps.ec2);
+      const newer =
+        current !== undefined &&
+        tagOf(current, Tag.Family) === plan.family.name &&
+        unfitReason(current) === undefined &&
+        (current.CreationDate ?? '') > (image.CreationDate ?? '');
+      if (newer) {
+        deps.logger.warn('channel holds a newer image; not moving it back', {
+          family: plan.family.name,
+          channel: channel.name,
+          amiId: image.ImageId,
+          heldAmiId: held,
+        });
+        continue;
+      }
+    }
+    movable.push(channel);
+  }
+  return movable;
+};
+
 export const promote = async (event: unknown, deps: PromoteDeps): Promise<PromoteResult> => {
   const parsed = parseEvent(event, PROMOTE_DETAIL_TYPES);
   const planned = planOf(parsed, deps);
@@ -134,8 +171,14 @@ export const promote = async (event: unknown, deps: PromoteDeps): Promise<Promot
   const bakeId = plan.bakeId ?? tagOf(image, Tag.BakeId) ?? null;
   const distribution = distributionOf(plan.family, described, deps);
 
+  const channels = plan.manual ? plan.channels : await channelsNotAhead(plan, described, deps);
+  if (channels.length === 0) {
+    const held = await Promise.all(plan.channels.map((c) => deps.channels.readChannel(plan.family.name, c.name)));
+    const skipped = `not promoting ${amiId} to ${plan.channels.map((c) => `${plan.family.name}/${c.name}`).join(', ')}: the ${plan.channels.length === 1 ? 'channel holds' : 'channels hold'} ${[...new Set(held)].join(', ')}, ${held.length === 1 ? 'a newer image' : 'newer images'} of the family`;
+    return { family: plan.family.name, amiId, channels: [], skipped };
+  }
   const outcomes: ChannelOutcome[] = [];
-  for (const channel of plan.channels) {
+  for (const channel of channels) {
     const promotion: ChannelPromotion = {
       family: plan.family,
       channel,

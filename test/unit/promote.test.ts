@@ -267,6 +267,61 @@ describe('AMI Tested', () => {
   });
 });
 
+describe('events out of order', () => {
+  // EventBridge does not promise order, and a retried test or Lambda invocation lands late: an
+  // automatic promotion of an older bake must not move a channel back over a newer image.
+  it('leaves a channel on a newer image of the family when an older image passes its tests late', async () => {
+    // Prepare
+    const older = aws.addImage(1, BASE);
+    const newer = aws.addImage(2, BASE);
+    await promote(tested(newer, true, { bakeId: 'bake-2' }), deps());
+    const d = deps();
+
+    // Act
+    const result = await promote(tested(older, true), d);
+
+    // Assess
+    expect(channelOf('stable')).toBe(newer);
+    expect(result.channels).toEqual([]);
+    expect(result.skipped).toBe(
+      `not promoting ${older} to al2023-base/stable: the channel holds ${newer}, a newer image of the family`,
+    );
+    expect(aws.promoted().map((p) => p.amiId)).toEqual([newer]);
+    expect(d.logger.warn).toHaveBeenCalledWith(
+      'channel holds a newer image; not moving it back',
+      expect.objectContaining({ channel: 'stable', amiId: older, heldAmiId: newer }),
+    );
+  });
+
+  it('moves the channels that hold older images and leaves the ones that hold newer', async () => {
+    // Prepare
+    const older = aws.addImage(1, BASE);
+    const newer = aws.addImage(2, BASE);
+    await promote(requested(newer, 'dev'), deps());
+
+    // Act
+    const result = await promote(baked(older), deps());
+
+    // Assess
+    expect(channelOf('dev')).toBe(newer);
+    expect(channelOf('canary')).toBe(older);
+    expect(result.channels.map((c) => c.channel)).toEqual(['canary']);
+  });
+
+  it('still lets an operator move a channel back on purpose', async () => {
+    // Prepare
+    const older = aws.addImage(1, BASE);
+    const newer = aws.addImage(2, BASE);
+    await promote(tested(newer, true), deps());
+
+    // Act
+    await promote(requested(older, 'stable'), deps());
+
+    // Assess
+    expect(channelOf('stable')).toBe(older);
+  });
+});
+
 describe('Promote Requested', () => {
   it('moves a manual channel, recording who asked', async () => {
     // Prepare
