@@ -9,7 +9,9 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IConstruct } from 'constructs';
 import type { FunctionProps, StackContext } from 'sst/constructs';
+import { ConfigError } from '../functions/commons/errors';
 import { bundleDefines, loadConfig } from '../functions/commons/families';
+import { shellProblems } from '../functions/commons/shellcheck';
 import { addAlarms } from './alarms';
 import { addAmiTests } from './ami-tests';
 import { addBakeAutomation } from './bake-automation';
@@ -60,6 +62,10 @@ const retentionOf = (logRetention: FunctionProps['logRetention']): RetentionDays
  */
 export const createBakePipeline = (input: unknown, options: BakePipelineOptions = {}) => {
   const config = loadConfig(input);
+  // ShellCheck over the Linux families' scripts: here, where the configuration is validated outside
+  // Lambda (cold starts never run it). Without ShellCheck installed it warns once and checks nothing.
+  const shell = shellProblems(config);
+  if (shell.length > 0) throw new ConfigError(shell);
   const { logRetention, ...functionDefaults } = options.lambdaDefaults ?? {};
   return function BakePipeline({ stack, app }: StackContext): void {
     // Functions get the validated configuration compiled in as data (commons/config.ts), so they

@@ -6,6 +6,7 @@
  */
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
+import { ConfigError } from '../../functions/commons/errors';
 import { type FamilyInput, type LinuxFamily, loadConfig } from '../../functions/commons/families';
 import {
   documentShellScripts,
@@ -22,6 +23,7 @@ import {
   shellcheckVersion,
   shellProblems,
 } from '../../functions/commons/shellcheck';
+import { createBakePipeline } from '../../stacks/bake-pipeline';
 import { configInput, linuxFamily } from './support/bake-factories';
 
 /** A validated Linux family from the factory with some fields changed. */
@@ -253,5 +255,26 @@ describe('shellProblems at synth', () => {
     expect(second).toEqual([]);
     expect(warn).toHaveBeenCalledTimes(1);
     expect(warn.mock.calls[0]?.[0]).toMatch(/ShellCheck is not installed.*apt-get install shellcheck/);
+  });
+});
+
+describe('synth validates the shell scripts', () => {
+  it('refuses a family whose script has a ShellCheck finding before building any stack', () => {
+    // Arrange
+    const input = configInput([linuxFamily({ preScript: 'cd /srv\nmake' })]);
+
+    // Act
+    let problems: readonly string[] = [];
+    try {
+      createBakePipeline(input);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems = error.problems;
+    }
+
+    // Assess
+    expect(problems).toEqual([
+      expect.stringMatching(/^family 'al2023-base': preScript line 1: SC2164 \(warning\) .+ Fix: /),
+    ]);
   });
 });
