@@ -271,7 +271,6 @@ describe('the automation documents', () => {
     // Assess
     expect(granted.sort()).toEqual([
       'AWS-ConfigureAWSPackage',
-      'AWS-InstallWindowsUpdates',
       'AWS-RunPowerShellScript',
       'AWS-RunShellScript',
     ]);
