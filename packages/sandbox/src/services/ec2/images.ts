@@ -3,6 +3,7 @@
  * deprecation, disabling and deregistration protection, DescribeImageReferences.
  */
 import { AwsError, invalidParameterValue, missingParameter } from '../../errors';
+import { captureGuest } from '../../guest';
 import {
   filters,
   indexedList,
@@ -326,6 +327,7 @@ type NewImage = Pick<
   | 'clientToken'
   | 'tags'
   | 'stateReason'
+  | 'guest'
 > & { readonly description: string | undefined };
 
 /** A new account-owned image, pending until the sandbox clock says it is available. */
@@ -367,6 +369,8 @@ const createImage: QueryAction = (params, ctx) => {
   const keys = useKeys(ctx, keyUsesOfVolumes(ctx, instance));
   const imageId = newId('ami');
   const now = nowIso(ctx);
+  // The guest's root as the instance has it now: instances launched from the image start from it.
+  const guest = captureGuest(ctx.store.dir, instance, imageId);
   ctx.transact((tx) => {
     const mappings: BlockDeviceMappingRecord[] = [];
     for (const attached of instance.volumes) {
@@ -423,6 +427,7 @@ const createImage: QueryAction = (params, ctx) => {
         sourceInstanceId: instanceId,
         tags: tags.get('image') ?? {},
         ...(keys.failure === undefined ? {} : { stateReason: keys.failure }),
+        ...(guest === undefined ? {} : { guest }),
       }),
     );
   });
@@ -529,6 +534,8 @@ const copyImage: QueryAction = (params, ctx) => {
         blockDeviceMappings: mappings,
         sourceImageId: source.imageId,
         sourceRegion,
+        // A copy holds the same disk: it shares the source's guest root.
+        ...(source.guest === undefined ? {} : { guest: source.guest }),
         tags: { ...(copyTags && source.ownerId === ctx.account ? source.tags : {}), ...tags.get('image') },
         ...(clientToken === undefined ? {} : { clientToken }),
         ...(keys.failure === undefined ? {} : { stateReason: keys.failure }),

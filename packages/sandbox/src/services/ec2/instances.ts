@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AwsError, invalidParameterValue, missingParameter } from '../../errors';
+import { guestOfImage, removeInstanceGuest } from '../../guest';
 import { filters, indexedStructs, optionalInt, type QueryParams, substruct, type XmlValue } from '../../protocol/query';
 import type { QueryAction, ServiceContext } from '../../service';
 import type { Transaction } from '../../store';
@@ -273,6 +274,8 @@ export const launchInstances = (
   const reservationId = newId('r');
   const now = nowIso(ctx);
   const instanceIds: string[] = [];
+  // Linux instances get their image's guest (its root is copied at the first Run Command: src/guest).
+  const guest = guestOfImage(image);
   ctx.transact((tx) => {
     for (let index = 0; index < spec.count; index += 1) {
       const instanceId = newId('i');
@@ -299,6 +302,7 @@ export const launchInstances = (
         ...(spec.clientToken === undefined ? {} : { clientToken: spec.clientToken }),
         ...(keys.failure === undefined ? {} : { launchFailure: keys.failure }),
         tags: spec.instanceTags,
+        ...(guest === undefined ? {} : { guest }),
       });
     }
     recordLaunch(tx, image.imageId, now);
@@ -528,7 +532,9 @@ const describeInstances: QueryAction = (params, ctx) => {
 
 // ---------------------------------------------------------------- state changes
 
-type Transition = (instance: InstanceRecord) => { state: InstanceState; seconds?: number } | 'unchanged';
+type Transition = (
+  instance: InstanceRecord,
+) => { state: InstanceState; seconds?: number; startedAt?: string } | 'unchanged';
 
 const changeStates = (params: QueryParams, ctx: ServiceContext, transition: Transition): Record<string, XmlValue> => {
   const instanceIds = idList(params, 'InstanceId');
@@ -544,6 +550,7 @@ const changeStates = (params: QueryParams, ctx: ServiceContext, transition: Tran
         ...rest,
         state: next.state,
         ...(next.seconds === undefined ? {} : { stateUntil: secondsFrom(ctx, next.seconds) }),
+        ...(next.startedAt === undefined ? {} : { startedAt: next.startedAt }),
       });
       if (next.seconds !== undefined) moving.push(instance.instanceId);
     }
@@ -576,16 +583,21 @@ const stopInstances: QueryAction = (params, ctx) =>
 
 const startInstances: QueryAction = (params, ctx) =>
   changeStates(params, ctx, (instance) => {
-    if (instance.state === 'stopped') return { state: 'pending', seconds: TIMINGS.pending };
+    // A start is a new boot of the guest (cloud-init, apt's boot-time runs: src/guest).
+    if (instance.state === 'stopped') return { state: 'pending', seconds: TIMINGS.pending, startedAt: nowIso(ctx) };
     if (instance.state === 'pending' || instance.state === 'running') return 'unchanged';
     throw incorrectState(instance, 'started');
   });
 
-const terminateInstances: QueryAction = (params, ctx) =>
-  changeStates(params, ctx, (instance) => {
+const terminateInstances: QueryAction = (params, ctx) => {
+  const result = changeStates(params, ctx, (instance) => {
     if (instance.state === 'shutting-down' || instance.state === 'terminated') return 'unchanged';
     return { state: 'shutting-down', seconds: TIMINGS.shuttingDown };
   });
+  // The root volume goes with the instance, and so does its guest (what runs there is stopped).
+  for (const instanceId of idList(params, 'InstanceId')) removeInstanceGuest(ctx.store.dir, instanceId);
+  return result;
+};
 
 export const instanceActions: Readonly<Record<string, QueryAction>> = {
   RunInstances: runInstances,

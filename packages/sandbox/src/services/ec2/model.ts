@@ -6,6 +6,7 @@
  * Records are plain JSON: times are ISO strings on the sandbox clock.
  */
 import { randomBytes } from 'node:crypto';
+import type { GuestOs } from '../../guest/catalog';
 
 export const Ec2Table = {
   Images: 'ec2.images',
@@ -24,6 +25,18 @@ export type Tags = Record<string, string>;
 /** `ami-` + 17 hex, as AWS ids look. */
 export const newId = (prefix: 'ami' | 'snap' | 'vol' | 'i' | 'lt' | 'r' | 'eni'): string =>
   `${prefix}-${randomBytes(9).toString('hex').slice(0, 17)}`;
+
+/**
+ * The Linux guest an image or instance carries (src/guest): its OS, release and package
+ * architecture, and where its root comes from: the root CreateImage captured for `rootImageId`,
+ * or (absent) the seeded root of the OS and release.
+ */
+export interface GuestRef {
+  readonly os: GuestOs;
+  readonly release: string;
+  readonly arch: string;
+  readonly rootImageId?: string;
+}
 
 export interface BlockDeviceMappingRecord {
   readonly deviceName: string;
@@ -75,6 +88,8 @@ export interface ImageRecord extends Record<string, unknown> {
   readonly stateReason?: { readonly code: string; readonly message: string };
   /** Tags other accounts put on the image shared with them, by account (each sees only its own). */
   readonly sharedTags?: Readonly<Record<string, Tags>>;
+  /** Linux images: the guest whose root instances launched from it start with. */
+  readonly guest?: GuestRef;
 }
 
 export interface SnapshotRecord extends Record<string, unknown> {
@@ -138,6 +153,10 @@ export interface InstanceRecord extends Record<string, unknown> {
    */
   readonly launchFailure?: { readonly code: string; readonly message: string };
   readonly tags: Tags;
+  /** Linux instances: the guest Run Command scripts run in (from the image at launch). */
+  readonly guest?: GuestRef;
+  /** When the instance was last started after a stop (its boot begins then); absent: launchTime. */
+  readonly startedAt?: string;
 }
 
 export interface LaunchTemplateRecord extends Record<string, unknown> {

@@ -3,6 +3,8 @@
  * snapshot, under fixed ids the SSM public parameters point at. Idempotent: runs at every start
  * and only adds what is missing.
  */
+import { AL2023_BASE_RELEASE, seededGuest } from '../../guest';
+import type { GuestOs } from '../../guest/catalog';
 import type { ServiceContext } from '../../service';
 import { AMAZON_OWNER_ID, Ec2Table, type ImageRecord, type SnapshotRecord } from './model';
 
@@ -14,6 +16,11 @@ interface SeededPublicImage {
   readonly architecture: 'x86_64' | 'arm64';
   readonly platform?: 'windows';
   readonly rootDeviceName: string;
+  /**
+   * Linux images: the guest their instances run Run Command scripts in (src/guest/catalog.ts has
+   * its packages): Amazon Linux 2023 locked to the AMI's release, Ubuntu 24.04 noble.
+   */
+  readonly guest?: { readonly os: GuestOs; readonly release: string };
 }
 
 interface SeedSpec extends SeededPublicImage {
@@ -37,6 +44,7 @@ const SPECS: readonly SeedSpec[] = [
     description: 'Amazon Linux 2023 AMI 2023.9.20261101.0 x86_64 HVM kernel-6.1',
     architecture: 'x86_64',
     rootDeviceName: '/dev/xvda',
+    guest: { os: 'al2023', release: AL2023_BASE_RELEASE },
     volumeSize: 8,
     creationDate: LINUX_CREATED,
     deprecationTime: twoYearsLater(LINUX_CREATED),
@@ -49,6 +57,7 @@ const SPECS: readonly SeedSpec[] = [
     description: 'Amazon Linux 2023 AMI 2023.9.20261101.0 arm64 HVM kernel-6.1',
     architecture: 'arm64',
     rootDeviceName: '/dev/xvda',
+    guest: { os: 'al2023', release: AL2023_BASE_RELEASE },
     volumeSize: 8,
     creationDate: LINUX_CREATED,
     deprecationTime: twoYearsLater(LINUX_CREATED),
@@ -61,6 +70,7 @@ const SPECS: readonly SeedSpec[] = [
     description: 'Canonical, Ubuntu, 24.04, amd64 noble image',
     architecture: 'x86_64',
     rootDeviceName: '/dev/sda1',
+    guest: { os: 'ubuntu-noble', release: '24.04' },
     volumeSize: 8,
     creationDate: LINUX_CREATED,
     deprecationTime: twoYearsLater(LINUX_CREATED),
@@ -102,6 +112,8 @@ const DEPRECATED: SeedSpec = {
   description: 'Amazon Linux 2023 AMI 2023.1.20230705.0 x86_64 HVM kernel-6.1',
   architecture: 'x86_64',
   rootDeviceName: '/dev/xvda',
+  // An old release: its guest is the oldest the sandbox has (the catalog knows two releases).
+  guest: { os: 'al2023', release: AL2023_BASE_RELEASE },
   volumeSize: 8,
   creationDate: '2023-07-05T20:11:41.000Z',
   deprecationTime: '2025-07-05T20:11:00.000Z',
@@ -139,6 +151,7 @@ const imageRecord = (spec: SeedSpec): ImageRecord => ({
   deprecationTime: spec.deprecationTime,
   deregistrationProtection: 'disabled',
   tags: {},
+  ...(spec.guest === undefined ? {} : { guest: seededGuest(spec.guest.os, spec.guest.release, spec.architecture) }),
 });
 
 const snapshotRecord = (spec: SeedSpec): SnapshotRecord => ({
@@ -158,11 +171,25 @@ export const seedEc2 = (ctx: ServiceContext): void => {
   const missing = [...SPECS, DEPRECATED].filter(
     (spec) => !ctx.store.get(Ec2Table.Images, spec.imageId) || !ctx.store.get(Ec2Table.Snapshots, spec.snapshotId),
   );
-  if (missing.length === 0) return;
+  // Images seeded before they carried a guest get theirs (state kept from an older sandbox).
+  const guestless = [...SPECS, DEPRECATED].filter((spec) => {
+    const image = ctx.store.get<ImageRecord>(Ec2Table.Images, spec.imageId);
+    return spec.guest !== undefined && image !== undefined && image.guest === undefined;
+  });
+  if (missing.length === 0 && guestless.length === 0) return;
   ctx.transact((tx) => {
     for (const spec of missing) {
       tx.put(Ec2Table.Images, spec.imageId, imageRecord(spec));
       tx.put(Ec2Table.Snapshots, spec.snapshotId, snapshotRecord(spec));
+    }
+    for (const spec of guestless) {
+      const image = tx.get<ImageRecord>(Ec2Table.Images, spec.imageId);
+      if (image && spec.guest) {
+        tx.put<ImageRecord>(Ec2Table.Images, spec.imageId, {
+          ...image,
+          guest: seededGuest(spec.guest.os, spec.guest.release, spec.architecture),
+        });
+      }
     }
   });
 };

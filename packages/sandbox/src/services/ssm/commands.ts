@@ -1,13 +1,29 @@
 /**
  * Run Command and managed instances. EC2 instances launched with an instance profile are managed
  * (Online while running, ConnectionLost otherwise). SendCommand records one invocation per
- * instance; the tick moves them Pending → InProgress → Success on the sandbox clock. Nothing is
- * executed: the output says what would have run, and an injected Run Command fault ends matching
- * invocations Failed, TimedOut or Cancelled instead.
+ * instance; the tick moves them Pending → InProgress → a final status on the sandbox clock.
+ *
+ * With guests on (`BAKEHOUSE_SANDBOX_GUESTS=on`, src/guest), a Linux `aws:runShellScript` runs for
+ * real in the instance's guest when the invocation starts: its exit code decides Success or
+ * Failed (ResponseCode is the exit code), its time limit TimedOut, and its output is what the
+ * APIs show, truncated as AWS documents. Otherwise (guests off, Windows, bubblewrap missing)
+ * nothing is executed and the output says what would have run. An injected Run Command fault
+ * ends matching invocations Failed, TimedOut or Cancelled without running anything.
+ *
+ * Output limits (the SSM API model, botocore ssm/2014-11-06 service-2.json, and the API reference):
+ *   GetCommandInvocation StandardOutputContent: the first 24,000 characters of stdout
+ *   GetCommandInvocation StandardErrorContent: the first 8,000 characters of stderr
+ *     https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetCommandInvocation.html
+ *   ListCommandInvocations CommandPlugins[].Output: at most 2,500 characters (CommandPluginOutput)
+ *     https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CommandPlugin.html
+ *     The SSM Agent builds it from stdout and stderr (stderr after a `----------ERROR-------`
+ *     line) and marks what it cut (`---Output truncated---`, `---Error truncated----`);
+ *     `pluginOutput` does the same.
  */
 import { randomUUID } from 'node:crypto';
 import { agentMayRegister } from '../../authz/instance-profile';
 import { AwsError } from '../../errors';
+import { guestsEnabled, runGuestCommand, sweepInstanceRoots } from '../../guest';
 import {
   epochSeconds,
   type Input,
@@ -73,6 +89,15 @@ interface InvocationRecord extends Record<string, unknown> {
   readonly shutsDown?: boolean;
   readonly standardOutput: string;
   readonly standardError: string;
+  /** Runs in the instance's guest (Linux shell script, guests on, no fault injected). */
+  readonly guest?: boolean;
+  /** The script and its executionTimeout (sandbox seconds), for the guest. */
+  readonly script?: string;
+  readonly executionTimeoutS?: number;
+  /** The guest's exit code once the script ended (a Failed invocation's ResponseCode). */
+  readonly exitCode?: number;
+  /** The script ended (sandbox clock), so the invocation may finish. */
+  readonly ranUntil?: string;
 }
 
 const invocationKey = (commandId: string, instanceId: string): string => `${commandId}#${instanceId}`;
@@ -267,6 +292,9 @@ const parseCommandParameters = (
 
 const plusSeconds = (iso: string, seconds: number): string => new Date(Date.parse(iso) + seconds * 1000).toISOString();
 
+const notRunOutput = (documentName: string, version: string, count: number, instanceId: string): string =>
+  `bakehouse sandbox: ${documentName} (version ${version}) ran ${count} command(s) on ${instanceId}; Run Command does not execute scripts in the sandbox.\n`;
+
 const sendCommand: JsonAction = (input, ctx) => {
   const documentName = requiredString(input, 'DocumentName');
   const document = findDocument(ctx, documentName);
@@ -315,8 +343,13 @@ const sendCommand: JsonAction = (input, ctx) => {
   };
   const commands = parameters.commands ?? [];
   const pluginName = version.steps[0]?.name ?? document.name;
+  const script = commands.join('\n');
+  const shellScript = version.steps[0]?.action === 'aws:runShellScript';
+  const executionTimeoutS = Number(parameters.executionTimeout?.[0] ?? 3600) || 3600;
   const invocations = instanceIds.map((instanceId): InvocationRecord => {
-    const outcome = ctx.faults.runCommandOutcome(`${document.name}\n${commands.join('\n')}`) ?? 'Success';
+    const outcome = ctx.faults.runCommandOutcome(`${document.name}\n${script}`) ?? 'Success';
+    const instance = ctx.store.get<InstanceRecord>(Ec2Table.Instances, instanceId);
+    const guest = outcome === 'Success' && shellScript && instance?.guest !== undefined && guestsEnabled();
     return {
       commandId: command.commandId,
       instanceId,
@@ -330,12 +363,13 @@ const sendCommand: JsonAction = (input, ctx) => {
       startAt: plusSeconds(now, START_AFTER_S),
       finishAt: plusSeconds(now, FINISH_AFTER_S),
       standardOutput:
-        outcome === 'Success'
-          ? `bakehouse sandbox: ${document.name} (version ${version.documentVersion}) ran ${commands.length} command(s) on ${instanceId}; Run Command does not execute scripts in the sandbox.\n`
+        outcome === 'Success' && !guest
+          ? notRunOutput(document.name, version.documentVersion, commands.length, instanceId)
           : '',
       standardError:
         outcome === 'Success' ? '' : `bakehouse sandbox: injected Run Command fault: invocation ended ${outcome}.\n`,
-      ...(outcome === 'Success' && commands.some((c) => SHUTDOWN.test(c)) ? { shutsDown: true } : {}),
+      ...(guest ? { guest: true, script, executionTimeoutS } : {}),
+      ...(outcome === 'Success' && !guest && commands.some((c) => SHUTDOWN.test(c)) ? { shutsDown: true } : {}),
     };
   });
   ctx.transact((tx) => {
@@ -353,8 +387,9 @@ const sendCommand: JsonAction = (input, ctx) => {
 
 /**
  * Commands that shut the guest down when they succeed (sysprep with `--shutdown`, `shutdown -h`,
- * `Stop-Computer`, `shutdown /s`): the sandbox runs no script, so it stops the instance itself
- * when such an invocation succeeds, as the guest would.
+ * `Stop-Computer`, `shutdown /s`): no script shuts anything down in the sandbox (a guest's
+ * `shutdown` is a stand-in), so it stops the instance itself when such an invocation succeeds, as
+ * the guest would.
  */
 const SHUTDOWN = /--shutdown\b|\bshutdown\s+(-h|-P|\/s)\b|\bStop-Computer\b|\bpoweroff\b/i;
 
@@ -375,13 +410,127 @@ const activeInvocations = (store: Store): Set<string> => {
 
 const advance = (invocation: InvocationRecord, nowIso: string): InvocationRecord | undefined => {
   if (isFinal(invocation.status)) return undefined;
-  if (nowIso >= invocation.finishAt) {
-    return { ...invocation, status: invocation.outcome, startedAt: invocation.startAt, endedAt: invocation.finishAt };
+  // A guest script finishes the invocation when it has ended, and not before the usual time.
+  const ended = !invocation.guest || invocation.ranUntil !== undefined;
+  if (ended && nowIso >= invocation.finishAt) {
+    const endedAt =
+      invocation.ranUntil && invocation.ranUntil > invocation.finishAt ? invocation.ranUntil : invocation.finishAt;
+    return { ...invocation, status: invocation.outcome, startedAt: invocation.startAt, endedAt };
   }
   if (invocation.status === 'Pending' && nowIso >= invocation.startAt) {
     return { ...invocation, status: 'InProgress', startedAt: invocation.startAt };
   }
   return undefined;
+};
+
+/** Guest scripts running in this process, by invocation key. */
+const runningGuests = new Set<string>();
+
+const sweptStores = new WeakSet<Store>();
+
+/** Starts an invocation's script in its instance's guest; records the result when it ends. */
+const startGuest = (ctx: ServiceContext, key: string, invocation: InvocationRecord): void => {
+  const instance = ctx.store.get<InstanceRecord>(Ec2Table.Instances, invocation.instanceId);
+  if (!instance?.guest || runningGuests.has(key)) return;
+  if (!sweptStores.has(ctx.store)) {
+    sweptStores.add(ctx.store);
+    sweepInstanceRoots(ctx.store.dir, (id) => ctx.store.get(Ec2Table.Instances, id) !== undefined);
+  }
+  runningGuests.add(key);
+  const guest = instance.guest;
+  const bootMs = Date.parse(instance.startedAt ?? instance.launchTime);
+  const region = ctx.region;
+  ctx.runtime.spawn(`Run Command ${invocation.commandId} on ${invocation.instanceId}`, async () => {
+    try {
+      const result = await runGuestCommand({
+        stateDir: ctx.store.dir,
+        instanceId: invocation.instanceId,
+        guest,
+        commandId: invocation.commandId,
+        pluginName: invocation.pluginName,
+        script: invocation.script ?? '',
+        executionTimeoutS: invocation.executionTimeoutS ?? 3600,
+        bootMs,
+        clock: ctx.clock,
+      });
+      const bg = ctx.runtime.context(region);
+      bg.transact((tx) => {
+        const current = tx.get<InvocationRecord>(INVOCATIONS_TABLE, key);
+        if (!current || isFinal(current.status)) return;
+        tx.put<InvocationRecord>(
+          INVOCATIONS_TABLE,
+          key,
+          withGuestResult(current, result, bg.clock.now().toISOString()),
+        );
+      });
+    } finally {
+      runningGuests.delete(key);
+    }
+  });
+};
+
+type GuestOutcome = Awaited<ReturnType<typeof runGuestCommand>>;
+
+/** What the script did, as the invocation will report it. */
+const withGuestResult = (invocation: InvocationRecord, result: GuestOutcome, nowIso: string): InvocationRecord => {
+  if ('unavailable' in result) {
+    const commandCount = (invocation.script ?? '').split('\n').length;
+    return {
+      ...invocation,
+      outcome: 'Success',
+      standardOutput: notRunOutput(
+        invocation.documentName,
+        invocation.documentVersion,
+        commandCount,
+        invocation.instanceId,
+      ),
+      ranUntil: nowIso,
+      ...(SHUTDOWN.test(invocation.script ?? '') ? { shutsDown: true } : {}),
+    };
+  }
+  const outcome: Outcome = result.timedOut ? 'TimedOut' : result.exitCode === 0 ? 'Success' : 'Failed';
+  return {
+    ...invocation,
+    outcome,
+    exitCode: result.timedOut ? -1 : result.exitCode,
+    standardOutput: result.stdout.slice(0, STDOUT_KEPT),
+    standardError: result.stderr.slice(0, STDERR_KEPT),
+    ranUntil: nowIso,
+    ...(outcome === 'Success' && SHUTDOWN.test(invocation.script ?? '') ? { shutsDown: true } : {}),
+  };
+};
+
+/** Characters kept of each stream: what GetCommandInvocation shows, plus one to know it was cut. */
+const STDOUT_LIMIT = 24_000;
+const STDERR_LIMIT = 8_000;
+const STDOUT_KEPT = STDOUT_LIMIT + 1;
+const STDERR_KEPT = STDERR_LIMIT + 1;
+/** ListCommandInvocations' plugin Output (CommandPluginOutput, max 2,500). */
+const PLUGIN_OUTPUT_LIMIT = 2_500;
+
+const ERROR_HEADER = '\n----------ERROR-------\n';
+const OUTPUT_CUT = '\n---Output truncated---';
+const ERROR_CUT = '\n---Error truncated----';
+
+/**
+ * The plugin Output of ListCommandInvocations: stdout, then stderr after the agent's ERROR line,
+ * at most `capacity` characters; what does not fit is cut, each cut marked, stdout and stderr
+ * sharing the room when both are long.
+ */
+export const pluginOutput = (stdout: string, stderr: string, capacity = PLUGIN_OUTPUT_LIMIT): string => {
+  const whole = stderr === '' ? stdout : `${stdout}${ERROR_HEADER}${stderr}`;
+  if (whole.length <= capacity) return whole;
+  const room = capacity - 1 - (stderr === '' ? 0 : ERROR_HEADER.length);
+  const cutOut = (length: number) => `${stdout.slice(0, length)}${OUTPUT_CUT}`;
+  const cutErr = (length: number) => `${ERROR_HEADER}${stderr.slice(0, length)}${ERROR_CUT}`;
+  if (stderr === '') return cutOut(room - OUTPUT_CUT.length);
+  if (stdout === '') return cutErr(room - ERROR_CUT.length);
+  const half = Math.floor((room - OUTPUT_CUT.length - ERROR_CUT.length) / 2);
+  if (stdout.length <= half) return `${stdout}${cutErr(room - stdout.length - ERROR_CUT.length)}`;
+  if (stderr.length <= half) {
+    return `${cutOut(room - stderr.length - OUTPUT_CUT.length)}${ERROR_HEADER}${stderr}`;
+  }
+  return `${cutOut(half)}${cutErr(half)}`;
 };
 
 export const tickCommands = (ctx: ServiceContext): void => {
@@ -397,6 +546,9 @@ export const tickCommands = (ctx: ServiceContext): void => {
     }
     const next = advance(invocation, nowIso);
     if (next) changed.push([key, next]);
+    // A guest script that should be running but is not (it just started, or the sandbox restarted).
+    const state = next ?? invocation;
+    if (state.guest && state.status === 'InProgress' && state.ranUntil === undefined) startGuest(ctx, key, state);
   }
   if (changed.length === 0) return;
   ctx.transact((tx) => {
@@ -466,7 +618,13 @@ const commandView = (ctx: ServiceContext, command: CommandRecord) => {
 };
 
 const responseCode = (invocation: InvocationRecord): number =>
-  !isFinal(invocation.status) ? -1 : invocation.status === 'Success' ? 0 : 1;
+  !isFinal(invocation.status)
+    ? -1
+    : invocation.status === 'Success'
+      ? 0
+      : invocation.exitCode !== undefined && invocation.status === 'Failed'
+        ? invocation.exitCode
+        : 1;
 
 const elapsed = (invocation: InvocationRecord): string => {
   if (!invocation.startedAt || !invocation.endedAt) return '';
@@ -500,9 +658,9 @@ const getCommandInvocation: JsonAction = (input, ctx) => {
     ExecutionEndDateTime: invocation.endedAt ?? '',
     Status: invocation.status,
     StatusDetails: statusDetails(invocation.status),
-    StandardOutputContent: finished ? invocation.standardOutput : '',
+    StandardOutputContent: finished ? invocation.standardOutput.slice(0, STDOUT_LIMIT) : '',
     StandardOutputUrl: '',
-    StandardErrorContent: finished ? invocation.standardError : '',
+    StandardErrorContent: finished ? invocation.standardError.slice(0, STDERR_LIMIT) : '',
     StandardErrorUrl: '',
     CloudWatchOutputConfig: { CloudWatchLogGroupName: '', CloudWatchOutputEnabled: false },
   };
@@ -529,7 +687,7 @@ const invocationView = (invocation: InvocationRecord, details: boolean) => ({
           ResponseCode: responseCode(invocation),
           ...(invocation.startedAt ? { ResponseStartDateTime: epochSeconds(invocation.startedAt) } : {}),
           ...(invocation.endedAt ? { ResponseFinishDateTime: epochSeconds(invocation.endedAt) } : {}),
-          Output: isFinal(invocation.status) ? `${invocation.standardOutput}${invocation.standardError}` : '',
+          Output: isFinal(invocation.status) ? pluginOutput(invocation.standardOutput, invocation.standardError) : '',
           StandardOutputUrl: '',
           StandardErrorUrl: '',
         },

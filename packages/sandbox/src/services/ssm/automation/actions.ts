@@ -340,6 +340,17 @@ const commandParameters = (value: unknown): Record<string, string[]> | undefined
   );
 };
 
+/**
+ * aws:runCommand's outputs are CommandId, Status, ResponseCode and Output, "the output of the
+ * command" (https://docs.aws.amazon.com/systems-manager/latest/userguide/automation-action-runcommand.html).
+ * Output is the invocation's plugin output as ListCommandInvocations gives it: stdout, then
+ * stderr after the agent's ERROR line, at most 2,500 characters (CommandPluginOutput,
+ * https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CommandPlugin.html), cut
+ * with the agent's truncation marks (commands.ts `pluginOutput`). The same page notes that
+ * Automation supports the output of only one Run Command action: a runbook may hold several,
+ * but output is supported for one action at a time. Full output (24,000 / 8,000 characters) is
+ * only in GetCommandInvocation.
+ */
 const OUTPUT_LIMIT = 2_500;
 
 const runCommand: Action = async (inputs, ports) => {
