@@ -290,12 +290,15 @@ export const familyShellFindings = (
   return findings.filter((f) => f.script.family !== undefined && !documentOwn.has(keyOf(f)));
 };
 
+const defaultWarn = (message: string): void => console.warn(message);
+
 export interface ShellProblemsOptions extends ShellcheckOptions {
   /** Where the one "ShellCheck is not installed" warning goes; default console.warn. */
   readonly warn?: (message: string) => void;
 }
 
-let warnedMissing = false;
+/** The warn functions already told that ShellCheck is missing: each is told once per process. */
+const warnedMissing = new WeakSet<(message: string) => void>();
 
 /**
  * Configuration validation outside Lambda (synth): every ShellCheck finding in the Linux
@@ -310,9 +313,10 @@ export const shellProblems = (
   const linux = config.families.filter((family): family is LinuxFamily => family.os === 'linux');
   if (linux.length === 0) return [];
   if (shellcheckVersion(options) === undefined) {
-    if (!warnedMissing) {
-      warnedMissing = true;
-      (options.warn ?? console.warn)(
+    const warn = options.warn ?? defaultWarn;
+    if (!warnedMissing.has(warn)) {
+      warnedMissing.add(warn);
+      warn(
         `Bakehouse: ShellCheck is not installed, so the Linux families' shell scripts were not checked. To check them, ${INSTALL_SHELLCHECK}`,
       );
     }

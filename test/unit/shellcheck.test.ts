@@ -4,7 +4,7 @@
  * field, the line, the code and the fix. ShellCheck must be installed: without it every test here
  * fails, saying how to install it.
  */
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
 import { ConfigError } from '../../functions/commons/errors';
 import { type FamilyInput, type LinuxFamily, loadConfig } from '../../functions/commons/families';
@@ -33,10 +33,12 @@ const family = (overrides: Partial<FamilyInput>): LinuxFamily =>
 const problemsOf = (overrides: Partial<FamilyInput>): string[] =>
   familyShellFindings([family(overrides)]).map(formatShellFinding);
 
-beforeAll(() => {
-  if (shellcheckVersion() === undefined) {
-    throw new Error(`ShellCheck is not installed: these tests need it. Fix: ${INSTALL_SHELLCHECK}`);
-  }
+describe('ShellCheck', () => {
+  // Not a skip: without ShellCheck this fails, and so does every test below that runs it, each
+  // with ShellcheckMissingError saying how to install it.
+  it('is installed, as these tests and .ci/run need', () => {
+    expect(shellcheckVersion(), `ShellCheck is not installed. Fix: ${INSTALL_SHELLCHECK}`).toBeDefined();
+  });
 });
 
 describe('the scripts Bakehouse puts on Linux instances', () => {
