@@ -43,6 +43,8 @@ export interface ProvisionOptions {
    * cached assembly is never changed.
    */
   readonly mutate?: (template: TemplateJson) => void;
+  /** EC2's eventual consistency after creates (the sandbox option); off when omitted. */
+  readonly eventualConsistency?: { readonly hideSeconds: number };
 }
 
 const mutatedCopy = (assemblyDir: string, mutate: (template: TemplateJson) => void): string => {
@@ -65,7 +67,11 @@ export const startProvisionedSandbox = async (
 ): Promise<{ sandbox: TestSandbox; report: ProvisionReport }> => {
   const assembly = await synthesizeForSandbox({ account: '000000000000', region: 'us-east-1' });
   const assemblyDir = options.mutate ? mutatedCopy(assembly.assemblyDir, options.mutate) : assembly.assemblyDir;
-  const sandbox = await startTestSandbox({ speed, assetsDir: assemblyDir });
+  const sandbox = await startTestSandbox({
+    speed,
+    assetsDir: assemblyDir,
+    ...(options.eventualConsistency ? { eventualConsistency: options.eventualConsistency } : {}),
+  });
   const report = await provisionFromAssembly({ sandbox: sandbox.sandbox, assemblyDir });
   if (options.mutate) return { sandbox, report };
   // The stacks as synthesized must never be refused: any denial the sandbox recorded for one of
