@@ -117,8 +117,29 @@ export const amiBakedSchema = z.object({
   parentFamily: z.nullable(z.string()),
   durationSeconds: z.number().check(z.minimum(0)),
   automationExecutionId: nonEmpty('the automation execution id'),
-  /** The automation's kept outputs (inventory before and after, image id). */
+  /**
+   * The automation's kept outputs: the image id and, for Linux, `collectReport.Output`, the bake's
+   * report (`bakehouse-report 1`, then `release-before`, `release-after`, `changes <n>` and the
+   * `+name-version` / `-name-version` lines; functions/commons/documents.ts reads it).
+   */
   outputs: z.optional(z.record(z.string(), z.unknown())),
+  /**
+   * The Amazon Linux 2023 release the bake moved the image between (added in 1.x, optional):
+   * null or absent for images without a release lock (Ubuntu, Windows, other Linux).
+   */
+  release: z.optional(
+    z.nullable(
+      z.object({
+        /** `latest` follows AWS's newest release; `pinned` is the family's patch.release. */
+        policy: z.enum(['latest', 'pinned']),
+        /** The release the bake key holds. */
+        target: z.string(),
+        /** The release the builder started from and the one the image has, read on the builder. */
+        before: z.nullable(z.string()),
+        after: z.nullable(z.string()),
+      }),
+    ),
+  ),
 });
 export type AmiBaked = z.output<typeof amiBakedSchema>;
 

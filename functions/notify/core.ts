@@ -26,12 +26,12 @@ import {
   type BakeStatus,
   type BakeView,
   bakedReply,
+  bakeSummaryOf,
   type ConsoleLinks,
   clip,
   combined,
   failedReply,
   janitorMessage,
-  packageChangesOf,
   parentMessage,
   promotedReply,
   promotedStandalone,
@@ -40,7 +40,6 @@ import {
   type SlackMessage,
   skippedReply,
   startedReply,
-  summarizeChanges,
   testedReply,
 } from './messages';
 import type { SlackPort } from './slack';
@@ -203,7 +202,7 @@ const planFor = (event: ParsedEvent<Notified>, deps: NotifyDeps): Plan | 'quiet'
     }
     case DetailType.AmiBaked: {
       const d = (event as ParsedEvent<typeof DetailType.AmiBaked>).detail;
-      const summary = summarizeChanges(packageChangesOf(d.outputs));
+      const summary = bakeSummaryOf(d);
       return {
         key: d.bakeId,
         channel: route(d.family),

@@ -8,6 +8,7 @@
  * is cut to Slack's limits (and says so) instead of being refused with `invalid_blocks`.
  */
 import type { ContextBlock, DividerBlock, HeaderBlock, KnownBlock, SectionBlock } from '@slack/types';
+import { bakeReportOf } from '../commons/documents';
 import type {
   AmiBaked,
   AmiPromoted,
@@ -134,7 +135,41 @@ export interface PackageChanges {
   readonly kbs: readonly string[];
   /** The raw text when it held no change lines (for example 'no package changes'). */
   readonly note?: string;
+  /** Changes the report left out for length (the image keeps them all in /var/lib/bakehouse). */
+  readonly omitted?: number;
 }
+
+/** The Amazon Linux 2023 release a bake moved the image between, when it has one. */
+export interface ReleaseChange {
+  readonly before: string | null;
+  readonly after: string | null;
+}
+
+/** The release change of an `AMI Baked`: its `release` field, or else the report in its outputs. */
+export const releaseChangeOf = (detail: Pick<AmiBaked, 'release' | 'outputs'>): ReleaseChange | undefined => {
+  if (detail.release && (detail.release.before || detail.release.after)) {
+    return { before: detail.release.before, after: detail.release.after };
+  }
+  const report = bakeReportOf(detail.outputs);
+  if (!report || (report.releaseBefore === null && report.releaseAfter === null)) return undefined;
+  return { before: report.releaseBefore, after: report.releaseAfter };
+};
+
+/** `2023.9.20261101.0 → 2023.9.20261122.0`, or `2023.9.20261122.0 (unchanged)`. */
+export const formatReleaseChange = (change: ReleaseChange): string =>
+  change.before === change.after
+    ? `${change.after ?? 'unknown'} (unchanged)`
+    : `${change.before ?? 'unknown'} → ${change.after ?? 'unknown'}`;
+
+/** One line for the bake's parent message and notification text: the release, then the packages. */
+export const bakeSummaryOf = (detail: Pick<AmiBaked, 'release' | 'outputs'>): string | undefined => {
+  const release = releaseChangeOf(detail);
+  const parts = [
+    release ? `release ${formatReleaseChange(release)}` : '',
+    summarizeChanges(packageChangesOf(detail.outputs)) ?? '',
+  ].filter(Boolean);
+  return parts.length > 0 ? parts.join('; ') : undefined;
+};
 
 /** `-openssl-libs-1:3.0.8-1.amzn2023` → name and version: the version starts at the first `-<digit>`. */
 const splitPackage = (entry: string): { name: string; version: string } => {
@@ -143,14 +178,25 @@ const splitPackage = (entry: string): { name: string; version: string } => {
 };
 
 /**
- * The package changes the bake's `inventoryAfter` step printed (Linux: `-name-oldversion` and
- * `+name-newversion` lines; Windows: `+KB…` lines), paired into updates where a package left and
- * came back with another version.
+ * The package changes the bake reported (Linux: the `-name-oldversion` and `+name-newversion` lines
+ * of its `collectReport` step; Windows: the `+KB…` lines of its `inventoryAfter` step), paired into
+ * updates where a package left and came back with another version.
  */
 export const packageChangesOf = (outputs: Record<string, unknown> | undefined): PackageChanges | undefined => {
+  const report = bakeReportOf(outputs);
+  if (report) {
+    const changes = changesOfText(report.changes.join('\n'));
+    if (report.omitted > 0) return { ...changes, omitted: report.omitted };
+    if (report.changeCount === 0) return { ...changes, note: 'no package changes' };
+    return changes;
+  }
   const raw = outputs?.['inventoryAfter.Output'];
   const text = (Array.isArray(raw) ? raw.filter((v) => typeof v === 'string').join('\n') : String(raw ?? '')).trim();
   if (!text) return undefined;
+  return changesOfText(text);
+};
+
+const changesOfText = (text: string): PackageChanges => {
   const lines = text
     .split(/\r?\n/)
     .map((l) => l.trim())
@@ -186,6 +232,7 @@ export const summarizeChanges = (changes: PackageChanges | undefined): string | 
       ? `${changes.kbs.length} update(s) installed (${changes.kbs.slice(0, 5).join(', ')}${changes.kbs.length > 5 ? ', …' : ''})`
       : '',
   ].filter(Boolean);
+  if (changes.omitted) parts.push(`${changes.omitted} more change(s) on the image`);
   return parts.length > 0 ? parts.join(', ') : (changes.note ?? 'no changes');
 };
 
@@ -297,11 +344,13 @@ export const skippedReply = (detail: BakeSkipped): SlackMessage =>
 
 export const bakedReply = (detail: AmiBaked): SlackMessage => {
   const changes = packageChangesOf(detail.outputs);
+  const release = releaseChangeOf(detail);
   const blocks: KnownBlock[] = [
     section(
       `:bread: ${code(detail.amiId)} ${escapeMrkdwn(detail.name)} is available in ${escapeMrkdwn(detail.region)} after ${formatDuration(detail.durationSeconds)}${detail.parentFamily ? ` (built on ${escapeMrkdwn(detail.parentFamily)})` : ''}.`,
     ),
   ];
+  if (release) blocks.push(section(`*Amazon Linux release*: ${escapeMrkdwn(formatReleaseChange(release))}`));
   if (changes) {
     if (changes.updated.length > 0) {
       blocks.push(
@@ -320,11 +369,14 @@ export const bakedReply = (detail: AmiBaked): SlackMessage => {
       blocks.push(section(`*Updates installed (${changes.kbs.length})*\n${list(changes.kbs.map(escapeMrkdwn))}`));
     }
     if (changes.note) blocks.push(section(`*What changed*: ${escapeMrkdwn(changes.note)}`));
+    if (changes.omitted) {
+      blocks.push(context(`${changes.omitted} more change(s) are listed on the image in /var/lib/bakehouse.`));
+    }
   } else {
     blocks.push(context('The bake kept no package inventory.'));
   }
   return fitToSlack({
-    text: `${detail.family}: ${detail.amiId} baked (${summarizeChanges(changes) ?? 'no inventory'})`,
+    text: `${detail.family}: ${detail.amiId} baked (${bakeSummaryOf(detail) ?? 'no inventory'})`,
     blocks,
   });
 };

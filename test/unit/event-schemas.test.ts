@@ -72,6 +72,7 @@ const VALID: Record<ContractDetailType, Detail> = {
     durationSeconds: 1260,
     automationExecutionId: AUTOMATION,
     outputs: { 'createImage.ImageId': [AMI] },
+    release: { policy: 'latest', target: '2023.9.20261122.0', before: '2023.9.20261101.0', after: '2023.9.20261122.0' },
   },
   [DetailType.BakeFailed]: {
     version: '1.0',

@@ -30,12 +30,14 @@ import {
   parentMessage,
   promotedReply,
   promotedStandalone,
+  releaseChangeOf,
   requestedReply,
   revokedMessage,
   SlackLimit,
   type SlackMessage,
   skippedReply,
   startedReply,
+  summarizeChanges,
   testedReply,
 } from '../../functions/notify/messages';
 import { AMI, AUTOMATION_ID, BAKE_ID, details, LINKS, PREVIOUS_AMI, SOURCE_AMI } from './support/notify-events';
@@ -185,6 +187,80 @@ describe('content', () => {
     // Assess
     expect(windows?.kbs).toEqual(['KB5034439', 'KB5034441']);
     expect(none).toMatchObject({ updated: [], note: 'no package changes' });
+  });
+
+  /** An AL2023 AMI Baked whose outputs carry the bake's collectReport output. */
+  const reportedBake = (report: string, extra: Partial<AmiBaked> = {}): AmiBaked => ({
+    ...(details.baked() as AmiBaked),
+    outputs: { 'createImage.ImageId': ['ami-0123456789abcdef0'], 'collectReport.Output': [report] },
+    ...extra,
+  });
+  const REPORT = [
+    'bakehouse-report 1',
+    'release-before 2023.9.20261101.0',
+    'release-after 2023.9.20261122.0',
+    'changes 3',
+    '-jq-1.6-10.amzn2023.0.2.x86_64',
+    '+jq-1.7.1-1.amzn2023.x86_64',
+    '+nginx-1.24.0-1.amzn2023.x86_64',
+  ].join('\n');
+
+  it('says which Amazon Linux release the bake moved the image from and to', () => {
+    // Act
+    const message = bakedReply(reportedBake(REPORT));
+
+    // Assess
+    expect(message.text).toContain('release 2023.9.20261101.0 → 2023.9.20261122.0; 1 package(s) updated, 1 installed');
+    expect(JSON.stringify(message.blocks)).toContain('*Amazon Linux release*: 2023.9.20261101.0 → 2023.9.20261122.0');
+  });
+
+  it('says the release is unchanged when the bake stayed on it, and names none for images without one', () => {
+    // Prepare
+    const same = REPORT.replace('release-before 2023.9.20261101.0', 'release-before 2023.9.20261122.0');
+    const ubuntu = REPORT.replace(/release-(before|after) \S+/g, 'release-$1 -');
+
+    // Act
+    const unchanged = bakedReply(reportedBake(same));
+    const none = bakedReply(reportedBake(ubuntu));
+
+    // Assess
+    expect(unchanged.text).toContain('release 2023.9.20261122.0 (unchanged)');
+    expect(none.text).not.toContain('release');
+    expect(JSON.stringify(none.blocks)).not.toContain('Amazon Linux release');
+  });
+
+  it("prefers the event's release field over the report when it has one", () => {
+    // Act
+    const change = releaseChangeOf(
+      reportedBake(REPORT, {
+        release: {
+          policy: 'pinned',
+          target: '2023.9.20261129.0',
+          before: '2023.9.20261101.0',
+          after: '2023.9.20261129.0',
+        },
+      }),
+    );
+
+    // Assess
+    expect(change).toEqual({ before: '2023.9.20261101.0', after: '2023.9.20261129.0' });
+  });
+
+  it('reads the package changes from the report, counting those it left out', () => {
+    // Act
+    const changes = packageChangesOf({ 'collectReport.Output': [`${REPORT}\nmore 120`] });
+    const nothing = packageChangesOf({
+      'collectReport.Output': ['bakehouse-report 1\nrelease-before -\nrelease-after -\nchanges 0\n'],
+    });
+
+    // Assess
+    expect(changes).toMatchObject({
+      updated: [{ name: 'jq', from: '1.6-10.amzn2023.0.2.x86_64', to: '1.7.1-1.amzn2023.x86_64' }],
+      installed: ['nginx 1.24.0-1.amzn2023.x86_64'],
+      omitted: 120,
+    });
+    expect(summarizeChanges(changes)).toContain('120 more change(s) on the image');
+    expect(nothing).toMatchObject({ updated: [], installed: [], note: 'no package changes' });
   });
 
   it('links the Step Functions execution named by the bake id and the automation execution', () => {
