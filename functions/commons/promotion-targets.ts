@@ -237,12 +237,20 @@ const activeRefreshOf = async (name: string, deps: TargetDeps): Promise<string |
   return undefined;
 };
 
-/** The image ids the group's instances run (one entry per instance EC2 still knows). */
+/**
+ * The image ids the group's instances run (one entry per instance EC2 lists). By `instance-id`
+ * filter, not InstanceIds: an instance the group launched moments ago may not be known to EC2 yet
+ * (eventual consistency, https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html)
+ * and one it terminated an hour ago no longer is; by id either would fail the whole call with
+ * InvalidInstanceID.NotFound, by filter it is simply not listed.
+ */
 const imagesOf = async (instanceIds: readonly string[], deps: TargetDeps): Promise<string[]> => {
   const images: string[] = [];
   for (const batch of chunks(instanceIds, INSTANCES_PER_CALL)) {
     for await (const page of eachPage((NextToken) =>
-      deps.ec2().send(new DescribeInstancesCommand({ InstanceIds: batch, NextToken })),
+      deps
+        .ec2()
+        .send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: [...batch] }], NextToken })),
     )) {
       for (const reservation of page.Reservations ?? []) {
         for (const instance of reservation.Instances ?? []) images.push(instance.ImageId ?? '');
@@ -295,7 +303,8 @@ export const refreshAutoScalingGroups = async (
       continue;
     }
     const images = await imagesOf(instanceIds, deps);
-    if (images.length > 0 && images.every((image) => image === amiId)) {
+    // An instance EC2 did not list may run anything: only a full answer proves the group is done.
+    if (images.length === instanceIds.length && images.every((image) => image === amiId)) {
       skip('every instance already runs the image', { amiId });
       continue;
     }

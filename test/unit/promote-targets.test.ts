@@ -297,7 +297,8 @@ interface FakeGroup {
   version?: string;
 }
 
-const installGroups = (h: Harness, groups: FakeGroup[]): void => {
+/** `unlisted`: instances the groups have that EC2 does not know yet (just launched). */
+const installGroups = (h: Harness, groups: FakeGroup[], unlisted: readonly string[] = []): void => {
   const find = (name?: string) => groups.find((group) => group.name === name);
   h.autoScaling.on(DescribeAutoScalingGroupsCommand).callsFake((input) => ({
     AutoScalingGroups: (input.AutoScalingGroupNames ?? []).flatMap((name: string) => {
@@ -337,16 +338,24 @@ const installGroups = (h: Harness, groups: FakeGroup[]): void => {
   });
   mockOf(h)
     .on(DescribeInstancesCommand)
-    .callsFake((input) => ({
-      Reservations: [
-        {
-          Instances: (input.InstanceIds ?? []).map((id: string) => ({
-            InstanceId: id,
-            ImageId: groups.find((group) => id in group.instances)?.instances[id],
-          })),
-        },
-      ],
-    }));
+    .callsFake((input) => {
+      // By id, an instance EC2 does not know (yet) fails the call; by filter it is left out.
+      const byId: string[] = input.InstanceIds ?? [];
+      const unknown = byId.filter((id) => unlisted.includes(id));
+      if (unknown.length > 0) throw awsError('InvalidInstanceID.NotFound');
+      const byFilter: string[] =
+        input.Filters?.find((filter: { Name: string }) => filter.Name === 'instance-id')?.Values ?? [];
+      return {
+        Reservations: [
+          {
+            Instances: [...byId, ...byFilter.filter((id) => !unlisted.includes(id))].map((id: string) => ({
+              InstanceId: id,
+              ImageId: groups.find((group) => id in group.instances)?.instances[id],
+            })),
+          },
+        ],
+      };
+    });
 };
 
 const groupsConfig = (...entries: [string, number][]): Channel['autoScalingGroups'] =>
@@ -422,6 +431,26 @@ describe('refreshAutoScalingGroups', () => {
       { name: 'mixed', instanceRefreshId: 'refresh-1' },
     ]);
     expect(h.autoScaling).toHaveReceivedCommandTimes(StartInstanceRefreshCommand, 1);
+  });
+
+  it('refreshes a group with an instance EC2 does not list yet (just launched), without failing on it', async () => {
+    // Prepare: one instance runs the image; the other was launched moments ago and EC2 does not
+    // know it yet, so nothing proves it runs the image.
+    const h = harness();
+    installGroups(
+      h,
+      [{ name: 'web', instances: { 'i-0123456789abcdef0': AMI, 'i-0123456789abcdef1': OLD_AMI }, refreshes: [] }],
+      ['i-0123456789abcdef1'],
+    );
+
+    // Act
+    const result = await refreshAutoScalingGroups(groupsConfig(['web', 90]), AMI, h.deps);
+
+    // Assess
+    expect(result).toEqual([{ name: 'web', instanceRefreshId: 'refresh-1' }]);
+    expect(mockOf(h)).toHaveReceivedCommandWith(DescribeInstancesCommand, {
+      Filters: [{ Name: 'instance-id', Values: ['i-0123456789abcdef0', 'i-0123456789abcdef1'] }],
+    });
   });
 
   it('warns when the group pins a launch template version the refresh cannot move', async () => {
