@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { ConfigError } from './errors';
 import { CANDIDATE_CHANNEL } from './family-lookup';
 import { familyDocumentValues, isReleaseLocked, MAX_AUTOMATION_PARAMETER_LENGTH, PARAMETER_FIELDS } from './render';
+import { renderedValueProblems } from './rendered-values';
 
 const FAMILY_NAME = /^[a-z][a-z0-9-]{1,38}[a-z0-9]$/;
 const CHANNEL_NAME = /^[a-z][a-z0-9-]{0,30}$/;
@@ -503,6 +504,7 @@ const sharingProblems = (family: Family): string[] => {
 const crossFamilyProblems = (families: readonly Family[]): string[] => {
   const problems: string[] = [];
   for (const family of families) problems.push(...sharingProblems(family));
+  for (const family of families) problems.push(...renderedValueProblems(family));
   for (const family of families) {
     for (const [parameter, value] of Object.entries(familyDocumentValues(family))) {
       if (value.length > MAX_AUTOMATION_PARAMETER_LENGTH) {

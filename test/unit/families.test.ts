@@ -721,3 +721,20 @@ describe('the Linux release policy (patch.release)', () => {
     expect(config.families).toHaveLength(3);
   });
 });
+
+describe('values rendered into scripts', () => {
+  // rendered-values.test.ts covers each way out of each script; this proves loadConfig applies them.
+  it('refuses a Chocolatey source with a quote and a Linux script holding the here-document sentinel', () => {
+    const windows = windowsFamily({
+      install: { chocolatey: { source: "https://feed.example/it's", packages: ['7zip'] }, scripts: [] },
+    });
+    const linux = linuxFamily({ preScript: 'echo one\nBAKEHOUSE_SCRIPT_END\necho escaped' });
+    const problems = problemsOf(configInput([linux, windows]));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/family '[\w-]+': install\.chocolatey\.source: .*Fix: /),
+        expect.stringMatching(/family '[\w-]+': preScript: .*BAKEHOUSE_SCRIPT_END.*Fix: /),
+      ]),
+    );
+  });
+});
