@@ -6,10 +6,15 @@
  * documents and the functions must still bake, test and promote. The sandbox records every answer
  * it changed, so each test also proves a Describe of the resource it just created did miss.
  */
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import {
+  CreateImageCommand,
+  DescribeImageAttributeCommand,
+  DescribeImagesCommand,
   DescribeInstancesCommand,
   EC2Client,
   RunInstancesCommand,
+  StopInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -20,6 +25,7 @@ import {
   GetParameterCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
+import { STSClient } from '@aws-sdk/client-sts';
 import type { HiddenAnswer } from '@bakehouse/sandbox';
 import type { TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +33,9 @@ import type { LoggedEvent } from '../../dev/start/render';
 import { bakeIdFor } from '../../functions/commons/bake-id';
 import { Tag } from '../../functions/commons/bake-plan';
 import { DetailType } from '../../functions/commons/events';
+import { loadConfig } from '../../functions/commons/families';
+import { createTargetDeps, distributeImage } from '../../functions/commons/promotion-targets';
+import { configInput, linuxFamily, recordingLogger, withCustomerKey } from '../unit/support/bake-factories';
 import { createExampleLaunchTemplate, eventLog, startProvisionedSandbox } from './support/stack';
 
 const BUS = 'bakehouse-dev';
@@ -39,6 +48,9 @@ const SPEED = 1200;
  * more).
  */
 const HIDE_SECONDS = 300;
+const COPY_REGION = 'eu-west-1';
+const COPY_KEY = `arn:aws:kms:${COPY_REGION}:000000000000:key/11111111-2222-4333-8444-555555555555`;
+const TEAM_ACCOUNT = '444455556666';
 const AL2023_PARAMETER = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
 const OUTCOMES: readonly string[] = [DetailType.AmiBaked, DetailType.BakeFailed, DetailType.BakeSkipped];
 
@@ -238,5 +250,67 @@ describe('the lifecycle with EC2 eventual consistency on', () => {
     expect(describeMissed([builder], 'DescribeInstances', 'InvalidInstanceID.NotFound'), hiddenSoFar()).toBe(true);
     expect(describeMissed([amiId], 'DescribeImages', 'InvalidAMIID.NotFound'), hiddenSoFar()).toBe(true);
     expect(await channel('windows-2022-base', 'candidate')).toBe(amiId);
+  });
+});
+
+describe('distribution with EC2 eventual consistency on', () => {
+  it('copies an image to another region and shares the copy, waiting until EC2 knows the copy', async () => {
+    // Prepare: an available image of our own, from a stopped instance
+    const source = (await ssm.send(new GetParameterCommand({ Name: AL2023_PARAMETER }))).Parameter?.Value;
+    const launched = await ec2.send(
+      new RunInstancesCommand({ ImageId: source, InstanceType: 't3.micro', MinCount: 1, MaxCount: 1 }),
+    );
+    const instanceId = launched.Instances?.[0]?.InstanceId ?? '';
+    await eventually(() => ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId] })));
+    const { ImageId: amiId = '' } = await eventually(() =>
+      ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'bakehouse/consistency/distributed' })),
+    );
+    await eventually(async () => {
+      const { Images: [found] = [] } = await ec2.send(new DescribeImagesCommand({ ImageIds: [amiId] }));
+      if (found?.State !== 'available') throw new Error(`image ${amiId} is ${found?.State}`);
+    });
+    const family = loadConfig(
+      configInput([
+        withCustomerKey(
+          linuxFamily({
+            distribution: {
+              regions: [{ region: COPY_REGION, kmsKeyId: COPY_KEY }],
+              accounts: [{ account: TEAM_ACCOUNT }],
+            },
+          }),
+        ),
+      ]),
+    ).families[0];
+    if (!family) throw new Error('no family');
+    const deps = createTargetDeps({
+      homeRegion: 'us-east-1',
+      logger: recordingLogger(),
+      clients: {
+        ec2In: (region) => new EC2Client({ ...sandbox.clientConfig, region }),
+        autoScaling: new AutoScalingClient(sandbox.clientConfig),
+        sts: new STSClient(sandbox.clientConfig),
+      },
+      // Real seconds: a quarter of one is the whole window here.
+      visibilityWait: { minDelay: 0.1, maxDelay: 1, maxWaitTime: 30 },
+    });
+
+    // Act
+    const distributed = await distributeImage(
+      family,
+      { amiId, name: 'bakehouse/consistency/distributed', tags: [] },
+      deps,
+    );
+
+    // Assess: shared in the copy's region, and the copy was unknown when distribution first looked
+    const copyId = distributed.regions[0]?.amiId ?? '';
+    expect(distributed.regions).toEqual([{ region: COPY_REGION, amiId: expect.stringMatching(/^ami-/) }]);
+    const copyClient = new EC2Client({ ...sandbox.clientConfig, region: COPY_REGION });
+    const permissions = await copyClient.send(
+      new DescribeImageAttributeCommand({ ImageId: copyId, Attribute: 'launchPermission' }),
+    );
+    copyClient.destroy();
+    expect(permissions.LaunchPermissions).toEqual([{ UserId: TEAM_ACCOUNT }]);
+    expect(describeMissed([copyId], 'DescribeImages', 'InvalidAMIID.NotFound'), hiddenSoFar()).toBe(true);
+    await eventually(() => ec2.send(new TerminateInstancesCommand({ InstanceIds: [instanceId] })));
   });
 });
