@@ -57,6 +57,15 @@ interface Runner {
   stepController?: AbortController;
 }
 
+/**
+ * The action references (aws:executeAwsApi, aws:waitForAwsResourceProperty, aws:changeInstanceState,
+ * aws:createImage: https://docs.aws.amazon.com/systems-manager/latest/userguide/automation-action-waitForAwsResourceProperty.html
+ * and its siblings) document an automatic retry for throttled calls only. Any other API error fails
+ * the attempt, EC2's NotFound for a resource created moments ago included (eventual consistency,
+ * https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html): only the step's
+ * maxAttempts retries it, so a document that describes a new resource by id must tolerate that
+ * itself (waiting by filter, where the resource is simply absent until EC2 knows it).
+ */
 const THROTTLING = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException', 'TooManyRequestsException']);
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
