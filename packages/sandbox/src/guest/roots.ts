@@ -154,8 +154,25 @@ const buildOnce = (dir: string, build: (temp: string) => void): string => {
 const hostTool = (name: string): string | undefined =>
   ['/usr/bin', '/bin'].map((dir) => join(dir, name)).find((path) => existsSync(path));
 
+/** Built toolboxes and repositories of this process (they are built once and never change). */
+const built = new Map<string, unknown>();
+const memo = <T>(key: string, make: () => T, dirOf: (value: T) => string): T => {
+  const cached = built.get(key) as T | undefined;
+  if (cached !== undefined && existsSync(dirOf(cached))) return cached;
+  const made = make();
+  built.set(key, made);
+  return made;
+};
+
 /** The toolbox: host tools and stand-ins, one per guests directory and stand-in version. */
-export const toolbox = (guestsDir: string): { dir: string; tools: string[] } => {
+export const toolbox = (guestsDir: string): { dir: string; tools: string[] } =>
+  memo(
+    `toolbox:${guestsDir}`,
+    () => makeToolbox(guestsDir),
+    (made) => made.dir,
+  );
+
+const makeToolbox = (guestsDir: string): { dir: string; tools: string[] } => {
   const dir = join(guestsDir, `toolbox-${standinsHash()}`);
   buildOnce(dir, (temp) => {
     const bin = join(temp, 'bin');
@@ -175,7 +192,14 @@ export const toolbox = (guestsDir: string): { dir: string; tools: string[] } => 
   return { dir, tools: readdirSync(join(dir, 'bin')) };
 };
 
-export const repository = (guestsDir: string, os: GuestOs, arch: string): string => {
+export const repository = (guestsDir: string, os: GuestOs, arch: string): string =>
+  memo(
+    `repo:${guestsDir}:${os}:${arch}`,
+    () => makeRepository(guestsDir, os, arch),
+    (dir) => dir,
+  );
+
+const makeRepository = (guestsDir: string, os: GuestOs, arch: string): string => {
   const files = repositoryFiles(os, arch);
   const dir = join(guestsDir, `repo-${os}-${arch}-${hashOf(JSON.stringify(files))}`);
   return buildOnce(dir, (temp) => {

@@ -426,6 +426,38 @@ const advance = (invocation: InvocationRecord, nowIso: string): InvocationRecord
 /** Guest scripts running in this process, by invocation key. */
 const runningGuests = new Set<string>();
 
+/**
+ * While a guest script runs, the sandbox clock runs at most GUEST_PACE times real time. A script
+ * takes real time (the stand-ins start processes); at the default 600× (1200× in the product's
+ * tests) half a real second would be five or ten sandbox minutes, and a bake of ten scripts would
+ * outlast the step timeouts and the state machine's wait that hold on AWS, where such a script
+ * takes seconds to a minute or two. At 60× it counts as tens of seconds. The clock gets its speed
+ * back when the last script ends, unless someone changed it meanwhile.
+ */
+const GUEST_PACE = 60;
+const paced = new WeakMap<ServiceContext['clock'], { running: number; restore?: number }>();
+
+const paceClock = (clock: ServiceContext['clock']): void => {
+  const pace = paced.get(clock);
+  if (pace) {
+    pace.running += 1;
+    return;
+  }
+  if (clock.speed > GUEST_PACE) {
+    paced.set(clock, { running: 1, restore: clock.speed });
+    clock.setSpeed(GUEST_PACE);
+  } else paced.set(clock, { running: 1 });
+};
+
+const unpaceClock = (clock: ServiceContext['clock']): void => {
+  const pace = paced.get(clock);
+  if (!pace) return;
+  pace.running -= 1;
+  if (pace.running > 0) return;
+  paced.delete(clock);
+  if (pace.restore !== undefined && clock.speed === GUEST_PACE) clock.setSpeed(pace.restore);
+};
+
 const sweptStores = new WeakSet<Store>();
 
 /** Starts an invocation's script in its instance's guest; records the result when it ends. */
@@ -440,6 +472,7 @@ const startGuest = (ctx: ServiceContext, key: string, invocation: InvocationReco
   const guest = instance.guest;
   const bootMs = Date.parse(instance.startedAt ?? instance.launchTime);
   const region = ctx.region;
+  paceClock(ctx.clock);
   ctx.runtime.spawn(`Run Command ${invocation.commandId} on ${invocation.instanceId}`, async () => {
     try {
       const result = await runGuestCommand({
@@ -465,6 +498,7 @@ const startGuest = (ctx: ServiceContext, key: string, invocation: InvocationReco
       });
     } finally {
       runningGuests.delete(key);
+      unpaceClock(ctx.clock);
     }
   });
 };
