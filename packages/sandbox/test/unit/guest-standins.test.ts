@@ -48,6 +48,7 @@ const run = async (
 };
 
 const RPM_INVENTORY = "rpm -qa --queryformat '%{NAME} %{VERSION}-%{RELEASE}.%{ARCH}\\n' | LC_ALL=C sort";
+// biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own ${field} syntax, not a template
 const DPKG_INVENTORY = "dpkg-query -W -f='${binary:Package} ${Version}\\n' | LC_ALL=C sort";
 
 beforeAll(() => {
