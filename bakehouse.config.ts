@@ -29,7 +29,9 @@ export default defineConfig({
       source: { ssmParameter: '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64' },
       schedule: { cron: '0 3 ? * SUN *', timezone: 'Europe/Berlin' },
       builder: { ...builder, instanceType: 'm7i.large' },
-      patch: { excludePackages: ['kernel-livepatch*'] },
+      // Amazon Linux 2023 locks each image to one release: every bake upgrades to the newest
+      // release ('latest', the default), or to a pinned one such as '2023.9.20261122.0'.
+      patch: { excludePackages: ['kernel-livepatch*'], release: 'latest' },
       install: {
         packages: ['amazon-cloudwatch-agent', 'jq'],
         scripts: [{ name: 'enable agents', run: 'systemctl enable amazon-ssm-agent amazon-cloudwatch-agent' }],

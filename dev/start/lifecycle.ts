@@ -22,6 +22,7 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { bakeIdFor } from '../../functions/commons/bake-id';
+import { bakeReportOf } from '../../functions/commons/documents';
 import { DetailType } from '../../functions/commons/events';
 import type { EmittedServiceEvent } from './alarm';
 import type { LoggedEvent } from './render';
@@ -182,7 +183,14 @@ export const runLifecycle = async (options: LifecycleOptions): Promise<Outcome[]
       const candidate = await ssm
         .send(new GetParameterCommand({ Name: `${options.parameterPrefix}/${family}/candidate` }))
         .then((r) => r.Parameter?.Value);
-      detail = `${amiId} (${await lineage(amiId)}; candidate → ${candidate ?? 'unset'})`;
+      const report = bakeReportOf(entry.event.detail.outputs as Record<string, unknown> | undefined);
+      const release =
+        !report || (report.releaseBefore === null && report.releaseAfter === null)
+          ? ''
+          : report.releaseBefore === report.releaseAfter
+            ? `; release ${report.releaseAfter} (unchanged)`
+            : `; release ${report.releaseBefore ?? '?'} → ${report.releaseAfter ?? '?'}`;
+      detail = `${amiId} (${await lineage(amiId)}; candidate → ${candidate ?? 'unset'}${release})`;
     }
     outcomes.push({
       scenario,

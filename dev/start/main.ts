@@ -138,6 +138,10 @@ const main = async (): Promise<number> => {
 
   const temporary = values.state === undefined;
   const stateDir = values.state === undefined ? mkdtempSync(join(tmpdir(), 'bakehouse-start-')) : resolve(values.state);
+  // Linux Run Command scripts run for real in sandbox guests (bubblewrap), so the lifecycle shows
+  // what the bake scripts do (al2023-base's release moving, Ubuntu's dpkg lock); without bwrap the
+  // sandbox falls back to its recorded runs. BAKEHOUSE_SANDBOX_GUESTS=off turns them off.
+  process.env.BAKEHOUSE_SANDBOX_GUESTS ??= 'on';
   const sandbox = await startSandbox({ port, stateDir, speed, assetsDir: assembly.assemblyDir, iam });
   try {
     print(`sandbox ready at ${sandbox.url} (state ${stateDir}, clock ${speed}x, IAM enforcement ${iam})`);

@@ -3,6 +3,8 @@
  * messages rendered as text the way a reader sees them in the channel. Pure functions.
  */
 
+import { bakeReportOf } from '../../functions/commons/documents';
+
 /** One entry of `GET /_sandbox/events`. */
 export interface LoggedEvent {
   readonly id?: string;
@@ -49,11 +51,30 @@ const summaryValue = (value: unknown): string => {
   return JSON.stringify(value);
 };
 
+/**
+ * The Amazon Linux 2023 release an `AMI Baked` moved its image between, from its `release` field or
+ * the bake's report in its outputs: `release=2023.9.20261101→2023.9.20261122`; empty for images
+ * without a release.
+ */
+const releaseField = (detail: Record<string, unknown>): string => {
+  const field = detail.release as { before?: string | null; after?: string | null } | null | undefined;
+  const report = bakeReportOf(detail.outputs as Record<string, unknown> | undefined);
+  const before = field?.before ?? report?.releaseBefore ?? null;
+  const after = field?.after ?? report?.releaseAfter ?? null;
+  if (before === null && after === null) return '';
+  return before === after ? `release=${after}(unchanged)` : `release=${before ?? '?'}→${after ?? '?'}`;
+};
+
 /** `Bake Started family=al2023-base sourceAmiId=ami-… → StartBake (delivered)` */
 export const renderEvent = (entry: LoggedEvent): string => {
   const { detail } = entry.event;
-  const fields = SUMMARY_FIELDS.filter((key) => detail[key] !== undefined && detail[key] !== null)
-    .map((key) => `${key}=${summaryValue(detail[key])}`)
+  const fields = [
+    ...SUMMARY_FIELDS.filter((key) => detail[key] !== undefined && detail[key] !== null).map(
+      (key) => `${key}=${summaryValue(detail[key])}`,
+    ),
+    releaseField(detail),
+  ]
+    .filter(Boolean)
     .join(' ');
   const routes =
     entry.deliveries.length === 0

@@ -35,6 +35,34 @@ describe('npm start rendering', () => {
     );
   });
 
+  it("shows the Amazon Linux release an AMI Baked moved its image between, from the bake's report", () => {
+    // Prepare
+    const report = 'bakehouse-report 1\nrelease-before 2023.9.20261101\nrelease-after 2023.9.20261122\nchanges 0\n';
+    const entry = logged();
+    const baked = {
+      ...entry,
+      event: { ...entry.event, detail: { ...entry.event.detail, outputs: { 'collectReport.Output': [report] } } },
+    };
+    const ubuntu = {
+      ...entry,
+      event: {
+        ...entry.event,
+        detail: {
+          ...entry.event.detail,
+          outputs: { 'collectReport.Output': ['bakehouse-report 1\nrelease-before -\nrelease-after -\nchanges 0'] },
+        },
+      },
+    };
+
+    // Act
+    const line = renderEvent(baked);
+    const none = renderEvent(ubuntu);
+
+    // Assess
+    expect(line).toContain('amiId=ami-0123456789abcdef0 release=2023.9.20261101→2023.9.20261122 →');
+    expect(none).not.toContain('release=');
+  });
+
   it('says when no rule matched, and names matched rules without deliveries', () => {
     // Act
     const none = renderEvent(logged({ matchedRules: [], deliveries: [] }));
