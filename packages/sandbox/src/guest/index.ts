@@ -182,6 +182,8 @@ export interface GuestCommand {
   /** When the current boot began (sandbox ms). */
   readonly bootMs: number;
   readonly clock: { nowMs(): number; readonly speed: number };
+  /** The sandbox is closing: the script is killed (checked a few times a second). */
+  readonly closed?: () => boolean;
 }
 
 export type GuestOutcome = GuestResult | { readonly unavailable: string };
@@ -215,6 +217,12 @@ export const runGuestCommand = async (command: GuestCommand): Promise<GuestOutco
   const set = running.get(instanceId) ?? new Set();
   set.add(controller);
   running.set(instanceId, set);
+  const watch = command.closed
+    ? setInterval(() => {
+        if (command.closed?.()) controller.abort();
+      }, 250)
+    : undefined;
+  watch?.unref();
   try {
     return await runInGuest({
       root,
@@ -228,6 +236,7 @@ export const runGuestCommand = async (command: GuestCommand): Promise<GuestOutco
       signal: controller.signal,
     });
   } finally {
+    if (watch) clearInterval(watch);
     set.delete(controller);
   }
 };

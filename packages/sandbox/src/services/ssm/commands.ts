@@ -485,6 +485,7 @@ const startGuest = (ctx: ServiceContext, key: string, invocation: InvocationReco
         executionTimeoutS: invocation.executionTimeoutS ?? 3600,
         bootMs,
         clock: ctx.clock,
+        closed: () => ctx.runtime.isClosed,
       });
       const bg = ctx.runtime.context(region);
       bg.transact((tx) => {
