@@ -81,12 +81,22 @@ export const isReleaseLocked = (family: Family, families: readonly Family[]): bo
 };
 
 /**
- * The release policy a Linux family's patch step follows: its own `patch.release`, or `latest`
- * where its lineage is Amazon Linux 2023; null where there is no release to follow.
+ * A release version as dnf's `--releasever` and the installed `system-release` spell it:
+ * `2023.9.20261122`. AMI names add a build number (`al2023-ami-2023.9.20261122.0-…`), which is not
+ * part of the release (the repositories are named by the three-part version,
+ * https://docs.aws.amazon.com/linux/al2023/ug/deterministic-upgrades-usage.html), so it is dropped.
+ */
+export const releaseVersionOf = (value: string): string =>
+  /^\d{4}\.\d+\.\d{8}\.\d+$/.test(value) ? value.slice(0, value.lastIndexOf('.')) : value;
+
+/**
+ * The release policy a Linux family's patch step follows: its own `patch.release` (a pinned
+ * release as `releaseVersionOf` spells it), or `latest` where its lineage is Amazon Linux 2023;
+ * null where there is no release to follow.
  */
 export const releasePolicyOf = (family: Family, families: readonly Family[]): string | null => {
   if (family.os !== 'linux') return null;
   const locked = isReleaseLocked(family, families);
-  if (family.patch.release !== undefined) return locked === false ? null : family.patch.release;
+  if (family.patch.release !== undefined) return locked === false ? null : releaseVersionOf(family.patch.release);
   return locked === true ? 'latest' : null;
 };

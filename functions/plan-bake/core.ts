@@ -37,7 +37,7 @@ import { CANDIDATE_CHANNEL, channelParameterName, findFamily } from '../commons/
 import { canonicalJson, sha256Hex, uuidFrom } from '../commons/hashing';
 import { eachPage } from '../commons/pages';
 import type { LogPort } from '../commons/powertools';
-import { familyDocumentValues, releasePolicyOf } from '../commons/render';
+import { familyDocumentValues, releasePolicyOf, releaseVersionOf } from '../commons/render';
 
 export interface DocumentRef {
   readonly name: string;
@@ -195,9 +195,11 @@ const resolveSource = async (family: Family, deps: PlanBakeDeps): Promise<Resolv
 export const latestAl2023Parameter = (architecture: string): string =>
   `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${architecture}`;
 
-/** The release in an AL2023 AMI's name: `al2023-ami-2023.9.20261122.0-kernel-6.1-x86_64`. */
-export const releaseInImageName = (name: string | undefined): string | undefined =>
-  /^al2023-ami-(?:minimal-)?(\d{4}\.\d+\.\d{8}(?:\.\d+)?)-/.exec(name ?? '')?.[1];
+/** The release in an AL2023 AMI's name: `al2023-ami-2023.9.20261122.0-kernel-6.1-x86_64` → `2023.9.20261122`. */
+export const releaseInImageName = (name: string | undefined): string | undefined => {
+  const version = /^al2023-ami-(?:minimal-)?(\d{4}\.\d+\.\d{8}(?:\.\d+)?)-/.exec(name ?? '')?.[1];
+  return version === undefined ? undefined : releaseVersionOf(version);
+};
 
 const resolveRelease = async (
   family: Family,

@@ -813,7 +813,7 @@ describe('planBake targets an Amazon Linux 2023 release', () => {
     const plan = await planOf('al2023-base');
 
     // Assess
-    expect(plan.release).toEqual({ policy: 'latest', target: RELEASE });
+    expect(plan.release).toEqual({ policy: 'latest', target: '2023.9.20261101' });
     expect(plan.documentParameters.ReleaseVersion).toEqual(['latest']);
   });
 
@@ -828,7 +828,7 @@ describe('planBake targets an Amazon Linux 2023 release', () => {
     const plan = await planOf('al2023-web');
 
     // Assess
-    expect(plan.release).toEqual({ policy: 'latest', target: NEWER_RELEASE });
+    expect(plan.release).toEqual({ policy: 'latest', target: '2023.9.20261122' });
     expect(plan.documentParameters.ReleaseVersion).toEqual(['latest']);
     expect(ssm).toHaveReceivedCommandWith(GetParameterCommand, { Name: LINUX_PARAMETER });
   });
@@ -865,8 +865,9 @@ describe('planBake targets an Amazon Linux 2023 release', () => {
     const plan = await planOf('al2023-pinned', planDeps({ config }));
 
     // Assess
-    expect(plan.release).toEqual({ policy: 'pinned', target: NEWER_RELEASE });
-    expect(plan.documentParameters.ReleaseVersion).toEqual([NEWER_RELEASE]);
+    // the AMI build suffix (.0) is not part of the release dnf takes
+    expect(plan.release).toEqual({ policy: 'pinned', target: '2023.9.20261122' });
+    expect(plan.documentParameters.ReleaseVersion).toEqual(['2023.9.20261122']);
     expect(ssm).not.toHaveReceivedCommandWith(GetParameterCommand, { Name: LINUX_PARAMETER });
   });
 
