@@ -157,9 +157,16 @@ describe('plan-bake handler', () => {
     ssm.on(GetParameterCommand, { Name: parameter }).resolves({ Parameter: { Value: 'ami-0a1b2c3d4e5f60718' } });
     ssm.on(PutParameterCommand).resolves({ Version: 1 });
     ec2.on(DescribeImagesCommand).resolves({ Images: [] });
-    ec2
-      .on(DescribeImagesCommand, { ImageIds: ['ami-0a1b2c3d4e5f60718'] })
-      .resolves({ Images: [{ ImageId: 'ami-0a1b2c3d4e5f60718', State: 'available', Architecture: 'x86_64' }] });
+    ec2.on(DescribeImagesCommand, { ImageIds: ['ami-0a1b2c3d4e5f60718'] }).resolves({
+      Images: [
+        {
+          ImageId: 'ami-0a1b2c3d4e5f60718',
+          Name: 'al2023-ami-2023.9.20261101.0-kernel-6.1-x86_64',
+          State: 'available',
+          Architecture: 'x86_64',
+        },
+      ],
+    });
     const { handler } = await import('../../functions/plan-bake/handler');
     const bakeId = bakeIdFor('al2023-base', 'ticket-7');
 
@@ -178,7 +185,9 @@ describe('plan-bake handler', () => {
       documentParameters: expect.objectContaining({
         AutomationAssumeRole: ['arn:aws:iam::111122223333:role/bakehouse-automation'],
         IamInstanceProfileName: ['bakehouse-builder'],
+        ReleaseVersion: ['latest'],
       }),
+      release: { policy: 'latest', target: '2023.9.20261101' },
     });
     expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, {
       Name: '/bakehouse/_locks/al2023-base',
