@@ -10,24 +10,27 @@ import {
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import {
+  CreateDocumentCommand,
+  GetAutomationExecutionCommand,
   GetCommandInvocationCommand,
   type GetCommandInvocationCommandOutput,
   GetParameterCommand,
   ListCommandInvocationsCommand,
   SendCommandCommand,
   SSMClient,
+  StartAutomationExecutionCommand,
 } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { resetBubblewrapProbe } from '../../src/guest';
+import { AL2023_NEWER_RELEASE, resetBubblewrapProbe } from '../../src/guest';
 import { startTestSandbox, type TestSandbox } from '../../src/testing/sandbox';
 
 /**
- * Run Command in guests, end to end through SSM and EC2: the sandbox's clock runs at 30× (the
- * Ubuntu boot-time lock lasts 75 sandbox seconds, 2.5 real ones) and is moved forward where a
+ * Run Command in guests, end to end through SSM and EC2: the sandbox's clock runs at 15× (the
+ * Ubuntu boot-time lock lasts 75 sandbox seconds, 5 real ones) and is moved forward where a
  * test waits for something else.
  */
 
-const SPEED = 30;
+const SPEED = 15;
 let sandbox: TestSandbox;
 let ssm: SSMClient;
 let ec2: EC2Client;
@@ -146,6 +149,83 @@ describe('Run Command in an Amazon Linux 2023 guest', () => {
     expect(invocation.StandardErrorContent).toBe('e'.repeat(8_000));
     expect(output.length).toBeLessThanOrEqual(2_500);
     expect(output).toMatch(/^o+\n---Output truncated---\n----------ERROR-------\ne+\n---Error truncated----$/);
+  });
+
+  it('keeps dnf on the release the image is locked to, until --releasever=latest moves it', async () => {
+    // Prepare
+    const inventory = "rpm -qa --queryformat '%{NAME} %{VERSION}-%{RELEASE}.%{ARCH}\\n' | LC_ALL=C sort";
+
+    // Act
+    const plain = await runShell(instanceId, [
+      `${inventory} > /tmp/before`,
+      'dnf -y upgrade',
+      `${inventory} | cmp - /tmp/before`,
+    ]);
+    const latest = await runShell(instanceId, [
+      'dnf -y upgrade --releasever=latest > /dev/null',
+      "rpm -q system-release --qf '%{VERSION}\\n'",
+      'cat /etc/amazon-linux-release',
+      `${inventory} | LC_ALL=C comm -13 /tmp/before - | grep '^glibc '`,
+    ]);
+
+    // Assess
+    expect(plain.Status).toBe('Success');
+    expect(plain.StandardOutputContent).toContain('Nothing to do.');
+    expect(latest).toMatchObject({
+      Status: 'Success',
+      StandardOutputContent: [
+        AL2023_NEWER_RELEASE,
+        `Amazon Linux release ${AL2023_NEWER_RELEASE} (Amazon Linux)`,
+        'glibc 2.34-196.amzn2023.0.2.x86_64',
+        '',
+      ].join('\n'),
+    });
+  });
+
+  it("gives an automation's aws:runCommand step the plugin Output: at most 2,500 characters", async () => {
+    // Prepare
+    await ssm.send(
+      new CreateDocumentCommand({
+        Name: 'GuestOutput',
+        DocumentType: 'Automation',
+        DocumentFormat: 'YAML',
+        Content: [
+          "schemaVersion: '0.3'",
+          'parameters:',
+          '  InstanceId:',
+          '    type: String',
+          'mainSteps:',
+          '  - name: talk',
+          '    action: aws:runCommand',
+          '    inputs:',
+          '      DocumentName: AWS-RunShellScript',
+          '      InstanceIds:',
+          "        - '{{ InstanceId }}'",
+          '      Parameters:',
+          '        commands:',
+          `          - "printf 'x%.0s' $(seq 3000)"`,
+          '',
+        ].join('\n'),
+      }),
+    );
+
+    // Act
+    const started = await ssm.send(
+      new StartAutomationExecutionCommand({ DocumentName: 'GuestOutput', Parameters: { InstanceId: [instanceId] } }),
+    );
+    const done = await waitFor(async () => {
+      const execution = await ssm.send(
+        new GetAutomationExecutionCommand({ AutomationExecutionId: started.AutomationExecutionId }),
+      );
+      const status = execution.AutomationExecution?.AutomationExecutionStatus ?? '';
+      return ['Pending', 'InProgress', 'Waiting'].includes(status) ? undefined : execution.AutomationExecution;
+    }, 'the automation');
+    const output = done.StepExecutions?.[0]?.Outputs?.Output?.[0] ?? '';
+
+    // Assess
+    expect(done.AutomationExecutionStatus).toBe('Success');
+    expect(output.length).toBeLessThanOrEqual(2_500);
+    expect(output).toMatch(/^x{2000,}\n---Output truncated---$/);
   });
 
   it('keeps what a command did for the next one, and CreateImage carries it to instances of the image', async () => {
