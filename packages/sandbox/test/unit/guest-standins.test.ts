@@ -84,7 +84,7 @@ describe('an Amazon Linux 2023 guest', () => {
     const result = await run(
       'i-al-locked',
       AL2023,
-      `${RPM_INVENTORY} > /tmp/before; dnf -y upgrade; ${RPM_INVENTORY} > /tmp/after; cmp /tmp/before /tmp/after && echo unchanged; rpm -q system-release; dnf check-release-update`,
+      `${RPM_INVENTORY} > /tmp/before; dnf -y upgrade; ${RPM_INVENTORY} > /tmp/after; cmp /tmp/before /tmp/after && echo unchanged; rpm -q system-release; dnf check-release-update; dnf check-release-update --latest-only --version-only`,
     );
 
     // Assess
@@ -93,6 +93,7 @@ describe('an Amazon Linux 2023 guest', () => {
     expect(result.stdout).toContain('unchanged');
     expect(result.stdout).toContain('system-release-2023.9.20261101-0.amzn2023.noarch');
     expect(result.stdout).toContain(`dnf upgrade --releasever=${AL2023_NEWER_RELEASE}`);
+    expect(result.stdout.endsWith(`\n${AL2023_NEWER_RELEASE}\n`)).toBe(true);
   });
 
   it('moves to the latest release with --releasever=latest: system-release, its files and the packages', async () => {
