@@ -228,6 +228,37 @@ describe('Run Command in an Amazon Linux 2023 guest', () => {
     expect(output).toMatch(/^x{2000,}\n---Output truncated---$/);
   });
 
+  it('runs the sandbox clock at most 60x while a script runs, and gives it its speed back after', async () => {
+    // Prepare
+    await sandbox.control('POST', '/_sandbox/clock', { speed: 600 });
+    const speed = async () => ((await sandbox.control('GET', '/_sandbox/clock')).body as { speed: number }).speed;
+
+    try {
+      // Act
+      const sent = await ssm.send(
+        new SendCommandCommand({
+          DocumentName: 'AWS-RunShellScript',
+          InstanceIds: [instanceId],
+          Parameters: { commands: ['sleep 2'] },
+        }),
+      );
+      const during = await waitFor(async () => ((await speed()) === 60 ? 60 : undefined), 'the paced clock');
+      await waitFor(async () => {
+        const invocation = await ssm.send(
+          new GetCommandInvocationCommand({ CommandId: sent.Command?.CommandId, InstanceId: instanceId }),
+        );
+        return invocation.Status === 'Success' ? true : undefined;
+      }, 'the sleep');
+      const after = await speed();
+
+      // Assess
+      expect(during).toBe(60);
+      expect(after).toBe(600);
+    } finally {
+      await sandbox.control('POST', '/_sandbox/clock', { speed: SPEED });
+    }
+  });
+
   it('keeps what a command did for the next one, and CreateImage carries it to instances of the image', async () => {
     // Prepare
     const install = await runShell(instanceId, ['dnf -y install jq']);
