@@ -108,6 +108,16 @@ export interface AutomationResult {
   readonly durationSeconds: number;
   /** Step outputs worth keeping (package inventory and changes), by output name. */
   readonly outputs: Record<string, string[]>;
+  /**
+   * The Amazon Linux 2023 release of the bake (`releaseOfAutomation` in commons/documents.ts), null
+   * where there is none; PublishAmiBaked publishes it as `AMI Baked`'s `release`.
+   */
+  readonly release?: {
+    readonly policy: 'latest' | 'pinned';
+    readonly target: string;
+    readonly before: string | null;
+    readonly after: string | null;
+  } | null;
 }
 
 /** The name of the error the callback sends when the automation did not succeed. */

@@ -37,6 +37,7 @@ export const LINUX_BAKE_PARAMETERS = [
   'SecurityOnly',
   'InstallPackages',
   'ReleaseVersion',
+  'ReleaseTarget',
 ] as const;
 
 export const WINDOWS_BAKE_PARAMETERS = [
@@ -112,7 +113,7 @@ export const parseBakeReport = (text: string): BakeReport | undefined => {
     else if (key === 'release-after') releaseAfter = value === '-' || value === '' ? null : value;
     else if (key === 'changes' && /^\d+$/.test(value)) changeCount = Number(value);
     else if (key === 'more' && /^\d+$/.test(value)) omitted = Number(value);
-    else if (key !== undefined && /^[+-]\S/.test(key) && value === '') changes.push(key);
+    else if (key !== undefined && /^[+-][A-Za-z0-9]/.test(key) && value === '') changes.push(key);
     else break;
   }
   return { releaseBefore, releaseAfter, changeCount: Math.max(changeCount, changes.length), changes, omitted };
@@ -123,4 +124,33 @@ export const bakeReportOf = (outputs: Readonly<Record<string, unknown>> | undefi
   const value = outputs?.[BAKE_DOCUMENT_OUTPUTS.report];
   const text = Array.isArray(value) ? value.filter((v) => typeof v === 'string').join('\n') : value;
   return typeof text === 'string' ? parseBakeReport(text) : undefined;
+};
+
+/** The release part of `AMI Baked` (functions/commons/events.ts): what the bake targeted and did. */
+export interface BakeRelease {
+  readonly policy: 'latest' | 'pinned';
+  readonly target: string;
+  readonly before: string | null;
+  readonly after: string | null;
+}
+
+/**
+ * The release of a finished Linux bake automation, from its own record: the policy and target
+ * plan-bake passed (`ReleaseVersion`, `ReleaseTarget`) and the releases its report read on the
+ * builder; null for bakes without a release (not Amazon Linux 2023, or Windows).
+ */
+export const releaseOfAutomation = (execution: {
+  readonly Parameters?: Readonly<Record<string, readonly string[]>> | undefined;
+  readonly Outputs?: Readonly<Record<string, readonly string[]>> | undefined;
+}): BakeRelease | null => {
+  const policy = execution.Parameters?.ReleaseVersion?.[0] ?? '';
+  const target = execution.Parameters?.ReleaseTarget?.[0] || (policy === 'latest' ? '' : policy);
+  if (policy === '' || target === '') return null;
+  const report = bakeReportOf(execution.Outputs);
+  return {
+    policy: policy === 'latest' ? 'latest' : 'pinned',
+    target,
+    before: report?.releaseBefore ?? null,
+    after: report?.releaseAfter ?? null,
+  };
 };

@@ -105,7 +105,7 @@ export const planBake = async (input: PlanBakeInput, deps: PlanBakeDeps): Promis
   const source = await resolveSource(family, deps);
   const release = await resolveRelease(family, source, deps);
   const documentRef = deps.settings.documents[family.os];
-  const parameters = documentParameters(family, source.image, input.bakeId, now, deps);
+  const parameters = documentParameters(family, source.image, input.bakeId, now, deps, release);
   const bakeKey = computeBakeKey(source.image.ImageId, documentRef, parameters, release?.target ?? null);
   const base = {
     bakeId: input.bakeId,
@@ -313,6 +313,7 @@ export const documentParameters = (
   bakeId: string,
   now: Date,
   deps: Pick<PlanBakeDeps, 'settings' | 'config'>,
+  release: ReleaseTarget | null = null,
 ): DocumentParameters => {
   const { builder } = family;
   const expiresAt = new Date(now.getTime() + deps.config.settings.builderExpiryHours * 3_600_000);
@@ -335,6 +336,7 @@ export const documentParameters = (
     ...familyDocumentValues(family),
     // latest, or the pinned release; the bake key holds the resolved target (computeBakeKey).
     ReleaseVersion: releasePolicyOf(family, deps.config.families) ?? '',
+    ReleaseTarget: release?.target ?? '',
   };
   // Empty values are left out: the documents default them to '' and SSM rejects some empty lists.
   const parameters: DocumentParameters = {

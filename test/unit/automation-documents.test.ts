@@ -23,6 +23,7 @@ import {
   BAKE_DOCUMENTS,
   LINUX_BAKE_PARAMETERS,
   parseBakeReport,
+  releaseOfAutomation,
   WINDOWS_BAKE_PARAMETERS,
 } from '../../functions/commons/documents';
 import { loadConfig } from '../../functions/commons/families';
@@ -1108,5 +1109,49 @@ describe('checkAutomationDocument', () => {
 
     // Assess
     expect(problemsNaming(problems, "step 'cleanUp'", 'isEnd: true')).toHaveLength(1);
+  });
+});
+
+describe('reading a Linux bake back', () => {
+  const REPORT =
+    'bakehouse-report 1\nrelease-before 2023.9.20261101\nrelease-after 2023.9.20261122\nchanges 2\n-jq-1.6\n+jq-1.7\n';
+
+  it('reads the report up to the first line that is not part of it, such as the stderr Run Command appends', () => {
+    // Act
+    const report = parseBakeReport(`${REPORT}----------ERROR-------\n+not-a-change\n`);
+
+    // Assess
+    expect(report).toEqual({
+      releaseBefore: '2023.9.20261101',
+      releaseAfter: '2023.9.20261122',
+      changeCount: 2,
+      changes: ['-jq-1.6', '+jq-1.7'],
+      omitted: 0,
+    });
+  });
+
+  it('reads no report from output without its header (an older document, a Windows bake)', () => {
+    // Act + Assess
+    expect(parseBakeReport('-jq-1.6\n+jq-1.7\n')).toBeUndefined();
+  });
+
+  it('gives the release of an automation from its parameters and its report', () => {
+    // Act
+    const latest = releaseOfAutomation({
+      Parameters: { ReleaseVersion: ['latest'], ReleaseTarget: ['2023.9.20261122'] },
+      Outputs: { [BAKE_DOCUMENT_OUTPUTS.report]: [REPORT] },
+    });
+    const pinned = releaseOfAutomation({ Parameters: { ReleaseVersion: ['2023.9.20261122'] }, Outputs: {} });
+    const ubuntu = releaseOfAutomation({ Parameters: { SourceAmiId: ['ami-0123456789abcdef0'] }, Outputs: {} });
+
+    // Assess
+    expect(latest).toEqual({
+      policy: 'latest',
+      target: '2023.9.20261122',
+      before: '2023.9.20261101',
+      after: '2023.9.20261122',
+    });
+    expect(pinned).toEqual({ policy: 'pinned', target: '2023.9.20261122', before: null, after: null });
+    expect(ubuntu).toBeNull();
   });
 });

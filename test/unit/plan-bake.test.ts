@@ -596,6 +596,7 @@ describe('planBake fills in the bake', () => {
       SecurityOnly: ['false'],
       InstallPackages: ['jq amazon-cloudwatch-agent'],
       ReleaseVersion: ['latest'],
+      ReleaseTarget: ['2023.9.20261101'],
     });
     expect(plan.imageName).toMatch(/^bakehouse\/al2023-base\/20260114T090000Z-[0-9a-f]{6}$/);
   });
@@ -830,6 +831,7 @@ describe('planBake targets an Amazon Linux 2023 release', () => {
     // Assess
     expect(plan.release).toEqual({ policy: 'latest', target: '2023.9.20261122' });
     expect(plan.documentParameters.ReleaseVersion).toEqual(['latest']);
+    expect(plan.documentParameters.ReleaseTarget).toEqual(['2023.9.20261122']);
     expect(ssm).toHaveReceivedCommandWith(GetParameterCommand, { Name: LINUX_PARAMETER });
   });
 
@@ -868,6 +870,7 @@ describe('planBake targets an Amazon Linux 2023 release', () => {
     // the AMI build suffix (.0) is not part of the release dnf takes
     expect(plan.release).toEqual({ policy: 'pinned', target: '2023.9.20261122' });
     expect(plan.documentParameters.ReleaseVersion).toEqual(['2023.9.20261122']);
+    expect(plan.documentParameters.ReleaseTarget).toEqual(['2023.9.20261122']);
     expect(ssm).not.toHaveReceivedCommandWith(GetParameterCommand, { Name: LINUX_PARAMETER });
   });
 
@@ -885,6 +888,7 @@ describe('planBake targets an Amazon Linux 2023 release', () => {
     // Assess
     expect(plan.release).toBeNull();
     expect(plan.documentParameters.ReleaseVersion).toBeUndefined();
+    expect(plan.documentParameters.ReleaseTarget).toBeUndefined();
   });
 
   it('fails with a fix when the newest AL2023 release cannot be read', async () => {
