@@ -152,11 +152,15 @@ describe('bakehouse bake', () => {
   });
 
   it('exits 1 naming the failed step and reason when the bake fails', async () => {
-    await sandbox.control('POST', '/_sandbox/faults', { runCommand: { match: 'dnf', status: 'Failed', times: 10 } });
+    // The patch step's command alone says with-new-pkgs.
+    await sandbox.control('POST', '/_sandbox/faults', {
+      runCommand: { match: 'with-new-pkgs', status: 'Failed', times: 10 },
+    });
     const run = await cli(['bake', 'al2023-base', '--force', '--wait']);
     expect(run.code, run.stderr).toBe(1);
     expect(run.stderr).toMatch(
-      /bake failed: step WaitForAutomation\/patchPackages: AutomationFailed: .*injected Run Command fault/,
+      // The plugin output puts stderr after Run Command's ERROR separator, on lines of its own.
+      /bake failed: step WaitForAutomation\/patchPackages: AutomationFailed: [^\n]*response code 1\. Output: \n-+ERROR-+\n[^\n]*injected Run Command fault/,
     );
     await sandbox.control('DELETE', '/_sandbox/faults');
   }, 120_000);

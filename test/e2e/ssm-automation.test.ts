@@ -127,7 +127,7 @@ describe('the bake documents', () => {
       'patchPackages',
       'installPackages',
       'runInstallScript',
-      'inventoryAfter',
+      'collectReport',
       'runPostScript',
       'cleanupBuilder',
       'stopBuilder',
@@ -138,7 +138,10 @@ describe('the bake documents', () => {
     ]);
     const imageId = done.Outputs?.['createImage.ImageId']?.[0] ?? '';
     expect(imageId).toMatch(/^ami-[0-9a-f]+$/);
-    expect(done.Outputs?.['inventoryBefore.Output']?.[0]).toContain('bakehouse sandbox');
+    // The one Run Command output the automation keeps: the bake report (release, package changes).
+    expect(done.Outputs?.['collectReport.Output']?.[0]).toMatch(
+      /^bakehouse-report 1\nrelease-before \S+\nrelease-after \S+\nchanges \d+/,
+    );
     const images = await ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }));
     expect(images.Images?.[0]?.State).toBe('available');
     expect(images.Images?.[0]?.Tags).toContainEqual({ Key: 'bakehouse:automation-execution-id', Value: id });
@@ -175,7 +178,10 @@ describe('the bake documents', () => {
 
   it('ends Failed naming the patch step when its Run Command fails, and terminates the builder', async () => {
     // Prepare
-    await sandbox.control('POST', '/_sandbox/faults', { runCommand: { match: 'dnf', status: 'Failed', times: 1 } });
+    // Matches the patch step's command only (its apt branch's upgrade): no other step says with-new-pkgs.
+    await sandbox.control('POST', '/_sandbox/faults', {
+      runCommand: { match: 'with-new-pkgs', status: 'Failed', times: 1 },
+    });
     await setSpeed(600);
 
     // Act

@@ -5,18 +5,28 @@
  * path ends with the tester terminated. The results TestResult would publish are built from the
  * sandbox's own answers.
  */
-import { DescribeInstancesCommand, EC2Client, type Instance } from '@aws-sdk/client-ec2';
+import {
+  CreateImageCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  EC2Client,
+  type Instance,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
 import {
   type AutomationExecution,
   CreateDocumentCommand,
   DescribeAutomationStepExecutionsCommand,
   GetAutomationExecutionCommand,
+  GetCommandInvocationCommand,
+  SendCommandCommand,
   SSMClient,
   StartAutomationExecutionCommand,
   type StepExecution,
   StopAutomationExecutionCommand,
 } from '@aws-sdk/client-ssm';
-import { startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
+import { eventually, startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type RenderedTestDocument, renderTestDocument } from '../../automation/test-documents';
 import shippedConfig from '../../bakehouse.config';
@@ -26,6 +36,8 @@ import { buildResults } from '../../functions/test-result/core';
 const AL2023_AMI = 'ami-0b5eed00000000001';
 const WINDOWS_AMI = 'ami-0b5eed00000000004';
 const TERMINAL = ['Success', 'Failed', 'TimedOut', 'Cancelled', 'CompletedWithFailure'];
+/** An AL2023 image as al2023-base's bake leaves it (jq installed), made in beforeAll. */
+let bakedAl2023 = '';
 const STAGE = 'e2e';
 
 const config = loadConfig(shippedConfig);
@@ -97,10 +109,57 @@ const tester = async (done: AutomationExecution): Promise<Instance> => {
   return instance;
 };
 
+/**
+ * The sandbox runs Linux scripts in guests, so checks see what the image holds: al2023-base's
+ * "jq present" fails on the stock AMI, which has no jq. Its bake installs jq; this does the same on
+ * an instance of the stock AMI through Run Command and images it.
+ */
+const imageWithJq = async (): Promise<string> => {
+  const launched = await ec2.send(
+    new RunInstancesCommand({
+      ImageId: AL2023_AMI,
+      InstanceType: 't3.micro',
+      MinCount: 1,
+      MaxCount: 1,
+      IamInstanceProfile: { Name: 'bakehouse-builder' },
+    }),
+  );
+  const instanceId = launched.Instances?.[0]?.InstanceId ?? '';
+  await eventually(async () => {
+    const described = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+    return described.Reservations?.[0]?.Instances?.[0]?.State?.Name === 'running' ? true : undefined;
+  }, 20_000);
+  const sent = await ssm.send(
+    new SendCommandCommand({
+      DocumentName: 'AWS-RunShellScript',
+      InstanceIds: [instanceId],
+      Parameters: { commands: ['dnf -y install jq'] },
+    }),
+  );
+  const commandId = sent.Command?.CommandId ?? '';
+  const status = await eventually(async () => {
+    const invocation = await ssm.send(
+      new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId }),
+    );
+    return ['Pending', 'InProgress', 'Delayed'].includes(invocation.Status ?? '') ? undefined : invocation.Status;
+  }, 30_000);
+  if (status !== 'Success') throw new Error(`installing jq on ${instanceId} ended ${status}`);
+  const image = await ec2.send(new CreateImageCommand({ InstanceId: instanceId, Name: 'al2023-with-jq' }));
+  const imageId = image.ImageId ?? '';
+  await eventually(async () => {
+    const described = await ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }));
+    return described.Images?.[0]?.State === 'available' ? true : undefined;
+  }, 20_000);
+  await ec2.send(new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
+  return imageId;
+};
+
 beforeAll(async () => {
   sandbox = await startTestSandbox();
   ssm = new SSMClient(sandbox.clientConfig);
   ec2 = new EC2Client(sandbox.clientConfig);
+  await setSpeed(600);
+  bakedAl2023 = await imageWithJq();
   for (const family of [linux, windows]) {
     const rendered = renderTestDocument(family, family.os, STAGE);
     documents.set(family.name, rendered);
@@ -121,14 +180,14 @@ beforeEach(async () => {
 });
 
 describe.each([
-  { family: linux, amiId: AL2023_AMI, faulty: 'jq present', match: 'jq --version' },
-  { family: windows, amiId: WINDOWS_AMI, faulty: '7zip installed', match: '7-Zip' },
-])('the $family.os test document ($family.name)', ({ family, amiId, faulty, match }) => {
+  { family: linux, amiId: () => bakedAl2023, faulty: 'jq present', match: 'jq --version' },
+  { family: windows, amiId: () => WINDOWS_AMI, faulty: '7zip installed', match: '7-Zip' },
+])('the $family.os test document ($family.name)', ({ family, amiId: imageOf, faulty, match }) => {
   const checks = () => documents.get(family.name)?.checks ?? [];
 
   it('passes every check, each as its own step, and terminates the tester', async () => {
     // Act
-    const id = await start(family, amiId);
+    const id = await start(family, imageOf());
     const done = await waitFor(id);
     const steps = await stepsOf(id);
 
@@ -146,7 +205,7 @@ describe.each([
     );
     const instance = await tester(done);
     expect(instance.State?.Name).toBe('terminated');
-    expect(instance.ImageId).toBe(amiId);
+    expect(instance.ImageId).toBe(imageOf());
     expect(instance.MetadataOptions?.HttpTokens).toBe('required');
     expect(instance.Tags).toEqual(
       expect.arrayContaining([
@@ -165,7 +224,7 @@ describe.each([
     expect(failing).toBeDefined();
 
     // Act
-    const id = await start(family, amiId);
+    const id = await start(family, imageOf());
     const done = await waitFor(id);
     const steps = await stepsOf(id);
 
@@ -181,6 +240,22 @@ describe.each([
       { name: faulty, passed: false, output: expect.stringContaining('ended Failed') },
     ]);
     expect(results).toHaveLength(checks().length);
+    expect((await tester(done)).State?.Name).toBe('terminated');
+  });
+});
+
+describe('checks run on the image as it is', () => {
+  it("fails al2023-base's jq check on the stock AMI, which has no jq, with the check's own output", async () => {
+    // Act
+    const id = await start(linux, AL2023_AMI);
+    const done = await waitFor(id);
+    const steps = await stepsOf(id);
+
+    // Assess
+    expect(done.AutomationExecutionStatus).toBe('Failed');
+    const results = buildResults(done, steps, documents.get(linux.name)?.checks ?? []);
+    expect(results.filter((r) => !r.passed).map((r) => r.name)).toEqual(['jq present']);
+    expect(results.find((r) => r.name === 'jq present')?.output).toMatch(/jq: (command )?not found/);
     expect((await tester(done)).State?.Name).toBe('terminated');
   });
 });

@@ -5,9 +5,9 @@
  * (standins/) over a package database and repository (catalog.ts). CreateImage captures the root,
  * so what a bake did is what instances launched from its image start with.
  *
- * Guests are on when `BAKEHOUSE_SANDBOX_GUESTS=on`; `off` (and any other value) keeps the old
- * behaviour, where nothing runs. Where bubblewrap cannot run, the sandbox says so once and keeps
- * the old behaviour too.
+ * Guests are on unless `BAKEHOUSE_SANDBOX_GUESTS=off`, which keeps the old behaviour, where
+ * nothing runs. Where bubblewrap cannot run, the sandbox says so once and keeps the old behaviour
+ * too.
  *
  * Boot, as the guest sees it (sandbox clock): cloud-init runs from the start of the boot for a
  * while (`cloud-init status` says running, `--wait` waits). On Ubuntu, apt holds the apt and dpkg
@@ -28,8 +28,8 @@ import { bubblewrapProblem, type GuestResult, runInGuest } from './runner';
 export { AL2023_BASE_RELEASE, AL2023_NEWER_RELEASE } from './catalog';
 export { resetBubblewrapProbe } from './runner';
 
-/** Guests run scripts only when asked: `BAKEHOUSE_SANDBOX_GUESTS=on`. */
-export const guestsEnabled = (): boolean => (process.env.BAKEHOUSE_SANDBOX_GUESTS ?? 'off') === 'on';
+/** Guests run scripts unless turned off: `BAKEHOUSE_SANDBOX_GUESTS=off` (or bubblewrap cannot run). */
+export const guestsEnabled = (): boolean => (process.env.BAKEHOUSE_SANDBOX_GUESTS ?? 'on') !== 'off';
 
 export const guestsDir = (stateDir: string): string => join(stateDir, 'guests');
 const instanceRoot = (stateDir: string, instanceId: string): string =>

@@ -44,7 +44,12 @@ const runShell = (commands: string[], instanceId = managedId) =>
     }),
   );
 
+// Run Command's bookkeeping (states, listing, filters, documents) on a frozen clock: guests off, so
+// invocations move by the clock alone; ssm-guests.test.ts runs scripts in guests.
+const savedGuests = process.env.BAKEHOUSE_SANDBOX_GUESTS;
+
 beforeAll(async () => {
+  process.env.BAKEHOUSE_SANDBOX_GUESTS = 'off';
   sandbox = await startTestSandbox();
   ssm = new SSMClient(sandbox.clientConfig);
   ec2 = new EC2Client(sandbox.clientConfig);
@@ -52,7 +57,11 @@ beforeAll(async () => {
   unmanagedId = await launch(false);
   await advance(120);
 });
-afterAll(async () => sandbox.stop());
+afterAll(async () => {
+  if (savedGuests === undefined) delete process.env.BAKEHOUSE_SANDBOX_GUESTS;
+  else process.env.BAKEHOUSE_SANDBOX_GUESTS = savedGuests;
+  await sandbox.stop();
+});
 
 describe('managed instances', () => {
   it('lists a running instance launched with an instance profile as Online, and not one without', async () => {

@@ -3,7 +3,7 @@
  * (Online while running, ConnectionLost otherwise). SendCommand records one invocation per
  * instance; the tick moves them Pending → InProgress → a final status on the sandbox clock.
  *
- * With guests on (`BAKEHOUSE_SANDBOX_GUESTS=on`, src/guest), a Linux `aws:runShellScript` runs for
+ * With guests on (the default; `BAKEHOUSE_SANDBOX_GUESTS=off` turns them off; src/guest), a Linux `aws:runShellScript` runs for
  * real in the instance's guest when the invocation starts: its exit code decides Success or
  * Failed (ResponseCode is the exit code), its time limit TimedOut, and its output is what the
  * APIs show, truncated as AWS documents. Otherwise (guests off, Windows, bubblewrap missing)
