@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoggedEvent } from '../../dev/start/render';
 import { failureOf } from '../../functions/commons/automation-wait';
 import { bakeIdFor } from '../../functions/commons/bake-id';
-import { BAKE_DOCUMENT_OUTPUTS, bakeReportOf } from '../../functions/commons/documents';
+import { BAKE_DOCUMENT_OUTPUTS, bakeReportOf, releaseOfAutomation } from '../../functions/commons/documents';
 import { DetailType } from '../../functions/commons/events';
 import { createExampleLaunchTemplate, eventLog, startProvisionedSandbox } from './support/stack';
 
@@ -137,6 +137,15 @@ describe('patching Linux families in the sandbox', () => {
     expect(bakeReport?.releaseAfter).toMatch(NEWER_RELEASE);
     expect(bakeReport?.changes).toContainEqual(expect.stringMatching(/^\+system-release-2023\.9\.20261122/));
     expect(Object.keys(outputs)).not.toContain('inventoryBefore.Output');
+    // The automation's own record holds what AMI Baked's release field carries: the policy, the
+    // target plan-bake resolved (the newest AL2023 AMI's release) and the releases read on the builder.
+    const automation = await automationOf(String(al2023.detail.automationExecutionId));
+    expect(releaseOfAutomation(automation)).toEqual({
+      policy: 'latest',
+      target: expect.stringMatching(SEEDED_RELEASE),
+      before: expect.stringMatching(SEEDED_RELEASE),
+      after: expect.stringMatching(NEWER_RELEASE),
+    });
   });
 
   it('tells Slack the release moved', async () => {
