@@ -269,11 +269,7 @@ describe('the automation documents', () => {
     const granted = asList(documents?.Resource).map((r) => JSON.stringify(r).match(/document\/([\w-]+)/)?.[1]);
 
     // Assess
-    expect(granted.sort()).toEqual([
-      'AWS-ConfigureAWSPackage',
-      'AWS-RunPowerShellScript',
-      'AWS-RunShellScript',
-    ]);
+    expect(granted.sort()).toEqual(['AWS-ConfigureAWSPackage', 'AWS-RunPowerShellScript', 'AWS-RunShellScript']);
   });
 });
 
