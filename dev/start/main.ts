@@ -1,13 +1,18 @@
 /**
  * `npm start`: Bakehouse end to end, offline.
  *
- *   npm start -- [--state DIR] [--speed 1200] [--port 0] [--bake-timeout 90] [--iam on|off] [--report FILE]
+ *   npm start -- [--state DIR] [--speed 1200] [--port 0] [--bake-timeout 90] [--iam on|off]
+ *                [--eventual-consistency 60] [--report FILE]
  *
  * Starts the sandbox (fresh state in a temporary directory unless --state names one), provisions
  * it from the synthesized stacks (@bakehouse/sandbox provisioning; the assembly is cached in .sandbox/ by a hash
  * of its inputs), and runs the lifecycle in dev/start/lifecycle.ts with live progress: each
  * event and where it went, each automation step, the AMI ids, Slack messages as text. Ends with a
  * summary; exits 0 when every scenario ended as expected, 1 with the reason otherwise.
+ *
+ * EC2 is eventually consistent, as on AWS: new instances and images stay unknown to Describe by id
+ * (and absent from filtered Describe) for --eventual-consistency sandbox seconds after they are
+ * created (default 60, BAKEHOUSE_SANDBOX_EVENTUAL_CONSISTENCY; 0 shows them at once).
  *
  * IAM is enforced as AWS would (`--iam off`, or BAKEHOUSE_SANDBOX_IAM=off, only records what AWS
  * would refuse). Whatever the outcome, the run ends with the least-privilege summary (dev/start/iam.ts)
@@ -41,7 +46,7 @@ import { type Outcome, runLifecycle } from './lifecycle';
 const REGION = 'us-east-1';
 const STAGE = 'dev';
 const usage =
-  'usage: npm start -- [--state DIR] [--speed 1200] [--port 0] [--bake-timeout 90] [--iam on|off] [--report FILE]';
+  'usage: npm start -- [--state DIR] [--speed 1200] [--port 0] [--bake-timeout 90] [--iam on|off] [--eventual-consistency 60] [--report FILE]';
 
 const elapsed = (since: number): string => `${((performance.now() - since) / 1000).toFixed(1)} s`;
 
@@ -108,6 +113,7 @@ const main = async (): Promise<number> => {
       port: { type: 'string', default: '0' },
       'bake-timeout': { type: 'string', default: '90' },
       iam: { type: 'string', default: process.env.BAKEHOUSE_SANDBOX_IAM || 'on' },
+      'eventual-consistency': { type: 'string', default: process.env.BAKEHOUSE_SANDBOX_EVENTUAL_CONSISTENCY || '60' },
       report: { type: 'string', default: DEFAULT_IAM_REPORT },
       help: { type: 'boolean', default: false },
     },
@@ -127,6 +133,12 @@ const main = async (): Promise<number> => {
   }
   const iam = values.iam;
   if (iam !== 'on' && iam !== 'off') throw new Error(`--iam '${iam}' must be on or off`);
+  const hideSeconds = Number(values['eventual-consistency']);
+  if (!Number.isFinite(hideSeconds) || hideSeconds < 0) {
+    throw new Error(
+      `--eventual-consistency '${values['eventual-consistency']}' must be a number of sandbox seconds, 0 or more`,
+    );
+  }
   const reportPath = resolve(values.report);
 
   const started = performance.now();
@@ -142,9 +154,18 @@ const main = async (): Promise<number> => {
   // what the bake scripts do (al2023-base's release moving, Ubuntu's dpkg lock); without bwrap the
   // sandbox falls back to its recorded runs. BAKEHOUSE_SANDBOX_GUESTS=off turns them off.
   process.env.BAKEHOUSE_SANDBOX_GUESTS ??= 'on';
-  const sandbox = await startSandbox({ port, stateDir, speed, assetsDir: assembly.assemblyDir, iam });
+  const sandbox = await startSandbox({
+    port,
+    stateDir,
+    speed,
+    assetsDir: assembly.assemblyDir,
+    iam,
+    ...(hideSeconds > 0 ? { eventualConsistency: { hideSeconds } } : {}),
+  });
   try {
-    print(`sandbox ready at ${sandbox.url} (state ${stateDir}, clock ${speed}x, IAM enforcement ${iam})`);
+    print(
+      `sandbox ready at ${sandbox.url} (state ${stateDir}, clock ${speed}x, IAM enforcement ${iam}, new EC2 resources hidden for ${hideSeconds} s)`,
+    );
     const report = await provisionFromAssembly({ sandbox, assemblyDir: assembly.assemblyDir });
     print(`sandbox ${summarizeProvisioning(report)} (${elapsed(started)})`);
     if (report.failed.length > 0) {
@@ -252,6 +273,16 @@ const main = async (): Promise<number> => {
       },
     });
     printSummary(outcomes, print);
+    if (hideSeconds > 0) {
+      // What AWS's eventual consistency would have answered right after a create, and the run survived.
+      const hidden = sandbox.hiddenByConsistency();
+      const byAnswer = new Map<string, number>();
+      for (const answer of hidden) byAnswer.set(answer.answer, (byAnswer.get(answer.answer) ?? 0) + 1);
+      const kinds = [...byAnswer].map(([answer, count]) => `${count} ${answer}`).join(', ');
+      print(
+        `eventual consistency: new EC2 resources hidden for ${hideSeconds} s; ${hidden.length} answer(s) as AWS may give right after a create${kinds ? ` (${kinds})` : ''}`,
+      );
+    }
     const failed = outcomes.filter((o) => !o.ok);
     print(
       `\n${failed.length === 0 ? 'all scenarios ended as expected' : `${failed.length} scenario(s) did not end as expected`} in ${elapsed(started)}`,

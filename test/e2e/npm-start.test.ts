@@ -68,6 +68,11 @@ describe('npm start', () => {
     expect(output).toContain('#alarmsV2:alarm/bakehouse-dev-BakeExecutionsFailed');
     expect(output).toMatch(/== Slack \([1-9]\d* message\(s\)/);
     expect(output).toMatch(/all scenarios ended as expected/);
+    // EC2 answered as eventual consistency may right after creates, and every scenario still ended as expected.
+    expect(output).toMatch(/new EC2 resources hidden for 60 s\)/);
+    expect(output).toMatch(
+      /eventual consistency: new EC2 resources hidden for 60 s; [1-9]\d* answer\(s\) as AWS may give/,
+    );
     // Every call of the lifecycle passed IAM as AWS would decide it (enforcement is on by default).
     expect(output).toMatch(/IAM \(enforcement on\): .*, 0 denials/);
     expect(output).toMatch(/no denials \(goal: 0\)/);
