@@ -57,44 +57,43 @@ export type WindowsBakeParameter = (typeof WINDOWS_BAKE_PARAMETERS)[number];
  * Names of document outputs the callback keeps for `AMI Baked` and Slack. SSM Automation keeps the
  * output of only one `aws:runCommand` action per runbook
  * (https://docs.aws.amazon.com/systems-manager/latest/userguide/automation-action-runcommand.html),
- * so the Linux document reports everything through one step, `collectReport`. The Windows document
- * still exposes its two inventory steps until it is restructured the same way.
+ * so both documents report everything through one step, `collectReport`, in the same format.
  */
 export const BAKE_DOCUMENT_OUTPUTS = {
   imageId: 'createImage.ImageId',
   report: 'collectReport.Output',
-  inventoryBefore: 'inventoryBefore.Output',
-  inventoryChanges: 'inventoryAfter.Output',
 } as const;
 
-/** The outputs each bake document declares. */
+/** The outputs each bake document declares (and the callback keeps). */
 export const BAKE_DOCUMENT_OUTPUTS_BY_OS = {
   linux: [BAKE_DOCUMENT_OUTPUTS.imageId, BAKE_DOCUMENT_OUTPUTS.report],
-  windows: [
-    BAKE_DOCUMENT_OUTPUTS.imageId,
-    BAKE_DOCUMENT_OUTPUTS.inventoryBefore,
-    BAKE_DOCUMENT_OUTPUTS.inventoryChanges,
-  ],
+  windows: [BAKE_DOCUMENT_OUTPUTS.imageId, BAKE_DOCUMENT_OUTPUTS.report],
 } as const;
 
-/** What the Linux bake's `collectReport` step printed, read back. */
+/** What a bake's `collectReport` step printed, read back. */
 export interface BakeReport {
   /** The Amazon Linux 2023 release before patching, or null where the system has none. */
   readonly releaseBefore: string | null;
   readonly releaseAfter: string | null;
   /** How many package versions changed in all. */
   readonly changeCount: number;
-  /** `+name-version` (installed) and `-name-version` (removed or replaced), as many as the report held. */
+  /**
+   * Linux: `+name-version` (installed) and `-name-version` (removed or replaced); Windows: `+KB<id>`
+   * (a hotfix the bake added); as many as the report held.
+   */
   readonly changes: readonly string[];
-  /** Changes left out of `changes` for length; the image has them all in /var/lib/bakehouse. */
+  /**
+   * Changes left out of `changes` for length; the image has them all (/var/lib/bakehouse on Linux,
+   * C:\ProgramData\Bakehouse on Windows).
+   */
   readonly omitted: number;
 }
 
 const REPORT_HEADER = 'bakehouse-report 1';
 
 /**
- * Reads the report `collectReport` prints (automation/bake-linux.yaml describes the lines). Run
- * Command appends standard error after the output and cuts the whole at 2,500 characters, so
+ * Reads the report `collectReport` prints (automation/bake-linux.yaml and bake-windows.yaml describe
+ * the lines; Windows ends them with CRLF). Run Command appends standard error after the output and cuts the whole at 2,500 characters, so
  * reading stops at the first line that is not part of the report; a report whose header is missing
  * reads as undefined.
  */

@@ -118,9 +118,10 @@ export const amiBakedSchema = z.object({
   durationSeconds: z.number().check(z.minimum(0)),
   automationExecutionId: nonEmpty('the automation execution id'),
   /**
-   * The automation's kept outputs: the image id and, for Linux, `collectReport.Output`, the bake's
-   * report (`bakehouse-report 1`, then `release-before`, `release-after`, `changes <n>` and the
-   * `+name-version` / `-name-version` lines; functions/commons/documents.ts reads it).
+   * The automation's kept outputs: the image id and `collectReport.Output`, the bake's report
+   * (`bakehouse-report 1`, then `release-before`, `release-after`, `changes <n>` and the
+   * `+name-version` / `-name-version` lines on Linux, `+KB<id>` lines on Windows;
+   * functions/commons/documents.ts reads it).
    */
   outputs: z.optional(z.record(z.string(), z.unknown())),
   /**

@@ -178,22 +178,17 @@ const splitPackage = (entry: string): { name: string; version: string } => {
 };
 
 /**
- * The package changes the bake reported (Linux: the `-name-oldversion` and `+name-newversion` lines
- * of its `collectReport` step; Windows: the `+KB…` lines of its `inventoryAfter` step), paired into
- * updates where a package left and came back with another version.
+ * The package changes the bake reported in its `collectReport` step's report (Linux: the
+ * `-name-oldversion` and `+name-newversion` lines, paired into updates where a package left and came
+ * back with another version; Windows: the `+KB…` lines of the hotfixes it added).
  */
 export const packageChangesOf = (outputs: Record<string, unknown> | undefined): PackageChanges | undefined => {
   const report = bakeReportOf(outputs);
-  if (report) {
-    const changes = changesOfText(report.changes.join('\n'));
-    if (report.omitted > 0) return { ...changes, omitted: report.omitted };
-    if (report.changeCount === 0) return { ...changes, note: 'no package changes' };
-    return changes;
-  }
-  const raw = outputs?.['inventoryAfter.Output'];
-  const text = (Array.isArray(raw) ? raw.filter((v) => typeof v === 'string').join('\n') : String(raw ?? '')).trim();
-  if (!text) return undefined;
-  return changesOfText(text);
+  if (!report) return undefined;
+  const changes = changesOfText(report.changes.join('\n'));
+  if (report.omitted > 0) return { ...changes, omitted: report.omitted };
+  if (report.changeCount === 0) return { ...changes, note: 'no package changes' };
+  return changes;
 };
 
 const changesOfText = (text: string): PackageChanges => {

@@ -135,6 +135,21 @@ describe.each(OSES)('the %s bake document', (os) => {
     }
   });
 
+  it('lists the Output of at most one aws:runCommand step among its automation outputs (the collectReport step)', () => {
+    // Prepare
+    // Automation supports the output of only one Run Command action per runbook:
+    // https://docs.aws.amazon.com/systems-manager/latest/userguide/automation-action-runcommand.html
+    const doc = bakeDoc(os);
+    const runCommandSteps = new Set(doc.mainSteps.filter((s) => s.action === 'aws:runCommand').map((s) => s.name));
+
+    // Act
+    const kept = doc.outputs.filter((o) => runCommandSteps.has(o.split('.')[0] ?? ''));
+
+    // Assess
+    expect(kept.length).toBeLessThanOrEqual(1);
+    expect(kept).toEqual([BAKE_DOCUMENT_OUTPUTS.report]);
+  });
+
   it("defaults the scripts to '' so a family without them needs no value", () => {
     // Act
     const { parameters } = bakeDoc(os);
@@ -145,12 +160,13 @@ describe.each(OSES)('the %s bake document', (os) => {
     }
   });
 
-  it('outputs the image id and the package inventories the callback keeps', () => {
+  it('outputs the image id and the report the callback keeps', () => {
     // Act
     const doc = bakeDoc(os);
 
     // Assess
     expect(doc.outputs).toEqual(expect.arrayContaining([...BAKE_DOCUMENT_OUTPUTS_BY_OS[os]]));
+    expect(doc.outputs).toContain(BAKE_DOCUMENT_OUTPUTS.report);
     expect(stepOf(doc, 'createImage').outputs).toContainEqual({
       Name: 'ImageId',
       Selector: '$.ImageId',
@@ -744,16 +760,6 @@ describe('the Linux bake steps', () => {
     expect(findings).toEqual([]);
   });
 
-  it('keeps the automation output of exactly one Run Command step', () => {
-    // Act
-    const doc = bakeDoc('linux');
-    const runCommandSteps = new Set(doc.mainSteps.filter((s) => s.action === 'aws:runCommand').map((s) => s.name));
-    const kept = doc.outputs.filter((o) => runCommandSteps.has(o.split('.')[0] ?? ''));
-
-    // Assess
-    expect(kept).toEqual([BAKE_DOCUMENT_OUTPUTS.report]);
-  });
-
   it('fails the patch step when no supported package manager exists', () => {
     // Prepare
     const { bin } = fakeBin('none', {});
@@ -861,18 +867,20 @@ describe('the Windows bake steps', () => {
     expect(doc.mainSteps[sysprepAt + 2]?.name).toBe('createImage');
   });
 
-  it('lists the hotfixes before and reports the new ones after', () => {
+  it('lists the hotfixes before to a file and reports the new ones in collectReport, after the install script', () => {
     // Prepare
     const doc = bakeDoc('windows');
 
     // Act
-    const [before, after] = ['inventoryBefore', 'inventoryAfter'].map((name) => scriptOf(doc, name));
+    const [before, report] = ['inventoryBefore', 'collectReport'].map((name) => scriptOf(doc, name));
 
     // Assess
     expect(before).toContain('Get-HotFix');
-    expect(before).toContain('hotfixes-before.txt');
-    expect(after).toContain('hotfixes-before.txt');
-    expect(after).toContain('"+$_"');
+    expect(before).toContain("Join-Path $dir 'hotfixes-before.txt'");
+    expect(report).toContain("Join-Path $dir 'hotfixes-before.txt'");
+    expect(report).toContain('"+$_"');
+    expect(indexOf(doc, 'collectReport')).toBeGreaterThan(indexOf(doc, 'runInstallScript'));
+    expect(indexOf(doc, 'collectReport')).toBeLessThan(indexOf(doc, 'runSysprep'));
   });
 });
 

@@ -179,14 +179,39 @@ describe('content', () => {
     });
   });
 
-  it('reads Windows hotfixes as KBs and keeps the note when nothing changed', () => {
+  it("reads a Windows bake's hotfixes from its report (CRLF lines) as KBs, counting those it left out", () => {
+    // Prepare: what the Windows collectReport step prints (automation/bake-windows.yaml)
+    const report = [
+      'bakehouse-report 1',
+      'release-before -',
+      'release-after -',
+      'changes 3',
+      '+KB5034439',
+      '+KB5034441',
+      'more 1',
+      '',
+    ].join('\r\n');
+
     // Act
-    const windows = packageChangesOf({ 'inventoryAfter.Output': ['+KB5034439\n+KB5034441'] });
-    const none = packageChangesOf({ 'inventoryAfter.Output': ['no package changes'] });
+    const windows = packageChangesOf({ 'collectReport.Output': [report] });
+    const none = packageChangesOf({
+      'collectReport.Output': ['bakehouse-report 1\r\nrelease-before -\r\nrelease-after -\r\nchanges 0\r\n'],
+    });
 
     // Assess
-    expect(windows?.kbs).toEqual(['KB5034439', 'KB5034441']);
-    expect(none).toMatchObject({ updated: [], note: 'no package changes' });
+    expect(windows).toMatchObject({ kbs: ['KB5034439', 'KB5034441'], updated: [], installed: [], omitted: 1 });
+    expect(summarizeChanges(windows)).toBe(
+      '2 update(s) installed (KB5034439, KB5034441), 1 more change(s) on the image',
+    );
+    expect(none).toMatchObject({ kbs: [], note: 'no package changes' });
+  });
+
+  it('reads no changes from the outputs of the retired inventory steps', () => {
+    // Act
+    const changes = packageChangesOf({ 'inventoryAfter.Output': ['+KB5034439\n+KB5034441'] });
+
+    // Assess
+    expect(changes).toBeUndefined();
   });
 
   /** An AL2023 AMI Baked whose outputs carry the bake's collectReport output. */

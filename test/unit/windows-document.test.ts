@@ -251,6 +251,59 @@ describe('the Windows bake: user scripts', () => {
   );
 });
 
+describe('the Windows bake: the report', () => {
+  /** The lines a script prints as bare string literals ('...' or "..."), in order. */
+  const printedLiterals = (script: string): string[] =>
+    script
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => /^(['"]).*\1$/.test(line));
+
+  it('prints only a summary of the hotfixes before, never the list', () => {
+    // Act
+    const script = scriptOf(bakeDoc(), 'inventoryBefore');
+    const bare = script
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => /^\$\w+$/.test(line));
+
+    // Assess
+    expect(script).toMatch(/Set-Content -Path \$path .*-Value \$hotfixes/);
+    expect(bare).toEqual([]);
+    expect(printedLiterals(script)).toEqual(['"$($hotfixes.Count) hotfixes installed, listed in $path"']);
+  });
+
+  it('prints the header parseBakeReport reads, release lines "-" (Windows has no release lock), then the count', () => {
+    // Act
+    const script = scriptOf(bakeDoc(), 'collectReport');
+
+    // Assess
+    expect(printedLiterals(script)).toEqual([
+      "'bakehouse-report 1'",
+      "'release-before -'",
+      "'release-after -'",
+      '"changes $($changes.Count)"',
+    ]);
+  });
+
+  it('prints +KB lines within a budget that keeps the report under Run Command\'s 2,500 characters, then "more <n>"', () => {
+    // Prepare
+    // A Run Command plugin's Output holds at most 2,500 characters:
+    // https://docs.aws.amazon.com/systems-manager/latest/userguide/automation-action-runcommand.html
+    const header = 'bakehouse-report 1\nrelease-before -\nrelease-after -\nchanges 99999\nmore 99999\n';
+
+    // Act
+    const script = scriptOf(bakeDoc(), 'collectReport');
+    const budget = assignedNumber(script, 'budget');
+
+    // Assess
+    expect(budget).toBeGreaterThan(0);
+    expect((budget ?? Number.POSITIVE_INFINITY) + header.length).toBeLessThanOrEqual(2_500);
+    expect(script).toMatch(/\$used \+= \$changes\[\$i\]\.Length \+ 1/);
+    expect(script).toMatch(/if \(\$used -gt \$budget\) \{ "more \$\(\$changes\.Count - \$i\)"; break \}/);
+  });
+});
+
 describe('the Windows bake: sysprep', () => {
   it('takes a pending reboot before it schedules EC2Launch v2 sysprep', () => {
     // Act

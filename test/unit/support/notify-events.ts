@@ -65,8 +65,8 @@ export const details = {
     automationExecutionId: AUTOMATION_ID,
     outputs: {
       'createImage.ImageId': [AMI],
-      'inventoryAfter.Output': [
-        '-jq-1.6-10.amzn2023.0.2.x86_64\n+jq-1.7.1-1.amzn2023.x86_64\n-openssl-libs-1:3.0.8-1.amzn2023.0.11.x86_64\n+openssl-libs-1:3.0.8-1.amzn2023.0.12.x86_64\n+amazon-cloudwatch-agent-1.300049.1-1.x86_64',
+      'collectReport.Output': [
+        'bakehouse-report 1\nrelease-before -\nrelease-after -\nchanges 5\n-jq-1.6-10.amzn2023.0.2.x86_64\n+jq-1.7.1-1.amzn2023.x86_64\n-openssl-libs-1:3.0.8-1.amzn2023.0.11.x86_64\n+openssl-libs-1:3.0.8-1.amzn2023.0.12.x86_64\n+amazon-cloudwatch-agent-1.300049.1-1.x86_64',
       ],
     },
   }),
