@@ -85,7 +85,8 @@ export default defineConfig({
       builder: { ...builder, instanceType: 'm7i.xlarge', volumeSizeGiB: 50, timeoutMinutes: 240 },
       patch: {
         categories: ['CriticalUpdates', 'SecurityUpdates', 'UpdateRollups'],
-        severityLevels: ['Critical', 'Important'],
+        // Critical updates and update rollups carry no MSRC severity: they count as Unspecified.
+        severityLevels: ['Critical', 'Important', 'Unspecified'],
       },
       install: {
         chocolatey: {
