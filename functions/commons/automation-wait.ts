@@ -18,7 +18,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import { CANCELLED_STATUSES, isTerminal, SUCCEEDED_STATUSES, TIMED_OUT_STATUSES } from './automation-status';
 import { AutomationErrorName, type AutomationFailureCause, type AutomationResult } from './bake-plan';
-import { BAKE_DOCUMENT_OUTPUTS } from './documents';
+import { BAKE_DOCUMENT_OUTPUTS, releaseOfAutomation } from './documents';
 import { errorNameOf } from './errors';
 import type { LogPort } from './powertools';
 
@@ -146,7 +146,14 @@ const succeed = async (
   const durationSeconds = Number.isNaN(started)
     ? 0
     : Math.max(0, Math.round((deps.clock().getTime() - started) / 1000));
-  const result: AutomationResult = { status: 'Success', imageId, durationSeconds, outputs: keptOutputs(execution) };
+  // release is always present (null when the bake has none): PublishAmiBaked reads it by path.
+  const result: AutomationResult = {
+    status: 'Success',
+    imageId,
+    durationSeconds,
+    outputs: keptOutputs(execution),
+    release: releaseOfAutomation(execution),
+  };
   await deps.sfn.send(new SendTaskSuccessCommand({ taskToken: record.taskToken, output: JSON.stringify(result) }));
   deps.logger.info('bake automation succeeded', { bakeId: record.bakeId, imageId, durationSeconds });
   return 'succeeded';

@@ -146,6 +146,14 @@ describe('patching Linux families in the sandbox', () => {
       before: expect.stringMatching(SEEDED_RELEASE),
       after: expect.stringMatching(NEWER_RELEASE),
     });
+    // AMI Baked carries that release itself.
+    expect(al2023.detail.release).toEqual({
+      policy: 'latest',
+      target: expect.stringMatching(SEEDED_RELEASE),
+      before: expect.stringMatching(SEEDED_RELEASE),
+      after: expect.stringMatching(NEWER_RELEASE),
+    });
+    expect(al2023.detail.release).toEqual(releaseOfAutomation(automation));
   });
 
   it('tells Slack the release moved', async () => {

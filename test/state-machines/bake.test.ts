@@ -440,6 +440,7 @@ describe('bake state machine paths', () => {
           durationSeconds: 1_260,
           automationExecutionId: AUTOMATION_EXECUTION_ID,
           outputs: automationResult().outputs,
+          release: null,
         },
       },
     ]);
@@ -447,6 +448,27 @@ describe('bake state machine paths', () => {
     expect(run.entered).toEqual(SUCCESS_PATH);
     expect(countTransitions(run.events)).toBe(SUCCESS_PATH.length);
     expect(countTransitions(run.events)).toBeLessThanOrEqual(15);
+  });
+
+  it('publishes AMI Baked with the release the automation result carries', async () => {
+    // Prepare
+    const release = {
+      policy: 'latest' as const,
+      target: '2023.9.20261122',
+      before: '2023.9.20261101',
+      after: '2023.9.20261122',
+    };
+    const handlers: TaskHandlers = {
+      [BakeState.WaitForAutomation]: () => asJson(automationResult({ release })),
+    };
+
+    // Act
+    const run = await runBake({ handlers });
+
+    // Assess
+    expect(run.failure).toBeUndefined();
+    const baked = run.published().find((event) => event.DetailType === DetailType.AmiBaked);
+    expect(baked?.Detail).toMatchObject({ amiId: NEW_AMI_ID, release });
   });
 
   it('gives WaitForAutomation the substituted wait as its timeout, resolved from the state input', async () => {

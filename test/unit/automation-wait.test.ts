@@ -39,13 +39,24 @@ const registerInput = (overrides: Partial<RegisterInput> = {}): RegisterInput =>
   ...overrides,
 });
 
+/** What the bake's collectReport step prints (automation/bake-linux.yaml). */
+const REPORT = [
+  'bakehouse-report 1',
+  'release-before 2023.9.20261101',
+  'release-after 2023.9.20261122',
+  'changes 2',
+  '-openssl-libs-1:3.0.8-1.amzn2023',
+  '+openssl-libs-1:3.0.15-1.amzn2023',
+].join('\n');
+
 const execution = (overrides: Partial<AutomationExecution> = {}): AutomationExecution => ({
   AutomationExecutionId: AUTOMATION_ID,
   AutomationExecutionStatus: 'Success',
   Outputs: {
     'createImage.ImageId': ['ami-0123456789abcdef0'],
-    'inventoryBefore.Output': ['openssl 3.0.8'],
-    'inventoryAfter.Output': ['openssl 3.0.8 -> 3.0.15'],
+    'collectReport.Output': [REPORT],
+    'launchBuilder.InstanceId': ['i-0abc1234def567890'],
+    'inventoryAfter.Output': ['+KB5034439'],
     'somethingElse.Output': ['not kept'],
   },
   ...overrides,
@@ -128,12 +139,34 @@ describe('register', () => {
       durationSeconds: 2550,
       outputs: {
         'createImage.ImageId': ['ami-0123456789abcdef0'],
-        'inventoryBefore.Output': ['openssl 3.0.8'],
-        'inventoryAfter.Output': ['openssl 3.0.8 -> 3.0.15'],
+        'collectReport.Output': [REPORT],
       },
+      release: null,
     });
     expect(sfn).toHaveReceivedCommandWith(SendTaskSuccessCommand, { taskToken: TOKEN });
     expect(ssm).toHaveReceivedCommandWith(DeleteParameterCommand, { Name: CALLBACK });
+  });
+
+  it('settles with the release plan-bake asked for and the report read on the builder', async () => {
+    // Prepare
+    givenExecution(
+      execution({
+        Parameters: { ReleaseVersion: ['latest'], ReleaseTarget: ['2023.9.20261122'], Family: ['al2023-base'] },
+      }),
+    );
+    givenWaitingTask();
+
+    // Act
+    await register(registerInput(), callbackDeps());
+
+    // Assess
+    const output = JSON.parse(sfn.commandCalls(SendTaskSuccessCommand)[0]?.args[0].input.output ?? '{}');
+    expect(output.release).toEqual({
+      policy: 'latest',
+      target: '2023.9.20261122',
+      before: '2023.9.20261101',
+      after: '2023.9.20261122',
+    });
   });
 
   it('leaves the task waiting when SSM does not know the automation yet', async () => {
@@ -273,7 +306,7 @@ describe('resume', () => {
     // Prepare
     givenExecution(
       execution({
-        Outputs: { 'createImage.ImageId': ['ami-0123456789abcdef0'], 'inventoryAfter.Output': ['x'.repeat(20_000)] },
+        Outputs: { 'createImage.ImageId': ['ami-0123456789abcdef0'], 'collectReport.Output': ['x'.repeat(20_000)] },
       }),
     );
     givenWaitingTask();
@@ -283,7 +316,7 @@ describe('resume', () => {
 
     // Assess
     const output = JSON.parse(sfn.commandCalls(SendTaskSuccessCommand)[0]?.args[0].input.output ?? '{}');
-    expect(output.outputs['inventoryAfter.Output'][0]).toBe(`${'x'.repeat(8_000)}…`);
+    expect(output.outputs['collectReport.Output'][0]).toBe(`${'x'.repeat(8_000)}…`);
   });
 
   it('reports a duration of 0 when the bake start time is unreadable', async () => {
