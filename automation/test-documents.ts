@@ -1,18 +1,27 @@
 /**
  * The test automation documents, rendered at synth from the two templates
  * (automation/test-linux.yaml, automation/test-windows.yaml): one document per family with
- * checks, each check its own `aws:runCommand` step with its own name, status and output.
+ * checks, each check its own `aws:runCommand` step with its own name and status, recording its
+ * result on the tester for the template's one report step (`reportChecks`), whose Output is the
+ * only Run Command output the document keeps.
  *
  * The template's `checkExample` step is the prototype: it is replaced by one copy per check, with
- * the step name from `checkSteps` and the check's script put between the two `BAKEHOUSE_CHECK`
- * marker lines of its command. The flow around it (launch, waits, terminate on every path) is
- * the template's, unchanged.
+ * the step name from `checkSteps` (also where the prototype's command quotes `'checkExample'`, the
+ * name its result is recorded under) and the check's script put between the two `BAKEHOUSE_CHECK`
+ * marker lines of its command. The flow around it (launch, waits, report, terminate on every
+ * path) is the template's, unchanged.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
-import { type CheckStep, checkSteps, type FamilyCheck, testDocumentBaseName } from '../functions/commons/ami-tests';
+import {
+  type CheckStep,
+  checkSteps,
+  type FamilyCheck,
+  REPORT_STEP,
+  testDocumentBaseName,
+} from '../functions/commons/ami-tests';
 
 export type TestOs = 'linux' | 'windows';
 
@@ -103,16 +112,24 @@ const problemWith = (family: string, check: FamilyCheck): string | undefined => 
   return undefined;
 };
 
-/** The prototype's command with the check's script between the marker lines. */
-const commandFor = (prototype: string, run: string): string => {
+/** Where the prototype's command names the step its result is recorded under. */
+const QUOTED_PROTOTYPE_NAME = `'${PROTOTYPE_CHECK_STEP}'`;
+
+/**
+ * The prototype's command for one check: its script between the marker lines, its step name where
+ * the prototype quotes its own. Step names are letters and digits (`checkSteps`), so they stay
+ * data inside the quotes.
+ */
+const commandFor = (prototype: string, check: CheckStep): string => {
   const lines = prototype.split('\n');
   const first = lines.findIndex((line) => line.includes(CHECK_MARKER));
   const last = lines.findIndex((line, i) => i > first && line.includes(CHECK_MARKER));
   if (first < 0 || last < 0) {
     throw new TestDocumentError(`the check prototype has no pair of '${CHECK_MARKER}' marker lines`);
   }
-  const script = run.replace(/\r\n/g, '\n').replace(/\n+$/, '').split('\n');
-  return [...lines.slice(0, first + 1), ...script, ...lines.slice(last)].join('\n');
+  const own = (part: string[]) => part.map((line) => line.replaceAll(QUOTED_PROTOTYPE_NAME, `'${check.stepName}'`));
+  const script = check.run.replace(/\r\n/g, '\n').replace(/\n+$/, '').split('\n');
+  return [...own(lines.slice(0, first + 1)), ...script, ...own(lines.slice(last))].join('\n');
 };
 
 /**
@@ -136,13 +153,21 @@ export const renderTestDocument = (family: TestFamily, os: TestOs, stage: string
   if (!prototype) throw new TestDocumentError(`template ${os}: no '${PROTOTYPE_CHECK_STEP}' step to copy`);
   const prototypeInputs = prototype.inputs as { Parameters: { commands: string[] } };
   const prototypeCommand = prototypeInputs.Parameters.commands[0] ?? '';
+  if (prototypeCommand.split(QUOTED_PROTOTYPE_NAME).length !== 2) {
+    throw new TestDocumentError(
+      `template ${os}: the '${PROTOTYPE_CHECK_STEP}' command must quote its step name (${QUOTED_PROTOTYPE_NAME}) exactly once, where the check records its result`,
+    );
+  }
+  if (!steps.some((step) => step.name === REPORT_STEP)) {
+    throw new TestDocumentError(`template ${os}: no '${REPORT_STEP}' step to report the checks`);
+  }
 
   const checks = checkSteps(family.tests);
   const rendered = checks.map((check) => {
     const step = structuredClone(prototype);
     step.name = check.stepName;
     const inputs = step.inputs as { Parameters: { commands: string[] } };
-    inputs.Parameters.commands = [commandFor(prototypeCommand, check.run)];
+    inputs.Parameters.commands = [commandFor(prototypeCommand, check)];
     return step;
   });
   steps.splice(at, 1, ...rendered);

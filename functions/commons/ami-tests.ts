@@ -64,6 +64,85 @@ export const isCheckStepName = (stepName: string): boolean =>
   stepName.startsWith(CHECK_STEP_PREFIX) &&
   /^[A-Z0-9]$/.test(stepName.charAt(CHECK_STEP_PREFIX.length));
 
+/**
+ * The step that ends every test document's checks: it prints the results the checks recorded on
+ * the tester as one compact report. Automation supports the output of only one Run Command action
+ * per runbook ("A runbook can include multiple Run Command actions, but output is supported for
+ * only one action at a time",
+ * https://docs.aws.amazon.com/systems-manager/latest/userguide/automation-action-runcommand.html),
+ * and a Run Command plugin's Output is at most 2,500 characters
+ * (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CommandPlugin.html), so
+ * this step's Output is the one the test documents keep and the report stays under that.
+ */
+export const REPORT_STEP = 'reportChecks';
+
+/** The document output that holds the report (`<step>.Output`). */
+export const REPORT_OUTPUT = `${REPORT_STEP}.Output`;
+
+/** The first line of a report; a later format gets another number. */
+export const CHECK_REPORT_HEADER = 'bakehouse-checks 1';
+
+/** Most characters the report step prints, below Run Command's 2,500 with room to spare. */
+export const CHECK_REPORT_LIMIT = 2_400;
+
+/** One check as the report gives it: the exit code its script returned and the last part of its output. */
+export interface ReportedCheck {
+  readonly stepName: string;
+  readonly exitCode: number;
+  readonly output: string;
+}
+
+export interface CheckReport {
+  readonly checks: ReadonlyMap<string, ReportedCheck>;
+  /** Checks recorded on the tester that did not fit in the report. */
+  readonly more: number;
+}
+
+const ENTRY_LINE = /^(check[A-Za-z0-9]+) (-?\d+) (\d+)$/;
+const MORE_LINE = /^more (\d+)$/;
+
+/**
+ * Reads the report step's Output:
+ *
+ * ```
+ * bakehouse-checks 1
+ * <step> <exit code> <n>     then the last n lines of the check's output, as recorded
+ * ...
+ * more <count>               when some checks did not fit
+ * ```
+ *
+ * Undefined when the text is not a report (the step failed or never ran). A report the agent cut
+ * keeps the entries that arrived whole; the lines of one check's output are taken by count, so
+ * output that looks like an entry line stays output.
+ */
+export const parseCheckReport = (text: string | undefined): CheckReport | undefined => {
+  if (text === undefined) return undefined;
+  const lines = text.replace(/\r\n/g, '\n').split('\n');
+  const start = lines.findIndex((line) => line.trim() === CHECK_REPORT_HEADER);
+  if (start < 0) return undefined;
+  const checks = new Map<string, ReportedCheck>();
+  let more = 0;
+  let i = start + 1;
+  while (i < lines.length) {
+    const line = lines[i] ?? '';
+    const entry = ENTRY_LINE.exec(line);
+    if (entry) {
+      const [, stepName = '', code = '', count = ''] = entry;
+      const body = lines.slice(i + 1, i + 1 + Number(count));
+      if (body.length < Number(count)) break;
+      // A cut at a byte boundary inside a character arrives as replacement characters.
+      const output = body.join('\n').replace(/^\uFFFD+/, '');
+      checks.set(stepName, { stepName, exitCode: Number(code), output });
+      i += 1 + body.length;
+      continue;
+    }
+    const rest = MORE_LINE.exec(line);
+    if (rest) more = Number(rest[1]);
+    i += 1;
+  }
+  return { checks, more };
+};
+
 /** `bakehouse:role` of the instances the test automations launch. */
 export const TESTER_ROLE = 'tester';
 
