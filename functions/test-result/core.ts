@@ -3,6 +3,13 @@
  * steps, turns each check step into `{ name, passed, output }`, tags the image
  * `bakehouse:tested=passed|failed` and publishes `AMI Tested`.
  *
+ * Whether a check passed is its step's status. Its output comes from the report the document's
+ * `reportChecks` step prints: Automation keeps the output of one Run Command action per runbook
+ * (https://docs.aws.amazon.com/systems-manager/latest/userguide/automation-action-runcommand.html),
+ * so the check steps' own Outputs are not read. Without a report (the tester died, the step
+ * failed), a failed check says why from its step (status, FailureMessage) and a passed one is
+ * empty.
+ *
  * Order of writes, so that no result is lost and none is applied twice: the result tags first
  * (tested, test-execution-id: consumers may read them as soon as the event arrives), then the
  * event, then `tested-at`. A redelivery that finds all three for this execution does nothing; one
@@ -15,7 +22,17 @@ import {
   GetAutomationExecutionCommand,
   type StepExecution,
 } from '@aws-sdk/client-ssm';
-import { type AmiTestDeps, checkSteps, isCheckStepName, TestedStatus } from '../commons/ami-tests';
+import {
+  type AmiTestDeps,
+  type CheckReport,
+  checkSteps,
+  isCheckStepName,
+  parseCheckReport,
+  REPORT_OUTPUT,
+  REPORT_STEP,
+  type ReportedCheck,
+  TestedStatus,
+} from '../commons/ami-tests';
 import { isTerminal, SUCCEEDED_STATUSES } from '../commons/automation-status';
 import { Tag } from '../commons/bake-plan';
 import { errorNameOf, InvalidEventError } from '../commons/errors';
@@ -48,6 +65,12 @@ export const MAX_CHECK_OUTPUT = 500;
 export const trimOutput = (text: string): string => {
   const clean = text.trim();
   return clean.length > MAX_CHECK_OUTPUT ? `${clean.slice(0, MAX_CHECK_OUTPUT - 1)}…` : clean;
+};
+
+/** The end of a check's reported output: where a failing script says why. */
+export const trimOutputTail = (text: string): string => {
+  const clean = text.trim();
+  return clean.length > MAX_CHECK_OUTPUT ? `…${clean.slice(clean.length - (MAX_CHECK_OUTPUT - 1))}` : clean;
 };
 
 interface StatusDetail {
@@ -123,22 +146,38 @@ const whyNotRun = (execution: AutomationExecution, steps: readonly StepExecution
     : `did not run: the automation ended ${status}`;
 };
 
-const resultOf = (name: string, step: StepExecution | undefined, notRun: string): CheckResult => {
+const resultOf = (
+  name: string,
+  step: StepExecution | undefined,
+  reported: ReportedCheck | undefined,
+  notRun: string,
+): CheckResult => {
   const status = step?.StepStatus;
-  if (status === 'Success') {
-    return { name, passed: true, output: trimOutput(step?.Outputs?.Output?.[0] ?? '') };
-  }
+  const output = reported ? trimOutputTail(reported.output) : '';
+  if (status === 'Success') return { name, passed: true, output };
   if (!step || !status || status === 'Pending' || status === 'InProgress') {
     return { name, passed: false, output: trimOutput(notRun) };
   }
+  if (output !== '') return { name, passed: false, output };
   const why =
     step.FailureMessage ?? step.FailureDetails?.FailureType ?? `step ${step.StepName ?? name} ended ${status}`;
   return { name, passed: false, output: trimOutput(`${status}: ${why}`) };
 };
 
 /**
+ * The report `reportChecks` printed: the execution's output `reportChecks.Output` (the document
+ * declares it), else the step's own Output; undefined when neither is a report.
+ */
+export const reportOf = (execution: AutomationExecution, steps: readonly StepExecution[]): CheckReport | undefined => {
+  const declared = execution.Outputs?.[REPORT_OUTPUT]?.[0];
+  const step = steps.find((s) => s.StepName === REPORT_STEP)?.Outputs?.Output?.[0];
+  return parseCheckReport(declared) ?? parseCheckReport(step);
+};
+
+/**
  * One result per check: the family's checks in their order (a check whose step never ran failed),
- * then any other check step the execution ran (a check the configuration no longer has).
+ * then any other check step the execution ran (a check the configuration no longer has). Passed
+ * is the check step's status; the output is the check's entry in the report.
  */
 export const buildResults = (
   execution: AutomationExecution,
@@ -147,12 +186,13 @@ export const buildResults = (
 ): CheckResult[] => {
   const byStep = new Map<string, StepExecution>();
   for (const step of steps) if (step.StepName) byStep.set(step.StepName, step);
+  const reported = reportOf(execution, steps)?.checks;
   const notRun = whyNotRun(execution, steps);
   const expected = new Set(checks.map((c) => c.stepName));
   const extra = [...byStep.keys()].filter((name) => isCheckStepName(name) && !expected.has(name));
   return [
-    ...checks.map((check) => resultOf(check.name, byStep.get(check.stepName), notRun)),
-    ...extra.map((name) => resultOf(name, byStep.get(name), notRun)),
+    ...checks.map((check) => resultOf(check.name, byStep.get(check.stepName), reported?.get(check.stepName), notRun)),
+    ...extra.map((name) => resultOf(name, byStep.get(name), reported?.get(name), notRun)),
   ];
 };
 

@@ -54,11 +54,31 @@ const statusEvent = (detail: Record<string, unknown> = {}) => ({
   detail: { ExecutionId: EXECUTION_ID, Definition: DOCUMENT, Status: 'Success', ...detail },
 });
 
-const execution = (status: string): AutomationExecution => ({
+const execution = (status: string, report?: string): AutomationExecution => ({
   AutomationExecutionId: EXECUTION_ID,
   DocumentName: DOCUMENT,
   AutomationExecutionStatus: status as AutomationExecution['AutomationExecutionStatus'],
   Parameters: { AmiId: [AMI], BakeId: [BAKE_ID], Family: ['al2023-base'], InstanceType: ['m7i.large'] },
+  Outputs: {
+    'launchTester.InstanceId': ['i-0123456789abcdef0'],
+    ...(report === undefined ? {} : { 'reportChecks.Output': [report] }),
+  },
+});
+
+/** What reportChecks prints for these entries: `[step, exit code, output]`. */
+const reportText = (...entries: [step: string, code: number, output: string][]): string =>
+  [
+    'bakehouse-checks 1',
+    ...entries.flatMap(([step, code, output]) => {
+      const lines = output === '' ? [] : output.split('\n');
+      return [`${step} ${code} ${lines.length}`, ...lines];
+    }),
+  ].join('\n');
+const reportStep = (output: string): StepExecution => ({
+  StepName: 'reportChecks',
+  Action: 'aws:runCommand',
+  StepStatus: 'Success',
+  Outputs: { CommandId: ['c-9'], Status: ['Success'], ResponseCode: ['0'], Output: [output] },
 });
 
 const fixedSteps = (): StepExecution[] => [
@@ -66,7 +86,8 @@ const fixedSteps = (): StepExecution[] => [
   { StepName: 'waitForTesterRunning', StepStatus: 'Success' },
   { StepName: 'waitForSsmAgent', StepStatus: 'Success' },
 ];
-const passedCheck = (name: string, output: string): StepExecution => ({
+/** A passed check step; `output` is its own Output, which the automation does not keep. */
+const passedCheck = (name: string, output = ''): StepExecution => ({
   StepName: name,
   Action: 'aws:runCommand',
   StepStatus: 'Success',
@@ -80,10 +101,10 @@ const failedCheck = (name: string, message: string): StepExecution => ({
 });
 const terminated = (name = 'terminateTester'): StepExecution => ({ StepName: name, StepStatus: 'Success' });
 
-const given = (status: string, steps: StepExecution[], tags: Ec2Tag[] = []) => {
+const given = (status: string, steps: StepExecution[], tags: Ec2Tag[] = [], report?: string) => {
   ssm
     .on(GetAutomationExecutionCommand, { AutomationExecutionId: EXECUTION_ID })
-    .resolves({ AutomationExecution: execution(status) });
+    .resolves({ AutomationExecution: execution(status, report) });
   ssm.on(DescribeAutomationStepExecutionsCommand).resolves({ StepExecutions: steps });
   ec2.on(DescribeImagesCommand, { ImageIds: [AMI] }).resolves({
     Images: [
@@ -117,13 +138,20 @@ beforeEach(() => {
 
 describe('recordTestResult: an ended test automation', () => {
   it('publishes AMI Tested passed with one result per check, in the order of the config', async () => {
-    // Prepare
-    given('Success', [
-      ...fixedSteps(),
-      passedCheck('checkSsmAgentRunning', 'active\n'),
-      passedCheck('checkJqPresent', 'jq-1.7.1\n'),
-      terminated(),
-    ]);
+    // Prepare: the report lists the checks in another order than the config.
+    const report = reportText(['checkJqPresent', 0, 'jq-1.7.1'], ['checkSsmAgentRunning', 0, 'active']);
+    given(
+      'Success',
+      [
+        ...fixedSteps(),
+        passedCheck('checkSsmAgentRunning'),
+        passedCheck('checkJqPresent'),
+        reportStep(report),
+        terminated(),
+      ],
+      [],
+      report,
+    );
 
     // Act
     const outcome = await recordTestResult(statusEvent(), deps());
@@ -175,17 +203,27 @@ describe('recordTestResult: an ended test automation', () => {
     expect(publish.calledBefore(testedAt!)).toBe(true);
   });
 
-  it('marks the image failed and names the failed check with its reason, the others passing', async () => {
+  it('marks the image failed and names the failed check with its reported output, the others passing', async () => {
     // Prepare
-    given('Failed', [
-      ...fixedSteps(),
-      failedCheck(
-        'checkSsmAgentRunning',
-        'Command c-2 (AWS-RunShellScript) ended Failed on i-0abc with response code 3. Output: inactive',
-      ),
-      passedCheck('checkJqPresent', 'jq-1.7.1'),
-      terminated(),
-    ]);
+    const report = reportText(
+      ['checkSsmAgentRunning', 3, 'inactive\ncheck failed with exit code 3'],
+      ['checkJqPresent', 0, 'jq-1.7.1'],
+    );
+    given(
+      'Failed',
+      [
+        ...fixedSteps(),
+        failedCheck(
+          'checkSsmAgentRunning',
+          'Step fails when it is Poll action status for commandId c-2. Command failed.',
+        ),
+        passedCheck('checkJqPresent'),
+        reportStep(report),
+        terminated(),
+      ],
+      [],
+      report,
+    );
 
     // Act
     const outcome = await recordTestResult(statusEvent({ Status: 'Failed' }), deps());
@@ -195,16 +233,133 @@ describe('recordTestResult: an ended test automation', () => {
     expect(published()[0]?.detail).toMatchObject({
       passed: false,
       results: [
-        {
-          name: 'ssm agent running',
-          passed: false,
-          output:
-            'Failed: Command c-2 (AWS-RunShellScript) ended Failed on i-0abc with response code 3. Output: inactive',
-        },
+        { name: 'ssm agent running', passed: false, output: 'inactive\ncheck failed with exit code 3' },
         { name: 'jq present', passed: true, output: 'jq-1.7.1' },
       ],
     });
     expect(tagsWritten()[0]).toContainEqual({ Key: 'bakehouse:tested', Value: 'failed' });
+  });
+
+  it('takes pass and fail from the step statuses, not from the report', async () => {
+    // Prepare: a report that disagrees with the steps (a step that timed out after recording).
+    const report = reportText(['checkSsmAgentRunning', 0, 'active'], ['checkJqPresent', 5, 'no jq']);
+    given(
+      'Failed',
+      [
+        ...fixedSteps(),
+        { StepName: 'checkSsmAgentRunning', StepStatus: 'TimedOut', FailureMessage: 'Step timed out' },
+        passedCheck('checkJqPresent'),
+        reportStep(report),
+        terminated(),
+      ],
+      [],
+      report,
+    );
+
+    // Act
+    await recordTestResult(statusEvent({ Status: 'Failed' }), deps());
+
+    // Assess
+    expect(published()[0]?.detail.results).toEqual([
+      { name: 'ssm agent running', passed: false, output: 'active' },
+      { name: 'jq present', passed: true, output: 'no jq' },
+    ]);
+  });
+
+  it("never reads a check step's own Output, only the report's", async () => {
+    // Prepare
+    const report = reportText(['checkSsmAgentRunning', 0, 'active'], ['checkJqPresent', 0, 'jq-1.7.1']);
+    given(
+      'Success',
+      [
+        ...fixedSteps(),
+        passedCheck('checkSsmAgentRunning', 'from the step'),
+        passedCheck('checkJqPresent', 'from the step'),
+        reportStep(report),
+        terminated(),
+      ],
+      [],
+      report,
+    );
+
+    // Act
+    await recordTestResult(statusEvent(), deps());
+
+    // Assess
+    expect(published()[0]?.detail.results.map((r: { output: string }) => r.output)).toEqual(['active', 'jq-1.7.1']);
+  });
+
+  it('reads the report from the reportChecks step when the execution does not list it', async () => {
+    // Prepare
+    const report = reportText(['checkSsmAgentRunning', 0, 'active'], ['checkJqPresent', 0, 'jq-1.7.1']);
+    given('Success', [
+      ...fixedSteps(),
+      passedCheck('checkSsmAgentRunning'),
+      passedCheck('checkJqPresent'),
+      reportStep(report),
+      terminated(),
+    ]);
+
+    // Act
+    await recordTestResult(statusEvent(), deps());
+
+    // Assess
+    expect(published()[0]?.detail.results.map((r: { output: string }) => r.output)).toEqual(['active', 'jq-1.7.1']);
+  });
+
+  it('falls back to the step status and FailureMessage when there is no report (the tester died)', async () => {
+    // Prepare
+    given('Failed', [
+      ...fixedSteps(),
+      passedCheck('checkSsmAgentRunning', 'from the step'),
+      failedCheck('checkJqPresent', 'Step fails when it is Poll action status for commandId c-2. Command failed.'),
+      {
+        ...reportStep(''),
+        StepStatus: 'Failed',
+        Outputs: {},
+        FailureMessage: 'Instances [i-0abc] not in a valid state',
+      },
+      terminated(),
+    ]);
+
+    // Act
+    await recordTestResult(statusEvent({ Status: 'Failed' }), deps());
+
+    // Assess
+    expect(published()[0]?.detail.results).toEqual([
+      { name: 'ssm agent running', passed: true, output: '' },
+      {
+        name: 'jq present',
+        passed: false,
+        output: 'Failed: Step fails when it is Poll action status for commandId c-2. Command failed.',
+      },
+    ]);
+  });
+
+  it('falls back to the step for a check the report left out ("more")', async () => {
+    // Prepare
+    const report = `${reportText(['checkSsmAgentRunning', 0, 'active'])}\nmore 1`;
+    given(
+      'Failed',
+      [
+        ...fixedSteps(),
+        passedCheck('checkSsmAgentRunning'),
+        failedCheck('checkJqPresent', 'Command failed.'),
+        reportStep(report),
+        terminated(),
+      ],
+      [],
+      report,
+    );
+
+    // Act
+    await recordTestResult(statusEvent({ Status: 'Failed' }), deps());
+
+    // Assess
+    expect(published()[0]?.detail.results).toEqual([
+      { name: 'ssm agent running', passed: true, output: 'active' },
+      { name: 'jq present', passed: false, output: 'Failed: Command failed.' },
+    ]);
   });
 
   it('fails every check that never ran, saying where the automation stopped', async () => {
@@ -246,22 +401,48 @@ describe('recordTestResult: an ended test automation', () => {
     // Assess
     expect(outcome).toMatchObject({ passed: false });
     expect(published()[0]?.detail.results).toEqual([
-      { name: 'ssm agent running', passed: true, output: 'active' },
+      { name: 'ssm agent running', passed: true, output: '' },
       { name: 'jq present', passed: false, output: 'Cancelled: step checkJqPresent ended Cancelled' },
     ]);
   });
 
-  it('trims long output', async () => {
+  it('trims long reported output to its end, where a failing script says why', async () => {
     // Prepare
-    given('Success', [
+    const report = reportText(['checkSsmAgentRunning', 0, `${'x'.repeat(5000)}\nthe end`], ['checkJqPresent', 0, 'ok']);
+    given(
+      'Success',
+      [
+        ...fixedSteps(),
+        passedCheck('checkSsmAgentRunning'),
+        passedCheck('checkJqPresent'),
+        reportStep(report),
+        terminated(),
+      ],
+      [],
+      report,
+    );
+
+    // Act
+    await recordTestResult(statusEvent(), deps());
+
+    // Assess
+    const output: string = published()[0]?.detail.results[0].output;
+    expect(output).toHaveLength(MAX_CHECK_OUTPUT);
+    expect(output.startsWith('…x')).toBe(true);
+    expect(output.endsWith('x\nthe end')).toBe(true);
+  });
+
+  it('trims a long failure message', async () => {
+    // Prepare
+    given('Failed', [
       ...fixedSteps(),
-      passedCheck('checkSsmAgentRunning', 'x'.repeat(5000)),
-      passedCheck('checkJqPresent', 'ok'),
+      failedCheck('checkSsmAgentRunning', 'y'.repeat(5000)),
+      passedCheck('checkJqPresent'),
       terminated(),
     ]);
 
     // Act
-    await recordTestResult(statusEvent(), deps());
+    await recordTestResult(statusEvent({ Status: 'Failed' }), deps());
 
     // Assess
     const output: string = published()[0]?.detail.results[0].output;
