@@ -3,7 +3,8 @@
  * the stack deploys, started on a seeded image, driven only through AWS APIs and the sandbox's
  * control endpoint. A Run Command fault matching one check's command fails that check only; every
  * path ends with the tester terminated. The results TestResult would publish are built from the
- * sandbox's own answers.
+ * sandbox's own answers: pass and fail from the check steps, output from the one report
+ * (`reportChecks.Output`), which the sandbox's Linux guests print for real.
  */
 import {
   CreateImageCommand,
@@ -30,6 +31,7 @@ import { eventually, startTestSandbox, type TestSandbox } from '@bakehouse/sandb
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type RenderedTestDocument, renderTestDocument } from '../../automation/test-documents';
 import shippedConfig from '../../bakehouse.config';
+import { parseCheckReport, REPORT_OUTPUT, REPORT_STEP } from '../../functions/commons/ami-tests';
 import { type Family, loadConfig } from '../../functions/commons/families';
 import { buildResults } from '../../functions/test-result/core';
 
@@ -198,6 +200,7 @@ describe.each([
       'waitForTesterRunning',
       'waitForSsmAgent',
       ...checks().map((c) => c.stepName),
+      REPORT_STEP,
       'terminateTester',
     ]);
     expect(buildResults(done, steps, checks())).toEqual(
@@ -234,6 +237,7 @@ describe.each([
     for (const check of checks()) {
       expect(status[check.stepName]).toBe(check.name === faulty ? 'Failed' : 'Success');
     }
+    expect(status[REPORT_STEP]).toBe('Success');
     expect(status.terminateTester).toBe('Success');
     const results = buildResults(done, steps, checks());
     expect(results.filter((r) => !r.passed)).toEqual([
@@ -245,7 +249,7 @@ describe.each([
 });
 
 describe('checks run on the image as it is', () => {
-  it("fails al2023-base's jq check on the stock AMI, which has no jq, with the check's own output", async () => {
+  it("fails al2023-base's jq check on the stock AMI, which has no jq, with the check's own output from the report", async () => {
     // Act
     const id = await start(linux, AL2023_AMI);
     const done = await waitFor(id);
@@ -253,9 +257,64 @@ describe('checks run on the image as it is', () => {
 
     // Assess
     expect(done.AutomationExecutionStatus).toBe('Failed');
-    const results = buildResults(done, steps, documents.get(linux.name)?.checks ?? []);
+    expect(statusOf(steps)[REPORT_STEP]).toBe('Success');
+    const checks = documents.get(linux.name)?.checks ?? [];
+    const results = buildResults(done, steps, checks);
     expect(results.filter((r) => !r.passed).map((r) => r.name)).toEqual(['jq present']);
-    expect(results.find((r) => r.name === 'jq present')?.output).toMatch(/jq: (command )?not found/);
+    const jq = results.find((r) => r.name === 'jq present');
+    expect(jq?.output).toMatch(/jq: (command )?not found\ncheck failed with exit code 127$/);
+    const report = parseCheckReport(done.Outputs?.[REPORT_OUTPUT]?.[0]);
+    const stepName = checks.find((c) => c.name === 'jq present')?.stepName ?? '';
+    expect(report?.checks.get(stepName)).toEqual({ stepName, exitCode: 127, output: jq?.output });
+    expect(report?.checks.size).toBe(checks.length);
+    expect((await tester(done)).State?.Name).toBe('terminated');
+  });
+
+  it('fails a check that asks for a reboot (exit 194) with exit 1, its own code in the report, and still reports the others', async () => {
+    // Prepare
+    const family = {
+      name: 'al2023-reboot',
+      tests: [
+        { name: 'wants a reboot', run: 'echo "please reboot me"\nexit 194' },
+        { name: 'os release', run: '. /etc/os-release\necho "$ID"' },
+      ],
+    };
+    const rendered = renderTestDocument(family, 'linux', STAGE);
+    await ssm.send(
+      new CreateDocumentCommand({
+        Name: rendered.name,
+        Content: rendered.content,
+        DocumentType: 'Automation',
+        DocumentFormat: 'YAML',
+      }),
+    );
+    const started = await ssm.send(
+      new StartAutomationExecutionCommand({
+        DocumentName: rendered.name,
+        Parameters: { ...parameters(linux, AL2023_AMI), Family: [family.name] },
+      }),
+    );
+    const id = started.AutomationExecutionId ?? '';
+
+    // Act
+    const done = await waitFor(id);
+    const steps = await stepsOf(id);
+
+    // Assess
+    expect(done.AutomationExecutionStatus).toBe('Failed');
+    const reboot = steps.find((s) => s.StepName === 'checkWantsAReboot');
+    expect(reboot?.StepStatus).toBe('Failed');
+    expect(reboot?.FailureMessage).toContain('with response code 1.');
+    const report = parseCheckReport(done.Outputs?.[REPORT_OUTPUT]?.[0]);
+    expect(report?.checks.get('checkWantsAReboot')).toEqual({
+      stepName: 'checkWantsAReboot',
+      exitCode: 194,
+      output: 'please reboot me\ncheck failed with exit code 194',
+    });
+    expect(buildResults(done, steps, rendered.checks)).toEqual([
+      { name: 'wants a reboot', passed: false, output: 'please reboot me\ncheck failed with exit code 194' },
+      { name: 'os release', passed: true, output: 'amzn' },
+    ]);
     expect((await tester(done)).State?.Name).toBe('terminated');
   });
 });
