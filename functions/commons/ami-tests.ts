@@ -1,9 +1,10 @@
 /**
  * What the AMI tests share: how a family's checks (`tests: [{ name, run }]`) become steps of its
  * test automation, for the renderer (automation/test-documents.ts, at synth) and TestResult (which
- * maps the steps it reads back to the checks' names); the tester role and `bakehouse:tested`
- * values TestAmi and TestResult tag with; and the ports both functions are given. Free of I/O, so
- * a function bundle can carry it.
+ * maps the steps it reads back to the checks' names); the report the documents' last step prints
+ * and TestResult reads (`reportChecks`, its format and parser); the tester role and
+ * `bakehouse:tested` values TestAmi and TestResult tag with; and the ports both functions are
+ * given. Free of I/O, so a function bundle can carry it.
  */
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
