@@ -374,7 +374,9 @@ export const familyDocumentShellScripts = (family: LinuxFamily): ShellScript[] =
   const prototype = runShellSteps(template.document).find((step) => step.name === PROTOTYPE_CHECK_STEP);
   const prototypeCommand = prototype?.commands[0] ?? '';
   const prototypeLines = prototypeCommand.split('\n');
-  const prototypeLast = prototypeLines.findIndex((line, i) => i > 0 && line.includes(CHECK_MARKER));
+  // The prototype's closing marker line: a line of the check step after it is that far past it here.
+  const prototypeFirst = prototypeLines.findIndex((line) => line.includes(CHECK_MARKER));
+  const prototypeLast = prototypeLines.findIndex((line, i) => i > prototypeFirst && line.includes(CHECK_MARKER));
   const prototypeFileLine = fileLineOf(template.content, PROTOTYPE_CHECK_STEP, prototypeCommand);
   const prototypeWhere = `${template.file} step ${PROTOTYPE_CHECK_STEP}`;
   const checkOf = new Map(rendered.checks.map((check, index) => [check.stepName, index]));

@@ -5,9 +5,7 @@
  * image (the sandbox's AL2023 repository has the seeded images' release and a newer one), and
  * Ubuntu holds the dpkg lock while cloud-init runs after boot.
  */
-import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
   type AutomationExecution,
   GetAutomationExecutionCommand,
@@ -22,7 +20,7 @@ import { failureOf } from '../../functions/commons/automation-wait';
 import { bakeIdFor } from '../../functions/commons/bake-id';
 import { BAKE_DOCUMENT_OUTPUTS, bakeReportOf, releaseOfAutomation } from '../../functions/commons/documents';
 import { DetailType } from '../../functions/commons/events';
-import { createExampleLaunchTemplate, eventLog, startProvisionedSandbox } from './support/stack';
+import { connectSlackAndLaunchTemplate, eventLog, startProvisionedSandbox } from './support/stack';
 
 const BUS = 'bakehouse-dev';
 const OUTCOMES: readonly string[] = [DetailType.AmiBaked, DetailType.BakeFailed, DetailType.BakeSkipped];
@@ -48,19 +46,7 @@ beforeAll(async () => {
   ({ sandbox, report } = await startProvisionedSandbox(SPEED));
   events = new EventBridgeClient(sandbox.clientConfig);
   ssm = new SSMClient(sandbox.clientConfig);
-  const secret = report.created.find((r) => r.type === 'AWS::SecretsManager::Secret');
-  if (!secret) throw new Error('the stacks declare no Slack secret');
-  const secrets = new SecretsManagerClient(sandbox.clientConfig);
-  await secrets.send(
-    new PutSecretValueCommand({
-      SecretId: secret.physicalId,
-      SecretString: JSON.stringify({ botToken: 'xoxb-sandbox', apiUrl: `${sandbox.sandbox.url}/api/` }),
-    }),
-  );
-  secrets.destroy();
-  const ec2 = new EC2Client(sandbox.clientConfig);
-  await createExampleLaunchTemplate(ec2);
-  ec2.destroy();
+  await connectSlackAndLaunchTemplate(sandbox, report);
 }, 180_000);
 
 afterAll(async () => {

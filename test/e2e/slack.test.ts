@@ -3,9 +3,7 @@
  * sandbox's Slack sink: a whole bake is one parent message updated in place with a thread of
  * replies; a 429 storm and a 500 are survived; a message over Slack's limits is cut, not refused.
  */
-import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type CfnTemplate, type ProvisionReport, provisionFromAssembly, readAssemblyStack } from '@bakehouse/sandbox';
 import { startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +12,7 @@ import { synthesizeForSandbox } from '../../dev/synth';
 import { bakeIdFor } from '../../functions/commons/bake-id';
 import { DetailType } from '../../functions/commons/events';
 import { details } from '../unit/support/notify-events';
-import { createExampleLaunchTemplate } from './support/stack';
+import { connectSlackAndLaunchTemplate } from './support/stack';
 
 const BUS = 'bakehouse-dev';
 
@@ -41,19 +39,7 @@ beforeAll(async () => {
   report = await provisionFromAssembly({ sandbox: sandbox.sandbox, assemblyDir: assembly.assemblyDir });
   template = readAssemblyStack(assembly.assemblyDir, report.stack).template;
   events = new EventBridgeClient(sandbox.clientConfig);
-  const secret = report.created.find((r) => r.type === 'AWS::SecretsManager::Secret');
-  if (!secret) throw new Error('the stacks declare no Slack secret');
-  const secrets = new SecretsManagerClient(sandbox.clientConfig);
-  await secrets.send(
-    new PutSecretValueCommand({
-      SecretId: secret.physicalId,
-      SecretString: JSON.stringify({ botToken: 'xoxb-sandbox', apiUrl: `${sandbox.sandbox.url}/api/` }),
-    }),
-  );
-  secrets.destroy();
-  const ec2 = new EC2Client(sandbox.clientConfig);
-  await createExampleLaunchTemplate(ec2);
-  ec2.destroy();
+  await connectSlackAndLaunchTemplate(sandbox, report);
 }, 180_000);
 
 afterAll(async () => {

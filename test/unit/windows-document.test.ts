@@ -325,6 +325,8 @@ describe('the Windows test template', () => {
 
     // Assess
     expect(exitsOf(script).filter((code) => !/^[01]$/.test(code))).toEqual([]);
-    expect(script).toMatch(/a command exited with code \$global:LASTEXITCODE/);
+    // The command's own code is kept for the report; the step ends with 1.
+    expect(script).toMatch(/\$code = \$global:LASTEXITCODE/);
+    expect(script).toMatch(/if \(\$code -ne 0\) \{ exit 1 \}/);
   });
 });

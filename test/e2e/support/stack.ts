@@ -5,7 +5,8 @@
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateLaunchTemplateCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { CreateLaunchTemplateCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type ProvisionReport, provisionFromAssembly } from '@bakehouse/sandbox';
 import { startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
 import type { LoggedEvent } from '../../../dev/start/render';
@@ -98,3 +99,26 @@ export const startProvisionedSandbox = async (
 /** Every event the sandbox's buses received, in order, with where each went. */
 export const eventLog = async (sandbox: TestSandbox): Promise<LoggedEvent[]> =>
   (await sandbox.control('GET', '/_sandbox/events')).body as LoggedEvent[];
+
+/**
+ * Makes the provisioned stack post to Slack in the sandbox (its Slack sink) and gives it the
+ * example web launch template stable promotes to: what a test of the whole lifecycle needs first.
+ */
+export const connectSlackAndLaunchTemplate = async (sandbox: TestSandbox, report: ProvisionReport): Promise<void> => {
+  const secret = report.created.find((r) => r.type === 'AWS::SecretsManager::Secret');
+  if (!secret) throw new Error('the stacks declare no Slack secret');
+  const secrets = new SecretsManagerClient(sandbox.clientConfig);
+  const ec2 = new EC2Client(sandbox.clientConfig);
+  try {
+    await secrets.send(
+      new PutSecretValueCommand({
+        SecretId: secret.physicalId,
+        SecretString: JSON.stringify({ botToken: 'xoxb-sandbox', apiUrl: `${sandbox.sandbox.url}/api/` }),
+      }),
+    );
+    await createExampleLaunchTemplate(ec2);
+  } finally {
+    secrets.destroy();
+    ec2.destroy();
+  }
+};
