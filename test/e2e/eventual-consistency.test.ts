@@ -36,7 +36,12 @@ import { DetailType } from '../../functions/commons/events';
 import { loadConfig } from '../../functions/commons/families';
 import { createTargetDeps, distributeImage } from '../../functions/commons/promotion-targets';
 import { configInput, linuxFamily, recordingLogger, withCustomerKey } from '../unit/support/bake-factories';
-import { createExampleLaunchTemplate, eventLog, startProvisionedSandbox } from './support/stack';
+import {
+  createExampleLaunchTemplate,
+  ofType,
+  startProvisionedSandbox,
+  eventWhere as waitForEvent,
+} from './support/stack';
 
 const BUS = 'bakehouse-dev';
 /** Sandbox seconds per real second, as the lifecycle tests run. */
@@ -86,22 +91,8 @@ const eventually = async <T>(work: () => Promise<T>, timeoutMs = 10_000): Promis
 };
 
 /** Waits (real time) for a logged event that `matches`. */
-const eventWhere = async (
-  description: string,
-  matches: (entry: LoggedEvent) => boolean,
-  timeoutMs = 90_000,
-): Promise<LoggedEvent> => {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const found = (await eventLog(sandbox)).find(matches);
-    if (found) return found;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`no event within ${timeoutMs} ms: ${description}`);
-};
-
-const ofType = (type: string, detail: Record<string, unknown>) => (entry: LoggedEvent) =>
-  entry.event['detail-type'] === type && Object.entries(detail).every(([k, v]) => entry.event.detail[k] === v);
+const eventWhere = (description: string, matches: (entry: LoggedEvent) => boolean, timeoutMs = 90_000) =>
+  waitForEvent(sandbox, description, matches, timeoutMs);
 
 let requests = 0;
 /** Requests a bake and waits for its outcome event. */

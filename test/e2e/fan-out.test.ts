@@ -23,7 +23,9 @@ import {
   createExampleLaunchTemplate,
   EXAMPLE_LAUNCH_TEMPLATE,
   eventLog,
+  ofType,
   startProvisionedSandbox,
+  eventWhere as waitForEvent,
 } from './support/stack';
 
 const BUS = 'bakehouse-dev';
@@ -49,22 +51,8 @@ afterAll(async () => {
 });
 
 /** Waits (real time) for a logged event that `matches`. */
-const eventWhere = async (
-  description: string,
-  matches: (entry: LoggedEvent) => boolean,
-  timeoutMs = 60_000,
-): Promise<LoggedEvent> => {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const found = (await eventLog(sandbox)).find(matches);
-    if (found) return found;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`no event within ${timeoutMs} ms: ${description}`);
-};
-
-const ofType = (type: string, detail: Record<string, unknown>) => (entry: LoggedEvent) =>
-  entry.event['detail-type'] === type && Object.entries(detail).every(([k, v]) => entry.event.detail[k] === v);
+const eventWhere = (description: string, matches: (entry: LoggedEvent) => boolean, timeoutMs = 60_000) =>
+  waitForEvent(sandbox, description, matches, timeoutMs);
 
 const put = async (detailType: string, detail: Record<string, unknown>, source = 'cli'): Promise<void> => {
   const sent = await events.send(

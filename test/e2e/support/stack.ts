@@ -122,3 +122,25 @@ export const connectSlackAndLaunchTemplate = async (sandbox: TestSandbox, report
     ec2.destroy();
   }
 };
+
+/** Waits (real time) for an event in the sandbox's log that `matches`; fails naming `description`. */
+export const eventWhere = async (
+  sandbox: TestSandbox,
+  description: string,
+  matches: (entry: LoggedEvent) => boolean,
+  timeoutMs = 60_000,
+): Promise<LoggedEvent> => {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const found = (await eventLog(sandbox)).find(matches);
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no event within ${timeoutMs} ms: ${description}`);
+};
+
+/** Matches an event of `type` whose detail has each of `detail`'s values. */
+export const ofType =
+  (type: string, detail: Record<string, unknown>) =>
+  (entry: LoggedEvent): boolean =>
+    entry.event['detail-type'] === type && Object.entries(detail).every(([k, v]) => entry.event.detail[k] === v);
