@@ -1,8 +1,22 @@
 /**
  * The sandbox's own clock. It runs `speed` times faster than real time (0 freezes it), can be
  * moved forward, and never runs backwards, not even across a restart (the store keeps its
- * reading).
+ * reading). It reads no later than the end of year 9999 (AWS's timestamps have four-digit years,
+ * and a Date past it prints as +010000-…): a move past it or a speed out of range is refused.
  */
+
+/** The latest the clock reads: 9999-12-31T23:59:59.999Z. */
+export const MAX_CLOCK_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+/** The fastest the clock runs: a real second is 11.6 sandbox days. */
+export const MAX_SPEED = 1_000_000;
+
+const checkSpeed = (speed: number): number => {
+  if (!(Number.isFinite(speed) && speed >= 0 && speed <= MAX_SPEED)) {
+    throw new RangeError(`the clock's speed must be a number from 0 to ${MAX_SPEED}, not ${speed}`);
+  }
+  return speed;
+};
+
 export class SandboxClock {
   private anchorSandboxMs: number;
   private anchorRealMs: number;
@@ -10,15 +24,20 @@ export class SandboxClock {
 
   constructor(options: { speed: number; startMs?: number; realNow?: () => number }) {
     this.realNow = options.realNow ?? Date.now;
-    this.currentSpeed = options.speed;
+    this.currentSpeed = checkSpeed(options.speed);
     this.anchorRealMs = this.realNow();
-    this.anchorSandboxMs = Math.max(options.startMs ?? 0, this.anchorRealMs);
+    this.anchorSandboxMs = Math.min(Math.max(options.startMs ?? 0, this.anchorRealMs), MAX_CLOCK_MS);
   }
 
   private readonly realNow: () => number;
 
   nowMs(): number {
-    return this.anchorSandboxMs + (this.realNow() - this.anchorRealMs) * this.currentSpeed;
+    return Math.min(this.anchorSandboxMs + (this.realNow() - this.anchorRealMs) * this.currentSpeed, MAX_CLOCK_MS);
+  }
+
+  /** How far the clock can still be moved forward: up to {@link MAX_CLOCK_MS}. */
+  secondsUntilEnd(): number {
+    return (MAX_CLOCK_MS - this.nowMs()) / 1000;
   }
 
   now(): Date {
@@ -30,6 +49,7 @@ export class SandboxClock {
   }
 
   setSpeed(speed: number): void {
+    checkSpeed(speed);
     this.anchorSandboxMs = this.nowMs();
     this.anchorRealMs = this.realNow();
     this.currentSpeed = speed;
@@ -37,6 +57,11 @@ export class SandboxClock {
   }
 
   advance(seconds: number): void {
+    if (!(Number.isFinite(seconds) && seconds >= 0 && seconds <= this.secondsUntilEnd())) {
+      throw new RangeError(
+        `the clock moves forward by 0 to ${this.secondsUntilEnd()} seconds (up to the end of year 9999), not ${seconds}`,
+      );
+    }
     this.anchorSandboxMs = this.nowMs() + seconds * 1000;
     this.anchorRealMs = this.realNow();
     this.wake();

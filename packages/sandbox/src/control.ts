@@ -7,12 +7,24 @@
  * default bus as the AWS service would (`runtime.emit`): for what the sandbox does not emulate
  * (CloudWatch alarms changing state). Customers cannot put `aws.*` sources with PutEvents (the
  * sandbox refuses them as AWS does), so this is the only way in, and only for `aws.*` sources.
+ *
+ * Input is checked whole before anything changes: a wrong type, a value out of range or a field
+ * the route does not take answers 400 with the field and what it takes, and changes nothing.
  */
-import type { SandboxClock } from './clock';
+import { MAX_CLOCK_MS, MAX_SPEED, type SandboxClock } from './clock';
 import type { Faults } from './faults';
 import type { SandboxRuntime } from './runtime';
 import type { SandboxService } from './service';
 import type { Store } from './store';
+
+/**
+ * What `GET /_sandbox/health` answers: 200 once the sandbox serves what it was started to serve
+ * (its stacks provisioned, or nothing to provision), 503 while provisioning or after it failed.
+ */
+export type Readiness =
+  | { readonly status: 'provisioning' }
+  | { readonly status: 'ready'; readonly provisioned?: string }
+  | { readonly status: 'failed'; readonly error: string };
 
 export interface ControlDeps {
   readonly store: Store;
@@ -21,6 +33,8 @@ export interface ControlDeps {
   readonly services: ReadonlyMap<string, SandboxService>;
   /** Emits AWS's own events (`POST /_sandbox/events/emit`); without it the route answers 503. */
   readonly runtime?: Pick<SandboxRuntime, 'emit'>;
+  /** Where provisioning is; ready when omitted. */
+  readonly readiness?: () => Readiness;
 }
 
 export interface ControlReply {
@@ -42,10 +56,18 @@ const parse = (body: string): { ok: true; value: unknown } | { ok: false } => {
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
+/** The first field of `input` not in `allowed`, for the "unknown field" reply. */
+const unknownField = (input: Record<string, unknown>, allowed: readonly string[]): string | undefined =>
+  Object.keys(input).find((key) => !allowed.includes(key));
+
+const EVENT_FIELDS = ['source', 'detailType', 'detail', 'resources', 'region'] as const;
+
 /** `POST /_sandbox/events/emit`: an `aws.*` event on the default bus, as the service would put it. */
 const emitServiceEvent = (body: string, deps: ControlDeps): ControlReply => {
   const parsed = parse(body);
   if (!parsed.ok || !isRecord(parsed.value)) return problem(400, 'body must be a JSON object');
+  const unknown = unknownField(parsed.value, EVENT_FIELDS);
+  if (unknown !== undefined) return problem(400, `unknown field ${unknown}: an event takes ${EVENT_FIELDS.join(', ')}`);
   const { source, detailType, detail, resources, region } = parsed.value;
   if (typeof source !== 'string' || !source.startsWith('aws.')) {
     return problem(
@@ -76,42 +98,164 @@ const emitServiceEvent = (body: string, deps: ControlDeps): ControlReply => {
 
 const clockBody = (clock: SandboxClock) => ({ now: clock.now().toISOString(), speed: clock.speed });
 
+const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+
+/** At most this many times for one fault: more is a typo, not a test. */
+const MAX_TIMES = 1_000_000;
+
+const timesProblem = (value: unknown, field: string): string | undefined =>
+  Number.isInteger(value) && (value as number) >= 1 && (value as number) <= MAX_TIMES
+    ? undefined
+    : `${field} must be a positive integer of at most ${MAX_TIMES}`;
+
+const CLOCK_FIELDS = ['advanceSeconds', 'speed'] as const;
+
+/**
+ * `POST /_sandbox/clock`: every field checked before anything moves, so a refused request
+ * changes nothing (not even half of it).
+ */
+const moveClock = (body: string, deps: ControlDeps): ControlReply => {
+  const parsed = parse(body);
+  if (!parsed.ok || !isRecord(parsed.value)) {
+    return problem(400, 'body must be a JSON object, e.g. {"advanceSeconds": 3600}');
+  }
+  const input = parsed.value;
+  const unknown = unknownField(input, CLOCK_FIELDS);
+  if (unknown !== undefined) {
+    return problem(400, `unknown field ${unknown}: POST /_sandbox/clock takes advanceSeconds and/or speed`);
+  }
+  const { advanceSeconds, speed } = input;
+  if (advanceSeconds === undefined && speed === undefined) {
+    return problem(400, 'give advanceSeconds (a number of seconds, 0 or more) and/or speed (0 or more)');
+  }
+  if (advanceSeconds !== undefined) {
+    if (!isNumber(advanceSeconds) || advanceSeconds < 0) {
+      return problem(400, 'advanceSeconds must be a number of seconds, 0 or more');
+    }
+    const latest = new Date(MAX_CLOCK_MS).toISOString();
+    if (advanceSeconds > deps.clock.secondsUntilEnd()) {
+      return problem(
+        400,
+        `advanceSeconds ${advanceSeconds} would move the clock past ${latest}, the latest it reads: at most ${Math.floor(deps.clock.secondsUntilEnd())} from now`,
+      );
+    }
+  }
+  if (speed !== undefined && !(isNumber(speed) && speed >= 0 && speed <= MAX_SPEED)) {
+    return problem(
+      400,
+      `speed must be a number, 0 or more and at most ${MAX_SPEED} (sandbox seconds per real second; 0 freezes the clock)`,
+    );
+  }
+  if (isNumber(advanceSeconds)) deps.clock.advance(advanceSeconds);
+  if (isNumber(speed)) deps.clock.setSpeed(speed);
+  deps.store.recordClock(deps.clock.nowMs());
+  return { status: 200, body: clockBody(deps.clock) };
+};
+
+const API_FAULT_FIELDS = ['service', 'action', 'error', 'message', 'status', 'times'] as const;
+const RUN_COMMAND_FIELDS = ['match', 'status', 'times'] as const;
+const RATE_LIMIT_FIELDS = ['capacity', 'perSecond', 'actions', 'service'] as const;
+const RUN_COMMAND_STATUSES = ['Failed', 'TimedOut', 'Cancelled'];
+/** The most a rate limit holds or refills per second: beyond it there is no limit to speak of. */
+const MAX_RATE = 1_000_000;
+
+const runCommandProblem = (runCommand: unknown): string | undefined => {
+  if (!isRecord(runCommand)) return 'runCommand must be an object such as {"match":"dnf","status":"Failed","times":1}';
+  const unknown = unknownField(runCommand, RUN_COMMAND_FIELDS);
+  if (unknown !== undefined) return `unknown field runCommand.${unknown}: runCommand takes match, status, times`;
+  if (typeof runCommand.match !== 'string' || runCommand.match === '') {
+    return 'runCommand.match must be a non-empty string';
+  }
+  if (runCommand.status !== undefined && !RUN_COMMAND_STATUSES.includes(runCommand.status as string)) {
+    return 'runCommand.status must be Failed, TimedOut or Cancelled';
+  }
+  return runCommand.times === undefined ? undefined : timesProblem(runCommand.times, 'runCommand.times');
+};
+
+const rateLimitProblem = (rateLimit: unknown): string | undefined => {
+  if (rateLimit === null) return undefined;
+  if (!isRecord(rateLimit)) return 'rateLimit must be an object ({} for the defaults) or null to turn it off';
+  const unknown = unknownField(rateLimit, RATE_LIMIT_FIELDS);
+  if (unknown !== undefined)
+    return `unknown field rateLimit.${unknown}: rateLimit takes ${RATE_LIMIT_FIELDS.join(', ')}`;
+  const { capacity, perSecond, actions, service } = rateLimit;
+  if (
+    capacity !== undefined &&
+    !(Number.isInteger(capacity) && (capacity as number) >= 1 && (capacity as number) <= MAX_RATE)
+  ) {
+    return `rateLimit.capacity must be a positive integer of at most ${MAX_RATE}`;
+  }
+  if (perSecond !== undefined && !(isNumber(perSecond) && perSecond > 0 && perSecond <= MAX_RATE)) {
+    return `rateLimit.perSecond must be a positive number of at most ${MAX_RATE}`;
+  }
+  if (actions !== undefined && !(Array.isArray(actions) && actions.every((a) => typeof a === 'string' && a !== ''))) {
+    return 'rateLimit.actions must be a list of action names';
+  }
+  if (service !== undefined && (typeof service !== 'string' || service === '')) {
+    return 'rateLimit.service must be a service name such as ec2';
+  }
+  return undefined;
+};
+
+/** What is wrong with a `POST /_sandbox/faults` body, checked whole before the fault is added. */
+const faultProblem = (input: Record<string, unknown>): string | undefined => {
+  if ('rateLimit' in input) {
+    const other = unknownField(input, ['rateLimit']);
+    if (other !== undefined) return `rateLimit is a fault of its own: give it alone, without ${other}`;
+    return rateLimitProblem(input.rateLimit);
+  }
+  if (input.times !== undefined) {
+    const problemOfTimes = timesProblem(input.times, 'times');
+    if (problemOfTimes) return problemOfTimes;
+  }
+  if ('runCommand' in input) {
+    const other = unknownField(input, ['runCommand', 'times']);
+    if (other !== undefined) return `unknown field ${other}: a runCommand fault takes runCommand and times`;
+    return runCommandProblem(input.runCommand);
+  }
+  const unknown = unknownField(input, API_FAULT_FIELDS);
+  if (unknown !== undefined) {
+    return `unknown field ${unknown}: an API fault takes ${API_FAULT_FIELDS.join(', ')} (or give runCommand or rateLimit)`;
+  }
+  for (const key of ['service', 'action', 'error'] as const) {
+    if (typeof input[key] !== 'string' || input[key] === '') return `${key} must be a non-empty string`;
+  }
+  if (input.message !== undefined && typeof input.message !== 'string') return 'message must be text';
+  const { status } = input;
+  if (status !== undefined && !(Number.isInteger(status) && (status as number) >= 400 && (status as number) <= 599)) {
+    return 'status must be an HTTP error status, an integer from 400 to 599';
+  }
+  return undefined;
+};
+
+const addFault = (body: string, deps: ControlDeps): ControlReply => {
+  const parsed = parse(body);
+  if (!parsed.ok || !isRecord(parsed.value)) {
+    return problem(400, 'body must be a JSON object, e.g. {"service":"ec2","action":"RunInstances","error":"Boom"}');
+  }
+  const error = faultProblem(parsed.value) ?? deps.faults.add(parsed.value);
+  return error ? problem(400, error) : { status: 200, body: deps.faults.list() };
+};
+
+const health = (deps: ControlDeps): ControlReply => {
+  const readiness = deps.readiness?.() ?? { status: 'ready' };
+  const services = [...deps.services.keys()];
+  return { status: readiness.status === 'ready' ? 200 : 503, body: { ...readiness, services } };
+};
+
 export const handleControl = (method: string, path: string, body: string, deps: ControlDeps): ControlReply => {
   const route = `${method} ${path.replace(/\/+$/, '')}`;
   switch (route) {
     case 'GET /_sandbox/health':
-      return { status: 200, body: { status: 'ready', services: [...deps.services.keys()] } };
+      return health(deps);
     case 'GET /_sandbox/clock':
       return { status: 200, body: clockBody(deps.clock) };
-    case 'POST /_sandbox/clock': {
-      const parsed = parse(body);
-      if (!parsed.ok) return problem(400, 'body must be JSON, e.g. {"advanceSeconds": 3600}');
-      const input = parsed.value as { advanceSeconds?: unknown; speed?: unknown };
-      if (input.advanceSeconds === undefined && input.speed === undefined) {
-        return problem(400, 'give advanceSeconds (a positive number) and/or speed (0 or more)');
-      }
-      if (input.advanceSeconds !== undefined) {
-        const seconds = Number(input.advanceSeconds);
-        if (!Number.isFinite(seconds) || seconds < 0)
-          return problem(400, 'advanceSeconds must be a number of 0 or more');
-        deps.clock.advance(seconds);
-      }
-      if (input.speed !== undefined) {
-        const speed = Number(input.speed);
-        if (!Number.isFinite(speed) || speed < 0) return problem(400, 'speed must be a number of 0 or more');
-        deps.clock.setSpeed(speed);
-      }
-      deps.store.recordClock(deps.clock.nowMs());
-      return { status: 200, body: clockBody(deps.clock) };
-    }
+    case 'POST /_sandbox/clock':
+      return moveClock(body, deps);
     case 'GET /_sandbox/faults':
       return { status: 200, body: deps.faults.list() };
-    case 'POST /_sandbox/faults': {
-      const parsed = parse(body);
-      if (!parsed.ok) return problem(400, 'body must be JSON');
-      const error = deps.faults.add(parsed.value);
-      return error ? problem(400, error) : { status: 200, body: deps.faults.list() };
-    }
+    case 'POST /_sandbox/faults':
+      return addFault(body, deps);
     case 'DELETE /_sandbox/faults':
       deps.faults.clear();
       return { status: 200, body: deps.faults.list() };

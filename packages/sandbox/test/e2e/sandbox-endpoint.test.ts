@@ -75,7 +75,7 @@ describe('the sandbox endpoint', () => {
 
     // Assess
     expect(reply.status).toBe(400);
-    expect(reply.body).toEqual({ error: 'advanceSeconds must be a number of 0 or more' });
+    expect(reply.body).toEqual({ error: 'advanceSeconds must be a number of seconds, 0 or more' });
   });
 
   it('fails the next call with an injected fault, then recovers', async () => {

@@ -74,3 +74,42 @@ describe('SandboxClock.sleepUntil', () => {
     expect(await settled(clock.sleepUntil(clock.nowMs() - 1), 5)).toBe(true);
   });
 });
+
+describe('SandboxClock range', () => {
+  const END_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+  it('refuses a move past the end of year 9999, a negative one or a non-finite one, and stays put', () => {
+    // Prepare
+    const clock = new SandboxClock({ speed: 0, startMs: Date.UTC(2026, 0, 1), realNow: () => 0 });
+    const before = clock.nowMs();
+
+    // Act + Assess
+    for (const seconds of [1e308, Number.POSITIVE_INFINITY, Number.NaN, -1, clock.secondsUntilEnd() + 1]) {
+      expect(() => clock.advance(seconds)).toThrow(RangeError);
+    }
+    expect(clock.nowMs()).toBe(before);
+  });
+
+  it('refuses a speed out of range and keeps the one it had', () => {
+    // Prepare
+    const clock = new SandboxClock({ speed: 600 });
+
+    // Act + Assess
+    for (const speed of [1e308, Number.NaN, -1]) expect(() => clock.setSpeed(speed)).toThrow(RangeError);
+    expect(() => new SandboxClock({ speed: Number.NaN })).toThrow(RangeError);
+    expect(clock.speed).toBe(600);
+  });
+
+  it('stops at the end of year 9999 when running fast, and still reads a valid date', () => {
+    // Prepare: real time jumps 10 years' worth at the fastest speed
+    let real = 0;
+    const clock = new SandboxClock({ speed: 1_000_000, startMs: END_MS - 1000, realNow: () => real });
+
+    // Act
+    real = 10 * 365 * 86_400_000;
+
+    // Assess
+    expect(clock.nowMs()).toBe(END_MS);
+    expect(clock.now().toISOString()).toBe('9999-12-31T23:59:59.999Z');
+  });
+});
