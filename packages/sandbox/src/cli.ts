@@ -18,9 +18,14 @@
  * (an application brings its own synthesis; the sandbox knows CloudFormation, not the app).
  * Without either, or with `--no-provision`, it serves an empty account, and Lambda code
  * (`Code.S3Key: '<hash>.zip'`) is read from --assets (default cdk.out).
+ *
+ * The ready line comes before provisioning (a client can watch it happen); `GET /_sandbox/health`
+ * answers 503 `{"status":"provisioning"}` until it ended, then 200 `{"status":"ready"}` or 503
+ * `{"status":"failed","error":…}`. With nothing to provision it is ready at once.
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { MAX_SPEED } from './clock';
 import { provisionFromAssembly, summarizeProvisioning } from './provision';
 import { DEFAULT_ACCOUNT, DEFAULT_SPEED, type Sandbox, startSandbox } from './server';
 
@@ -44,15 +49,26 @@ const REGION = 'us-east-1';
 const usageOf = (invocation: string): string =>
   `usage: ${invocation} [--port 4566] [--state DIR] [--reset] [--speed 600] [--account 000000000000] [--no-provision] [--assets DIR] [--iam on|off] [--eventual-consistency SECONDS]`;
 
-/** Builds (or reuses) the assembly and provisions the sandbox from it; one line either way. */
+/**
+ * Builds (or reuses) the assembly and provisions the sandbox from it; one line either way, and
+ * the health check says how it ended (failed when a resource failed).
+ */
 const provision = async (sandbox: Sandbox, assemblyDir: () => Promise<string>, signal: AbortSignal): Promise<void> => {
   try {
     const report = await provisionFromAssembly({ sandbox, assemblyDir: await assemblyDir() });
-    if (!signal.aborted) console.log(`bakehouse sandbox ${summarizeProvisioning(report)}`);
+    if (signal.aborted) return;
+    const summary = summarizeProvisioning(report);
+    sandbox.setReadiness(
+      report.failed.length === 0
+        ? { status: 'ready', provisioned: summary }
+        : { status: 'failed', error: `provisioning failed: ${summary}` },
+    );
+    console.log(`bakehouse sandbox ${summary}`);
   } catch (error) {
-    if (!signal.aborted) {
-      console.error(`sandbox: provisioning failed: ${error instanceof Error ? error.message : String(error)}`);
-    }
+    if (signal.aborted) return;
+    const message = `provisioning failed: ${error instanceof Error ? error.message : String(error)}`;
+    sandbox.setReadiness({ status: 'failed', error: message });
+    console.error(`sandbox: ${message}`);
   }
 };
 
@@ -84,7 +100,9 @@ const serve = async (options: SandboxCommandOptions): Promise<number> => {
   const port = Number(values.port);
   const speed = Number(values.speed);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port '${values.port}' is not a port`);
-  if (!Number.isFinite(speed) || speed < 0) throw new Error(`--speed '${values.speed}' must be a number of 0 or more`);
+  if (!(Number.isFinite(speed) && speed >= 0 && speed <= MAX_SPEED)) {
+    throw new Error(`--speed '${values.speed}' must be a number of 0 or more, at most ${MAX_SPEED}`);
+  }
   if (!/^\d{12}$/.test(values.account)) throw new Error(`--account '${values.account}' is not a 12-digit account id`);
   const iam = values.iam;
   if (iam !== 'on' && iam !== 'off') throw new Error(`--iam '${iam}' must be on or off`);
@@ -109,6 +127,7 @@ const serve = async (options: SandboxCommandOptions): Promise<number> => {
     account: values.account,
     assetsDir: provisionFrom?.dir ?? assets ?? resolve('cdk.out'),
     iam,
+    provisioning: provisionFrom !== undefined,
     ...(hideSeconds > 0 ? { eventualConsistency: { hideSeconds } } : {}),
   });
   const consistency = hideSeconds > 0 ? `, new EC2 resources hidden for ${hideSeconds} s` : '';

@@ -10,7 +10,7 @@ import { Authorizer, type AuthzCheck, DENIAL_STYLES, type DenialStyle } from './
 import { loadCatalog } from './authz/catalog';
 import { administrator, type Caller, callerOf } from './authz/identity';
 import { SandboxClock } from './clock';
-import { handleControl } from './control';
+import { handleControl, type Readiness } from './control';
 import { AwsError } from './errors';
 import { Faults } from './faults';
 import { awsQueryError, awsQueryResponse, ec2Error, ec2Response, parseForm } from './protocol/query';
@@ -52,6 +52,12 @@ export interface SandboxOptions {
    * filters leaves the new resource out (`services/ec2/consistency.ts`).
    */
   readonly eventualConsistency?: EventualConsistency;
+  /**
+   * The caller provisions the sandbox after start: `GET /_sandbox/health` answers 503
+   * `{"status":"provisioning"}` from the first request until `setReadiness` says how it ended.
+   * Without it the sandbox is ready as soon as it listens.
+   */
+  readonly provisioning?: boolean;
 }
 
 export interface Sandbox {
@@ -66,6 +72,10 @@ export interface Sandbox {
   readonly authorizer: Authorizer;
   /** What EC2's eventual consistency hid so far (empty when the option is off), oldest first. */
   hiddenByConsistency(): readonly HiddenAnswer[];
+  /** What `GET /_sandbox/health` answers. */
+  readonly readiness: Readiness;
+  /** Provisioning ended: `{status: 'ready', provisioned}` or `{status: 'failed', error}`. */
+  setReadiness(readiness: Readiness): void;
   close(): Promise<void>;
 }
 
@@ -123,6 +133,7 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
   for (const service of [...allServices, ...(options.services ?? [])]) services.set(service.signingName, service);
 
   let url = '';
+  let readiness: Readiness = options.provisioning ? { status: 'provisioning' } : { status: 'ready' };
   const runtime: SandboxRuntime = new SandboxRuntime(
     () => url,
     (region) => contextFor(region ?? 'us-east-1', randomUUID()),
@@ -191,7 +202,14 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
       return;
     }
     if (requestUrl.pathname.startsWith('/_sandbox')) {
-      const reply = handleControl(method, requestUrl.pathname, body, { store, clock, faults, services, runtime });
+      const reply = handleControl(method, requestUrl.pathname, body, {
+        store,
+        clock,
+        faults,
+        services,
+        runtime,
+        readiness: () => readiness,
+      });
       response.writeHead(reply.status, { 'content-type': 'application/json' });
       response.end(JSON.stringify(reply.body));
       return;
@@ -279,6 +297,12 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     runtime,
     authorizer,
     hiddenByConsistency: () => hiddenAnswers(runtime),
+    get readiness() {
+      return readiness;
+    },
+    setReadiness: (next) => {
+      readiness = next;
+    },
     close: async () => {
       clearInterval(pumpTimer);
       runtime.close();

@@ -1,7 +1,7 @@
 /**
- * The sandbox command (`src/main.ts`) as a child process for tests of its flags: frozen clock, no
- * provisioning, a state directory of the file's own, and every process it started killed after
- * the file. `ready` resolves to the endpoint URL from the ready line; `exited` to the exit code.
+ * The sandbox command (`src/main.ts`, or another entry point) as a child process for tests of its
+ * flags: frozen clock, no provisioning unless asked for, a state directory of the file's own, and
+ * every process it started killed after the file. `ready` resolves to the endpoint URL from the ready line; `exited` to the exit code.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,6 +18,13 @@ export interface SandboxProcess {
   output(): { stdout: string; stderr: string };
 }
 
+export interface SandboxProcessOptions {
+  /** The command's entry point, relative to the package: `src/main.ts` unless given. */
+  readonly script?: string;
+  /** Leaves `--no-provision` off, so the command provisions as it would for an operator. */
+  readonly provision?: boolean;
+}
+
 /**
  * Returns a starter for the file; `env` is laid over the test's environment (an empty value
  * clears a variable the machine may have set, so the flag under test decides).
@@ -25,6 +32,7 @@ export interface SandboxProcess {
 export const sandboxProcesses = (
   name: string,
   env: Record<string, string>,
+  options: SandboxProcessOptions = {},
 ): ((...args: string[]) => SandboxProcess) => {
   const stateDir = mkdtempSync(join(tmpdir(), `bakehouse-${name}-`));
   const started = new Set<ChildProcessWithoutNullStreams>();
@@ -35,7 +43,14 @@ export const sandboxProcesses = (
   return (...args) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'src/main.ts', '--port', '0', '--state', stateDir, '--speed', '0', '--no-provision', ...args],
+      [
+        '--import',
+        'tsx',
+        options.script ?? 'src/main.ts',
+        ...['--port', '0', '--state', stateDir, '--speed', '0'],
+        ...(options.provision ? [] : ['--no-provision']),
+        ...args,
+      ],
       { cwd: root, env: { ...process.env, ...env } },
     );
     started.add(child);
