@@ -9,6 +9,8 @@
  * reused from `.sandbox/assembly-<hash>` when nothing it reads changed, dev/synth.ts) and every
  * emulated resource is created or updated in place, with one summary line. `--assets DIR`
  * provisions from an assembly already synthesized there (`npm run synth -- --out DIR`) instead.
+ * Until that line, `GET /_sandbox/health` answers 503 `{"status":"provisioning"}`: wait for its
+ * 200 `{"status":"ready"}` (503 `{"status":"failed"}` says why provisioning did not finish).
  */
 import { runSandboxCommand } from '@bakehouse/sandbox/cli';
 import { assemblyDirFor, synthesizeForSandbox } from './synth';
