@@ -9,7 +9,9 @@
  * redelivered event change nothing twice. Invocations for the same bake take turns through a lock
  * parameter (`<prefix>/_slack/_locks/<key>`), so two events arriving together cannot post two
  * parents. Slack failing fails this invocation only (Lambda retries it, then its DLQ keeps it);
- * bakes never wait on it.
+ * bakes never wait on it. An event that breaks the contract (another team's malformed `Bake
+ * Requested`, a request for an unknown family) is posted once as rejected, with the field and the
+ * fix, and the invocation succeeds: a retry cannot fix it, and the DLQ is for Slack failures.
  */
 import { DeleteParameterCommand, GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { bakeIdFor } from '../commons/bake-id';
@@ -35,6 +37,8 @@ import {
   parentMessage,
   promotedReply,
   promotedStandalone,
+  type Rejection,
+  rejectedMessage,
   requestedReply,
   revokedMessage,
   type SlackMessage,
@@ -92,7 +96,8 @@ export interface NotifyDeps {
   readonly owner: string;
 }
 
-export type NotifyOutcome = 'sent' | 'duplicate' | 'quiet' | 'ignored' | 'not-configured';
+/** `rejected`: the event broke the contract and its rejection was posted (a retry could not fix it). */
+export type NotifyOutcome = 'sent' | 'rejected' | 'duplicate' | 'quiet' | 'ignored' | 'not-configured';
 
 export interface NotifyResult {
   readonly outcome: NotifyOutcome;
@@ -112,6 +117,8 @@ interface Plan {
   readonly advance?: (view: BakeView | undefined) => BakeView;
   /** The reply in the bake's thread, or the message of its own. */
   readonly message: SlackMessage | undefined;
+  /** Set when the message reports a rejected event. */
+  readonly outcome?: 'rejected';
 }
 
 const RANK: Record<BakeStatus, number> = {
@@ -145,6 +152,51 @@ const planForAlarm = (event: AlarmStateChange, deps: NotifyDeps): Plan | 'ignore
 
 const slackSettingsOf = (family: Family | undefined) => family?.slack;
 
+// --- rejected events ---------------------------------------------------------------------------------
+
+/** The envelope of a raw EventBridge event or of one `parseEvent` read. */
+const envelopeOf = (event: unknown): Omit<Rejection, 'issues' | 'requestedBy'> => {
+  const e = (typeof event === 'object' && event !== null ? event : {}) as Record<string, unknown>;
+  const text = (value: unknown, otherwise: string) => (typeof value === 'string' && value ? value : otherwise);
+  return {
+    detailType: text(e['detail-type'] ?? e.detailType, '(no detail-type)'),
+    eventId: text(e.id, '(no id)'),
+    source: text(e.source, '(no source)'),
+  };
+};
+
+/** `field: problem. Fix: …` per issue, from `rejected <detail-type> <id>: a; b` (parseEvent's wording). */
+const issuesOf = (reason: string, rejection: Omit<Rejection, 'issues'>): string[] => {
+  const prefix = `rejected ${rejection.detailType} ${rejection.eventId}: `;
+  const issues = reason.startsWith(prefix) ? reason.slice(prefix.length) : reason;
+  return issues.split('; ').filter((issue) => issue.length > 0);
+};
+
+/**
+ * A message of its own saying the event was rejected, once per event id (the state parameter's
+ * `seen`). In the family's channel when the event names a known family, else the default one.
+ */
+const rejectionPlan = (rejection: Rejection, deps: NotifyDeps, requestedBy?: unknown): Plan => {
+  const who = typeof requestedBy === 'string' && requestedBy ? { requestedBy } : {};
+  return {
+    key: `rejected-${rejection.eventId}`,
+    channel: deps.config.settings.slack.channel,
+    message: rejectedMessage({ ...rejection, ...who }),
+    outcome: 'rejected',
+  };
+};
+
+/** The rejection of an event that breaks the contract; any other error is not this function's to report. */
+const planForInvalid = (event: unknown, error: unknown, deps: NotifyDeps): Plan => {
+  if (errorNameOf(error) !== 'InvalidEventError') throw error;
+  const base = envelopeOf(event);
+  const detail = ((event ?? {}) as { detail?: unknown }).detail;
+  const fields = (typeof detail === 'object' && detail !== null ? detail : {}) as Record<string, unknown>;
+  const plan = rejectionPlan({ ...base, issues: issuesOf(messageOf(error), base) }, deps, fields.requestedBy);
+  const family = typeof fields.family === 'string' ? findFamily(deps.config, fields.family) : undefined;
+  return { ...plan, channel: family?.slack?.channel ?? plan.channel };
+};
+
 const planFor = (event: ParsedEvent<Notified>, deps: NotifyDeps): Plan | 'quiet' | 'ignored' => {
   const { config, links } = deps;
   const defaultChannel = config.settings.slack.channel;
@@ -159,8 +211,15 @@ const planFor = (event: ParsedEvent<Notified>, deps: NotifyDeps): Plan | 'quiet'
   switch (event.detailType) {
     case DetailType.BakeRequested: {
       const d = (event as ParsedEvent<typeof DetailType.BakeRequested>).detail;
-      // StartBake rejects requests for unknown families (into its own DLQ); they make no bake to follow.
-      if (!familyOf(d.family)) return 'ignored';
+      // StartBake rejects requests for unknown families (into its own DLQ), in these words: no bake follows.
+      if (!familyOf(d.family)) {
+        const known = config.families.map((f) => f.name).join(', ');
+        return rejectionPlan(
+          { ...envelopeOf(event), issues: [`family: no family named '${d.family}'. Fix: use one of ${known}`] },
+          deps,
+          d.requestedBy,
+        );
+      }
       // A quiet family's parent starts with the bake, so a skipped bake leaves no message at all.
       if (quiet(d.family)) return 'quiet';
       const bakeId = bakeIdFor(d.family, d.idempotencyKey ?? `event:${event.id}`);
@@ -382,13 +441,16 @@ const releaseLock = async (deps: NotifyDeps, name: string): Promise<void> => {
 
 // --- the notifier ------------------------------------------------------------------------------------
 
-export const notify = async (event: unknown, deps: NotifyDeps): Promise<NotifyResult> => {
-  let parsed: { readonly id: string; readonly detailType: string };
-  let plan: Plan | 'quiet' | 'ignored';
+interface Planned {
+  readonly id: string;
+  readonly detailType: string;
+  readonly plan: Plan | 'quiet' | 'ignored';
+}
+
+const planOf = (event: unknown, deps: NotifyDeps): Planned => {
   if (isAlarmEvent(event)) {
     const alarm = parseAlarmEvent(event);
-    parsed = { id: alarm.id, detailType: alarm['detail-type'] };
-    plan = planForAlarm(alarm, deps);
+    const plan = planForAlarm(alarm, deps);
     if (plan === 'ignored') {
       // INSUFFICIENT_DATA, and OK that resolves nothing (a new alarm's first evaluation), say nothing.
       const { state, previousState } = alarm.detail;
@@ -398,13 +460,37 @@ export const notify = async (event: unknown, deps: NotifyDeps): Promise<NotifyRe
         previousState: previousState?.value,
         news: alarmNews(alarm.detail),
       });
-      return { outcome: 'ignored', messages: 0 };
     }
-  } else {
-    const contract = parseEvent(event, NOTIFIED_DETAIL_TYPES);
-    parsed = contract;
-    plan = planFor(contract, deps);
+    return { id: alarm.id, detailType: alarm['detail-type'], plan };
   }
+  const contract = parseEvent(event, NOTIFIED_DETAIL_TYPES);
+  return { id: contract.id, detailType: contract.detailType, plan: planFor(contract, deps) };
+};
+
+/**
+ * An event that breaks the contract is reported once as rejected and the invocation succeeds: a
+ * retry cannot fix it, and the dead-letter queue is kept for what a retry can (Slack failing).
+ */
+const rejectedPlanned = (event: unknown, error: unknown, deps: NotifyDeps): Planned => {
+  const plan = planForInvalid(event, error, deps);
+  const { eventId, detailType } = envelopeOf(event);
+  deps.logger.warn('event rejected: it breaks the contract; posting the rejection, not retrying', {
+    eventId,
+    detailType,
+    reason: messageOf(error),
+  });
+  return { id: eventId, detailType, plan };
+};
+
+export const notify = async (event: unknown, deps: NotifyDeps): Promise<NotifyResult> => {
+  let planned: Planned;
+  try {
+    planned = planOf(event, deps);
+  } catch (error) {
+    planned = rejectedPlanned(event, error, deps);
+  }
+  const { plan } = planned;
+  const parsed = { id: planned.id, detailType: planned.detailType };
   if (plan === 'quiet' || plan === 'ignored') {
     deps.logger.info(`no message: ${plan}`, { detailType: parsed.detailType });
     return { outcome: plan, messages: 0 };
@@ -440,7 +526,13 @@ export const notify = async (event: unknown, deps: NotifyDeps): Promise<NotifyRe
         seen,
         state: { status: 'posted' },
       });
-      return { outcome: 'sent', key: plan.key, channel: posted.channel, ts: posted.ts ?? null, messages: sent };
+      return {
+        outcome: plan.outcome ?? 'sent',
+        key: plan.key,
+        channel: posted.channel,
+        ts: posted.ts ?? null,
+        messages: sent,
+      };
     }
 
     const previousView = before && 'bakeId' in before.state ? before.state : undefined;

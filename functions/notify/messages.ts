@@ -20,6 +20,7 @@ import type {
   BakeStarted,
   JanitorReport,
 } from '../commons/events';
+import { DetailType } from '../commons/events';
 import { type AlarmMetric, type AlarmStateChange, alarmConsoleUrl, alarmNews } from './alarms';
 
 export interface SlackMessage {
@@ -316,6 +317,49 @@ export const requestedReply = (detail: BakeRequest): SlackMessage =>
       ),
     ],
   });
+
+/** An event Notify refused: what it was, who sent it, and each problem as `field: problem. Fix: …`. */
+export interface Rejection {
+  readonly detailType: string;
+  readonly eventId: string;
+  readonly source: string;
+  /** Who asked, when the request says so. */
+  readonly requestedBy?: string;
+  readonly issues: readonly string[];
+}
+
+const kebab = (text: string): string =>
+  text
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
+
+/**
+ * A request (or event) that breaks the contract: one message of its own saying it was rejected and
+ * why, in the words every Bakehouse rejection uses. It is never news of a bake: none starts.
+ */
+export const rejectedMessage = (rejection: Rejection): SlackMessage => {
+  const request = rejection.detailType === 'Bake Requested';
+  const title = request ? 'Bake request rejected' : `${rejection.detailType} event rejected`;
+  const from = rejection.requestedBy
+    ? `*${escapeMrkdwn(rejection.requestedBy)}* (source ${code(rejection.source)})`
+    : `source ${code(rejection.source)}`;
+  return fitToSlack({
+    text: `${title}: ${rejection.eventId} from ${rejection.source}`,
+    blocks: [
+      header(clip(`:no_entry_sign: ${title}`, SlackLimit.headerText)),
+      section(
+        `A ${code(rejection.detailType)} from ${from}, event ${code(rejection.eventId)}, does not match Bakehouse's event contract${request ? ': no bake starts' : ' and was not announced'}.`,
+      ),
+      section(`*Why*\n${list(rejection.issues.map(escapeMrkdwn))}`),
+      context(
+        (Object.values(DetailType) as string[]).includes(rejection.detailType)
+          ? `Fix the event and send it again; its shape is in schemas/events/${kebab(rejection.detailType)}.json.`
+          : 'Fix the event and send it again.',
+      ),
+    ],
+  });
+};
 
 export const startedReply = (detail: BakeStarted, region: string): SlackMessage =>
   fitToSlack({

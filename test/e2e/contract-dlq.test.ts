@@ -3,7 +3,8 @@
  * sandbox provisioned from the stacks: a `Bake Requested` without `requestedBy`, and one of
  * another major version, are rejected by StartBake (InvalidBakeRequestError naming the field),
  * retried as the function's EventInvokeConfig says, and then recorded in its on-failure queue
- * (RejectedBakeRequests) as Lambda's invocation record. No bake starts.
+ * (RejectedBakeRequests) as Lambda's invocation record. No bake starts. Notify, which takes the
+ * same requests, reports them as rejected and never leaves them in NotifyFailed (Slack failures only).
  */
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetFunctionEventInvokeConfigCommand, LambdaClient } from '@aws-sdk/client-lambda';
@@ -16,6 +17,7 @@ import { startProvisionedSandbox } from './support/stack';
 
 const BUS = 'bakehouse-dev';
 const START_BAKE = 'bakehouse-dev-StartBake';
+const NOTIFY = 'bakehouse-dev-Notify';
 const STATE_MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:bakehouse-dev-bake';
 /** Sandbox seconds per real second: Lambda's retries (1 and 2 sandbox minutes) take a fraction of a second. */
 const SPEED = 1200;
@@ -55,6 +57,7 @@ let events: EventBridgeClient;
 let lambda: LambdaClient;
 let sfn: SFNClient;
 let rejectedQueue: string;
+let notifyFailedQueue: string;
 
 beforeAll(async () => {
   ({ sandbox, report } = await startProvisionedSandbox(SPEED));
@@ -64,6 +67,8 @@ beforeAll(async () => {
   // The queue is the one the stack configured as StartBake's on-failure destination.
   const config = await lambda.send(new GetFunctionEventInvokeConfigCommand({ FunctionName: START_BAKE }));
   rejectedQueue = config.DestinationConfig?.OnFailure?.Destination ?? '';
+  const notify = await lambda.send(new GetFunctionEventInvokeConfigCommand({ FunctionName: NOTIFY }));
+  notifyFailedQueue = notify.DestinationConfig?.OnFailure?.Destination ?? '';
 }, 180_000);
 
 afterAll(async () => {
@@ -136,6 +141,11 @@ describe('the public contract in the sandbox', () => {
     // Assess
     expect(rejectedQueue).toMatch(/^arn:aws:sqs:us-east-1:000000000000:.*RejectedBakeRequests/);
   });
+
+  it("routes Notify's failures to the NotifyFailed queue", () => {
+    // Assess
+    expect(notifyFailedQueue).toMatch(/^arn:aws:sqs:us-east-1:000000000000:.*NotifyFailed/);
+  });
 });
 
 describe.each([
@@ -193,6 +203,18 @@ describe.each([
     // Assess
     expect(records).toHaveLength(1);
     expect(inputs.filter((input) => input.includes(String(detail.reason)))).toEqual([]);
+  });
+
+  it('stays out of NotifyFailed, the queue of Slack delivery failures: Notify reports it, it does not fail on it', async () => {
+    // Act: Notify takes the same event with the same retries as StartBake; give it as long again
+    // (1 s real is 20 sandbox minutes) to record a failure, were there one.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const records = (await messagesIn(notifyFailedQueue)).filter(
+      (m) => (JSON.parse(m.body) as InvocationRecord).requestPayload.id === eventId,
+    );
+
+    // Assess
+    expect(records).toEqual([]);
   });
 });
 

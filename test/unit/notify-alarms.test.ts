@@ -260,14 +260,21 @@ describe('notify, for a Bakehouse alarm', () => {
     );
   });
 
-  it('rejects a CloudWatch event it cannot read, before Slack', async () => {
+  it('reports a CloudWatch event it cannot read as rejected, naming the field, instead of failing', async () => {
     // Prepare
     const slack = fakeSlack();
     const event = alarmEvent() as { detail: Record<string, unknown> };
     delete event.detail.state;
 
-    // Act and Assess
-    await expect(notify(event, deps(slack.port))).rejects.toThrowError(/detail\.state/);
-    expect(slack.posts).toHaveLength(0);
+    // Act
+    const result = await notify(event, deps(slack.port));
+
+    // Assess: one message, no retry (a retry cannot fix it), and no contract schema file to point at
+    expect(result.outcome).toBe('rejected');
+    expect(slack.posts).toHaveLength(1);
+    expect(slack.posts[0]?.text).toMatch(/^CloudWatch Alarm State Change event rejected/);
+    const blocks = JSON.stringify(slack.posts[0]?.blocks);
+    expect(blocks).toContain('detail.state');
+    expect(blocks).not.toContain('schemas/events/');
   });
 });

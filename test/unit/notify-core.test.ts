@@ -256,17 +256,25 @@ describe('routing', () => {
     expect(slack.posts[0]?.text).toContain('skipped');
   });
 
-  it('ignores requests for a family the config does not know', async () => {
+  it('reports a request for a family the config does not know as rejected, naming the family and the fix', async () => {
     // Prepare
     const slack = fakeSlack();
     const { deps: d } = deps(slack);
 
     // Act
-    const result = await notify(envelope('Bake Requested', { family: 'nope', requestedBy: 'x' }), d);
+    const result = await notify(
+      envelope('Bake Requested', { family: 'nope', requestedBy: 'team-x' }, undefined, 'team.x'),
+      d,
+    );
 
     // Assess
-    expect(result.outcome).toBe('ignored');
-    expect(slack.posts).toHaveLength(0);
+    expect(result).toMatchObject({ outcome: 'rejected', messages: 1 });
+    expect(slack.posts).toHaveLength(1);
+    expect(slack.posts[0]?.text).toContain('Bake request rejected');
+    const blocks = JSON.stringify(slack.posts[0]?.blocks);
+    expect(blocks).toContain("family: no family named 'nope'");
+    expect(blocks).toContain('Fix: use one of al2023-base');
+    expect(blocks).not.toMatch(/requested a bake|bake requested by/i);
   });
 
   it('posts a janitor report as one message of its own, once', async () => {
@@ -308,18 +316,83 @@ describe('webhook mode', () => {
 });
 
 describe('failures', () => {
-  it('rejects an event that breaks the contract before any side effect, naming the field', async () => {
+  it('posts one rejection of a malformed Bake Requested, naming the field and the fix, and does not throw', async () => {
+    // Prepare: another team's request with no requestedBy and a misspelt field
+    const slack = fakeSlack();
+    const { deps: d, metrics } = deps(slack);
+    const request = envelope(
+      'Bake Requested',
+      { version: '1.0', family: 'al2023-base', reasn: 'CVE-2026-1234' },
+      'team-request-1',
+      'team.payments',
+    );
+
+    // Act
+    const result = await notify(request, d);
+
+    // Assess
+    expect(result).toMatchObject({ outcome: 'rejected', messages: 1 });
+    expect(slack.posts).toHaveLength(1);
+    const [posted] = slack.posts;
+    expect(posted?.channel).toBe('#bakehouse');
+    expect(posted?.threadTs).toBeUndefined();
+    expect(posted?.text).toBe('Bake request rejected: team-request-1 from team.payments');
+    const blocks = JSON.stringify(posted?.blocks);
+    // One line per problem, field first (the wording is describeIssues', as in every Bakehouse rejection).
+    const why = (posted?.blocks ?? [])
+      .map((b) => (b.type === 'section' ? (b.text?.text ?? '') : ''))
+      .find((text) => text.startsWith('*Why*'));
+    expect(why?.split('\n')).toEqual([
+      '*Why*',
+      expect.stringMatching(/^• requestedBy: /),
+      expect.stringContaining('reasn'),
+    ]);
+    expect(blocks).toContain('no bake starts');
+    expect(metrics.count).toHaveBeenCalledWith('SlackMessagesSent', 1);
+  });
+
+  it('posts the rejection once when the same malformed request is delivered again', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+    const request = envelope('Bake Requested', { family: 'al2023-base' }, 'team-request-2', 'team.payments');
+
+    // Act
+    const first = await notify(request, d);
+    const again = await notify(structuredClone(request), d);
+
+    // Assess
+    expect([first.outcome, again.outcome]).toEqual(['rejected', 'duplicate']);
+    expect(slack.posts).toHaveLength(1);
+  });
+
+  it('reports any event that breaks the contract as rejected instead of failing: a retry cannot fix it', async () => {
     // Prepare
     const slack = fakeSlack();
     const { deps: d } = deps(slack);
 
     // Act
-    const error = await notify(envelope('AMI Baked', { version: '1.0', bakeId: BAKE_ID }), d).catch((e: Error) => e);
+    const result = await notify(envelope('AMI Baked', { version: '1.0', bakeId: BAKE_ID }, 'baked-1'), d);
 
     // Assess
-    expect(error).toMatchObject({ name: 'InvalidEventError', message: expect.stringContaining('family') });
-    expect(slack.posts).toHaveLength(0);
-    expect(ssm.calls()).toHaveLength(0);
+    expect(result.outcome).toBe('rejected');
+    expect(slack.posts).toHaveLength(1);
+    expect(slack.posts[0]?.text).toBe('AMI Baked event rejected: baked-1 from bakehouse');
+    expect(JSON.stringify(slack.posts[0]?.blocks)).toContain('• family: ');
+  });
+
+  it('still throws for a rejection Slack does not take, so the dead-letter queue keeps the delivery failure', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    slack.post = vi.fn(async () => {
+      throw new SlackDeliveryError('chat.postMessage failed: ratelimited');
+    });
+    const { deps: d } = deps(slack);
+
+    // Act & Assess
+    await expect(notify(envelope('Bake Requested', { family: 'al2023-base' }), d)).rejects.toMatchObject({
+      name: 'SlackDeliveryError',
+    });
   });
 
   it('counts a dropped message, releases the lock and throws when Slack does not take it', async () => {
