@@ -1,9 +1,11 @@
 /**
  * The Slack notifier in the sandbox provisioned from the stacks, its secret pointed at the
  * sandbox's Slack sink: a whole bake is one parent message updated in place with a thread of
- * replies; a 429 storm and a 500 are survived; a message over Slack's limits is cut, not refused.
+ * replies; a 429 storm and a 500 are survived; a message over Slack's limits is cut, not refused;
+ * another team's malformed request is one rejection message, and never a Slack failure (NotifyFailed).
  */
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { GetFunctionEventInvokeConfigCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { type CfnTemplate, type ProvisionReport, provisionFromAssembly, readAssemblyStack } from '@bakehouse/sandbox';
 import { startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,6 +75,36 @@ const until = async <T>(description: string, check: (calls: SlackCall[]) => T | 
     `${description} within ${timeoutMs} ms; Slack saw ${JSON.stringify(calls.map((c) => [c.method, c.outcome, c.payload.text]))}`,
   );
 };
+
+describe("another team's malformed Bake Requested", () => {
+  it('is one message saying it was rejected and why, and leaves NotifyFailed empty', async () => {
+    // Prepare
+    const lambda = new LambdaClient(sandbox.clientConfig);
+    const config = await lambda.send(new GetFunctionEventInvokeConfigCommand({ FunctionName: 'bakehouse-dev-Notify' }));
+    lambda.destroy();
+    const notifyFailed = config.DestinationConfig?.OnFailure?.Destination ?? '';
+    expect(notifyFailed).toMatch(/NotifyFailed/);
+    const isRejection = (c: SlackCall) => String(c.payload.text).startsWith('Bake request rejected');
+
+    // Act: no requestedBy
+    await put(
+      DetailType.BakeRequested,
+      { version: '1.0', family: 'al2023-base', reason: 'slack e2e: malformed' },
+      'team.payments',
+    );
+    const rejection = await until('a rejection message', (calls) => calls.find((c) => c.accepted && isRejection(c)));
+    // Lambda's retries (1 and 2 sandbox minutes) would have run within this (1 s real is 20 sandbox minutes).
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const queued = (await sandbox.control('GET', `/_sandbox/dlq?queue=${encodeURIComponent(notifyFailed)}`))
+      .body as unknown[];
+
+    // Assess
+    expect(String(rejection.payload.text)).toContain('from team.payments');
+    expect(JSON.stringify(rejection.payload.blocks)).toContain('• requestedBy: ');
+    expect((await slackCalls()).filter(isRejection)).toHaveLength(1);
+    expect(queued).toEqual([]);
+  });
+});
 
 describe('a whole bake in Slack', () => {
   it('is one parent message, updated in place, with a thread of replies', async () => {
