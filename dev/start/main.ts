@@ -161,6 +161,9 @@ const main = async (): Promise<number> => {
     assetsDir: assembly.assemblyDir,
     iam,
     ...(hideSeconds > 0 ? { eventualConsistency: { hideSeconds } } : {}),
+    // Health says provisioning (503) until the stacks are in place: a client that waits for it
+    // never sees an empty account.
+    provisioning: true,
   });
   try {
     print(
@@ -169,8 +172,11 @@ const main = async (): Promise<number> => {
     const report = await provisionFromAssembly({ sandbox, assemblyDir: assembly.assemblyDir });
     print(`sandbox ${summarizeProvisioning(report)} (${elapsed(started)})`);
     if (report.failed.length > 0) {
-      throw new Error(`provisioning failed for ${report.failed.map((f) => `${f.logicalId}: ${f.error}`).join('; ')}`);
+      const error = `provisioning failed for ${report.failed.map((f) => `${f.logicalId}: ${f.error}`).join('; ')}`;
+      sandbox.setReadiness({ status: 'failed', error });
+      throw new Error(error);
     }
+    sandbox.setReadiness({ status: 'ready', provisioned: summarizeProvisioning(report) });
     const physical = (type: string): string => {
       const found = report.created.find((resource) => resource.type === type);
       if (!found) throw new Error(`the stacks declare no ${type}`);
