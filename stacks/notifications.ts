@@ -1,6 +1,6 @@
 /**
  * Slack notifications (issue 6): the Notify function on every Bakehouse event (Promote Requested
- * excepted: its outcome, AMI Promoted, is what people follow), the Secrets Manager secret that
+ * and AMI Revoked excepted: their outcomes, AMI Promoted, are what people follow), the Secrets Manager secret that
  * holds the bot token or webhook URL, the dead-letter queues, and a role that reads that one secret
  * and keeps message state under `<prefix>/_slack/*`.
  *
@@ -19,8 +19,11 @@ import { lambdaTarget, type PipelineContext, retryAsyncInto } from './pipeline-c
 
 export const NotificationFunction = { Notify: 'Notify' } as const;
 
-/** Detail-types anyone allowed on the bus may put (the CLI, other teams): matched from any source. */
-const ANY_SOURCE_DETAIL_TYPES = [DetailType.BakeRequested, DetailType.AmiRevoked] as const;
+/**
+ * Detail-types anyone allowed on the bus may put (the CLI, other teams) that Notify announces:
+ * matched from any source. `AMI Revoked` is not one: Revoke's outcome is what is announced.
+ */
+const ANY_SOURCE_DETAIL_TYPES = [DetailType.BakeRequested] as const;
 
 /** The rule target's dead-letter queue, which the alarm route shares. */
 const NOTIFY_EVENTS_DLQ = 'NotifyEventsDlq';
@@ -106,7 +109,7 @@ export const addNotifications = (context: PipelineContext): void => {
   });
   new Rule(stack, 'NotifyRequests', {
     eventBus: bus,
-    description: 'Bake requests and revocations, from any source on the bus, to Slack (Notify)',
+    description: 'Bake requests, from any source on the bus, to Slack (Notify)',
     eventPattern: { detailType: [...ANY_SOURCE_DETAIL_TYPES] },
     targets: [target()],
   });

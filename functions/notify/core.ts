@@ -40,7 +40,6 @@ import {
   type Rejection,
   rejectedMessage,
   requestedReply,
-  revokedMessage,
   type SlackMessage,
   skippedReply,
   startedReply,
@@ -48,7 +47,12 @@ import {
 } from './messages';
 import type { SlackPort } from './slack';
 
-/** What the notifier subscribes to: the whole contract except `Promote Requested` (its outcome, `AMI Promoted`, is announced). */
+/**
+ * What the notifier subscribes to: the whole contract except the requests whose outcome is what
+ * happened: `Promote Requested` and `AMI Revoked` (Revoke may refuse one: a foreign, unknown or
+ * malformed image). A revocation is announced from what Revoke did, the `AMI Promoted` (cause
+ * `revocation`) of each channel it moved back. `Bake Requested` starts a bake's message.
+ */
 export const NOTIFIED_DETAIL_TYPES = [
   DetailType.BakeRequested,
   DetailType.BakeStarted,
@@ -57,9 +61,11 @@ export const NOTIFIED_DETAIL_TYPES = [
   DetailType.BakeFailed,
   DetailType.AmiTested,
   DetailType.AmiPromoted,
-  DetailType.AmiRevoked,
   DetailType.JanitorReport,
 ] as const satisfies readonly ContractDetailType[];
+
+/** Requests of the contract that are not news: their outcomes are (not routed here; ignored if they come). */
+const UNANNOUNCED_REQUESTS: readonly string[] = [DetailType.PromoteRequested, DetailType.AmiRevoked];
 type Notified = (typeof NOTIFIED_DETAIL_TYPES)[number];
 
 export const SEEN_EVENTS = 50;
@@ -328,10 +334,6 @@ const planFor = (event: ParsedEvent<Notified>, deps: NotifyDeps): Plan | 'quiet'
         message: promotedReply(d),
       };
     }
-    case DetailType.AmiRevoked: {
-      const d = (event as ParsedEvent<typeof DetailType.AmiRevoked>).detail;
-      return { key: `revoked-${event.id}`, channel: defaultChannel, message: revokedMessage(d) };
-    }
     case DetailType.JanitorReport: {
       const d = (event as ParsedEvent<typeof DetailType.JanitorReport>).detail;
       return { key: `janitor-${d.runId}`, channel: defaultChannel, message: janitorMessage(d) };
@@ -463,6 +465,8 @@ const planOf = (event: unknown, deps: NotifyDeps): Planned => {
     }
     return { id: alarm.id, detailType: alarm['detail-type'], plan };
   }
+  const { eventId, detailType } = envelopeOf(event);
+  if (UNANNOUNCED_REQUESTS.includes(detailType)) return { id: eventId, detailType, plan: 'ignored' };
   const contract = parseEvent(event, NOTIFIED_DETAIL_TYPES);
   return { id: contract.id, detailType: contract.detailType, plan: planFor(contract, deps) };
 };

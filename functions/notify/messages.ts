@@ -2,7 +2,7 @@
  * Slack messages for Bakehouse events: pure builders over Block Kit types from Slack's own
  * `@slack/types`. A bake has one parent message, rebuilt from its accumulated view every time the
  * bake advances, and replies in its thread with the details of each step. Janitor reports,
- * revocations and promotions of images no bake made stand alone.
+ * rejected events, and promotions of images no bake made (rollbacks, revocations) stand alone.
  *
  * Everything a builder returns goes through `fitToSlack`, so a huge failure reason or package list
  * is cut to Slack's limits (and says so) instead of being refused with `invalid_blocks`.
@@ -12,7 +12,6 @@ import { bakeReportOf } from '../commons/documents';
 import type {
   AmiBaked,
   AmiPromoted,
-  AmiRevoked,
   AmiTested,
   BakeFailed,
   BakeRequest,
@@ -504,18 +503,6 @@ export const promotedStandalone = (detail: AmiPromoted): SlackMessage => {
     ],
   });
 };
-
-export const revokedMessage = (detail: AmiRevoked, mentions: readonly string[] = []): SlackMessage =>
-  fitToSlack({
-    text: `${mentions.length > 0 ? `${mentions.join(' ')} ` : ''}${detail.amiId} revoked by ${detail.requestedBy}`,
-    blocks: [
-      header(clip(`:no_entry: AMI revoked: ${detail.amiId}`, SlackLimit.headerText)),
-      section(
-        `${mentions.length > 0 ? `${mentions.join(' ')} ` : ''}${code(detail.amiId)} was revoked by *${escapeMrkdwn(detail.requestedBy)}*${detail.cascade ? ', with every image built on it' : ''}: ${escapeMrkdwn(detail.reason)}`,
-      ),
-      context('Its channels move back to the newest earlier good image; each move is announced as a promotion.'),
-    ],
-  });
 
 const countsLine = (counts: Record<string, number>): string =>
   Object.entries(counts)

@@ -43,9 +43,9 @@ describe('the Notify rules', () => {
     });
   });
 
-  it('send Bake Requested and AMI Revoked from any source, and never Promote Requested', () => {
+  it('send Bake Requested from any source, and never the requests whose outcomes are announced (Promote Requested, AMI Revoked)', () => {
     stack.template.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: { 'detail-type': ['Bake Requested', 'AMI Revoked'] },
+      EventPattern: { 'detail-type': ['Bake Requested'] },
     });
     expect(JSON.stringify(stack.template.findResources('AWS::Events::Rule'))).toMatch(/Notify/);
     const patterns = Object.values(stack.template.findResources('AWS::Events::Rule'))
@@ -54,6 +54,7 @@ describe('the Notify rules', () => {
     // On the Bakehouse bus; the third rule (alarms) is on the default bus.
     expect(patterns).toHaveLength(2);
     expect(patterns.join()).not.toContain('Promote Requested');
+    expect(patterns.join()).not.toContain('AMI Revoked');
   });
 
   it('keeps what Slack never took in an on-failure queue after two retries', () => {

@@ -295,6 +295,39 @@ describe('routing', () => {
   });
 });
 
+describe('revocations: the outcome, never the request', () => {
+  it('posts nothing for an AMI Revoked, which Revoke may refuse (a foreign or unknown image)', async () => {
+    // Prepare: the request names an image Revoke will refuse; nothing has been revoked yet
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+
+    // Act
+    const result = await notify(events.revoked(), d);
+
+    // Assess
+    expect(result.outcome).toBe('ignored');
+    expect(slack.posts).toHaveLength(0);
+    expect(parameters.size).toBe(0);
+  });
+
+  it("announces a channel Revoke moved back, from its AMI Promoted (cause 'revocation'), as a message of its own", async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+    const moved = events.promoted();
+    moved.detail = { ...moved.detail, cause: 'revocation', promotedBy: 'team-security' };
+
+    // Act
+    const result = await notify(moved, d);
+
+    // Assess
+    expect(result).toMatchObject({ outcome: 'sent', messages: 1 });
+    expect(slack.posts).toHaveLength(1);
+    expect(slack.posts[0]?.threadTs).toBeUndefined();
+    expect(JSON.stringify(slack.posts)).not.toContain('was revoked');
+  });
+});
+
 describe('webhook mode', () => {
   it('posts one message per event, never updates, and still deduplicates', async () => {
     // Prepare

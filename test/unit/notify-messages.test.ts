@@ -10,7 +10,6 @@ import { describe, expect, it } from 'vitest';
 import type {
   AmiBaked,
   AmiPromoted,
-  AmiRevoked,
   AmiTested,
   BakeFailed,
   BakeRequest,
@@ -32,7 +31,6 @@ import {
   promotedStandalone,
   releaseChangeOf,
   requestedReply,
-  revokedMessage,
   SlackLimit,
   type SlackMessage,
   skippedReply,
@@ -147,7 +145,6 @@ describe('golden Slack payloads', () => {
       'ami-promoted-standalone',
       () => promotedStandalone({ ...(details.promoted() as AmiPromoted), bakeId: null, cause: 'rollback' }),
     ],
-    ['ami-revoked', () => revokedMessage(details.revoked() as AmiRevoked)],
     ['janitor-report', () => janitorMessage(details.janitor() as JanitorReport)],
   ];
   for (const [name, build] of cases) {
