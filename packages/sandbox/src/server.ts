@@ -258,6 +258,11 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
       }
     });
   });
+  // Keep idle connections well past Node's 5 s default: SDK clients reuse keep-alive sockets, and
+  // one picked up just as the server closes it fails with ECONNRESET, which a client configured
+  // with maxAttempts 1 (the tests') does not retry. Stopping the sandbox closes every connection.
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 121_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, '127.0.0.1', () => resolve());

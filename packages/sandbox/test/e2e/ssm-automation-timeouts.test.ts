@@ -82,8 +82,9 @@ const run = async (name: string, content: string): Promise<AutomationExecution> 
 
 describe('automation step timeouts on a fast clock', () => {
   it('do not count an API call in flight against the step', async () => {
-    // Act: 300 ms of call is 360 sandbox seconds, far over the 10 s timeout
-    const execution = await run('slow-call', document(10, 5));
+    // Act: 300 ms of call is 360 sandbox seconds, six times the 60 s timeout; the 5 s sleep keeps
+    // 55 sandbox seconds (46 real ms) of margin, so a loaded machine's timer jitter cannot time it out
+    const execution = await run('slow-call', document(60, 5));
 
     // Assess
     expect(execution.AutomationExecutionStatus).toBe('Success');
