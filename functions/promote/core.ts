@@ -114,8 +114,10 @@ const channelsNotAhead = async (
   plan: Plan,
   image: Image & { readonly ImageId: string },
   deps: PromoteDeps,
-): Promise<Channel[]> => {
+): Promise<{ movable: Channel[]; ahead: string[] }> => {
   const movable: Channel[] = [];
+  /** The newer images the channels left alone hold. */
+  const ahead: string[] = [];
   for (const channel of plan.channels) {
     const held = await deps.channels.readChannel(plan.family.name, channel.name);
     if (held !== null && held !== image.ImageId) {
@@ -132,12 +134,13 @@ const channelsNotAhead = async (
           amiId: image.ImageId,
           heldAmiId: held,
         });
+        ahead.push(held);
         continue;
       }
     }
     movable.push(channel);
   }
-  return movable;
+  return { movable, ahead };
 };
 
 export const promote = async (event: unknown, deps: PromoteDeps): Promise<PromoteResult> => {
@@ -171,9 +174,10 @@ export const promote = async (event: unknown, deps: PromoteDeps): Promise<Promot
   const bakeId = plan.bakeId ?? tagOf(image, Tag.BakeId) ?? null;
   const distribution = distributionOf(plan.family, described, deps);
 
-  const channels = plan.manual ? plan.channels : await channelsNotAhead(plan, described, deps);
+  const { movable: channels, ahead: held } = plan.manual
+    ? { movable: [...plan.channels], ahead: [] }
+    : await channelsNotAhead(plan, described, deps);
   if (channels.length === 0) {
-    const held = await Promise.all(plan.channels.map((c) => deps.channels.readChannel(plan.family.name, c.name)));
     const skipped = `not promoting ${amiId} to ${plan.channels.map((c) => `${plan.family.name}/${c.name}`).join(', ')}: the ${plan.channels.length === 1 ? 'channel holds' : 'channels hold'} ${[...new Set(held)].join(', ')}, ${held.length === 1 ? 'a newer image' : 'newer images'} of the family`;
     return { family: plan.family.name, amiId, channels: [], skipped };
   }
