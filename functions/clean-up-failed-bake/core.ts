@@ -4,7 +4,10 @@
  * by tag, never by guess, plus the one its automation says it launched: a builder launched
  * moments ago may not be listed yet, EC2 being eventually consistent), discards images the failed
  * bake created, and releases the family lock if this bake holds it. Every cleanup step runs even if another fails; failures are reported,
- * not thrown, so `Bake Failed` is always published.
+ * not thrown, so `Bake Failed` is always published, and carries them: `cleanup.errors` (each step
+ * that failed, the resource, the error) and `builderTerminated` (false: a builder may still run
+ * until the reaper, functions/reaper, terminates it at its `bakehouse:expires-at`). The reason
+ * names them too, for the consumers that read only the reason.
  */
 import {
   DeregisterImageCommand,
@@ -31,6 +34,7 @@ import {
   Tag,
 } from '../commons/bake-plan';
 import { errorNameOf, messageOf } from '../commons/errors';
+import type { CleanupError } from '../commons/events';
 import { ResourceNotVisibleError, type VisibilityWait, waitForInstanceVisible } from '../commons/eventual-consistency';
 import { eachPage } from '../commons/pages';
 import type { LogPort } from '../commons/powertools';
@@ -48,28 +52,75 @@ export const LAUNCH_BUILDER_STEP = 'launchBuilder';
 
 const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down'];
 const MAX_REASON = 1_000;
+/** Cleanup step names, as `cleanup.errors[].step` reports them. */
+export const CleanupStep = {
+  StopAutomation: 'stop automation',
+  TerminateBuilders: 'terminate builders',
+  DiscardImages: 'discard images',
+  ReleaseLock: 'release family lock',
+} as const;
+
+/** A cleanup step's failure with the resource it was acting on (known only inside the step). */
+class CleanupStepError extends Error {
+  constructor(
+    readonly resource: string,
+    cause: unknown,
+  ) {
+    super(messageOf(cause), { cause });
+    this.name = 'CleanupStepError';
+  }
+}
+
+const describeError = (error: unknown): string => {
+  const inner = error instanceof CleanupStepError ? error.cause : error;
+  const name = errorNameOf(inner);
+  const message = messageOf(inner);
+  return name && name !== 'Error' && !message.startsWith(name) ? `${name}: ${message}` : message;
+};
+
+/** The reason with the cleanup failures appended, within Bake Failed's reason limit. */
+const reasonWithCleanup = (reason: string, errors: readonly CleanupError[]): string => {
+  if (errors.length === 0) return reason.slice(0, MAX_REASON);
+  const summary = `; cleanup failed: ${errors
+    .map(({ step, resource, error }) => `${step}${resource ? ` (${resource})` : ''}: ${error}`)
+    .join('; ')}`.slice(0, MAX_REASON / 2);
+  return `${reason.slice(0, MAX_REASON - summary.length)}${summary}`;
+};
 
 export const cleanUpFailedBake = async (input: BakeFailureInput, deps: CleanUpFailedBakeDeps): Promise<BakeFailure> => {
   const { failedStep, reason } = describeFailure(input);
   const automationExecutionId = input.automation?.automationExecutionId ?? automationIdFromCause(input) ?? null;
   const family = input.plan?.family ?? requestedFamily(input.request) ?? 'unknown';
+  const errors: CleanupError[] = [];
   const cleanupErrors: string[] = [];
-  const attempt = async <T>(what: string, work: () => Promise<T>, fallback: T): Promise<T> => {
+  const attempt = async <T>(step: string, resource: string | null, work: () => Promise<T>, fallback: T): Promise<T> => {
     try {
       return await work();
     } catch (error) {
-      deps.logger.error(`cleanup step failed: ${what}`, { error: messageOf(error) });
-      cleanupErrors.push(`${what}: ${messageOf(error)}`);
+      const failed = {
+        step,
+        resource: error instanceof CleanupStepError ? error.resource : resource,
+        error: describeError(error),
+      };
+      deps.logger.error(`cleanup step failed: ${step}`, { ...failed });
+      errors.push(failed);
+      cleanupErrors.push(`${step}: ${messageOf(error)}`);
       return fallback;
     }
   };
 
   const automation = automationExecutionId
-    ? await attempt('stop automation', () => stopAutomation(automationExecutionId, deps), undefined)
+    ? await attempt(
+        CleanupStep.StopAutomation,
+        automationExecutionId,
+        () => stopAutomation(automationExecutionId, deps),
+        undefined,
+      )
     : undefined;
   const launched = launchedBuilder(automation);
   const terminatedInstanceIds = await attempt(
-    'terminate builders',
+    CleanupStep.TerminateBuilders,
+    launched ?? `instances tagged ${Tag.BakeId}=${input.bakeId}`,
     () => terminateBuilders(input.bakeId, launched, deps),
     [],
   );
@@ -77,21 +128,30 @@ export const cleanUpFailedBake = async (input: BakeFailureInput, deps: CleanUpFa
   // owns it from here). Before that, an image of this bake was never published and goes.
   const discardedImageIds = input.automation?.result
     ? []
-    : await attempt('discard images', () => discardImages(input.bakeId, deps), []);
+    : await attempt(
+        CleanupStep.DiscardImages,
+        `images tagged ${Tag.BakeId}=${input.bakeId}`,
+        () => discardImages(input.bakeId, deps),
+        [],
+      );
   if (input.plan?.action === 'bake') {
     const lockName = input.plan.lockParameterName;
-    await attempt('release family lock', () => releaseLock(lockName, input.bakeId, deps), undefined);
+    await attempt(CleanupStep.ReleaseLock, lockName, () => releaseLock(lockName, input.bakeId, deps), undefined);
   }
 
   const failure: BakeFailure = {
     bakeId: input.bakeId,
     family,
     failedStep,
-    reason: reason.slice(0, MAX_REASON),
+    reason: reasonWithCleanup(reason, errors),
     automationExecutionId,
     terminatedInstanceIds,
     discardedImageIds,
     cleanupErrors,
+    cleanup: {
+      errors,
+      builderTerminated: !errors.some(({ step }) => step === CleanupStep.TerminateBuilders),
+    },
   };
   deps.logger.warn('bake failed', { ...failure });
   return failure;
@@ -230,7 +290,12 @@ const terminateBuilders = async (
     if (builder) ids.push(builder);
   }
   for (let i = 0; i < ids.length; i += 50) {
-    await deps.ec2.send(new TerminateInstancesCommand({ InstanceIds: ids.slice(i, i + 50) }));
+    const batch = ids.slice(i, i + 50);
+    try {
+      await deps.ec2.send(new TerminateInstancesCommand({ InstanceIds: batch }));
+    } catch (error) {
+      throw new CleanupStepError(batch.join(','), error);
+    }
   }
   if (ids.length > 0) deps.logger.info('terminated builder instances', { instanceIds: ids });
   return ids;

@@ -3,7 +3,7 @@
  * it with JSONPath (`$.plan.*`), the failure path receives it back. Keep the ASL, the plan-bake
  * core and these types in step: test/state-machines asserts the paths the ASL reads exist here.
  */
-import type { BakeRequest } from './events';
+import type { BakeCleanup, BakeRequest } from './events';
 
 /** Tag keys Bakehouse writes. Only what carries `bakehouse:managed=true` is ever deleted. */
 export const Tag = {
@@ -145,8 +145,10 @@ export interface BakeFailure {
   readonly automationExecutionId: string | null;
   readonly terminatedInstanceIds: readonly string[];
   readonly discardedImageIds: readonly string[];
-  /** Cleanup steps that failed; the builder's expiry tag lets a reaper finish the job. */
+  /** Cleanup steps that failed, as `<step>: <error>`; the builder's expiry tag lets the reaper finish the job. */
   readonly cleanupErrors: readonly string[];
+  /** The same, structured, as `Bake Failed` carries them (`detail.cleanup`). */
+  readonly cleanup?: BakeCleanup;
 }
 
 /** What the state machine hands the failure path: whatever it knew when it failed. */

@@ -151,8 +151,27 @@ export const bakeFailedSchema = z.object({
   failedStep: z.nullable(z.string()),
   reason: nonEmpty('the reason'),
   automationExecutionId: z.nullable(z.string()),
+  /**
+   * What the failure path could not clean up (1.x minor addition, optional): each failed step with
+   * the resource it was for and the error. `builderTerminated` false means a builder may still run;
+   * its `bakehouse:expires-at` tag lets the reaper (functions/reaper) terminate it later.
+   */
+  cleanup: z.optional(
+    z.object({
+      errors: z.array(
+        z.object({
+          step: nonEmpty('the cleanup step'),
+          resource: z.nullable(z.string()),
+          error: nonEmpty('the error'),
+        }),
+      ),
+      builderTerminated: z.boolean(),
+    }),
+  ),
 });
 export type BakeFailed = z.output<typeof bakeFailedSchema>;
+export type BakeCleanup = NonNullable<BakeFailed['cleanup']>;
+export type CleanupError = BakeCleanup['errors'][number];
 
 export const checkResultSchema = z.object({
   name: nonEmpty('the check name'),

@@ -217,6 +217,7 @@ describe('cleanUpFailedBake', () => {
       terminatedInstanceIds: [],
       discardedImageIds: [],
       cleanupErrors: [],
+      cleanup: { errors: [], builderTerminated: true },
     });
   });
 
@@ -539,5 +540,57 @@ describe('cleanUpFailedBake', () => {
     // Assess
     expect(failure.reason).toHaveLength(1_000);
     expect(failure.reason.startsWith('E: xxx')).toBe(true);
+  });
+});
+
+describe('cleanUpFailedBake reports what it could not clean up (Bake Failed cleanup)', () => {
+  it('names each failed step, its resource and the error, and says the builder was not terminated', async () => {
+    // Prepare
+    lockHeldBy(BAKE_ID);
+    ssm.on(GetAutomationExecutionCommand).resolves({ AutomationExecution: launchedBy(BUILDER) });
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [builderInstance('running')] }] });
+    ec2.on(TerminateInstancesCommand).rejects(awsError('UnauthorizedOperation', 'not allowed to terminate'));
+    ssm.on(DeleteParameterCommand).rejects(awsError('AccessDeniedException', 'no ssm:DeleteParameter'));
+
+    // Act
+    const failure = await cleanUpFailedBake(automationFailed(), failDeps());
+
+    // Assess
+    expect(failure.cleanup).toEqual({
+      errors: [
+        { step: 'terminate builders', resource: BUILDER, error: 'UnauthorizedOperation: not allowed to terminate' },
+        { step: 'release family lock', resource: LOCK, error: 'AccessDeniedException: no ssm:DeleteParameter' },
+      ],
+      builderTerminated: false,
+    });
+    expect(failure.terminatedInstanceIds).toEqual([]);
+    expect(failure.reason).toContain('AutomationFailed: dnf exited 1; cleanup failed: terminate builders (');
+    expect(failure.reason).toContain(`${BUILDER}): UnauthorizedOperation: not allowed to terminate`);
+  });
+
+  it('reports an empty cleanup with the builder terminated when every step succeeded', async () => {
+    // Prepare
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [builderInstance('running')] }] });
+
+    // Act
+    const failure = await cleanUpFailedBake(automationFailed(), failDeps());
+
+    // Assess
+    expect(failure.cleanup).toEqual({ errors: [], builderTerminated: true });
+    expect(failure.reason).toBe('AutomationFailed: dnf exited 1');
+  });
+
+  it('keeps the bake reason first and within 1000 characters when cleanup errors are appended', async () => {
+    // Prepare
+    const input = automationFailed({ failure: { PlanBake: { Error: 'E', Cause: 'x'.repeat(5_000) } } });
+    ec2.on(DescribeInstancesCommand).rejects(awsError('UnauthorizedOperation', 'no describe'));
+
+    // Act
+    const failure = await cleanUpFailedBake(input, failDeps());
+
+    // Assess
+    expect(failure.reason.length).toBeLessThanOrEqual(1_000);
+    expect(failure.reason.startsWith('E: xxx')).toBe(true);
+    expect(failure.reason).toContain('; cleanup failed: terminate builders');
   });
 });

@@ -81,6 +81,10 @@ const VALID: Record<ContractDetailType, Detail> = {
     failedStep: null,
     reason: 'yum exited with 1',
     automationExecutionId: AUTOMATION,
+    cleanup: {
+      errors: [{ step: 'terminate builders', resource: 'i-0b0b0b0b0b0b0b0b0', error: 'UnauthorizedOperation: denied' }],
+      builderTerminated: false,
+    },
   },
   [DetailType.AmiTested]: {
     version: '1.0',
