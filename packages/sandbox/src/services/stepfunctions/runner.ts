@@ -5,6 +5,10 @@
  * One engine per running sandbox (keyed by its runtime). An execution lives in memory while it
  * runs; its record and history are in the store. Nothing in flight survives a restart: `recover`
  * fails executions a previous process left RUNNING (`Sandbox.Restarted`).
+ *
+ * Every execution that stops (succeeded, failed, timed out, aborted, or failed by `recover`) sends
+ * its "Step Functions Execution Status Change" to the default bus (status-events.ts), as AWS does:
+ * rules on it are how a stop outside the state machine's own paths gets handled.
  */
 import { randomBytes } from 'node:crypto';
 import { StateMachine } from 'aws-local-stepfunctions';
@@ -36,6 +40,7 @@ import {
   TASKS_TABLE,
   type TaskRecord,
 } from './model';
+import { emitStatusChange } from './status-events';
 import {
   catcherFor,
   type Retrier,
@@ -190,6 +195,14 @@ export class StepFunctionsEngine {
     for (const record of stale) {
       const count = countHistory(ctx, record.arn);
       const cause = 'The sandbox restarted while the execution was running; in-flight work does not survive a restart.';
+      const failed: ExecutionRecord = {
+        ...record,
+        status: 'FAILED',
+        error: RESTARTED_ERROR,
+        cause,
+        stopDate: now,
+        eventCount: count + 1,
+      };
       const event: HistoryEvent = {
         id: count + 1,
         previousEventId: count,
@@ -199,15 +212,11 @@ export class StepFunctionsEngine {
       };
       ctx.transact((tx) => {
         tx.put(HISTORY_TABLE, historyId(record.arn, event.id), event);
-        tx.put(EXECUTIONS_TABLE, record.arn, {
-          ...record,
-          status: 'FAILED',
-          error: RESTARTED_ERROR,
-          cause,
-          stopDate: now,
-          eventCount: event.id,
-        });
+        tx.put(EXECUTIONS_TABLE, record.arn, failed);
       });
+      // On AWS the execution would have run on to its own end; here it ends FAILED, and the status
+      // change is what lets rules on it (the bake's stopped-execution cleanup) run the failure path.
+      emitStatusChange(this.runtime, ctx, failed);
     }
     for (const task of [...ctx.store.table<TaskRecord>(TASKS_TABLE).values()]) {
       if (task.status === 'PENDING' && !this.callbacks.has(task.token)) {
@@ -388,6 +397,7 @@ class ExecutionRun {
       };
       ctx.transact((tx) => tx.put(EXECUTIONS_TABLE, this.record.arn, stopped));
       this.engine.stopped(stopped);
+      emitStatusChange(this.engine.runtime, ctx, stopped);
     } finally {
       this.closed = true;
       this.resolveFinished();
