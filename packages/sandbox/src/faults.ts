@@ -1,8 +1,106 @@
 /**
  * Injected faults: the next N calls of an action fail with an AWS error, or Run Command
  * invocations whose commands or document match some text end with a given status.
+ *
+ * A fault is checked whole when it is added (`Faults.add`, whoever calls it): a malformed one is
+ * refused with the field and what it takes, and nothing changes.
+ *
+ * A Run Command fault's `match` is text in the invocation's document name or commands (a
+ * substring, as `dnf` or `with-new-pkgs`): SendCommand carries no automation step name, so a fault
+ * cannot name the step that sent the command; pick text only that step's commands contain.
  */
 import { AwsError } from './errors';
+import { isNumber, isRecord, unknownField } from './input';
+
+/** At most this many times for one fault: more is a typo, not a test. */
+const MAX_TIMES = 1_000_000;
+
+const timesProblem = (value: unknown, field: string): string | undefined =>
+  Number.isInteger(value) && (value as number) >= 1 && (value as number) <= MAX_TIMES
+    ? undefined
+    : `${field} must be a positive integer of at most ${MAX_TIMES}`;
+
+const API_FAULT_FIELDS = ['service', 'action', 'error', 'message', 'status', 'times'] as const;
+const RUN_COMMAND_FIELDS = ['match', 'status', 'times'] as const;
+const RATE_LIMIT_FIELDS = ['capacity', 'perSecond', 'actions', 'service'] as const;
+const RUN_COMMAND_STATUSES = ['Failed', 'TimedOut', 'Cancelled'];
+/** The most a rate limit holds or refills per second: beyond it there is no limit to speak of. */
+const MAX_RATE = 1_000_000;
+
+const runCommandProblem = (runCommand: unknown): string | undefined => {
+  if (!isRecord(runCommand)) return 'runCommand must be an object such as {"match":"dnf","status":"Failed","times":1}';
+  const unknown = unknownField(runCommand, RUN_COMMAND_FIELDS);
+  if (unknown !== undefined) return `unknown field runCommand.${unknown}: runCommand takes match, status, times`;
+  if (typeof runCommand.match !== 'string' || runCommand.match === '') {
+    return 'runCommand.match must be a non-empty string';
+  }
+  if (runCommand.status !== undefined && !RUN_COMMAND_STATUSES.includes(runCommand.status as string)) {
+    return 'runCommand.status must be Failed, TimedOut or Cancelled';
+  }
+  return runCommand.times === undefined ? undefined : timesProblem(runCommand.times, 'runCommand.times');
+};
+
+const rateLimitProblem = (rateLimit: unknown): string | undefined => {
+  if (rateLimit === null) return undefined;
+  if (!isRecord(rateLimit)) return 'rateLimit must be an object ({} for the defaults) or null to turn it off';
+  const unknown = unknownField(rateLimit, RATE_LIMIT_FIELDS);
+  if (unknown !== undefined)
+    return `unknown field rateLimit.${unknown}: rateLimit takes ${RATE_LIMIT_FIELDS.join(', ')}`;
+  const { capacity, perSecond, actions, service } = rateLimit;
+  if (
+    capacity !== undefined &&
+    !(Number.isInteger(capacity) && (capacity as number) >= 1 && (capacity as number) <= MAX_RATE)
+  ) {
+    return `rateLimit.capacity must be a positive integer of at most ${MAX_RATE}`;
+  }
+  if (perSecond !== undefined && !(isNumber(perSecond) && perSecond > 0 && perSecond <= MAX_RATE)) {
+    return `rateLimit.perSecond must be a positive number of at most ${MAX_RATE}`;
+  }
+  if (actions !== undefined && !(Array.isArray(actions) && actions.every((a) => typeof a === 'string' && a !== ''))) {
+    return 'rateLimit.actions must be a list of action names';
+  }
+  if (service !== undefined && (typeof service !== 'string' || service === '')) {
+    return 'rateLimit.service must be a service name such as ec2';
+  }
+  return undefined;
+};
+
+/**
+ * What is wrong with a fault (the `POST /_sandbox/faults` body), checked whole before anything is
+ * added: the field and what it takes, or undefined when it is well formed.
+ */
+export const faultProblem = (input: unknown): string | undefined => {
+  if (!isRecord(input)) {
+    return 'a fault must be a JSON object, e.g. {"service":"ec2","action":"RunInstances","error":"Boom"}';
+  }
+  if ('rateLimit' in input) {
+    const other = unknownField(input, ['rateLimit']);
+    if (other !== undefined) return `rateLimit is a fault of its own: give it alone, without ${other}`;
+    return rateLimitProblem(input.rateLimit);
+  }
+  if (input.times !== undefined) {
+    const problemOfTimes = timesProblem(input.times, 'times');
+    if (problemOfTimes) return problemOfTimes;
+  }
+  if ('runCommand' in input) {
+    const other = unknownField(input, ['runCommand', 'times']);
+    if (other !== undefined) return `unknown field ${other}: a runCommand fault takes runCommand and times`;
+    return runCommandProblem(input.runCommand);
+  }
+  const unknown = unknownField(input, API_FAULT_FIELDS);
+  if (unknown !== undefined) {
+    return `unknown field ${unknown}: an API fault takes ${API_FAULT_FIELDS.join(', ')} (or give runCommand or rateLimit)`;
+  }
+  for (const key of ['service', 'action', 'error'] as const) {
+    if (typeof input[key] !== 'string' || input[key] === '') return `${key} must be a non-empty string`;
+  }
+  if (input.message !== undefined && typeof input.message !== 'string') return 'message must be text';
+  const { status } = input;
+  if (status !== undefined && !(Number.isInteger(status) && (status as number) >= 400 && (status as number) <= 599)) {
+    return 'status must be an HTTP error status, an integer from 400 to 599';
+  }
+  return undefined;
+};
 
 export interface ApiFault {
   readonly service: string;
@@ -42,29 +140,32 @@ export class Faults {
   private runCommand: RunCommandFault[] = [];
   private rateLimit: RateLimit | undefined;
 
-  /** Adds a fault from the control endpoint's JSON; returns a problem message when it is malformed. */
+  /**
+   * Adds a fault (the control endpoint's JSON). A malformed one is refused whole: the returned
+   * problem names the field and what it takes, and no fault changes.
+   */
   add(input: unknown): string | undefined {
-    const body = (input ?? {}) as Record<string, unknown>;
-    if (body.rateLimit !== undefined) return this.addRateLimit(body.rateLimit);
-    const times = body.times === undefined ? 1 : Number(body.times);
-    if (!Number.isInteger(times) || times < 1) return 'times must be a positive integer';
-    if (body.runCommand !== undefined) {
-      const rc = body.runCommand as Record<string, unknown>;
-      const status = (rc.status ?? 'Failed') as RunCommandFault['status'];
-      if (typeof rc.match !== 'string' || rc.match === '') return 'runCommand.match must be a non-empty string';
-      if (!['Failed', 'TimedOut', 'Cancelled'].includes(status))
-        return 'runCommand.status must be Failed, TimedOut or Cancelled';
-      const rcTimes = rc.times === undefined ? times : Number(rc.times);
-      this.runCommand.push({ match: rc.match, status, remaining: rcTimes });
+    const problem = faultProblem(input);
+    if (problem !== undefined) return problem;
+    const body = input as Record<string, unknown>;
+    if ('rateLimit' in body) {
+      this.setRateLimit(body.rateLimit as Record<string, unknown> | null);
       return undefined;
     }
-    for (const key of ['service', 'action', 'error'] as const) {
-      if (typeof body[key] !== 'string' || body[key] === '') return `${key} must be a non-empty string`;
+    const times = body.times === undefined ? 1 : (body.times as number);
+    if (body.runCommand !== undefined) {
+      const rc = body.runCommand as Record<string, unknown>;
+      this.runCommand.push({
+        match: rc.match as string,
+        status: (rc.status ?? 'Failed') as RunCommandFault['status'],
+        remaining: rc.times === undefined ? times : (rc.times as number),
+      });
+      return undefined;
     }
     this.api.push({
-      service: String(body.service),
-      action: String(body.action),
-      error: String(body.error),
+      service: body.service as string,
+      action: body.action as string,
+      error: body.error as string,
       ...(typeof body.message === 'string' ? { message: body.message } : {}),
       ...(typeof body.status === 'number' ? { status: body.status } : {}),
       remaining: times,
@@ -73,30 +174,21 @@ export class Faults {
   }
 
   /** `{"rateLimit": {}}` turns EC2's deregister/delete bucket on (100 burst, 5/s); `{"rateLimit": null}` off. */
-  private addRateLimit(input: unknown): string | undefined {
+  private setRateLimit(input: Record<string, unknown> | null): void {
     if (input === null) {
       this.rateLimit = undefined;
-      return undefined;
+      return;
     }
-    const rl = (input ?? {}) as Record<string, unknown>;
-    const capacity = rl.capacity === undefined ? 100 : Number(rl.capacity);
-    const perSecond = rl.perSecond === undefined ? 5 : Number(rl.perSecond);
-    const actions = rl.actions === undefined ? ['DeregisterImage', 'DeleteSnapshot'] : rl.actions;
-    if (!Number.isInteger(capacity) || capacity < 1) return 'rateLimit.capacity must be a positive integer';
-    if (!(perSecond > 0)) return 'rateLimit.perSecond must be a positive number';
-    if (!Array.isArray(actions) || !actions.every((a) => typeof a === 'string' && a !== '')) {
-      return 'rateLimit.actions must be a list of action names';
-    }
+    const capacity = (input.capacity as number | undefined) ?? 100;
     this.rateLimit = {
-      service: typeof rl.service === 'string' ? rl.service : 'ec2',
-      actions: actions as string[],
+      service: (input.service as string | undefined) ?? 'ec2',
+      actions: (input.actions as string[] | undefined) ?? ['DeregisterImage', 'DeleteSnapshot'],
       capacity,
-      perSecond,
+      perSecond: (input.perSecond as number | undefined) ?? 5,
       tokens: capacity,
       last: Date.now(),
       refused: 0,
     };
-    return undefined;
   }
 
   clear(): void {
