@@ -68,6 +68,7 @@ const CLIENT_MODULES: Readonly<Record<string, () => Promise<Record<string, unkno
   iam: () => import('@aws-sdk/client-iam'),
   kms: () => import('@aws-sdk/client-kms'),
   sqs: () => import('@aws-sdk/client-sqs'),
+  dynamodb: () => import('@aws-sdk/client-dynamodb'),
 };
 
 export const callableServices = (): readonly string[] => Object.keys(CLIENT_MODULES);

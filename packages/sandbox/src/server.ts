@@ -497,6 +497,6 @@ const handleJson = async (
   } catch (error) {
     if (!(error instanceof AwsError)) throw error;
     response.writeHead(error.status, headers);
-    response.end(JSON.stringify({ __type: error.code, message: error.message }));
+    response.end(JSON.stringify({ ...error.fields, __type: error.code, message: error.message }));
   }
 };

@@ -168,6 +168,11 @@ const RULES: Readonly<Record<string, TypeRule>> = {
       QueueUrl: (r) => `https://sqs.${r.env.region}.${r.env.urlSuffix}/${r.env.account}/${r.name}`,
     },
   },
+  'AWS::DynamoDB::Table': {
+    nameProperty: 'TableName',
+    generate: stackScoped(255),
+    attributes: { Arn: (r) => arn(r, 'dynamodb', `table/${r.name}`) },
+  },
   'AWS::CloudWatch::Alarm': {
     nameProperty: 'AlarmName',
     generate: stackScoped(255),

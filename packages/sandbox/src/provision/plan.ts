@@ -873,6 +873,161 @@ const permission: TypeHandler = {
   },
 };
 
+// --- DynamoDB ----------------------------------------------------------------------------------
+
+/** CloudFormation may give numbers as strings; the API takes numbers. */
+const throughput = (value: unknown): Props | undefined => {
+  if (value === undefined) return undefined;
+  const props = value as Props;
+  return withoutUndefined({
+    ReadCapacityUnits: asNumber(props.ReadCapacityUnits),
+    WriteCapacityUnits: asNumber(props.WriteCapacityUnits),
+  });
+};
+
+/** CloudFormation's `true` may be a string. */
+const isTrue = (value: unknown): boolean => value === true || value === 'true';
+
+const tableInput = (s: Subject): Props =>
+  withoutUndefined({
+    TableName: s.name,
+    ...pick(s.props, [
+      'KeySchema',
+      'AttributeDefinitions',
+      'BillingMode',
+      'LocalSecondaryIndexes',
+      'SSESpecification',
+      'StreamSpecification',
+      'TableClass',
+      'DeletionProtectionEnabled',
+    ]),
+    ProvisionedThroughput: throughput(s.props.ProvisionedThroughput),
+    GlobalSecondaryIndexes: (s.props.GlobalSecondaryIndexes as Props[] | undefined)?.map((index) =>
+      withoutUndefined({ ...index, ProvisionedThroughput: throughput(index.ProvisionedThroughput) }),
+    ),
+    Tags: tagList(s.props.Tags),
+  });
+
+const timeToLiveInput = (s: Subject): Props | undefined => {
+  const spec = s.props.TimeToLiveSpecification as Props | undefined;
+  if (!spec || !isTrue(spec.Enabled)) return undefined;
+  return {
+    TableName: s.name,
+    TimeToLiveSpecification: {
+      AttributeName: asString(spec.AttributeName, `${s.logicalId}.TimeToLiveSpecification.AttributeName`),
+      Enabled: true,
+    },
+  };
+};
+
+const continuousBackupsInput = (s: Subject): Props | undefined => {
+  const spec = s.props.PointInTimeRecoverySpecification as Props | undefined;
+  if (!spec || !isTrue(spec.PointInTimeRecoveryEnabled)) return undefined;
+  return {
+    TableName: s.name,
+    PointInTimeRecoverySpecification: withoutUndefined({
+      PointInTimeRecoveryEnabled: true,
+      RecoveryPeriodInDays: asNumber(spec.RecoveryPeriodInDays),
+    }),
+  };
+};
+
+/**
+ * CloudFormation reports a table created only once it is ACTIVE, so dependants never see it
+ * CREATING (the sandbox's tables are ACTIVE at once; this waits a little in case they are not).
+ */
+const waitUntilActive = async (s: Subject, call: CallAws): Promise<Props> => {
+  for (let attempt = 0; ; attempt += 1) {
+    const table = (await call('dynamodb', 'DescribeTable', { TableName: s.name })).Table as Props;
+    if (table.TableStatus === 'ACTIVE') return table;
+    if (attempt >= 50) {
+      throw new ProvisionError(`${s.logicalId}: table ${s.name} is still ${String(table.TableStatus)}, not ACTIVE`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+};
+
+/** The table's TTL as the template wants it, set when it differs (UpdateTimeToLive refuses a no-op). */
+const applyTimeToLive = async (s: Subject, call: CallAws): Promise<boolean> => {
+  const wanted = timeToLiveInput(s);
+  const current = (await call('dynamodb', 'DescribeTimeToLive', { TableName: s.name })).TimeToLiveDescription as
+    | Props
+    | undefined;
+  const enabled = current?.TimeToLiveStatus === 'ENABLED' || current?.TimeToLiveStatus === 'ENABLING';
+  const wantedAttribute = (wanted?.TimeToLiveSpecification as Props | undefined)?.AttributeName;
+  if (wanted && enabled && current?.AttributeName === wantedAttribute) return false;
+  if (!wanted && !enabled) return false;
+  if (enabled) {
+    await call('dynamodb', 'UpdateTimeToLive', {
+      TableName: s.name,
+      TimeToLiveSpecification: { AttributeName: current?.AttributeName, Enabled: false },
+    });
+  }
+  if (wanted) await call('dynamodb', 'UpdateTimeToLive', wanted);
+  return true;
+};
+
+const applyContinuousBackups = async (s: Subject, call: CallAws): Promise<boolean> => {
+  const wanted = continuousBackupsInput(s);
+  const current = (
+    (await call('dynamodb', 'DescribeContinuousBackups', { TableName: s.name })).ContinuousBackupsDescription as
+      | Props
+      | undefined
+  )?.PointInTimeRecoveryDescription as Props | undefined;
+  const enabled = current?.PointInTimeRecoveryStatus === 'ENABLED';
+  const wantedDays =
+    (wanted?.PointInTimeRecoverySpecification as Props | undefined)?.RecoveryPeriodInDays ?? (wanted ? 35 : undefined);
+  if (wanted ? enabled && current?.RecoveryPeriodInDays === wantedDays : !enabled) return false;
+  await call(
+    'dynamodb',
+    'UpdateContinuousBackups',
+    wanted ?? { TableName: s.name, PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: false } },
+  );
+  return true;
+};
+
+/**
+ * `AWS::DynamoDB::Table`: CreateTable (tags applied after it, as dynalite's CreateTable drops
+ * them), ACTIVE before anything that depends on it, then its TTL and point-in-time recovery.
+ * An existing table keeps its items; a changed key schema would make CloudFormation replace the
+ * table, which the sandbox refuses rather than drop data (DeletionPolicy and UpdateReplacePolicy
+ * need no emulation: the sandbox never deletes a stack). SSESpecification, StreamSpecification and
+ * TableClass are accepted and not modeled.
+ */
+const dynamodbTable: TypeHandler = {
+  plan: (s) => {
+    const ttl = timeToLiveInput(s);
+    const backups = continuousBackupsInput(s);
+    return [
+      { service: 'dynamodb', action: 'CreateTable', input: tableInput(s) },
+      ...(ttl ? [{ service: 'dynamodb', action: 'UpdateTimeToLive', input: ttl }] : []),
+      ...(backups ? [{ service: 'dynamodb', action: 'UpdateContinuousBackups', input: backups }] : []),
+    ];
+  },
+  apply: async (s, call) => {
+    const input = tableInput(s);
+    const existing = (
+      await unless(['ResourceNotFoundException'], () => call('dynamodb', 'DescribeTable', { TableName: s.name }))
+    )?.Table as Props | undefined;
+    if (existing && !isDeepStrictEqual(existing.KeySchema, input.KeySchema)) {
+      throw new ProvisionError(
+        `${s.logicalId}: table ${s.name} exists with key schema ${JSON.stringify(existing.KeySchema)}, the template says ${JSON.stringify(input.KeySchema)}; CloudFormation would replace the table: delete it (or start the sandbox with --reset) to provision the new one`,
+      );
+    }
+    if (!existing) {
+      const { Tags: tags, ...create } = input;
+      await call('dynamodb', 'CreateTable', create);
+      const table = await waitUntilActive(s, call);
+      if (Array.isArray(tags) && tags.length > 0) {
+        await call('dynamodb', 'TagResource', { ResourceArn: table.TableArn, Tags: tags });
+      }
+    }
+    const ttlChanged = await applyTimeToLive(s, call);
+    const backupsChanged = await applyContinuousBackups(s, call);
+    return !existing ? 'created' : ttlChanged || backupsChanged ? 'updated' : 'unchanged';
+  },
+};
+
 // --- SQS ---------------------------------------------------------------------------------------
 
 /**
@@ -935,6 +1090,7 @@ const HANDLERS: Readonly<Record<string, TypeHandler>> = {
   'AWS::IAM::ManagedPolicy': managedPolicy,
   'AWS::IAM::InstanceProfile': instanceProfile,
   'AWS::SQS::QueuePolicy': queuePolicy,
+  'AWS::DynamoDB::Table': dynamodbTable,
 };
 
 const handlerOf = (type: string): TypeHandler => {

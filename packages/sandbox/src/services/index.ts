@@ -2,6 +2,8 @@
 import type { SandboxService } from '../service';
 import { autoScaling } from './autoscaling';
 import { autoScalingAuthz } from './autoscaling/authz';
+import { dynamodb } from './dynamodb';
+import { dynamodbAuthz } from './dynamodb/authz';
 import { ec2 } from './ec2';
 import { ec2Authz } from './ec2/authz';
 import { eventBridge } from './events';
@@ -38,5 +40,6 @@ export const allServices: readonly SandboxService[] = [
   { ...stepFunctions, authz: statesAuthz },
   { ...sqs, authz: sqsAuthz },
   { ...kms, authz: kmsAuthz },
+  { ...dynamodb, authz: dynamodbAuthz },
   slack,
 ];

@@ -69,11 +69,11 @@ describe('the sandbox runtime', () => {
 
   it('names the service or action it cannot call', async () => {
     // Act
-    const service = await failure(sandbox.sandbox.runtime.callAws('dynamodb', 'GetItem', {}));
+    const service = await failure(sandbox.sandbox.runtime.callAws('s3', 'GetObject', {}));
     const action = await failure(sandbox.sandbox.runtime.callAws('ssm', 'PetTheCat', {}));
 
     // Assess
-    expect(service.message).toMatch(/cannot call service 'dynamodb'.*ec2, ssm/);
+    expect(service.message).toMatch(/cannot call service 's3'.*ec2, ssm/);
     expect(action.message).toBe("The ssm API has no action 'PetTheCat'");
   });
 

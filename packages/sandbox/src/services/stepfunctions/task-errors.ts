@@ -39,6 +39,9 @@ const SERVICE_NAMES: Readonly<Record<string, string>> = {
   autoscaling: 'AutoScaling',
   secretsmanager: 'SecretsManager',
   sts: 'Sts',
+  // `arn:aws:states:::aws-sdk:dynamodb:…` errors are `DynamoDb.<Error>` (the optimized
+  // `arn:aws:states:::dynamodb:…` integration spells it `DynamoDB.`).
+  dynamodb: 'DynamoDb',
 };
 
 export const serviceErrorPrefix = (service: string): string =>

@@ -1,0 +1,82 @@
+/**
+ * The DynamoDB engine behind the sandbox's `dynamodb` service: dynalite (an implementation of
+ * DynamoDB in Node over LevelDB), started on an ephemeral loopback port and reached over its own
+ * JSON 1.0 wire protocol. Keys, conditions, update expressions, queries and their errors are
+ * dynalite's; the sandbox only authorizes, injects faults and answers what dynalite lacks.
+ *
+ * The data lives in LevelDB under the sandbox's state directory (`<state>/dynamodb`), so a restart
+ * keeps tables and items; without a path dynalite keeps them in memory.
+ */
+import { rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import dynalite from 'dynalite';
+
+export interface BackendReply {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+}
+
+export interface DynamoBackend {
+  /** Sends `DynamoDB_20120810.<action>` with `input`; resolves to dynalite's status and body. */
+  call(action: string, input: Record<string, unknown>): Promise<BackendReply>;
+  close(): Promise<void>;
+}
+
+/**
+ * A signature dynalite accepts: it checks that one is present, never what it signs (the sandbox
+ * endpoint has authorized the request already).
+ */
+const PLACEHOLDER_AUTHORIZATION =
+  'AWS4-HMAC-SHA256 Credential=sandbox/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0';
+
+export interface BackendOptions {
+  /** LevelDB directory; in memory when undefined. */
+  readonly path?: string;
+  /** Empty the directory first (the sandbox was started with reset, or its store is new). */
+  readonly wipe?: boolean;
+}
+
+export const startBackend = async (options: BackendOptions): Promise<DynamoBackend> => {
+  if (options.path !== undefined && options.wipe) rmSync(options.path, { recursive: true, force: true });
+  // Tables are ACTIVE as soon as CreateTable returns: the sandbox has no provisioning delay to
+  // model, and CloudFormation waits for ACTIVE before dependants anyway.
+  const server: Server = dynalite({
+    ...(options.path === undefined ? {} : { path: options.path }),
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  return {
+    call: async (action, input) => {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-amz-json-1.0',
+          'x-amz-target': `DynamoDB_20120810.${action}`,
+          'x-amz-date': '20260101T000000Z',
+          authorization: PLACEHOLDER_AUTHORIZATION,
+        },
+        body: JSON.stringify(input),
+      });
+      const text = await response.text();
+      let body: Record<string, unknown> = {};
+      try {
+        body = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
+      } catch {
+        body = { __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: text };
+      }
+      return { status: response.status, body };
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error?: Error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+};
