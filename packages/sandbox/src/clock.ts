@@ -10,6 +10,23 @@ export const MAX_CLOCK_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 /** The fastest the clock runs: a real second is 11.6 sandbox days. */
 export const MAX_SPEED = 1_000_000;
 
+/**
+ * The clock's parameters in shared memory, for Lambda workers (`services/lambda/worker.mjs`) to
+ * compute sandbox time from real time at each `Date.now()` without a message round trip (a worker
+ * busy in a handler, or in a synchronous loop, still sees a move at once). Layout: a BigInt64Array
+ * of [sequence, sandbox anchor ms, real anchor ms, speed], the last three as float64 bits. The one
+ * writer makes the sequence odd while it writes; a reader retries until it reads the same even
+ * sequence before and after (a seqlock), so it never mixes an old anchor with a new speed.
+ */
+export const SHARED_CLOCK_SLOTS = 4;
+
+const float64 = new Float64Array(1);
+const bits = new BigInt64Array(float64.buffer);
+const toBits = (value: number): bigint => {
+  float64[0] = value;
+  return bits[0] as bigint;
+};
+
 const checkSpeed = (speed: number): number => {
   if (!(Number.isFinite(speed) && speed >= 0 && speed <= MAX_SPEED)) {
     throw new RangeError(`the clock's speed must be a number from 0 to ${MAX_SPEED}, not ${speed}`);
@@ -27,9 +44,26 @@ export class SandboxClock {
     this.currentSpeed = checkSpeed(options.speed);
     this.anchorRealMs = this.realNow();
     this.anchorSandboxMs = Math.min(Math.max(options.startMs ?? 0, this.anchorRealMs), MAX_CLOCK_MS);
+    this.publish();
   }
 
   private readonly realNow: () => number;
+
+  /**
+   * The clock's parameters in shared memory (layout at {@link SHARED_CLOCK_SLOTS}), kept current
+   * on every move and change of speed. Its real anchor is `realNow`'s: readers use `Date.now()`,
+   * so share it only from a clock on real time (the default).
+   */
+  readonly shared = new SharedArrayBuffer(SHARED_CLOCK_SLOTS * BigInt64Array.BYTES_PER_ELEMENT);
+
+  private publish(): void {
+    const slots = new BigInt64Array(this.shared);
+    Atomics.add(slots, 0, 1n);
+    Atomics.store(slots, 1, toBits(this.anchorSandboxMs));
+    Atomics.store(slots, 2, toBits(this.anchorRealMs));
+    Atomics.store(slots, 3, toBits(this.currentSpeed));
+    Atomics.add(slots, 0, 1n);
+  }
 
   nowMs(): number {
     return Math.min(this.anchorSandboxMs + (this.realNow() - this.anchorRealMs) * this.currentSpeed, MAX_CLOCK_MS);
@@ -53,6 +87,7 @@ export class SandboxClock {
     this.anchorSandboxMs = this.nowMs();
     this.anchorRealMs = this.realNow();
     this.currentSpeed = speed;
+    this.publish();
     this.wake();
   }
 
@@ -64,6 +99,7 @@ export class SandboxClock {
     }
     this.anchorSandboxMs = this.nowMs() + seconds * 1000;
     this.anchorRealMs = this.realNow();
+    this.publish();
     this.wake();
   }
 

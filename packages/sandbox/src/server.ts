@@ -14,6 +14,7 @@ import { handleControl, type Readiness } from './control';
 import { AwsError } from './errors';
 import { Faults } from './faults';
 import { awsQueryError, awsQueryResponse, ec2Error, ec2Response, parseForm } from './protocol/query';
+import { answerDate } from './request-time';
 import { type EventualConsistency, SandboxRuntime } from './runtime';
 import type {
   HttpReply,
@@ -236,6 +237,10 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
       scope.accessKeyId,
       DENIAL_STYLES[service.protocol === 'ec2' ? 'ec2' : service.protocol],
     );
+    // Dated on the clock the caller signed with, so its SDK never retries an error to correct a skew.
+    const signedAt = request.headers['x-amz-date'];
+    const signedAtText = typeof signedAt === 'string' ? signedAt : undefined;
+    response.setHeader('date', answerDate(signedAtText, clock.nowMs(), Date.now()));
     if (service.protocol === 'json') {
       await handleJson(service, typeof target === 'string' ? target : undefined, body, ctx, response, tickAll, faults);
     } else if (service.protocol === 'rest-json') {
@@ -447,11 +452,7 @@ const handleQuery = async (
     const xml = isEc2
       ? ec2Response(action, service.xmlns, ctx.requestId, result)
       : awsQueryResponse(action, service.xmlns, ctx.requestId, result);
-    // AWS answers with its time in Date: here the sandbox clock's, so a client can age images on it.
-    // Only successes carry it: the SDK retries an error once when its Date corrects a large skew,
-    // which would double every injected fault while the clock is moved ahead.
-    const date = new Date(ctx.clock.nowMs()).toUTCString();
-    response.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': ctx.requestId, date });
+    response.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': ctx.requestId });
     response.end(xml);
   } catch (error) {
     if (!(error instanceof AwsError)) throw error;

@@ -9,6 +9,9 @@
  * `terminate()` stops even a handler stuck in a synchronous loop. What it shares with the sandbox
  * is the OS process (memory is capped per worker with V8 resource limits; `process.chdir` and
  * signals are unavailable to handlers), which is enough isolation for a development tool.
+ *
+ * Handlers run on the sandbox clock: their `Date` reads it through shared memory (worker.mjs),
+ * while their timers, and the timeout here, stay on real time.
  */
 import { Worker } from 'node:worker_threads';
 
@@ -77,6 +80,11 @@ export interface ExecutorOptions {
   readonly logRingSize?: number;
   /** Sandbox clock, for log times. */
   readonly now: () => Date;
+  /**
+   * The sandbox clock's shared parameters (`SandboxClock.shared`): handlers' `Date` reads the
+   * sandbox clock through them. Without it handlers run on real time.
+   */
+  readonly clock?: SharedArrayBuffer;
 }
 
 const WORKER_URL = new URL('./worker.mjs', import.meta.url);
@@ -97,11 +105,12 @@ class WarmWorker {
 
   constructor(
     readonly spec: FunctionSpec,
+    clock: SharedArrayBuffer | undefined,
     private readonly onLog: (requestId: string, stream: 'stdout' | 'stderr', text: string) => void,
     private readonly onDeath: (worker: WarmWorker) => void,
   ) {
     this.worker = new Worker(WORKER_URL, {
-      workerData: { codeDir: spec.codeDir, handler: spec.handler },
+      workerData: { codeDir: spec.codeDir, handler: spec.handler, clock },
       env: { ...spec.env },
       execArgv: [],
       argv: [],
@@ -207,6 +216,7 @@ export class LambdaExecutor {
     const output: string[] = [];
     this.platform(spec.name, requestId, `START RequestId: ${requestId} Version: $LATEST`);
     const started = performance.now();
+    // Real time, as the timeout below: a handler's remaining time does not shrink with the clock's speed.
     const deadlineMs = Date.now() + spec.timeoutSeconds * 1000;
     const result = await new Promise<{ payload?: string; error?: RuntimeError }>((resolve) => {
       let done = false;
@@ -323,6 +333,7 @@ export class LambdaExecutor {
       if (live < this.maxWorkers) {
         const worker = new WarmWorker(
           spec,
+          this.options.clock,
           (requestId, stream, text) => this.record(spec.name, requestId, stream, text),
           (dead) => {
             pool.workers.delete(dead);

@@ -56,7 +56,7 @@ const executors = new Map<SandboxRuntime, LambdaExecutor>();
 const executorFor = (ctx: ServiceContext): LambdaExecutor => {
   let executor = executors.get(ctx.runtime);
   if (!executor) {
-    executor = new LambdaExecutor({ now: () => ctx.clock.now() });
+    executor = new LambdaExecutor({ now: () => ctx.clock.now(), clock: ctx.clock.shared });
     executors.set(ctx.runtime, executor);
   }
   return executor;

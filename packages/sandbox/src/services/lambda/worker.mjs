@@ -7,7 +7,9 @@
  * sandbox as `log` messages on the same port as results, so every line arrives before the result
  * of the invocation that wrote it.
  *
- * Messages in:  { type: 'invoke', requestId, payload (JSON text), context, deadlineMs }
+ * Its Date reads the sandbox clock (below); workerData.clock is the clock's shared parameters.
+ *
+ * Messages in:  { type: 'invoke', requestId, payload (JSON text), context, deadlineMs (real time) }
  * Messages out: { type: 'log', stream, text }
  *               { type: 'result', requestId, payload }            the handler returned
  *               { type: 'result', requestId, error, fatal? }      it threw (fatal: replace me)
@@ -19,7 +21,64 @@ import { pathToFileURL } from 'node:url';
 import { isNativeError } from 'node:util/types';
 import { parentPort, workerData } from 'node:worker_threads';
 
-const { codeDir, handler: handlerSetting } = workerData;
+const { codeDir, handler: handlerSetting, clock: sharedClock } = workerData;
+
+// ------------------------------------------------------------------ the sandbox clock as Date
+
+/** Real time, for what stays on it: the invocation deadline (timeouts are real seconds). */
+const realNow = Date.now;
+/** The latest the sandbox clock reads (clock.ts MAX_CLOCK_MS): 9999-12-31T23:59:59.999Z. */
+const MAX_CLOCK_MS = 253402300799999;
+
+/**
+ * Sandbox time now, from the clock's parameters in shared memory (clock.ts `shared`: a seqlock
+ * over [sequence, sandbox anchor, real anchor, speed]), read at each call: a move or a change of
+ * speed shows at once, even in the middle of an invocation.
+ */
+const sandboxNow = (() => {
+  if (!(sharedClock instanceof SharedArrayBuffer)) return realNow;
+  const slots = new BigInt64Array(sharedClock);
+  const bits = new BigInt64Array(3);
+  const values = new Float64Array(bits.buffer);
+  return () => {
+    for (;;) {
+      const before = Atomics.load(slots, 0);
+      if ((before & 1n) === 1n) continue;
+      for (let i = 0; i < 3; i += 1) bits[i] = Atomics.load(slots, i + 1);
+      if (Atomics.load(slots, 0) !== before) continue;
+      const [anchorSandboxMs, anchorRealMs, speed] = values;
+      return Math.floor(Math.min(anchorSandboxMs + (realNow() - anchorRealMs) * speed, MAX_CLOCK_MS));
+    }
+  };
+})();
+
+/**
+ * The handler's Date reads the sandbox clock: `Date.now()`, `new Date()` and `Date()` give sandbox
+ * time, as a Lambda function's clock agrees with AWS's (the EC2 that dates images, the Step
+ * Functions that times waits). Everything else is the built-in Date: a Proxy, not a subclass, so
+ * `instanceof Date` holds for every Date (also those Node makes with its own copy, such as
+ * fs.Stats times), `Date.prototype`, `Date.parse` and `Date.UTC` are the originals, and classes
+ * extending Date get sandbox time from `super()`. Timers, `performance.now()` and
+ * `process.hrtime()` stay real, so a handler waiting on a frozen clock still wakes up.
+ */
+const RealDate = Date;
+const now = function now() {
+  return sandboxNow();
+};
+const SandboxDate = new Proxy(RealDate, {
+  construct: (target, args, newTarget) =>
+    Reflect.construct(target, args.length === 0 ? [sandboxNow()] : args, newTarget),
+  // Date() called without new: the current time as text, whatever the arguments.
+  apply: (target) => new target(sandboxNow()).toString(),
+  get: (target, key, receiver) => (key === 'now' ? now : Reflect.get(target, key, receiver)),
+});
+Object.defineProperty(RealDate.prototype, 'constructor', {
+  value: SandboxDate,
+  writable: true,
+  enumerable: false,
+  configurable: true,
+});
+globalThis.Date = SandboxDate;
 
 for (const stream of ['stdout', 'stderr']) {
   process[stream].write = function write(chunk, encoding, callback) {
@@ -80,7 +139,7 @@ let current;
 const lambdaContext = (context, deadlineMs) => ({
   ...context,
   callbackWaitsForEmptyEventLoop: true,
-  getRemainingTimeInMillis: () => Math.max(0, deadlineMs - Date.now()),
+  getRemainingTimeInMillis: () => Math.max(0, deadlineMs - realNow()),
   done: () => undefined,
   fail: () => undefined,
   succeed: () => undefined,
