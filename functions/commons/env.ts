@@ -24,3 +24,9 @@ export const readIntEnv = (value: string, key: string): number => {
   }
   return parsed;
 };
+
+/**
+ * The environment key that names the state table (stacks/pipeline-context.ts builds it; each
+ * function that keeps conditional state reads the name at cold start with `readEnv`).
+ */
+export const STATE_TABLE_NAME_KEY = 'STATE_TABLE_NAME';
