@@ -303,6 +303,21 @@ describe('time to live', () => {
     expect(described.TimeToLiveDescription).toEqual({ TimeToLiveStatus: 'ENABLED', AttributeName: 'expiresAt' });
   });
 
+  it('takes a new sweep lag from the control endpoint, and refuses one that is not 0 or more seconds', async () => {
+    // Act
+    const refused = await box.control('PUT', '/_sandbox/dynamodb/ttl', { lagSeconds: -1 });
+    const unknown = await box.control('PUT', '/_sandbox/dynamodb/ttl', { lag: 5 });
+    const set = await box.control('PUT', '/_sandbox/dynamodb/ttl', { lagSeconds: 3600 });
+    const read = await box.control('GET', '/_sandbox/dynamodb/ttl');
+    await box.control('PUT', '/_sandbox/dynamodb/ttl', { lagSeconds: 300 });
+
+    // Assess
+    expect(refused.status).toBe(400);
+    expect(unknown).toMatchObject({ status: 400, body: { error: expect.stringContaining('unknown field lag') } });
+    expect(set.status).toBe(200);
+    expect(read.body).toMatchObject({ lagSeconds: 3600 });
+  });
+
   it('refuses a second UpdateTimeToLive within the hour', async () => {
     // Prepare
     const table = await createTable();

@@ -134,12 +134,23 @@ const ttlRoutes: readonly HttpRoute[] = [
     path: /\/_sandbox\/dynamodb\/ttl/,
     action: 'SandboxDynamoDbTtl',
     handle: (request, ctx) => {
-      let lagSeconds: unknown;
+      let body: unknown;
       try {
-        lagSeconds = (JSON.parse(request.body || '{}') as { lagSeconds?: unknown }).lagSeconds;
+        body = JSON.parse(request.body || '{}');
       } catch {
-        return { status: 400, body: { error: 'the body must be JSON: {"lagSeconds": <seconds, 0 or more>}' } };
+        body = undefined;
       }
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+        return { status: 400, body: { error: 'the body must be a JSON object: {"lagSeconds": <seconds, 0 or more>}' } };
+      }
+      const unknown = Object.keys(body).find((field) => field !== 'lagSeconds');
+      if (unknown !== undefined) {
+        return {
+          status: 400,
+          body: { error: `unknown field ${unknown}: PUT /_sandbox/dynamodb/ttl takes lagSeconds` },
+        };
+      }
+      const lagSeconds = (body as { lagSeconds?: unknown }).lagSeconds;
       if (typeof lagSeconds !== 'number' || !Number.isFinite(lagSeconds) || lagSeconds < 0) {
         return { status: 400, body: { error: 'lagSeconds must be a number of sandbox seconds, 0 or more' } };
       }
