@@ -53,23 +53,42 @@ const sandboxNow = (() => {
 })();
 
 /**
- * The handler's Date reads the sandbox clock: `Date.now()`, `new Date()` and `Date()` give sandbox
- * time, as a Lambda function's clock agrees with AWS's (the EC2 that dates images, the Step
- * Functions that times waits). Everything else is the built-in Date: a Proxy, not a subclass, so
- * `instanceof Date` holds for every Date (also those Node makes with its own copy, such as
+ * The function's clock: the sandbox clock, except that it never runs slower than real time. While
+ * the sandbox clock is frozen (or slower than real time) it runs on at real speed from where it
+ * was, and it rejoins the sandbox clock once that is ahead (a move, a faster speed); it never runs
+ * backwards. Code that paces itself on Date with real timers (the AWS SDK's adaptive retry and its
+ * token bucket, a function's own) would otherwise wait forever on a frozen clock: on AWS, Date and
+ * timers always agree that time passes. So on a frozen clock a function sees the time it was set
+ * to, plus the real time its container has run since.
+ */
+let lastMs = Number.NEGATIVE_INFINITY;
+let lastRealMs = 0;
+const functionNow = () => {
+  const sandboxMs = sandboxNow();
+  const realMs = realNow();
+  lastMs = Math.min(Math.max(sandboxMs, lastMs + (realMs - lastRealMs)), MAX_CLOCK_MS);
+  lastRealMs = realMs;
+  return lastMs;
+};
+
+/**
+ * The handler's Date reads the function's clock (above): `Date.now()`, `new Date()` and `Date()`
+ * give sandbox time, as a Lambda function's clock agrees with AWS's (the EC2 that dates images, the
+ * Step Functions that times waits). Everything else is the built-in Date: a Proxy, not a subclass,
+ * so `instanceof Date` holds for every Date (also those Node makes with its own copy, such as
  * fs.Stats times), `Date.prototype`, `Date.parse` and `Date.UTC` are the originals, and classes
- * extending Date get sandbox time from `super()`. Timers, `performance.now()` and
+ * extending Date get the function's time from `super()`. Timers, `performance.now()` and
  * `process.hrtime()` stay real, so a handler waiting on a frozen clock still wakes up.
  */
 const RealDate = Date;
 const now = function now() {
-  return sandboxNow();
+  return functionNow();
 };
 const SandboxDate = new Proxy(RealDate, {
   construct: (target, args, newTarget) =>
-    Reflect.construct(target, args.length === 0 ? [sandboxNow()] : args, newTarget),
+    Reflect.construct(target, args.length === 0 ? [functionNow()] : args, newTarget),
   // Date() called without new: the current time as text, whatever the arguments.
-  apply: (target) => new target(sandboxNow()).toString(),
+  apply: (target) => new target(functionNow()).toString(),
   get: (target, key, receiver) => (key === 'now' ? now : Reflect.get(target, key, receiver)),
 });
 Object.defineProperty(RealDate.prototype, 'constructor', {
