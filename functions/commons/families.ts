@@ -413,6 +413,18 @@ export const settingsSchema = z.strictObject({
       graceDays: z.number().int().min(1).default(7),
       maxActionsPerRun: z.number().int().min(1).max(10_000).default(200),
       maxInUseShrink: z.number().min(0).max(1).default(0.5),
+      /**
+       * SSM parameters the janitor cannot read (access denied, InvalidParameters, a read that failed
+       * after the SDK's retries) may hold AMI ids it would then not protect. `stop` (fail closed):
+       * the run plans and changes nothing and names them; `continue`: it runs without them and
+       * still names them in the report.
+       */
+      unreadableParameters: z
+        .enum(['stop', 'continue'], {
+          error:
+            "use 'stop' (an SSM parameter the janitor cannot read stops the run: the default) or 'continue' (run without it, and name it in the report)",
+        })
+        .default('stop'),
     })
     .prefault({}),
   /** Slack notifications (issue 6): the default channel; the token or webhook URL lives in Secrets Manager. */

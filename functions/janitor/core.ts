@@ -14,12 +14,17 @@ import type { Settings } from '../commons/families';
 import type { LogPort } from '../commons/powertools';
 import { type EventTarget, publishEvent } from '../commons/publish';
 import { type ApplyDeps, type ApplyOutcome, itemOfAction } from './apply';
-import { InventoryError } from './errors';
+import { InventoryError, UnreadableParametersStop } from './errors';
 import type { Inventory, InventoryDeps } from './inventory';
 import type { JanitorSettings, Plan, World } from './model';
 
 /** Items an event carries at most (an event holds 256 KB). */
 export const MAX_EVENT_ITEMS = 500;
+/** Parameter names (skipped SecureStrings, unreadable ones) an event carries at most, each list. */
+export const MAX_EVENT_PARAMETERS = 100;
+
+export const UnreadableParameters = ['stop', 'continue'] as const;
+export type UnreadableParametersMode = (typeof UnreadableParameters)[number];
 
 /** Where the last run's in-use count lives, for the shrink check. */
 export const statePath = (prefix: string): string => `${prefix}/_janitor/state`;
@@ -31,6 +36,8 @@ export interface PreviousRun {
 
 export interface JanitorPayload {
   readonly dryRun?: boolean;
+  /** Overrides `settings.janitor.unreadableParameters` for one run (an operator who checked the names). */
+  readonly unreadableParameters?: UnreadableParametersMode;
 }
 
 export interface JanitorDeps {
@@ -49,28 +56,77 @@ export interface JanitorDeps {
   readonly logger: LogPort;
 }
 
+/**
+ * What the report says about Parameter Store (1.x addition, optional in the contract): the
+ * SecureStrings the janitor skipped (it never decrypts) and the parameters it could not read, by
+ * name, never by value. The event carries at most MAX_EVENT_PARAMETERS names per list; the counts
+ * are whole.
+ */
+export interface ParameterReport {
+  readonly listed: number;
+  readonly read: number;
+  readonly secureStringsSkipped: readonly string[];
+  readonly secureStringsSkippedCount: number;
+  readonly unreadable: readonly { readonly name: string; readonly error: string }[];
+  readonly unreadableCount: number;
+  /** What an unreadable parameter did to this run: `stop` stopped it, `continue` ran without it. */
+  readonly unreadableMode: UnreadableParametersMode;
+}
+
 /** The full report the function returns; the event carries the same with items cut at 500. */
 export type JanitorRunReport = JanitorReport & {
   /** Describe/Get calls the inventory made, per action. */
   readonly inventoryCalls: Readonly<Record<string, number>>;
+  /** Undefined when the run stopped before the parameters were read. */
+  readonly parameters?: ParameterReport;
 };
 
-/** `{}`, `null` or nothing (the schedule) or `{ dryRun: boolean }`; anything else is refused. */
+/**
+ * `{}`, `null` or nothing (the schedule), or `{ dryRun?: boolean, unreadableParameters?: 'stop' |
+ * 'continue' }`; anything else is refused.
+ */
 export const parsePayload = (event: unknown): JanitorPayload => {
   if (event === undefined || event === null) return {};
   if (typeof event !== 'object' || Array.isArray(event)) {
     throw new InvalidEventError('the janitor payload must be an object such as {"dryRun": true}');
   }
-  const { dryRun, ...rest } = event as Record<string, unknown>;
+  const { dryRun, unreadableParameters, ...rest } = event as Record<string, unknown>;
   const unknown = Object.keys(rest);
   if (unknown.length > 0) {
-    throw new InvalidEventError(`unknown field(s) ${unknown.join(', ')}. Fix: send only {"dryRun": true|false}`);
+    throw new InvalidEventError(
+      `unknown field(s) ${unknown.join(', ')}. Fix: send only {"dryRun": true|false, "unreadableParameters": "stop"|"continue"}`,
+    );
   }
   if (dryRun !== undefined && typeof dryRun !== 'boolean') {
     throw new InvalidEventError('dryRun: must be true or false. Fix: send {"dryRun": true} or {"dryRun": false}');
   }
-  return dryRun === undefined ? {} : { dryRun };
+  if (
+    unreadableParameters !== undefined &&
+    !(UnreadableParameters as readonly unknown[]).includes(unreadableParameters)
+  ) {
+    throw new InvalidEventError(
+      `unreadableParameters: must be 'stop' or 'continue'. Fix: send {"unreadableParameters": "continue"} to run once without the parameters the janitor cannot read, or leave it out`,
+    );
+  }
+  return {
+    ...(dryRun === undefined ? {} : { dryRun: dryRun as boolean }),
+    ...(unreadableParameters === undefined
+      ? {}
+      : { unreadableParameters: unreadableParameters as UnreadableParametersMode }),
+  };
 };
+
+/** Names in a message: the first `max`, then how many more. */
+const someNames = (names: readonly string[], max = 10): string =>
+  names.slice(0, max).join(', ') + (names.length > max ? ` and ${names.length - max} more` : '');
+
+/** Why the run stops on unreadable parameters, with the fix. */
+export const unreadableStop = (unreadable: readonly { name: string; error: string }[]): string =>
+  `${unreadable.length} SSM parameter(s) could not be read, so the images they may hold cannot be protected: ` +
+  `${someNames(unreadable.map((u) => `${u.name} (${u.error.split(':')[0]})`))}. ` +
+  'Fix: grant the janitor role ssm:GetParameters on them (and delete names SSM calls invalid), ' +
+  "or set settings.janitor.unreadableParameters to 'continue' to run without them " +
+  '(once: invoke with {"unreadableParameters": "continue"})';
 
 export const janitorSettingsOf = (
   settings: JanitorDeps['settings'],
@@ -131,23 +187,56 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
   let calls: Readonly<Record<string, number>> = {};
   let stoppedBecause: string | null = null;
   let items: JanitorItem[] = [];
-  let keptImages: JanitorItem[] = [];
+  let keptImageRules: string[] = [];
   let errors: { resource: string; error: string }[] = [];
   let deregistered: string[] = [];
   let snapshotsDeleted: string[] = [];
+  let parameters: ParameterReport | undefined;
+  const unreadableMode = payload.unreadableParameters ?? deps.settings.janitor.unreadableParameters ?? 'stop';
 
   try {
     const inventory = await deps.readInventory(deps.inventoryDeps);
     calls = inventory.calls;
+    const coverage = inventory.parameters;
+    parameters = {
+      listed: coverage.listed,
+      read: coverage.read,
+      secureStringsSkipped: coverage.secureStrings,
+      secureStringsSkippedCount: coverage.secureStrings.length,
+      unreadable: coverage.unreadable,
+      unreadableCount: coverage.unreadable.length,
+      unreadableMode,
+    };
+    if (coverage.secureStrings.length > 0) {
+      deps.logger.info('SecureString parameters skipped: the janitor never decrypts', {
+        count: coverage.secureStrings.length,
+        names: coverage.secureStrings.slice(0, MAX_EVENT_PARAMETERS),
+      });
+    }
+    if (coverage.unreadable.length > 0) {
+      deps.logger.warn('SSM parameters the janitor cannot read', {
+        mode: unreadableMode,
+        unreadable: coverage.unreadable.slice(0, MAX_EVENT_PARAMETERS),
+      });
+      errors.push(...coverage.unreadable.map((u) => ({ resource: u.name, error: u.error })));
+      if (unreadableMode === 'stop') throw new UnreadableParametersStop(unreadableStop(coverage.unreadable));
+    }
     const previous = await readPrevious(deps);
     const planned = deps.plan(inventory.world, janitorSettingsOf(deps.settings, deps.retention), previous);
     if ('stop' in planned) {
       stoppedBecause = planned.stop;
     } else {
+      // The item names the parameter behind a parameter or channel rule; the counts stay by rule.
       const kept = planned.kept.map(
-        (k): JanitorItem => ({ kind: k.kind, id: k.id, family: k.family, action: 'kept', reason: k.reason }),
+        (k): JanitorItem => ({
+          kind: k.kind,
+          id: k.id,
+          family: k.family,
+          action: 'kept',
+          reason: k.by === undefined ? k.reason : `${k.reason} ${k.by}`,
+        }),
       );
-      keptImages = kept.filter((k) => k.kind === 'image');
+      keptImageRules = planned.kept.filter((k) => k.kind === 'image').map((k) => k.reason);
       if (dryRun) {
         const imageSnapshots = new Map(inventory.world.images.map((i) => [i.id, i.snapshotIds]));
         items = [...planned.actions.map(itemOfAction), ...kept];
@@ -159,14 +248,16 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
       } else {
         const outcome = await deps.apply(planned, deps.applyDeps);
         items = [...outcome.items, ...kept];
-        errors = [...outcome.errors];
+        errors = [...errors, ...outcome.errors];
         deregistered = [...outcome.deregistered];
         snapshotsDeleted = [...outcome.snapshotsDeleted];
       }
       await writeState(deps, runId, planned.inUse.length, started);
     }
   } catch (error) {
-    if (error instanceof InventoryError) {
+    if (error instanceof UnreadableParametersStop) {
+      stoppedBecause = error.message;
+    } else if (error instanceof InventoryError) {
       stoppedBecause = `inventory incomplete: ${error.message}`;
       errors.push({ resource: error.call, error: error.message });
     } else {
@@ -184,13 +275,14 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
     stoppedBecause,
     deregistered,
     snapshotsDeleted,
-    kept: countBy(keptImages, (k) => k.reason),
+    kept: countBy(keptImageRules, (rule) => rule),
     counts: countBy(items, (i) => `${i.kind}:${i.action}`),
     items,
     itemsTruncated: false,
     errors,
     durationSeconds: Math.max(0, (deps.clock().getTime() - started.getTime()) / 1000),
     inventoryCalls: calls,
+    ...(parameters === undefined ? {} : { parameters }),
   };
   const { inventoryCalls: _calls, ...detail } = report;
   try {
@@ -198,6 +290,15 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
       ...detail,
       items: items.slice(0, MAX_EVENT_ITEMS),
       itemsTruncated: items.length > MAX_EVENT_ITEMS,
+      ...(parameters === undefined
+        ? {}
+        : {
+            parameters: {
+              ...parameters,
+              secureStringsSkipped: parameters.secureStringsSkipped.slice(0, MAX_EVENT_PARAMETERS),
+              unreadable: parameters.unreadable.slice(0, MAX_EVENT_PARAMETERS),
+            },
+          }),
     });
   } catch (error) {
     deps.logger.error('could not publish the Janitor Report', { error: messageOf(error) });

@@ -10,3 +10,11 @@ export class InventoryError extends BakehouseError {
     this.call = call;
   }
 }
+
+/** SSM parameters the janitor could not read, with `unreadableParameters: 'stop'`: the run plans and changes nothing. */
+export class UnreadableParametersStop extends BakehouseError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnreadableParametersStop';
+  }
+}

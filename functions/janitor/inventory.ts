@@ -25,8 +25,8 @@ import {
 import {
   DescribeParametersCommand,
   GetParameterHistoryCommand,
-  GetParametersByPathCommand,
   GetParametersCommand,
+  type GetParametersCommandOutput,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { Tag } from '../commons/bake-plan';
@@ -41,7 +41,7 @@ import type {
   WorldParameter,
   WorldSnapshot,
 } from './model';
-import { parseResolveSsm } from './plan';
+import { amiIdsIn, parseResolveSsm } from './plan';
 
 export interface InventoryDeps {
   readonly ec2: Pick<EC2Client, 'send'>;
@@ -55,11 +55,33 @@ export interface InventoryDeps {
   readonly concurrency?: number;
 }
 
+/** A parameter whose value the janitor could not read, and why (never its value). */
+export interface UnreadableParameter {
+  readonly name: string;
+  readonly error: string;
+}
+
+/** How much of the account's Parameter Store the inventory read. */
+export interface ParameterCoverage {
+  /** Parameters DescribeParameters listed (the account's own, every type). */
+  readonly listed: number;
+  /** Values read (listed ones and those templates resolve outside the listing). */
+  readonly read: number;
+  /** SecureString parameters, not read: the janitor never decrypts (it holds no kms:Decrypt). */
+  readonly secureStrings: readonly string[];
+  /** Parameters that could not be read: access denied, InvalidParameters, a failure after the SDK's retries. */
+  readonly unreadable: readonly UnreadableParameter[];
+}
+
 export interface Inventory {
   readonly world: World;
   /** Calls made, per API action (Describe*, Get*): the bench compares them with the minimum. */
   readonly calls: Readonly<Record<string, number>>;
+  readonly parameters: ParameterCoverage;
 }
+
+/** GetParameters takes at most 10 names (SSM API Reference, GetParameters: Names, "Maximum number of 10 items"). */
+export const GET_PARAMETERS_MAX_NAMES = 10;
 
 const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
 /** Instance states that still hold (or can start) an image. */
@@ -100,7 +122,20 @@ class Reader {
     try {
       return await send();
     } catch (error) {
-      throw new InventoryError(name, `${errorNameOf(error) ?? 'Error'}: ${messageOf(error)}`, { cause: error });
+      throw new InventoryError(name, describeError(error), { cause: error });
+    }
+  }
+
+  /** One call whose failure the caller handles: counted, never thrown. */
+  async attempt<R>(
+    name: string,
+    send: () => Promise<R>,
+  ): Promise<{ ok: true; value: R } | { ok: false; error: unknown }> {
+    this.calls[name] = (this.calls[name] ?? 0) + 1;
+    try {
+      return { ok: true, value: await send() };
+    } catch (error) {
+      return { ok: false, error };
     }
   }
 
@@ -128,6 +163,8 @@ class Reader {
     }
   }
 }
+
+const describeError = (error: unknown): string => `${errorNameOf(error) ?? 'Error'}: ${messageOf(error)}`;
 
 const worldImage = (image: Image, launchPermissions: readonly string[]): WorldImage => ({
   id: image.ImageId ?? '',
@@ -172,6 +209,98 @@ const isChannel = (prefix: string, name: string): boolean => {
   if (!name.startsWith(`${prefix}/`)) return false;
   const rest = name.slice(prefix.length + 1).split('/');
   return rest.length === 2 && !rest.some((part) => part.startsWith('_'));
+};
+
+/** SSM's answer when IAM refuses (SSM API Reference, Common Errors: AccessDeniedException). */
+const ACCESS_DENIED = 'AccessDeniedException';
+
+/**
+ * Every parameter of the account, read without decryption. DescribeParameters with no filter
+ * lists them all (every page: a page may hold fewer than MaxResults, even none, and still carry a
+ * NextToken: SSM API Reference, DescribeParameters); GetParameters reads the values 10 names at a
+ * time. Parameters templates resolve that the listing does not hold (public `/aws/service/…`
+ * parameters, ones shared by ARN) are read too.
+ *
+ * SecureStrings are skipped and named: decrypting needs kms:Decrypt, which the janitor must never
+ * hold, and without decryption GetParameters returns ciphertext, in which no id can be found. They
+ * cannot hold an id a template resolves: `resolve:ssm:` reads parameters of data type
+ * `aws:ec2:image` (EC2 User Guide, "Reference AMIs using Systems Manager parameters"), a data type
+ * only String parameters take (SSM API Reference, PutParameter: DataType, "The data type for a
+ * String parameter").
+ *
+ * IAM authorizes GetParameters against every name in the call, so one name the role may not read
+ * refuses the whole batch: a batch refused with AccessDeniedException is read again one name at a
+ * time to find which. A batch that fails otherwise (after the SDK's retries) leaves its names
+ * unreadable; a listed name in InvalidParameters is unreadable too (it changed between the listing
+ * and the read). None of these throws: the caller decides, by `settings.janitor.unreadableParameters`,
+ * whether an incomplete read stops the run. A name only a template knows that SSM calls invalid is
+ * a dangling reference (launches from it fail), not a parameter that could hold an id.
+ */
+const readParameters = async (
+  reader: Reader,
+  deps: InventoryDeps,
+  versions: readonly WorldLaunchTemplateVersion[],
+  limit: number,
+) => {
+  const { ssm } = deps;
+  const listed = await reader.all(
+    'DescribeParameters',
+    (NextToken) => ssm.send(new DescribeParametersCommand({ MaxResults: 50, NextToken })),
+    (p) => p.Parameters,
+    (p) => p.NextToken,
+  );
+  const secureStrings: string[] = [];
+  const readable = new Set<string>();
+  for (const p of listed) {
+    if (!p.Name) continue;
+    if (p.Type === 'SecureString') secureStrings.push(p.Name);
+    else readable.add(p.Name);
+  }
+  const secure = new Set(secureStrings);
+  // `resolve:ssm:name`, `…:version`, `…:label` or an ARN: read by base name; a pinned one needs history.
+  const references = versions.flatMap((v) => (v.imageId ? (parseResolveSsm(v.imageId) ?? []) : []));
+  const referenced = new Set(references.map((r) => r.name));
+  const pinned = new Set(references.filter((r) => r.pinned).map((r) => r.name));
+  const toRead = [...new Set([...readable, ...[...referenced].filter((name) => !secure.has(name))])];
+
+  const values = new Map<string, string>();
+  const unreadable: UnreadableParameter[] = [];
+  const take = (page: GetParametersCommandOutput): void => {
+    for (const p of page.Parameters ?? []) {
+      if (p.Name && p.Value !== undefined && p.Type !== 'SecureString') values.set(p.Name, p.Value);
+    }
+    for (const name of page.InvalidParameters ?? []) {
+      if (readable.has(name)) {
+        unreadable.push({ name, error: 'InvalidParameters: SSM could not read it (changed since it was listed?)' });
+      }
+    }
+  };
+  const get = (Names: string[]) => ssm.send(new GetParametersCommand({ Names }));
+  const batches: string[][] = [];
+  for (let i = 0; i < toRead.length; i += GET_PARAMETERS_MAX_NAMES) {
+    batches.push(toRead.slice(i, i + GET_PARAMETERS_MAX_NAMES));
+  }
+  await mapLimit(batches, limit, async (names) => {
+    const batch = await reader.attempt('GetParameters', () => get(names));
+    if (batch.ok) return take(batch.value);
+    if (errorNameOf(batch.error) !== ACCESS_DENIED || names.length === 1) {
+      for (const name of names) unreadable.push({ name, error: describeError(batch.error) });
+      return;
+    }
+    for (const name of names) {
+      const one = await reader.attempt('GetParameters', () => get([name]));
+      if (one.ok) take(one.value);
+      else unreadable.push({ name, error: describeError(one.error) });
+    }
+  });
+  unreadable.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const coverage: ParameterCoverage = {
+    listed: listed.length,
+    read: values.size,
+    secureStrings: secureStrings.sort(),
+    unreadable,
+  };
+  return { values, coverage, referenced, pinned };
 };
 
 /** Reads the whole World. Throws `InventoryError` on anything incomplete. */
@@ -259,47 +388,10 @@ export const readInventory = async (deps: InventoryDeps): Promise<Inventory> => 
     imageId: v.LaunchTemplateData?.ImageId,
   }));
 
-  // Parameters: the prefix (channels and whatever else lives there), every aws:ec2:image
-  // parameter elsewhere, and every parameter a template resolves with `resolve:ssm:`.
-  const underPrefix = await reader.all(
-    'GetParametersByPath',
-    (NextToken) =>
-      ssm.send(new GetParametersByPathCommand({ Path: prefix, Recursive: true, MaxResults: 10, NextToken })),
-    (p) => p.Parameters,
-    (p) => p.NextToken,
-  );
-  const imageTyped = await reader.all(
-    'DescribeParameters',
-    (NextToken) =>
-      ssm.send(
-        new DescribeParametersCommand({
-          ParameterFilters: [{ Key: 'DataType', Option: 'Equals', Values: ['aws:ec2:image'] }],
-          MaxResults: 50,
-          NextToken,
-        }),
-      ),
-    (p) => p.Parameters,
-    (p) => p.NextToken,
-  );
-  const values = new Map<string, string>();
-  for (const p of underPrefix) if (p.Name && p.Value !== undefined) values.set(p.Name, p.Value);
-  // `resolve:ssm:name`, `…:version`, `…:label` or an ARN: read by base name; a pinned one needs history.
-  const references = launchTemplateVersions.flatMap((v) => (v.imageId ? (parseResolveSsm(v.imageId) ?? []) : []));
-  const referenced = new Set(references.map((r) => r.name));
-  const pinned = new Set(references.filter((r) => r.pinned).map((r) => r.name));
-  const toFetch = [
-    ...new Set([...imageTyped.flatMap((p) => (p.Name ? [p.Name] : [])), ...referenced].filter((n) => !values.has(n))),
-  ];
-  const batches: string[][] = [];
-  for (let i = 0; i < toFetch.length; i += 10) batches.push(toFetch.slice(i, i + 10));
-  const fetched = await mapLimit(batches, limit, (Names) =>
-    reader.call('GetParameters', () => ssm.send(new GetParametersCommand({ Names }))),
-  );
-  for (const page of fetched) {
-    for (const p of page.Parameters ?? []) if (p.Name && p.Value !== undefined) values.set(p.Name, p.Value);
-  }
+  const { values, coverage, referenced, pinned } = await readParameters(reader, deps, launchTemplateVersions, limit);
   const kept = [...values].filter(
-    ([name, value]) => AMI_ID.test(value) || isChannel(prefix, name) || referenced.has(name),
+    ([name, value]) =>
+      AMI_ID.test(value) || amiIdsIn(value).length > 0 || isChannel(prefix, name) || referenced.has(name),
   );
   const withHistory = kept.filter(([name]) => isChannel(prefix, name) || pinned.has(name)).map(([name]) => name);
   const histories = new Map(
@@ -371,5 +463,5 @@ export const readInventory = async (deps: InventoryDeps): Promise<Inventory> => 
     parameters,
     confirmedUnusedShares: [],
   };
-  return { world, calls: reader.calls };
+  return { world, calls: reader.calls, parameters: coverage };
 };

@@ -76,7 +76,11 @@ export interface World {
   readonly launchTemplateVersions: readonly WorldLaunchTemplateVersion[];
   readonly launchConfigurations: readonly WorldLaunchConfiguration[];
   readonly autoScalingGroups: readonly WorldAutoScalingGroup[];
-  /** Every SSM parameter whose value is an AMI id, and every channel parameter. */
+  /**
+   * Every SSM parameter whose value holds an AMI id (the whole value or anywhere inside it: plan.ts
+   * `amiIdsIn`), every channel parameter and every parameter a template resolves. SecureStrings are
+   * not read (inventory.ts).
+   */
   readonly parameters: readonly WorldParameter[];
   /** Accounts where usage of shared images was confirmed empty (empty: none confirmed). */
   readonly confirmedUnusedShares: readonly string[];
@@ -140,6 +144,8 @@ export interface PlannedKeep {
   readonly id: string;
   readonly family: string | null;
   readonly reason: KeepReason | string;
+  /** The SSM parameter behind a `parameter`, `channel` or `rollback-target` reason: the report names it. */
+  readonly by?: string;
 }
 
 export interface Plan {

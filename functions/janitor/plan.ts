@@ -16,6 +16,9 @@
  * - Launch templates: every version of every template protects its image, whatever version the
  *   groups use. `resolve:ssm:<name>` reads the parameter's current value; with a pinned version or
  *   label (`resolve:ssm:<name>:<v>`) every value the parameter ever held (value + history) counts.
+ * - Parameters: any parameter whose value holds an image's id protects it, the whole value or an id
+ *   anywhere inside it (text, StringList items, JSON at any depth: `amiIdsIn`); the report names the
+ *   parameter. Channels (`<prefix>/<family>/<channel>` holding one id) read as `channel`.
  * - Groups: every version of each template a group (or a MixedInstancesPolicy override) names, by
  *   id or name, whatever its version spec (`$Latest`, `$Default`, a number): conservative.
  * - LastLaunchedTime missing means unknown, not never: it protects images younger than
@@ -77,6 +80,20 @@ export const snapshotImageHint = (description: string): string | undefined =>
 
 const isAmiId = (value: string): boolean => value.startsWith('ami-');
 
+/**
+ * AMI ids anywhere in a text: `ami-` and 8 or 17 lowercase hex digits (EC2's shorter and longer
+ * resource ids: Amazon EC2 User Guide, "Resource IDs"), bounded by non-word characters. One regex
+ * over the whole value is the simplest thing that finds an id in every form a parameter holds it:
+ * the whole value, a StringList item (`ami-a,ami-b`), a JSON string at any depth
+ * (`{"ami":"ami-0123…","size":"m7g.large"}`), a line of YAML or shell. It needs no parsing, so a
+ * value that is almost JSON still counts, and it can only find more ids than a parser, never fewer:
+ * the safe direction for the janitor (an id it finds protects an image; one it missed would not).
+ */
+const AMI_IDS = /\bami-(?:[0-9a-f]{17}|[0-9a-f]{8})\b/g;
+
+/** Every AMI id in `value` (see AMI_IDS), in order, repeats included. */
+export const amiIdsIn = (value: string): string[] => value.match(AMI_IDS) ?? [];
+
 /** The parameter name a `resolve:ssm:` reference reads, and whether it pins a version or label. */
 export const parseResolveSsm = (ref: string): { name: string; pinned: boolean } | undefined => {
   if (!ref.startsWith(RESOLVE_SSM)) return undefined;
@@ -135,12 +152,22 @@ type ReferenceRule = Extract<
  * Every referenced image id with the first rule (in report order) that references it: one map,
  * so an image costs one lookup whatever the number of rules.
  */
-const references = (world: World, settings: JanitorSettings): Map<string, ReferenceRule> => {
+interface References {
+  /** Image id → the first rule (in report order) that references it. */
+  readonly rules: Map<string, ReferenceRule>;
+  /** Image id → the parameter behind that rule, for `channel`, `rollback-target` and `parameter`. */
+  readonly by: Map<string, string>;
+}
+
+const references = (world: World, settings: JanitorSettings): References => {
   const parameters = new Map<string, WorldParameter>();
   for (const p of world.parameters) parameters.set(p.name, p);
   const referenced = new Map<string, ReferenceRule>();
-  const add = (id: string, rule: ReferenceRule): void => {
-    if (!referenced.has(id)) referenced.set(id, rule);
+  const by = new Map<string, string>();
+  const add = (id: string, rule: ReferenceRule, parameter?: string): void => {
+    if (referenced.has(id)) return;
+    referenced.set(id, rule);
+    if (parameter !== undefined) by.set(id, parameter);
   };
   const resolve = (ref: string | undefined, rule: ReferenceRule): void => {
     if (!ref) return;
@@ -151,8 +178,11 @@ const references = (world: World, settings: JanitorSettings): Map<string, Refere
     }
     const parameter = parameters.get(ssm.name);
     if (!parameter) return;
-    add(parameter.value, rule);
-    if (ssm.pinned) for (const old of parameter.history ?? []) add(old, rule);
+    // The value as it is (what EC2 launches), and any id inside it (conservative).
+    for (const value of [parameter.value, ...(ssm.pinned ? (parameter.history ?? []) : [])]) {
+      add(value, rule);
+      for (const id of amiIdsIn(value)) add(id, rule);
+    }
   };
 
   for (const i of world.instances) if (i.state !== 'terminated') add(i.imageId, 'instance');
@@ -190,19 +220,25 @@ const references = (world: World, settings: JanitorSettings): Map<string, Refere
   const channels: WorldParameter[] = [];
   const others: WorldParameter[] = [];
   for (const p of world.parameters) {
-    if (!isAmiId(p.value)) continue;
+    if (!isAmiId(p.value)) {
+      others.push(p);
+      continue;
+    }
     const rest = p.name.startsWith(prefix) ? p.name.slice(prefix.length) : undefined;
     const slash = rest === undefined ? -1 : rest.indexOf('/');
     const isChannel = rest !== undefined && slash > 0 && slash < rest.length - 1 && rest.indexOf('/', slash + 1) < 0;
     (isChannel ? channels : others).push(p);
   }
-  for (const p of channels) add(p.value, 'channel');
+  for (const p of channels) add(p.value, 'channel', p.name);
   for (const p of channels) {
     const previous = (p.history ?? []).find((old) => old !== p.value && isAmiId(old));
-    if (previous !== undefined) add(previous, 'rollback-target');
+    if (previous !== undefined) add(previous, 'rollback-target', p.name);
   }
-  for (const p of others) add(p.value, 'parameter');
-  return referenced;
+  // Any parameter holding an id protects it: the whole value, or an id anywhere inside it (a
+  // channel's value too: one that is not a single id still holds the ids in it).
+  for (const p of others) if (isAmiId(p.value)) add(p.value, 'parameter', p.name);
+  for (const p of world.parameters) for (const id of amiIdsIn(p.value)) add(id, 'parameter', p.name);
+  return { rules: referenced, by };
 };
 
 const familyOf = (image: WorldImage): string | null => image.tags[Tag.Family] ?? null;
@@ -318,7 +354,7 @@ export const planJanitor = (
   const problem = settingsProblem(settings);
   if (problem) return { stop: `invalid janitor settings: ${problem}` };
 
-  const referenced = references(world, settings);
+  const { rules: referenced, by } = references(world, settings);
   const inUse: string[] = [];
   for (const id of referenced.keys()) if (isAmiId(id)) inUse.push(id);
   if (previous && previous.inUseCount > 0) {
@@ -351,10 +387,19 @@ export const planJanitor = (
     const time = created[index] as number;
     const reason = protectionOf(world, settings, referenced, newest[index] === 1, (now - time) / DAY_MS, now, image);
     if (reason !== undefined) {
+      // The parameter behind a parameter, channel or rollback-target rule, named in the report.
+      const parameter = referenced.get(image.id) === reason ? by.get(image.id) : undefined;
       if (staged && image.ownerId === world.account) {
-        unmarks.push({ kind: 'image', id: image.id, family, stage: 'unmark', reason });
+        const why = parameter === undefined ? reason : `${reason} ${parameter}`;
+        unmarks.push({ kind: 'image', id: image.id, family, stage: 'unmark', reason: why });
       } else {
-        kept.push({ kind: 'image', id: image.id, family, reason });
+        kept.push({
+          kind: 'image',
+          id: image.id,
+          family,
+          reason,
+          ...(parameter === undefined ? {} : { by: parameter }),
+        });
       }
       continue;
     }

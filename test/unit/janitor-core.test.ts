@@ -7,6 +7,7 @@ import { loadConfig } from '../../functions/commons/families';
 import { TokenBucket } from '../../functions/janitor/apply';
 import { type JanitorDeps, runJanitor } from '../../functions/janitor/core';
 import { InventoryError } from '../../functions/janitor/errors';
+import type { ParameterCoverage } from '../../functions/janitor/inventory';
 import type { Plan, World } from '../../functions/janitor/model';
 import { configInput, linuxFamily } from './support/bake-factories';
 
@@ -40,6 +41,15 @@ const world = (): World => ({
   confirmedUnusedShares: [],
 });
 
+/** What the inventory read of Parameter Store: everything, by default. */
+const coverage = (over: Partial<ParameterCoverage> = {}): ParameterCoverage => ({
+  listed: 3,
+  read: 3,
+  secureStrings: [],
+  unreadable: [],
+  ...over,
+});
+
 const plan = (): Plan => ({
   actions: [
     { kind: 'image', id: 'ami-00000000000000001', family: 'f', stage: 'deregister', reason: 'unused' },
@@ -60,7 +70,7 @@ const deps = (overrides: Partial<JanitorDeps> = {}): JanitorDeps => {
   const ec2 = { send: vi.fn() };
   return {
     settings: config().settings,
-    readInventory: vi.fn(async () => ({ world: world(), calls: { DescribeImages: 1 } })),
+    readInventory: vi.fn(async () => ({ world: world(), calls: { DescribeImages: 1 }, parameters: coverage() })),
     inventoryDeps: {} as JanitorDeps['inventoryDeps'],
     plan: vi.fn(() => plan()),
     apply: vi.fn(async () => ({
@@ -213,5 +223,121 @@ describe('the report', () => {
     expect(report.items).toHaveLength(602);
     expect(publishedDetail().items).toHaveLength(500);
     expect(publishedDetail().itemsTruncated).toBe(true);
+  });
+});
+
+describe('SSM parameters the janitor cannot read', () => {
+  const denied = [
+    { name: '/team/secret/ami', error: 'AccessDeniedException: not authorized to perform ssm:GetParameters' },
+    { name: '/team/gone', error: 'InvalidParameters: SSM could not read it (changed since it was listed?)' },
+  ];
+  const withUnreadable = (over: Partial<JanitorDeps> = {}) =>
+    deps({
+      readInventory: vi.fn(async () => ({ world: world(), calls: {}, parameters: coverage({ unreadable: denied }) })),
+      ...over,
+    });
+
+  it('stop the run by default: nothing planned or applied, each named, with the fix', async () => {
+    // Prepare
+    const d = withUnreadable();
+    // Act
+    const report = await runJanitor({ dryRun: false }, 'run-1', d);
+    // Assess
+    expect(d.plan).not.toHaveBeenCalled();
+    expect(d.apply).not.toHaveBeenCalled();
+    expect(ssmMock.commandCalls(PutParameterCommand)).toHaveLength(0);
+    expect(report).toMatchObject({ completed: false, deregistered: [], snapshotsDeleted: [], items: [] });
+    expect(report.stoppedBecause).toContain('/team/secret/ami (AccessDeniedException)');
+    expect(report.stoppedBecause).toContain('/team/gone (InvalidParameters)');
+    expect(report.stoppedBecause).toMatch(/Fix: grant the janitor role ssm:GetParameters on them/);
+    expect(report.stoppedBecause).toContain("settings.janitor.unreadableParameters to 'continue'");
+    expect(report.errors).toEqual(denied.map((u) => ({ resource: u.name, error: u.error })));
+    expect(report.parameters).toMatchObject({ unreadable: denied, unreadableCount: 2, unreadableMode: 'stop' });
+    expect(publishedDetail()).toMatchObject({ completed: false, parameters: { unreadableCount: 2 } });
+    expect(janitorReportSchema.safeParse(publishedDetail()).success).toBe(true);
+  });
+
+  it("run without them when settings.janitor.unreadableParameters is 'continue', still naming them", async () => {
+    // Prepare
+    const settings = loadConfig({
+      ...configInput([linuxFamily({ name: 'al2023-base' })]),
+      settings: { janitor: { unreadableParameters: 'continue' } },
+    }).settings;
+    const d = withUnreadable({ settings });
+    // Act
+    const report = await runJanitor({ dryRun: false }, 'run-1', d);
+    // Assess
+    expect(d.apply).toHaveBeenCalledOnce();
+    expect(report).toMatchObject({ completed: true, stoppedBecause: null });
+    expect(report.errors).toEqual(denied.map((u) => ({ resource: u.name, error: u.error })));
+    expect(publishedDetail().parameters).toMatchObject({ unreadable: denied, unreadableMode: 'continue' });
+  });
+
+  it('run without them for one invoke with {"unreadableParameters": "continue"}', async () => {
+    // Prepare
+    const d = withUnreadable();
+    // Act
+    const report = await runJanitor({ dryRun: true, unreadableParameters: 'continue' }, 'run-1', d);
+    // Assess
+    expect(report).toMatchObject({ completed: true, parameters: { unreadableMode: 'continue' } });
+  });
+
+  it('refuses an unknown mode in the payload', async () => {
+    // Act / Assess
+    await expect(runJanitor({ unreadableParameters: 'skip' }, 'run-1', deps())).rejects.toMatchObject({
+      name: 'InvalidEventError',
+      message: expect.stringContaining("unreadableParameters: must be 'stop' or 'continue'"),
+    });
+  });
+
+  it('defaults to stop in the configuration, and refuses another value naming the field and the fix', () => {
+    // Act
+    const byDefault = config().settings.janitor.unreadableParameters;
+    const wrong = () =>
+      loadConfig({
+        ...configInput([linuxFamily({ name: 'al2023-base' })]),
+        settings: { janitor: { unreadableParameters: 'skip' } },
+      });
+    // Assess
+    expect(byDefault).toBe('stop');
+    expect(wrong).toThrow(/settings\.janitor\.unreadableParameters: Fix: use 'stop' .* or 'continue'/);
+  });
+});
+
+describe('SecureString parameters', () => {
+  it('are skipped and named (at most 100 in the event), counted in full, and do not stop the run', async () => {
+    // Prepare
+    const secureStrings = Array.from({ length: 150 }, (_, i) => `/team/secret-${String(i).padStart(3, '0')}`);
+    const d = deps({
+      readInventory: vi.fn(async () => ({ world: world(), calls: {}, parameters: coverage({ secureStrings }) })),
+    });
+    // Act
+    const report = await runJanitor(undefined, 'run-1', d);
+    // Assess
+    expect(report.completed).toBe(true);
+    expect(report.parameters).toMatchObject({ secureStringsSkipped: secureStrings, secureStringsSkippedCount: 150 });
+    expect(publishedDetail().parameters.secureStringsSkipped).toEqual(secureStrings.slice(0, 100));
+    expect(publishedDetail().parameters.secureStringsSkippedCount).toBe(150);
+  });
+});
+
+describe('kept items', () => {
+  it('name the parameter that holds the image, and are counted by rule', async () => {
+    // Prepare
+    const named: Plan = {
+      ...plan(),
+      kept: [
+        { kind: 'image', id: 'ami-00000000000000002', family: 'f', reason: 'parameter', by: '/team/web/ami-id' },
+        { kind: 'image', id: 'ami-00000000000000003', family: 'f', reason: 'parameter', by: '/team/api/config' },
+      ],
+    };
+    // Act
+    const report = await runJanitor(undefined, 'run-1', deps({ plan: vi.fn(() => named) }));
+    // Assess
+    expect(report.items.filter((i) => i.action === 'kept').map((i) => i.reason)).toEqual([
+      'parameter /team/web/ami-id',
+      'parameter /team/api/config',
+    ]);
+    expect(report.kept).toEqual({ parameter: 2 });
   });
 });

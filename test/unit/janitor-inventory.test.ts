@@ -15,8 +15,8 @@ import {
 import {
   DescribeParametersCommand,
   GetParameterHistoryCommand,
-  GetParametersByPathCommand,
   GetParametersCommand,
+  type ParameterType,
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -61,7 +61,6 @@ const emptyAccount = () => {
   ec2.on(DescribeImageAttributeCommand).resolves({ LaunchPermissions: [] });
   autoScaling.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [] });
   autoScaling.on(DescribeLaunchConfigurationsCommand).resolves({ LaunchConfigurations: [] });
-  ssm.on(GetParametersByPathCommand).resolves({ Parameters: [] });
   ssm.on(DescribeParametersCommand).resolves({ Parameters: [] });
   ssm.on(GetParametersCommand).resolves({ Parameters: [] });
   ssm.on(GetParameterHistoryCommand).resolves({ Parameters: [] });
@@ -220,16 +219,22 @@ describe('what can use an image', () => {
     expect(world.launchConfigurations).toEqual([{ name: 'old', imageId: 'ami-00000000000000005' }]);
   });
 
-  it('reads channels with their history and AMI parameters outside the prefix', async () => {
+  it('reads channels with their history, and parameters holding ids anywhere in the account', async () => {
     // Prepare
-    ssm.on(GetParametersByPathCommand).resolves({
+    ssm.on(DescribeParametersCommand).resolves({
       Parameters: [
-        { Name: '/bakehouse/al2023-base/stable', Value: 'ami-00000000000000002' },
-        { Name: '/bakehouse/_janitor/state', Value: '{"inUseCount":3}' },
+        { Name: '/bakehouse/al2023-base/stable', Type: 'String', DataType: 'aws:ec2:image' },
+        { Name: '/bakehouse/_janitor/state', Type: 'String', DataType: 'text' },
+        { Name: '/other/ami', Type: 'String', DataType: 'aws:ec2:image' },
       ],
     });
-    ssm.on(DescribeParametersCommand).resolves({ Parameters: [{ Name: '/other/ami' }] });
-    ssm.on(GetParametersCommand).resolves({ Parameters: [{ Name: '/other/ami', Value: 'ami-00000000000000004' }] });
+    ssm.on(GetParametersCommand).resolves({
+      Parameters: [
+        { Name: '/bakehouse/al2023-base/stable', Type: 'String', Value: 'ami-00000000000000002' },
+        { Name: '/bakehouse/_janitor/state', Type: 'String', Value: '{"inUseCount":3}' },
+        { Name: '/other/ami', Type: 'String', Value: 'ami-00000000000000004' },
+      ],
+    });
     ssm.on(GetParameterHistoryCommand, { Name: '/bakehouse/al2023-base/stable' }).resolves({
       Parameters: [
         { Version: 2, Value: 'ami-00000000000000002' },
@@ -239,12 +244,157 @@ describe('what can use an image', () => {
     // Act
     const { world } = await readInventory(deps());
     // Assess
-    expect(ssm.commandCalls(DescribeParametersCommand)[0]?.args[0].input.ParameterFilters).toEqual([
-      { Key: 'DataType', Option: 'Equals', Values: ['aws:ec2:image'] },
-    ]);
     expect(world.parameters).toEqual([
       { name: '/bakehouse/al2023-base/stable', value: 'ami-00000000000000002', history: ['ami-00000000000000001'] },
       { name: '/other/ami', value: 'ami-00000000000000004' },
+    ]);
+  });
+});
+
+describe('every SSM parameter of the account', () => {
+  /** `count` text parameters `/team/p-000`…, each holding the id `ami-<8 hex of its index>`. */
+  const teamParameters = (count: number) =>
+    Array.from({ length: count }, (_, i) => ({
+      name: `/team/p-${String(i).padStart(3, '0')}`,
+      value: `ami-${i.toString(16).padStart(8, '0')}`,
+    }));
+  /** GetParameters answering from `values` as SSM does: found ones, and the rest as InvalidParameters. */
+  const answerFrom = (values: Map<string, { value: string; type?: ParameterType }>) =>
+    ssm.on(GetParametersCommand).callsFake((input: { Names: string[] }) => ({
+      Parameters: input.Names.flatMap((n) => {
+        const p = values.get(n);
+        return p ? [{ Name: n, Type: p.type ?? 'String', Value: p.value }] : [];
+      }),
+      InvalidParameters: input.Names.filter((n) => !values.has(n)),
+    }));
+
+  it('lists every page with no filter and reads the values 10 names at a time, without decryption', async () => {
+    // Prepare: 57 parameters over two pages.
+    const all = teamParameters(57);
+    ssm
+      .on(DescribeParametersCommand)
+      .resolvesOnce({ Parameters: all.slice(0, 50).map((p) => ({ Name: p.name, Type: 'String' })), NextToken: 'n1' })
+      .resolvesOnce({ Parameters: all.slice(50).map((p) => ({ Name: p.name, Type: 'String' })) });
+    answerFrom(new Map(all.map((p) => [p.name, { value: p.value }])));
+    // Act
+    const { world, calls, parameters } = await readInventory(deps());
+    // Assess
+    const describes = ssm.commandCalls(DescribeParametersCommand).map((c) => c.args[0].input);
+    expect(describes).toEqual([{ MaxResults: 50 }, { MaxResults: 50, NextToken: 'n1' }]);
+    const gets = ssm.commandCalls(GetParametersCommand).map((c) => c.args[0].input);
+    expect(gets.map((g) => g.Names?.length)).toEqual([10, 10, 10, 10, 10, 7]);
+    expect(gets.every((g) => g.WithDecryption === undefined)).toBe(true);
+    expect(world.parameters).toHaveLength(57);
+    expect(calls).toMatchObject({ DescribeParameters: 2, GetParameters: 6 });
+    expect(parameters).toEqual({ listed: 57, read: 57, secureStrings: [], unreadable: [] });
+  });
+
+  it("keeps text, StringList and JSON values that hold an id, and another team's parameter outside the prefix", async () => {
+    // Prepare
+    const values = new Map<string, { value: string; type?: ParameterType }>([
+      ['/team/web/ami-id', { value: 'ami-0123456789abcdef0' }],
+      ['/team/api/config', { value: '{"ami":"ami-0123456789abcdef1","size":"m7g.large"}' }],
+      ['/team/batch/deep', { value: '{"fleet":{"pools":[{"image":{"id":"ami-0123456789abcdef2"}}]}}' }],
+      ['/team/list', { value: 'ami-0123456789abcdef3,ami-0123456789abcdef4', type: 'StringList' }],
+      ['/team/plain', { value: 'm7g.large' }],
+    ]);
+    ssm.on(DescribeParametersCommand).resolves({
+      Parameters: [...values].map(([Name, p]) => ({ Name, Type: p.type ?? 'String', DataType: 'text' })),
+    });
+    answerFrom(values);
+    // Act
+    const { world } = await readInventory(deps());
+    // Assess
+    expect(world.parameters.map((p) => p.name).sort()).toEqual([
+      '/team/api/config',
+      '/team/batch/deep',
+      '/team/list',
+      '/team/web/ami-id',
+    ]);
+  });
+
+  it('skips SecureStrings: never read, named and counted', async () => {
+    // Prepare
+    const values = new Map([['/team/web/ami-id', { value: 'ami-0123456789abcdef0' }]]);
+    ssm.on(DescribeParametersCommand).resolves({
+      Parameters: [
+        { Name: '/team/web/ami-id', Type: 'String' },
+        { Name: '/team/db/password', Type: 'SecureString' },
+        { Name: '/team/api/token', Type: 'SecureString' },
+      ],
+    });
+    answerFrom(values);
+    // Act
+    const { parameters } = await readInventory(deps());
+    // Assess
+    const asked = ssm.commandCalls(GetParametersCommand).flatMap((c) => c.args[0].input.Names ?? []);
+    expect(asked).toEqual(['/team/web/ami-id']);
+    expect(parameters.secureStrings).toEqual(['/team/api/token', '/team/db/password']);
+  });
+
+  it('finds the names IAM refuses by reading a refused batch one name at a time', async () => {
+    // Prepare: 12 parameters, the janitor may not read /team/p-003.
+    const all = teamParameters(12);
+    const values = new Map(all.map((p) => [p.name, { value: p.value }]));
+    ssm.on(DescribeParametersCommand).resolves({ Parameters: all.map((p) => ({ Name: p.name, Type: 'String' })) });
+    ssm.on(GetParametersCommand).callsFake((input: { Names: string[] }) => {
+      if (input.Names.includes('/team/p-003')) {
+        throw Object.assign(new Error('User is not authorized to perform: ssm:GetParameters'), {
+          name: 'AccessDeniedException',
+        });
+      }
+      return { Parameters: input.Names.map((n) => ({ Name: n, Type: 'String', Value: values.get(n)?.value })) };
+    });
+    // Act
+    const { world, parameters, calls } = await readInventory(deps());
+    // Assess
+    expect(parameters.unreadable).toEqual([
+      { name: '/team/p-003', error: 'AccessDeniedException: User is not authorized to perform: ssm:GetParameters' },
+    ]);
+    expect(world.parameters.map((p) => p.name)).not.toContain('/team/p-003');
+    expect(world.parameters).toHaveLength(11);
+    // Two batches (10 + 2), then the refused one again name by name.
+    expect(calls.GetParameters).toBe(2 + 10);
+  });
+
+  it('names listed parameters SSM calls invalid, but not a name only a template knows', async () => {
+    // Prepare
+    ec2
+      .on(DescribeLaunchTemplatesCommand)
+      .resolves({ LaunchTemplates: [{ LaunchTemplateId: 'lt-0000000000000000a' }] });
+    ec2.on(DescribeLaunchTemplateVersionsCommand).resolves({
+      LaunchTemplateVersions: [
+        {
+          LaunchTemplateId: 'lt-0000000000000000a',
+          VersionNumber: 1,
+          LaunchTemplateData: { ImageId: 'resolve:ssm:/dangling' },
+        },
+      ],
+    });
+    ssm.on(DescribeParametersCommand).resolves({ Parameters: [{ Name: '/team/deleted', Type: 'String' }] });
+    answerFrom(new Map());
+    // Act
+    const { parameters } = await readInventory(deps());
+    // Assess
+    expect(parameters.unreadable.map((u) => u.name)).toEqual(['/team/deleted']);
+    expect(parameters.unreadable[0]?.error).toMatch(/^InvalidParameters/);
+  });
+
+  it('names the parameters of a batch that still fails after the retries, and does not throw', async () => {
+    // Prepare
+    ssm.on(DescribeParametersCommand).resolves({
+      Parameters: [
+        { Name: '/team/a', Type: 'String' },
+        { Name: '/team/b', Type: 'StringList' },
+      ],
+    });
+    ssm.on(GetParametersCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    // Act
+    const { parameters } = await readInventory(deps());
+    // Assess
+    expect(parameters.unreadable).toEqual([
+      { name: '/team/a', error: 'ThrottlingException: Rate exceeded' },
+      { name: '/team/b', error: 'ThrottlingException: Rate exceeded' },
     ]);
   });
 });

@@ -10,6 +10,7 @@ import type {
   WorldSnapshot,
 } from '../../functions/janitor/model';
 import {
+  amiIdsIn,
   CAPPED,
   GRACE_PERIOD,
   IMAGE_EXISTS,
@@ -299,6 +300,69 @@ describe('planJanitor rules', () => {
   });
 });
 
+describe('planJanitor parameters', () => {
+  const target = 'ami-0123456789abcdef0';
+  const short = 'ami-0000000a';
+
+  it.each([
+    ["another team's text parameter", '/team/web/ami-id', target],
+    ['a JSON value', '/team/api/config', `{"ami":"${target}","size":"m7g.large"}`],
+    ['a nested JSON value', '/team/batch/fleet', `{"pools":[{"image":{"id":"${target}"}}],"n":2}`],
+    ['a StringList item', '/team/list', `ami-0123456789abcdef9,${target}`],
+    ['a line of text', '/team/notes', `golden image: ${target} (approved)`],
+  ])('keeps an image whose id %s holds, naming the parameter', (_what, name, value) => {
+    // Prepare
+    const world = aWorld({ images: [anImage(target)], parameters: [{ name, value }] });
+    // Act
+    const p = plan(world);
+    // Assess
+    expect(actionFor(p, target)).toBeUndefined();
+    expect(p.kept.find((k) => k.id === target)).toMatchObject({ reason: 'parameter', by: name });
+    expect(p.inUse).toContain(target);
+  });
+
+  it('names the channel behind a channel or rollback-target reason, and in the unmark of a staged image', () => {
+    // Prepare
+    const world = aWorld({
+      images: [anImage(target), anImage(short, { tags: staged('marked', 1) })],
+      parameters: [{ name: '/bakehouse/web/prod', value: target, history: [target, short] }],
+    });
+    // Act
+    const p = plan(world);
+    // Assess
+    expect(p.kept.find((k) => k.id === target)).toMatchObject({ reason: 'channel', by: '/bakehouse/web/prod' });
+    expect(actionFor(p, short)).toMatchObject({ stage: 'unmark', reason: 'rollback-target /bakehouse/web/prod' });
+  });
+
+  it.each([
+    ['a longer hex run', `${target}0`],
+    ['a word character before it', `xami-0000000a`],
+    ['a 9-digit id', 'ami-00000000a'],
+  ])('does not read an id out of %s', (_what, value) => {
+    // Prepare
+    const world = aWorld({
+      images: [anImage(target), anImage(short)],
+      parameters: [{ name: '/team/x', value: `{"v":"${value}"}` }],
+    });
+    // Act
+    const p = plan(world);
+    // Assess
+    expect(actionFor(p, target)?.stage).toBe('mark');
+    expect(actionFor(p, short)?.stage).toBe('mark');
+  });
+
+  it('finds every id in a value, in order, 8 and 17 hex digits', () => {
+    // Act / Assess
+    expect(amiIdsIn(`["${target}", "ami-0000000a", {"x": "ami-0000000b"}] ami-0000000c,ami-0000000d`)).toEqual([
+      target,
+      'ami-0000000a',
+      'ami-0000000b',
+      'ami-0000000c',
+      'ami-0000000d',
+    ]);
+  });
+});
+
 describe('planJanitor stages', () => {
   const id = 'ami-0000000a';
   it.each([
@@ -465,8 +529,50 @@ describe('planJanitor fails closed', () => {
 // ---------------------------------------------------------------------------------------------
 // Property-based: generated worlds against an independent, naive oracle of "protected".
 
-const IDS = ['ami-01', 'ami-02', 'ami-03', 'ami-04', 'ami-05', 'ami-06'];
-const PARAMS = ['/bakehouse/web/prod', '/bakehouse/web/candidate', '/team/golden', '/bakehouse/lock'];
+// Real-format ids (8 and 17 hex digits): parameters hold them inside text, lists and JSON.
+const IDS = [
+  'ami-00000001',
+  'ami-00000002',
+  'ami-00000003',
+  'ami-0000000000000004a',
+  'ami-0000000000000005b',
+  'ami-0000000000000006c',
+];
+const NO_IMAGE = 'ami-000000ff';
+const PARAMS = [
+  '/bakehouse/web/prod',
+  '/bakehouse/web/candidate',
+  '/team/golden',
+  '/bakehouse/lock',
+  '/team/web/ami-id',
+  '/team/api/config',
+];
+
+/** A JSON value holding `ids` at generated depths, next to other keys; the ids it holds, for the oracle. */
+const arbJsonHolding = (ids: readonly string[]): fc.Arbitrary<string> =>
+  fc
+    .tuple(fc.array(fc.integer({ min: 0, max: 4 }), { minLength: ids.length, maxLength: ids.length }), fc.boolean())
+    .map(([depths, asArray]) => {
+      const nest = (id: string, depth: number): unknown =>
+        depth === 0
+          ? id
+          : depth % 2 === 1
+            ? { [`k${depth}`]: nest(id, depth - 1), size: 'm7g.large' }
+            : [nest(id, depth - 1), 3];
+      const leaves = ids.map((id, i) => nest(id, depths[i] ?? 0));
+      return JSON.stringify(asArray ? leaves : { ami: leaves[0] ?? null, rest: leaves.slice(1), enabled: true });
+    });
+
+/** A parameter value in one of the forms teams store: an id, a StringList, text, nested JSON, or none. */
+const arbParameterValue: fc.Arbitrary<string> = fc.oneof(
+  fc.constantFrom(...IDS, NO_IMAGE, 'locked'),
+  fc.subarray([...IDS, NO_IMAGE], { minLength: 1, maxLength: 3 }).map((ids) => ids.join(',')),
+  fc.constantFrom(...IDS).map((id) => `golden image ${id} (approved)`),
+  fc.subarray([...IDS, NO_IMAGE], { minLength: 1, maxLength: 3 }).chain(arbJsonHolding),
+);
+
+/** The ids a value holds, found apart from the planner: split on anything but word characters and '-'. */
+const idsHeld = (value: string): string[] => value.split(/[^\w-]+/).filter((token) => IDS.includes(token));
 const SNAPS = ['snap-1', 'snap-2', 'snap-3', 'snap-4', 'snap-5'];
 const ACCOUNTS = [ACCOUNT, OTHER, '333333333333', 'all'];
 
@@ -511,7 +617,7 @@ const arbImage = (id: string) =>
     });
 
 const arbRef = fc.oneof(
-  fc.constantFrom(...IDS, 'ami-ff'),
+  fc.constantFrom(...IDS, NO_IMAGE),
   fc.constantFrom(...PARAMS, '/missing').map((p) => `resolve:ssm:${p}`),
   fc.constantFrom(...PARAMS).map((p) => `resolve:ssm:${p}:2`),
 );
@@ -524,14 +630,14 @@ const arbWorld: fc.Arbitrary<World> = fc
         id: fc.constantFrom(...SNAPS),
         owned: fc.boolean(),
         managed: fc.boolean(),
-        hint: fc.constantFrom(undefined, ...IDS, 'ami-ff'),
+        hint: fc.constantFrom(undefined, ...IDS, NO_IMAGE),
         age: fc.integer({ min: 0, max: 200 }),
       }),
       { maxLength: 5 },
     ),
     instances: fc.array(
       fc.record({
-        imageId: fc.constantFrom(...IDS, 'ami-ff'),
+        imageId: fc.constantFrom(...IDS, NO_IMAGE),
         state: fc.constantFrom('running', 'stopped', 'terminated'),
       }),
       { maxLength: 3 },
@@ -554,10 +660,10 @@ const arbWorld: fc.Arbitrary<World> = fc
     parameters: fc.array(
       fc.record({
         name: fc.constantFrom(...PARAMS),
-        value: fc.constantFrom(...IDS, 'locked'),
+        value: arbParameterValue,
         history: fc.array(fc.constantFrom(...IDS), { maxLength: 3 }),
       }),
-      { maxLength: 4 },
+      { maxLength: 6 },
     ),
     confirmed: fc.subarray([OTHER, '333333333333']),
   })
@@ -629,7 +735,8 @@ const oracleProtected = (world: World, settings: JanitorSettings, image: WorldIm
     if (world.launchConfigurations.some((lc) => lc.name === group.launchConfigurationName && lc.imageId === id))
       return true;
   }
-  if (world.parameters.some((p) => p.value === id)) return true;
+  // Any parameter holding the id, whatever the form of its value.
+  if (world.parameters.some((p) => p.value === id || idsHeld(p.value).includes(id))) return true;
   for (const p of world.parameters) {
     if (/^\/bakehouse\/[^/]+\/[^/]+$/.test(p.name) && p.value.startsWith('ami-')) {
       if ((p.history ?? []).find((h) => h !== p.value) === id) return true;
@@ -774,6 +881,29 @@ describe('planJanitor properties', () => {
         }
       }),
       { numRuns: 10_000 },
+    );
+  });
+
+  it('never retires an image a text, StringList or JSON parameter holds (5,000 worlds)', () => {
+    fc.assert(
+      fc.property(arbWorld, arbSettings, (world, settings) => {
+        const held = new Set(world.parameters.flatMap((p) => idsHeld(p.value)));
+        const p = planned(planJanitor(world, settings));
+        for (const action of p.actions) {
+          if (action.kind === 'image' && ADVANCING.has(action.stage)) {
+            expect(held.has(action.id), `${action.stage} ${action.id}, which a parameter holds`).toBe(false);
+          }
+        }
+        for (const id of held) {
+          const image = world.images.find((i) => i.id === id);
+          if (image && image.ownerId === world.account && image.tags[Tag.Managed] === 'true') {
+            const kept = p.kept.find((k) => k.id === id);
+            const unmark = p.actions.find((a) => a.id === id && a.stage === 'unmark');
+            expect(kept !== undefined || unmark !== undefined, `${id} neither kept nor unmarked`).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 5_000 },
     );
   });
 
