@@ -2,12 +2,16 @@
  * The sandbox DynamoDB's pure parts: which items TTL deletes and when, which resource each action
  * is authorized on, and what an AWS::DynamoDB::Table provisions (name, Ref, Arn, calls).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { planResource } from '../../src/provision/plan';
 import { TemplateResolver } from '../../src/provision/resolver';
 import type { ServiceContext } from '../../src/service';
 import { dynamodbAuthz } from '../../src/services/dynamodb/authz';
+import { startBackend } from '../../src/services/dynamodb/backend';
 import { expiryOf, isDueForDeletion } from '../../src/services/dynamodb/ttl';
 
 const NOW_MS = Date.UTC(2026, 11, 5, 12, 0, 0);
@@ -108,5 +112,32 @@ describe('dynamodb provisioning plan', () => {
     expect(planned.calls[2]?.input).toMatchObject({
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true, RecoveryPeriodInDays: 7 },
     });
+  });
+});
+
+describe('dynamodb backend', () => {
+  it('refuses a LevelDB another sandbox holds, naming the fix, and opens it once that one has stopped', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'bakehouse-dynalite-'));
+    const path = join(dir, 'dynamodb');
+    const first = await startBackend({ path });
+    try {
+      // Act
+      const refused = await startBackend({ path }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      await first.close();
+      const second = await startBackend({ path });
+      const listed = await second.call('ListTables', {});
+      await second.close();
+
+      // Assess
+      expect((refused as Error).message).toContain('in use by another running sandbox');
+      expect(listed).toEqual({ status: 200, body: { TableNames: [] } });
+    } finally {
+      await first.close().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

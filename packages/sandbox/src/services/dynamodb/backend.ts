@@ -9,6 +9,7 @@
  */
 import { rmSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import dynalite from 'dynalite';
 
@@ -37,8 +38,37 @@ export interface BackendOptions {
   readonly wipe?: boolean;
 }
 
+interface LevelDatabase {
+  open(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens and closes the LevelDB with dynalite's own `level` (the same copy dynalite opens it with):
+ * a database another running sandbox holds is refused here with the fix, where dynalite would
+ * crash the process on its first read.
+ */
+const probe = async (path: string): Promise<void> => {
+  const fromDynalite = createRequire(createRequire(import.meta.url).resolve('dynalite'));
+  const { Level } = fromDynalite('level') as { Level: new (path: string) => LevelDatabase };
+  const db = new Level(path);
+  try {
+    await db.open();
+  } catch (error) {
+    const locked = (error as { cause?: { code?: unknown } }).cause?.code === 'LEVEL_LOCKED';
+    throw new Error(
+      locked
+        ? `the sandbox DynamoDB data in ${path} is in use by another running sandbox: stop it, or give this one another state directory (--state)`
+        : `the sandbox DynamoDB data in ${path} cannot be opened: ${(error as Error).message}; start with --reset to begin again`,
+      { cause: error },
+    );
+  }
+  await db.close();
+};
+
 export const startBackend = async (options: BackendOptions): Promise<DynamoBackend> => {
   if (options.path !== undefined && options.wipe) rmSync(options.path, { recursive: true, force: true });
+  if (options.path !== undefined) await probe(options.path);
   // Tables are ACTIVE as soon as CreateTable returns: the sandbox has no provisioning delay to
   // model, and CloudFormation waits for ACTIVE before dependants anyway.
   const server: Server = dynalite({
