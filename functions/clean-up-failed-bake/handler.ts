@@ -1,17 +1,48 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { BakeFailure, BakeFailureInput } from '../commons/bake-plan';
-import { createEc2Client, createSsmClient } from '../commons/clients';
+import { createEc2Client, createEventBridgeClient, createSfnClient, createSsmClient } from '../commons/clients';
+import { bakehouseConfig } from '../commons/config';
+import { readEnv } from '../commons/env';
 import { logger } from '../commons/powertools';
 import { cleanUpFailedBake } from './core';
+import {
+  cleanUpStoppedExecution,
+  type ExecutionStatusChange,
+  isExecutionStatusChange,
+  type StoppedExecutionDeps,
+  type StoppedExecutionResult,
+} from './stopped-execution';
 
-const deps = { ec2: createEc2Client(), ssm: createSsmClient(), logger };
+const env = readEnv(['EVENT_BUS_NAME']);
 
-const cleanUpFailedBakeHandler = async (event: BakeFailureInput): Promise<BakeFailure> => {
+const deps: StoppedExecutionDeps = {
+  ec2: createEc2Client(),
+  ssm: createSsmClient(),
+  sfn: createSfnClient(),
+  events: createEventBridgeClient(),
+  target: { busName: env.EVENT_BUS_NAME, source: bakehouseConfig().settings.eventSource },
+  logger,
+};
+
+/**
+ * Two callers: the bake state machine's CleanUpFailedBake task (the bake record; the machine
+ * publishes `Bake Failed`), and the rule on Step Functions' status changes for executions that
+ * ended outside that path (stopped-execution.ts; this function publishes `Bake Failed`).
+ */
+const cleanUpFailedBakeHandler = async (
+  event: BakeFailureInput | ExecutionStatusChange,
+): Promise<BakeFailure | StoppedExecutionResult> => {
+  if (isExecutionStatusChange(event)) {
+    logger.appendKeys({ executionArn: event.detail?.executionArn, bakeId: event.detail?.name });
+    const result = await cleanUpStoppedExecution(event, deps);
+    logger.info('stopped execution handled', { outcome: result.outcome });
+    return result;
+  }
   logger.appendKeys({ bakeId: event.bakeId });
   return cleanUpFailedBake(event, deps);
 };
 
-export const handler = middy<BakeFailureInput, BakeFailure>()
+export const handler = middy<BakeFailureInput | ExecutionStatusChange, BakeFailure | StoppedExecutionResult>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .handler(cleanUpFailedBakeHandler);
