@@ -57,8 +57,14 @@ export const addJanitor = (context: PipelineContext): void => {
         actions: ['ssm:GetParametersByPath', 'ssm:GetParameter', 'ssm:GetParameters', 'ssm:GetParameterHistory'],
         resources: [arns.parameter(prefix), prefixed],
       }),
+      // Any parameter of the account may hold an AMI id (another team's `/team/web/ami-id`, a JSON
+      // value): the inventory lists them all (ssm:DescribeParameters, above: no resource-level
+      // permissions) and reads their values with GetParameters, without decryption. No kms:Decrypt
+      // anywhere: SecureStrings are skipped, never read (functions/janitor/inventory.ts). A name
+      // this role may not read is reported, and stops the run unless
+      // settings.janitor.unreadableParameters is 'continue'.
       new PolicyStatement({
-        sid: 'ReadImageParameters',
+        sid: 'ReadAllParameters',
         effect: Effect.ALLOW,
         actions: ['ssm:GetParameters', 'ssm:GetParameterHistory'],
         resources: [anyParameter, publicParameters],
@@ -125,7 +131,7 @@ export const addJanitor = (context: PipelineContext): void => {
     wildcards: {
       resources: [images, snapshots, anyParameter, publicParameters, prefixed],
       reason:
-        'The janitor reads the whole account (Describe* and ssm:DescribeParameters support no resource-level permissions; any parameter may hold an AMI id a launch template resolves with resolve:ssm:), and changes images and snapshots only known at run time: every change requires the bakehouse:managed=true tag, and tag writes are limited to the janitor keys.',
+        'The janitor reads the whole account: Describe* and ssm:DescribeParameters support no resource-level permissions, and it reads every parameter of the account and region (ssm:GetParameters on parameter/*, never decrypted: no kms:Decrypt) because any of them may hold an AMI id, as its value, a StringList item or inside JSON, or be resolved by a launch template with resolve:ssm:. It changes images and snapshots only known at run time: every change requires the bakehouse:managed=true tag, and tag writes are limited to the janitor keys.',
     },
   });
 

@@ -150,6 +150,39 @@ describe('the role', () => {
   });
 });
 
+describe('what the role can read', () => {
+  const PARAMETER = (name: string) => `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/${name.replace(/^\//, '')}`;
+
+  it('lists every parameter of the account and reads any of them, wherever it lives', () => {
+    // Assess
+    expect(can('ssm:DescribeParameters', '*')).toBe(true);
+    for (const name of ['/team/web/ami-id', '/team/api/config', 'flat-name', '/bakehouse/al2023-base/stable']) {
+      expect(can('ssm:GetParameters', PARAMETER(name)), name).toBe(true);
+    }
+  });
+
+  it('never decrypts: no kms action at all, so a SecureString cannot be read', () => {
+    // Assess
+    expect(
+      statements()
+        .flatMap((s) => asList(s.Action))
+        .filter((a) => a.startsWith('kms:')),
+    ).toEqual([]);
+    expect(can('kms:Decrypt', `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`)).toBe(false);
+  });
+
+  it('tells cdk-nag why it reads every parameter (the wildcard suppression reason)', () => {
+    // Assess
+    const suppressions = ofType('AWS::IAM::Policy').flatMap(([, resource]) =>
+      (
+        (resource as { Metadata?: { cdk_nag?: { rules_to_suppress?: { reason: string }[] } } }).Metadata?.cdk_nag
+          ?.rules_to_suppress ?? []
+      ).map((rule) => rule.reason),
+    );
+    expect(suppressions.some((r) => r.includes('it reads every parameter of the account and region'))).toBe(true);
+  });
+});
+
 describe('what the role can make deletable', () => {
   const foreign = { Owner: 'someone-else' };
   const ours = { 'bakehouse:managed': 'true', 'bakehouse:family': 'al2023-base' };
