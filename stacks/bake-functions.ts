@@ -10,7 +10,9 @@ import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { Function as SstFunction } from 'sst/constructs';
 import { TERMINAL_STATUSES } from '../functions/commons/automation-status';
 import { Tag } from '../functions/commons/bake-plan';
+import { STATE_TABLE_NAME_KEY } from '../functions/commons/env';
 import { DetailType, SSM_AUTOMATION_STATUS_DETAIL_TYPE, SSM_EVENT_SOURCE } from '../functions/commons/events';
+import { lockKeyPattern } from '../functions/commons/state-table';
 import type { BakeAutomation } from './bake-automation';
 import { AUTOMATION_WAIT_SECONDS } from './bake-state-machine';
 import { lambdaTarget, type PipelineContext, retryAsyncInto } from './pipeline-context';
@@ -41,7 +43,6 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
   const prefix = config.settings.parameterPrefix;
   // The state machine's name and ARN are known before the machine exists (bake-state-machine.ts).
   const stateMachineArn = arns.stateMachine(names.stateMachine);
-  const locks = context.parameter('_locks/*');
   const callbacks = context.parameter('_callbacks/*');
   // Sources named by a parameter outside /aws/service and the prefix are readable one by one.
   const sourceParameters = [
@@ -89,9 +90,9 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
     description: 'First task of the bake: resolves the source, computes the bake key, takes the family lock',
     timeout: '2 minutes',
     wildcards: {
-      resources: [arns.publicParameter('/aws/service/*'), context.parameter('*'), locks, planBakeExecutions],
+      resources: [arns.publicParameter('/aws/service/*'), context.parameter('*'), planBakeExecutions],
       reason:
-        'PlanBake reads the public /aws/service/* source parameters and the prefix channels (paths unknown until a family names them), takes per-family locks under <prefix>/_locks/*, checks executions of this one state machine, and DescribeImages supports no resource-level permissions.',
+        'PlanBake reads the public /aws/service/* source parameters and the prefix channels (paths unknown until a family names them), checks executions of this one state machine (the family lock holder), and DescribeImages supports no resource-level permissions.',
     },
     environment: {
       STATE_MACHINE_ARN: stateMachineArn,
@@ -102,6 +103,7 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
       AUTOMATION_ROLE_ARN: automation.role.roleArn,
       AUTOMATION_WAIT_SECONDS: String(AUTOMATION_WAIT_SECONDS),
       BUILDER_INSTANCE_PROFILE: context.builderProfileName,
+      [STATE_TABLE_NAME_KEY]: context.stateTable.tableName,
     },
     statements: [
       new PolicyStatement({
@@ -110,13 +112,13 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
         actions: ['ssm:GetParameter'],
         resources: [arns.publicParameter('/aws/service/*'), context.parameter('*'), ...sourceParameters],
       }),
-      new PolicyStatement({
-        sid: 'HoldFamilyLock',
-        effect: Effect.ALLOW,
-        // Taken here; released by the functions that end a bake, which grant DeleteParameter.
-        actions: ['ssm:PutParameter'],
-        resources: [locks],
-      }),
+      // Takes (PutItem), reads the holder of (GetItem) and, when the key turns out to be baked
+      // already, gives back (DeleteItem) family locks, and no other item of the state table.
+      context.stateTableAccess(
+        'HoldFamilyLock',
+        ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+        [lockKeyPattern('family')],
+      ),
       new PolicyStatement({
         sid: 'DescribeImages',
         effect: Effect.ALLOW,
@@ -190,16 +192,16 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
     handler: 'functions/clean-up-failed-bake/handler.handler',
     description: 'Failure path: stops the automation, terminates builders, discards images, releases the lock',
     timeout: '5 minutes',
+    environment: { [STATE_TABLE_NAME_KEY]: context.stateTable.tableName },
     wildcards: {
       resources: [
         arns.automationExecutions(),
         arns.ec2('instance/*'),
         arns.ec2Unowned('image/*'),
         arns.ec2Unowned('snapshot/*'),
-        locks,
       ],
       reason:
-        'A failed bake leaves instances, images and snapshots whose ids are only known at run time: termination needs bakehouse:role=builder and deregistration bakehouse:managed=true on the resource; Describe* supports no resource-level permissions; automation executions and family locks are scoped to their ARN prefixes.',
+        'A failed bake leaves instances, images and snapshots whose ids are only known at run time: termination needs bakehouse:role=builder and deregistration bakehouse:managed=true on the resource; Describe* supports no resource-level permissions; automation executions are scoped to their ARN prefix.',
     },
     statements: [
       new PolicyStatement({
@@ -228,12 +230,13 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
         resources: [arns.ec2Unowned('image/*'), arns.ec2Unowned('snapshot/*')],
         conditions: { StringEquals: { [`aws:ResourceTag/${Tag.Managed}`]: 'true' } },
       }),
-      new PolicyStatement({
-        sid: 'ReleaseFamilyLock',
-        effect: Effect.ALLOW,
-        actions: ['ssm:DeleteParameter', 'ssm:GetParameter'],
-        resources: [locks],
-      }),
+      // Deletes the family lock only while this bake owns it (a conditional DeleteItem), and reads
+      // who holds it when it does not.
+      context.stateTableAccess(
+        'ReleaseFamilyLock',
+        ['dynamodb:DeleteItem', 'dynamodb:GetItem'],
+        [lockKeyPattern('family')],
+      ),
     ],
   });
 

@@ -8,6 +8,7 @@ import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { DefinitionBody, LogLevel, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Tag } from '../functions/commons/bake-plan';
+import { lockKeyPattern } from '../functions/commons/state-table';
 import { BAKE_STATE_MACHINE_FILE, type BakeSubstitution } from '../state-machines/bake';
 import { startAutomationStatements } from './automation-role';
 import type { BakeAutomation } from './bake-automation';
@@ -24,7 +25,6 @@ export const addBakeStateMachine = (
   tasks: BakeTaskFunctions,
 ): StateMachine => {
   const { stack, config, names, arns } = context;
-  const locks = context.parameter('_locks/*');
 
   const logs = new LogGroup(stack, 'BakeStateMachineLogs', {
     logGroupName: `/aws/vendedlogs/states/${names.stateMachine}`,
@@ -70,12 +70,8 @@ export const addBakeStateMachine = (
       actions: ['ec2:DescribeImages'],
       resources: ['*'],
     }),
-    new PolicyStatement({
-      sid: 'ReleaseFamilyLock',
-      effect: Effect.ALLOW,
-      actions: ['ssm:DeleteParameter'],
-      resources: [locks],
-    }),
+    // ReleaseFamilyLock: a DeleteItem conditional on this execution owning the family lock.
+    context.stateTableAccess('ReleaseFamilyLock', ['dynamodb:DeleteItem'], [lockKeyPattern('family')]),
     context.publishEvents,
   ];
   for (const statement of statements) role.addToPolicy(statement);
@@ -87,6 +83,7 @@ export const addBakeStateMachine = (
     EventBusName: context.bus.eventBusName,
     EventSource: config.settings.eventSource,
     AutomationWaitSeconds: String(AUTOMATION_WAIT_SECONDS),
+    StateTableName: context.stateTable.tableName,
   };
   const machine = new StateMachine(stack, 'BakeStateMachine', {
     stateMachineName: names.stateMachine,
@@ -103,12 +100,11 @@ export const addBakeStateMachine = (
     {
       id: 'AwsSolutions-IAM5',
       reason:
-        'Vended log delivery (logs:*LogDelivery, Describe*) and X-Ray segments require Resource *; images to tag are only known at run time and must carry bakehouse:managed=true; automation executions get their ids at start; family locks are per family under <prefix>/_locks/*; ec2:DescribeImages (for the aws:ec2:image parameter check) supports no resource-level permissions; an automation definition ARN ends in its version (:$DEFAULT, :$LATEST, :n), all of which run the same deployed document.',
+        'Vended log delivery (logs:*LogDelivery, Describe*) and X-Ray segments require Resource *; images to tag are only known at run time and must carry bakehouse:managed=true; automation executions get their ids at start; ec2:DescribeImages (for the aws:ec2:image parameter check) supports no resource-level permissions; an automation definition ARN ends in its version (:$DEFAULT, :$LATEST, :n), all of which run the same deployed document.',
       appliesTo: wildcardFindings(stack, [
         '*',
         arns.ec2Unowned('image/*'),
         arns.automationExecutions(),
-        locks,
         ...automation.documentNames.map((name) => arns.automationDefinition(name)),
       ]),
     },

@@ -9,6 +9,7 @@
  */
 
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { EventBus } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import {
@@ -24,6 +25,7 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { type App, type FunctionProps, Function as SstFunction, type Stack } from 'sst/constructs';
 import type { BakehouseConfig } from '../functions/commons/families';
+import { StateTableSchema } from '../functions/commons/state-table';
 import { type Arns, arnsOf } from './arns';
 import { bakeRequestPolicyStatements } from './bus-policy';
 import { suppress, wildcardFindings } from './nag';
@@ -68,6 +70,17 @@ export interface PipelineContext {
   readonly builderProfileName: string;
   /** Retention of every log group the stack creates (functions and state machine). */
   readonly logRetention: RetentionDays;
+  /**
+   * The state table: Bakehouse state that needs compare-and-swap (locks, versioned records with a
+   * TTL), functions/commons/state-table.ts. Functions get its name as `STATE_TABLE_NAME` and access
+   * through `stateTableAccess`, never a blanket grant.
+   */
+  readonly stateTable: Table;
+  /**
+   * `actions` on the state table, only on items whose partition key matches one of `keyPatterns`
+   * (`lock#family#*`: commons/state-table.ts's `lockKeyPattern`).
+   */
+  stateTableAccess(sid: string, actions: readonly StateTableAction[], keyPatterns: readonly string[]): PolicyStatement;
   /** A function with its own role and log group (`id` is the construct id). */
   addFunction(id: string, spec: FunctionSpec): SstFunction;
   /**
@@ -83,6 +96,9 @@ export interface PipelineContext {
   /** Every queue `addDeadLetterQueue` made, in the order made: each gets a not-empty alarm. */
   readonly deadLetterQueues: readonly DeadLetterQueue[];
 }
+
+/** The item-level actions a function may be granted on the state table. */
+export type StateTableAction = 'dynamodb:GetItem' | 'dynamodb:PutItem' | 'dynamodb:DeleteItem' | 'dynamodb:UpdateItem';
 
 export interface PipelineContextInput {
   readonly stack: Stack;
@@ -145,6 +161,20 @@ export const createPipelineContext = ({
   ]);
   const builderProfile = new CfnInstanceProfile(stack, 'BuilderInstanceProfile', { roles: [builderRole.roleName] });
 
+  // --- the state table: what needs compare-and-swap ---------------------------------------------
+  // SSM parameters have no conditional write; DynamoDB's condition expressions do
+  // (functions/commons/state-table.ts). On demand: a handful of writes per bake. TTL deletes
+  // expired items in the background (the code never relies on it to end a lock). Point-in-time
+  // recovery, and RETAIN: deleting the stack must not drop locks held by running bakes.
+  const stateTable = new Table(stack, 'StateTable', {
+    partitionKey: { name: StateTableSchema.partitionKey, type: AttributeType.STRING },
+    billingMode: BillingMode.PAY_PER_REQUEST,
+    timeToLiveAttribute: StateTableSchema.ttlAttribute,
+    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+    encryption: TableEncryption.AWS_MANAGED,
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+
   return {
     stack,
     app,
@@ -156,6 +186,18 @@ export const createPipelineContext = ({
     builderRole,
     builderProfileName: builderProfile.ref,
     logRetention,
+    stateTable,
+    // dynamodb:LeadingKeys holds the partition key values a request touches; ForAllValues makes
+    // every one of them match ("Using IAM policy conditions for fine-grained access control",
+    // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html).
+    stateTableAccess: (sid, actions, keyPatterns) =>
+      new PolicyStatement({
+        sid,
+        effect: Effect.ALLOW,
+        actions: [...actions],
+        resources: [stateTable.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...keyPatterns] } },
+      }),
     functions,
     deadLetterQueues,
     parameter: (path) => arns.parameter(`${config.settings.parameterPrefix}/${path}`),

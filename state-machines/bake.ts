@@ -61,6 +61,7 @@ export const BAKE_SUBSTITUTIONS = [
   'EventBusName',
   'EventSource',
   'AutomationWaitSeconds',
+  'StateTableName',
 ] as const;
 export type BakeSubstitution = (typeof BAKE_SUBSTITUTIONS)[number];
 
@@ -126,6 +127,12 @@ export interface StartedBake extends BakeRecord {
 /** The execution's output when the bake succeeded. */
 export interface FinishedBake extends StartedBake {
   readonly automation: AutomationRecord & { readonly result: AutomationResult };
+  /**
+   * Set when ReleaseFamilyLock did not delete the lock: `DynamoDb.ConditionalCheckFailedException`
+   * when another bake had taken it over (or it was gone), or an error that outlasted the retries.
+   * The bake still succeeds; the lock, if left, is taken over as stale once this execution ends.
+   */
+  readonly lockRelease?: ErrorRecord;
 }
 
 /** Step Functions' error record, as a Catch writes it. */

@@ -19,9 +19,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import {
   type AutomationExecution,
-  DeleteParameterCommand,
   GetAutomationExecutionCommand,
-  GetParameterCommand,
   type SSMClient,
   StopAutomationExecutionCommand,
 } from '@aws-sdk/client-ssm';
@@ -38,11 +36,18 @@ import type { CleanupError } from '../commons/events';
 import { ResourceNotVisibleError, type VisibilityWait, waitForInstanceVisible } from '../commons/eventual-consistency';
 import { eachPage } from '../commons/pages';
 import type { LogPort } from '../commons/powertools';
+import { LockNotHeldError, type Locks } from '../commons/state-table';
 
 export interface CleanUpFailedBakeDeps {
   readonly ec2: Pick<EC2Client, 'send'>;
   readonly ssm: Pick<SSMClient, 'send'>;
   readonly logger: LogPort;
+  /**
+   * The family lock in the state table (commons/state-table.ts). Without it the release is reported
+   * as a cleanup error, and the lock waits for the next planner, which takes it over as stale once
+   * this execution has ended.
+   */
+  readonly locks?: Pick<Locks, 'release'>;
   /** How long to wait for a just-launched builder to become visible; eventual-consistency.ts's defaults when omitted. */
   readonly visibilityWait?: VisibilityWait;
 }
@@ -135,8 +140,8 @@ export const cleanUpFailedBake = async (input: BakeFailureInput, deps: CleanUpFa
         [],
       );
   if (input.plan?.action === 'bake') {
-    const lockName = input.plan.lockParameterName;
-    await attempt(CleanupStep.ReleaseLock, lockName, () => releaseLock(lockName, input.bakeId, deps), undefined);
+    const lockKey = input.plan.lockKey;
+    await attempt(CleanupStep.ReleaseLock, lockKey, () => releaseLock(lockKey, input.bakeId, deps), undefined);
   }
 
   const failure: BakeFailure = {
@@ -330,15 +335,21 @@ const discardImages = async (bakeId: string, deps: CleanUpFailedBakeDeps): Promi
   return ids;
 };
 
-const releaseLock = async (name: string, bakeId: string, deps: CleanUpFailedBakeDeps): Promise<void> => {
-  let holder: string | undefined;
-  try {
-    const { Parameter } = await deps.ssm.send(new GetParameterCommand({ Name: name }));
-    holder = (parseJson(Parameter?.Value) as { bakeId?: string } | undefined)?.bakeId;
-  } catch (error) {
-    if (errorNameOf(error) === 'ParameterNotFound') return;
-    throw error;
+/**
+ * Deletes the family lock only while this bake owns it (a DeleteItem conditional on the owner). A
+ * lock that is gone was released already, or expired and deleted: nothing to do. A lock another
+ * bake holds means a planner took it over as stale while this bake still ran: not ours to delete,
+ * and worth reporting (the cleanup error names the holder).
+ */
+const releaseLock = async (key: string, bakeId: string, deps: CleanUpFailedBakeDeps): Promise<void> => {
+  if (!deps.locks) {
+    throw new LockNotHeldError(
+      `no state table to release ${key} in. Fix: deploy through the Bakehouse stack, which sets STATE_TABLE_NAME`,
+    );
   }
-  if (holder !== bakeId) return; // another bake took it over; not ours to release
-  await deps.ssm.send(new DeleteParameterCommand({ Name: name }));
+  const result = await deps.locks.release(key, bakeId);
+  if (result.released || result.holder === undefined) return;
+  throw new LockNotHeldError(
+    `${key} is held by ${result.holder.owner} (since ${result.holder.acquiredAt}), not by this bake: it was taken over as stale, and is left to its holder`,
+  );
 };

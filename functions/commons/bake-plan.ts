@@ -93,8 +93,11 @@ export interface BakeActionPlan extends BakePlanBase {
   readonly imageTags: readonly AwsTag[];
   /** The family's `candidate` channel parameter. */
   readonly candidateParameterName: string;
-  /** The family lock plan-bake holds for this bake; released on every path. */
-  readonly lockParameterName: string;
+  /**
+   * The key of the family lock plan-bake holds for this bake in the state table (`lock#family#<family>`,
+   * commons/state-table.ts); released on every path, only while this bake (the owner) holds it.
+   */
+  readonly lockKey: string;
   /** How many automation wait periods may pass before the bake counts as timed out. */
   readonly maxWaits: number;
 }

@@ -1,7 +1,9 @@
 /**
  * Plans one bake: validates the request, resolves the source image, computes the bake key and
  * decides between "skip" (an available image already has this key) and "bake" (with the family
- * lock held and every automation parameter filled in).
+ * lock held and every automation parameter filled in). The decision that a key is not yet baked is
+ * made while this bake holds the family lock (state table, commons/state-table.ts): looked at
+ * before, two concurrent requests for a never-baked key would both bake it.
  *
  * The bake key holds the *resolved* source AMI id, the document's content hash and the normalized
  * parameters, never a label such as "latest": a new upstream image or a changed document is a new
@@ -22,8 +24,15 @@
  */
 import { DescribeImagesCommand, type EC2Client, type Image } from '@aws-sdk/client-ec2';
 import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { type AwsTag, type BakePlan, type DocumentParameters, type ReleaseTarget, Tag } from '../commons/bake-plan';
+import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import {
+  type AwsTag,
+  type BakePlan,
+  type DocumentParameters,
+  type ReleaseTarget,
+  type SkipPlan,
+  Tag,
+} from '../commons/bake-plan';
 import {
   errorNameOf,
   FamilyBusyError,
@@ -38,6 +47,7 @@ import { canonicalJson, sha256Hex, uuidFrom } from '../commons/hashing';
 import { eachPage } from '../commons/pages';
 import type { LogPort } from '../commons/powertools';
 import { familyDocumentValues, releasePolicyOf, releaseVersionOf } from '../commons/render';
+import { type Lock, type Locks, lockKey as lockKeyOf } from '../commons/state-table';
 
 export interface DocumentRef {
   readonly name: string;
@@ -61,6 +71,8 @@ export interface PlanBakeDeps {
   readonly ec2: Pick<EC2Client, 'send'>;
   readonly ssm: Pick<SSMClient, 'send'>;
   readonly sfn: Pick<SFNClient, 'send'>;
+  /** The family lock, in the state table (commons/state-table.ts). */
+  readonly locks: Pick<Locks, 'acquire' | 'takeOver' | 'release'>;
   readonly clock: () => Date;
   readonly logger: LogPort;
 }
@@ -82,11 +94,20 @@ const PER_BAKE_PARAMETERS = new Set([
 /** The lock stays valid this long after a bake's own timeout, in case its cleanup never ran. */
 const LOCK_GRACE_MINUTES = 30;
 
-interface LockRecord {
-  readonly bakeId: string;
-  readonly acquiredAt: string;
-  readonly expiresAt: string;
-}
+/** How often a lock that vanished between a failed put and the read is tried again before waiting. */
+const ACQUIRE_ATTEMPTS = 3;
+
+/** The family lock's key in the state table. */
+export const familyLockKey = (family: string): string => lockKeyOf('family', family);
+
+/**
+ * Gives the lock back when this bake turns out to have nothing to do. A lost condition (someone
+ * took the lock over meanwhile) is logged by the lock module and changes nothing here: the skip
+ * stands, and the lock is not this bake's to delete.
+ */
+const releaseFamilyLock = async (key: string, bakeId: string, deps: PlanBakeDeps): Promise<void> => {
+  await deps.locks.release(key, bakeId);
+};
 
 interface ResolvedSource {
   readonly image: Image & { ImageId: string };
@@ -120,16 +141,29 @@ export const planBake = async (input: PlanBakeInput, deps: PlanBakeDeps): Promis
     plannedAt: now.toISOString(),
   };
 
+  // A cheap first look: a key already baked is skipped without waiting for the lock. It cannot
+  // prove the key is *not* baked (another bake of it may be running), so the look that decides is
+  // the one below, made while this bake holds the lock.
+  const skip = (existingAmiId: string): SkipPlan => {
+    deps.logger.info('bake key already baked; skipping', { bakeKey, existingAmiId });
+    return { ...base, action: 'skip', existingAmiId };
+  };
   if (!request.force) {
     const existing = await findBakedImage(bakeKey, deps);
-    if (existing) {
-      deps.logger.info('bake key already baked; skipping', { bakeKey, existingAmiId: existing });
-      return { ...base, action: 'skip', existingAmiId: existing };
-    }
+    if (existing) return skip(existing);
   }
 
-  const lockParameterName = `${deps.config.settings.parameterPrefix}/_locks/${family.name}`;
-  await acquireFamilyLock(lockParameterName, input.bakeId, family, now, deps);
+  const lockKey = familyLockKey(family.name);
+  await acquireFamilyLock(lockKey, input.bakeId, family, now, deps);
+  if (!request.force) {
+    // The bake that held the lock before may have just baked this key; it tags its image before it
+    // releases the lock (bake.asl.json: TagAmi, then ReleaseFamilyLock).
+    const existing = await findBakedImage(bakeKey, deps);
+    if (existing) {
+      await releaseFamilyLock(lockKey, input.bakeId, deps);
+      return skip(existing);
+    }
+  }
 
   const imageName = parameters.ImageName?.[0] ?? '';
   return {
@@ -141,7 +175,7 @@ export const planBake = async (input: PlanBakeInput, deps: PlanBakeDeps): Promis
     imageName,
     imageTags: imageTags(family, request, source, bakeKey, input.bakeId, imageName),
     candidateParameterName: channelParameterName(deps.config.settings, family.name, CANDIDATE_CHANNEL),
-    lockParameterName,
+    lockKey,
     maxWaits: Math.max(1, Math.ceil((family.builder.timeoutMinutes * 60) / deps.settings.automationWaitSeconds)),
   };
 };
@@ -363,61 +397,47 @@ export const computeBakeKey = (
   return sha256Hex(canonicalJson(release === null ? key : { ...key, release }));
 };
 
-const acquireFamilyLock = async (
-  name: string,
-  bakeId: string,
-  family: Family,
-  now: Date,
-  deps: PlanBakeDeps,
-): Promise<void> => {
-  const record: LockRecord = {
-    bakeId,
-    acquiredAt: now.toISOString(),
-    expiresAt: new Date(now.getTime() + (family.builder.timeoutMinutes + LOCK_GRACE_MINUTES) * 60_000).toISOString(),
-  };
-  const put = (overwrite: boolean) =>
-    deps.ssm.send(
-      new PutParameterCommand({
-        Name: name,
-        Value: JSON.stringify(record),
-        Type: 'String',
-        Overwrite: overwrite,
-        Description: `Bakehouse lock: one bake of ${family.name} at a time`,
-      }),
-    );
-  try {
-    await put(false);
-    return;
-  } catch (error) {
-    if (errorNameOf(error) !== 'ParameterAlreadyExists') throw error;
-  }
-  const holder = parseLock(await readParameter(name, deps));
-  if (holder?.bakeId === bakeId) return; // this bake already holds it (PlanBake retried)
-  if (holder && !(await isStale(holder, now, deps))) {
+/**
+ * Takes the family lock in the state table (commons/state-table.ts): one conditional PutItem, so of
+ * any number of concurrent planners exactly one holds it. A lock that is held by a stale bake
+ * (expired, or its execution no longer running) is taken over with a PutItem conditional on that
+ * very holder, so of several planners that judged it stale, one wins and the others wait. A lock
+ * that vanished between the failed put and the read is simply tried again: it was released, not
+ * abandoned, and is never taken over blindly.
+ */
+const acquireFamilyLock = async (key: string, bakeId: string, family: Family, now: Date, deps: PlanBakeDeps) => {
+  const expiresAt = new Date(now.getTime() + (family.builder.timeoutMinutes + LOCK_GRACE_MINUTES) * 60_000);
+  for (let attempt = 1; ; attempt++) {
+    const result = await deps.locks.acquire(key, bakeId, expiresAt);
+    if (result.acquired) return;
+    const { holder } = result;
+    if (holder === undefined) {
+      if (attempt < ACQUIRE_ATTEMPTS) continue;
+      throw new FamilyBusyError(
+        `family '${family.name}': its lock changed hands ${ACQUIRE_ATTEMPTS} times while this bake tried to take it; this bake waits`,
+      );
+    }
+    if (!(await isStale(holder, now, deps))) {
+      throw new FamilyBusyError(
+        `family '${family.name}' is being baked by ${holder.owner} (since ${holder.acquiredAt}); this bake waits for it`,
+      );
+    }
+    deps.logger.warn('taking over a stale family lock', {
+      family: family.name,
+      previous: { owner: holder.owner, acquiredAt: holder.acquiredAt, expiresAt: holder.expiresAt.toISOString() },
+    });
+    const takeOver = await deps.locks.takeOver(key, holder.owner, bakeId, expiresAt);
+    if (takeOver.acquired) return;
     throw new FamilyBusyError(
-      `family '${family.name}' is being baked by ${holder.bakeId} (since ${holder.acquiredAt}); this bake waits for it`,
+      `family '${family.name}': another bake (${takeOver.holder?.owner ?? 'since released'}) took over the stale lock of ${holder.owner} first; this bake waits`,
     );
-  }
-  deps.logger.warn('taking over a stale family lock', { family: family.name, previous: holder ?? 'unreadable' });
-  await put(true);
-};
-
-const parseLock = (value: string | undefined): LockRecord | undefined => {
-  if (!value) return undefined;
-  try {
-    const parsed = JSON.parse(value) as Partial<LockRecord>;
-    return typeof parsed.bakeId === 'string' && typeof parsed.expiresAt === 'string'
-      ? { bakeId: parsed.bakeId, expiresAt: parsed.expiresAt, acquiredAt: parsed.acquiredAt ?? '' }
-      : undefined;
-  } catch {
-    return undefined;
   }
 };
 
 /** A lock is stale when it expired, or when the execution that took it is no longer running. */
-const isStale = async (holder: LockRecord, now: Date, deps: PlanBakeDeps): Promise<boolean> => {
-  if (Date.parse(holder.expiresAt) <= now.getTime()) return true;
-  const executionArn = `${deps.settings.stateMachineArn.replace(':stateMachine:', ':execution:')}:${holder.bakeId}`;
+const isStale = async (holder: Lock, now: Date, deps: PlanBakeDeps): Promise<boolean> => {
+  if (holder.expired || holder.expiresAt.getTime() <= now.getTime()) return true;
+  const executionArn = `${deps.settings.stateMachineArn.replace(':stateMachine:', ':execution:')}:${holder.owner}`;
   try {
     const execution = await deps.sfn.send(new DescribeExecutionCommand({ executionArn }));
     return execution.status !== 'RUNNING';

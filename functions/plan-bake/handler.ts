@@ -3,8 +3,9 @@ import middy from '@middy/core';
 import type { BakePlan } from '../commons/bake-plan';
 import { createEc2Client, createSfnClient, createSsmClient } from '../commons/clients';
 import { bakehouseConfig } from '../commons/config';
-import { readEnv, readIntEnv } from '../commons/env';
+import { readEnv, readIntEnv, STATE_TABLE_NAME_KEY } from '../commons/env';
 import { logger } from '../commons/powertools';
+import { createLocks, createStateTableClient } from '../commons/state-table';
 import { type PlanBakeInput, planBake } from './core';
 
 const env = readEnv([
@@ -17,7 +18,10 @@ const env = readEnv([
   'AUTOMATION_WAIT_SECONDS',
   'BUILDER_INSTANCE_PROFILE',
   'STATE_MACHINE_ARN',
+  STATE_TABLE_NAME_KEY,
 ]);
+
+const clock = () => new Date();
 
 const deps = {
   config: bakehouseConfig(),
@@ -35,7 +39,8 @@ const deps = {
   ec2: createEc2Client(),
   ssm: createSsmClient(),
   sfn: createSfnClient(),
-  clock: () => new Date(),
+  locks: createLocks({ client: createStateTableClient(), tableName: env[STATE_TABLE_NAME_KEY], clock, logger }),
+  clock,
   logger,
 };
 

@@ -312,6 +312,7 @@ describe('the bake state machine', () => {
       EventBusName: { Ref: logicalIdOf('AWS::Events::EventBus', 'Bus') },
       EventSource: 'bakehouse',
       AutomationWaitSeconds: String(AUTOMATION_WAIT_SECONDS),
+      StateTableName: { Ref: logicalIdOf('AWS::DynamoDB::Table', 'StateTable') },
     });
   });
 
@@ -344,6 +345,7 @@ describe('the functions', () => {
         'AUTOMATION_ROLE_ARN',
         'AUTOMATION_WAIT_SECONDS',
         'BUILDER_INSTANCE_PROFILE',
+        'STATE_TABLE_NAME',
       ],
     },
     [BakeFunction.WaitForAutomation]: {
@@ -354,7 +356,10 @@ describe('the functions', () => {
       handler: 'functions/automation-events/handler.handler',
       env: ['CALLBACK_PARAMETER_PREFIX'],
     },
-    [BakeFunction.CleanUpFailedBake]: { handler: 'functions/clean-up-failed-bake/handler.handler', env: [] },
+    [BakeFunction.CleanUpFailedBake]: {
+      handler: 'functions/clean-up-failed-bake/handler.handler',
+      env: ['STATE_TABLE_NAME'],
+    },
   };
 
   it.each(Object.entries(expected))('%s runs nodejs24.x on arm64, traced, with its environment', (id, spec) => {
@@ -556,5 +561,67 @@ describe('the outputs', () => {
         'BakeDocumentWindows',
       ]),
     );
+  });
+});
+
+describe('the state table (issue 15: state that needs compare-and-swap)', () => {
+  const tableId = () => logicalIdOf('AWS::DynamoDB::Table', 'StateTable');
+  const tableArn = () => ({ 'Fn::GetAtt': [tableId(), 'Arn'] });
+  const dynamoStatements = (statements: Statement[]) =>
+    statements.filter((s) => asList(s.Action).some((a) => String(a).startsWith('dynamodb:')));
+
+  it('is one on-demand table keyed by pk alone, with TTL on expiresAt, point-in-time recovery and encryption', () => {
+    // Assess
+    expect(ofType('AWS::DynamoDB::Table')).toHaveLength(1);
+    stack.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+  });
+
+  it('is retained when the stack goes: running bakes hold their locks there', () => {
+    // Assess
+    expect(stack.resources[tableId()]).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+  });
+
+  it('is granted only item actions, only on the table, only on family locks (dynamodb:LeadingKeys)', () => {
+    // Act
+    const granted = dynamoStatements(allStatements());
+
+    // Assess
+    expect(granted.length).toBeGreaterThanOrEqual(3);
+    for (const statement of granted) {
+      expect(statement.Resource).toEqual(tableArn());
+      expect(statement.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lock#family#*'] } });
+    }
+  });
+
+  it.each([
+    [BakeFunction.PlanBake, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem']],
+    [BakeFunction.CleanUpFailedBake, ['dynamodb:DeleteItem', 'dynamodb:GetItem']],
+  ])('lets %s do exactly %j, and tells it the table name', (id, actions) => {
+    // Act
+    const granted = dynamoStatements(stack.functionStatements(id)).flatMap((s) => asList(s.Action));
+
+    // Assess
+    expect(granted.sort()).toEqual([...actions].sort());
+    expect(environmentOf(id).STATE_TABLE_NAME).toEqual({ Ref: tableId() });
+  });
+
+  it('lets the state machine only delete a lock (ReleaseFamilyLock)', () => {
+    // Act
+    const granted = dynamoStatements(roleStatements(logicalIdOf('AWS::IAM::Role', 'BakeStateMachineRole')));
+
+    // Assess
+    expect(granted.flatMap((s) => asList(s.Action))).toEqual(['dynamodb:DeleteItem']);
+  });
+
+  it('replaces the SSM family locks: nothing is granted on <prefix>/_locks any more', () => {
+    // Assess
+    expect(JSON.stringify(allStatements())).not.toMatch(/parameter\/bakehouse\/_locks/);
   });
 });

@@ -223,13 +223,16 @@ describe('bake state machine definition', () => {
   });
 
   it('catches every failure of a task into $.failure.<its name>', () => {
-    // Prepare
+    // Prepare: ReleaseFamilyLock is the exception, tested on its own: the bake has succeeded by then.
     const definition = loadBakeDefinition(bakeSubstitutions()) as {
       States: Record<string, { Type: string; Catch?: { ErrorEquals: string[]; ResultPath?: string | null }[] }>;
     };
     const pathTasks = Object.entries(definition.States).filter(
       ([name, state]) =>
-        state.Type === 'Task' && name !== BakeState.CleanUpFailedBake && name !== BakeState.PublishBakeFailed,
+        state.Type === 'Task' &&
+        name !== BakeState.CleanUpFailedBake &&
+        name !== BakeState.PublishBakeFailed &&
+        name !== BakeState.ReleaseFamilyLock,
     );
 
     // Act
@@ -239,8 +242,24 @@ describe('bake state machine definition', () => {
     ]);
 
     // Assess
-    expect(pathTasks.length).toBeGreaterThan(8);
+    expect(pathTasks.length).toBeGreaterThan(7);
     expect(catchAll).toEqual(pathTasks.map(([name]) => [name, `$.failure.${name}`]));
+  });
+
+  it('sends every failure of the lock release on to PublishAmiBaked, recorded in $.lockRelease', () => {
+    // Prepare
+    const definition = loadBakeDefinition(bakeSubstitutions()) as {
+      States: Record<string, { Catch?: { ErrorEquals: string[]; ResultPath?: string | null; Next: string }[] }>;
+    };
+
+    // Act
+    const catches = definition.States[BakeState.ReleaseFamilyLock]?.Catch ?? [];
+
+    // Assess
+    expect(catches.map((c) => c.ErrorEquals)).toEqual([['DynamoDb.ConditionalCheckFailedException'], ['States.ALL']]);
+    expect(new Set(catches.map((c) => `${c.ResultPath} -> ${c.Next}`))).toEqual(
+      new Set([`$.lockRelease -> ${BakeState.PublishAmiBaked}`]),
+    );
   });
 
   it('names in its EC2 tasks only the error the aws-sdk integration raises for EC2 (Ec2.Ec2Exception)', () => {
@@ -403,7 +422,16 @@ describe('bake state machine paths', () => {
         Overwrite: true,
       },
     ]);
-    expect(run.inputsOf(BakeState.ReleaseFamilyLock)).toEqual([{ Name: '/bakehouse/_locks/al2023-base' }]);
+    // Only this execution's own lock goes: the delete is conditional on the owner.
+    expect(run.inputsOf(BakeState.ReleaseFamilyLock)).toEqual([
+      {
+        TableName: 'bakehouse-test-StateTable',
+        Key: { pk: { S: 'lock#family#al2023-base' } },
+        ConditionExpression: '#owner = :owner',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':owner': { S: BAKE_ID } },
+      },
+    ]);
     expect(run.inputsOf(BakeState.CleanUpFailedBake)).toEqual([]);
     // Assess: Bake Started, then AMI Baked
     expect(run.published()).toEqual([
@@ -887,21 +915,48 @@ describe('bake state machine paths', () => {
     expect(run.failure?.Error).toBe(BAKE_FAILED_ERROR);
   });
 
-  it('treats a lock that is already gone as released and bakes', async () => {
+  it.each([
+    [
+      'another bake took the lock over (or it is gone): the condition is lost',
+      'DynamoDb.ConditionalCheckFailedException',
+    ],
+    ['DynamoDB keeps refusing after the retries', 'DynamoDb.InternalServerErrorException'],
+    ['the role may not delete it', 'DynamoDb.AccessDeniedException'],
+  ])('never fails a good bake over its lock: %s', async (_case, error) => {
     // Prepare
     const handlers: TaskHandlers = {
       [BakeState.ReleaseFamilyLock]: () => {
-        throw awsError('Ssm.ParameterNotFoundException');
+        throw awsError(error);
       },
     };
 
     // Act
     const run = await runBake({ handlers });
 
-    // Assess
+    // Assess: AMI Baked, no cleanup, and the lost release on record in the output
     expect(run.failure).toBeUndefined();
-    expect(run.inputsOf(BakeState.ReleaseFamilyLock)).toHaveLength(1);
+    expect(run.inputsOf(BakeState.CleanUpFailedBake)).toEqual([]);
     expect(run.output).not.toHaveProperty('failure');
+    expect(run.output).toMatchObject({ lockRelease: { Error: error } });
+    expect(run.published().map((event) => event.DetailType)).toEqual([DetailType.BakeStarted, DetailType.AmiBaked]);
+  });
+
+  it('retries a throttled lock release, then releases it', async () => {
+    // Prepare
+    const handlers: TaskHandlers = {
+      [BakeState.ReleaseFamilyLock]: failing(
+        2,
+        () => awsError('DynamoDb.ThrottlingException'),
+        () => ({}),
+      ),
+    };
+
+    // Act
+    const run = await runBake({ handlers });
+
+    // Assess
+    expect(run.inputsOf(BakeState.ReleaseFamilyLock)).toHaveLength(3);
+    expect(run.output).not.toHaveProperty('lockRelease');
     expect(run.published().map((event) => event.DetailType)).toEqual([DetailType.BakeStarted, DetailType.AmiBaked]);
   });
 });

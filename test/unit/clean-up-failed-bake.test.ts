@@ -1,3 +1,4 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DeregisterImageCommand,
   DescribeImagesCommand,
@@ -8,12 +9,12 @@ import {
 } from '@aws-sdk/client-ec2';
 import {
   type AutomationExecution,
-  DeleteParameterCommand,
   GetAutomationExecutionCommand,
   GetParameterCommand,
   SSMClient,
   StopAutomationExecutionCommand,
 } from '@aws-sdk/client-ssm';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -22,14 +23,19 @@ import {
   describeFailure,
 } from '../../functions/clean-up-failed-bake/core';
 import type { BakeActionPlan, BakeFailureInput, SkipPlan } from '../../functions/commons/bake-plan';
+import { createLocks } from '../../functions/commons/state-table';
 import { awsError, recordingLogger } from './support/bake-factories';
 
 const ec2 = mockClient(EC2Client);
 const ssm = mockClient(SSMClient);
+// The lock module runs for real over one mocked document client instance.
+const stateTableClient = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'eu-west-1' }));
+const stateTable = mockClient(stateTableClient);
 
 const BAKE_ID = 'al2023-base-0123456789abcdef0123456789abcdef';
 const AUTOMATION_ID = '4c5a2c1e-7f3b-4d2a-9e8f-0a1b2c3d4e5f';
-const LOCK = '/bakehouse/_locks/al2023-base';
+const LOCK = 'lock#family#al2023-base';
+const OTHER_BAKE_ID = 'al2023-base-ffffffffffffffffffffffffffffffff';
 const BUILDER = 'i-0b0b0b0b0b0b0b0b0';
 /** Waiter timing for tests: hundredths of a second instead of seconds. */
 const QUICK_WAIT = { minDelay: 0.01, maxDelay: 0.02, maxWaitTime: 5 };
@@ -53,6 +59,12 @@ const failDeps = (overrides: Partial<CleanUpFailedBakeDeps> = {}): CleanUpFailed
   ec2: new EC2Client({}),
   ssm: new SSMClient({}),
   logger: recordingLogger(),
+  locks: createLocks({
+    client: stateTableClient,
+    tableName: 'bakehouse-test-state',
+    clock: () => new Date('2026-01-14T10:00:00.000Z'),
+    logger: recordingLogger(),
+  }),
   ...overrides,
 });
 
@@ -73,7 +85,7 @@ const PLAN: BakeActionPlan = Object.freeze({
   imageName: 'bakehouse/al2023-base/20260114T090000Z-abcdef',
   imageTags: [],
   candidateParameterName: '/bakehouse/al2023-base/candidate',
-  lockParameterName: LOCK,
+  lockKey: LOCK,
   maxWaits: 12,
 });
 
@@ -104,10 +116,20 @@ const automationFailed = (overrides: Partial<BakeFailureInput> = {}): BakeFailur
   ...overrides,
 });
 
-const lockHeldBy = (bakeId: string) =>
-  ssm.on(GetParameterCommand, { Name: LOCK }).resolves({
-    Parameter: { Name: LOCK, Value: JSON.stringify({ bakeId, acquiredAt: 'x', expiresAt: 'y' }) },
+/**
+ * The family lock's holder: this bake's delete (conditional on the owner) succeeds; another's loses
+ * its condition and a consistent read finds the holder.
+ */
+const lockHeldBy = (bakeId: string) => {
+  if (bakeId === BAKE_ID) {
+    stateTable.on(DeleteCommand).resolves({});
+    return;
+  }
+  stateTable.on(DeleteCommand).rejects(awsError('ConditionalCheckFailedException'));
+  stateTable.on(GetCommand, { Key: { pk: LOCK } }).resolves({
+    Item: { pk: LOCK, owner: bakeId, acquiredAt: '2026-01-14T09:30:00.000Z', expiresAt: 1768390200 },
   });
+};
 
 beforeEach(() => {
   ec2.reset();
@@ -119,7 +141,10 @@ beforeEach(() => {
   ssm.on(GetAutomationExecutionCommand).resolves({ AutomationExecution: { AutomationExecutionStatus: 'Failed' } });
   ssm.on(StopAutomationExecutionCommand).resolves({});
   ssm.on(GetParameterCommand).rejects(awsError('ParameterNotFound'));
-  ssm.on(DeleteParameterCommand).resolves({});
+  stateTable.reset();
+  // No lock at all unless a test says who holds it: the conditional delete finds nothing.
+  stateTable.on(DeleteCommand).rejects(awsError('ConditionalCheckFailedException'));
+  stateTable.on(GetCommand).resolves({});
 });
 
 describe('describeFailure', () => {
@@ -416,20 +441,27 @@ describe('cleanUpFailedBake', () => {
     // Act
     await cleanUpFailedBake(automationFailed(), failDeps());
 
-    // Assess
-    expect(ssm).toHaveReceivedCommandExactlyOnceWith(DeleteParameterCommand, { Name: LOCK });
+    // Assess: deleted only on the condition that this bake owns it
+    expect(stateTable).toHaveReceivedCommandExactlyOnceWith(DeleteCommand, {
+      TableName: 'bakehouse-test-state',
+      Key: { pk: LOCK },
+      ConditionExpression: '#owner = :owner',
+      ExpressionAttributeValues: { ':owner': BAKE_ID },
+    });
   });
 
-  it('leaves a lock another bake has taken over', async () => {
+  it('leaves a lock another bake has taken over, and reports who holds it', async () => {
     // Prepare
-    lockHeldBy('al2023-base-ffffffffffffffffffffffffffffffff');
+    lockHeldBy(OTHER_BAKE_ID);
 
     // Act
     const failure = await cleanUpFailedBake(automationFailed(), failDeps());
 
-    // Assess
-    expect(ssm).not.toHaveReceivedCommand(DeleteParameterCommand);
-    expect(failure.cleanupErrors).toEqual([]);
+    // Assess: the conditional delete lost, nothing else was deleted, and the report names the holder
+    expect(stateTable).toHaveReceivedCommandTimes(DeleteCommand, 1);
+    expect(failure.cleanupErrors).toEqual([
+      expect.stringMatching(new RegExp(`^release family lock: ${LOCK} is held by ${OTHER_BAKE_ID} .*not by this bake`)),
+    ]);
   });
 
   it('is content when the lock is already gone', async () => {
@@ -437,9 +469,16 @@ describe('cleanUpFailedBake', () => {
     const failure = await cleanUpFailedBake(automationFailed(), failDeps());
 
     // Assess
-    expect(ssm).toHaveReceivedCommandWith(GetParameterCommand, { Name: LOCK });
-    expect(ssm).not.toHaveReceivedCommand(DeleteParameterCommand);
+    expect(stateTable).toHaveReceivedCommandWith(GetCommand, { Key: { pk: LOCK }, ConsistentRead: true });
     expect(failure.cleanupErrors).toEqual([]);
+  });
+
+  it('reports, naming the fix, that it had no state table to release the lock in', async () => {
+    // Act
+    const failure = await cleanUpFailedBake(automationFailed(), { ...failDeps(), locks: undefined } as never);
+
+    // Assess
+    expect(failure.cleanupErrors).toEqual([expect.stringContaining('STATE_TABLE_NAME')]);
   });
 
   it('touches no lock for a skip plan, which never took one', async () => {
@@ -454,8 +493,7 @@ describe('cleanUpFailedBake', () => {
     await cleanUpFailedBake(input, failDeps());
 
     // Assess
-    expect(ssm).not.toHaveReceivedCommand(GetParameterCommand);
-    expect(ssm).not.toHaveReceivedCommand(DeleteParameterCommand);
+    expect(stateTable).not.toHaveReceivedAnyCommand();
   });
 
   it('attempts every cleanup step when one fails, and reports the failure instead of throwing', async () => {
@@ -476,7 +514,7 @@ describe('cleanUpFailedBake', () => {
     ]);
     expect(failure.terminatedInstanceIds).toEqual([]);
     expect(failure.discardedImageIds).toEqual(['ami-0000000000000000a']);
-    expect(ssm).toHaveReceivedCommandWith(DeleteParameterCommand, { Name: LOCK });
+    expect(stateTable).toHaveReceivedCommandWith(DeleteCommand, { Key: { pk: LOCK } });
     expect(logger.error).toHaveBeenCalledTimes(2);
   });
 
@@ -494,13 +532,13 @@ describe('cleanUpFailedBake', () => {
   it('reports a lock it could not release', async () => {
     // Prepare
     lockHeldBy(BAKE_ID);
-    ssm.on(DeleteParameterCommand).rejects(awsError('AccessDeniedException', 'no ssm:DeleteParameter'));
+    stateTable.on(DeleteCommand).rejects(awsError('AccessDeniedException', 'no dynamodb:DeleteItem'));
 
     // Act
     const failure = await cleanUpFailedBake(automationFailed(), failDeps());
 
     // Assess
-    expect(failure.cleanupErrors).toEqual(['release family lock: no ssm:DeleteParameter']);
+    expect(failure.cleanupErrors).toEqual(['release family lock: no dynamodb:DeleteItem']);
   });
 
   it('names the family from the request when planning never finished, and cleans up by bake id', async () => {
@@ -550,7 +588,7 @@ describe('cleanUpFailedBake reports what it could not clean up (Bake Failed clea
     ssm.on(GetAutomationExecutionCommand).resolves({ AutomationExecution: launchedBy(BUILDER) });
     ec2.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [builderInstance('running')] }] });
     ec2.on(TerminateInstancesCommand).rejects(awsError('UnauthorizedOperation', 'not allowed to terminate'));
-    ssm.on(DeleteParameterCommand).rejects(awsError('AccessDeniedException', 'no ssm:DeleteParameter'));
+    stateTable.on(DeleteCommand).rejects(awsError('AccessDeniedException', 'no dynamodb:DeleteItem'));
 
     // Act
     const failure = await cleanUpFailedBake(automationFailed(), failDeps());
@@ -559,7 +597,7 @@ describe('cleanUpFailedBake reports what it could not clean up (Bake Failed clea
     expect(failure.cleanup).toEqual({
       errors: [
         { step: 'terminate builders', resource: BUILDER, error: 'UnauthorizedOperation: not allowed to terminate' },
-        { step: 'release family lock', resource: LOCK, error: 'AccessDeniedException: no ssm:DeleteParameter' },
+        { step: 'release family lock', resource: LOCK, error: 'AccessDeniedException: no dynamodb:DeleteItem' },
       ],
       builderTerminated: false,
     });

@@ -12,6 +12,7 @@ import {
   PutParameterCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { bakeIdFor } from '../../functions/commons/bake-id';
@@ -21,6 +22,7 @@ const ec2 = mockClient(EC2Client);
 const ssm = mockClient(SSMClient);
 const sfn = mockClient(SFNClient);
 const events = mockClient(EventBridgeClient);
+const stateTable = mockClient(DynamoDBDocumentClient);
 
 const PLAN_BAKE_ENV = {
   AWS_REGION: 'eu-west-1',
@@ -32,6 +34,7 @@ const PLAN_BAKE_ENV = {
   AUTOMATION_WAIT_SECONDS: '600',
   BUILDER_INSTANCE_PROFILE: 'bakehouse-builder',
   STATE_MACHINE_ARN,
+  STATE_TABLE_NAME: 'bakehouse-test-StateTable',
 } as const;
 
 const stubEnv = (values: Record<string, string | undefined>) => {
@@ -44,6 +47,7 @@ beforeEach(() => {
   ssm.reset();
   sfn.reset();
   events.reset();
+  stateTable.reset();
   stubEnv({ POWERTOOLS_SERVICE_NAME: 'bakehouse', POWERTOOLS_LOG_LEVEL: 'SILENT', AWS_LAMBDA_LOG_LEVEL: undefined });
 });
 
@@ -155,7 +159,7 @@ describe('plan-bake handler', () => {
     stubEnv(PLAN_BAKE_ENV);
     const parameter = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
     ssm.on(GetParameterCommand, { Name: parameter }).resolves({ Parameter: { Value: 'ami-0a1b2c3d4e5f60718' } });
-    ssm.on(PutParameterCommand).resolves({ Version: 1 });
+    stateTable.on(PutCommand).resolves({});
     ec2.on(DescribeImagesCommand).resolves({ Images: [] });
     ec2.on(DescribeImagesCommand, { ImageIds: ['ami-0a1b2c3d4e5f60718'] }).resolves({
       Images: [
@@ -189,9 +193,9 @@ describe('plan-bake handler', () => {
       }),
       release: { policy: 'latest', target: '2023.9.20261101' },
     });
-    expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, {
-      Name: '/bakehouse/_locks/al2023-base',
-      Overwrite: false,
+    expect(stateTable).toHaveReceivedCommandWith(PutCommand, {
+      TableName: 'bakehouse-test-StateTable',
+      Item: expect.objectContaining({ pk: 'lock#family#al2023-base', owner: bakeId }),
     });
   });
 

@@ -1,12 +1,15 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeImagesCommand, EC2Client, type Image } from '@aws-sdk/client-ec2';
 import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type BakeActionPlan, type BakePlan, Tag } from '../../functions/commons/bake-plan';
 import { LINUX_BAKE_PARAMETERS, WINDOWS_BAKE_PARAMETERS } from '../../functions/commons/documents';
 import { type FamilyInput, loadConfig } from '../../functions/commons/families';
+import { createLocks } from '../../functions/commons/state-table';
 import {
   computeBakeKey,
   type DocumentRef,
@@ -28,6 +31,9 @@ import {
 const ec2 = mockClient(EC2Client);
 const ssm = mockClient(SSMClient);
 const sfn = mockClient(SFNClient);
+// One document client instance, mocked: the lock module (commons/state-table.ts) runs for real over it.
+const stateTableClient = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'eu-west-1' }));
+const stateTable = mockClient(stateTableClient);
 
 const NOW = new Date('2026-01-14T09:00:00.000Z');
 const BAKE_ID = 'al2023-base-0123456789abcdef0123456789abcdef';
@@ -35,7 +41,10 @@ const OTHER_BAKE_ID = 'al2023-base-fedcba9876543210fedcba9876543210';
 const SOURCE_AMI = 'ami-0a1b2c3d4e5f60718';
 const LINUX_PARAMETER = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
 const WINDOWS_PARAMETER = '/aws/service/ami-windows-latest/Windows_Server-2022-English-Full-Base';
-const LOCK = '/bakehouse/_locks/al2023-base';
+const LOCK = 'lock#family#al2023-base';
+const STATE_TABLE = 'bakehouse-test-state';
+const ACQUIRE_CONDITION = 'attribute_not_exists(#pk) OR #expiresAt <= :now OR #owner = :owner';
+const TAKE_OVER_CONDITION = '#owner = :previous';
 const LINUX_DOCUMENT: DocumentRef = { name: 'bakehouse-bake-linux', sha256: 'a'.repeat(64) };
 
 const settings = (): PlanBakeSettings => ({
@@ -53,6 +62,12 @@ const planDeps = (overrides: Partial<PlanBakeDeps> = {}): PlanBakeDeps => ({
   ec2: new EC2Client({}),
   ssm: new SSMClient({}),
   sfn: new SFNClient({}),
+  locks: createLocks({
+    client: stateTableClient,
+    tableName: STATE_TABLE,
+    clock: () => new Date(NOW),
+    logger: overrides.logger ?? recordingLogger(),
+  }),
   clock: () => new Date(NOW),
   logger: recordingLogger(),
   ...overrides,
@@ -88,26 +103,37 @@ const givenAWorld = (sources: Record<string, string> = { [LINUX_PARAMETER]: SOUR
   for (const [Name, Value] of Object.entries(sources)) {
     ssm.on(GetParameterCommand, { Name }).resolves({ Parameter: { Name, Value } });
   }
-  ssm.on(PutParameterCommand).resolves({ Version: 1 });
+  stateTable.on(PutCommand).resolves({});
+  stateTable.on(DeleteCommand).resolves({});
   ec2.on(DescribeImagesCommand).resolves({ Images: [] });
   for (const img of images) {
     ec2.on(DescribeImagesCommand, { ImageIds: [img.ImageId as string] }).resolves({ Images: [img] });
   }
 };
 
-/** The family lock is held: the first PutParameter (Overwrite false) fails, the lock reads `holder`. */
-const givenLockHeld = (holder: string) => {
-  ssm.on(PutParameterCommand, { Overwrite: false }).rejects(awsError('ParameterAlreadyExists'));
-  ssm.on(GetParameterCommand, { Name: LOCK }).resolves({ Parameter: { Name: LOCK, Value: holder } });
-};
+const lockItem = (owner: string, expiresAt: string) => ({
+  pk: LOCK,
+  owner,
+  acquiredAt: '2026-01-14T08:00:00.000Z',
+  expiresAt: Date.parse(expiresAt) / 1000,
+});
 
-const lockRecord = (bakeId: string, expiresAt: string) =>
-  JSON.stringify({ bakeId, acquiredAt: '2026-01-14T08:00:00.000Z', expiresAt });
+/**
+ * The family lock is held by `owner`: DynamoDB refuses the acquiring put (its condition is false),
+ * and a consistent read finds the holder. A take-over (conditional on that holder) succeeds.
+ */
+const givenLockHeld = (owner: string, expiresAt: string) => {
+  stateTable
+    .on(PutCommand, { ConditionExpression: ACQUIRE_CONDITION })
+    .rejects(awsError('ConditionalCheckFailedException'));
+  stateTable.on(GetCommand, { Key: { pk: LOCK } }).resolves({ Item: lockItem(owner, expiresAt) });
+};
 
 beforeEach(() => {
   ec2.reset();
   ssm.reset();
   sfn.reset();
+  stateTable.reset();
 });
 
 describe('planBake validates the request', () => {
@@ -334,6 +360,7 @@ describe('planBake skips what is already baked', () => {
     givenAWorld();
     const first = await planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
     ssm.resetHistory();
+    stateTable.resetHistory();
     ec2
       .on(DescribeImagesCommand, { Owners: ['self'] })
       .resolves({ Images: [image({ ImageId: 'ami-0baked00000000001' })] });
@@ -350,7 +377,7 @@ describe('planBake skips what is already baked', () => {
         { Name: 'state', Values: ['available'] },
       ],
     });
-    expect(ssm).not.toHaveReceivedCommand(PutParameterCommand);
+    expect(stateTable).not.toHaveReceivedCommand(PutCommand);
   });
 
   it('bakes anyway when the request forces it, without looking for a baked image', async () => {
@@ -366,7 +393,7 @@ describe('planBake skips what is already baked', () => {
     // Assess
     expect(plan.action).toBe('bake');
     expect(ec2).not.toHaveReceivedCommandWith(DescribeImagesCommand, { Owners: ['self'] });
-    expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, { Name: LOCK, Overwrite: false });
+    expect(stateTable).toHaveReceivedCommandWith(PutCommand, { Item: expect.objectContaining({ pk: LOCK }) });
   });
 
   it('gives the same bake key to bakes of the same inputs at other times and with other ids', async () => {
@@ -416,7 +443,7 @@ describe('planBake skips what is already baked', () => {
 });
 
 describe('planBake takes the family lock', () => {
-  it('creates the lock without overwriting, valid for the bake timeout plus a grace period', async () => {
+  it('takes the lock with one conditional put, valid for the bake timeout plus a grace period', async () => {
     // Prepare
     givenAWorld();
 
@@ -424,37 +451,39 @@ describe('planBake takes the family lock', () => {
     const plan = asBake(await planBake({ bakeId: BAKE_ID, request: request() }, planDeps()));
 
     // Assess
-    expect(plan.lockParameterName).toBe(LOCK);
-    expect(ssm).toHaveReceivedCommandExactlyOnceWith(PutParameterCommand, {
-      Name: LOCK,
-      Type: 'String',
-      Overwrite: false,
-      Value: JSON.stringify({
-        bakeId: BAKE_ID,
+    expect(plan.lockKey).toBe(LOCK);
+    expect(stateTable).toHaveReceivedCommandExactlyOnceWith(PutCommand, {
+      TableName: STATE_TABLE,
+      Item: {
+        pk: LOCK,
+        owner: BAKE_ID,
         acquiredAt: '2026-01-14T09:00:00.000Z',
-        expiresAt: '2026-01-14T11:30:00.000Z', // 120 minutes + 30 minutes grace
-      }),
+        expiresAt: Date.parse('2026-01-14T11:30:00.000Z') / 1000, // 120 minutes + 30 minutes grace
+      },
+      ConditionExpression: ACQUIRE_CONDITION,
     });
+    expect(ssm).not.toHaveReceivedCommand(PutParameterCommand);
   });
 
-  it('carries on when this bake already holds the lock (PlanBake retried)', async () => {
+  it('carries on when this bake already holds the lock (PlanBake retried): the condition lets its owner in', async () => {
     // Prepare
     givenAWorld();
-    givenLockHeld(lockRecord(BAKE_ID, '2026-01-14T11:30:00.000Z'));
 
     // Act
     const plan = await planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
 
     // Assess
     expect(plan.action).toBe('bake');
-    expect(ssm).toHaveReceivedCommandTimes(PutParameterCommand, 1);
+    expect(stateTable).toHaveReceivedCommandWith(PutCommand, {
+      ExpressionAttributeValues: expect.objectContaining({ ':owner': BAKE_ID }),
+    });
     expect(sfn).not.toHaveReceivedAnyCommand();
   });
 
   it('waits for another bake whose execution still runs', async () => {
     // Prepare
     givenAWorld();
-    givenLockHeld(lockRecord(OTHER_BAKE_ID, '2026-01-14T11:00:00.000Z'));
+    givenLockHeld(OTHER_BAKE_ID, '2026-01-14T11:00:00.000Z');
     sfn.on(DescribeExecutionCommand).resolves({ status: 'RUNNING' });
 
     // Act
@@ -468,13 +497,13 @@ describe('planBake takes the family lock', () => {
     expect(sfn).toHaveReceivedCommandWith(DescribeExecutionCommand, {
       executionArn: `arn:aws:states:eu-west-1:111122223333:execution:bakehouse-bake:${OTHER_BAKE_ID}`,
     });
-    expect(ssm).not.toHaveReceivedCommandWith(PutParameterCommand, { Overwrite: true });
+    expect(stateTable).not.toHaveReceivedCommandWith(PutCommand, { ConditionExpression: TAKE_OVER_CONDITION });
   });
 
-  it('takes over an expired lock without asking Step Functions', async () => {
+  it('takes over an expired lock, conditional on its holder, without asking Step Functions', async () => {
     // Prepare
     givenAWorld();
-    givenLockHeld(lockRecord(OTHER_BAKE_ID, '2026-01-14T08:59:59.999Z'));
+    givenLockHeld(OTHER_BAKE_ID, '2026-01-14T08:59:59.000Z');
 
     // Act
     const plan = await planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
@@ -482,10 +511,10 @@ describe('planBake takes the family lock', () => {
     // Assess
     expect(plan.action).toBe('bake');
     expect(sfn).not.toHaveReceivedAnyCommand();
-    expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, {
-      Name: LOCK,
-      Overwrite: true,
-      Value: expect.stringContaining(`"bakeId":"${BAKE_ID}"`),
+    expect(stateTable).toHaveReceivedCommandWith(PutCommand, {
+      Item: expect.objectContaining({ pk: LOCK, owner: BAKE_ID }),
+      ConditionExpression: TAKE_OVER_CONDITION,
+      ExpressionAttributeValues: { ':previous': OTHER_BAKE_ID },
     });
   });
 
@@ -496,7 +525,7 @@ describe('planBake takes the family lock', () => {
   ])('takes over an unexpired lock whose execution has %s', async (_status, execution) => {
     // Prepare
     givenAWorld();
-    givenLockHeld(lockRecord(OTHER_BAKE_ID, '2026-01-14T11:00:00.000Z'));
+    givenLockHeld(OTHER_BAKE_ID, '2026-01-14T11:00:00.000Z');
     sfn.on(DescribeExecutionCommand).resolves(execution as { status: 'SUCCEEDED' });
     const logger = recordingLogger();
 
@@ -504,7 +533,10 @@ describe('planBake takes the family lock', () => {
     await planBake({ bakeId: BAKE_ID, request: request() }, planDeps({ logger }));
 
     // Assess
-    expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, { Name: LOCK, Overwrite: true });
+    expect(stateTable).toHaveReceivedCommandWith(PutCommand, {
+      ConditionExpression: TAKE_OVER_CONDITION,
+      ExpressionAttributeValues: { ':previous': OTHER_BAKE_ID },
+    });
     expect(logger.warn).toHaveBeenCalledWith(
       'taking over a stale family lock',
       expect.objectContaining({ family: 'al2023-base' }),
@@ -514,33 +546,69 @@ describe('planBake takes the family lock', () => {
   it('takes over a lock whose execution does not exist', async () => {
     // Prepare
     givenAWorld();
-    givenLockHeld(lockRecord(OTHER_BAKE_ID, '2026-01-14T11:00:00.000Z'));
+    givenLockHeld(OTHER_BAKE_ID, '2026-01-14T11:00:00.000Z');
     sfn.on(DescribeExecutionCommand).rejects(awsError('ExecutionDoesNotExist'));
 
     // Act
     await planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
 
     // Assess
-    expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, { Name: LOCK, Overwrite: true });
+    expect(stateTable).toHaveReceivedCommandWith(PutCommand, { ConditionExpression: TAKE_OVER_CONDITION });
   });
 
-  it.each([['not json'], ['{"holder":"someone"}'], ['']])('takes over a lock it cannot read: %j', async (value) => {
+  it('waits when another planner took the stale lock over first', async () => {
     // Prepare
     givenAWorld();
-    givenLockHeld(value);
+    givenLockHeld(OTHER_BAKE_ID, '2026-01-14T08:59:59.000Z');
+    stateTable
+      .on(PutCommand, { ConditionExpression: TAKE_OVER_CONDITION })
+      .rejects(awsError('ConditionalCheckFailedException'));
 
     // Act
-    await planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+    const act = planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
 
     // Assess
-    expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, { Name: LOCK, Overwrite: true });
-    expect(sfn).not.toHaveReceivedAnyCommand();
+    await expect(act).rejects.toMatchObject({ name: 'FamilyBusyError', message: expect.stringContaining('first') });
+  });
+
+  it('tries again, never taking over, when the lock vanished between the failed put and the read', async () => {
+    // Prepare
+    givenAWorld();
+    stateTable
+      .on(PutCommand, { ConditionExpression: ACQUIRE_CONDITION })
+      .rejectsOnce(awsError('ConditionalCheckFailedException'))
+      .resolves({});
+    stateTable.on(GetCommand).resolves({});
+
+    // Act
+    const plan = await planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+
+    // Assess
+    expect(plan.action).toBe('bake');
+    expect(stateTable).toHaveReceivedCommandTimes(PutCommand, 2);
+    expect(stateTable).not.toHaveReceivedCommandWith(PutCommand, { ConditionExpression: TAKE_OVER_CONDITION });
+  });
+
+  it('waits when the lock keeps vanishing and reappearing', async () => {
+    // Prepare
+    givenAWorld();
+    stateTable
+      .on(PutCommand, { ConditionExpression: ACQUIRE_CONDITION })
+      .rejects(awsError('ConditionalCheckFailedException'));
+    stateTable.on(GetCommand).resolves({});
+
+    // Act
+    const act = planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+
+    // Assess
+    await expect(act).rejects.toMatchObject({ name: 'FamilyBusyError' });
+    expect(stateTable).toHaveReceivedCommandTimes(PutCommand, 3);
   });
 
   it('lets an unexpected Step Functions error through instead of guessing', async () => {
     // Prepare
     givenAWorld();
-    givenLockHeld(lockRecord(OTHER_BAKE_ID, '2026-01-14T11:00:00.000Z'));
+    givenLockHeld(OTHER_BAKE_ID, '2026-01-14T11:00:00.000Z');
     sfn.on(DescribeExecutionCommand).rejects(awsError('AccessDeniedException'));
 
     // Act
@@ -548,19 +616,97 @@ describe('planBake takes the family lock', () => {
 
     // Assess
     await expect(act).rejects.toMatchObject({ name: 'AccessDeniedException' });
-    expect(ssm).not.toHaveReceivedCommandWith(PutParameterCommand, { Overwrite: true });
+    expect(stateTable).not.toHaveReceivedCommandWith(PutCommand, { ConditionExpression: TAKE_OVER_CONDITION });
   });
 
-  it('lets an unexpected SSM error on the lock through', async () => {
+  it('lets an unexpected DynamoDB error on the lock through', async () => {
     // Prepare
     givenAWorld();
-    ssm.on(PutParameterCommand).rejects(awsError('ThrottlingException'));
+    stateTable.on(PutCommand).rejects(awsError('ProvisionedThroughputExceededException'));
 
     // Act
     const act = planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
 
     // Assess
-    await expect(act).rejects.toMatchObject({ name: 'ThrottlingException' });
+    await expect(act).rejects.toMatchObject({ name: 'ProvisionedThroughputExceededException' });
+  });
+});
+
+describe('planBake decides "already baked" while it holds the lock (issue 15)', () => {
+  it('skips and gives the lock back when the bake that held the lock baked this key meanwhile', async () => {
+    // Prepare: nothing baked at the first look; the previous holder tagged its image before releasing.
+    givenAWorld();
+    ec2
+      .on(DescribeImagesCommand, { Owners: ['self'] })
+      .resolvesOnce({ Images: [] })
+      .resolves({ Images: [image({ ImageId: 'ami-0baked00000000001' })] });
+
+    // Act
+    const plan = await planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'skip', existingAmiId: 'ami-0baked00000000001' });
+    expect(stateTable).toHaveReceivedCommandWith(PutCommand, { Item: expect.objectContaining({ owner: BAKE_ID }) });
+    expect(stateTable).toHaveReceivedCommandExactlyOnceWith(DeleteCommand, {
+      TableName: STATE_TABLE,
+      Key: { pk: LOCK },
+      ConditionExpression: '#owner = :owner',
+      ExpressionAttributeValues: { ':owner': BAKE_ID },
+    });
+  });
+
+  it('looks for the baked image only after the lock is held', async () => {
+    // Prepare
+    givenAWorld();
+    const order: string[] = [];
+    ec2.on(DescribeImagesCommand, { Owners: ['self'] }).callsFake(() => {
+      order.push('look');
+      return { Images: [] };
+    });
+    stateTable.on(PutCommand).callsFake(() => {
+      order.push('lock');
+      return {};
+    });
+
+    // Act
+    await planBake({ bakeId: BAKE_ID, request: request() }, planDeps());
+
+    // Assess: the first look only lets a baked key skip early; the look that decides follows the lock.
+    expect(order).toEqual(['look', 'lock', 'look']);
+  });
+
+  it('still skips when the lock was taken over before it could give it back (the release is only logged)', async () => {
+    // Prepare
+    givenAWorld();
+    const logger = recordingLogger();
+    ec2
+      .on(DescribeImagesCommand, { Owners: ['self'] })
+      .resolvesOnce({ Images: [] })
+      .resolves({ Images: [image({ ImageId: 'ami-0baked00000000001' })] });
+    stateTable.on(DeleteCommand).rejects(awsError('ConditionalCheckFailedException'));
+    stateTable.on(GetCommand).resolves({ Item: lockItem(OTHER_BAKE_ID, '2026-01-14T11:00:00.000Z') });
+
+    // Act
+    const plan = await planBake({ bakeId: BAKE_ID, request: request() }, planDeps({ logger }));
+
+    // Assess
+    expect(plan.action).toBe('skip');
+    expect(logger.warn).toHaveBeenCalledWith(expect.stringContaining('lost its condition'), expect.anything());
+  });
+
+  it('keeps the lock when the request forces a bake, looking for no baked image at all', async () => {
+    // Prepare
+    givenAWorld();
+    ec2
+      .on(DescribeImagesCommand, { Owners: ['self'] })
+      .resolves({ Images: [image({ ImageId: 'ami-0baked00000000001' })] });
+
+    // Act
+    const plan = await planBake({ bakeId: BAKE_ID, request: request({ force: true }) }, planDeps());
+
+    // Assess
+    expect(plan.action).toBe('bake');
+    expect(stateTable).not.toHaveReceivedCommand(DeleteCommand);
   });
 });
 
@@ -876,7 +1022,7 @@ describe('planBake targets an Amazon Linux 2023 release', () => {
 
   it('targets no release for a family whose lineage is not AL2023', async () => {
     // Prepare
-    ssm.on(PutParameterCommand).resolves({ Version: 1 });
+    stateTable.on(PutCommand).resolves({});
     ec2.on(DescribeImagesCommand).resolves({ Images: [] });
     ec2
       .on(DescribeImagesCommand, { Owners: ['792107900819'] })
