@@ -12,6 +12,7 @@ import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from
 import {
   CreateDocumentCommand,
   GetParameterCommand,
+  GetParametersCommand,
   PutParameterCommand,
   SSMClient,
   StartAutomationExecutionCommand,
@@ -120,6 +121,31 @@ describe('authorization of role sessions outside EC2', () => {
     expect(error.message).toBe(
       denial('channel-reader', 'ssm:GetParameter', `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/bakehouse/dev/windows`),
     );
+  });
+
+  it('refuses a whole GetParameters call when one of its names is denied (IAM checks every name), as AWS does', async () => {
+    // Prepare
+    const session = await roleSession(sandbox, {
+      roleName: 'batch-reader',
+      policy: allow({
+        Action: 'ssm:GetParameters',
+        Resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/bakehouse/dev/linux`,
+      }),
+    });
+    const ssm = new SSMClient(session.clientConfig);
+
+    // Act
+    const error = await failure(
+      ssm.send(new GetParametersCommand({ Names: ['/bakehouse/dev/linux', '/bakehouse/dev/windows'] })),
+    );
+    const alone = await ssm.send(new GetParametersCommand({ Names: ['/bakehouse/dev/linux'] }));
+
+    // Assess
+    expect(error.name).toBe('AccessDeniedException');
+    expect(error.message).toBe(
+      denial('batch-reader', 'ssm:GetParameters', `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/bakehouse/dev/windows`),
+    );
+    expect(alone.Parameters?.map((p) => p.Name)).toEqual(['/bakehouse/dev/linux']);
   });
 
   it('authorizes a public parameter on its ARN without account', async () => {

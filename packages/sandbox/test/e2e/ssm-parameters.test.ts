@@ -229,6 +229,47 @@ describe('SSM parameters by path and by filter', () => {
     expect(rest.NextToken).toBeUndefined();
   });
 
+  it('lists every parameter with no filter in pages of at most 50 (SSM API Reference, DescribeParameters: MaxResults 1-50)', async () => {
+    // Prepare
+    for (let i = 0; i < 60; i++) {
+      await ssm.send(
+        new PutParameterCommand({ Name: `/paging/p${String(i).padStart(2, '0')}`, Type: 'String', Value: 'v' }),
+      );
+    }
+    const names: string[] = [];
+    const sizes: number[] = [];
+    let NextToken: string | undefined;
+
+    // Act
+    do {
+      const page = await ssm.send(new DescribeParametersCommand({ MaxResults: 50, NextToken }));
+      sizes.push(page.Parameters?.length ?? 0);
+      names.push(...(page.Parameters ?? []).flatMap((p) => (p.Name ? [p.Name] : [])));
+      NextToken = page.NextToken;
+    } while (NextToken);
+    const tooMany = await failure(ssm.send(new DescribeParametersCommand({ MaxResults: 51 })));
+
+    // Assess
+    expect(sizes[0]).toBe(50);
+    expect(sizes.every((n) => n <= 50)).toBe(true);
+    expect(names.filter((n) => n.startsWith('/paging/'))).toHaveLength(60);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names.some((n) => n.startsWith('/aws/'))).toBe(false);
+    expect(tooMany.name).toBe('ValidationException');
+  });
+
+  it('refuses GetParameters with more than 10 names (SSM API Reference, GetParameters: Names, 1-10 items)', async () => {
+    // Act
+    const names = Array.from({ length: 11 }, (_, i) => `/paging/p${String(i).padStart(2, '0')}`);
+    const error = await failure(ssm.send(new GetParametersCommand({ Names: names })));
+    const ten = await ssm.send(new GetParametersCommand({ Names: names.slice(0, 10) }));
+
+    // Assess
+    expect(error.name).toBe('ValidationException');
+    expect(ten.Parameters).toHaveLength(10);
+    expect(ten.InvalidParameters).toEqual([]);
+  });
+
   it('describes parameters by Path and by exact Name', async () => {
     // Act
     const byPath = await ssm.send(
