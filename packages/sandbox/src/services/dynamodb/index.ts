@@ -54,6 +54,8 @@ const SWEEP_INTERVAL_MS = 200;
 interface Running {
   readonly backend: DynamoBackend;
   lastSweepMs: number;
+  /** The sweep under way: closing waits for it, as dynalite's close does not wait for a Scan. */
+  sweeping: Promise<unknown> | undefined;
 }
 
 /** One dynalite per running sandbox (a test process may run several). */
@@ -180,19 +182,26 @@ export const dynamodb: JsonService = {
     const marked = ctx.store.get(DynamoTable.Settings, SettingsKey.Backend) !== undefined;
     const backend = await startBackend({ path: join(ctx.store.dir, 'dynamodb'), wipe: !marked });
     if (!marked) ctx.transact((tx) => tx.put(DynamoTable.Settings, SettingsKey.Backend, { engine: 'dynalite' }));
-    running.set(ctx.runtime, { backend, lastSweepMs: 0 });
+    running.set(ctx.runtime, { backend, lastSweepMs: 0, sweeping: undefined });
   },
   pump: async (ctx) => {
     const entry = running.get(ctx.runtime);
-    if (!entry || Date.now() - entry.lastSweepMs < SWEEP_INTERVAL_MS) return;
+    if (!entry || ctx.runtime.isClosed || Date.now() - entry.lastSweepMs < SWEEP_INTERVAL_MS) return;
     entry.lastSweepMs = Date.now();
-    await sweepExpired(entry.backend, ctx.store, ctx.clock.nowMs(), ctx.transact);
+    const sweep = sweepExpired(entry.backend, ctx.store, ctx.clock.nowMs(), ctx.transact);
+    entry.sweeping = sweep.catch(() => undefined);
+    try {
+      await sweep;
+    } finally {
+      entry.sweeping = undefined;
+    }
   },
   stop: async () => {
     // `stop` has no context: close the dynalite of every sandbox that is closing.
     for (const [runtime, entry] of [...running]) {
       if (!runtime.isClosed) continue;
       running.delete(runtime);
+      await entry.sweeping;
       await entry.backend.close();
     }
   },
