@@ -3,8 +3,9 @@ import middy from '@middy/core';
 import type { BakeFailure, BakeFailureInput } from '../commons/bake-plan';
 import { createEc2Client, createEventBridgeClient, createSfnClient, createSsmClient } from '../commons/clients';
 import { bakehouseConfig } from '../commons/config';
-import { readEnv } from '../commons/env';
+import { readEnv, STATE_TABLE_NAME_KEY } from '../commons/env';
 import { logger } from '../commons/powertools';
+import { createLocks, createStateTableClient } from '../commons/state-table';
 import { cleanUpFailedBake } from './core';
 import {
   cleanUpStoppedExecution,
@@ -14,7 +15,7 @@ import {
   type StoppedExecutionResult,
 } from './stopped-execution';
 
-const env = readEnv(['EVENT_BUS_NAME']);
+const env = readEnv(['EVENT_BUS_NAME', STATE_TABLE_NAME_KEY]);
 
 const deps: StoppedExecutionDeps = {
   ec2: createEc2Client(),
@@ -22,6 +23,12 @@ const deps: StoppedExecutionDeps = {
   sfn: createSfnClient(),
   events: createEventBridgeClient(),
   target: { busName: env.EVENT_BUS_NAME, source: bakehouseConfig().settings.eventSource },
+  locks: createLocks({
+    client: createStateTableClient(),
+    tableName: env[STATE_TABLE_NAME_KEY],
+    clock: () => new Date(),
+    logger,
+  }),
   logger,
 };
 

@@ -12,7 +12,7 @@ import {
   PutParameterCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { bakeIdFor } from '../../functions/commons/bake-id';
@@ -282,9 +282,9 @@ describe('wait-for-automation and automation-events handlers', () => {
 });
 
 describe('clean-up-failed-bake handler', () => {
-  it('reads only EVENT_BUS_NAME (for stopped executions) and reports the failure', async () => {
+  it('reads EVENT_BUS_NAME (for stopped executions) and STATE_TABLE_NAME (the lock) and reports the failure', async () => {
     // Prepare
-    stubEnv({ EVENT_BUS_NAME: 'bakehouse-bus' });
+    stubEnv({ EVENT_BUS_NAME: 'bakehouse-bus', STATE_TABLE_NAME: 'bakehouse-test-StateTable' });
     ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
     ec2.on(DescribeImagesCommand).resolves({ Images: [] });
     const { handler } = await import('../../functions/clean-up-failed-bake/handler');
@@ -301,5 +301,33 @@ describe('clean-up-failed-bake handler', () => {
 
     // Assess
     expect(failure).toMatchObject({ bakeId: 'b-1', family: 'al2023-base', failedStep: 'PlanBake', cleanupErrors: [] });
+  });
+
+  it("releases the failed bake's family lock in the state table the environment names", async () => {
+    // Prepare
+    stubEnv({ EVENT_BUS_NAME: 'bakehouse-bus', STATE_TABLE_NAME: 'bakehouse-test-StateTable' });
+    ec2.on(DescribeInstancesCommand).resolves({ Reservations: [] });
+    ec2.on(DescribeImagesCommand).resolves({ Images: [] });
+    stateTable.on(DeleteCommand).resolves({});
+    const { handler } = await import('../../functions/clean-up-failed-bake/handler');
+
+    // Act
+    const failure = await handler(
+      {
+        bakeId: 'b-1',
+        request: { family: 'al2023-base' },
+        plan: { action: 'bake', family: 'al2023-base', lockKey: 'lock#family#al2023-base' } as never,
+        failure: { StartAutomation: { Error: 'Ssm.SsmException', Cause: 'boom' } },
+      },
+      lambdaContext('CleanUpFailedBake'),
+    );
+
+    // Assess
+    expect(failure).toMatchObject({ cleanupErrors: [] });
+    expect(stateTable).toHaveReceivedCommandWith(DeleteCommand, {
+      TableName: 'bakehouse-test-StateTable',
+      Key: { pk: 'lock#family#al2023-base' },
+      ExpressionAttributeValues: { ':owner': 'b-1' },
+    });
   });
 });
