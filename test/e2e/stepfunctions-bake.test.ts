@@ -6,6 +6,7 @@
  * Failed, execution failed with the bake's reason), and a bake whose automation (a fake SSM that
  * only starts it) calls back after one wait period timed out on the sandbox clock.
  */
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateImageCommand, DescribeImagesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import {
   CreateStateMachineCommand,
@@ -16,6 +17,7 @@ import {
   SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import {
   failure,
   fakeEventBridge,
@@ -156,11 +158,30 @@ describe('a whole bake in the sandbox, with a fake SSM', () => {
   let sandbox: TestSandbox;
   let client: SFNClient;
   let ec2: EC2Client;
+  let dynamo: DynamoDBDocumentClient;
+  const table = bakeSubstitutions().StateTableName;
+  const lockKey = actionPlan().lockKey;
 
   beforeAll(async () => {
     sandbox = await startTestSandbox({ services: [ssm.service, bakeLambda.service, bakeEvents.service] });
     client = new SFNClient(sandbox.clientConfig);
     ec2 = new EC2Client(sandbox.clientConfig);
+    dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(sandbox.clientConfig));
+    await dynamo.send(
+      new CreateTableCommand({
+        TableName: table,
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    // The lock PlanBake (a fake here) would have taken for this bake.
+    await dynamo.send(
+      new PutCommand({
+        TableName: table,
+        Item: { pk: lockKey, owner: BAKE_ID, acquiredAt: '2026-11-22T03:00:00.000Z', expiresAt: 4102444800 },
+      }),
+    );
     bakeLambda.functions.set('bakehouse-plan-bake', () => ({ payload: asJson(actionPlan()) }));
     bakeLambda.functions.set('bakehouse-wait-for-automation', (payload) => {
       tokens.push((payload as { taskToken: string }).taskToken);
@@ -171,6 +192,7 @@ describe('a whole bake in the sandbox, with a fake SSM', () => {
   afterAll(async () => {
     client.destroy();
     ec2.destroy();
+    dynamo.destroy();
     await sandbox.stop();
   });
 
@@ -239,11 +261,12 @@ describe('a whole bake in the sandbox, with a fake SSM', () => {
     });
     const tagged = await ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }));
     expect(tagged.Images?.[0]?.Tags).toEqual(expect.arrayContaining([...actionPlan().imageTags]));
-    expect(ssm.calls.map((call) => call.action)).toEqual([
-      'StartAutomationExecution',
-      'PutParameter',
-      'DeleteParameter',
-    ]);
+    expect(ssm.calls.map((call) => call.action)).toEqual(['StartAutomationExecution', 'PutParameter']);
+    // ReleaseFamilyLock deleted this execution's own lock from the state table.
+    expect(output).not.toHaveProperty('lockRelease');
+    expect(
+      (await dynamo.send(new GetCommand({ TableName: table, Key: { pk: lockKey }, ConsistentRead: true }))).Item,
+    ).toBeUndefined();
     const baked = bakeEvents.entries.find((entry) => entry.DetailType === DetailType.AmiBaked);
     expect(JSON.parse(baked?.Detail ?? '')).toMatchObject({ bakeId: BAKE_ID, amiId: imageId, family: FAMILY });
     const history = await client.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }));
