@@ -69,8 +69,8 @@ const probe = async (path: string): Promise<void> => {
 export const startBackend = async (options: BackendOptions): Promise<DynamoBackend> => {
   if (options.path !== undefined && options.wipe) rmSync(options.path, { recursive: true, force: true });
   if (options.path !== undefined) await probe(options.path);
-  // Tables are ACTIVE as soon as CreateTable returns: the sandbox has no provisioning delay to
-  // model, and CloudFormation waits for ACTIVE before dependants anyway.
+  // CreateTable answers CREATING, as AWS does, and the table is ACTIVE a moment later: the sandbox
+  // models no provisioning time (the same for deletes and updates).
   const server: Server = dynalite({
     ...(options.path === undefined ? {} : { path: options.path }),
     createTableMs: 0,
@@ -82,31 +82,47 @@ export const startBackend = async (options: BackendOptions): Promise<DynamoBacke
     server.listen(0, '127.0.0.1', () => resolve());
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  // Calls under way: close waits for them, as dynalite's close does not wait for a Scan or Query's
+  // iterator, which then fails unhandled (LEVEL_ITERATOR_NOT_OPEN) and takes the process down.
+  const inFlight = new Set<Promise<unknown>>();
+  const send = async (action: string, input: Record<string, unknown>): Promise<BackendReply> => {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amz-target': `DynamoDB_20120810.${action}`,
+        'x-amz-date': '20260101T000000Z',
+        authorization: PLACEHOLDER_AUTHORIZATION,
+      },
+      body: JSON.stringify(input),
+    });
+    const text = await response.text();
+    let body: Record<string, unknown> = {};
+    try {
+      body = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
+    } catch {
+      body = { __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: text };
+    }
+    return { status: response.status, body };
+  };
+  // The first call waits for LevelDB to open: the sandbox is ready only once it is, and a close
+  // never races the open.
+  const opened = await send('ListTables', { Limit: 1 });
+  if (opened.status !== 200) throw new Error(`the sandbox DynamoDB did not start: ${JSON.stringify(opened.body)}`);
   return {
-    call: async (action, input) => {
-      const response = await fetch(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-amz-json-1.0',
-          'x-amz-target': `DynamoDB_20120810.${action}`,
-          'x-amz-date': '20260101T000000Z',
-          authorization: PLACEHOLDER_AUTHORIZATION,
-        },
-        body: JSON.stringify(input),
-      });
-      const text = await response.text();
-      let body: Record<string, unknown> = {};
-      try {
-        body = text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
-      } catch {
-        body = { __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: text };
-      }
-      return { status: response.status, body };
+    call: (action, input) => {
+      const call = send(action, input);
+      const settled = call.catch(() => undefined);
+      inFlight.add(settled);
+      void settled.then(() => inFlight.delete(settled));
+      return call;
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    close: async () => {
+      await Promise.all(inFlight);
+      await new Promise<void>((resolve, reject) => {
         server.close((error?: Error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
-      }),
+      });
+    },
   };
 };
