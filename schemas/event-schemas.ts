@@ -37,7 +37,12 @@ const WHEN: Record<ContractDetailType, string> = {
   [DetailType.AmiTested]: 'The tests of a new AMI finished.',
   [DetailType.PromoteRequested]: 'Asks Bakehouse to move a channel to an AMI (manual promotion).',
   [DetailType.AmiPromoted]: 'A channel of a family now points at the AMI.',
-  [DetailType.AmiRevoked]: 'An AMI is revoked: disabled, and the channels pointing at it moved back.',
+  [DetailType.AmiRevoked]:
+    'Asks Bakehouse to revoke an AMI: disable it and move the channels pointing at it back. Its outcome is Revocation Completed or Revocation Rejected.',
+  [DetailType.RevocationCompleted]:
+    'Revoke revoked an AMI (and, with cascade, the images built on it): the images disabled, the channels moved back and those stranded.',
+  [DetailType.RevocationRejected]:
+    'Revoke refused an AMI Revoked request: nothing was revoked; the reason names the field and the fix.',
   [DetailType.JanitorReport]: 'A janitor run ended.',
 };
 

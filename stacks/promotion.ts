@@ -7,13 +7,16 @@
  * `bakehouse:launch-template` tag an operator puts on a template configured by name), Auto Scaling
  * groups, regions, KMS keys and tagging roles as configured.
  */
+
 import { ArnFormat, type Stack } from 'aws-cdk-lib';
 import { Rule } from 'aws-cdk-lib/aws-events';
 import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Tag } from '../functions/commons/bake-plan';
+import { STATE_TABLE_NAME_KEY } from '../functions/commons/env';
 import { DetailType } from '../functions/commons/events';
 import type { BakehouseConfig } from '../functions/commons/families';
 import { channelTagKey } from '../functions/commons/promotion';
+import { lockKeyPattern } from '../functions/commons/state-table';
 import { lambdaTarget, type PipelineContext, retryAsyncInto } from './pipeline-context';
 
 export const PromotionFunction = { Promote: 'Promote', Revoke: 'Revoke' } as const;
@@ -332,12 +335,26 @@ export const addPromotion = (context: PipelineContext): void => {
   const targets = targetStatements(context);
 
   const channelKeys = channelTagKeysOf(config);
+  // Moves of one channel take turns through its lock in the state table (functions/commons/promotion.ts).
+  const channelLocks = (sid: string) =>
+    context.stateTableAccess(
+      sid,
+      ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+      [lockKeyPattern('channel')],
+    );
+  const stateTable = { [STATE_TABLE_NAME_KEY]: context.stateTable.tableName };
   const promoteChannels = channelStatements(context, { tagKeys: channelKeys, disable: false });
   const promote = context.addFunction(PromotionFunction.Promote, {
     handler: 'functions/promote/handler.handler',
     description: 'AMI Baked / AMI Tested / Promote Requested: moves channels, launch templates, groups; distributes',
     timeout: '2 minutes',
-    statements: [...promoteChannels.statements, ...targets.statements, publishEvents],
+    environment: stateTable,
+    statements: [
+      ...promoteChannels.statements,
+      ...targets.statements,
+      publishEvents,
+      channelLocks('PromoteChannelLocks'),
+    ],
     wildcards: {
       resources: [...new Set([...promoteChannels.wildcards, ...targets.wildcards])],
       reason: TARGETS_REASON,
@@ -353,7 +370,13 @@ export const addPromotion = (context: PipelineContext): void => {
     handler: 'functions/revoke/handler.handler',
     description: 'AMI Revoked: tags and disables the image (and descendants), moves its channels back',
     timeout: '5 minutes',
-    statements: [...revokeChannels.statements, ...targets.statements, publishEvents],
+    environment: stateTable,
+    statements: [
+      ...revokeChannels.statements,
+      ...targets.statements,
+      publishEvents,
+      channelLocks('RevokeChannelLocks'),
+    ],
     wildcards: { resources: [...new Set([...revokeChannels.wildcards, ...targets.wildcards])], reason: TARGETS_REASON },
   });
 

@@ -19,6 +19,8 @@ export const DetailType = {
   AmiPromoted: 'AMI Promoted',
   PromoteRequested: 'Promote Requested',
   AmiRevoked: 'AMI Revoked',
+  RevocationCompleted: 'Revocation Completed',
+  RevocationRejected: 'Revocation Rejected',
   JanitorReport: 'Janitor Report',
 } as const;
 export type DetailType = (typeof DetailType)[keyof typeof DetailType];
@@ -240,6 +242,43 @@ export const amiRevokedSchema = z.strictObject({
 });
 export type AmiRevoked = z.output<typeof amiRevokedSchema>;
 
+/** A channel Revoke moved off a revoked image, or could not (stranded: no earlier good image). */
+const revokedChannel = z.object({ family: familyName, channel: channelName, from: amiId, to: amiId });
+const strandedChannel = z.object({ family: familyName, channel: channelName, amiId });
+
+/**
+ * What Revoke did with an `AMI Revoked` (the request): the outcome people and other teams follow.
+ * Each channel it moved also has its `AMI Promoted` (cause `revocation`).
+ */
+export const revocationCompletedSchema = z.object({
+  version,
+  /** The `AMI Revoked` event this answers. */
+  requestEventId: nonEmpty('the request event id'),
+  amiId,
+  /** The image's family (its `bakehouse:family` tag), or null for an image of no configured family. */
+  family: z.nullable(z.string()),
+  reason: nonEmpty('the reason'),
+  requestedBy: nonEmpty('who asked'),
+  cascade: z.boolean(),
+  /** Every image revoked (or found revoked), the named one first; with cascade, its descendants. */
+  revoked: z.array(amiId),
+  channelsMoved: z.array(revokedChannel),
+  stranded: z.array(strandedChannel),
+});
+export type RevocationCompleted = z.output<typeof revocationCompletedSchema>;
+
+/** An `AMI Revoked` that Revoke refused: nothing was tagged, disabled or moved. */
+export const revocationRejectedSchema = z.object({
+  version,
+  requestEventId: nonEmpty('the request event id'),
+  /** The image the request named, as given (null when the request named none that parses). */
+  amiId: z.nullable(z.string().check(z.maxLength(64))),
+  requestedBy: z.nullable(z.string().check(z.maxLength(256))),
+  /** Why, with the field and the fix. */
+  reason: nonEmpty('the reason'),
+});
+export type RevocationRejected = z.output<typeof revocationRejectedSchema>;
+
 /** What a janitor run did (or, in a dry run, would do) to one image or snapshot. */
 export const JanitorAction = [
   'kept',
@@ -298,5 +337,7 @@ export const detailSchemas = {
   [DetailType.PromoteRequested]: promoteRequestedSchema,
   [DetailType.AmiPromoted]: amiPromotedSchema,
   [DetailType.AmiRevoked]: amiRevokedSchema,
+  [DetailType.RevocationCompleted]: revocationCompletedSchema,
+  [DetailType.RevocationRejected]: revocationRejectedSchema,
   [DetailType.JanitorReport]: janitorReportSchema,
 } as const;

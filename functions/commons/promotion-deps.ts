@@ -2,7 +2,7 @@
 import { bindChannels } from './channels';
 import { createEc2Client, createEventBridgeClient, createSsmClient } from './clients';
 import { bakehouseConfig } from './config';
-import { readEnv } from './env';
+import { readEnv, STATE_TABLE_NAME_KEY } from './env';
 import { logger } from './powertools';
 import type { PromotionDeps } from './promotion';
 import {
@@ -11,9 +11,10 @@ import {
   refreshAutoScalingGroups,
   updateLaunchTemplates,
 } from './promotion-targets';
+import { createLocks, createStateTableClient } from './state-table';
 
 export const createPromotionDeps = (): PromotionDeps => {
-  const env = readEnv(['EVENT_BUS_NAME', 'AWS_REGION']);
+  const env = readEnv(['EVENT_BUS_NAME', 'AWS_REGION', STATE_TABLE_NAME_KEY]);
   const config = bakehouseConfig();
   const ec2 = createEc2Client();
   return {
@@ -26,5 +27,11 @@ export const createPromotionDeps = (): PromotionDeps => {
     eventTarget: { busName: env.EVENT_BUS_NAME, source: config.settings.eventSource },
     clock: () => new Date(),
     logger,
+    locks: createLocks({
+      client: createStateTableClient(),
+      tableName: env[STATE_TABLE_NAME_KEY],
+      clock: () => new Date(),
+      logger,
+    }),
   };
 };

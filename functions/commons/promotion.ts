@@ -7,11 +7,19 @@
  * targets always run (they change nothing when already done), and `AMI Promoted` is published
  * when the channel moved now, or when it had moved but the image does not carry the channel tag
  * yet (the tag is the last step, so its absence means the earlier run stopped before publishing).
+ *
+ * Moves of one channel take turns (`withChannelLock`): Promote and Revoke read the channel, decide
+ * and move it while holding the channel's lock in the state table, a conditional write. Without
+ * it, concurrent promotions of one channel interleaved their read and write (SSM parameters have
+ * no conditional write): history versions whose "previous" was not the version before, and one
+ * move announced once per concurrent request.
  */
+import { randomUUID } from 'node:crypto';
 import { CreateTagsCommand, DescribeImagesCommand, type EC2Client, type Image } from '@aws-sdk/client-ec2';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { type AwsTag, Tag } from './bake-plan';
 import { type ChannelCause, type Channels, tagOf } from './channels';
+import { BakehouseError } from './errors';
 import { type AmiPromoted, DetailType, EVENT_VERSION } from './events';
 import type { BakehouseConfig, Family } from './families';
 import { eachPage } from './pages';
@@ -25,6 +33,7 @@ import type {
   updateLaunchTemplates,
 } from './promotion-targets';
 import { type EventTarget, publishEvent } from './publish';
+import { type Locks, lockKey } from './state-table';
 
 /** The targets module's operations, injected so the cores are tested with fakes. */
 export interface PromotionTargets {
@@ -43,7 +52,63 @@ export interface PromotionDeps {
   readonly eventTarget: EventTarget;
   readonly clock: () => Date;
   readonly logger: LogPort;
+  /** The state table's locks: one per channel, so its moves take turns. */
+  readonly locks: Pick<Locks, 'acquire' | 'release'>;
+  /** Waits between tries for a busy channel (real time: a frozen sandbox clock must not hang it). */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
+
+/** A channel another promotion held for longer than a promotion waits: Lambda retries the event. */
+export class ChannelBusyError extends BakehouseError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ChannelBusyError';
+  }
+}
+
+/**
+ * How long a channel lock counts: longer than Revoke's timeout (5 minutes, the longer of the two
+ * holders), so a holder that crashed frees the channel once its invocation surely ended.
+ */
+export const CHANNEL_LOCK_SECONDS = 6 * 60;
+/** How long a promotion waits for a channel another one is moving, before it gives up and is retried. */
+export const CHANNEL_WAIT_MS = 60_000;
+const CHANNEL_POLL_MS = 200;
+
+const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs `work` holding the channel's lock, and gives it back after (also when `work` throws).
+ * Waits (real time) while another promotion holds it; after `CHANNEL_WAIT_MS` throws
+ * `ChannelBusyError`, which fails the invocation so Lambda retries the event.
+ */
+export const withChannelLock = async <R>(
+  family: string,
+  channel: string,
+  deps: Pick<PromotionDeps, 'locks' | 'clock' | 'logger' | 'sleep'>,
+  work: () => Promise<R>,
+): Promise<R> => {
+  const key = lockKey('channel', `${family}/${channel}`);
+  const owner = randomUUID();
+  const sleep = deps.sleep ?? realSleep;
+  const started = performance.now();
+  for (;;) {
+    const expiresAt = new Date(deps.clock().getTime() + CHANNEL_LOCK_SECONDS * 1000);
+    const result = await deps.locks.acquire(key, owner, expiresAt);
+    if (result.acquired) break;
+    if (performance.now() - started >= CHANNEL_WAIT_MS) {
+      throw new ChannelBusyError(
+        `channel ${family}/${channel} is being moved by another promotion (held since ${result.holder?.acquiredAt ?? 'unknown'}) for longer than ${CHANNEL_WAIT_MS / 1000}s; the event is retried`,
+      );
+    }
+    await sleep(CHANNEL_POLL_MS);
+  }
+  try {
+    return await work();
+  } finally {
+    await deps.locks.release(key, owner);
+  }
+};
 
 export interface ChannelPromotion {
   readonly family: Family;

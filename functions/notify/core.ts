@@ -40,6 +40,8 @@ import {
   type Rejection,
   rejectedMessage,
   requestedReply,
+  revocationMessage,
+  revocationRejectedMessage,
   type SlackMessage,
   skippedReply,
   startedReply,
@@ -50,8 +52,9 @@ import type { SlackPort } from './slack';
 /**
  * What the notifier subscribes to: the whole contract except the requests whose outcome is what
  * happened: `Promote Requested` and `AMI Revoked` (Revoke may refuse one: a foreign, unknown or
- * malformed image). A revocation is announced from what Revoke did, the `AMI Promoted` (cause
- * `revocation`) of each channel it moved back. `Bake Requested` starts a bake's message.
+ * malformed image). A revocation is announced from what Revoke did: `Revocation Completed` (or
+ * `Revocation Rejected`), and the `AMI Promoted` (cause `revocation`) of each channel it moved back.
+ * `Bake Requested` starts a bake's message.
  */
 export const NOTIFIED_DETAIL_TYPES = [
   DetailType.BakeRequested,
@@ -61,6 +64,8 @@ export const NOTIFIED_DETAIL_TYPES = [
   DetailType.BakeFailed,
   DetailType.AmiTested,
   DetailType.AmiPromoted,
+  DetailType.RevocationCompleted,
+  DetailType.RevocationRejected,
   DetailType.JanitorReport,
 ] as const satisfies readonly ContractDetailType[];
 
@@ -125,6 +130,11 @@ interface Plan {
   readonly message: SlackMessage | undefined;
   /** Set when the message reports a rejected event. */
   readonly outcome?: 'rejected';
+  /**
+   * A message of its own posted once per key, whatever event brings it again: Revoke publishes a
+   * new `Revocation Rejected` on each of Lambda's retries, all with the request's id.
+   */
+  readonly once?: true;
 }
 
 const RANK: Record<BakeStatus, number> = {
@@ -334,6 +344,25 @@ const planFor = (event: ParsedEvent<Notified>, deps: NotifyDeps): Plan | 'quiet'
         message: promotedReply(d),
       };
     }
+    case DetailType.RevocationCompleted: {
+      const d = (event as ParsedEvent<typeof DetailType.RevocationCompleted>).detail;
+      return {
+        key: `revocation-${d.requestEventId}`,
+        channel: d.family ? route(d.family) : defaultChannel,
+        message: revocationMessage(d),
+        once: true,
+      };
+    }
+    case DetailType.RevocationRejected: {
+      const d = (event as ParsedEvent<typeof DetailType.RevocationRejected>).detail;
+      return {
+        key: `revocation-rejected-${d.requestEventId}`,
+        channel: defaultChannel,
+        message: revocationRejectedMessage(d),
+        outcome: 'rejected',
+        once: true,
+      };
+    }
     case DetailType.JanitorReport: {
       const d = (event as ParsedEvent<typeof DetailType.JanitorReport>).detail;
       return { key: `janitor-${d.runId}`, channel: defaultChannel, message: janitorMessage(d) };
@@ -512,7 +541,7 @@ export const notify = async (event: unknown, deps: NotifyDeps): Promise<NotifyRe
   let sent = 0;
   try {
     const before = await readState(deps, stateName);
-    if (before?.seen.includes(parsed.id)) {
+    if (before?.seen.includes(parsed.id) || (plan.once && before)) {
       deps.logger.info('event already notified', { key: plan.key, eventId: parsed.id });
       return { outcome: 'duplicate', key: plan.key, channel: before.channel, ts: before.ts, messages: 0 };
     }

@@ -18,6 +18,8 @@ import type {
   BakeSkipped,
   BakeStarted,
   JanitorReport,
+  RevocationCompleted,
+  RevocationRejected,
 } from '../commons/events';
 import { DetailType } from '../commons/events';
 import { type AlarmMetric, type AlarmStateChange, alarmConsoleUrl, alarmNews } from './alarms';
@@ -500,6 +502,61 @@ export const promotedStandalone = (detail: AmiPromoted): SlackMessage => {
     blocks: [
       header(clip(`:rocket: ${detail.family}: ${detail.channel} → ${detail.amiId}`, SlackLimit.headerText)),
       ...reply.blocks,
+    ],
+  });
+};
+
+/**
+ * What Revoke did: the images it revoked (disabled: nobody new launches them), the channels it
+ * moved back (each also has its own `AMI Promoted` message with the targets it updated), and the
+ * channels left on a revoked image because no earlier good one exists: those need a person.
+ */
+export const revocationMessage = (detail: RevocationCompleted): SlackMessage => {
+  const family = detail.family ? `${detail.family}: ` : '';
+  const others = detail.revoked.filter((id) => id !== detail.amiId);
+  const blocks: KnownBlock[] = [
+    header(clip(`:no_entry: ${family}${detail.amiId} revoked`, SlackLimit.headerText)),
+    section(
+      `Revoked by *${escapeMrkdwn(detail.requestedBy)}*: ${escapeMrkdwn(detail.reason)}. The image is disabled: no new instance launches from it.`,
+    ),
+  ];
+  if (others.length > 0) {
+    blocks.push(section(`*Also revoked* (built on it)\n${list(others.map((id) => code(id)))}`));
+  }
+  blocks.push(
+    section(
+      detail.channelsMoved.length > 0
+        ? `*Channels moved back*\n${list(detail.channelsMoved.map((m) => `${escapeMrkdwn(m.family)}/${escapeMrkdwn(m.channel)}: ${code(m.from)} → ${code(m.to)}`))}`
+        : '*Channels moved back*: none held it.',
+    ),
+  );
+  if (detail.stranded.length > 0) {
+    blocks.push(
+      section(
+        `:warning: *Stranded on a revoked image* (no earlier good image to move back to: bake or promote one)\n${list(detail.stranded.map((s) => `${escapeMrkdwn(s.family)}/${escapeMrkdwn(s.channel)}: ${code(s.amiId)}`))}`,
+      ),
+    );
+  }
+  blocks.push(context(`Request ${code(detail.requestEventId)}`));
+  return fitToSlack({
+    text: `${family}${detail.amiId} revoked by ${detail.requestedBy}${detail.stranded.length > 0 ? ` (${detail.stranded.length} channel(s) stranded)` : ''}`,
+    blocks,
+  });
+};
+
+/** An `AMI Revoked` Revoke refused: nothing was revoked, and why (the field and the fix). */
+export const revocationRejectedMessage = (detail: RevocationRejected): SlackMessage => {
+  const what = detail.amiId ? code(detail.amiId) : 'an image';
+  const who = detail.requestedBy ? ` from *${escapeMrkdwn(detail.requestedBy)}*` : '';
+  return fitToSlack({
+    text: `Revocation of ${detail.amiId ?? 'an image'} refused: nothing was revoked`,
+    blocks: [
+      header(
+        clip(`:no_entry_sign: Revocation refused${detail.amiId ? `: ${detail.amiId}` : ''}`, SlackLimit.headerText),
+      ),
+      section(`The request to revoke ${what}${who} was refused: nothing was disabled and no channel moved.`),
+      section(`*Why*\n${escapeMrkdwn(detail.reason)}`),
+      context(`Request ${code(detail.requestEventId)}`),
     ],
   });
 };

@@ -22,6 +22,7 @@ import {
   distributionOf,
   type PromotionDeps,
   promoteChannel,
+  withChannelLock,
 } from '../commons/promotion';
 import type { Channel } from '../commons/promotion-targets';
 import { PromotionRefusedError, UnknownChannelError } from './errors';
@@ -104,43 +105,34 @@ const refusal = (image: Image | undefined, family: Family): string | undefined =
 };
 
 /**
- * The channels an automatic promotion may move: not those that already hold a newer image of the
- * family. EventBridge does not deliver in order and a retried test or invocation can arrive late,
- * so `AMI Tested` of an older bake may come after a newer bake's: it must not move the channel
- * back. "Newer" is the images' CreationDate; an operator's Promote Requested moves a channel
- * anywhere on purpose (rollback), so it skips this check.
+ * The newer image the channel holds, if any: an automatic promotion does not move it back.
+ * EventBridge does not deliver in order and a retried test or invocation can arrive late, so
+ * `AMI Tested` of an older bake may come after a newer bake's. "Newer" is the images'
+ * CreationDate; an operator's Promote Requested moves a channel anywhere on purpose (rollback),
+ * so it skips this check. Read while holding the channel's lock, so no move slips in between.
  */
-const channelsNotAhead = async (
+const newerImageHeld = async (
   plan: Plan,
+  channel: Channel,
   image: Image & { readonly ImageId: string },
   deps: PromoteDeps,
-): Promise<{ movable: Channel[]; ahead: string[] }> => {
-  const movable: Channel[] = [];
-  /** The newer images the channels left alone hold. */
-  const ahead: string[] = [];
-  for (const channel of plan.channels) {
-    const held = await deps.channels.readChannel(plan.family.name, channel.name);
-    if (held !== null && held !== image.ImageId) {
-      const current = await describeImage(held, deps.ec2);
-      const newer =
-        current !== undefined &&
-        tagOf(current, Tag.Family) === plan.family.name &&
-        unfitReason(current) === undefined &&
-        (current.CreationDate ?? '') > (image.CreationDate ?? '');
-      if (newer) {
-        deps.logger.warn('channel holds a newer image; not moving it back', {
-          family: plan.family.name,
-          channel: channel.name,
-          amiId: image.ImageId,
-          heldAmiId: held,
-        });
-        ahead.push(held);
-        continue;
-      }
-    }
-    movable.push(channel);
-  }
-  return { movable, ahead };
+): Promise<string | undefined> => {
+  const held = await deps.channels.readChannel(plan.family.name, channel.name);
+  if (held === null || held === image.ImageId) return undefined;
+  const current = await describeImage(held, deps.ec2);
+  const newer =
+    current !== undefined &&
+    tagOf(current, Tag.Family) === plan.family.name &&
+    unfitReason(current) === undefined &&
+    (current.CreationDate ?? '') > (image.CreationDate ?? '');
+  if (!newer) return undefined;
+  deps.logger.warn('channel holds a newer image; not moving it back', {
+    family: plan.family.name,
+    channel: channel.name,
+    amiId: image.ImageId,
+    heldAmiId: held,
+  });
+  return held;
 };
 
 export const promote = async (event: unknown, deps: PromoteDeps): Promise<PromoteResult> => {
@@ -174,24 +166,47 @@ export const promote = async (event: unknown, deps: PromoteDeps): Promise<Promot
   const bakeId = plan.bakeId ?? tagOf(image, Tag.BakeId) ?? null;
   const distribution = distributionOf(plan.family, described, deps);
 
-  const { movable: channels, ahead: held } = plan.manual
-    ? { movable: [...plan.channels], ahead: [] }
-    : await channelsNotAhead(plan, described, deps);
-  if (channels.length === 0) {
-    const skipped = `not promoting ${amiId} to ${plan.channels.map((c) => `${plan.family.name}/${c.name}`).join(', ')}: the ${plan.channels.length === 1 ? 'channel holds' : 'channels hold'} ${[...new Set(held)].join(', ')}, ${held.length === 1 ? 'a newer image' : 'newer images'} of the family`;
-    return { family: plan.family.name, amiId, channels: [], skipped };
-  }
   const outcomes: ChannelOutcome[] = [];
-  for (const channel of channels) {
-    const promotion: ChannelPromotion = {
-      family: plan.family,
-      channel,
-      image: described,
-      cause: plan.cause,
-      by: plan.by,
-      bakeId,
-    };
-    outcomes.push(await promoteChannel(promotion, distribution, deps));
+  /** The newer images the channels left alone hold, and why others were refused while waiting. */
+  const held: string[] = [];
+  const refusedNow: string[] = [];
+  for (const channel of plan.channels) {
+    await withChannelLock(plan.family.name, channel.name, deps, async () => {
+      // Read again under the lock: a promotion or revocation that held it may have changed the
+      // image (revoked it, or tagged it with this channel: that move is done and announced).
+      const now = await describeImage(amiId, deps.ec2);
+      const refusedWhileWaiting = refusal(now, plan.family);
+      if (refusedWhileWaiting || !now?.ImageId) {
+        const reason = `${plan.family.name}/${channel.name}: ${refusedWhileWaiting ?? 'it no longer exists'}`;
+        deps.logger.warn('not promoting: the image changed while the channel was busy', { amiId, reason });
+        refusedNow.push(reason);
+        return;
+      }
+      const image = { ...now, ImageId: now.ImageId };
+      const newer = plan.manual ? undefined : await newerImageHeld(plan, channel, image, deps);
+      if (newer) {
+        held.push(newer);
+        return;
+      }
+      const promotion: ChannelPromotion = {
+        family: plan.family,
+        channel,
+        image,
+        cause: plan.cause,
+        by: plan.by,
+        bakeId,
+      };
+      outcomes.push(await promoteChannel(promotion, distribution, deps));
+    });
+  }
+  if (outcomes.length === 0) {
+    const skipped =
+      held.length > 0
+        ? `not promoting ${amiId} to ${plan.channels.map((c) => `${plan.family.name}/${c.name}`).join(', ')}: the ${plan.channels.length === 1 ? 'channel holds' : 'channels hold'} ${[...new Set(held)].join(', ')}, ${held.length === 1 ? 'a newer image' : 'newer images'} of the family`
+        : `not promoting ${amiId}: ${refusedNow.join('; ')}`;
+    if (plan.manual && refusedNow.length > 0)
+      throw new PromotionRefusedError(`refused to promote ${amiId} to ${refusedNow.join('; ')}`);
+    return { family: plan.family.name, amiId, channels: [], skipped };
   }
   if (outcomes.every((o) => !o.published)) {
     deps.logger.info('redelivered event: every channel already points at the image', {

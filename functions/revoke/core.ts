@@ -8,16 +8,24 @@
  * Validated before the first write: the event, the image (exists, `bakehouse:managed=true`) and
  * the descendants to revoke. Idempotent: an image already revoked is not tagged or disabled again,
  * but its family's channels are checked, so a redelivery finishes what a crash left.
+ *
+ * The outcome is an event of its own, so Slack and other teams hear what happened, not what was
+ * asked: `Revocation Completed` (the images revoked, the channels moved and stranded) once the work
+ * is done, or `Revocation Rejected` (the reason, with the field and the fix) when the request is
+ * refused. A refusal is still thrown afterwards, so the request lands in the RevokeRejected queue;
+ * Lambda's async retries repeat it, and each try publishes the same `requestEventId`, by which
+ * consumers (Notify) announce it once.
  */
 import { CreateTagsCommand, DescribeImagesCommand, DisableImageCommand, type Image } from '@aws-sdk/client-ec2';
 import { Tag } from '../commons/bake-plan';
 import { describeImage, tagOf } from '../commons/channels';
-import { parseEvent } from '../commons/contract';
-import { ImageNotFoundError } from '../commons/errors';
-import { DetailType } from '../commons/events';
+import { type IncomingEvent, parseEvent } from '../commons/contract';
+import { ImageNotFoundError, InvalidEventError, messageOf } from '../commons/errors';
+import { DetailType, EVENT_VERSION, type RevocationCompleted, type RevocationRejected } from '../commons/events';
 import { findFamily } from '../commons/family-lookup';
 import { eachPage } from '../commons/pages';
-import { distributionOf, type PromotionDeps, promoteChannel } from '../commons/promotion';
+import { distributionOf, type PromotionDeps, promoteChannel, withChannelLock } from '../commons/promotion';
+import { publishEvent } from '../commons/publish';
 import { UnmanagedImageError } from './errors';
 
 export type RevokeDeps = PromotionDeps;
@@ -103,7 +111,42 @@ const revocationsOf = async (
   return all;
 };
 
+/** A refusal: the request is bad and a retry cannot fix it. Anything else (throttling, 5xx) is retried. */
+const isRefusal = (error: unknown): boolean =>
+  error instanceof InvalidEventError || error instanceof ImageNotFoundError || error instanceof UnmanagedImageError;
+
+/** What a refused request named, as far as it can be read (the detail may be malformed). */
+const rejectionOf = (event: unknown, error: unknown): RevocationRejected => {
+  const envelope = (event ?? {}) as IncomingEvent;
+  const detail = (typeof envelope.detail === 'object' && envelope.detail !== null ? envelope.detail : {}) as Record<
+    string,
+    unknown
+  >;
+  const text = (value: unknown, max: number): string | null =>
+    typeof value === 'string' && value.length > 0 ? value.slice(0, max) : null;
+  return {
+    version: EVENT_VERSION,
+    requestEventId: envelope.id || '(no id)',
+    amiId: text(detail.amiId, 64),
+    requestedBy: text(detail.requestedBy, 256),
+    reason: messageOf(error).slice(0, 1000),
+  };
+};
+
 export const revoke = async (event: unknown, deps: RevokeDeps): Promise<RevokeSummary> => {
+  try {
+    return await revokeRequested(event, deps);
+  } catch (error) {
+    if (isRefusal(error)) {
+      // Published before the error is thrown again; if publishing fails, that error is what
+      // Lambda retries, and the next try refuses (and publishes) the same way.
+      await publishEvent(deps.events, deps.eventTarget, DetailType.RevocationRejected, rejectionOf(event, error));
+    }
+    throw error;
+  }
+};
+
+const revokeRequested = async (event: unknown, deps: RevokeDeps): Promise<RevokeSummary> => {
   const { id: eventId, detail } = parseEvent(event, [DetailType.AmiRevoked]);
   const image = await describeImage(detail.amiId, deps.ec2);
   if (!image?.ImageId) {
@@ -143,6 +186,19 @@ export const revoke = async (event: unknown, deps: RevokeDeps): Promise<RevokeSu
   }
   const summary: RevokeSummary = { revoked: [...excluded], channelsMoved, stranded };
   deps.logger.info('revoked', { ...summary });
+  const completed: RevocationCompleted = {
+    version: EVENT_VERSION,
+    requestEventId: eventId || '(no id)',
+    amiId: detail.amiId,
+    family: tagOf(image, Tag.Family) ?? null,
+    reason,
+    requestedBy: clip(detail.requestedBy),
+    cascade: detail.cascade,
+    revoked: [...summary.revoked],
+    channelsMoved: [...summary.channelsMoved],
+    stranded: [...summary.stranded],
+  };
+  await publishEvent(deps.events, deps.eventTarget, DetailType.RevocationCompleted, completed);
   return summary;
 };
 
@@ -188,27 +244,30 @@ const moveChannelsOff = async (
     return { moved, stranded };
   }
   for (const channel of family.channels) {
-    if ((await deps.channels.readChannel(family.name, channel.name)) !== amiId) continue;
-    const target = await deps.channels.previousGood(family.name, channel.name, { exclude: excluded });
-    const targetImage = target ? await describeImage(target, deps.ec2) : undefined;
-    if (!target || !targetImage?.ImageId) {
-      stranded.push({ family: family.name, channel: channel.name, amiId });
-      continue;
-    }
-    const good = { ...targetImage, ImageId: targetImage.ImageId };
-    await promoteChannel(
-      {
-        family,
-        channel,
-        image: good,
-        cause: 'revocation',
-        by: requestedBy,
-        bakeId: tagOf(good, Tag.BakeId) ?? null,
-      },
-      distributionOf(family, good, deps),
-      deps,
-    );
-    moved.push({ family: family.name, channel: channel.name, from: amiId, to: target });
+    // Under the channel's lock, so a promotion cannot move it between our read and our move.
+    await withChannelLock(family.name, channel.name, deps, async () => {
+      if ((await deps.channels.readChannel(family.name, channel.name)) !== amiId) return;
+      const target = await deps.channels.previousGood(family.name, channel.name, { exclude: excluded });
+      const targetImage = target ? await describeImage(target, deps.ec2) : undefined;
+      if (!target || !targetImage?.ImageId) {
+        stranded.push({ family: family.name, channel: channel.name, amiId });
+        return;
+      }
+      const good = { ...targetImage, ImageId: targetImage.ImageId };
+      await promoteChannel(
+        {
+          family,
+          channel,
+          image: good,
+          cause: 'revocation',
+          by: requestedBy,
+          bakeId: tagOf(good, Tag.BakeId) ?? null,
+        },
+        distributionOf(family, good, deps),
+        deps,
+      );
+      moved.push({ family: family.name, channel: channel.name, from: amiId, to: target });
+    });
   }
   return { moved, stranded };
 };

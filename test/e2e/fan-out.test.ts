@@ -259,5 +259,32 @@ describe('after AMI Baked', () => {
     );
     expect(disabled?.State).toBe('disabled');
     expect((await tagsOf(childAmi))[Tag.Revoked]).toBe('true');
+    const completed = await eventWhere(
+      'the revocation outcome',
+      ofType(DetailType.RevocationCompleted, { amiId: secondAmi }),
+    );
+    expect(completed.event.detail).toMatchObject({
+      family: 'al2023-base',
+      requestedBy: 'team-security',
+      cascade: true,
+      revoked: [secondAmi, childAmi],
+    });
+    expect(completed.event.detail.channelsMoved).toEqual(
+      expect.arrayContaining([{ family: 'al2023-base', channel: 'stable', from: secondAmi, to: firstAmi }]),
+    );
+  }, 120_000);
+
+  it('answers a revocation of an image that does not exist with Revocation Rejected, revoking nothing', async () => {
+    // Act
+    const unknown = 'ami-0000000000000dead';
+    await put(DetailType.AmiRevoked, { amiId: unknown, reason: 'typo', requestedBy: 'cli:alice' });
+    const rejected = await eventWhere('the refusal', ofType(DetailType.RevocationRejected, { amiId: unknown }));
+
+    // Assess
+    expect(rejected.event.detail).toMatchObject({
+      requestedBy: 'cli:alice',
+      reason: expect.stringContaining('no image'),
+    });
+    expect(await channel('al2023-base', 'stable')).toBe(firstAmi);
   });
 });

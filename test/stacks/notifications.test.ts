@@ -30,6 +30,8 @@ describe('the Notify rules', () => {
           'Bake Failed',
           'AMI Tested',
           'AMI Promoted',
+          'Revocation Completed',
+          'Revocation Rejected',
           'Janitor Report',
         ],
       },

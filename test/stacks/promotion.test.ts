@@ -356,6 +356,21 @@ describe('what the roles can change', () => {
     });
   });
 
+  it.each(BOTH)('%s: takes and gives back channel locks in the state table, and no other item', (fn) => {
+    // Prepare: the table's ARN as the statement resolves it
+    const table = resolve({ 'Fn::GetAtt': [logicalIdOf('AWS::DynamoDB::Table', 'StateTable'), 'Arn'] });
+    const keys = (...pk: string[]): Context => ({ 'dynamodb:LeadingKeys': pk });
+
+    // Assess
+    for (const action of ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem']) {
+      expect(can(fn, action, table, keys('lock#channel#al2023-base/stable'))).toBe(true);
+      expect(can(fn, action, table, keys('lock#family#al2023-base'))).toBe(false);
+      expect(can(fn, action, table, keys('record#slack#b-1'))).toBe(false);
+    }
+    expect(can(fn, 'dynamodb:Scan', table, keys('lock#channel#al2023-base/stable'))).toBe(false);
+    expect(stack.environmentOf(fn)).toMatchObject({ STATE_TABLE_NAME: expect.anything() });
+  });
+
   it('lets Revoke, and only Revoke, write the revocation tags', () => {
     // Prepare
     const revocation = {

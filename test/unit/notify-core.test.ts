@@ -326,6 +326,79 @@ describe('revocations: the outcome, never the request', () => {
     expect(slack.posts[0]?.threadTs).toBeUndefined();
     expect(JSON.stringify(slack.posts)).not.toContain('was revoked');
   });
+
+  const completed = (overrides: Record<string, unknown> = {}) =>
+    envelope('Revocation Completed', {
+      version: '1.0',
+      requestEventId: 'req-1',
+      amiId: 'ami-0fedcba9876543210',
+      family: 'al2023-base',
+      reason: 'CVE-2026-0001 in openssl',
+      requestedBy: 'team-security',
+      cascade: true,
+      revoked: ['ami-0fedcba9876543210', 'ami-0123456789abcdef0'],
+      channelsMoved: [],
+      stranded: [{ family: 'al2023-base', channel: 'stable', amiId: 'ami-0fedcba9876543210' }],
+      ...overrides,
+    });
+
+  it('announces a revocation that moved no channel, from Revocation Completed, with what it revoked and stranded', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+
+    // Act
+    const result = await notify(completed(), d);
+
+    // Assess
+    expect(result).toMatchObject({ outcome: 'sent', messages: 1 });
+    const text = JSON.stringify(slack.posts);
+    expect(slack.posts[0]?.text).toBe(
+      'al2023-base: ami-0fedcba9876543210 revoked by team-security (1 channel(s) stranded)',
+    );
+    expect(text).toContain('ami-0123456789abcdef0');
+    expect(text).toContain('none held it');
+    expect(text).toContain('Stranded on a revoked image');
+  });
+
+  it('announces one revocation once, however often its outcome arrives', async () => {
+    // Prepare: the same outcome redelivered with a new event id
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+
+    // Act
+    await notify(completed(), d);
+    const again = await notify(completed(), d);
+
+    // Assess
+    expect(again.outcome).toBe('duplicate');
+    expect(slack.posts).toHaveLength(1);
+  });
+
+  it("reports a refused revocation once, as rejected, though each of Revoke's tries publishes it", async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+    const refused = () =>
+      envelope('Revocation Rejected', {
+        version: '1.0',
+        requestEventId: 'req-9',
+        amiId: 'ami-0fedcba9876543210',
+        requestedBy: 'cli:mallory',
+        reason: 'rejected AMI Revoked req-9: amiId: ami-0fedcba9876543210 is not a Bakehouse image',
+      });
+
+    // Act
+    const outcomes = [];
+    for (let attempt = 0; attempt < 3; attempt += 1) outcomes.push((await notify(refused(), d)).outcome);
+
+    // Assess
+    expect(outcomes).toEqual(['rejected', 'duplicate', 'duplicate']);
+    expect(slack.posts).toHaveLength(1);
+    expect(slack.posts[0]?.text).toBe('Revocation of ami-0fedcba9876543210 refused: nothing was revoked');
+    expect(JSON.stringify(slack.posts)).toContain('is not a Bakehouse image');
+    expect(JSON.stringify(slack.posts)).not.toMatch(/ revoked by /);
+  });
 });
 
 describe('webhook mode', () => {

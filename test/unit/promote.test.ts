@@ -1,13 +1,14 @@
 import { CreateTagsCommand } from '@aws-sdk/client-ec2';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { Tag } from '../../functions/commons/bake-plan';
 import { TESTED_TAG } from '../../functions/commons/channels';
 import { type BakehouseConfig, type FamilyInput, loadConfig } from '../../functions/commons/families';
 import { channelTagKey } from '../../functions/commons/promotion';
 import { promote } from '../../functions/promote/core';
 import { childFamily, configInput, lambdaContext, linuxFamily, withCustomerKey } from './support/bake-factories';
+import { type MemoryLocks, memoryLocks } from './support/memory-locks';
 import {
   ami,
   envelope,
@@ -384,6 +385,120 @@ describe('Promote Requested', () => {
     });
     expectNoSideEffects();
     expect(aws.ec2.calls()).toHaveLength(0);
+  });
+});
+
+describe('concurrent moves of one channel', () => {
+  /** Each invocation has deps of its own (as Lambda's containers do); they share the state table's locks. */
+  const invocations = (locks: MemoryLocks) => () => promotionDeps(config(), fakes.targets, { locks });
+  /** The clock promotionDeps gives the functions: the locks judge expiry on it too. */
+  const promotionClock = () => deps().clock();
+
+  it('take turns: the history is a chain, and each move is announced once', async () => {
+    // Prepare: 20 operators promote gold to 20 images at once
+    const images = Array.from({ length: 20 }, (_, i) => aws.addImage(i + 1, BASE));
+    const locks = memoryLocks(promotionClock);
+    const invocation = invocations(locks);
+
+    // Act
+    await Promise.all(images.map((amiId) => promote(requested(amiId, 'gold'), invocation())));
+
+    // Assess
+    const history = await deps().channels.channelHistory(BASE, 'gold');
+    expect(history).toHaveLength(20);
+    const oldestFirst = [...history].reverse();
+    oldestFirst.forEach((version, i) => {
+      expect(version.previousAmiId).toBe(i === 0 ? null : oldestFirst[i - 1]?.amiId);
+    });
+    expect(new Set(history.map((h) => h.amiId)).size).toBe(20);
+    const announced = aws.promoted().filter((p) => p.channel === 'gold');
+    expect(announced.map((p) => [p.previousAmiId, p.amiId])).toEqual(
+      oldestFirst.map((h) => [h.previousAmiId, h.amiId]),
+    );
+    expect(locks.maxConcurrentHolders()).toBe(1);
+  });
+
+  it('announce one move requested three times at once only once', async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+    const invocation = invocations(memoryLocks(promotionClock));
+
+    // Act
+    await Promise.all([1, 2, 3].map(() => promote(requested(a, 'gold'), invocation())));
+
+    // Assess
+    expect(aws.promoted().filter((p) => p.channel === 'gold')).toHaveLength(1);
+    expect(await deps().channels.channelHistory(BASE, 'gold')).toHaveLength(1);
+  });
+
+  it('waits for a channel another promotion holds, and gives it back when the move fails', async () => {
+    // Prepare: someone holds gold; it lets go after three tries
+    const a = aws.addImage(1, BASE);
+    const locks = memoryLocks();
+    const holder = await locks.acquire('lock#channel#al2023-base/gold', 'other', new Date(Date.now() + 60_000));
+    expect(holder.acquired).toBe(true);
+    let waits = 0;
+    const sleep = async () => {
+      waits += 1;
+      if (waits === 3) await locks.release('lock#channel#al2023-base/gold', 'other');
+    };
+    aws.failPublishes(1);
+
+    // Act
+    await expect(
+      promote(requested(a, 'gold'), promotionDeps(config(), fakes.targets, { locks, sleep })),
+    ).rejects.toThrow();
+
+    // Assess: it waited its turn, moved, and freed the channel though publishing failed
+    expect(waits).toBe(3);
+    expect(channelOf('gold')).toBe(a);
+    expect(await locks.read('lock#channel#al2023-base/gold')).toBeUndefined();
+  });
+
+  it('fails with ChannelBusyError, changing nothing, when the channel stays held longer than it waits', async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+    const locks = memoryLocks();
+    await locks.acquire('lock#channel#al2023-base/gold', 'stuck', new Date(Date.now() + 600_000));
+    const clock = performance.now.bind(performance);
+    let elapsed = 0;
+    const sleep = async () => {
+      elapsed += 30_000;
+    };
+    const spy = vi.spyOn(performance, 'now').mockImplementation(() => clock() + elapsed);
+
+    // Act & Assess
+    try {
+      await expect(
+        promote(requested(a, 'gold'), promotionDeps(config(), fakes.targets, { locks, sleep })),
+      ).rejects.toMatchObject({ name: 'ChannelBusyError', message: expect.stringContaining('al2023-base/gold') });
+    } finally {
+      spy.mockRestore();
+    }
+    expectNoSideEffects();
+  });
+
+  it('does not promote an image revoked while it waited for the channel', async () => {
+    // Prepare: a revocation holds stable and revokes the image the late AMI Tested names
+    const a = aws.addImage(1, BASE);
+    const locks = memoryLocks();
+    await locks.acquire('lock#channel#al2023-base/stable', 'revoke', new Date(Date.now() + 60_000));
+    const sleep = async () => {
+      aws.images.set(a, {
+        ...aws.images.get(a),
+        State: 'disabled',
+        Tags: [...(aws.images.get(a)?.Tags ?? []), { Key: Tag.Revoked, Value: 'true' }],
+      });
+      await locks.release('lock#channel#al2023-base/stable', 'revoke');
+    };
+
+    // Act
+    const result = await promote(tested(a, true), promotionDeps(config(), fakes.targets, { locks, sleep }));
+
+    // Assess
+    expect(result.channels).toEqual([]);
+    expect(result.skipped).toMatch(/al2023-base\/stable: .*revoked/);
+    expect(channelOf('stable')).toBeUndefined();
   });
 });
 

@@ -79,7 +79,23 @@ const expectNoWrites = () => {
   expect(aws.ec2).not.toReceiveCommand(CreateTagsCommand);
   expect(aws.ec2).not.toReceiveCommand(DisableImageCommand);
   expect(aws.ssm).not.toReceiveCommand(PutParameterCommand);
-  expect(aws.events).not.toReceiveCommand(PutEventsCommand);
+  const putTypes = aws.events.commandCalls(PutEventsCommand).flatMap((c) => c.args[0].input.Entries ?? []);
+  expect(putTypes.map((e) => e.DetailType).filter((t) => t === 'AMI Promoted')).toEqual([]);
+};
+
+/** A refused request changes nothing and says so once, in one `Revocation Rejected`. */
+const expectRefused = (amiId: string | null, reason: RegExp) => {
+  expectNoWrites();
+  expect(aws.published('Revocation Completed')).toEqual([]);
+  expect(aws.published('Revocation Rejected')).toEqual([
+    {
+      version: '1.0',
+      requestEventId: expect.any(String),
+      amiId,
+      requestedBy: 'cli:security',
+      reason: expect.stringMatching(reason),
+    },
+  ]);
 };
 
 describe('validation', () => {
@@ -89,7 +105,7 @@ describe('validation', () => {
       name: 'ImageNotFoundError',
       message: expect.stringContaining(`amiId: no image ${ami(404)}`),
     });
-    expectNoWrites();
+    expectRefused(ami(404), /no image/);
   });
 
   it('rejects an image Bakehouse did not make', async () => {
@@ -101,6 +117,32 @@ describe('validation', () => {
       name: 'UnmanagedImageError',
       message: expect.stringContaining('bakehouse:managed=true'),
     });
+    expectRefused(foreign, /not a Bakehouse image/);
+  });
+
+  it('says who asked and what for each try of a refused request, with the request event id', async () => {
+    // Prepare: Lambda retries a refusal twice; each try publishes the same requestEventId
+    const foreign = aws.addImage(1, BASE, { [Tag.Managed]: 'false' });
+    const request = envelope(
+      'AMI Revoked',
+      { version: '1.0', amiId: foreign, reason: 'x', requestedBy: 'cli:security' },
+      'req-7',
+    );
+
+    // Act
+    for (let attempt = 0; attempt < 3; attempt += 1) await revoke(request, deps()).catch(() => undefined);
+
+    // Assess
+    expect(new Set(aws.published('Revocation Rejected').map((d) => d.requestEventId))).toEqual(new Set(['req-7']));
+  });
+
+  it('throws the refusal even when Revocation Rejected cannot be published, so Lambda retries it', async () => {
+    // Prepare
+    const foreign = aws.addImage(1, BASE, { [Tag.Managed]: 'false' });
+    aws.failPublishes(1);
+
+    // Act & Assess
+    await expect(revoke(revoked(foreign), deps())).rejects.toThrow();
     expectNoWrites();
   });
 
@@ -119,6 +161,92 @@ describe('validation', () => {
     });
     expect(aws.ec2.calls()).toHaveLength(0);
     expect(aws.ssm.calls()).toHaveLength(0);
+    expect(aws.published('Revocation Rejected')).toEqual([
+      expect.objectContaining({ amiId: a, reason: expect.stringMatching(field) }),
+    ]);
+  });
+
+  it('rejects a request whose amiId is not an AMI id, naming it as given', async () => {
+    // Act & Assess
+    await expect(revoke(revoked('not-an-ami'), deps())).rejects.toMatchObject({ name: 'InvalidEventError' });
+    expectRefused('not-an-ami', /amiId/);
+  });
+});
+
+describe('the outcome', () => {
+  it('publishes Revocation Completed with the images revoked and the channels moved and stranded', async () => {
+    // Prepare: stable held a then b and moves back to a; dev only ever held b and is stranded
+    const [a, b] = [aws.addImage(1, BASE), aws.addImage(2, BASE)];
+    await promoteAll(BASE, 'stable', [a, b]);
+    await promoteAll(BASE, 'dev', [b]);
+
+    // Act
+    await revoke(
+      envelope('AMI Revoked', { version: '1.0', amiId: b, reason: 'CVE', requestedBy: 'cli:security' }, 'req-1'),
+      deps(),
+    );
+
+    // Assess
+    expect(aws.published('Revocation Completed')).toEqual([
+      {
+        version: '1.0',
+        requestEventId: 'req-1',
+        amiId: b,
+        family: BASE,
+        reason: 'CVE',
+        requestedBy: 'cli:security',
+        cascade: false,
+        revoked: [b],
+        channelsMoved: [{ family: BASE, channel: 'stable', from: b, to: a }],
+        stranded: [{ family: BASE, channel: 'dev', amiId: b }],
+      },
+    ]);
+    expect(aws.published('Revocation Rejected')).toEqual([]);
+  });
+
+  it('publishes Revocation Completed for a revocation that moves no channel', async () => {
+    // Prepare: an image no channel holds
+    const a = aws.addImage(1, BASE);
+
+    // Act
+    await revoke(revoked(a), deps());
+
+    // Assess
+    expect(aws.promoted()).toEqual([]);
+    expect(aws.published('Revocation Completed')).toEqual([
+      expect.objectContaining({ amiId: a, revoked: [a], channelsMoved: [], stranded: [] }),
+    ]);
+  });
+
+  it('publishes it after the channels moved, so a failed publish is retried and the redelivery says it', async () => {
+    // Prepare: the AMI Promoted goes out, Revocation Completed fails once
+    const [a, b] = [aws.addImage(1, BASE), aws.addImage(2, BASE)];
+    await promoteAll(BASE, 'stable', [a, b]);
+    const d = deps();
+    const request = revoked(b);
+    aws.events.resetHistory();
+    let calls = 0;
+    const send = d.events.send.bind(d.events);
+    const flaky = {
+      ...d,
+      events: {
+        send: (async (command: PutEventsCommand) => {
+          calls += 1;
+          if (command.input.Entries?.[0]?.DetailType === 'Revocation Completed' && calls < 3) {
+            throw Object.assign(new Error('internal'), { name: 'InternalException' });
+          }
+          return send(command);
+        }) as typeof d.events.send,
+      },
+    };
+
+    // Act
+    await expect(revoke(request, flaky)).rejects.toThrow('internal');
+    await revoke(request, flaky);
+
+    // Assess
+    expect(channelOf(BASE, 'stable')).toBe(a);
+    expect(aws.published('Revocation Completed')).toEqual([expect.objectContaining({ amiId: b, revoked: [b] })]);
   });
 });
 

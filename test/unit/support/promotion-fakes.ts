@@ -20,6 +20,7 @@ import {
   PutParameterCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
+import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, vi } from 'vitest';
 import { Tag } from '../../../functions/commons/bake-plan';
@@ -29,6 +30,7 @@ import type { BakehouseConfig, Family } from '../../../functions/commons/familie
 import type { PromotionDeps, PromotionTargets } from '../../../functions/commons/promotion';
 import type { Channel, TargetDeps } from '../../../functions/commons/promotion-targets';
 import { awsError, recordingLogger } from './bake-factories';
+import { memoryLocks } from './memory-locks';
 
 export const PREFIX = '/bakehouse';
 export const BUS = 'bakehouse-test';
@@ -55,6 +57,8 @@ export interface FakeAws {
   addImage(n: number, family: string, tags?: Record<string, string>, overrides?: Partial<Image>): string;
   /** The details of every `AMI Promoted` put on the bus, oldest first. */
   promoted(): AmiPromoted[];
+  /** The details PutEvents accepted of one detail-type, in order. */
+  published(detailType: string): Record<string, unknown>[];
   tag(amiId: string, key: string): string | undefined;
   /** Makes the next `n` PutEvents calls fail (InternalException). */
   failPublishes(n: number): void;
@@ -75,6 +79,8 @@ export const fakeAws = (): FakeAws => {
   const ssm = mockClient(SSMClient);
   const ec2 = mockClient(EC2Client);
   const events = mockClient(EventBridgeClient);
+  // The handlers' channel locks (tests of the cores use memoryLocks): every lock is free.
+  mockClient(DynamoDBDocumentClient).on(PutCommand).resolves({}).on(DeleteCommand).resolves({});
   const parameters = new Map<string, StoredVersion[]>();
   const images = new Map<string, Image>();
   /** The entries PutEvents accepted (a failed call puts nothing). */
@@ -103,6 +109,10 @@ export const fakeAws = (): FakeAws => {
       accepted
         .filter((entry) => entry.DetailType === 'AMI Promoted')
         .map((entry) => JSON.parse(entry.Detail) as AmiPromoted),
+    published: (detailType) =>
+      accepted
+        .filter((entry) => entry.DetailType === detailType)
+        .map((entry) => JSON.parse(entry.Detail) as Record<string, unknown>),
     tag: (amiId, key) => images.get(amiId)?.Tags?.find((t) => t.Key === key)?.Value,
     failPublishes: () => undefined,
   };
@@ -254,6 +264,8 @@ export const promotionDeps = (
     eventTarget: { busName: BUS, source: SOURCE },
     clock: () => new Date('2026-11-29T12:00:00.000Z'),
     logger: recordingLogger(),
+    locks: memoryLocks(() => new Date('2026-11-29T12:00:00.000Z')),
+    sleep: async () => undefined,
     ...overrides,
   } as PromotionDeps & { logger: ReturnType<typeof recordingLogger> };
 };
@@ -277,6 +289,7 @@ export const stubHandlerEnvironment = (): void => {
     vi.resetModules();
     vi.stubEnv('EVENT_BUS_NAME', 'bakehouse-prod');
     vi.stubEnv('AWS_REGION', 'eu-central-1');
+    vi.stubEnv('STATE_TABLE_NAME', 'bakehouse-prod-state');
     vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
   });
   afterEach(() => {
