@@ -213,6 +213,46 @@ describe('IAM and faults', () => {
     ).toBeUndefined();
   });
 
+  it('limits a role to the items whose partition key its dynamodb:LeadingKeys condition names', async () => {
+    // Prepare
+    const table = await createTable();
+    const session = await roleSession(box, {
+      roleName: 'dynamodb-locks-only',
+      policy: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Action: ['dynamodb:PutItem', 'dynamodb:Query'],
+            Resource: `arn:aws:dynamodb:us-east-1:${box.sandbox.account}:table/${table}`,
+            Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lock#*'] } },
+          },
+        ],
+      },
+    });
+    const locks = new DynamoDBClient(session.clientConfig);
+    const query = (pk: string) =>
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': { S: pk } },
+      });
+
+    // Act
+    await locks.send(lockPut(table, 'bake-1'));
+    const deniedPut = await failure(
+      locks.send(new PutItemCommand({ TableName: table, Item: { pk: { S: 'state#al2023-base' } } })),
+    );
+    const queried = await locks.send(query('lock#al2023-base'));
+    const deniedQuery = await failure(locks.send(query('state#al2023-base')));
+    locks.destroy();
+
+    // Assess
+    expect(deniedPut.name).toBe('AccessDeniedException');
+    expect(queried.Count).toBe(1);
+    expect(deniedQuery.name).toBe('AccessDeniedException');
+  });
+
   it('fails the next PutItem with an injected ProvisionedThroughputExceededException, then succeeds', async () => {
     // Prepare
     const table = await createTable();

@@ -12,6 +12,7 @@ import { TemplateResolver } from '../../src/provision/resolver';
 import type { ServiceContext } from '../../src/service';
 import { dynamodbAuthz } from '../../src/services/dynamodb/authz';
 import { startBackend } from '../../src/services/dynamodb/backend';
+import { batchLeadingKeys, leadingKeys } from '../../src/services/dynamodb/condition-keys';
 import { expiryOf, isDueForDeletion } from '../../src/services/dynamodb/ttl';
 
 const NOW_MS = Date.UTC(2026, 11, 5, 12, 0, 0);
@@ -49,26 +50,76 @@ describe('dynamodb TTL rules', () => {
 });
 
 describe('dynamodb authorization', () => {
-  const ctx = { region: 'eu-west-1', account: '123456789012' } as ServiceContext;
+  const ctx = {
+    region: 'eu-west-1',
+    account: '123456789012',
+    store: { get: () => undefined },
+  } as unknown as ServiceContext;
   const table = 'arn:aws:dynamodb:eu-west-1:123456789012:table/locks';
 
   it('authorizes item actions on the table ARN', () => {
     expect(dynamodbAuthz.PutItem?.({ TableName: 'locks' }, ctx)).toEqual([
-      { action: 'dynamodb:PutItem', resource: table },
+      { action: 'dynamodb:PutItem', resource: table, context: {} },
     ]);
   });
 
   it('authorizes a Query on an index on the index ARN', () => {
     expect(dynamodbAuthz.Query?.({ TableName: 'locks', IndexName: 'byFamily' }, ctx)).toEqual([
-      { action: 'dynamodb:Query', resource: `${table}/index/byFamily` },
+      { action: 'dynamodb:Query', resource: `${table}/index/byFamily`, context: {} },
     ]);
   });
 
   it('authorizes a batch on every table it names', () => {
     expect(dynamodbAuthz.BatchWriteItem?.({ RequestItems: { locks: [], state: [] } }, ctx)).toEqual([
-      { action: 'dynamodb:BatchWriteItem', resource: table },
-      { action: 'dynamodb:BatchWriteItem', resource: 'arn:aws:dynamodb:eu-west-1:123456789012:table/state' },
+      { action: 'dynamodb:BatchWriteItem', resource: table, context: {} },
+      {
+        action: 'dynamodb:BatchWriteItem',
+        resource: 'arn:aws:dynamodb:eu-west-1:123456789012:table/state',
+        context: {},
+      },
     ]);
+  });
+});
+
+describe('dynamodb:LeadingKeys', () => {
+  it('is the partition key value of an item action', () => {
+    expect(leadingKeys('GetItem', { Key: { pk: { S: 'lock#a' }, sk: { S: 'x' } } }, 'pk')).toEqual(['lock#a']);
+    expect(leadingKeys('PutItem', { Item: { pk: { N: '7' } } }, 'pk')).toEqual(['7']);
+    expect(leadingKeys('Scan', {}, 'pk')).toBeUndefined();
+    expect(leadingKeys('GetItem', { Key: { pk: { S: 'a' } } }, undefined)).toBeUndefined();
+  });
+
+  it("is the value a Query's key condition sets the partition key to, by name or placeholder", () => {
+    const query = {
+      KeyConditionExpression: 'begins_with(sk, :prefix) AND #p = :family',
+      ExpressionAttributeNames: { '#p': 'pk' },
+      ExpressionAttributeValues: { ':family': { S: 'lock#al2023' }, ':prefix': { S: 'v' } },
+    };
+    expect(leadingKeys('Query', query, 'pk')).toEqual(['lock#al2023']);
+    expect(
+      leadingKeys(
+        'Query',
+        { KeyConditionExpression: ':v = pk', ExpressionAttributeValues: { ':v': { S: 'state#1' } } },
+        'pk',
+      ),
+    ).toEqual(['state#1']);
+    expect(
+      leadingKeys(
+        'Query',
+        { KeyConditions: { pk: { AttributeValueList: [{ S: 'old' }], ComparisonOperator: 'EQ' } } },
+        'pk',
+      ),
+    ).toEqual(['old']);
+  });
+
+  it('is every key a batch touches on a table', () => {
+    expect(
+      batchLeadingKeys(
+        [{ PutRequest: { Item: { pk: { S: 'a' } } } }, { DeleteRequest: { Key: { pk: { S: 'b' } } } }],
+        'pk',
+      ),
+    ).toEqual(['a', 'b']);
+    expect(batchLeadingKeys({ Keys: [{ pk: { S: 'a' } }, { pk: { S: 'a' } }] }, 'pk')).toEqual(['a']);
   });
 });
 

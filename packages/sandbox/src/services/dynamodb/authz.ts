@@ -5,10 +5,13 @@
  * IndexName on the index (`…:table/${TableName}/index/${IndexName}`), which a grant on the table
  * alone does not cover; batch actions on each table they name; tagging on the ARN given.
  * ListTables supports no resource-level permissions and is authorized on `*` (no mapper).
+ * Item actions carry the condition keys of `condition-keys.ts` (`dynamodb:LeadingKeys`, …).
  */
 import type { AuthzCheck } from '../../authz/authorizer';
+import type { ContextKeys } from '../../iam/types';
 import type { AuthzMapper, ServiceContext } from '../../service';
-import { tableArn } from './model';
+import { batchLeadingKeys, leadingKeys, requestKeys } from './condition-keys';
+import { partitionKeyOf, tableArn } from './model';
 
 type Input = Record<string, unknown>;
 
@@ -20,12 +23,24 @@ const onTable =
   (action: string): AuthzMapper<Input> =>
   (input, ctx) => [{ action: `dynamodb:${action}`, resource: arnOf(ctx, input.TableName) }];
 
+/** The request's condition keys: its own members, and the partition key values it touches. */
+const itemContext = (action: string, input: Input, ctx: ServiceContext): ContextKeys => {
+  const keys = leadingKeys(action, input, partitionKeyOf(ctx.store, input.TableName));
+  return { ...requestKeys(input), ...(keys ? { 'dynamodb:LeadingKeys': keys } : {}) };
+};
+
+const onItem =
+  (action: string): AuthzMapper<Input> =>
+  (input, ctx) => [
+    { action: `dynamodb:${action}`, resource: arnOf(ctx, input.TableName), context: itemContext(action, input, ctx) },
+  ];
+
 const onTableOrIndex =
   (action: string): AuthzMapper<Input> =>
   (input, ctx) => {
     const table = arnOf(ctx, input.TableName);
     const index = typeof input.IndexName === 'string' && table !== '*' ? `${table}/index/${input.IndexName}` : table;
-    return [{ action: `dynamodb:${action}`, resource: index }];
+    return [{ action: `dynamodb:${action}`, resource: index, context: itemContext(action, input, ctx) }];
   };
 
 const onEachTable =
@@ -35,7 +50,14 @@ const onEachTable =
     const names = requests && typeof requests === 'object' ? Object.keys(requests) : [];
     return names.length === 0
       ? [{ action: `dynamodb:${action}`, resource: '*' }]
-      : names.map((name): AuthzCheck => ({ action: `dynamodb:${action}`, resource: arnOf(ctx, name) }));
+      : names.map((name): AuthzCheck => {
+          const keys = batchLeadingKeys((requests as Input)[name], partitionKeyOf(ctx.store, name));
+          return {
+            action: `dynamodb:${action}`,
+            resource: arnOf(ctx, name),
+            context: { ...requestKeys(input), ...(keys.length > 0 ? { 'dynamodb:LeadingKeys': keys } : {}) },
+          };
+        });
   };
 
 const onResourceArn =
@@ -49,10 +71,6 @@ const TABLE_ACTIONS = [
   'DeleteTable',
   'DescribeTable',
   'UpdateTable',
-  'GetItem',
-  'PutItem',
-  'UpdateItem',
-  'DeleteItem',
   'DescribeTimeToLive',
   'UpdateTimeToLive',
   'DescribeContinuousBackups',
@@ -61,6 +79,10 @@ const TABLE_ACTIONS = [
 
 export const dynamodbAuthz: Readonly<Record<string, AuthzMapper<Input>>> = {
   ...Object.fromEntries(TABLE_ACTIONS.map((action) => [action, onTable(action)])),
+  GetItem: onItem('GetItem'),
+  PutItem: onItem('PutItem'),
+  UpdateItem: onItem('UpdateItem'),
+  DeleteItem: onItem('DeleteItem'),
   Query: onTableOrIndex('Query'),
   Scan: onTableOrIndex('Scan'),
   BatchGetItem: onEachTable('BatchGetItem'),

@@ -18,7 +18,7 @@ import { AwsError } from '../../errors';
 import type { SandboxRuntime } from '../../runtime';
 import type { HttpRoute, JsonAction, JsonService, ServiceContext } from '../../service';
 import { type BackendReply, type DynamoBackend, startBackend } from './backend';
-import { DynamoTable, SettingsKey, ttlSettings } from './model';
+import { DynamoTable, SettingsKey, type TableRecord, ttlSettings } from './model';
 import {
   describeContinuousBackups,
   describeTimeToLive,
@@ -110,6 +110,18 @@ const oldItemFields = async (
   return found.status === 200 && found.body.Item !== undefined ? { Item: found.body.Item } : {};
 };
 
+/** Keeps the partition key of a table CreateTable or DescribeTable described (see `TableRecord`). */
+const rememberKeys = (ctx: ServiceContext, body: Record<string, unknown>): void => {
+  const table = (body.TableDescription ?? body.Table) as
+    | { TableName?: string; KeySchema?: { AttributeName: string; KeyType: string }[] }
+    | undefined;
+  const partitionKey = table?.KeySchema?.find((element) => element.KeyType === 'HASH')?.AttributeName;
+  if (!table?.TableName || partitionKey === undefined) return;
+  const tableName = table.TableName;
+  if (ctx.store.get<TableRecord>(DynamoTable.Tables, tableName)?.partitionKey === partitionKey) return;
+  ctx.transact((tx) => tx.put<TableRecord>(DynamoTable.Tables, tableName, { tableName, partitionKey }));
+};
+
 const forward =
   (action: string): JsonAction =>
   async (input, ctx) => {
@@ -120,6 +132,7 @@ const forward =
       throw backendError(reply, fields);
     }
     if (action === 'DeleteTable' && typeof input.TableName === 'string') forgetTable(ctx, input.TableName);
+    if (action === 'CreateTable' || action === 'DescribeTable') rememberKeys(ctx, reply.body);
     return withSandboxArns(reply.body, ctx);
   };
 

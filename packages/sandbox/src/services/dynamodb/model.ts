@@ -8,6 +8,7 @@ import type { Store } from '../../store';
 import { DEFAULT_TTL_LAG_SECONDS } from './ttl';
 
 export const DynamoTable = {
+  Tables: 'dynamodb.tables',
   TimeToLive: 'dynamodb.timeToLive',
   ContinuousBackups: 'dynamodb.continuousBackups',
   Settings: 'dynamodb.settings',
@@ -15,6 +16,18 @@ export const DynamoTable = {
 
 /** `dynamodb.settings` keys. */
 export const SettingsKey = { Backend: 'backend', Ttl: 'ttl' } as const;
+
+/**
+ * A table's partition key, recorded from CreateTable and DescribeTable answers: authorization reads
+ * it (synchronously, before dynalite is asked) to set `dynamodb:LeadingKeys`.
+ */
+export interface TableRecord extends Record<string, unknown> {
+  readonly tableName: string;
+  readonly partitionKey: string;
+}
+
+export const partitionKeyOf = (store: Store, tableName: unknown): string | undefined =>
+  typeof tableName === 'string' ? store.get<TableRecord>(DynamoTable.Tables, tableName)?.partitionKey : undefined;
 
 /** A table's TTL as UpdateTimeToLive set it (dynalite's DescribeTimeToLive always answers DISABLED). */
 export interface TimeToLiveRecord extends Record<string, unknown> {

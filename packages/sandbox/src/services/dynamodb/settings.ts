@@ -149,6 +149,7 @@ export const updateContinuousBackups =
 /** A deleted table's settings go with it (a table created later under the name starts afresh). */
 export const forgetTable = (ctx: ServiceContext, tableName: string): void =>
   ctx.transact((tx) => {
+    tx.delete(DynamoTable.Tables, tableName);
     tx.delete(DynamoTable.TimeToLive, tableName);
     tx.delete(DynamoTable.ContinuousBackups, tableName);
   });
