@@ -23,7 +23,9 @@ import { suppress } from './nag';
 import { addNotifications } from './notifications';
 import { createPipelineContext, type PipelineContext, type PipelineNames } from './pipeline-context';
 import { addPromotion } from './promotion';
+import { addReaper } from './reaper';
 import { addSchedules } from './schedules';
+import { addStoppedBakes } from './stopped-bakes';
 
 /** Built on the bake, in this order; each adds its functions, rules and queues. */
 const PIPELINE_PARTS: readonly ((context: PipelineContext) => void)[] = [
@@ -31,6 +33,7 @@ const PIPELINE_PARTS: readonly ((context: PipelineContext) => void)[] = [
   addAmiTests,
   addPromotion,
   addJanitor,
+  addReaper,
   addNotifications,
 ];
 
@@ -88,6 +91,7 @@ export const createBakePipeline = (input: unknown, options: BakePipelineOptions 
     addSchedules(context);
     const tasks = addBakeFunctions(context, automation);
     const machine = addBakeStateMachine(context, automation, tasks);
+    addStoppedBakes(context, machine, tasks);
     for (const extend of PIPELINE_PARTS) extend(context);
     addAlarms(context, machine);
     suppressSstInternals(stack.customResourceHandler);

@@ -1,0 +1,110 @@
+/**
+ * The reaper (issue 15): the Reaper function on an hourly EventBridge Scheduler schedule, a
+ * dead-letter queue for failed invocations, and a role that may terminate only Bakehouse's builder
+ * and tester instances: TerminateInstances on `instance` takes `aws:ResourceTag/${TagKey}`
+ * (Service Authorization Reference, "Actions, resources, and condition keys for Amazon EC2"), so
+ * the statement requires `bakehouse:managed=true` and `bakehouse:role` builder or tester on the
+ * instance itself; an untagged or foreign instance is refused by IAM even if the code asked.
+ *
+ * The schedule's role is assumed by Scheduler with `aws:SourceArn` = the schedule GROUP's ARN
+ * (EventBridge Scheduler User Guide, "Confused deputy prevention"; test/stacks/scheduler-trust.test.ts).
+ */
+import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
+import { Tag } from '../functions/commons/bake-plan';
+import { REAPED_ROLES } from '../functions/reaper/core';
+import type { PipelineContext } from './pipeline-context';
+
+export const ReaperFunction = { Reaper: 'Reaper' } as const;
+/** Like the janitor's: the account's `default` group, which exists without family schedules. */
+const REAPER_SCHEDULE_GROUP = 'default';
+/** Hourly: a builder outlives its expiry by at most an hour. */
+export const REAPER_SCHEDULE = 'rate(1 hour)';
+
+export const addReaper = (context: PipelineContext): void => {
+  const { stack, arns, names } = context;
+  const instances = arns.ec2('instance/*');
+
+  const reaper = context.addFunction(ReaperFunction.Reaper, {
+    handler: 'functions/reaper/handler.handler',
+    description: 'Hourly reaper: terminates expired Bakehouse builders and testers whose automation ended',
+    timeout: '5 minutes',
+    statements: [
+      new PolicyStatement({
+        sid: 'FindExpiredInstances',
+        effect: Effect.ALLOW,
+        actions: ['ec2:DescribeInstances'],
+        resources: ['*'],
+      }),
+      new PolicyStatement({
+        sid: 'CheckAutomations',
+        effect: Effect.ALLOW,
+        actions: ['ssm:GetAutomationExecution'],
+        resources: [arns.automationExecutions()],
+      }),
+      new PolicyStatement({
+        sid: 'TerminateExpiredInstances',
+        effect: Effect.ALLOW,
+        actions: ['ec2:TerminateInstances'],
+        resources: [instances],
+        // Both keys must match; the role matches either value (IAM ORs a condition's values).
+        conditions: {
+          StringEquals: {
+            [`aws:ResourceTag/${Tag.Managed}`]: 'true',
+            [`aws:ResourceTag/${Tag.Role}`]: [...REAPED_ROLES],
+          },
+        },
+      }),
+    ],
+    wildcards: {
+      resources: [instances, arns.automationExecutions()],
+      reason:
+        'Expired builders and testers, and the automations that launched them, are only known at run time: termination requires bakehouse:managed=true and bakehouse:role builder or tester on the instance; DescribeInstances supports no resource-level permissions.',
+    },
+  });
+
+  const dlq = context.addDeadLetterQueue('ReaperDlq');
+  // A failed run is not retried: the next hour's run starts from a fresh listing.
+  reaper.configureAsyncInvoke({ retryAttempts: 0, onFailure: new SqsDestination(dlq) });
+
+  const schedulerRole = new Role(stack, 'ReaperSchedulerRole', {
+    assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
+      conditions: {
+        StringEquals: { 'aws:SourceAccount': stack.account },
+        ArnEquals: { 'aws:SourceArn': arns.scheduleGroup(REAPER_SCHEDULE_GROUP) },
+      },
+    }),
+    description: 'Bakehouse reaper schedule: invoke the Reaper, dead-letter what fails',
+  });
+  schedulerRole.addToPolicy(
+    new PolicyStatement({
+      sid: 'InvokeReaper',
+      effect: Effect.ALLOW,
+      actions: ['lambda:InvokeFunction'],
+      resources: [reaper.functionArn],
+    }),
+  );
+  schedulerRole.addToPolicy(
+    new PolicyStatement({
+      sid: 'DeadLetter',
+      effect: Effect.ALLOW,
+      actions: ['sqs:SendMessage'],
+      resources: [dlq.queueArn],
+    }),
+  );
+  new CfnSchedule(stack, 'ReaperSchedule', {
+    name: names.function(ReaperFunction.Reaper),
+    groupName: REAPER_SCHEDULE_GROUP,
+    description: 'Bakehouse reaper: expired builders and testers, hourly',
+    scheduleExpression: REAPER_SCHEDULE,
+    flexibleTimeWindow: { mode: 'OFF' },
+    state: 'ENABLED',
+    target: {
+      arn: reaper.functionArn,
+      roleArn: schedulerRole.roleArn,
+      retryPolicy: { maximumRetryAttempts: 2, maximumEventAgeInSeconds: 3600 },
+      deadLetterConfig: { arn: dlq.queueArn },
+    },
+  });
+};
