@@ -196,6 +196,17 @@ export const dynamodb: JsonService = {
     const backend = await startBackend({ path: join(ctx.store.dir, 'dynamodb'), wipe: !marked });
     if (!marked) ctx.transact((tx) => tx.put(DynamoTable.Settings, SettingsKey.Backend, { engine: 'dynalite' }));
     running.set(ctx.runtime, { backend, lastSweepMs: 0, sweeping: undefined });
+    // Partition keys of tables the store has no record of (data kept from an older sandbox).
+    let start: unknown;
+    do {
+      const page = await backend.call('ListTables', start === undefined ? {} : { ExclusiveStartTableName: start });
+      for (const name of (page.body.TableNames ?? []) as string[]) {
+        if (ctx.store.get(DynamoTable.Tables, name)) continue;
+        const described = await backend.call('DescribeTable', { TableName: name });
+        if (described.status === 200) rememberKeys(ctx, described.body);
+      }
+      start = page.body.LastEvaluatedTableName;
+    } while (start !== undefined);
   },
   pump: async (ctx) => {
     const entry = running.get(ctx.runtime);
