@@ -26,7 +26,8 @@ import {
   RunInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { DeleteRolePolicyCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
+import { GetFunctionCommand, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DeleteScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { provisionFromAssembly } from '@bakehouse/sandbox';
@@ -37,6 +38,9 @@ import { synthesizeForSandbox } from '../../dev/synth';
 import type { JanitorRunReport } from '../../functions/janitor/core';
 
 const FUNCTION = 'bakehouse-dev-Janitor';
+const TEAM_PARAMETER = '/team/web/ami-id';
+const JSON_PARAMETER = '/team/api/config';
+const SECRET_PARAMETER = '/team/db/password';
 const FAMILY = 'janitor-e2e';
 const DAY = 86_400;
 const managedTags = (extra: { Key: string; Value: string }[] = []) => [
@@ -50,6 +54,7 @@ let ec2: EC2Client;
 let ssm: SSMClient;
 let autoScaling: AutoScalingClient;
 let lambda: LambdaClient;
+let iam: IAMClient;
 let builder: string;
 
 /** Images by role in the seeded world. */
@@ -103,6 +108,8 @@ const PROTECTED = [
   'shared',
   'keep',
   'protection',
+  'teamParameter',
+  'jsonParameter',
   'newest1',
   'newest2',
   'newest3',
@@ -118,6 +125,7 @@ beforeAll(async () => {
   ssm = new SSMClient(sandbox.clientConfig);
   autoScaling = new AutoScalingClient(sandbox.clientConfig);
   lambda = new LambdaClient(sandbox.clientConfig);
+  iam = new IAMClient(sandbox.clientConfig);
   // Moving the clock by months would fire the family bakes and the nightly (dry) janitor in the
   // background; this test drives the janitor alone.
   const scheduler = new SchedulerClient(sandbox.clientConfig);
@@ -135,7 +143,7 @@ beforeAll(async () => {
   await advance(sandbox, 60);
 
   // Old images: in use in every way, and unused.
-  for (const role of [...PROTECTED.slice(0, 10), ...UNUSED, 'orphaned']) {
+  for (const role of [...PROTECTED.slice(0, PROTECTED.indexOf('newest1')), ...UNUSED, 'orphaned']) {
     const tags = role === 'keep' ? managedTags([{ Key: 'bakehouse:keep', Value: 'true' }]) : managedTags();
     ami[role] = await createImage(`janitor-${role}`, tags);
   }
@@ -224,6 +232,18 @@ beforeAll(async () => {
     }),
   );
   await ec2.send(new EnableImageDeregistrationProtectionCommand({ ImageId: ami.protection }));
+  // Parameters outside the prefix that no template names: another team's text parameter, and a
+  // JSON value holding the id (nested, next to other keys).
+  await ssm.send(new PutParameterCommand({ Name: TEAM_PARAMETER, Type: 'String', Value: ami.teamParameter }));
+  await ssm.send(
+    new PutParameterCommand({
+      Name: JSON_PARAMETER,
+      Type: 'String',
+      Value: JSON.stringify({ fleet: { image: { ami: ami.jsonParameter } }, size: 'm7g.large' }),
+    }),
+  );
+  // A SecureString: skipped (the janitor never decrypts), named in the report, no stop.
+  await ssm.send(new PutParameterCommand({ Name: SECRET_PARAMETER, Type: 'SecureString', Value: 'hunter2' }));
   // An orphan: its image deregistered without its (managed) snapshot.
   const orphaned = (await images()).get(ami.orphaned as string);
   orphanSnapshot = orphaned?.BlockDeviceMappings?.[0]?.Ebs?.SnapshotId as string;
@@ -240,7 +260,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  for (const client of [ec2, ssm, autoScaling, lambda]) client?.destroy();
+  for (const client of [ec2, ssm, autoScaling, lambda, iam]) client?.destroy();
   await sandbox?.stop();
 });
 
@@ -253,6 +273,20 @@ describe('a dry run', () => {
     const planned = report.items.filter((i) => i.action === 'marked').map((i) => i.id);
     expect(planned.sort()).toEqual(UNUSED.map((r) => ami[r]).sort());
     expect([...(await images()).values()].some((i) => stageOf(i) !== undefined)).toBe(false);
+  }, 60_000);
+});
+
+describe('parameters outside the prefix', () => {
+  it('keep their images, the report naming each parameter, and SecureStrings are skipped by name', async () => {
+    // Act
+    const report = await invoke({ dryRun: true });
+    // Assess
+    const reasonOf = (id: string | undefined) => report.items.find((i) => i.id === id)?.reason;
+    expect(reasonOf(ami.teamParameter)).toBe(`parameter ${TEAM_PARAMETER}`);
+    expect(reasonOf(ami.jsonParameter)).toBe(`parameter ${JSON_PARAMETER}`);
+    expect(report.parameters?.secureStringsSkipped).toContain(SECRET_PARAMETER);
+    expect(report.parameters?.unreadable).toEqual([]);
+    expect(report.completed).toBe(true);
   }, 60_000);
 });
 
@@ -355,6 +389,68 @@ describe('real runs through the stages', () => {
   });
 });
 
+describe('a parameter the janitor may not read', () => {
+  const DENIED = '/team/restricted/ami-id';
+  const POLICY = 'deny-restricted-parameter';
+  let roleName: string;
+
+  beforeAll(async () => {
+    // The team's parameter holds an unused managed image; the janitor's role is denied it.
+    // Old, and not among its family's newest: nothing but the parameter protects it.
+    ami.restricted = await createImageLate('janitor-restricted');
+    for (const n of [1, 2, 3]) await createImageLate(`janitor-restricted-newer-${n}`, 3600);
+    await ssm.send(new PutParameterCommand({ Name: DENIED, Type: 'String', Value: ami.restricted }));
+    const { Configuration } = await lambda.send(new GetFunctionCommand({ FunctionName: FUNCTION }));
+    roleName = (Configuration?.Role ?? '').split('/').pop() ?? '';
+    await iam.send(
+      new PutRolePolicyCommand({
+        RoleName: roleName,
+        PolicyName: POLICY,
+        PolicyDocument: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Deny',
+              Action: 'ssm:GetParameters',
+              Resource: `arn:aws:ssm:us-east-1:000000000000:parameter${DENIED}`,
+            },
+          ],
+        }),
+      }),
+    );
+  }, 120_000);
+  afterAll(async () => {
+    await iam.send(new DeleteRolePolicyCommand({ RoleName: roleName, PolicyName: POLICY }));
+  });
+
+  it('stops the run by default, naming it and the fix, and changes nothing', async () => {
+    // Act
+    const report = await invoke({ dryRun: false });
+    // Assess
+    expect(report).toMatchObject({ completed: false, deregistered: [], snapshotsDeleted: [], items: [] });
+    expect(report.stoppedBecause).toContain(`${DENIED} (AccessDeniedException)`);
+    expect(report.stoppedBecause).toContain('Fix: grant the janitor role ssm:GetParameters');
+    expect(report.parameters?.unreadable.map((u) => u.name)).toEqual([DENIED]);
+    expect(report.errors.map((e) => e.resource)).toEqual([DENIED]);
+    expect(stageOf((await images()).get(ami.restricted as string))).toBeUndefined();
+  }, 60_000);
+
+  it("runs without it with 'continue' (one invoke), still naming it", async () => {
+    // Act
+    const report = await invoke({ dryRun: false, unreadableParameters: 'continue' });
+    // Assess
+    expect(report).toMatchObject({ completed: true, parameters: { unreadableMode: 'continue' } });
+    expect(report.parameters?.unreadable.map((u) => u.name)).toEqual([DENIED]);
+    // What it could read still protects: the team parameters keep their images.
+    const now = await images();
+    for (const role of ['teamParameter', 'jsonParameter'] as const) {
+      expect(stageOf(now.get(ami[role] as string)), role).toBeUndefined();
+    }
+    // The image only the unreadable parameter holds is unprotected without it: that is what 'continue' means.
+    expect(stageOf(now.get(ami.restricted as string))).toBe('marked');
+  }, 60_000);
+});
+
 describe('faults stop the run before anything changes', () => {
   it('stops on throttling that outlives the retries', async () => {
     // Prepare: an image that would be marked, then throttling on DescribeSnapshots.
@@ -391,17 +487,17 @@ describe('faults stop the run before anything changes', () => {
   }, 60_000);
 });
 
-/** One more old unused image, made while nothing runs. */
-async function createImageLate(): Promise<string> {
+/** One more unused image, made while nothing runs, then aged by `ageSeconds` (old by default). */
+async function createImageLate(name = 'janitor-late', ageSeconds = 120 * DAY): Promise<string> {
   const reservation = await ec2.send(
     new RunInstancesCommand({ ImageId: AL2023_X86, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' }),
   );
   builder = reservation.Instances?.[0]?.InstanceId as string;
   await advance(sandbox, 60);
-  const id = await createImage('janitor-late');
+  const id = await createImage(name);
   await advance(sandbox, 600);
   await ec2.send(new TerminateInstancesCommand({ InstanceIds: [builder] }));
   await ec2.send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: 'purpose', Value: 'fault-test' }] }));
-  await advance(sandbox, 120 * DAY);
+  await advance(sandbox, ageSeconds);
   return id;
 }
