@@ -23,6 +23,7 @@ import type {
   WorldSnapshot,
 } from '../functions/janitor/model';
 import { isStop, planJanitor } from '../functions/janitor/plan';
+import { benchJanitorInventory } from './bench-janitor-inventory';
 
 export interface JanitorWorldSize {
   readonly images: number;
@@ -188,7 +189,6 @@ export const PAGE_SIZE = {
   DescribeLaunchTemplateVersions: 200,
   DescribeAutoScalingGroups: 100,
   DescribeLaunchConfigurations: 100,
-  GetParametersByPath: 10,
   DescribeParameters: 50,
   GetParameters: 10,
   GetParameterHistory: 50,
@@ -212,7 +212,6 @@ export const minimumDescribeCalls = (world: World, settings: JanitorSettings) =>
   let versionPages = 0;
   for (const n of versionsPerTemplate.values()) versionPages += pages(n, PAGE_SIZE.DescribeLaunchTemplateVersions);
   const underPrefix = world.parameters.filter((p) => p.name.startsWith(prefix));
-  const elsewhere = world.parameters.length - underPrefix.length;
   let historyPages = 0;
   for (const p of underPrefix) historyPages += pages((p.history?.length ?? 0) + 1, PAGE_SIZE.GetParameterHistory);
   const managed = world.images.filter((i) => i.ownerId === world.account && i.tags[Tag.Managed] === 'true');
@@ -230,9 +229,9 @@ export const minimumDescribeCalls = (world: World, settings: JanitorSettings) =>
     DescribeLaunchTemplateVersions: versionPages,
     DescribeAutoScalingGroups: pages(world.autoScalingGroups.length, PAGE_SIZE.DescribeAutoScalingGroups),
     DescribeLaunchConfigurations: pages(world.launchConfigurations.length, PAGE_SIZE.DescribeLaunchConfigurations),
-    GetParametersByPath: pages(underPrefix.length, PAGE_SIZE.GetParametersByPath),
     DescribeParameters: pages(world.parameters.length, PAGE_SIZE.DescribeParameters),
-    GetParameters: Math.ceil(elsewhere / PAGE_SIZE.GetParameters),
+    // Every parameter of the account is listed and read (the world holds only those with an id).
+    GetParameters: Math.ceil(world.parameters.length / PAGE_SIZE.GetParameters),
     GetParameterHistory: historyPages,
     DescribeImageAttribute: managed.length,
   };
@@ -296,6 +295,8 @@ export const janitorBench = async (size: JanitorWorldSize = BENCH_SIZE) => {
       outcome: summary,
     },
     describeCallsMinimum: minimumDescribeCalls(world, BENCH_SETTINGS),
+    /** The inventory over the AWS wire (a sandbox) with 10,000 SSM parameters of every kind. */
+    inventory: await benchJanitorInventory({ parameters: 10_000 }),
   };
 };
 
