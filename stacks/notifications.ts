@@ -2,16 +2,19 @@
  * Slack notifications (issue 6): the Notify function on every Bakehouse event (Promote Requested
  * and AMI Revoked excepted: their outcomes, AMI Promoted, are what people follow), the Secrets Manager secret that
  * holds the bot token or webhook URL, the dead-letter queues, and a role that reads that one secret
- * and keeps message state under `<prefix>/_slack/*`.
+ * and keeps message state in the state table (its `record#slack#*` and `lock#slack#*` items only).
  *
  * The notifier is only another asynchronous target of the bus: nothing in a bake waits for it.
  * It also hears of Bakehouse's CloudWatch alarms (`routeAlarmsToNotify`, called by the alarms once
  * they exist): CloudWatch's state changes arrive on the account's default bus.
  */
+
 import { Rule } from 'aws-cdk-lib/aws-events';
 import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { STATE_TABLE_NAME_KEY } from '../functions/commons/env';
 import { DetailType } from '../functions/commons/events';
+import { lockKeyPattern, recordKeyPattern } from '../functions/commons/state-table';
 import { ALARM_STATE_CHANGE_DETAIL_TYPE, CLOUDWATCH_EVENT_SOURCE } from '../functions/notify/alarms';
 import { NOTIFIED_DETAIL_TYPES } from '../functions/notify/core';
 import { suppress } from './nag';
@@ -57,7 +60,6 @@ export const addNotifications = (context: PipelineContext): void => {
     },
   ]);
 
-  const slackState = context.parameter('_slack/*');
   const notify = context.addFunction(NotificationFunction.Notify, {
     handler: 'functions/notify/handler.handler',
     description: 'Every Bakehouse event to Slack: one threaded, updated message per bake; janitor reports',
@@ -66,6 +68,7 @@ export const addNotifications = (context: PipelineContext): void => {
       SLACK_SECRET_ID: secretName,
       STATE_MACHINE_ARN: arns.stateMachine(names.stateMachine),
       POWERTOOLS_METRICS_NAMESPACE: 'Bakehouse',
+      [STATE_TABLE_NAME_KEY]: context.stateTable.tableName,
     },
     statements: [
       new PolicyStatement({
@@ -74,18 +77,13 @@ export const addNotifications = (context: PipelineContext): void => {
         actions: ['secretsmanager:GetSecretValue'],
         resources: [secret.secretArn],
       }),
-      new PolicyStatement({
-        sid: 'KeepMessageState',
-        effect: Effect.ALLOW,
-        actions: ['ssm:DeleteParameter', 'ssm:GetParameter', 'ssm:PutParameter'],
-        resources: [slackState],
-      }),
+      // Each bake's (and message's) Slack state, kept 30 days, and its lock (functions/notify/state.ts).
+      context.stateTableAccess(
+        'KeepMessageState',
+        ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+        [recordKeyPattern('slack'), lockKeyPattern('slack')],
+      ),
     ],
-    wildcards: {
-      resources: [slackState],
-      reason:
-        'Each bake (and janitor run) keeps its Slack message ts and seen event ids in <prefix>/_slack/<bakeId>, with a lock under <prefix>/_slack/_locks/; bake ids are only known at run time.',
-    },
   });
 
   // Slack failing fails the invocation: Lambda retries it twice, then the on-failure queue keeps

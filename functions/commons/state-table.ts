@@ -31,8 +31,8 @@ import type { LogPort } from './powertools';
 /** The table's partition key and TTL attribute (stacks/pipeline-context.ts builds the table with them). */
 export const StateTableSchema = { partitionKey: 'pk', ttlAttribute: 'expiresAt' } as const;
 
-/** What a lock protects: a family's bakes, or a channel's moves (`<family>/<channel>`). */
-export type LockScope = 'family' | 'channel';
+/** What a lock protects: a family's bakes, a channel's moves (`<family>/<channel>`), or one Slack message's state. */
+export type LockScope = 'family' | 'channel' | 'slack';
 
 export const lockKey = (scope: LockScope, name: string): string => `lock#${scope}#${name}`;
 

@@ -4,16 +4,14 @@
  * promotions of images no bake made get a message of their own. With an incoming webhook
  * (no updates, no threads) each event is one message.
  *
- * The parent's channel and ts survive between invocations in the SSM parameter
- * `<prefix>/_slack/<bakeId>` (`{channel, ts, seen, state}`): `seen` (the last 50 event ids) makes a
- * redelivered event change nothing twice. Invocations for the same bake take turns through a lock
- * parameter (`<prefix>/_slack/_locks/<key>`), so two events arriving together cannot post two
- * parents. Slack failing fails this invocation only (Lambda retries it, then its DLQ keeps it);
+ * The parent's channel and ts survive between invocations in the state table (`state.ts`:
+ * `{channel, ts, seen, state}` per bake, kept 30 days): `seen` (the last 50 event ids) makes a
+ * redelivered event change nothing twice. Invocations for the same bake take turns through its
+ * lock there (a conditional write), so two events arriving together cannot post two parents. Slack failing fails this invocation only (Lambda retries it, then its DLQ keeps it);
  * bakes never wait on it. An event that breaks the contract (another team's malformed `Bake
  * Requested`, a request for an unknown family) is posted once as rejected, with the field and the
  * fix, and the invocation succeeds: a retry cannot fix it, and the DLQ is for Slack failures.
  */
-import { DeleteParameterCommand, GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { bakeIdFor } from '../commons/bake-id';
 import { type ContractDetailType, type ParsedEvent, parseEvent } from '../commons/contract';
 import { errorNameOf, messageOf } from '../commons/errors';
@@ -22,7 +20,6 @@ import type { BakehouseConfig, Family } from '../commons/families';
 import { findFamily } from '../commons/family-lookup';
 import type { LogPort } from '../commons/powertools';
 import { type AlarmStateChange, alarmNews, isAlarmEvent, parseAlarmEvent } from './alarms';
-import { NotifierBusyError } from './errors';
 import {
   alarmMessage,
   type BakeStatus,
@@ -48,6 +45,7 @@ import {
   testedReply,
 } from './messages';
 import type { SlackPort } from './slack';
+import type { NotifyStore } from './state';
 
 /**
  * What the notifier subscribes to: the whole contract except the requests whose outcome is what
@@ -74,11 +72,8 @@ const UNANNOUNCED_REQUESTS: readonly string[] = [DetailType.PromoteRequested, De
 type Notified = (typeof NOTIFIED_DETAIL_TYPES)[number];
 
 export const SEEN_EVENTS = 50;
-/** SSM Standard parameters hold 4 KB. */
+/** A state record stays within 4 KB (DynamoDB takes 400 KB; Slack shows the rest). */
 const MAX_STATE_CHARS = 4000;
-const LOCK_TTL_MS = 120_000;
-const LOCK_WAIT_MS = 30_000;
-const LOCK_POLL_MS = 250;
 
 export interface NotifyState {
   readonly channel: string;
@@ -95,7 +90,8 @@ export interface MetricsPort {
 
 export interface NotifyDeps {
   readonly config: BakehouseConfig;
-  readonly ssm: Pick<SSMClient, 'send'>;
+  /** Where each bake's (and message's) Slack state lives, and its lock: the state table (`state.ts`). */
+  readonly store: NotifyStore;
   /** The Slack port for the current secret, or undefined when the secret holds no token or URL yet. */
   readonly slack: () => Promise<SlackPort | undefined>;
   readonly links: ConsoleLinks;
@@ -371,34 +367,12 @@ const planFor = (event: ParsedEvent<Notified>, deps: NotifyDeps): Plan | 'quiet'
   return 'ignored';
 };
 
-// --- state and lock in SSM ---------------------------------------------------------------------------
+// --- state ----------------------------------------------------------------------------------------
 
-export const stateParameterName = (prefix: string, key: string): string => `${prefix}/_slack/${safeKey(key)}`;
-export const lockParameterName = (prefix: string, key: string): string => `${prefix}/_slack/_locks/${safeKey(key)}`;
+/** The record (and lock) name of a message's state: the bake id, or a key of a message of its own. */
+export const stateKeyOf = (key: string): string => safeKey(key);
 
-const readParameter = async (deps: NotifyDeps, name: string): Promise<string | undefined> => {
-  try {
-    const { Parameter } = await deps.ssm.send(new GetParameterCommand({ Name: name }));
-    return Parameter?.Value;
-  } catch (error) {
-    if (errorNameOf(error) === 'ParameterNotFound') return undefined;
-    throw error;
-  }
-};
-
-const readState = async (deps: NotifyDeps, name: string): Promise<NotifyState | undefined> => {
-  const value = await readParameter(deps, name);
-  if (!value) return undefined;
-  try {
-    const parsed = JSON.parse(value) as NotifyState;
-    return parsed && typeof parsed.channel === 'string' && Array.isArray(parsed.seen) ? parsed : undefined;
-  } catch {
-    deps.logger.warn('unreadable notifier state; starting over', { parameter: name });
-    return undefined;
-  }
-};
-
-/** Serializes the state within SSM's 4 KB, dropping the oldest seen event ids first. */
+/** Serializes the state within 4 KB, dropping the oldest seen event ids first: a record stays small. */
 export const serializeState = (state: NotifyState): string => {
   let seen = state.seen.slice(-SEEN_EVENTS);
   let text = JSON.stringify({ ...state, seen });
@@ -414,59 +388,15 @@ export const serializeState = (state: NotifyState): string => {
   return text;
 };
 
-const writeState = async (deps: NotifyDeps, name: string, state: NotifyState): Promise<void> => {
-  await deps.ssm.send(
-    new PutParameterCommand({
-      Name: name,
-      Value: serializeState(state),
-      Type: 'String',
-      Tier: 'Standard',
-      Overwrite: true,
-      Description: 'Bakehouse Slack notifier: the message of this bake or run',
-    }),
-  );
-};
-
-const acquireLock = async (deps: NotifyDeps, name: string): Promise<void> => {
-  const deadline = deps.clock().getTime() + LOCK_WAIT_MS;
-  for (;;) {
-    const now = deps.clock().getTime();
-    try {
-      await deps.ssm.send(
-        new PutParameterCommand({
-          Name: name,
-          Value: JSON.stringify({ owner: deps.owner, expiresAt: new Date(now + LOCK_TTL_MS).toISOString() }),
-          Type: 'String',
-          Overwrite: false,
-        }),
-      );
-      return;
-    } catch (error) {
-      if (errorNameOf(error) !== 'ParameterAlreadyExists') throw error;
-    }
-    const held = await readParameter(deps, name);
-    const expiresAt = held ? Date.parse((JSON.parse(held) as { expiresAt?: string }).expiresAt ?? '') : 0;
-    if (!held || Number.isNaN(expiresAt) || expiresAt < now) {
-      // A holder that crashed: its lock has expired.
-      await deps.ssm.send(new DeleteParameterCommand({ Name: name })).catch(() => undefined);
-      continue;
-    }
-    if (now > deadline) {
-      throw new NotifierBusyError(`another notification of this bake held ${name} for ${LOCK_WAIT_MS / 1000}s`);
-    }
-    await deps.sleep(LOCK_POLL_MS);
-  }
-};
-
-const releaseLock = async (deps: NotifyDeps, name: string): Promise<void> => {
+/** Reads what `serializeState` wrote; anything unreadable starts over (logged). */
+export const parseState = (text: string | undefined, logger: LogPort, key: string): NotifyState | undefined => {
+  if (!text) return undefined;
   try {
-    const held = await readParameter(deps, name);
-    if (held && (JSON.parse(held) as { owner?: string }).owner === deps.owner) {
-      await deps.ssm.send(new DeleteParameterCommand({ Name: name }));
-    }
-  } catch (error) {
-    // An unreleased lock expires; a notification never fails for it.
-    deps.logger.warn('could not release the notifier lock', { parameter: name, error: messageOf(error) });
+    const parsed = JSON.parse(text) as NotifyState;
+    return parsed && typeof parsed.channel === 'string' && Array.isArray(parsed.seen) ? parsed : undefined;
+  } catch {
+    logger.warn('unreadable notifier state; starting over', { key });
+    return undefined;
   }
 };
 
@@ -534,13 +464,16 @@ export const notify = async (event: unknown, deps: NotifyDeps): Promise<NotifyRe
     deps.metrics.count('SlackMessagesDropped');
     return { outcome: 'not-configured', key: plan.key, messages: 0 };
   }
-  const prefix = deps.config.settings.parameterPrefix;
-  const stateName = stateParameterName(prefix, plan.key);
-  const lockName = lockParameterName(prefix, plan.key);
-  await acquireLock(deps, lockName);
+  const stateKey = stateKeyOf(plan.key);
+  const held = await deps.store.lock(stateKey, deps.owner);
   let sent = 0;
   try {
-    const before = await readState(deps, stateName);
+    const stored = await deps.store.read(stateKey);
+    const before = stored.state;
+    let version = stored.version;
+    const writeState = async (state: NotifyState): Promise<void> => {
+      version = await deps.store.write(stateKey, state, version);
+    };
     if (before?.seen.includes(parsed.id) || (plan.once && before)) {
       deps.logger.info('event already notified', { key: plan.key, eventId: parsed.id });
       return { outcome: 'duplicate', key: plan.key, channel: before.channel, ts: before.ts, messages: 0 };
@@ -553,7 +486,7 @@ export const notify = async (event: unknown, deps: NotifyDeps): Promise<NotifyRe
       const message = plan.message as SlackMessage;
       const posted = await slack.post({ channel, ...message });
       sent += 1;
-      await writeState(deps, stateName, {
+      await writeState({
         channel: posted.channel,
         ts: posted.ts ?? null,
         seen,
@@ -575,7 +508,7 @@ export const notify = async (event: unknown, deps: NotifyDeps): Promise<NotifyRe
     if (slack.mode === 'webhook') {
       const posted = await slack.post({ channel, ...combined(parent, plan.message) });
       sent += 1;
-      await writeState(deps, stateName, { channel: posted.channel, ts: null, seen, state: view });
+      await writeState({ channel: posted.channel, ts: null, seen, state: view });
       return { outcome: 'sent', key: plan.key, channel: posted.channel, ts: null, messages: sent };
     }
 
@@ -588,14 +521,14 @@ export const notify = async (event: unknown, deps: NotifyDeps): Promise<NotifyRe
       parentChannel = posted.channel;
       ts = posted.ts ?? null;
       // Kept at once: a failure of the reply below must not post a second parent when retried.
-      await writeState(deps, stateName, { channel: parentChannel, ts, seen: before?.seen ?? [], state: view });
+      await writeState({ channel: parentChannel, ts, seen: before?.seen ?? [], state: view });
     }
     sent += 1;
     if (plan.message && ts) {
       await slack.post({ channel: parentChannel, threadTs: ts, ...plan.message });
       sent += 1;
     }
-    await writeState(deps, stateName, { channel: parentChannel, ts, seen, state: view });
+    await writeState({ channel: parentChannel, ts, seen, state: view });
     return { outcome: 'sent', key: plan.key, channel: parentChannel, ts, messages: sent };
   } catch (error) {
     if (errorNameOf(error) === 'SlackDeliveryError') {
@@ -605,6 +538,6 @@ export const notify = async (event: unknown, deps: NotifyDeps): Promise<NotifyRe
     throw error;
   } finally {
     if (sent > 0) deps.metrics.count('SlackMessagesSent', sent);
-    await releaseLock(deps, lockName);
+    await held.release();
   }
 };

@@ -1,16 +1,18 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { createSecretsManagerClient, createSsmClient } from '../commons/clients';
+import { createSecretsManagerClient } from '../commons/clients';
 import { bakehouseConfig } from '../commons/config';
 import { eventConsumer } from '../commons/consumer';
 import type { IncomingEvent } from '../commons/contract';
-import { readEnv } from '../commons/env';
+import { readEnv, STATE_TABLE_NAME_KEY } from '../commons/env';
 import { logger } from '../commons/powertools';
+import { createStateTableClient } from '../commons/state-table';
 import { type NotifyDeps, type NotifyResult, notify } from './core';
 import { cachedSecret, parseSlackSecret, redact, type SlackPort, slackPortFor } from './slack';
+import { stateTableStore } from './state';
 
-const env = readEnv(['SLACK_SECRET_ID', 'STATE_MACHINE_ARN', 'AWS_REGION']);
+const env = readEnv(['SLACK_SECRET_ID', 'STATE_MACHINE_ARN', 'AWS_REGION', STATE_TABLE_NAME_KEY]);
 const config = bakehouseConfig();
 const secrets = createSecretsManagerClient();
 const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'Bakehouse' });
@@ -33,13 +35,21 @@ const slack = async (): Promise<SlackPort | undefined> => {
   return port.port;
 };
 
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 const baseDeps: Omit<NotifyDeps, 'owner'> = {
   config,
-  ssm: createSsmClient(),
+  store: stateTableStore({
+    client: createStateTableClient(),
+    tableName: env[STATE_TABLE_NAME_KEY],
+    clock: () => new Date(),
+    logger,
+    sleep,
+  }),
   slack,
   links: { region: env.AWS_REGION, stateMachineArn: env.STATE_MACHINE_ARN },
   clock: () => new Date(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  sleep,
   logger,
   metrics: { count: (name, value = 1) => metrics.addMetric(name, MetricUnit.Count, value) },
 };

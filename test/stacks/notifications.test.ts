@@ -152,13 +152,18 @@ describe('the Notify function', () => {
     });
   });
 
-  it('may read only its secret and write only <prefix>/_slack/*, with no wildcard action', () => {
+  it("may read only its secret and keep only Slack's items in the state table, with no wildcard action", () => {
     const all = statements();
     const secret = all.find((s) => s.Sid === 'ReadSlackSecret');
     const state = all.find((s) => s.Sid === 'KeepMessageState');
     expect(asList(secret?.Action ?? [])).toEqual(['secretsmanager:GetSecretValue']);
     expect(secret?.Resource).toEqual({ Ref: logicalIdOf('AWS::SecretsManager::Secret', 'SlackSecret') });
-    expect(JSON.stringify(state?.Resource)).toContain('parameter/bakehouse/_slack/*');
+    expect(state?.Resource).toEqual({ 'Fn::GetAtt': [logicalIdOf('AWS::DynamoDB::Table', 'StateTable'), 'Arn'] });
+    expect(state?.Condition).toEqual({
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['record#slack#*', 'lock#slack#*'] },
+    });
+    expect(asList(state?.Action ?? []).sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem']);
+    expect(all.flatMap((s) => asList(s.Action)).some((a) => a.startsWith('ssm:'))).toBe(false);
     expect(all.flatMap((s) => asList(s.Action)).filter((a) => a.includes('*'))).toEqual([]);
   });
 });

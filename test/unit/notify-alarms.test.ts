@@ -5,8 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DeleteParameterCommand, GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../functions/commons/families';
 import {
@@ -15,10 +13,11 @@ import {
   alarmStateChangeSchema,
   parseAlarmEvent,
 } from '../../functions/notify/alarms';
-import { type NotifyDeps, notify, stateParameterName } from '../../functions/notify/core';
+import { type NotifyDeps, notify } from '../../functions/notify/core';
 import { alarmMessage } from '../../functions/notify/messages';
 import type { PostArguments, SlackPort } from '../../functions/notify/slack';
-import { awsError, configInput, linuxFamily, recordingLogger } from './support/bake-factories';
+import { configInput, linuxFamily, recordingLogger } from './support/bake-factories';
+import { type MemoryNotifyStore, memoryNotifyStore } from './support/memory-notify-store';
 import { LINKS } from './support/notify-events';
 
 const FIXTURE = JSON.parse(
@@ -146,26 +145,10 @@ describe('the alarm message', () => {
 
 // --- the notifier -----------------------------------------------------------------------------
 
-const ssm = mockClient(SSMClient);
-let parameters: Map<string, string>;
+let store: MemoryNotifyStore;
 
 beforeEach(() => {
-  parameters = new Map();
-  ssm.reset();
-  ssm.on(GetParameterCommand).callsFake(({ Name }) => {
-    const value = parameters.get(Name);
-    if (value === undefined) throw awsError('ParameterNotFound');
-    return { Parameter: { Name, Value: value } };
-  });
-  ssm.on(PutParameterCommand).callsFake(({ Name, Value, Overwrite }) => {
-    if (!Overwrite && parameters.has(Name)) throw awsError('ParameterAlreadyExists');
-    parameters.set(Name, Value);
-    return { Version: 1 };
-  });
-  ssm.on(DeleteParameterCommand).callsFake(({ Name }) => {
-    parameters.delete(Name);
-    return {};
-  });
+  store = memoryNotifyStore();
 });
 
 const fakeSlack = () => {
@@ -185,7 +168,7 @@ const deps = (slack: SlackPort): NotifyDeps => {
   const input = configInput([linuxFamily()]);
   return {
     config: loadConfig({ ...input, settings: { ...input.settings, slack: { channel: '#bakehouse-alerts' } } }),
-    ssm: new SSMClient({}),
+    store,
     slack: async () => slack,
     links: LINKS,
     clock: () => new Date('2026-01-14T09:05:00Z'),
@@ -210,7 +193,7 @@ describe('notify, for a Bakehouse alarm', () => {
     expect(slack.posts[0]?.channel).toBe('#bakehouse-alerts');
     expect(slack.posts[0]?.threadTs).toBeUndefined();
     expect(slack.posts[0]?.text).toContain(`ALARM ${ALARM_NAME}`);
-    expect(parameters.has(stateParameterName('/bakehouse', `alarm-${ALARM_NAME}`))).toBe(true);
+    expect(store.records.has(`alarm-${ALARM_NAME}`)).toBe(true);
   });
 
   it('posts a redelivered state change once', async () => {

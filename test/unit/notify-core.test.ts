@@ -1,39 +1,16 @@
-import { DeleteParameterCommand, GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { bakeIdFor } from '../../functions/commons/bake-id';
 import type { BakehouseConfig, ConfigInput } from '../../functions/commons/families';
 import { loadConfig } from '../../functions/commons/families';
-import { type NotifyDeps, type NotifyState, notify, stateParameterName } from '../../functions/notify/core';
+import { type NotifyDeps, type NotifyState, notify } from '../../functions/notify/core';
 import { SlackDeliveryError } from '../../functions/notify/errors';
 import type { PostArguments, SlackPort } from '../../functions/notify/slack';
-import { awsError, configInput, linuxFamily, recordingLogger } from './support/bake-factories';
+import { configInput, linuxFamily, recordingLogger } from './support/bake-factories';
+import { type MemoryNotifyStore, memoryNotifyStore } from './support/memory-notify-store';
 import { BAKE_ID, envelope, events, LINKS } from './support/notify-events';
 
-const ssm = mockClient(SSMClient);
-/** The parameters the fake SSM holds. */
-let parameters: Map<string, string>;
-
-const fakeSsm = () => {
-  parameters = new Map();
-  ssm.reset();
-  ssm.on(GetParameterCommand).callsFake(({ Name }) => {
-    const value = parameters.get(Name);
-    if (value === undefined) throw awsError('ParameterNotFound');
-    return { Parameter: { Name, Value: value } };
-  });
-  ssm.on(PutParameterCommand).callsFake(({ Name, Value, Overwrite }) => {
-    if (!Overwrite && parameters.has(Name)) throw awsError('ParameterAlreadyExists');
-    // SSM's Standard tier: 4 KB.
-    if (Buffer.byteLength(Value ?? '') > 4096) throw awsError('ValidationException');
-    parameters.set(Name, Value);
-    return { Version: 1 };
-  });
-  ssm.on(DeleteParameterCommand).callsFake(({ Name }) => {
-    parameters.delete(Name);
-    return {};
-  });
-};
+/** Where Notify keeps state and takes turns (the state table, in memory). */
+let store: MemoryNotifyStore;
 
 interface FakeSlack extends SlackPort {
   readonly posts: PostArguments[];
@@ -72,7 +49,7 @@ const deps = (slack: SlackPort | undefined, overrides: Partial<NotifyDeps> = {})
   const logger = recordingLogger();
   const built: NotifyDeps = {
     config: config(),
-    ssm: new SSMClient({}),
+    store,
     slack: async () => slack,
     links: LINKS,
     clock: () => new Date('2026-01-14T09:00:00Z'),
@@ -85,10 +62,11 @@ const deps = (slack: SlackPort | undefined, overrides: Partial<NotifyDeps> = {})
   return { deps: built, metrics, logger };
 };
 
-const stateOf = (key = BAKE_ID): NotifyState =>
-  JSON.parse(parameters.get(stateParameterName('/bakehouse', key)) ?? 'null') as NotifyState;
+const stateOf = (key = BAKE_ID): NotifyState => store.stateOf(key) as NotifyState;
 
-beforeEach(() => fakeSsm());
+beforeEach(() => {
+  store = memoryNotifyStore();
+});
 
 describe('a bake in one thread', () => {
   it('posts one parent, updates it in place as the bake advances, and replies in its thread', async () => {
@@ -139,7 +117,7 @@ describe('a bake in one thread', () => {
       state: { status: 'promoted' },
     });
     expect(metrics.count).toHaveBeenCalledWith('SlackMessagesSent', 2);
-    expect([...parameters.keys()].some((k) => k.includes('_locks'))).toBe(false);
+    expect(await store.locks.read(`lock#slack#${bakeId}`)).toBeUndefined();
   });
 
   it('keeps a failed bake failed when a late event arrives', async () => {
@@ -194,19 +172,22 @@ describe('redelivery', () => {
     const slack = fakeSlack();
     const { deps: d } = deps(slack);
     await notify(events.started(), d);
-    const lock = `/bakehouse/_slack/_locks/${BAKE_ID}`;
-    parameters.set(lock, JSON.stringify({ owner: 'other', expiresAt: '2026-01-14T09:01:00Z' }));
-    let waits = 0;
-    const sleep = async () => {
-      waits += 1;
-      if (waits === 3) parameters.delete(lock); // the other invocation finishes
-    };
+    const lock = `lock#slack#${BAKE_ID}`;
+    await store.locks.acquire(lock, 'other', new Date(Date.now() + 60_000));
+    setTimeout(() => void store.locks.release(lock, 'other'), 30); // the other invocation finishes
 
     // Act
-    await notify(events.baked(), { ...d, sleep, owner: 'request-2' });
+    await notify(events.baked(), { ...d, owner: 'request-2' });
 
-    // Assess
-    expect(waits).toBe(3);
+    // Assess: it took the lock only after the other let go
+    expect(
+      store.locks.turns.filter((t) => t.startsWith(`acquire ${lock}`) || t.startsWith(`release ${lock}`)).slice(-4),
+    ).toEqual([
+      `acquire ${lock} other`,
+      `release ${lock} other`,
+      `acquire ${lock} request-2`,
+      `release ${lock} request-2`,
+    ]);
     expect(slack.posts.filter((p) => !p.threadTs)).toHaveLength(1);
   });
 });
@@ -241,7 +222,7 @@ describe('routing', () => {
     // Assess
     expect([skipped.outcome, requested.outcome]).toEqual(['quiet', 'quiet']);
     expect(slack.posts).toHaveLength(0);
-    expect(parameters.size).toBe(0);
+    expect(store.records.size).toBe(0);
   });
 
   it('reports skipped bakes of other families', async () => {
@@ -307,7 +288,7 @@ describe('revocations: the outcome, never the request', () => {
     // Assess
     expect(result.outcome).toBe('ignored');
     expect(slack.posts).toHaveLength(0);
-    expect(parameters.size).toBe(0);
+    expect(store.records.size).toBe(0);
   });
 
   it("announces a channel Revoke moved back, from its AMI Promoted (cause 'revocation'), as a message of its own", async () => {
@@ -515,7 +496,7 @@ describe('failures', () => {
     // Assess
     expect(error).toMatchObject({ name: 'SlackDeliveryError' });
     expect(metrics.count).toHaveBeenCalledWith('SlackMessagesDropped');
-    expect(parameters.size).toBe(0);
+    expect(store.records.size).toBe(0);
   });
 
   it('posts no second parent when the reply failed and the event comes again', async () => {
@@ -540,7 +521,7 @@ describe('failures', () => {
     expect(slack.posts.filter((p) => p.threadTs)).toHaveLength(1);
   });
 
-  it('keeps every parameter it writes within SSM Standard tier (4 KB), whatever the event carries', async () => {
+  it('keeps every state record within 4 KB, whatever the event carries', async () => {
     // Prepare
     const slack = fakeSlack();
     const { deps: d } = deps(slack);
@@ -550,7 +531,7 @@ describe('failures', () => {
     await notify(envelope('Bake Failed', { ...events.failed().detail, reason }), d);
 
     // Assess
-    const written = ssm.commandCalls(PutParameterCommand).map((c) => c.args[0].input.Value?.length ?? 0);
+    const written = [...store.records.values()].map((r) => Buffer.byteLength(r.text));
     expect(written.length).toBeGreaterThan(0);
     expect(Math.max(...written)).toBeLessThanOrEqual(4096);
   });
