@@ -323,6 +323,23 @@ export const janitorReportSchema = z.object({
   itemsTruncated: z.boolean(),
   errors: z.array(z.object({ resource: z.string(), error: z.string() })),
   durationSeconds: z.number().check(z.minimum(0)),
+  /**
+   * Parameter Store as the run read it (1.x addition, optional; absent when the run stopped before
+   * reading it): parameters listed and read, the SecureStrings skipped (never decrypted) and the
+   * parameters it could not read, by name (never a value). The lists are cut at 100 names; the
+   * counts are whole. `unreadableMode` says what the unreadable ones did: `stop` stopped the run.
+   */
+  parameters: z.optional(
+    z.object({
+      listed: z.number(),
+      read: z.number(),
+      secureStringsSkipped: z.array(z.string()),
+      secureStringsSkippedCount: z.number(),
+      unreadable: z.array(z.object({ name: z.string(), error: z.string() })),
+      unreadableCount: z.number(),
+      unreadableMode: z.enum(['stop', 'continue']),
+    }),
+  ),
 });
 export type JanitorReport = z.output<typeof janitorReportSchema>;
 

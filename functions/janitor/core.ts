@@ -57,28 +57,17 @@ export interface JanitorDeps {
 }
 
 /**
- * What the report says about Parameter Store (1.x addition, optional in the contract): the
+ * What the report says about Parameter Store (`parameters`, a 1.x addition to the contract): the
  * SecureStrings the janitor skipped (it never decrypts) and the parameters it could not read, by
  * name, never by value. The event carries at most MAX_EVENT_PARAMETERS names per list; the counts
  * are whole.
  */
-export interface ParameterReport {
-  readonly listed: number;
-  readonly read: number;
-  readonly secureStringsSkipped: readonly string[];
-  readonly secureStringsSkippedCount: number;
-  readonly unreadable: readonly { readonly name: string; readonly error: string }[];
-  readonly unreadableCount: number;
-  /** What an unreadable parameter did to this run: `stop` stopped it, `continue` ran without it. */
-  readonly unreadableMode: UnreadableParametersMode;
-}
+export type ParameterReport = NonNullable<JanitorReport['parameters']>;
 
 /** The full report the function returns; the event carries the same with items cut at 500. */
 export type JanitorRunReport = JanitorReport & {
   /** Describe/Get calls the inventory made, per action. */
   readonly inventoryCalls: Readonly<Record<string, number>>;
-  /** Undefined when the run stopped before the parameters were read. */
-  readonly parameters?: ParameterReport;
 };
 
 /**
@@ -201,9 +190,9 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
     parameters = {
       listed: coverage.listed,
       read: coverage.read,
-      secureStringsSkipped: coverage.secureStrings,
+      secureStringsSkipped: [...coverage.secureStrings],
       secureStringsSkippedCount: coverage.secureStrings.length,
-      unreadable: coverage.unreadable,
+      unreadable: [...coverage.unreadable],
       unreadableCount: coverage.unreadable.length,
       unreadableMode,
     };
