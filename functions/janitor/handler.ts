@@ -45,19 +45,29 @@ const depsFor = (account: string): JanitorDeps => ({
 });
 
 /**
- * Nightly schedule target (no payload) and direct invoke with `{"dryRun": true|false}`. The run's
- * report lists every item, so the outcome line carries its summary.
+ * Nightly schedule target (no payload) and direct invoke with `{"dryRun": true|false,
+ * "unreadableParameters": "stop"|"continue"}`. The run's report lists every item, so the outcome
+ * line carries its summary.
  */
 export const handler = eventConsumer<unknown, JanitorRunReport>(
   'janitor run',
   (event, context) => runJanitor(event, context.awsRequestId, depsFor(accountOf(context))),
   {
-    outcome: ({ runId, dryRun, completed, stoppedBecause, counts }) => ({
+    outcome: ({ runId, dryRun, completed, stoppedBecause, counts, parameters }) => ({
       runId,
       dryRun,
       completed,
       stoppedBecause,
       counts,
+      ...(parameters
+        ? {
+            parameters: {
+              listed: parameters.listed,
+              secureStringsSkipped: parameters.secureStringsSkippedCount,
+              unreadable: parameters.unreadableCount,
+            },
+          }
+        : {}),
     }),
   },
 );
