@@ -63,7 +63,9 @@ export class TokenBucket {
     this.capacity = options.capacity ?? 100;
     this.perSecond = options.perSecond ?? 5;
     this.margin = options.margin ?? 1;
-    this.now = options.now ?? (() => Date.now());
+    // Paced on a monotonic clock, as EC2's own buckets refill in real time: `Date` may jump (NTP),
+    // and in the sandbox it follows the accelerated clock, which would refill 1,200 times too fast.
+    this.now = options.now ?? (() => performance.now());
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.tokens = this.capacity;
     this.last = this.now();

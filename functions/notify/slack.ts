@@ -81,13 +81,20 @@ export interface RetryPolicy {
   readonly retries: number;
   readonly minDelayMs: number;
   readonly maxDelayMs: number;
-  /** No retry starts after this long since the first attempt. */
+  /** The webhook starts no retry after this long since the first attempt (the Web API: see DEFAULT_RETRY). */
   readonly maxTotalMs: number;
   /** Per request. */
   readonly timeoutMs: number;
 }
 
-/** About a minute at most per call, then the invocation fails and Lambda's async retries take over. */
+/**
+ * A few attempts per call, then the invocation fails and Lambda's async retries take over. The
+ * Web API's back-off is bounded by the count (about 16 s, twice that randomized, plus Slack's
+ * Retry-After waits) and the function's timeout, not by `maxTotalMs`: WebClient's retry library
+ * measures elapsed time with `Date`, which in the sandbox follows its accelerated clock, so a
+ * minute of `Date` can pass in a real second there and end the retries before Retry-After did.
+ * The webhook's own loop measures its budget on a monotonic clock (`performance.now`).
+ */
 export const DEFAULT_RETRY: RetryPolicy = {
   retries: 5,
   minDelayMs: 500,
@@ -118,7 +125,6 @@ export const webApiPort = (
       factor: 2,
       minTimeout: retry.minDelayMs,
       maxTimeout: retry.maxDelayMs,
-      maxRetryTime: retry.maxTotalMs,
       randomize: true,
     },
   });
@@ -168,11 +174,13 @@ export const webhookPort = (
   const retry = options.retry ?? DEFAULT_RETRY;
   const doFetch = options.fetch ?? fetch;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const now = options.now ?? Date.now;
+  // Elapsed time on a monotonic clock; Retry-After as an HTTP date needs the wall clock.
+  const elapsed = options.now ?? (() => performance.now());
+  const wallClock = options.now ?? Date.now;
   return {
     mode: 'webhook',
     post: async ({ channel, text, blocks }) => {
-      const started = now();
+      const started = elapsed();
       let last = '';
       for (let attempt = 0; attempt <= retry.retries; attempt++) {
         let wait = Math.min(retry.maxDelayMs, retry.minDelayMs * 2 ** attempt);
@@ -186,12 +194,12 @@ export const webhookPort = (
           if (response.ok) return { channel, ts: undefined };
           const body = (await response.text()).slice(0, 200);
           last = `HTTP ${response.status} ${body}`;
-          if (response.status === 429) wait = retryAfterMs(response.headers.get('retry-after'), now()) ?? wait;
+          if (response.status === 429) wait = retryAfterMs(response.headers.get('retry-after'), wallClock()) ?? wait;
           else if (response.status < 500) break; // invalid_payload, no_text, …: a retry cannot fix it
         } catch (error) {
           last = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
         }
-        if (attempt === retry.retries || now() - started + wait > retry.maxTotalMs) break;
+        if (attempt === retry.retries || elapsed() - started + wait > retry.maxTotalMs) break;
         await sleep(wait);
       }
       throw new SlackDeliveryError(redact(`webhook post failed: ${last}`, secret));

@@ -147,7 +147,7 @@ describe('after AMI Baked', () => {
     expect(versions.find((v) => v.VersionNumber === 2)?.LaunchTemplateData?.ImageId).toBe(firstAmi);
     const history = await ssm.send(new GetParameterHistoryCommand({ Name: '/bakehouse/al2023-base/stable' }));
     expect(history.Parameters?.at(-1)?.Description).toContain('tested');
-  });
+  }, 90_000);
 
   it('changes nothing twice when the AMI Tested event is delivered again', async () => {
     // Prepare

@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type ApplyDeps, applyPlan, TokenBucket } from '../../functions/janitor/apply';
 import type { PlannedAction } from '../../functions/janitor/model';
 
@@ -269,5 +269,30 @@ describe('errors and pacing', () => {
     expect(burstEnded).toBe(0);
     expect(now).toBe(2000);
     expect(slept).toHaveLength(10);
+  });
+
+  it('refills on real elapsed time, not on Date, which may jump (or, in the sandbox, run 1,200 times fast)', async () => {
+    // Prepare: the burst spent; Date jumps an hour on its own while the bucket waits
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const slept: number[] = [];
+    const bucket = new TokenBucket({
+      sleep: async (ms) => {
+        slept.push(ms);
+        vi.setSystemTime(Date.now() + 3_600_000);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      },
+    });
+
+    // Act
+    try {
+      for (let i = 0; i < 99; i++) await bucket.take();
+      await bucket.take();
+      await bucket.take();
+    } finally {
+      vi.useRealTimers();
+    }
+
+    // Assess: it still had to wait for each token after the burst (an hour of Date would have refilled it all)
+    expect(slept.length).toBeGreaterThanOrEqual(2);
   });
 });

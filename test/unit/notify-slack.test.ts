@@ -114,6 +114,28 @@ describe('the Web API', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
   });
 
+  it('keeps retrying after Retry-After though Date races ahead, as it does on the sandbox clock', async () => {
+    // Prepare: while the call waits out Retry-After, Date jumps two hours (a sped-up clock); timers stay real
+    const slack = await slackServer([
+      { status: 429, body: { ok: false, error: 'ratelimited' }, headers: { 'retry-after': '1' } },
+      OK,
+    ]);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2027-03-01T00:00:00Z'));
+    const jump = setTimeout(() => vi.setSystemTime(new Date('2027-03-01T02:00:00Z')), 300);
+
+    // Act
+    try {
+      await webApiPort({ botToken: TOKEN, apiUrl: slack.url }, FAST).post(message);
+    } finally {
+      clearTimeout(jump);
+      vi.useRealTimers();
+    }
+
+    // Assess
+    expect(slack.requests).toHaveLength(2);
+  });
+
   it('throws a SlackDeliveryError naming Slack’s error and problems, without the token', async () => {
     // Prepare
     const slack = await slackServer([
