@@ -588,14 +588,36 @@ describe('the state table (issue 15: state that needs compare-and-swap)', () => 
     expect(stack.resources[tableId()]).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
   });
 
-  it('is granted only item actions, only on the table, only on family locks (dynamodb:LeadingKeys)', () => {
+  it('is granted only item actions, only on the table, only on items of one key prefix (dynamodb:LeadingKeys)', () => {
     // Act
     const granted = dynamoStatements(allStatements());
 
-    // Assess
+    // Assess: every grant names its key prefixes (lock#<scope>#*, record#<kind>#*), never every item
     expect(granted.length).toBeGreaterThanOrEqual(3);
     for (const statement of granted) {
       expect(statement.Resource).toEqual(tableArn());
+      expect(asList(statement.Action).every((a) => /^dynamodb:(Get|Put|Delete|Update)Item$/.test(String(a)))).toBe(
+        true,
+      );
+      const patterns = (statement.Condition as Record<string, Record<string, string[]>> | undefined)?.[
+        'ForAllValues:StringLike'
+      ]?.['dynamodb:LeadingKeys'];
+      expect(patterns?.length).toBeGreaterThan(0);
+      for (const pattern of patterns ?? []) expect(pattern).toMatch(/^(lock|record)#[a-z]+#\*$/);
+    }
+  });
+
+  it.each([
+    ['PlanBake', () => stack.functionStatements(BakeFunction.PlanBake)],
+    ['CleanUpFailedBake', () => stack.functionStatements(BakeFunction.CleanUpFailedBake)],
+    ['the bake state machine', () => roleStatements(logicalIdOf('AWS::IAM::Role', 'BakeStateMachineRole'))],
+  ])('lets %s touch family locks only', (_who, statements) => {
+    // Act
+    const granted = dynamoStatements(statements());
+
+    // Assess
+    expect(granted.length).toBeGreaterThan(0);
+    for (const statement of granted) {
       expect(statement.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lock#family#*'] } });
     }
   });
