@@ -597,6 +597,17 @@ export const janitorMessage = (report: JanitorReport): SlackMessage => {
     );
   }
   if (kept.length > 0) blocks.push(section(`*Kept, by reason*\n${list(kept, 20)}`));
+  const parameters = report.parameters;
+  if (parameters && parameters.unreadableCount > 0 && parameters.unreadableMode === 'continue') {
+    blocks.push(
+      section(
+        `:warning: *Ran without ${parameters.unreadableCount} unreadable parameter(s)* (unreadableParameters: continue): images only they hold were not protected\n${list(
+          parameters.unreadable.map((p) => code(p.name)),
+          10,
+        )}${parameters.unreadableCount > parameters.unreadable.length ? `\n• … ${parameters.unreadableCount - parameters.unreadable.length} more not in the event` : ''}`,
+      ),
+    );
+  }
   if (report.errors.length > 0) {
     blocks.push(
       section(
@@ -607,8 +618,15 @@ export const janitorMessage = (report: JanitorReport): SlackMessage => {
       ),
     );
   }
+  const skipped = parameters?.secureStringsSkippedCount ?? 0;
   blocks.push(
-    context(`run ${code(report.runId)}`, report.itemsTruncated ? 'the item list in the event was cut at 500' : ''),
+    context(
+      `run ${code(report.runId)}`,
+      report.itemsTruncated ? 'the item list in the event was cut at 500' : '',
+      skipped > 0
+        ? `${skipped} SecureString parameter(s) skipped, never decrypted: ${escapeMrkdwn((parameters?.secureStringsSkipped ?? []).slice(0, 5).join(', '))}${skipped > 5 ? ` … and ${skipped - 5} more` : ''}`
+        : '',
+    ),
   );
   return fitToSlack({
     text: `Janitor ${report.dryRun ? 'dry run' : 'run'}: ${report.deregistered.length} image(s) ${verb}, ${report.errors.length} error(s)${report.completed ? '' : `, stopped: ${report.stoppedBecause ?? ''}`}`,

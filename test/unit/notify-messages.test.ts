@@ -300,6 +300,37 @@ describe('content', () => {
   });
 });
 
+describe('janitor reports', () => {
+  const report = (parameters: Record<string, unknown>) =>
+    janitorMessage({ ...(details.janitor() as JanitorReport), parameters } as JanitorReport);
+  const base = {
+    listed: 1200,
+    read: 1100,
+    secureStringsSkipped: ['/team/db/password', '/team/api/key'],
+    secureStringsSkippedCount: 2,
+    unreadable: [{ name: '/team/locked/ami', error: 'AccessDeniedException' }],
+    unreadableCount: 1,
+  };
+
+  it('names the SecureStrings it skipped, never decrypted', () => {
+    // Act
+    const text = JSON.stringify(report({ ...base, unreadableMode: 'stop' }).blocks);
+
+    // Assess
+    expect(text).toContain('2 SecureString parameter(s) skipped, never decrypted: /team/db/password, /team/api/key');
+    expect(text).not.toContain('Ran without');
+  });
+
+  it('warns that a run which continued without unreadable parameters did not protect what only they hold', () => {
+    // Act
+    const text = JSON.stringify(report({ ...base, unreadableMode: 'continue' }).blocks);
+
+    // Assess
+    expect(text).toContain('Ran without 1 unreadable parameter(s)');
+    expect(text).toContain('/team/locked/ami');
+  });
+});
+
 describe('fitting Slack limits', () => {
   it('cuts a huge failure reason to the section limit, keeps the code fence closed and says how much was cut', () => {
     // Prepare
