@@ -44,17 +44,6 @@ beforeAll(async () => {
   dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(sandbox.clientConfig));
 }, 300_000);
 
-/**
- * A false positive of the sandbox's gap check, which the waiting planners here are the first to
- * meet: the Service Authorization Reference lists states:DescribeExecution with two required
- * resource types, `execution` (standard) and `express`, and the sandbox counts a request that
- * names a standard execution as authorized without `express`. An execution ARN is one or the
- * other, never both. Remove this once the sandbox treats them as alternatives
- * (packages/sandbox/src/authz/catalog.ts, missingRequiredTypes).
- */
-const KNOWN_SANDBOX_GAP = 'states:DescribeExecution: express';
-const GAP_MESSAGE = 'the sandbox authorized without a required resource type: ';
-
 afterAll(async () => {
   for (const client of [ec2, events, ssm, dynamo]) client?.destroy();
   // The stacks' roles were refused nothing (startProvisionedSandbox's stop checks this after the
@@ -62,17 +51,7 @@ afterAll(async () => {
   const denials = (sandbox?.sandbox.authorizer.usage.snapshot() ?? []).flatMap(({ roleArn, denials }) =>
     denials.map((d) => `${roleArn}: ${d.action} on ${d.resource} (${d.reason})`),
   );
-  try {
-    await sandbox?.stop();
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    if (!message.startsWith(GAP_MESSAGE)) throw error;
-    const others = message
-      .slice(GAP_MESSAGE.length)
-      .split('; ')
-      .filter((gap) => gap !== KNOWN_SANDBOX_GAP);
-    if (others.length > 0) throw new Error(`${GAP_MESSAGE}${others.join('; ')}`, { cause: error });
-  }
+  await sandbox?.stop();
   if (denials.length > 0) throw new Error(`the stacks' roles were refused: ${denials.join('; ')}`);
 });
 

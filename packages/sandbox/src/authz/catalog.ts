@@ -66,6 +66,16 @@ export const EMULATED_PREFIXES = [...AUTHORIZED_PREFIXES, 'sqs', 'logs', 'kms', 
 const AUTHORIZED = new Set<string>(AUTHORIZED_PREFIXES);
 
 /**
+ * Required resource types that are alternatives, not all needed: the Service Authorization
+ * Reference marks both `execution` and `express` required for Step Functions' execution actions
+ * (DescribeExecution, StopExecution, …), yet an execution's ARN is one or the other ("Actions,
+ * resources, and condition keys for AWS Step Functions"). A request that names one satisfies both.
+ */
+const ALTERNATIVE_TYPES: Readonly<Record<string, readonly (readonly string[])[]>> = {
+  states: [['execution', 'express']],
+};
+
+/**
  * Whether the sandbox ever authorizes `action` (`prefix:Name`): the services it answers, and
  * `sqs:SendMessage`, which targets and destinations are checked for although SQS itself is not
  * answered. A grant of anything else (CloudWatch Logs, X-Ray, KMS) can neither be used nor refused here.
@@ -134,11 +144,16 @@ const build = async (): Promise<IamCatalog> => {
       const [prefix = '', name = ''] = action.toLowerCase().split(':');
       const entry = actions.get(`${prefix}:${name}`);
       if (!entry || entry.wildcardOnly) return [];
+      const named = (type: string): boolean => {
+        const pattern = patternOf(prefix, type);
+        return pattern === undefined || resources.some((resource) => pattern.test(resource));
+      };
+      const alternatives = ALTERNATIVE_TYPES[prefix] ?? [];
       return entry.resourceTypes
-        .filter((type) => type.required)
+        .filter((type) => type.required && !named(type.name))
         .filter((type) => {
-          const pattern = patternOf(prefix, type.name);
-          return pattern !== undefined && !resources.some((resource) => pattern.test(resource));
+          const group = alternatives.find((g) => g.includes(type.name.toLowerCase()));
+          return !group?.some((other) => other !== type.name.toLowerCase() && named(other));
         })
         .map((type) => type.name);
     },

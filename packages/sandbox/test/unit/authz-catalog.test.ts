@@ -42,6 +42,20 @@ describe('required resource types', () => {
     ).toEqual([]);
   });
 
+  it('takes a standard or an express execution for the execution actions, whose two required types are alternatives', () => {
+    // Assess: an execution ARN is one or the other
+    expect(
+      catalog.missingRequiredTypes('states:DescribeExecution', [
+        `arn:aws:states:us-east-1:${ACCOUNT}:execution:bake:al2023-base-0123`,
+      ]),
+    ).toEqual([]);
+    expect(
+      catalog.missingRequiredTypes('states:DescribeExecution', [
+        `arn:aws:states:us-east-1:${ACCOUNT}:stateMachine:bake`,
+      ]),
+    ).toEqual(expect.arrayContaining(['execution', 'express']));
+  });
+
   it('records, when a role session is authorized, the types its checks left out', () => {
     // Prepare
     const store = Store.open(mkdtempSync(join(tmpdir(), 'bakehouse-catalog-')));
