@@ -14,6 +14,7 @@ import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import { Tag } from '../functions/commons/bake-plan';
 import { REAPED_ROLES } from '../functions/reaper/core';
+import type { Arns } from './arns';
 import type { PipelineContext } from './pipeline-context';
 
 export const ReaperFunction = { Reaper: 'Reaper' } as const;
@@ -21,6 +22,42 @@ export const ReaperFunction = { Reaper: 'Reaper' } as const;
 const REAPER_SCHEDULE_GROUP = 'default';
 /** Hourly: a builder outlives its expiry by at most an hour. */
 export const REAPER_SCHEDULE = 'rate(1 hour)';
+
+/**
+ * What `reapExpiredInstances` (functions/reaper/core.ts) needs: find instances, read automations,
+ * terminate only managed builders and testers. Exported for any function that runs the reaper's
+ * core (the nightly janitor, for its report).
+ */
+export const reaperStatements = (arns: Arns): PolicyStatement[] => {
+  const instances = arns.ec2('instance/*');
+  return [
+    new PolicyStatement({
+      sid: 'FindExpiredInstances',
+      effect: Effect.ALLOW,
+      actions: ['ec2:DescribeInstances'],
+      resources: ['*'],
+    }),
+    new PolicyStatement({
+      sid: 'CheckAutomations',
+      effect: Effect.ALLOW,
+      actions: ['ssm:GetAutomationExecution'],
+      resources: [arns.automationExecutions()],
+    }),
+    new PolicyStatement({
+      sid: 'TerminateExpiredInstances',
+      effect: Effect.ALLOW,
+      actions: ['ec2:TerminateInstances'],
+      resources: [instances],
+      // Both keys must match; the role matches either value (IAM ORs a condition's values).
+      conditions: {
+        StringEquals: {
+          [`aws:ResourceTag/${Tag.Managed}`]: 'true',
+          [`aws:ResourceTag/${Tag.Role}`]: [...REAPED_ROLES],
+        },
+      },
+    }),
+  ];
+};
 
 export const addReaper = (context: PipelineContext): void => {
   const { stack, arns, names } = context;
@@ -30,33 +67,7 @@ export const addReaper = (context: PipelineContext): void => {
     handler: 'functions/reaper/handler.handler',
     description: 'Hourly reaper: terminates expired Bakehouse builders and testers whose automation ended',
     timeout: '5 minutes',
-    statements: [
-      new PolicyStatement({
-        sid: 'FindExpiredInstances',
-        effect: Effect.ALLOW,
-        actions: ['ec2:DescribeInstances'],
-        resources: ['*'],
-      }),
-      new PolicyStatement({
-        sid: 'CheckAutomations',
-        effect: Effect.ALLOW,
-        actions: ['ssm:GetAutomationExecution'],
-        resources: [arns.automationExecutions()],
-      }),
-      new PolicyStatement({
-        sid: 'TerminateExpiredInstances',
-        effect: Effect.ALLOW,
-        actions: ['ec2:TerminateInstances'],
-        resources: [instances],
-        // Both keys must match; the role matches either value (IAM ORs a condition's values).
-        conditions: {
-          StringEquals: {
-            [`aws:ResourceTag/${Tag.Managed}`]: 'true',
-            [`aws:ResourceTag/${Tag.Role}`]: [...REAPED_ROLES],
-          },
-        },
-      }),
-    ],
+    statements: reaperStatements(arns),
     wildcards: {
       resources: [instances, arns.automationExecutions()],
       reason:
