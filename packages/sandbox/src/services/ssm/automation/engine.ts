@@ -616,6 +616,7 @@ export class AutomationEngine {
       (record) => !isTerminalStatus(record.status),
     );
     const now = ctx.clock.now().toISOString();
+    const recovered: { record: ExecutionRecord; document: Record<string, unknown> }[] = [];
     for (const stored of stale) {
       const record = structuredClone(stored);
       for (const step of record.steps) {
@@ -634,8 +635,16 @@ export class AutomationEngine {
       const document = ctx.store.get<Record<string, unknown>>(DOCUMENT_SNAPSHOTS_TABLE, record.executionId) ?? {};
       record.outputs = executionOutputs(document, record);
       ctx.transact((tx) => tx.put(EXECUTIONS_TABLE, record.executionId, record));
-      this.emitExecution({ record, document });
+      recovered.push({ record, document });
     }
+    if (recovered.length === 0) return;
+    // SSM starts before EventBridge (services/index.ts order), so an event emitted from this start
+    // hook found no bus to take it and was dropped. The status changes go out on the next turn of
+    // the event loop, once the start hooks have run.
+    this.runtime.spawn('status changes of recovered automations', async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      for (const runner of recovered) this.emitExecution(runner);
+    });
   }
 }
 
