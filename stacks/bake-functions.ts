@@ -12,7 +12,7 @@ import { TERMINAL_STATUSES } from '../functions/commons/automation-status';
 import { Tag } from '../functions/commons/bake-plan';
 import { STATE_TABLE_NAME_KEY } from '../functions/commons/env';
 import { DetailType, SSM_AUTOMATION_STATUS_DETAIL_TYPE, SSM_EVENT_SOURCE } from '../functions/commons/events';
-import { lockKeyPattern } from '../functions/commons/state-table';
+import { lockKeyPattern, recordKeyPattern } from '../functions/commons/state-table';
 import type { BakeAutomation } from './bake-automation';
 import { AUTOMATION_WAIT_SECONDS } from './bake-state-machine';
 import { lambdaTarget, type PipelineContext, retryAsyncInto } from './pipeline-context';
@@ -119,6 +119,8 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
         ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
         [lockKeyPattern('family')],
       ),
+      // Reads the record a finished bake wrote that its bake key is baked (RecordBakedKey).
+      context.stateTableAccess('ReadBakedKeys', ['dynamodb:GetItem'], [recordKeyPattern('baked')]),
       new PolicyStatement({
         sid: 'DescribeImages',
         effect: Effect.ALLOW,

@@ -8,7 +8,7 @@ import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { DefinitionBody, LogLevel, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Tag } from '../functions/commons/bake-plan';
-import { lockKeyPattern } from '../functions/commons/state-table';
+import { lockKeyPattern, recordKeyPattern } from '../functions/commons/state-table';
 import { BAKE_STATE_MACHINE_FILE, type BakeSubstitution } from '../state-machines/bake';
 import { startAutomationStatements } from './automation-role';
 import type { BakeAutomation } from './bake-automation';
@@ -72,6 +72,8 @@ export const addBakeStateMachine = (
     }),
     // ReleaseFamilyLock: a DeleteItem conditional on this execution owning the family lock.
     context.stateTableAccess('ReleaseFamilyLock', ['dynamodb:DeleteItem'], [lockKeyPattern('family')]),
+    // RecordBakedKey: the record that the bake key is baked, which the next planner reads.
+    context.stateTableAccess('RecordBakedKey', ['dynamodb:PutItem'], [recordKeyPattern('baked')]),
     context.publishEvents,
   ];
   for (const statement of statements) role.addToPolicy(statement);

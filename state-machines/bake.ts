@@ -78,6 +78,7 @@ export const BakeState = {
   MarkBakeTimedOut: 'MarkBakeTimedOut',
   TagAmi: 'TagAmi',
   WriteCandidateChannel: 'WriteCandidateChannel',
+  RecordBakedKey: 'RecordBakedKey',
   ReleaseFamilyLock: 'ReleaseFamilyLock',
   PublishAmiBaked: 'PublishAmiBaked',
   PrepareCleanUpWithoutPlan: 'PrepareCleanUpWithoutPlan',

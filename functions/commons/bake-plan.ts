@@ -98,6 +98,12 @@ export interface BakeActionPlan extends BakePlanBase {
    * commons/state-table.ts); released on every path, only while this bake (the owner) holds it.
    */
   readonly lockKey: string;
+  /**
+   * The state table record that says this bake key is baked (`record#baked#<bakeKey>`), written by
+   * RecordBakedKey before the lock is released, and when it expires (epoch seconds, as text).
+   */
+  readonly bakedKeyRecord: string;
+  readonly bakedKeyExpiresAt: string;
   /** How many automation wait periods may pass before the bake counts as timed out. */
   readonly maxWaits: number;
 }

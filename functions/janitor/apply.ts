@@ -287,8 +287,10 @@ const applyImage = async (action: PlannedAction, deps: ApplyDeps): Promise<Done>
   }
   switch (action.stage) {
     case 'deprecate': {
-      // EC2 takes only a future time, rounded to the minute: the next whole minute is "now".
-      const at = new Date(Math.ceil((now.getTime() + 1000) / 60_000) * 60_000);
+      // EC2 takes only a future time, rounded to the minute (EnableImageDeprecation, DeprecateAt).
+      // At least a minute ahead: `now` is learned from EC2's Date header (whole seconds), and the
+      // request takes time on its way, so a second of margin can land in EC2's past.
+      const at = new Date(Math.ceil((now.getTime() + 60_000) / 60_000) * 60_000);
       await deps.ec2.send(new EnableImageDeprecationCommand({ ImageId: action.id, DeprecateAt: at }));
       await deps.ec2.send(new CreateTagsCommand({ Resources: [action.id], Tags: stageTags('deprecate', now) }));
       return { item: { ...base, action: 'deprecated', reason: action.reason } };

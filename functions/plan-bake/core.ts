@@ -47,7 +47,7 @@ import { canonicalJson, sha256Hex, uuidFrom } from '../commons/hashing';
 import { eachPage } from '../commons/pages';
 import type { LogPort } from '../commons/powertools';
 import { familyDocumentValues, releasePolicyOf, releaseVersionOf } from '../commons/render';
-import { type Lock, type Locks, lockKey as lockKeyOf } from '../commons/state-table';
+import { epochSeconds, type Lock, type Locks, lockKey as lockKeyOf, recordKey } from '../commons/state-table';
 
 export interface DocumentRef {
   readonly name: string;
@@ -73,6 +73,8 @@ export interface PlanBakeDeps {
   readonly sfn: Pick<SFNClient, 'send'>;
   /** The family lock, in the state table (commons/state-table.ts). */
   readonly locks: Pick<Locks, 'acquire' | 'takeOver' | 'release'>;
+  /** The image a `record#baked#<bakeKey>` record names (a strongly consistent read), if one does. */
+  readonly bakedKeyImage: (recordKey: string) => Promise<string | undefined>;
   readonly clock: () => Date;
   readonly logger: LogPort;
 }
@@ -90,6 +92,12 @@ const PER_BAKE_PARAMETERS = new Set([
   'ImageName',
   'ImageDescription',
 ]);
+
+/**
+ * How long the record that a bake key is baked is kept: it only has to outlast EC2's eventual
+ * consistency for the image's tags (seconds to minutes); after that the tag finds the image.
+ */
+const BAKED_KEY_RECORD_DAYS = 7;
 
 /** The lock stays valid this long after a bake's own timeout, in case its cleanup never ran. */
 const LOCK_GRACE_MINUTES = 30;
@@ -155,10 +163,13 @@ export const planBake = async (input: PlanBakeInput, deps: PlanBakeDeps): Promis
 
   const lockKey = familyLockKey(family.name);
   await acquireFamilyLock(lockKey, input.bakeId, family, now, deps);
+  const bakedKeyRecord = recordKey('baked', bakeKey);
   if (!request.force) {
-    // The bake that held the lock before may have just baked this key; it tags its image before it
-    // releases the lock (bake.asl.json: TagAmi, then ReleaseFamilyLock).
-    const existing = await findBakedImage(bakeKey, deps);
+    // The bake that held the lock before may have just baked this key. It records that in the
+    // state table before it releases the lock (bake.asl.json: RecordBakedKey, ReleaseFamilyLock),
+    // and that read is consistent; its image's bake-key tag may not show in EC2's tag filter yet
+    // (EC2 is eventually consistent), so the tag is only the fallback (a record that failed or expired).
+    const existing = (await recordedImage(bakedKeyRecord, deps)) ?? (await findBakedImage(bakeKey, deps));
     if (existing) {
       await releaseFamilyLock(lockKey, input.bakeId, deps);
       return skip(existing);
@@ -176,6 +187,8 @@ export const planBake = async (input: PlanBakeInput, deps: PlanBakeDeps): Promis
     imageTags: imageTags(family, request, source, bakeKey, input.bakeId, imageName),
     candidateParameterName: channelParameterName(deps.config.settings, family.name, CANDIDATE_CHANNEL),
     lockKey,
+    bakedKeyRecord,
+    bakedKeyExpiresAt: String(epochSeconds(new Date(now.getTime() + BAKED_KEY_RECORD_DAYS * 86_400_000))),
     maxWaits: Math.max(1, Math.ceil((family.builder.timeoutMinutes * 60) / deps.settings.automationWaitSeconds)),
   };
 };
@@ -328,6 +341,20 @@ const newestImage = async (
     }
   }
   return newest;
+};
+
+/**
+ * The image a baked-key record names, when it still exists and is available: a record of an image
+ * since deregistered (the janitor) or failed does not stop a new bake.
+ */
+const recordedImage = async (key: string, deps: PlanBakeDeps): Promise<string | undefined> => {
+  const amiId = await deps.bakedKeyImage(key);
+  if (!amiId) return undefined;
+  const { Images = [] } = await deps.ec2.send(new DescribeImagesCommand({ ImageIds: [amiId] })).catch((error) => {
+    if (errorNameOf(error) === 'InvalidAMIID.NotFound') return { Images: [] };
+    throw error;
+  });
+  return Images.some((image) => image.ImageId === amiId && image.State === 'available') ? amiId : undefined;
 };
 
 const findBakedImage = async (bakeKey: string, deps: PlanBakeDeps): Promise<string | undefined> => {

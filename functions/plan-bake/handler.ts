@@ -5,7 +5,7 @@ import { createEc2Client, createSfnClient, createSsmClient } from '../commons/cl
 import { bakehouseConfig } from '../commons/config';
 import { readEnv, readIntEnv, STATE_TABLE_NAME_KEY } from '../commons/env';
 import { logger } from '../commons/powertools';
-import { createLocks, createStateTableClient } from '../commons/state-table';
+import { createLocks, createStateTableClient, readRecord } from '../commons/state-table';
 import { type PlanBakeInput, planBake } from './core';
 
 const env = readEnv([
@@ -22,6 +22,7 @@ const env = readEnv([
 ]);
 
 const clock = () => new Date();
+const stateTable = { client: createStateTableClient(), tableName: env[STATE_TABLE_NAME_KEY], clock, logger };
 
 const deps = {
   config: bakehouseConfig(),
@@ -39,7 +40,8 @@ const deps = {
   ec2: createEc2Client(),
   ssm: createSsmClient(),
   sfn: createSfnClient(),
-  locks: createLocks({ client: createStateTableClient(), tableName: env[STATE_TABLE_NAME_KEY], clock, logger }),
+  locks: createLocks(stateTable),
+  bakedKeyImage: async (key: string) => (await readRecord<{ amiId?: string }>(stateTable, key)).current?.data.amiId,
   clock,
   logger,
 };

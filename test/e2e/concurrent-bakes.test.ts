@@ -17,7 +17,7 @@ import type { LoggedEvent } from '../../dev/start/render';
 import { bakeIdFor } from '../../functions/commons/bake-id';
 import { Tag } from '../../functions/commons/bake-plan';
 import { DetailType } from '../../functions/commons/events';
-import { epochSeconds, lockKey } from '../../functions/commons/state-table';
+import { epochSeconds, lockKey, recordKey } from '../../functions/commons/state-table';
 import { eventLog, startProvisionedSandbox } from './support/stack';
 
 const BUS = 'bakehouse-dev';
@@ -162,6 +162,11 @@ describe('one bake per bake key in the sandbox', () => {
       new GetCommand({ TableName: stateTableName(), Key: { pk: lockKey('family', family) }, ConsistentRead: true }),
     );
     expect(lock.Item).toBeUndefined();
+    // The bake recorded its key as baked, with its image, for the planners that came after it.
+    const record = await dynamo.send(
+      new GetCommand({ TableName: stateTableName(), Key: { pk: recordKey('baked', bakeKey) }, ConsistentRead: true }),
+    );
+    expect(record.Item).toMatchObject({ data: { amiId }, version: 1, expiresAt: expect.any(Number) });
   }, 300_000);
 
   it('lets exactly one of several concurrent planners take over a stale lock (its holder no longer runs)', async () => {

@@ -611,19 +611,38 @@ describe('the state table (issue 15: state that needs compare-and-swap)', () => 
     ['PlanBake', () => stack.functionStatements(BakeFunction.PlanBake)],
     ['CleanUpFailedBake', () => stack.functionStatements(BakeFunction.CleanUpFailedBake)],
     ['the bake state machine', () => roleStatements(logicalIdOf('AWS::IAM::Role', 'BakeStateMachineRole'))],
-  ])('lets %s touch family locks only', (_who, statements) => {
+  ])('lets %s touch family locks, and baked-key records, only', (_who, statements) => {
     // Act
     const granted = dynamoStatements(statements());
 
     // Assess
     expect(granted.length).toBeGreaterThan(0);
     for (const statement of granted) {
-      expect(statement.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lock#family#*'] } });
+      expect([['lock#family#*'], ['record#baked#*']]).toContainEqual(
+        (statement.Condition as Record<string, Record<string, string[]>>)['ForAllValues:StringLike']?.[
+          'dynamodb:LeadingKeys'
+        ],
+      );
     }
   });
 
+  it('lets the state machine write and PlanBake read the record that a bake key is baked, and nothing else of it', () => {
+    // Act
+    const recordGrants = (statements: Statement[]) =>
+      dynamoStatements(statements)
+        .filter((s) => JSON.stringify(s.Condition).includes('record#baked#*'))
+        .flatMap((s) => asList(s.Action));
+
+    // Assess
+    expect(recordGrants(roleStatements(logicalIdOf('AWS::IAM::Role', 'BakeStateMachineRole')))).toEqual([
+      'dynamodb:PutItem',
+    ]);
+    expect(recordGrants(stack.functionStatements(BakeFunction.PlanBake))).toEqual(['dynamodb:GetItem']);
+    expect(recordGrants(stack.functionStatements(BakeFunction.CleanUpFailedBake))).toEqual([]);
+  });
+
   it.each([
-    [BakeFunction.PlanBake, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem']],
+    [BakeFunction.PlanBake, ['dynamodb:GetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem']],
     [BakeFunction.CleanUpFailedBake, ['dynamodb:DeleteItem', 'dynamodb:GetItem']],
   ])('lets %s do exactly %j, and tells it the table name', (id, actions) => {
     // Act
@@ -634,12 +653,15 @@ describe('the state table (issue 15: state that needs compare-and-swap)', () => 
     expect(environmentOf(id).STATE_TABLE_NAME).toEqual({ Ref: tableId() });
   });
 
-  it('lets the state machine only delete a lock (ReleaseFamilyLock)', () => {
+  it('lets the state machine only delete a lock (ReleaseFamilyLock) and record a baked key (RecordBakedKey)', () => {
     // Act
     const granted = dynamoStatements(roleStatements(logicalIdOf('AWS::IAM::Role', 'BakeStateMachineRole')));
 
     // Assess
-    expect(granted.flatMap((s) => asList(s.Action))).toEqual(['dynamodb:DeleteItem']);
+    expect(granted.map((s) => [s.Sid, asList(s.Action)])).toEqual([
+      ['ReleaseFamilyLock', ['dynamodb:DeleteItem']],
+      ['RecordBakedKey', ['dynamodb:PutItem']],
+    ]);
   });
 
   it('replaces the SSM family locks: nothing is granted on <prefix>/_locks any more', () => {

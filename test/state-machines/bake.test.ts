@@ -66,6 +66,7 @@ const SUCCESS_PATH: readonly BakeStateName[] = [
   BakeState.WaitForAutomation,
   BakeState.TagAmi,
   BakeState.WriteCandidateChannel,
+  BakeState.RecordBakedKey,
   BakeState.ReleaseFamilyLock,
   BakeState.PublishAmiBaked,
 ];
@@ -232,6 +233,7 @@ describe('bake state machine definition', () => {
         state.Type === 'Task' &&
         name !== BakeState.CleanUpFailedBake &&
         name !== BakeState.PublishBakeFailed &&
+        name !== BakeState.RecordBakedKey &&
         name !== BakeState.ReleaseFamilyLock,
     );
 
@@ -244,6 +246,21 @@ describe('bake state machine definition', () => {
     // Assess
     expect(pathTasks.length).toBeGreaterThan(7);
     expect(catchAll).toEqual(pathTasks.map(([name]) => [name, `$.failure.${name}`]));
+  });
+
+  it('sends every failure to record the baked key on to the lock release, recorded in $.bakedKeyRecord', () => {
+    // Prepare
+    const definition = loadBakeDefinition(bakeSubstitutions()) as {
+      States: Record<string, { Catch?: { ErrorEquals: string[]; ResultPath?: string | null; Next: string }[] }>;
+    };
+
+    // Act
+    const catches = definition.States[BakeState.RecordBakedKey]?.Catch ?? [];
+
+    // Assess: the image is made; the planner still finds it by its tag
+    expect(catches).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.bakedKeyRecord', Next: BakeState.ReleaseFamilyLock },
+    ]);
   });
 
   it('sends every failure of the lock release on to PublishAmiBaked, recorded in $.lockRelease', () => {
@@ -420,6 +437,18 @@ describe('bake state machine paths', () => {
         Type: 'String',
         DataType: 'aws:ec2:image',
         Overwrite: true,
+      },
+    ]);
+    // The key is recorded as baked, with the image, before the lock goes (the next planner reads it).
+    expect(run.inputsOf(BakeState.RecordBakedKey)).toEqual([
+      {
+        TableName: 'bakehouse-test-StateTable',
+        Item: {
+          pk: { S: actionPlan().bakedKeyRecord },
+          data: { M: { amiId: { S: NEW_AMI_ID }, bakeId: { S: BAKE_ID } } },
+          version: { N: '1' },
+          expiresAt: { N: actionPlan().bakedKeyExpiresAt },
+        },
       },
     ]);
     // Only this execution's own lock goes: the delete is conditional on the owner.

@@ -86,6 +86,8 @@ const PLAN: BakeActionPlan = Object.freeze({
   imageTags: [],
   candidateParameterName: '/bakehouse/al2023-base/candidate',
   lockKey: LOCK,
+  bakedKeyRecord: 'record#baked#0000000000000000000000000000000000000000000000000000000000000000',
+  bakedKeyExpiresAt: '1769000000',
   maxWaits: 12,
 });
 

@@ -87,13 +87,13 @@ describe('stages', () => {
     ]);
   });
 
-  it('deprecates an unused image at the next minute (EC2 takes only future times)', async () => {
+  it('deprecates an unused image at a whole minute at least a minute ahead (EC2 takes only future times)', async () => {
     // Act
     await applyPlan({ actions: [action('deprecate')] }, deps());
-    // Assess
+    // Assess: 02:00:30 → 02:02:00; 02:01:00 would be 30 s ahead, within the error of a clock learned from EC2
     expect(ec2.commandCalls(EnableImageDeprecationCommand)[0]?.args[0].input).toEqual({
       ImageId: AMI,
-      DeprecateAt: new Date('2026-11-29T02:01:00Z'),
+      DeprecateAt: new Date('2026-11-29T02:02:00Z'),
     });
     expect(ec2.commandCalls(CreateTagsCommand)[0]?.args[0].input.Tags?.[0]).toEqual({
       Key: 'bakehouse:janitor-stage',

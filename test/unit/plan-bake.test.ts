@@ -68,6 +68,7 @@ const planDeps = (overrides: Partial<PlanBakeDeps> = {}): PlanBakeDeps => ({
     clock: () => new Date(NOW),
     logger: overrides.logger ?? recordingLogger(),
   }),
+  bakedKeyImage: async () => undefined,
   clock: () => new Date(NOW),
   logger: recordingLogger(),
   ...overrides,
@@ -692,6 +693,47 @@ describe('planBake decides "already baked" while it holds the lock (issue 15)', 
     // Assess
     expect(plan.action).toBe('skip');
     expect(logger.warn).toHaveBeenCalledWith(expect.stringContaining('lost its condition'), expect.anything());
+  });
+
+  it("skips on the state table's record of the key, though EC2's tag filter does not show the new image yet", async () => {
+    // Prepare: the previous holder recorded the key (RecordBakedKey); its image's tag is not visible yet
+    givenAWorld();
+    const recorded: string[] = [];
+    ec2.on(DescribeImagesCommand, { Owners: ['self'] }).resolves({ Images: [] });
+    ec2
+      .on(DescribeImagesCommand, { ImageIds: ['ami-0baked00000000001'] })
+      .resolves({ Images: [image({ ImageId: 'ami-0baked00000000001', State: 'available' })] });
+    const bakedKeyImage = async (key: string) => {
+      recorded.push(key);
+      return 'ami-0baked00000000001';
+    };
+
+    // Act
+    const plan = await planBake({ bakeId: BAKE_ID, request: request() }, planDeps({ bakedKeyImage }));
+
+    // Assess
+    expect(plan).toMatchObject({ action: 'skip', existingAmiId: 'ami-0baked00000000001' });
+    expect(recorded).toEqual([`record#baked#${plan.bakeKey}`]);
+    expect(stateTable).toHaveReceivedCommandWith(DeleteCommand, { Key: { pk: LOCK } });
+  });
+
+  it('bakes when the record names an image that is gone, and plans the record its own bake will write', async () => {
+    // Prepare: the recorded image was deregistered since
+    givenAWorld();
+    ec2.on(DescribeImagesCommand, { ImageIds: ['ami-0gone000000000001'] }).rejects(awsError('InvalidAMIID.NotFound'));
+
+    // Act
+    const plan = asBake(
+      await planBake(
+        { bakeId: BAKE_ID, request: request() },
+        planDeps({ bakedKeyImage: async () => 'ami-0gone000000000001' }),
+      ),
+    );
+
+    // Assess
+    expect(plan.action).toBe('bake');
+    expect(plan.bakedKeyRecord).toBe(`record#baked#${plan.bakeKey}`);
+    expect(Number(plan.bakedKeyExpiresAt)).toBe(NOW.getTime() / 1000 + 7 * 86_400);
   });
 
   it('keeps the lock when the request forces a bake, looking for no baked image at all', async () => {
