@@ -127,8 +127,9 @@ describe('the schedules', () => {
   const schedules = (): Record<string, Record<string, unknown>> =>
     Object.fromEntries(
       ofType('AWS::Scheduler::Schedule')
-        // The janitor's nightly schedule (stacks/janitor.ts, test/stacks/janitor.test.ts) is not a family's.
-        .filter(([id]) => !id.startsWith('JanitorSchedule'))
+        // The janitor's nightly schedule (stacks/janitor.ts, test/stacks/janitor.test.ts) and the
+        // reaper's hourly one (stacks/reaper.ts, test/stacks/stranded-builders.test.ts) are not a family's.
+        .filter(([id]) => !id.startsWith('JanitorSchedule') && !id.startsWith('ReaperSchedule'))
         .map(([, r]) => [r.Properties?.Name, r.Properties ?? {}]),
     );
 
@@ -462,7 +463,7 @@ describe('IAM', () => {
     expect(actions.filter((action) => action.includes('*'))).toEqual([]);
   });
 
-  it('grants TerminateInstances only on instances tagged as builders (or, for the AMI tests, testers)', () => {
+  it('grants TerminateInstances only on instances tagged as builders (or, for the AMI tests and the reaper, testers)', () => {
     // Act
     const statements = statementsGranting('ec2:TerminateInstances');
 
@@ -472,6 +473,13 @@ describe('IAM', () => {
       expect([
         { StringEquals: { 'aws:ResourceTag/bakehouse:role': 'builder' } },
         { StringEquals: { 'aws:ResourceTag/bakehouse:role': 'tester' } },
+        // The reaper (stacks/reaper.ts): managed builders and testers only.
+        {
+          StringEquals: {
+            'aws:ResourceTag/bakehouse:managed': 'true',
+            'aws:ResourceTag/bakehouse:role': ['builder', 'tester'],
+          },
+        },
       ]).toContainEqual(statement.Condition);
     }
   });
