@@ -92,6 +92,7 @@ describe('provision plan: the synthesized BakePipeline stack', () => {
 
     // Assess
     expect(byType).toEqual({
+      'AWS::DynamoDB::Table': 'emulated',
       'AWS::IAM::Role': 'emulated',
       'AWS::IAM::Policy': 'emulated',
       'AWS::IAM::InstanceProfile': 'emulated',
@@ -191,6 +192,7 @@ describe('provision plan: the synthesized BakePipeline stack', () => {
       EventBusName: 'bakehouse-dev',
       EventSource: 'bakehouse',
       AutomationWaitSeconds: '600',
+      StateTableName: String(callOf(idsOfType('AWS::DynamoDB::Table')[0] as string, 'CreateTable').TableName),
     };
     const expected = Object.entries(substitutions).reduce(
       (text, [name, value]) => text.replaceAll(`\${${name}}`, value),

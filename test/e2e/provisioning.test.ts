@@ -112,6 +112,13 @@ const targetFunctionArn = (getAtt: unknown): string => {
  * bus Ref is the bus name, CDK's `arn:${Partition}:…` joins are joined with `aws`, and IAM names
  * are generated from their logical ids.
  */
+/** The state table's name, as the provisioning created it (CloudFormation generates it). */
+const stateTableName = (): string => {
+  const table = first.created.find((resource) => resource.type === 'AWS::DynamoDB::Table');
+  if (!table) throw new Error('the provisioning created no AWS::DynamoDB::Table');
+  return table.physicalId;
+};
+
 const expectedValue = (value: unknown): unknown => {
   if (typeof value === 'string') return value;
   const v = value as Props;
@@ -119,6 +126,7 @@ const expectedValue = (value: unknown): unknown => {
     const target = template.Resources[String(v.Ref)];
     if (target?.Type === 'AWS::Events::EventBus') return String(target.Properties?.Name);
     if (target?.Type === 'AWS::IAM::InstanceProfile') return generatedMatching(String(v.Ref), 128);
+    if (target?.Type === 'AWS::DynamoDB::Table') return stateTableName();
   }
   if (v['Fn::Join'] !== undefined) {
     const [delimiter, parts] = v['Fn::Join'] as [string, unknown[]];
@@ -198,6 +206,7 @@ describe('provisioning the sandbox from the synthesized stack', () => {
       'AWS::IAM::Policy',
       'AWS::IAM::InstanceProfile',
       'AWS::SQS::QueuePolicy',
+      'AWS::DynamoDB::Table',
     ];
     const expected = emulated.flatMap((type) => resourcesOfType(type).map(([id]) => id)).sort();
     expect(first.created.map((resource) => resource.logicalId).sort()).toEqual(expected);
@@ -353,6 +362,7 @@ describe('provisioning the sandbox from the synthesized stack', () => {
       EventBusName: BUS,
       EventSource: 'bakehouse',
       AutomationWaitSeconds: '600',
+      StateTableName: stateTableName(),
     };
     const expected = Object.entries(substitutions).reduce(
       (text, [name, value]) => text.replaceAll(`\${${name}}`, value),
