@@ -636,6 +636,7 @@ describe('bake state machine paths', () => {
           failedStep: 'WaitForAutomation/patchInstance',
           reason,
           automationExecutionId: AUTOMATION_EXECUTION_ID,
+          cleanup: { errors: [], builderTerminated: true },
         },
       ],
     ]);
@@ -827,6 +828,7 @@ describe('bake state machine paths', () => {
           failedStep: BakeState.PlanBake,
           reason: `UnknownFamilyError: ${message}`,
           automationExecutionId: null,
+          cleanup: { errors: [], builderTerminated: true },
         },
       }),
     ]);
@@ -866,6 +868,8 @@ describe('bake state machine paths', () => {
         /^Lambda\.Unknown: The function timed out; the bake had failed with .*WaitForAutomation.*AutomationFailed/,
       ),
       automationExecutionId: null,
+      // Which steps failed is unknown, and a builder may still run: the reaper ends it at its expiry.
+      cleanup: { errors: [], builderTerminated: false },
     });
     expect(run.failure?.Error).toBe(BAKE_FAILED_ERROR);
     expect(run.failure?.Cause).toBe(bakeFailed?.Detail.reason);
