@@ -5,6 +5,7 @@
  * images and snapshots tagged `bakehouse:managed=true`, and only the janitor's own tag keys. No statement
  * lets it tag a resource that is not managed already: tagging is how a resource would become deletable.
  */
+
 import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
@@ -12,6 +13,7 @@ import { Tag } from '../functions/commons/bake-plan';
 import { compileSchedule } from '../functions/commons/schedule';
 import { statePath } from '../functions/janitor/core';
 import type { PipelineContext } from './pipeline-context';
+import { reaperStatements } from './reaper';
 
 export const JanitorFunction = { Janitor: 'Janitor' } as const;
 /** The schedule lives in the account's `default` group: the pipeline's own group exists only with family schedules. */
@@ -127,11 +129,21 @@ export const addJanitor = (context: PipelineContext): void => {
         conditions: managed,
       }),
       context.publishEvents,
+      // The nightly report includes the reaper's work (functions/commons/reaper.ts), with its grants.
+      ...reaperStatements(arns),
     ],
     wildcards: {
-      resources: [images, snapshots, anyParameter, publicParameters, prefixed],
+      resources: [
+        images,
+        snapshots,
+        anyParameter,
+        publicParameters,
+        prefixed,
+        arns.ec2('instance/*'),
+        arns.automationExecutions(),
+      ],
       reason:
-        'The janitor reads the whole account: Describe* and ssm:DescribeParameters support no resource-level permissions, and it reads every parameter of the account and region (ssm:GetParameters on parameter/*, never decrypted: no kms:Decrypt) because any of them may hold an AMI id, as its value, a StringList item or inside JSON, or be resolved by a launch template with resolve:ssm:. It changes images and snapshots only known at run time: every change requires the bakehouse:managed=true tag, and tag writes are limited to the janitor keys.',
+        'The janitor reads the whole account: Describe* and ssm:DescribeParameters support no resource-level permissions, and it reads every parameter of the account and region (ssm:GetParameters on parameter/*, never decrypted: no kms:Decrypt) because any of them may hold an AMI id, as its value, a StringList item or inside JSON, or be resolved by a launch template with resolve:ssm:. It changes images and snapshots only known at run time: every change requires the bakehouse:managed=true tag, and tag writes are limited to the janitor keys. Like the hourly reaper, it terminates expired builders and testers, only known at run time: termination requires bakehouse:managed=true and bakehouse:role builder or tester.',
     },
   });
 

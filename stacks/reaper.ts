@@ -13,7 +13,7 @@ import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import { Tag } from '../functions/commons/bake-plan';
-import { REAPED_ROLES } from '../functions/reaper/core';
+import { REAPED_ROLES } from '../functions/commons/reaper';
 import type { Arns } from './arns';
 import type { PipelineContext } from './pipeline-context';
 
@@ -24,7 +24,7 @@ const REAPER_SCHEDULE_GROUP = 'default';
 export const REAPER_SCHEDULE = 'rate(1 hour)';
 
 /**
- * What `reapExpiredInstances` (functions/reaper/core.ts) needs: find instances, read automations,
+ * What `reapExpiredInstances` (functions/commons/reaper.ts) needs: find instances, read automations,
  * terminate only managed builders and testers. Exported for any function that runs the reaper's
  * core (the nightly janitor, for its report).
  */

@@ -340,6 +340,27 @@ export const janitorReportSchema = z.object({
       unreadableMode: z.enum(['stop', 'continue']),
     }),
   ),
+  /**
+   * Builder and tester instances past their `bakehouse:expires-at` whose automation no longer runs,
+   * which the run terminated (or, in a dry run, would have): the reaper's work, also done hourly
+   * (1.x addition, optional). Lists cut at 100 in the event; `reapedCount` is whole.
+   */
+  reaper: z.optional(
+    z.object({
+      reaped: z.array(
+        z.object({
+          instanceId: z.string(),
+          role: z.string(),
+          bakeId: z.nullable(z.string()),
+          family: z.nullable(z.string()),
+          expiresAt: z.string(),
+        }),
+      ),
+      reapedCount: z.number(),
+      keptCount: z.number(),
+      errors: z.array(z.object({ instanceId: z.string(), error: z.string() })),
+    }),
+  ),
 });
 export type JanitorReport = z.output<typeof janitorReportSchema>;
 

@@ -6,6 +6,7 @@
  * `completed: false` and the reason. The report is published on the bus (items cut at 500 to fit
  * an event) and returned whole.
  */
+
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { errorNameOf, InvalidEventError, messageOf } from '../commons/errors';
@@ -13,6 +14,7 @@ import { DetailType, EVENT_VERSION, type JanitorItem, type JanitorReport } from 
 import type { Settings } from '../commons/families';
 import type { LogPort } from '../commons/powertools';
 import { type EventTarget, publishEvent } from '../commons/publish';
+import type { ReaperReport } from '../commons/reaper';
 import { type ApplyDeps, type ApplyOutcome, itemOfAction } from './apply';
 import { InventoryError, UnreadableParametersStop } from './errors';
 import type { Inventory, InventoryDeps } from './inventory';
@@ -54,7 +56,26 @@ export interface JanitorDeps {
   readonly eventTarget: EventTarget;
   readonly clock: () => Date;
   readonly logger: LogPort;
+  /**
+   * Terminates expired builders and testers whose automation no longer runs (commons/reaper.ts),
+   * so the nightly report shows them too; none when absent.
+   */
+  readonly reap?: (options: { readonly dryRun: boolean }) => Promise<ReaperReport>;
 }
+
+/** The instances the reaper reported, as the Janitor Report carries them. */
+const reaperSummary = (reaped: ReaperReport): NonNullable<JanitorReport['reaper']> => ({
+  reaped: reaped.reaped.slice(0, MAX_EVENT_PARAMETERS).map(({ instanceId, role, bakeId, family, expiresAt }) => ({
+    instanceId,
+    role,
+    bakeId,
+    family,
+    expiresAt,
+  })),
+  reapedCount: reaped.reaped.length,
+  keptCount: reaped.kept.length,
+  errors: [...reaped.errors],
+});
 
 /**
  * What the report says about Parameter Store (`parameters`, a 1.x addition to the contract): the
@@ -255,6 +276,16 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
     }
   }
   if (stoppedBecause) deps.logger.warn('janitor run stopped before changing anything', { stoppedBecause });
+  // Independent of the images: an expired builder is reaped even when the image plan stopped.
+  let reaper: NonNullable<JanitorReport['reaper']> | undefined;
+  if (deps.reap) {
+    try {
+      reaper = reaperSummary(await deps.reap({ dryRun }));
+      errors.push(...reaper.errors.map((e) => ({ resource: e.instanceId, error: `reap: ${e.error}` })));
+    } catch (error) {
+      errors.push({ resource: 'reaper', error: messageOf(error) });
+    }
+  }
 
   const report: JanitorRunReport = {
     version: EVENT_VERSION,
@@ -272,6 +303,7 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
     durationSeconds: Math.max(0, (deps.clock().getTime() - started.getTime()) / 1000),
     inventoryCalls: calls,
     ...(parameters === undefined ? {} : { parameters }),
+    ...(reaper === undefined ? {} : { reaper }),
   };
   const { inventoryCalls: _calls, ...detail } = report;
   try {

@@ -10,6 +10,7 @@ import { bakehouseConfig } from '../commons/config';
 import { eventConsumer } from '../commons/consumer';
 import { readEnv } from '../commons/env';
 import { logger } from '../commons/powertools';
+import { reapExpiredInstances } from '../commons/reaper';
 import { applyPlan, TokenBucket } from './apply';
 import { type JanitorDeps, type JanitorRunReport, runJanitor } from './core';
 import { readInventory } from './inventory';
@@ -42,6 +43,7 @@ const depsFor = (account: string): JanitorDeps => ({
   eventTarget: { busName: env.EVENT_BUS_NAME, source: config.settings.eventSource },
   clock,
   logger,
+  reap: (options) => reapExpiredInstances({ ec2, ssm, clock, logger }, options),
 });
 
 /**

@@ -597,6 +597,20 @@ export const janitorMessage = (report: JanitorReport): SlackMessage => {
     );
   }
   if (kept.length > 0) blocks.push(section(`*Kept, by reason*\n${list(kept, 20)}`));
+  const reaper = report.reaper;
+  if (reaper && reaper.reapedCount > 0) {
+    blocks.push(
+      section(
+        `*Expired builders and testers ${report.dryRun ? 'to terminate' : 'terminated'}* (${reaper.reapedCount}: their automation had ended)\n${list(
+          reaper.reaped.map(
+            (r) =>
+              `${code(r.instanceId)} ${escapeMrkdwn(r.role)}${r.bakeId ? ` of ${escapeMrkdwn(r.bakeId)}` : ''}, expired ${escapeMrkdwn(r.expiresAt)}`,
+          ),
+          10,
+        )}`,
+      ),
+    );
+  }
   const parameters = report.parameters;
   if (parameters && parameters.unreadableCount > 0 && parameters.unreadableMode === 'continue') {
     blocks.push(

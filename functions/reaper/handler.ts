@@ -2,7 +2,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { createEc2Client, createSsmClient, ec2ClockOf } from '../commons/clients';
 import { logger } from '../commons/powertools';
-import { type ReaperDeps, type ReaperReport, reapExpiredInstances } from './core';
+import { type ReaperDeps, type ReaperReport, reapExpiredInstances } from '../commons/reaper';
 
 const ec2 = createEc2Client();
 const deps: ReaperDeps = { ec2, ssm: createSsmClient(), clock: ec2ClockOf(ec2), logger };

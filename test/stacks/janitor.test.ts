@@ -138,12 +138,25 @@ describe('the role', () => {
     expect(statement('PublishEvents').Action).toBe('events:PutEvents');
   });
 
+  it('terminates, like the reaper, only expired Bakehouse builders and testers (managed, with a builder or tester role)', () => {
+    // Assess
+    const s = statement('TerminateExpiredInstances');
+    expect(s.Action).toBe('ec2:TerminateInstances');
+    expect(s.Condition).toEqual({
+      StringEquals: {
+        'aws:ResourceTag/bakehouse:managed': 'true',
+        'aws:ResourceTag/bakehouse:role': ['builder', 'tester'],
+      },
+    });
+    expect(asList(statement('CheckAutomations').Action)).toEqual(['ssm:GetAutomationExecution']);
+  });
+
   it('grants no wildcard action and nothing destructive without a condition', () => {
     // Assess
     const all = statements();
     expect(all.flatMap((s) => asList(s.Action)).filter((a) => a.includes('*'))).toEqual([]);
     const destructive = all.filter((s) =>
-      asList(s.Action).some((a) => /Deregister|Delete|Disable|Enable|CreateTags/.test(a)),
+      asList(s.Action).some((a) => /Deregister|Delete|Disable|Enable|CreateTags|Terminate/.test(a)),
     );
     expect(destructive.length).toBeGreaterThan(0);
     for (const s of destructive) expect(s.Condition).toBeDefined();

@@ -226,6 +226,90 @@ describe('the report', () => {
   });
 });
 
+describe('the reaper, in the nightly report', () => {
+  const reaped = {
+    dryRun: false,
+    checkedAt: '2026-11-29T02:00:00.000Z',
+    reaped: [
+      {
+        instanceId: 'i-0123456789abcdef0',
+        role: 'builder',
+        bakeId: 'al2023-base-0123',
+        family: 'al2023-base',
+        expiresAt: '2026-11-29T01:00:00Z',
+        executionId: 'exec-1',
+        executionStatus: 'Failed',
+      },
+    ],
+    kept: [{ instanceId: 'i-0fedcba9876543210', reason: 'automation-running' as const }],
+    errors: [{ instanceId: 'i-0aaaaaaaaaaaaaaaa', error: 'UnauthorizedOperation' }],
+  };
+
+  it("reaps with the run's dry-run setting and reports what it terminated, kept and could not", async () => {
+    // Prepare
+    const reap = vi.fn(async () => reaped);
+
+    // Act
+    const report = await runJanitor({ dryRun: false }, 'run-1', deps({ reap }));
+
+    // Assess
+    expect(reap).toHaveBeenCalledWith({ dryRun: false });
+    expect(report.reaper).toEqual({
+      reaped: [
+        {
+          instanceId: 'i-0123456789abcdef0',
+          role: 'builder',
+          bakeId: 'al2023-base-0123',
+          family: 'al2023-base',
+          expiresAt: '2026-11-29T01:00:00Z',
+        },
+      ],
+      reapedCount: 1,
+      keptCount: 1,
+      errors: [{ instanceId: 'i-0aaaaaaaaaaaaaaaa', error: 'UnauthorizedOperation' }],
+    });
+    expect(report.errors).toContainEqual({ resource: 'i-0aaaaaaaaaaaaaaaa', error: 'reap: UnauthorizedOperation' });
+    expect(publishedDetail().reaper).toMatchObject({ reapedCount: 1 });
+  });
+
+  it('still reaps when the image plan stops (an expired builder is no image in use)', async () => {
+    // Prepare
+    const reap = vi.fn(async () => ({ ...reaped, dryRun: true }));
+    const d = deps({
+      reap,
+      readInventory: vi.fn(async () => {
+        throw new InventoryError('DescribeSnapshots', 'RequestLimitExceeded: Rate exceeded');
+      }),
+    });
+
+    // Act
+    const report = await runJanitor({}, 'run-2', d);
+
+    // Assess: the default dry run reaches the reaper too
+    expect(report.completed).toBe(false);
+    expect(reap).toHaveBeenCalledWith({ dryRun: true });
+    expect(report.reaper?.reapedCount).toBe(1);
+  });
+
+  it('reports a reaper that failed as an error, and the run goes on', async () => {
+    // Act
+    const report = await runJanitor(
+      { dryRun: false },
+      'run-3',
+      deps({
+        reap: vi.fn(async () => {
+          throw new Error('DescribeInstances: RequestLimitExceeded');
+        }),
+      }),
+    );
+
+    // Assess
+    expect(report.completed).toBe(true);
+    expect(report.reaper).toBeUndefined();
+    expect(report.errors).toContainEqual({ resource: 'reaper', error: 'DescribeInstances: RequestLimitExceeded' });
+  });
+});
+
 describe('SSM parameters the janitor cannot read', () => {
   const denied = [
     { name: '/team/secret/ami', error: 'AccessDeniedException: not authorized to perform ssm:GetParameters' },

@@ -321,6 +321,33 @@ describe('janitor reports', () => {
     expect(text).not.toContain('Ran without');
   });
 
+  it('lists the expired builders and testers the run terminated', () => {
+    // Act
+    const message = janitorMessage({
+      ...(details.janitor() as JanitorReport),
+      dryRun: false,
+      reaper: {
+        reaped: [
+          {
+            instanceId: 'i-0123456789abcdef0',
+            role: 'builder',
+            bakeId: 'al2023-base-0123',
+            family: 'al2023-base',
+            expiresAt: '2026-11-29T08:00:00Z',
+          },
+        ],
+        reapedCount: 1,
+        keptCount: 4,
+        errors: [],
+      },
+    } as JanitorReport);
+
+    // Assess
+    const text = JSON.stringify(message.blocks);
+    expect(text).toContain('Expired builders and testers terminated* (1: their automation had ended)');
+    expect(text).toContain('i-0123456789abcdef0');
+  });
+
   it('warns that a run which continued without unreadable parameters did not protect what only they hold', () => {
     // Act
     const text = JSON.stringify(report({ ...base, unreadableMode: 'continue' }).blocks);

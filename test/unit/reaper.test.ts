@@ -2,7 +2,7 @@ import { DescribeInstancesCommand, EC2Client, type Instance, TerminateInstancesC
 import { type AutomationExecutionStatus, GetAutomationExecutionCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { type ReaperDeps, reapExpiredInstances } from '../../functions/reaper/core';
+import { type ReaperDeps, reapExpiredInstances } from '../../functions/commons/reaper';
 import { awsError, recordingLogger } from './support/bake-factories';
 
 const ec2 = mockClient(EC2Client);

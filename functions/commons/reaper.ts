@@ -25,12 +25,12 @@ import {
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { GetAutomationExecutionCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { TESTER_ROLE } from '../commons/ami-tests';
-import { isTerminal } from '../commons/automation-status';
-import { BUILDER_ROLE, Tag } from '../commons/bake-plan';
-import { errorNameOf, messageOf } from '../commons/errors';
-import { eachPage } from '../commons/pages';
-import type { LogPort } from '../commons/powertools';
+import { TESTER_ROLE } from './ami-tests';
+import { isTerminal } from './automation-status';
+import { BUILDER_ROLE, Tag } from './bake-plan';
+import { errorNameOf, messageOf } from './errors';
+import { eachPage } from './pages';
+import type { LogPort } from './powertools';
 
 export interface ReaperDeps {
   readonly ec2: Pick<EC2Client, 'send'>;
