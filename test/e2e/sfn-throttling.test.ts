@@ -145,11 +145,8 @@ describe('a bake whose TagAmi EC2 throttles', () => {
     expect(execution.status).toBe('SUCCEEDED');
     const tagged = await ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }));
     expect(tagged.Images?.[0]?.Tags).toEqual(expect.arrayContaining([...actionPlan().imageTags]));
-    expect(ssm.calls.map((call) => call.action)).toEqual([
-      'StartAutomationExecution',
-      'PutParameter',
-      'DeleteParameter',
-    ]);
+    // The family lock is released in the state table (DynamoDB), no longer an SSM parameter.
+    expect(ssm.calls.map((call) => call.action)).toEqual(['StartAutomationExecution', 'PutParameter']);
     expect(lambda.invocations.filter((call) => call.name === 'bakehouse-clean-up-failed-bake')).toEqual([]);
     const published = events.entries.map((entry) => entry.DetailType);
     expect(published).toEqual([DetailType.BakeStarted, DetailType.AmiBaked]);
@@ -158,9 +155,10 @@ describe('a bake whose TagAmi EC2 throttles', () => {
     const entered = (history.events ?? []).flatMap((event) =>
       event.stateEnteredEventDetails?.name ? [event.stateEnteredEventDetails.name] : [],
     );
-    expect(entered.slice(-4)).toEqual([
+    expect(entered.slice(-5)).toEqual([
       BakeState.TagAmi,
       BakeState.WriteCandidateChannel,
+      BakeState.RecordBakedKey,
       BakeState.ReleaseFamilyLock,
       BakeState.PublishAmiBaked,
     ]);

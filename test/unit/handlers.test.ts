@@ -12,7 +12,7 @@ import {
   PutParameterCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
-import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { bakeIdFor } from '../../functions/commons/bake-id';
@@ -159,7 +159,7 @@ describe('plan-bake handler', () => {
     stubEnv(PLAN_BAKE_ENV);
     const parameter = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64';
     ssm.on(GetParameterCommand, { Name: parameter }).resolves({ Parameter: { Value: 'ami-0a1b2c3d4e5f60718' } });
-    stateTable.on(PutCommand).resolves({});
+    stateTable.on(PutCommand).resolves({}).on(GetCommand).resolves({});
     ec2.on(DescribeImagesCommand).resolves({ Images: [] });
     ec2.on(DescribeImagesCommand, { ImageIds: ['ami-0a1b2c3d4e5f60718'] }).resolves({
       Images: [
