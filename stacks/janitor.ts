@@ -6,7 +6,7 @@
  * lets it tag a resource that is not managed already: tagging is how a resource would become deletable.
  */
 
-import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import { Tag } from '../functions/commons/bake-plan';
@@ -14,6 +14,7 @@ import { compileSchedule } from '../functions/commons/schedule';
 import { statePath } from '../functions/janitor/core';
 import type { PipelineContext } from './pipeline-context';
 import { reaperStatements } from './reaper';
+import { schedulerRole } from './scheduler-role';
 
 export const JanitorFunction = { Janitor: 'Janitor' } as const;
 /** The schedule lives in the account's `default` group: the pipeline's own group exists only with family schedules. */
@@ -151,31 +152,13 @@ export const addJanitor = (context: PipelineContext): void => {
   // A failed run is not retried by Lambda: the next night's run starts from a fresh inventory.
   janitor.configureAsyncInvoke({ retryAttempts: 0, onFailure: new SqsDestination(dlq) });
 
-  const schedulerRole = new Role(stack, 'JanitorSchedulerRole', {
-    assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
-      conditions: {
-        StringEquals: { 'aws:SourceAccount': stack.account },
-        ArnEquals: { 'aws:SourceArn': arns.scheduleGroup(JANITOR_SCHEDULE_GROUP) },
-      },
-    }),
+  const role = schedulerRole(stack, arns, 'JanitorSchedulerRole', {
+    group: JANITOR_SCHEDULE_GROUP,
+    functionArn: janitor.functionArn,
+    invokeSid: 'InvokeJanitor',
+    deadLetterQueueArn: dlq.queueArn,
     description: 'Bakehouse janitor schedule: invoke the Janitor, dead-letter what fails',
   });
-  schedulerRole.addToPolicy(
-    new PolicyStatement({
-      sid: 'InvokeJanitor',
-      effect: Effect.ALLOW,
-      actions: ['lambda:InvokeFunction'],
-      resources: [janitor.functionArn],
-    }),
-  );
-  schedulerRole.addToPolicy(
-    new PolicyStatement({
-      sid: 'DeadLetter',
-      effect: Effect.ALLOW,
-      actions: ['sqs:SendMessage'],
-      resources: [dlq.queueArn],
-    }),
-  );
   const compiled = compileSchedule(settings.schedule);
   new CfnSchedule(stack, 'JanitorSchedule', {
     name: names.function(JanitorFunction.Janitor),
@@ -187,7 +170,7 @@ export const addJanitor = (context: PipelineContext): void => {
     state: 'ENABLED',
     target: {
       arn: janitor.functionArn,
-      roleArn: schedulerRole.roleArn,
+      roleArn: role.roleArn,
       // No input: the configured mode (dry run by default) applies.
       retryPolicy: { maximumRetryAttempts: 2, maximumEventAgeInSeconds: 3600 },
       deadLetterConfig: { arn: dlq.queueArn },

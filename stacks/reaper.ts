@@ -9,13 +9,15 @@
  * The schedule's role is assumed by Scheduler with `aws:SourceArn` = the schedule GROUP's ARN
  * (EventBridge Scheduler User Guide, "Confused deputy prevention"; test/stacks/scheduler-trust.test.ts).
  */
-import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+
+import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import { Tag } from '../functions/commons/bake-plan';
 import { REAPED_ROLES } from '../functions/commons/reaper';
 import type { Arns } from './arns';
 import type { PipelineContext } from './pipeline-context';
+import { schedulerRole } from './scheduler-role';
 
 export const ReaperFunction = { Reaper: 'Reaper' } as const;
 /** Like the janitor's: the account's `default` group, which exists without family schedules. */
@@ -79,31 +81,13 @@ export const addReaper = (context: PipelineContext): void => {
   // A failed run is not retried: the next hour's run starts from a fresh listing.
   reaper.configureAsyncInvoke({ retryAttempts: 0, onFailure: new SqsDestination(dlq) });
 
-  const schedulerRole = new Role(stack, 'ReaperSchedulerRole', {
-    assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
-      conditions: {
-        StringEquals: { 'aws:SourceAccount': stack.account },
-        ArnEquals: { 'aws:SourceArn': arns.scheduleGroup(REAPER_SCHEDULE_GROUP) },
-      },
-    }),
+  const role = schedulerRole(stack, arns, 'ReaperSchedulerRole', {
+    group: REAPER_SCHEDULE_GROUP,
+    functionArn: reaper.functionArn,
+    invokeSid: 'InvokeReaper',
+    deadLetterQueueArn: dlq.queueArn,
     description: 'Bakehouse reaper schedule: invoke the Reaper, dead-letter what fails',
   });
-  schedulerRole.addToPolicy(
-    new PolicyStatement({
-      sid: 'InvokeReaper',
-      effect: Effect.ALLOW,
-      actions: ['lambda:InvokeFunction'],
-      resources: [reaper.functionArn],
-    }),
-  );
-  schedulerRole.addToPolicy(
-    new PolicyStatement({
-      sid: 'DeadLetter',
-      effect: Effect.ALLOW,
-      actions: ['sqs:SendMessage'],
-      resources: [dlq.queueArn],
-    }),
-  );
   new CfnSchedule(stack, 'ReaperSchedule', {
     name: names.function(ReaperFunction.Reaper),
     groupName: REAPER_SCHEDULE_GROUP,
@@ -113,7 +97,7 @@ export const addReaper = (context: PipelineContext): void => {
     state: 'ENABLED',
     target: {
       arn: reaper.functionArn,
-      roleArn: schedulerRole.roleArn,
+      roleArn: role.roleArn,
       retryPolicy: { maximumRetryAttempts: 2, maximumEventAgeInSeconds: 3600 },
       deadLetterConfig: { arn: dlq.queueArn },
     },

@@ -4,11 +4,11 @@
  * due) with a role that may do that and dead-letter, nothing else. ScheduleTick exists without
  * schedules too; the group and the role only with at least one.
  */
-import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { CfnSchedule, CfnScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
 import { compileSchedule } from '../functions/commons/schedule';
 import { BakeFunction } from './bake-functions';
 import { type PipelineContext, pascal, retryAsyncInto } from './pipeline-context';
+import { schedulerRole } from './scheduler-role';
 
 export const addSchedules = (context: PipelineContext): void => {
   const { stack, config, names, arns } = context;
@@ -27,31 +27,13 @@ export const addSchedules = (context: PipelineContext): void => {
   if (scheduled.length === 0) return;
 
   const group = new CfnScheduleGroup(stack, 'ScheduleGroup', { name: names.scheduleGroup });
-  const schedulerRole = new Role(stack, 'SchedulerRole', {
-    assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
-      conditions: {
-        StringEquals: { 'aws:SourceAccount': stack.account },
-        ArnEquals: { 'aws:SourceArn': arns.scheduleGroup(names.scheduleGroup) },
-      },
-    }),
+  const role = schedulerRole(stack, arns, 'SchedulerRole', {
+    group: names.scheduleGroup,
+    functionArn: scheduleTick.functionArn,
+    invokeSid: 'InvokeScheduleTick',
+    deadLetterQueueArn: scheduleDlq.queueArn,
     description: 'Bakehouse family schedules: invoke ScheduleTick, dead-letter what fails',
   });
-  schedulerRole.addToPolicy(
-    new PolicyStatement({
-      sid: 'InvokeScheduleTick',
-      effect: Effect.ALLOW,
-      actions: ['lambda:InvokeFunction'],
-      resources: [scheduleTick.functionArn],
-    }),
-  );
-  schedulerRole.addToPolicy(
-    new PolicyStatement({
-      sid: 'DeadLetter',
-      effect: Effect.ALLOW,
-      actions: ['sqs:SendMessage'],
-      resources: [scheduleDlq.queueArn],
-    }),
-  );
   for (const { family, compiled } of scheduled) {
     new CfnSchedule(stack, `Schedule${pascal(family)}`, {
       name: family,
@@ -63,7 +45,7 @@ export const addSchedules = (context: PipelineContext): void => {
       state: 'ENABLED',
       target: {
         arn: scheduleTick.functionArn,
-        roleArn: schedulerRole.roleArn,
+        roleArn: role.roleArn,
         input: JSON.stringify({ family, scheduledTime: '<aws.scheduler.scheduled-time>' }),
         retryPolicy: { maximumRetryAttempts: 8, maximumEventAgeInSeconds: 3600 },
         deadLetterConfig: { arn: scheduleDlq.queueArn },
