@@ -52,10 +52,10 @@ const until = async <T>(description: string, check: () => Promise<T | undefined>
 };
 
 /** `npm run sandbox` on the test's state directory, provisioned from the stacks, once healthy. */
-const startSandbox = async (): Promise<Running> => {
+const startSandbox = async (port = '0'): Promise<Running> => {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'dev/sandbox.ts', '--port', '0', '--state', stateDir, '--speed', '1200'],
+    ['--import', 'tsx', 'dev/sandbox.ts', '--port', port, '--state', stateDir, '--speed', '1200'],
     { cwd: root },
   );
   children.add(child);
@@ -151,7 +151,7 @@ const buildersOf = async (ec2: EC2Client, bakeId: string): Promise<Instance[]> =
 };
 
 describe('a sandbox killed mid-bake and restarted on its state', () => {
-  it('fails the bake through its failure path: Bake Failed, builder terminated, lock released, Notify told', async () => {
+  it('fails the bake through its failure path: Bake Failed, builder terminated, lock released, Slack says failed', async () => {
     // Prepare
     await synthesizeForSandbox({ account: '000000000000', region: 'us-east-1' });
     const first = await startSandbox();
@@ -180,7 +180,8 @@ describe('a sandbox killed mid-bake and restarted on its state', () => {
     // Act: kill it while the automation runs, and start it again on the same state
     first.child.kill('SIGKILL');
     await first.exited;
-    const second = await startSandbox();
+    // On the same port: Slack's URL (in the secret) does not move when AWS restarts, nor here.
+    const second = await startSandbox(new URL(first.url).port);
     const events = new EventBridgeClient(clientConfig(second.url));
     const ec2 = new EC2Client(clientConfig(second.url));
     const sfn = new SFNClient(clientConfig(second.url));
@@ -204,6 +205,16 @@ describe('a sandbox killed mid-bake and restarted on its state', () => {
         return logged?.deliveries.find((d) => /Notify/.test(d.targetArn) && d.status === 'delivered');
       });
       expect(delivered.targetArn).toMatch(/bakehouse-dev-Notify/);
+      const shown = await until('Slack showing the bake failed', async () =>
+        ((await control(second.url, '/_sandbox/slack/messages')) as { messages: SlackCall[] }).messages.find(
+          (call) =>
+            call.accepted &&
+            !call.payload.thread_ts &&
+            JSON.stringify(call.payload).includes(bakeId) &&
+            /failed/i.test(String(call.payload.text)),
+        ),
+      );
+      expect(String(shown.payload.text)).toMatch(/failed/i);
       // The lock is free: the next bake of the family plans at once (no FamilyBusyError retry).
       const next = await requestBake(events, 'crash-restart-2');
       await eventOf(second.url, DetailType.BakeStarted, next);
