@@ -7,7 +7,8 @@
  * 1. Non-finite values (NaN, ±Infinity: gaps in a series) are dropped. An empty sample on either
  *    side → `NoData`.
  * 2. A two-sided Mann-Whitney U test (Wilcoxon rank-sum) between baseline and canary, computed as
- *    R's `wilcox.test(x, y)` does by default (R's `stats::wilcox.test` help page and source:
+ *    R's `wilcox.test(x, y)` does by default (R's `stats::wilcox.test` help page, Details, and
+ *    `wilcox.test.default`'s two-sample branch, `exact <- (n.x < 50) && (n.y < 50)`:
  *    "an exact p-value is computed if the samples contain less than 50 finite values and there
  *    are no ties. Otherwise, a normal approximation is used", with `correct = TRUE`):
  *    - exact when both samples have fewer than 50 values and there are no ties: the null
@@ -20,7 +21,7 @@
  * 3. The effect size: the ratio of medians canary / baseline, against the allowed one
  *    (`allowedEffectSize` ≥ 1): a significant change (p < `significance`) whose ratio is above
  *    `allowedEffectSize` is `High`, below 1 / `allowedEffectSize` is `Low`, anything else `Pass`.
- *    Kayenta pairs the test with an effect size the same way: a tiny but significant shift on a
+ *    Kayenta's classifier bounds its test by an allowed effect size too: a tiny but significant shift on a
  *    busy metric is noise for a rollout, and a large but insignificant one is not evidence.
  *    The ratio needs non-negative samples (latencies, counts, rates, utilisation); a negative
  *    value is an error that names the metric. A zero baseline median with a non-zero canary
@@ -36,8 +37,9 @@
  *
  * Why hand-written: no maintained npm package gives the two-sided Mann-Whitney p-value with the
  * exact small-sample distribution and the tie correction (`mann-whitney-utest`, one release, returns
- * only the U values; `@stdlib/stats-wilcoxon` is the signed-rank test; `simple-statistics` and
- * `jstat` have no rank-sum test). The test is one function, `mannWhitneyU`, with a small result
+ * only the U values; `@stdlib/stats-wilcoxon` is the signed-rank test; `simple-statistics`'
+ * `wilcoxonRankSum` returns only the rank sum, no p-value; `jstat` has distributions, not this
+ * test). The test is one function, `mannWhitneyU`, with a small result
  * type: swapping in a library later touches only it. The tests check it against R's and SciPy's
  * published values and against full enumeration.
  */
