@@ -33,7 +33,7 @@ import type {
   updateLaunchTemplates,
 } from './promotion-targets';
 import { type EventTarget, publishEvent } from './publish';
-import { type Locks, lockKey } from './state-table';
+import { acquireWaiting, type Locks, lockKey } from './state-table';
 
 /** The targets module's operations, injected so the cores are tested with fakes. */
 export interface PromotionTargets {
@@ -90,19 +90,17 @@ export const withChannelLock = async <R>(
 ): Promise<R> => {
   const key = lockKey('channel', `${family}/${channel}`);
   const owner = randomUUID();
-  const sleep = deps.sleep ?? realSleep;
-  const started = performance.now();
-  for (;;) {
-    const expiresAt = new Date(deps.clock().getTime() + CHANNEL_LOCK_SECONDS * 1000);
-    const result = await deps.locks.acquire(key, owner, expiresAt);
-    if (result.acquired) break;
-    if (performance.now() - started >= CHANNEL_WAIT_MS) {
-      throw new ChannelBusyError(
-        `channel ${family}/${channel} is being moved by another promotion (held since ${result.holder?.acquiredAt ?? 'unknown'}) for longer than ${CHANNEL_WAIT_MS / 1000}s; the event is retried`,
-      );
-    }
-    await sleep(CHANNEL_POLL_MS);
-  }
+  await acquireWaiting(deps.locks, key, owner, {
+    lockMs: CHANNEL_LOCK_SECONDS * 1000,
+    waitMs: CHANNEL_WAIT_MS,
+    pollMs: CHANNEL_POLL_MS,
+    clock: deps.clock,
+    sleep: deps.sleep ?? realSleep,
+    busy: (holder) =>
+      new ChannelBusyError(
+        `channel ${family}/${channel} is being moved by another promotion (held since ${holder?.acquiredAt ?? 'unknown'}) for longer than ${CHANNEL_WAIT_MS / 1000}s; the event is retried`,
+      ),
+  });
   try {
     return await work();
   } finally {

@@ -205,6 +205,39 @@ const lockOf = (item: Partial<LockItem>, key: string, now: Date): Lock => {
   };
 };
 
+export interface WaitOptions {
+  /** How long the lock counts once taken (on the caller's clock, as every condition is). */
+  readonly lockMs: number;
+  /** How long to wait for a holder, in real time, before `busy` is thrown. */
+  readonly waitMs: number;
+  readonly pollMs: number;
+  readonly clock: () => Date;
+  readonly sleep: (ms: number) => Promise<void>;
+  /** The error that says who held it too long (Lambda retries the event). */
+  readonly busy: (holder: Lock | undefined) => Error;
+}
+
+/**
+ * Takes `key` for `owner`, waiting while another holds it. The wait counts real time
+ * (`performance.now`): `Date` may jump, and in the sandbox it follows the accelerated clock, which
+ * would end the wait at once (or, frozen, never).
+ */
+export const acquireWaiting = async (
+  locks: Pick<Locks, 'acquire'>,
+  key: string,
+  owner: string,
+  options: WaitOptions,
+): Promise<void> => {
+  const started = performance.now();
+  for (;;) {
+    const expiresAt = new Date(options.clock().getTime() + options.lockMs);
+    const taken = await locks.acquire(key, owner, expiresAt);
+    if (taken.acquired) return;
+    if (performance.now() - started >= options.waitMs) throw options.busy(taken.holder);
+    await options.sleep(options.pollMs);
+  }
+};
+
 // --- records: versioned state with a TTL ------------------------------------------------------------
 
 export interface StoredRecord<T> {

@@ -9,7 +9,15 @@
  * taken over by delete-then-create, which two invocations could both win.
  */
 import type { LogPort } from '../commons/powertools';
-import { createLocks, lockKey, readRecord, recordKey, type StateTableDeps, writeRecord } from '../commons/state-table';
+import {
+  acquireWaiting,
+  createLocks,
+  lockKey,
+  readRecord,
+  recordKey,
+  type StateTableDeps,
+  writeRecord,
+} from '../commons/state-table';
 import { type NotifyState, parseState, serializeState } from './core';
 import { NotifierBusyError } from './errors';
 
@@ -41,18 +49,17 @@ export const stateTableStore = (deps: StateTableStoreDeps): NotifyStore => {
   return {
     lock: async (key, owner) => {
       const name = lockKey('slack', key);
-      const started = performance.now();
-      for (;;) {
-        const expiresAt = new Date(deps.clock().getTime() + LOCK_SECONDS * 1000);
-        const taken = await locks.acquire(name, owner, expiresAt);
-        if (taken.acquired) break;
-        if (performance.now() - started > LOCK_WAIT_MS) {
-          throw new NotifierBusyError(
-            `another notification of ${key} held its state for ${LOCK_WAIT_MS / 1000}s (since ${taken.holder?.acquiredAt ?? 'unknown'}); the event is retried`,
-          );
-        }
-        await deps.sleep(LOCK_POLL_MS);
-      }
+      await acquireWaiting(locks, name, owner, {
+        lockMs: LOCK_SECONDS * 1000,
+        waitMs: LOCK_WAIT_MS,
+        pollMs: LOCK_POLL_MS,
+        clock: deps.clock,
+        sleep: deps.sleep,
+        busy: (holder) =>
+          new NotifierBusyError(
+            `another notification of ${key} held its state for ${LOCK_WAIT_MS / 1000}s (since ${holder?.acquiredAt ?? 'unknown'}); the event is retried`,
+          ),
+      });
       return {
         release: async () => {
           try {

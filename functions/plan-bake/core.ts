@@ -33,6 +33,7 @@ import {
   type SkipPlan,
   Tag,
 } from '../commons/bake-plan';
+import { describeImage } from '../commons/channels';
 import {
   errorNameOf,
   FamilyBusyError,
@@ -350,11 +351,7 @@ const newestImage = async (
 const recordedImage = async (key: string, deps: PlanBakeDeps): Promise<string | undefined> => {
   const amiId = await deps.bakedKeyImage(key);
   if (!amiId) return undefined;
-  const { Images = [] } = await deps.ec2.send(new DescribeImagesCommand({ ImageIds: [amiId] })).catch((error) => {
-    if (errorNameOf(error) === 'InvalidAMIID.NotFound') return { Images: [] };
-    throw error;
-  });
-  return Images.some((image) => image.ImageId === amiId && image.State === 'available') ? amiId : undefined;
+  return (await describeImage(amiId, deps.ec2))?.State === 'available' ? amiId : undefined;
 };
 
 const findBakedImage = async (bakeKey: string, deps: PlanBakeDeps): Promise<string | undefined> => {

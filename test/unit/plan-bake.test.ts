@@ -701,18 +701,18 @@ describe('planBake decides "already baked" while it holds the lock (issue 15)', 
     const recorded: string[] = [];
     ec2.on(DescribeImagesCommand, { Owners: ['self'] }).resolves({ Images: [] });
     ec2
-      .on(DescribeImagesCommand, { ImageIds: ['ami-0baked00000000001'] })
-      .resolves({ Images: [image({ ImageId: 'ami-0baked00000000001', State: 'available' })] });
+      .on(DescribeImagesCommand, { ImageIds: ['ami-0ba0ed00000000001'] })
+      .resolves({ Images: [image({ ImageId: 'ami-0ba0ed00000000001', State: 'available' })] });
     const bakedKeyImage = async (key: string) => {
       recorded.push(key);
-      return 'ami-0baked00000000001';
+      return 'ami-0ba0ed00000000001';
     };
 
     // Act
     const plan = await planBake({ bakeId: BAKE_ID, request: request() }, planDeps({ bakedKeyImage }));
 
     // Assess
-    expect(plan).toMatchObject({ action: 'skip', existingAmiId: 'ami-0baked00000000001' });
+    expect(plan).toMatchObject({ action: 'skip', existingAmiId: 'ami-0ba0ed00000000001' });
     expect(recorded).toEqual([`record#baked#${plan.bakeKey}`]);
     expect(stateTable).toHaveReceivedCommandWith(DeleteCommand, { Key: { pk: LOCK } });
   });
