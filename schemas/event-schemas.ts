@@ -44,6 +44,10 @@ const WHEN: Record<ContractDetailType, string> = {
   [DetailType.RevocationRejected]:
     'Revoke refused an AMI Revoked request: nothing was revoked; the reason names the field and the fix.',
   [DetailType.JanitorReport]: 'A janitor run ended.',
+  [DetailType.CanaryStarted]:
+    "A canary of a tested AMI started: baseline instances (the canary channel's image) and canary instances (the new image) joined the family's Auto Scaling group in pairs.",
+  [DetailType.CanaryJudged]:
+    'A canary ended: its verdict (pass moves the canary channel to the AMI), the score and the per-metric scorecard, and what cleaning up its instances did.',
 };
 
 /** `AMI Promoted` → `ami-promoted`. */

@@ -397,6 +397,18 @@ export const addPromotion = (context: PipelineContext): void => {
     eventPattern: { source: [config.settings.eventSource], detailType: [DetailType.AmiBaked, DetailType.AmiTested] },
     targets: [lambdaTarget(promote, queues.promoteEvents)],
   });
+  // Only a pass moves a channel; every other verdict would be an invocation that does nothing.
+  // Content filtering on detail fields: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns-content-based-filtering.html
+  new Rule(stack, 'PromoteOnCanaryPassed', {
+    eventBus: bus,
+    description: "Canaries Bakehouse judged pass: Promote moves the family's canary channel to the image",
+    eventPattern: {
+      source: [config.settings.eventSource],
+      detailType: [DetailType.CanaryJudged],
+      detail: { verdict: ['pass'] },
+    },
+    targets: [lambdaTarget(promote, queues.promoteEvents)],
+  });
   new Rule(stack, 'PromoteRequested', {
     eventBus: bus,
     description: 'Manual promotions (CLI, approvals): Promote validates them',

@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import { Tag } from './bake-plan';
 import { errorNameOf } from './errors';
-import type { PromotionCause } from './events';
+import { PromotionCause } from './events';
 import { eachPage } from './pages';
 
 export type ChannelCause = (typeof PromotionCause)[number];
@@ -82,7 +82,8 @@ export const describeMove = (record: MoveRecord): string => {
   return shorter.length <= MAX_DESCRIPTION ? shorter : JSON.stringify({ ...record, by: '…', bakeId: null });
 };
 
-const CAUSES: readonly string[] = ['baked', 'tested', 'manual', 'rollback', 'revocation'];
+/** Every cause AMI Promoted has: a record of a newer cause must not read as a hand edit. */
+const CAUSES: readonly string[] = PromotionCause;
 
 /** Reads a version's record; undefined when the description is not one of ours or names another AMI. */
 export const readMoveRecord = (description: string | undefined, value: string | undefined): MoveRecord | undefined => {

@@ -22,6 +22,8 @@ export const DetailType = {
   RevocationCompleted: 'Revocation Completed',
   RevocationRejected: 'Revocation Rejected',
   JanitorReport: 'Janitor Report',
+  CanaryStarted: 'Canary Started',
+  CanaryJudged: 'Canary Judged',
 } as const;
 export type DetailType = (typeof DetailType)[keyof typeof DetailType];
 
@@ -206,7 +208,8 @@ export const promoteRequestedSchema = z.strictObject({
 });
 export type PromoteRequested = z.output<typeof promoteRequestedSchema>;
 
-export const PromotionCause = ['baked', 'tested', 'manual', 'rollback', 'revocation'] as const;
+/** `canary`: a `Canary Judged` with verdict pass moved the family's canary channel (1.x addition). */
+export const PromotionCause = ['baked', 'tested', 'manual', 'rollback', 'revocation', 'canary'] as const;
 
 export const amiPromotedSchema = z.object({
   version,
@@ -364,6 +367,81 @@ export const janitorReportSchema = z.object({
 });
 export type JanitorReport = z.output<typeof janitorReportSchema>;
 
+// --- the canary stage (issue 16) --------------------------------------------------------------
+// The canary runs as an execution of the canary state machine named canaryId; its two events open
+// and close it. Both carry the bake's id so Slack threads them under the bake.
+
+const instanceIds = z.array(
+  z.string().check(z.regex(/^i-[0-9a-f]{8,17}$/, "use an instance id such as 'i-0123456789abcdef0'")),
+);
+
+export const canaryStartedSchema = z.object({
+  version,
+  /** The canary's id: the name of its execution of the canary state machine. */
+  canaryId: nonEmpty('the canary id (the execution name)'),
+  executionArn: nonEmpty('the execution ARN'),
+  family: familyName,
+  /** The family's canary channel: a pass moves it to amiId. */
+  channel: channelName,
+  /** The image under test (the canary instances run it). */
+  amiId,
+  /** The channel's current image (the baseline instances run it). */
+  baselineAmiId: amiId,
+  /** The bake that made amiId (from its AMI Tested). */
+  bakeId: nonEmpty('the bake id'),
+  autoScalingGroup: nonEmpty('the Auto Scaling group'),
+  pairs: z.int().check(z.minimum(1)),
+  instances: z.object({ baseline: instanceIds, canary: instanceIds }),
+  warmupMinutes: z.number().check(z.minimum(0)),
+  analysisMinutes: z.number().check(z.minimum(0)),
+  intervalMinutes: z.number().check(z.minimum(0)),
+});
+export type CanaryStarted = z.output<typeof canaryStartedSchema>;
+
+export const CanaryVerdict = ['pass', 'marginal', 'fail', 'skipped', 'aborted', 'error'] as const;
+export type CanaryVerdict = (typeof CanaryVerdict)[number];
+
+/** One metric of the scorecard, as functions/commons/canary-judge.ts judges it (without `method`). */
+export const canaryMetricResultSchema = z.object({
+  name: nonEmpty('the metric name'),
+  classification: z.enum(['High', 'Low', 'Pass', 'NoData']),
+  passed: z.boolean(),
+  critical: z.boolean(),
+  weight: z.number(),
+  baselineMedian: z.nullable(z.number()),
+  canaryMedian: z.nullable(z.number()),
+  /** canaryMedian / baselineMedian (a ratio: 1.1 is 10 % more); null without data or over a zero baseline. */
+  change: z.nullable(z.number()),
+  pValue: z.nullable(z.number()),
+  baselineCount: z.number(),
+  canaryCount: z.number(),
+});
+export type CanaryMetricResult = z.output<typeof canaryMetricResultSchema>;
+
+export const canaryJudgedSchema = z.object({
+  version,
+  canaryId: nonEmpty('the canary id (the execution name)'),
+  executionArn: nonEmpty('the execution ARN'),
+  family: familyName,
+  channel: channelName,
+  amiId,
+  /** Null when the canary ended before it knew the baseline (no image on the channel yet, an early error). */
+  baselineAmiId: z.nullable(amiId),
+  bakeId: nonEmpty('the bake id'),
+  verdict: z.enum(CanaryVerdict),
+  /** 0–100; null unless the canary was judged (pass, marginal, fail). */
+  score: z.nullable(z.number().check(z.minimum(0), z.maximum(100))),
+  /** One sentence: why this verdict. */
+  reason: nonEmpty('the reason'),
+  intervalsJudged: z.int().check(z.minimum(0)),
+  failedCritical: z.array(z.string()),
+  /** The scorecard; empty unless judged. */
+  metrics: z.array(canaryMetricResultSchema),
+  /** What cleaning up the pairs could not do, and how many instances it terminated. */
+  cleanup: z.object({ errors: z.array(z.string()), instancesTerminated: z.int().check(z.minimum(0)) }),
+});
+export type CanaryJudged = z.output<typeof canaryJudgedSchema>;
+
 /** The detail schema of each detail-type: the one source the JSON Schema files are made from. */
 export const detailSchemas = {
   [DetailType.BakeRequested]: bakeRequestSchema,
@@ -378,4 +456,6 @@ export const detailSchemas = {
   [DetailType.RevocationCompleted]: revocationCompletedSchema,
   [DetailType.RevocationRejected]: revocationRejectedSchema,
   [DetailType.JanitorReport]: janitorReportSchema,
+  [DetailType.CanaryStarted]: canaryStartedSchema,
+  [DetailType.CanaryJudged]: canaryJudgedSchema,
 } as const;

@@ -1,6 +1,6 @@
 /**
- * Promote ("the deploy Lambda"): on `AMI Baked`, `AMI Tested` and `Promote Requested`, moves the
- * family's channels whose rule matches to the new AMI, with everything that follows a channel
+ * Promote ("the deploy Lambda"): on `AMI Baked`, `AMI Tested`, `Promote Requested` and
+ * `Canary Judged` (verdict pass), moves the family's channels whose rule matches to the new AMI, with everything that follows a channel
  * (launch templates, Auto Scaling refresh, distribution, `AMI Promoted`, the channel tag).
  *
  * Everything is validated before the first write: the event against the contract, the family
@@ -29,7 +29,12 @@ import { PromotionRefusedError, UnknownChannelError } from './errors';
 
 export type PromoteDeps = PromotionDeps;
 
-export const PROMOTE_DETAIL_TYPES = [DetailType.AmiBaked, DetailType.AmiTested, DetailType.PromoteRequested] as const;
+export const PROMOTE_DETAIL_TYPES = [
+  DetailType.AmiBaked,
+  DetailType.AmiTested,
+  DetailType.PromoteRequested,
+  DetailType.CanaryJudged,
+] as const;
 
 export interface PromoteResult {
   readonly family: string;
@@ -43,7 +48,7 @@ interface Plan {
   readonly family: Family;
   readonly amiId: string;
   readonly channels: readonly Channel[];
-  readonly cause: 'baked' | 'tested' | 'manual';
+  readonly cause: 'baked' | 'tested' | 'manual' | 'canary';
   readonly by: string;
   /** Null for a manual promotion: the image's bake-id tag says it. */
   readonly bakeId: string | null;
@@ -59,7 +64,7 @@ const planOf = (event: ReturnType<typeof parseEvent<(typeof PROMOTE_DETAIL_TYPES
       `rejected ${event.detailType} ${event.id}: family: no family named '${detail.family}'. Fix: use one of ${deps.config.families.map((f) => f.name).join(', ')}`,
     );
   }
-  if (event.detailType === DetailType.PromoteRequested && 'channel' in detail) {
+  if (event.detailType === DetailType.PromoteRequested && 'requestedBy' in detail) {
     const channel = family.channels.find((c) => c.name === detail.channel);
     if (!channel) {
       throw new UnknownChannelError(
@@ -74,6 +79,36 @@ const planOf = (event: ReturnType<typeof parseEvent<(typeof PROMOTE_DETAIL_TYPES
       by: detail.requestedBy,
       bakeId: null,
       manual: true,
+    };
+    return { plan };
+  }
+  if (event.detailType === DetailType.CanaryJudged && 'verdict' in detail) {
+    // A canary moves the one channel it ran for, and only on pass; like AMI Baked and AMI Tested
+    // it is automatic, so the never-backwards rule below applies.
+    if (detail.verdict !== 'pass') {
+      return { skipped: `canary ${detail.canaryId} judged ${detail.verdict}: promoted nowhere`, family };
+    }
+    const channel = family.channels.find((c) => c.name === detail.channel);
+    if (!channel) {
+      throw new UnknownChannelError(
+        `rejected Canary Judged ${event.id}: channel: family '${family.name}' has no channel '${detail.channel}'. Fix: use one of ${family.channels.map((c) => c.name).join(', ')}`,
+      );
+    }
+    if (channel.promoteOn !== 'canary') {
+      // The configuration changed while the canary ran: its verdict no longer decides this channel.
+      return {
+        skipped: `channel '${channel.name}' of family '${family.name}' is promoted on '${channel.promoteOn}', not 'canary': the canary's pass moves nothing`,
+        family,
+      };
+    }
+    const plan: Plan = {
+      family,
+      amiId: detail.amiId,
+      channels: [channel],
+      cause: 'canary',
+      by: 'bakehouse:canary',
+      bakeId: detail.bakeId,
+      manual: false,
     };
     return { plan };
   }

@@ -4,5 +4,5 @@ import { type PromoteResult, promote } from './core';
 
 const deps = createPromotionDeps();
 
-/** Target of the AMI Baked, AMI Tested and Promote Requested rules on the Bakehouse bus. */
+/** Target of the AMI Baked, AMI Tested, Promote Requested and Canary Judged (pass) rules on the Bakehouse bus. */
 export const handler = eventConsumer<ConsumedEvent, PromoteResult>('promotion event', (event) => promote(event, deps));

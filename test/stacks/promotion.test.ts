@@ -97,6 +97,20 @@ describe('the rules', () => {
     });
   });
 
+  it("send Bakehouse's own Canary Judged with verdict pass (only) to Promote, with a DLQ and retries", () => {
+    // Assess
+    stack.template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: ['bakehouse'], 'detail-type': ['Canary Judged'], detail: { verdict: ['pass'] } },
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [functionId(PromotionFunction.Promote), 'Arn'] },
+          DeadLetterConfig: { Arn: queueArn('PromoteEventsDlq') },
+          RetryPolicy: { MaximumEventAgeInSeconds: 7200, MaximumRetryAttempts: 8 },
+        }),
+      ],
+    });
+  });
+
   it('send Promote Requested to Promote and AMI Revoked to Revoke', () => {
     // Assess
     stack.template.hasResourceProperties('AWS::Events::Rule', {
@@ -122,7 +136,7 @@ describe('the rules', () => {
     );
 
     // Assess
-    expect(rules).toHaveLength(3);
+    expect(rules).toHaveLength(4);
     for (const [, rule] of rules)
       expect(rule.Properties?.EventBusName).toEqual({ Ref: logicalIdOf('AWS::Events::EventBus', 'Bus') });
   });

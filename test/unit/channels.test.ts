@@ -149,6 +149,17 @@ describe('describeMove', () => {
     );
   });
 
+  it.each(['baked', 'tested', 'manual', 'rollback', 'revocation', 'canary'] as const)(
+    'reads back a move of cause %s (every cause AMI Promoted has)',
+    (cause) => {
+      // Act
+      const text = describeMove({ ami: ami(3), by: 'bakehouse:canary', cause, bakeId: 'bake-1', prev: ami(2) });
+
+      // Assess
+      expect(readMoveRecord(text, ami(3))?.cause).toBe(cause);
+    },
+  );
+
   it('does not read a record that names another AMI (a hand edit that kept the description)', () => {
     // Assess
     expect(

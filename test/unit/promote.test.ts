@@ -42,6 +42,15 @@ const baseFamily = (): FamilyInput =>
           launchTemplates: [{ template: 'lt-0123456789abcdef0', makeDefault: false }],
         },
         { name: 'gold', promoteOn: 'manual' },
+        {
+          name: 'prod',
+          promoteOn: 'canary',
+          canary: {
+            autoScalingGroup: 'web-prod-asg',
+            metrics: [{ name: 'cpu', namespace: 'AWS/EC2', metricName: 'CPUUtilization', badDirection: 'increase' }],
+          },
+          autoScalingGroups: [{ name: 'web-prod-asg' }],
+        },
       ],
       distribution: { regions: ['eu-west-1'], accounts: ['444455556666'] },
     }),
@@ -99,6 +108,26 @@ const requested = (amiId: string, channel: string, overrides: Record<string, unk
     amiId,
     requestedBy: 'cli:alice',
     reason: 'hotfix',
+    ...overrides,
+  });
+
+const judged = (amiId: string, verdict: string, overrides: Record<string, unknown> = {}) =>
+  envelope('Canary Judged', {
+    version: '1.0',
+    canaryId: 'canary-1',
+    executionArn: 'arn:aws:states:eu-central-1:111122223333:execution:bakehouse-test-canary:canary-1',
+    family: BASE,
+    channel: 'prod',
+    amiId,
+    baselineAmiId: ami(900),
+    bakeId: 'bake-7',
+    verdict,
+    score: verdict === 'pass' ? 100 : verdict === 'fail' ? 0 : verdict === 'marginal' ? 60 : null,
+    reason: `the canary was judged ${verdict}`,
+    intervalsJudged: 3,
+    failedCritical: [],
+    metrics: [],
+    cleanup: { errors: [], instancesTerminated: 2 },
     ...overrides,
   });
 
@@ -265,6 +294,119 @@ describe('AMI Tested', () => {
       expect.stringContaining('it is revoked'),
     ]);
     expectNoSideEffects();
+  });
+});
+
+describe('Canary Judged', () => {
+  it("moves the event's canary channel to the image on verdict pass, with cause canary and the canary's bake", async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+
+    // Act
+    const result = await promote(judged(a, 'pass'), deps());
+
+    // Assess
+    expect(result.channels.map((c) => [c.channel, c.changed, c.published])).toEqual([['prod', true, true]]);
+    expect(channelOf('prod')).toBe(a);
+    for (const other of ['dev', 'canary', 'stable', 'gold']) expect(channelOf(other)).toBeUndefined();
+    expect(aws.promoted()).toEqual([
+      expect.objectContaining({
+        channel: 'prod',
+        amiId: a,
+        cause: 'canary',
+        promotedBy: 'bakehouse:canary',
+        bakeId: 'bake-7',
+        targets: expect.objectContaining({
+          autoScalingGroups: [{ name: 'web-prod-asg', instanceRefreshId: `refresh-web-prod-asg-${a}` }],
+        }),
+      }),
+    ]);
+    expect(fakes.targets.refreshAutoScalingGroups).toHaveBeenCalledWith(
+      [{ name: 'web-prod-asg', minHealthyPercentage: 90 }],
+      expect.anything(),
+      expect.anything(),
+    );
+  });
+
+  it.each(['marginal', 'fail', 'skipped', 'aborted', 'error'])(
+    'promotes nothing on verdict %s, and says why',
+    async (verdict) => {
+      // Prepare
+      const a = aws.addImage(1, BASE);
+
+      // Act
+      const result = await promote(judged(a, verdict), deps());
+
+      // Assess
+      expect(result.channels).toEqual([]);
+      expect(result.skipped).toBe(`canary canary-1 judged ${verdict}: promoted nowhere`);
+      expectNoSideEffects();
+    },
+  );
+
+  it('does not move the canary channel back over a newer image of the family', async () => {
+    // Prepare
+    const older = aws.addImage(1, BASE);
+    const newer = aws.addImage(2, BASE);
+    await promote(judged(newer, 'pass'), deps());
+
+    // Act
+    const result = await promote(judged(older, 'pass'), deps());
+
+    // Assess
+    expect(channelOf('prod')).toBe(newer);
+    expect(result.channels).toEqual([]);
+    expect(result.skipped).toContain('a newer image of the family');
+  });
+
+  it('refuses an image of another family, changing nothing', async () => {
+    // Prepare
+    const a = aws.addImage(1, WEB);
+
+    // Act & Assess
+    await expect(promote(judged(a, 'pass'), deps())).rejects.toMatchObject({
+      name: 'PromotionRefusedError',
+      message: expect.stringContaining("it belongs to family 'al2023-web'"),
+    });
+    expectNoSideEffects();
+  });
+
+  it('refuses a channel the family does not have, naming the channel and the fix', async () => {
+    // Act & Assess
+    await expect(promote(judged(ami(1), 'pass', { channel: 'nope' }), deps())).rejects.toMatchObject({
+      name: 'UnknownChannelError',
+      message: expect.stringContaining("channel: family 'al2023-base' has no channel 'nope'"),
+    });
+    expectNoSideEffects();
+  });
+
+  it("moves nothing when the named channel is no longer promoted on 'canary' (the config changed during the canary)", async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+
+    // Act
+    const result = await promote(judged(a, 'pass', { channel: 'stable' }), deps());
+
+    // Assess
+    expect(result.skipped).toBe(
+      "channel 'stable' of family 'al2023-base' is promoted on 'tested', not 'canary': the canary's pass moves nothing",
+    );
+    expectNoSideEffects();
+  });
+
+  it('never moves a canary channel on AMI Baked or AMI Tested', async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+    const b = aws.addImage(2, BASE);
+
+    // Act
+    await promote(baked(a), deps());
+    await promote(tested(b, true), deps());
+
+    // Assess
+    expect(channelOf('stable')).toBe(b);
+    expect(channelOf('prod')).toBeUndefined();
+    expect(aws.promoted().map((p) => p.channel)).not.toContain('prod');
   });
 });
 
