@@ -27,6 +27,8 @@ import {
   bakedReply,
   bakeSummaryOf,
   type ConsoleLinks,
+  canaryJudgedReply,
+  canaryStartedReply,
   clip,
   combined,
   failedReply,
@@ -65,6 +67,8 @@ export const NOTIFIED_DETAIL_TYPES = [
   DetailType.RevocationCompleted,
   DetailType.RevocationRejected,
   DetailType.JanitorReport,
+  DetailType.CanaryStarted,
+  DetailType.CanaryJudged,
 ] as const satisfies readonly ContractDetailType[];
 
 /** Requests of the contract that are not news: their outcomes are (not routed here; ignored if they come). */
@@ -338,6 +342,26 @@ const planFor = (event: ParsedEvent<Notified>, deps: NotifyDeps): Plan | 'quiet'
           return { ...base, amiId: base.amiId ?? d.amiId, channels };
         },
         message: promotedReply(d),
+      };
+    }
+    // A canary belongs to the bake whose image it judges: replies in its thread. The parent keeps
+    // its status (AMI Promoted, after a pass, moves it on) and shows the canary's state.
+    case DetailType.CanaryStarted: {
+      const d = (event as ParsedEvent<typeof DetailType.CanaryStarted>).detail;
+      return {
+        key: d.bakeId,
+        channel: route(d.family),
+        advance: (view) => ({ ...next(view, d, 'tested'), canary: { verdict: 'running', score: null } }),
+        message: canaryStartedReply(d),
+      };
+    }
+    case DetailType.CanaryJudged: {
+      const d = (event as ParsedEvent<typeof DetailType.CanaryJudged>).detail;
+      return {
+        key: d.bakeId,
+        channel: route(d.family),
+        advance: (view) => ({ ...next(view, d, 'tested'), canary: { verdict: d.verdict, score: d.score } }),
+        message: canaryJudgedReply(d),
       };
     }
     case DetailType.RevocationCompleted: {

@@ -17,6 +17,9 @@ import type {
   BakeRequest,
   BakeSkipped,
   BakeStarted,
+  CanaryJudged,
+  CanaryMetricResult,
+  CanaryStarted,
   JanitorReport,
   RevocationCompleted,
   RevocationRejected,
@@ -66,6 +69,8 @@ export interface BakeView {
   readonly failedStep?: string | null;
   readonly failureReason?: string;
   readonly existingAmiId?: string;
+  /** The canary of the bake's image: `running` from Canary Started, then Canary Judged's verdict. */
+  readonly canary?: { readonly verdict: string; readonly score: number | null };
 }
 
 /** Console links of a bake: its Step Functions execution and its automation execution. */
@@ -274,6 +279,7 @@ export const parentMessage = (view: BakeView, links: ConsoleLinks): SlackMessage
       ['Duration', view.durationSeconds !== undefined ? formatDuration(view.durationSeconds) : undefined],
       ['What changed', view.changesSummary ? escapeMrkdwn(view.changesSummary) : undefined],
       ['Tests', tests],
+      ['Canary', view.canary ? canaryLine(view.canary) : undefined],
       ['Channels', channels],
       ['Existing AMI', view.existingAmiId ? code(view.existingAmiId) : undefined],
     ]),
@@ -491,6 +497,90 @@ export const failedReply = (detail: BakeFailed, links: ConsoleLinks, mentions: r
       context(linkLine),
     ],
   });
+};
+
+// --- canaries (issue 16) ---------------------------------------------------------------------------
+
+const VERDICT_EMOJI: Record<string, string> = {
+  running: ':hatching_chick:',
+  pass: ':white_check_mark:',
+  marginal: ':warning:',
+  fail: ':x:',
+  skipped: ':fast_forward:',
+  aborted: ':octagonal_sign:',
+  error: ':boom:',
+};
+
+const canaryLine = (canary: NonNullable<BakeView['canary']>): string =>
+  `${VERDICT_EMOJI[canary.verdict] ?? ''} ${canary.verdict}${canary.score !== null ? `, score ${canary.score}/100` : ''}`.trim();
+
+export const canaryStartedReply = (detail: CanaryStarted): SlackMessage =>
+  fitToSlack({
+    text: `${detail.family}: canary of ${detail.amiId} started against ${detail.baselineAmiId} (${detail.pairs} pairs)`,
+    blocks: [
+      section(
+        `:hatching_chick: *Canary started* for channel ${code(detail.channel)}: ${detail.pairs} pair(s) in ${code(detail.autoScalingGroup)}, baseline ${code(detail.baselineAmiId)} vs canary ${code(detail.amiId)}; warm-up ${detail.warmupMinutes} min, then ${detail.analysisMinutes} min judged every ${detail.intervalMinutes} min.`,
+      ),
+      fields([
+        ['Baseline instances', detail.instances.baseline.map(code).join(', ') || 'none'],
+        ['Canary instances', detail.instances.canary.map(code).join(', ') || 'none'],
+      ]),
+      context(`canary ${code(detail.canaryId)}`),
+    ],
+  });
+
+/** A number in at most 4 significant digits; a dash without data. */
+const figure = (value: number | null): string => (value === null ? '–' : String(Number(value.toPrecision(4))));
+/** The ratio of medians as a signed percentage: 1.4 → +40.0%. */
+const changePercent = (change: number | null): string => {
+  if (change === null) return '–';
+  const percent = (change - 1) * 100;
+  return `${percent >= 0 ? '+' : ''}${percent.toFixed(1)}%`;
+};
+const pValueText = (p: number | null): string => (p === null ? '–' : p < 0.001 ? '<0.001' : p.toFixed(3));
+
+/** The scorecard as a monospaced table (Slack has no table block); `*` marks a critical metric. */
+export const scorecardTable = (metrics: readonly CanaryMetricResult[]): string => {
+  const rows = [
+    ['metric', 'baseline', 'canary', 'change', 'p-value', 'class'],
+    ...metrics.map((m) => [
+      `${m.name}${m.critical ? ' *' : ''}`,
+      figure(m.baselineMedian),
+      figure(m.canaryMedian),
+      changePercent(m.change),
+      pValueText(m.pValue),
+      m.classification,
+    ]),
+  ];
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  const lines = rows.map((row) =>
+    row
+      .map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd((widths[column] ?? 0) + 2)))
+      .join('')
+      .trimEnd(),
+  );
+  return `\`\`\`${lines.map(escapeMrkdwn).join('\n')}\n\`\`\``;
+};
+
+export const canaryJudgedReply = (detail: CanaryJudged): SlackMessage => {
+  const emoji = VERDICT_EMOJI[detail.verdict] ?? '';
+  const text = `${detail.family}: canary ${detail.verdict}${detail.score !== null ? ` (score ${detail.score})` : ''} for ${detail.amiId}`;
+  const headline = `${emoji} *Canary ${detail.verdict}*${detail.score !== null ? `, score ${detail.score}/100` : ''} on ${code(detail.amiId)}${detail.baselineAmiId ? ` vs baseline ${code(detail.baselineAmiId)}` : ''}: ${escapeMrkdwn(detail.reason)}`;
+  if (detail.verdict === 'skipped') return fitToSlack({ text, blocks: [section(headline)] });
+  const blocks: KnownBlock[] = [section(headline)];
+  if (detail.metrics.length > 0) blocks.push(section(scorecardTable(detail.metrics)));
+  if (detail.failedCritical.length > 0) {
+    blocks.push(section(`Critical metrics failed: ${detail.failedCritical.map(escapeMrkdwn).join(', ')}`));
+  }
+  if (detail.cleanup.errors.length > 0) {
+    blocks.push(section(`:warning: *Cleanup errors*\n${list(detail.cleanup.errors.map(escapeMrkdwn), 20)}`));
+  }
+  blocks.push(
+    context(
+      `canary ${code(detail.canaryId)} · ${detail.intervalsJudged} interval(s) judged · ${detail.cleanup.instancesTerminated} instance(s) terminated${detail.metrics.length > 0 ? ' · * critical' : ''}`,
+    ),
+  );
+  return fitToSlack({ text, blocks });
 };
 
 // --- messages of their own -----------------------------------------------------------------------

@@ -5,15 +5,20 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
-import { loadConfig } from '../../functions/commons/families';
+import type { ConfigInput } from '../../functions/commons/families';
 import { NotificationFunction } from '../../stacks/notifications';
 import { asList, pipelineStack, type Resource, type Statement } from './support/pipeline';
 
-const STAGE = 'notes';
+const STAGE = 'shipped';
 const ACCOUNT = '123456789012';
 const REGION = 'eu-central-1';
 
-const stack = pipelineStack({ stage: STAGE, account: ACCOUNT, region: REGION, config: loadConfig(shippedConfig) });
+const stack = pipelineStack({
+  stage: STAGE,
+  account: ACCOUNT,
+  region: REGION,
+  config: structuredClone(shippedConfig) as ConfigInput,
+});
 const { logicalIdOf } = stack;
 const functionId = () => stack.functionId(NotificationFunction.Notify);
 const statements = (): Statement[] => stack.functionStatements(NotificationFunction.Notify);
@@ -33,6 +38,8 @@ describe('the Notify rules', () => {
           'Revocation Completed',
           'Revocation Rejected',
           'Janitor Report',
+          'Canary Started',
+          'Canary Judged',
         ],
       },
       Targets: [

@@ -136,6 +136,59 @@ describe('a bake in one thread', () => {
   });
 });
 
+describe('canaries', () => {
+  it("reply in the bake's thread, one message each, and show the canary on the parent", async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+
+    // Act
+    for (const event of [events.started(), events.tested(), events.canaryStarted(), events.canaryJudged('pass')]) {
+      await notify(event, d);
+    }
+
+    // Assess
+    expect(slack.posts.filter((p) => !p.threadTs)).toHaveLength(1);
+    const replies = slack.posts.filter((p) => p.threadTs === '1700000000.000001');
+    expect(replies.map((r) => r.text)).toEqual([
+      expect.stringContaining('started'),
+      expect.stringContaining('passed its tests'),
+      expect.stringContaining('canary of ami-0a1b2c3d4e5f60718 started'),
+      expect.stringContaining('canary pass'),
+    ]);
+    expect(stateOf().state).toMatchObject({ status: 'tested', canary: { verdict: 'pass', score: 92 } });
+    expect(slack.updates.at(-1)?.text).toContain('tested');
+  });
+
+  it('marks the parent as running while the canary runs', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+
+    // Act
+    await notify(events.tested(), d);
+    await notify(events.canaryStarted(), d);
+
+    // Assess
+    expect(stateOf().state).toMatchObject({ canary: { verdict: 'running', score: null } });
+  });
+
+  it('posts a redelivered Canary Judged once', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+    const judged = events.canaryJudged();
+
+    // Act
+    await notify(judged, d);
+    const again = await notify(judged, d);
+
+    // Assess
+    expect(again.outcome).toBe('duplicate');
+    expect(slack.posts.filter((p) => p.text.includes('canary fail'))).toHaveLength(1);
+  });
+});
+
 describe('redelivery', () => {
   it('changes nothing when the same event id arrives again', async () => {
     // Prepare

@@ -15,11 +15,15 @@ import type {
   BakeRequest,
   BakeSkipped,
   BakeStarted,
+  CanaryJudged,
+  CanaryStarted,
   JanitorReport,
 } from '../../functions/commons/events';
 import {
   type BakeView,
   bakedReply,
+  canaryJudgedReply,
+  canaryStartedReply,
   clip,
   executionUrl,
   failedReply,
@@ -146,6 +150,13 @@ describe('golden Slack payloads', () => {
       () => promotedStandalone({ ...(details.promoted() as AmiPromoted), bakeId: null, cause: 'rollback' }),
     ],
     ['janitor-report', () => janitorMessage(details.janitor() as JanitorReport)],
+    ['canary-started', () => canaryStartedReply(details.canaryStarted() as CanaryStarted)],
+    ['canary-judged', () => canaryJudgedReply(details.canaryJudged() as CanaryJudged)],
+    ['canary-judged-skipped', () => canaryJudgedReply(details.canarySkipped() as CanaryJudged)],
+    [
+      'parent-canary',
+      () => parentMessage(view({ status: 'tested', channels: [], canary: { verdict: 'running', score: null } }), LINKS),
+    ],
   ];
   for (const [name, build] of cases) {
     it(`${name} matches test/fixtures/slack/${name}.json and fits Slack's limits`, () => {
@@ -297,6 +308,74 @@ describe('content', () => {
     expect(text).toContain(
       `https://eu-west-1.console.aws.amazon.com/systems-manager/automation/execution/${AUTOMATION_ID}?region=eu-west-1`,
     );
+  });
+});
+
+describe('canaries', () => {
+  it('says who runs against whom: the pairs, the group, the baseline and the canary image, and the timing', () => {
+    // Act
+    const message = canaryStartedReply(details.canaryStarted() as CanaryStarted);
+    const text = JSON.stringify(message.blocks);
+
+    // Assess
+    expect(message.text).toBe(`al2023-base: canary of ${AMI} started against ${PREVIOUS_AMI} (2 pairs)`);
+    expect(text).toContain('2 pair(s)');
+    expect(text).toContain('`web-prod`');
+    expect(text).toContain(`baseline \`${PREVIOUS_AMI}\``);
+    expect(text).toContain(`canary \`${AMI}\``);
+    expect(text).toContain('warm-up 10 min, then 30 min judged every 10 min');
+    expect(text).toContain('i-0c0000000000000a2');
+    expect(text).toContain('i-0b0000000000000a1');
+  });
+
+  it('shows the scorecard: per metric the medians, the change in percent, the p-value and the classification', () => {
+    // Act
+    const message = canaryJudgedReply(details.canaryJudged() as CanaryJudged);
+    const table = message.blocks
+      .map((b) => (b.type === 'section' ? (b.text?.text ?? '') : ''))
+      .find((t) => t.startsWith('```'));
+
+    // Assess
+    expect(message.text).toBe(`al2023-base: canary fail (score 0) for ${AMI}`);
+    expect(table?.split('\n')).toEqual([
+      '```metric     baseline  canary  change  p-value  class',
+      'cpu        35.2      36.04   +2.4%   0.413    Pass',
+      'latency *  120       168     +40.0%  &lt;0.001   High',
+      'errors     –         –       –       –        NoData',
+      '```',
+    ]);
+    const text = JSON.stringify(message.blocks);
+    expect(text).toContain('score 0/100');
+    expect(text).toContain('latency, a critical metric, is higher on the canary');
+    expect(text).toContain('Critical metrics failed: latency');
+    expect(text).toContain('4 instance(s) terminated');
+  });
+
+  it('reports a skipped canary in one short line', () => {
+    // Act
+    const message = canaryJudgedReply(details.canarySkipped() as CanaryJudged);
+
+    // Assess
+    expect(message.blocks).toHaveLength(1);
+    expect(JSON.stringify(message.blocks)).toContain('Canary skipped');
+    expect(JSON.stringify(message.blocks)).toContain('no baseline to compare with');
+  });
+
+  it('names the cleanup errors, so a person can end what the canary left running', () => {
+    // Prepare
+    const detail = {
+      ...(details.canaryJudged('error') as CanaryJudged),
+      score: null,
+      metrics: [],
+      cleanup: { errors: ['i-0c0000000000000a1: UnauthorizedOperation'], instancesTerminated: 3 },
+    };
+
+    // Act
+    const text = JSON.stringify(canaryJudgedReply(detail).blocks);
+
+    // Assess
+    expect(text).toContain('i-0c0000000000000a1: UnauthorizedOperation');
+    expect(text).toContain('3 instance(s) terminated');
   });
 });
 
