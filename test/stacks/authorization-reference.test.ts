@@ -18,7 +18,7 @@ import type { ConfigInput } from '../../functions/commons/families';
 import { asList, pipelineStack, type Resource, type Statement } from './support/pipeline';
 
 const stack = pipelineStack({
-  stage: 'reference',
+  stage: 'shipped',
   account: '123456789012',
   region: 'eu-central-1',
   config: structuredClone(shippedConfig) as ConfigInput,

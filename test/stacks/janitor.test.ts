@@ -10,7 +10,7 @@ import { JanitorFunction } from '../../stacks/janitor';
 import { allows, type Context, resolver } from './support/evaluate';
 import { asList, pipelineStack, type Statement } from './support/pipeline';
 
-const STAGE = 'jan';
+const STAGE = 'shipped';
 const ACCOUNT = '123456789012';
 const REGION = 'eu-central-1';
 

@@ -16,7 +16,7 @@ import type { ConfigInput } from '../../functions/commons/families';
 import { resolvedDeep, resolver } from './support/evaluate';
 import { pipelineStack, type Resource } from './support/pipeline';
 
-const STAGE = 'trust';
+const STAGE = 'shipped';
 const ACCOUNT = '123456789012';
 const REGION = 'eu-central-1';
 

@@ -13,7 +13,7 @@ import { REAPER_SCHEDULE, ReaperFunction } from '../../stacks/reaper';
 import { allows, type Context, resolver } from './support/evaluate';
 import { asList, pipelineStack } from './support/pipeline';
 
-const STAGE = 'reap';
+const STAGE = 'shipped';
 const ACCOUNT = '123456789012';
 const REGION = 'eu-central-1';
 const names = bakehouseNames(STAGE);

@@ -2,16 +2,23 @@
  * The BakePipeline stack as the stack tests see it: synthesized offline once per test file (SST
  * cannot synthesize the same app twice in a process), with cdk-nag's AWS Solutions checks, and the
  * lookups the tests share over its template.
+ *
+ * A configuration given as data is synthesized once per test run, not once per file: the cloud
+ * assembly is kept in `node_modules/.cache/bakehouse-stack-tests/<hash>`, by a hash of the options,
+ * the configuration, this file and every synthesis input (`synthInputsHash`, as the sandbox's
+ * assembly cache), and the test files that share options (the shipped configuration at stage `ci`)
+ * read it from there. Each synthesis costs 15-25 s on a 2-core machine.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Aspects } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import type { CloudFormationStackArtifact } from 'aws-cdk-lib/cx-api';
+import { CloudAssembly, type CloudFormationStackArtifact } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { App } from 'sst/constructs';
 import { afterAll, beforeAll } from 'vitest';
+import { synthInputsHash } from '../../../dev/synth';
 import type { BakehouseConfig, ConfigInput } from '../../../functions/commons/families';
 import { LAMBDA_DEFAULTS } from '../../../sst.config';
 import { bakehouseStacks } from '../../../stacks';
@@ -90,23 +97,63 @@ export type SynthesizedPipeline = ReturnType<typeof lookups> & {
   readonly cleanup: () => void;
 };
 
-/** Synthesizes the app offline into a temporary directory and returns its BakePipeline stack. */
-export const synthesizePipeline = async (options: PipelineOptions): Promise<SynthesizedPipeline> => {
+const ROOT = resolve(import.meta.dirname, '..', '..', '..');
+const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'bakehouse-stack-tests');
+
+/** The cache directory of a synthesis from data, or undefined for a configuration given as code. */
+const cachedAssemblyDir = (options: PipelineOptions): string | undefined => {
+  if (typeof options.config === 'function') return undefined;
   const { stage, account, region, config } = options;
-  const outdir = mkdtempSync(join(tmpdir(), `bakehouse-${stage}-test-`));
-  const cleanup = () => rmSync(outdir, { recursive: true, force: true });
+  const hash = synthInputsHash(ROOT, {
+    stage,
+    account,
+    region,
+    config: JSON.stringify(config),
+    support: readFileSync(import.meta.filename, 'utf8'),
+  });
+  return join(CACHE_DIR, hash);
+};
+
+const synthesizeInto = async (options: PipelineOptions, outdir: string): Promise<void> => {
+  const { stage, account, region, config } = options;
+  await synthesizeOffline({
+    stage,
+    region,
+    account,
+    outdir,
+    configure: async (app) => {
+      if (typeof config === 'function') await config(app);
+      else bakehouseStacks(config, LAMBDA_DEFAULTS)(app);
+      Aspects.of(app).add(new AwsSolutionsChecks({ logIgnores: true }));
+    },
+  });
+};
+
+/**
+ * Synthesizes the app offline and returns its BakePipeline stack: into a temporary directory for a
+ * configuration given as code, into (or from) the run's cache for one given as data.
+ */
+export const synthesizePipeline = async (options: PipelineOptions): Promise<SynthesizedPipeline> => {
+  const { stage } = options;
+  const cached = cachedAssemblyDir(options);
+  const outdir = cached ?? mkdtempSync(join(tmpdir(), `bakehouse-${stage}-test-`));
+  // A cached assembly stays for the next file; a temporary one goes with this file.
+  const cleanup = cached ? () => {} : () => rmSync(outdir, { recursive: true, force: true });
   try {
-    const { assembly } = await synthesizeOffline({
-      stage,
-      region,
-      account,
-      outdir,
-      configure: async (app) => {
-        if (typeof config === 'function') await config(app);
-        else bakehouseStacks(config, LAMBDA_DEFAULTS)(app);
-        Aspects.of(app).add(new AwsSolutionsChecks({ logIgnores: true }));
-      },
-    });
+    if (!cached) await synthesizeInto(options, outdir);
+    else if (!existsSync(join(cached, 'manifest.json'))) {
+      // Synthesized beside the cache and renamed into place: a file running at the same time
+      // either finds the whole assembly or none, and the rename that loses keeps the winner's.
+      mkdirSync(CACHE_DIR, { recursive: true });
+      const fresh = mkdtempSync(join(CACHE_DIR, 'fresh-'));
+      await synthesizeInto(options, fresh);
+      try {
+        renameSync(fresh, cached);
+      } catch {
+        rmSync(fresh, { recursive: true, force: true });
+      }
+    }
+    const assembly = new CloudAssembly(outdir);
     const artifact = assembly.stacks.find((s) => s.stackName === `${stage}-bakehouse-BakePipeline`);
     if (!artifact) throw new Error(`no BakePipeline stack in ${assembly.stacks.map((s) => s.stackName).join(', ')}`);
     const template = Template.fromJSON(artifact.template as Record<string, unknown>);
