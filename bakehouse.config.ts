@@ -116,7 +116,53 @@ export default defineConfig({
         { name: 'nginx config valid', run: 'nginx -t' },
         { name: 'nginx running', run: 'systemctl is-active nginx' },
       ],
-      channels: [{ name: 'stable', promoteOn: 'tested' }],
+      channels: [
+        { name: 'stable', promoteOn: 'tested' },
+        {
+          // prod moves only after a canary: pairs of instances on prod's current image (baseline)
+          // and on the tested image (canary) join the group, and their metrics are compared.
+          name: 'prod',
+          promoteOn: 'canary',
+          canary: {
+            autoScalingGroup: 'bakehouse-example-web',
+            pairs: 2,
+            warmupMinutes: 10,
+            analysisMinutes: 30,
+            intervalMinutes: 10,
+            metrics: [
+              {
+                name: 'cpu',
+                namespace: 'AWS/EC2',
+                metricName: 'CPUUtilization',
+                statistic: 'Average',
+                badDirection: 'increase',
+                weight: 1,
+                allowedEffectSize: 1.3,
+              },
+              {
+                name: 'latency',
+                namespace: 'Bakehouse/ExampleApp',
+                metricName: 'Latency',
+                statistic: 'Average',
+                badDirection: 'increase',
+                critical: true,
+                weight: 2,
+                allowedEffectSize: 1.2,
+              },
+              {
+                name: 'errors',
+                namespace: 'Bakehouse/ExampleApp',
+                metricName: 'ErrorRate',
+                statistic: 'Average',
+                badDirection: 'increase',
+                critical: true,
+                weight: 2,
+                allowedEffectSize: 1.5,
+              },
+            ],
+          },
+        },
+      ],
     },
   ],
 });

@@ -8,6 +8,7 @@
 
 import { isTimeZone, validateCron } from '@bakehouse/cron';
 import { z } from 'zod';
+import { InvalidCanaryConfigError, validateCanaryConfig } from './canary-judge';
 import { ConfigError } from './errors';
 import { CANDIDATE_CHANNEL } from './family-lookup';
 import { familyDocumentValues, isReleaseLocked, MAX_AUTOMATION_PARAMETER_LENGTH, PARAMETER_FIELDS } from './render';
@@ -177,38 +178,172 @@ const testSchema = z.strictObject({
   run: z.string().min(1),
 });
 
-const channelSchema = z.strictObject({
+/**
+ * A CloudWatch statistic GetMetricData takes in a MetricStat: the five basic ones or a percentile
+ * pNN / pNN.NN (CloudWatch User Guide, "CloudWatch statistics definitions",
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Statistics-definitions.html).
+ */
+const CANARY_STATISTIC = /^(Average|Sum|Minimum|Maximum|SampleCount|p(\d{1,2}(\.\d{1,2})?|100))$/;
+/** The dimension the canary adds per instance; a configured one would pin every query to one instance. */
+const INSTANCE_DIMENSION = 'InstanceId';
+
+/**
+ * One metric the canary compares between the baseline and the canary instances. Namespace, metric
+ * name and dimension limits are CloudWatch's (API Reference, "Metric" and "Dimension": 1-255
+ * characters, a value up to 1024, at most 30 dimensions per metric; the canary adds InstanceId).
+ */
+const canaryMetricSchema = z.strictObject({
   name: z
     .string()
-    .regex(CHANNEL_NAME, 'use lower-case letters, digits and dashes')
-    .refine(
-      (n) => !(RESERVED_CHANNEL_NAMES as readonly string[]).includes(n),
-      `this channel name is reserved. Fix: use a name other than ${RESERVED_CHANNEL_NAMES.join(', ')}`,
-    ),
-  promoteOn: z.enum(['baked', 'tested', 'manual']).default('tested'),
-  /** Launch templates that get a new version with the channel's AMI on every promotion. */
-  launchTemplates: z
-    .array(
-      z.strictObject({
-        /** `lt-…` id or the template's name. */
-        template: z
-          .string()
-          .regex(/^(lt-[0-9a-f]{8,17}|[A-Za-z0-9()./_-]{3,128})$/, "use a launch template id 'lt-…' or its name"),
-        /** Make the new version the template's default (what launches use without a version). */
-        makeDefault: z.boolean().default(true),
-      }),
-    )
-    .default([]),
-  /** Auto Scaling groups that roll to the new AMI with an instance refresh after the launch templates move. */
-  autoScalingGroups: z
-    .array(
-      z.strictObject({
-        name: z.string().regex(/^[\x21-\x7e]{1,255}$/, 'use the Auto Scaling group name'),
-        minHealthyPercentage: z.number().int().min(0).max(100).default(90),
-      }),
-    )
-    .default([]),
+    .regex(/^[A-Za-z][A-Za-z0-9_-]{0,62}$/, "use a short label of letters, digits, _ and -, such as 'latency'"),
+  namespace: z
+    .string()
+    .min(1)
+    .max(255)
+    .refine((n) => !n.startsWith(':'), "use a CloudWatch namespace such as 'AWS/EC2' or 'MyApp'"),
+  metricName: z.string().min(1).max(255),
+  dimensions: z
+    .record(z.string().min(1).max(255), z.string().min(1).max(1024))
+    .default({})
+    .superRefine((dimensions, ctx) => {
+      if (Object.hasOwn(dimensions, INSTANCE_DIMENSION)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [INSTANCE_DIMENSION],
+          message: `the canary queries every metric once per baseline and canary instance with the ${INSTANCE_DIMENSION} dimension, so it cannot be configured. Fix: remove ${INSTANCE_DIMENSION} from dimensions`,
+        });
+      }
+      if (Object.keys(dimensions).length > 29) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `CloudWatch takes at most 30 dimensions per metric and the canary adds ${INSTANCE_DIMENSION}. Fix: use at most 29 dimensions`,
+        });
+      }
+    }),
+  statistic: z
+    .string()
+    .regex(CANARY_STATISTIC, "use Average, Sum, Minimum, Maximum, SampleCount or a percentile such as 'p99' or 'p99.9'")
+    .default('Average'),
+  badDirection: z.enum(['increase', 'decrease', 'either']),
+  critical: z.boolean().default(false),
+  weight: z.number().positive().default(1),
+  allowedEffectSize: z.number().min(1).default(1.2),
 });
+
+/**
+ * The canary stage of a `promoteOn: 'canary'` channel (issue 16): pairs of baseline (the channel's
+ * current image) and canary (the new image) instances launched from the Auto Scaling group's
+ * launch template, attached to the group, compared metric by metric, and judged.
+ */
+const canarySchema = z
+  .strictObject({
+    /** The group whose launch template the pairs launch from, and which they join while judged. */
+    autoScalingGroup: z.string().regex(/^[\x21-\x7e]{1,255}$/, 'use the Auto Scaling group name'),
+    /** Baseline and canary instances each; AttachInstances takes at most 20 instances at a time. */
+    pairs: z.number().int().min(1).max(10).default(1),
+    warmupMinutes: z.number().int().min(0).max(120).default(10),
+    analysisMinutes: z.number().int().min(1).max(1440).default(60),
+    intervalMinutes: z.number().int().min(1).max(1440).default(10),
+    metrics: z.array(canaryMetricSchema).min(1, 'list at least one metric to compare'),
+    thresholds: z
+      .strictObject({
+        pass: z.number().min(0).max(100).default(75),
+        marginal: z.number().min(0).max(100).default(50),
+      })
+      .prefault({}),
+  })
+  .superRefine((canary, ctx) => {
+    const issues = ctx.issues.length;
+    if (canary.intervalMinutes > canary.analysisMinutes) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['intervalMinutes'],
+        message: `the canary is judged every ${canary.intervalMinutes} minutes but analysed for only ${canary.analysisMinutes}. Fix: set intervalMinutes at or below analysisMinutes`,
+      });
+    }
+    if (canary.thresholds.marginal > canary.thresholds.pass) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['thresholds', 'marginal'],
+        message: `marginal ${canary.thresholds.marginal} is above pass ${canary.thresholds.pass}, so no score would be marginal. Fix: keep 0 <= marginal <= pass <= 100`,
+      });
+    }
+    const names = canary.metrics.map((m) => m.name);
+    names.forEach((name, index) => {
+      if (names.indexOf(name) !== index) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['metrics', index, 'name'],
+          message: `'${name}' names two metrics; the scorecard tells them apart by name. Fix: give each metric a unique name`,
+        });
+      }
+    });
+    // The judge's own check, for whatever the schema above does not already say.
+    try {
+      validateCanaryConfig(canary);
+    } catch (error) {
+      if (!(error instanceof InvalidCanaryConfigError)) throw error;
+      if (ctx.issues.length === issues) {
+        ctx.addIssue({ code: 'custom', message: `${error.message}. Fix: correct the canary block` });
+      }
+    }
+  });
+
+export type CanarySettings = z.output<typeof canarySchema>;
+export type CanaryMetricSettings = CanarySettings['metrics'][number];
+
+const channelSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(CHANNEL_NAME, 'use lower-case letters, digits and dashes')
+      .refine(
+        (n) => !(RESERVED_CHANNEL_NAMES as readonly string[]).includes(n),
+        `this channel name is reserved. Fix: use a name other than ${RESERVED_CHANNEL_NAMES.join(', ')}`,
+      ),
+    /** `canary`: moved only when the canary stage judges the tested image `pass` (then `canary` is required). */
+    promoteOn: z.enum(['baked', 'tested', 'manual', 'canary']).default('tested'),
+    canary: canarySchema.optional(),
+    /** Launch templates that get a new version with the channel's AMI on every promotion. */
+    launchTemplates: z
+      .array(
+        z.strictObject({
+          /** `lt-…` id or the template's name. */
+          template: z
+            .string()
+            .regex(/^(lt-[0-9a-f]{8,17}|[A-Za-z0-9()./_-]{3,128})$/, "use a launch template id 'lt-…' or its name"),
+          /** Make the new version the template's default (what launches use without a version). */
+          makeDefault: z.boolean().default(true),
+        }),
+      )
+      .default([]),
+    /** Auto Scaling groups that roll to the new AMI with an instance refresh after the launch templates move. */
+    autoScalingGroups: z
+      .array(
+        z.strictObject({
+          name: z.string().regex(/^[\x21-\x7e]{1,255}$/, 'use the Auto Scaling group name'),
+          minHealthyPercentage: z.number().int().min(0).max(100).default(90),
+        }),
+      )
+      .default([]),
+  })
+  .superRefine((channel, ctx) => {
+    if (channel.promoteOn === 'canary' && channel.canary === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['canary'],
+        message:
+          "promoteOn 'canary' moves the channel only when a canary stage judges the new image, and this channel has no canary block to run one. Fix: add canary: { autoScalingGroup, metrics: [...] }, or use promoteOn 'baked', 'tested' or 'manual'",
+      });
+    }
+    if (channel.promoteOn !== 'canary' && channel.canary !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['canary'],
+        message: `the channel is promoted on '${channel.promoteOn}', so its canary block would never run. Fix: set promoteOn to 'canary', or remove canary`,
+      });
+    }
+  });
 
 const retentionSchema = z.strictObject({
   keep: z.number().int().min(1).default(3),
@@ -544,6 +679,12 @@ const crossFamilyProblems = (families: readonly Family[]): string[] => {
     if (duplicate) {
       problems.push(`family '${family.name}': channels: '${duplicate}' is listed twice. Fix: list each channel once`);
     }
+    const canaries = family.channels.filter((c) => c.promoteOn === 'canary').map((c) => c.name);
+    if (canaries.length > 1) {
+      problems.push(
+        `family '${family.name}': channels: ${canaries.map((c) => `'${c}'`).join(' and ')} are both promoted on 'canary', but a family runs one canary per tested image. Fix: keep promoteOn 'canary' on one channel only`,
+      );
+    }
     if (channels.includes(CANDIDATE_CHANNEL)) {
       problems.push(
         `family '${family.name}': channels: '${CANDIDATE_CHANNEL}' is written by every bake. Fix: remove it from channels`,
@@ -635,6 +776,7 @@ export const loadConfig = (input: unknown): BakehouseConfig => {
   return parsed.data;
 };
 
+export { canaryChannelOf } from './canary-channel';
 // Lookups over a validated config live in family-lookup.ts, which functions import without zod.
 export { ancestorsOf, CANDIDATE_CHANNEL, channelParameterName, findFamily } from './family-lookup';
 
