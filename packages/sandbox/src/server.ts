@@ -497,7 +497,12 @@ const handleJson = async (
     response.end(JSON.stringify(result));
   } catch (error) {
     if (!(error instanceof AwsError)) throw error;
-    response.writeHead(error.status, headers);
-    response.end(JSON.stringify({ ...error.fields, __type: error.code, message: error.message }));
+    const compatible = service.awsQueryCompatible;
+    response.writeHead(
+      error.status,
+      compatible ? { ...headers, 'x-amzn-query-error': `${error.code};${error.type}` } : headers,
+    );
+    const type = compatible?.[error.code] ?? error.code;
+    response.end(JSON.stringify({ ...error.fields, __type: type, message: error.message }));
   }
 };

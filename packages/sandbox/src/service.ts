@@ -129,6 +129,12 @@ export interface JsonService extends ServiceBase {
   readonly targetPrefix: string;
   readonly actions: Readonly<Record<string, JsonAction>>;
   readonly authz?: Readonly<Record<string, AuthzMapper<Record<string, unknown>>>>;
+  /**
+   * awsQueryCompatible services (CloudWatch): errors carry `x-amzn-query-error: Code;Sender|Receiver`
+   * with the query protocol's code (what actions throw), and `__type` the JSON shape's name, which
+   * this maps the code to (a code not listed is its own shape name).
+   */
+  readonly awsQueryCompatible?: Readonly<Record<string, string>>;
 }
 
 /**

@@ -44,6 +44,7 @@ export interface IamCatalog {
 /** The prefixes whose calls the sandbox answers and authorizes (with `iam` for `iam:PassRole`). */
 const AUTHORIZED_PREFIXES = [
   'autoscaling',
+  'cloudwatch',
   'dynamodb',
   'ec2',
   'events',

@@ -2,6 +2,8 @@
 import type { SandboxService } from '../service';
 import { autoScaling } from './autoscaling';
 import { autoScalingAuthz } from './autoscaling/authz';
+import { cloudWatch } from './cloudwatch';
+import { cloudWatchAuthz } from './cloudwatch/authz';
 import { dynamodb } from './dynamodb';
 import { dynamodbAuthz } from './dynamodb/authz';
 import { ec2 } from './ec2';
@@ -41,5 +43,6 @@ export const allServices: readonly SandboxService[] = [
   { ...sqs, authz: sqsAuthz },
   { ...kms, authz: kmsAuthz },
   { ...dynamodb, authz: dynamodbAuthz },
+  { ...cloudWatch, authz: cloudWatchAuthz },
   slack,
 ];

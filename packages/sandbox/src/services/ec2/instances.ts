@@ -33,6 +33,7 @@ import {
   type Tags,
   type VolumeRecord,
 } from './model';
+import { recordRunEnd } from './runs';
 
 const STATE_CODES: Record<InstanceState, number> = {
   pending: 0,
@@ -546,6 +547,7 @@ const changeStates = (params: QueryParams, ctx: ServiceContext, transition: Tran
     for (const { instance, next } of changes) {
       if (next === 'unchanged') continue;
       const { stateUntil: _old, ...rest } = instance;
+      if (instance.state === 'running' && next.state !== 'running') recordRunEnd(tx, instance, nowIso(ctx));
       tx.put<InstanceRecord>(Ec2Table.Instances, instance.instanceId, {
         ...rest,
         state: next.state,

@@ -9,6 +9,7 @@
 import type { ServiceContext } from '../../service';
 import type { Store, Transaction } from '../../store';
 import { Ec2Table, type ImageRecord, type InstanceRecord, type SnapshotRecord, type VolumeRecord } from './model';
+import { recordRunStart } from './runs';
 
 /** Seconds each transitional state lasts. */
 export const TIMINGS = {
@@ -145,6 +146,8 @@ const advanceInstance = (
         return 'shutting-down';
       }
       tx.put<InstanceRecord>(Ec2Table.Instances, instanceId, { ...rest, state: 'running' });
+      // Running from when its boot was due, however late the tick that noticed it (runs.ts).
+      recordRunStart(tx, instance, instance.stateUntil ?? new Date(now).toISOString());
       instances.delete(instanceId);
       return 'running';
     case 'stopping':
