@@ -55,6 +55,7 @@ export const autoScalingAuthz: Readonly<Record<string, AuthzMapper<QueryParams>>
   UpdateAutoScalingGroup: onGroup('autoscaling:UpdateAutoScalingGroup'),
   DeleteAutoScalingGroup: onGroup('autoscaling:DeleteAutoScalingGroup'),
   AttachInstances: onGroup('autoscaling:AttachInstances'),
+  DetachInstances: onGroup('autoscaling:DetachInstances'),
   StartInstanceRefresh: onGroup('autoscaling:StartInstanceRefresh'),
   CancelInstanceRefresh: onGroup('autoscaling:CancelInstanceRefresh'),
 };

@@ -1,6 +1,7 @@
 /**
  * Auto Scaling groups: create, describe (with tag filters), update (sizes and launch source),
- * delete, and AttachInstances, which puts running EC2 instances in a group.
+ * delete, AttachInstances, which puts running EC2 instances in a group, and DetachInstances, which
+ * takes them out.
  */
 import { randomUUID } from 'node:crypto';
 import { AwsError } from '../../errors';
@@ -227,7 +228,8 @@ export const attachInstances: QueryAction = (params, ctx) => {
   const group = findGroup(ctx, name);
   const ids = [...new Set(memberList(params, 'InstanceIds'))];
   if (ids.length > 20) throw validationError('The number of instances must be 20 or fewer.');
-  const current = new Set(group.instanceIds ?? []);
+  // Terminated instances have left the group: they are neither counted nor kept.
+  const current = new Set((group.instanceIds ?? []).filter((id) => isMember(ctx, id)));
   const others = [...ctx.store.table<GroupRecord>(AutoScalingTable.Groups).values()].filter(
     (other) => other.autoScalingGroupName !== name,
   );
@@ -259,4 +261,61 @@ export const attachInstances: QueryAction = (params, ctx) => {
     }),
   );
   return {};
+};
+
+/** Still in the group: not terminated and still known to EC2 (terminated instances leave the group). */
+const isMember = (ctx: ServiceContext, id: string): boolean => {
+  const state = ctx.store.get<InstanceRecord>(Ec2Table.Instances, id)?.state;
+  return state !== undefined && state !== 'terminated';
+};
+
+/**
+ * DetachInstances (API reference "DetachInstances"): up to 20 instances of the group leave it;
+ * with ShouldDecrementDesiredCapacity (required) the desired capacity goes down by as many, else
+ * it stays (AWS would launch replacements; the sandbox launches none). An instance that is not in
+ * the group is refused as AWS refuses it (ValidationError "The instance … is not part of Auto
+ * Scaling group …"), one shutting down as not InService, and nothing changes.
+ */
+export const detachInstances: QueryAction = (params, ctx) => {
+  const name = requiredText(params, 'AutoScalingGroupName', 'autoScalingGroupName');
+  const decrement = optionalFlag(params, 'ShouldDecrementDesiredCapacity');
+  if (decrement === undefined) throw nullMember('shouldDecrementDesiredCapacity');
+  const group = findGroup(ctx, name);
+  const ids = [...new Set(memberList(params, 'InstanceIds'))];
+  if (ids.length > 20) {
+    throw validationError(
+      'List exceeds the maximum number of instances to detach. Please retry your request with fewer instances.',
+    );
+  }
+  const members = (group.instanceIds ?? []).filter((id) => isMember(ctx, id));
+  for (const id of ids) {
+    if (!members.includes(id)) throw validationError(`The instance ${id} is not part of Auto Scaling group ${name}.`);
+    if (ctx.store.get<InstanceRecord>(Ec2Table.Instances, id)?.state === 'shutting-down') {
+      throw validationError(`The instance ${id} is not in InService or Standby.`);
+    }
+  }
+  const desiredCapacity = decrement ? group.desiredCapacity - ids.length : group.desiredCapacity;
+  if (desiredCapacity < group.minSize) {
+    throw validationError(
+      `Currently, desiredSize equals minSize (${group.minSize}). Detaching ${ids.length} instance(s) with ShouldDecrementDesiredCapacity would reduce desiredSize below minSize: lower the group's MinSize first.`,
+    );
+  }
+  ctx.transact((tx) =>
+    tx.put<GroupRecord>(AutoScalingTable.Groups, name, {
+      ...group,
+      desiredCapacity,
+      instanceIds: members.filter((id) => !ids.includes(id)),
+    }),
+  );
+  return {
+    Activities: ids.map((id) => ({
+      ActivityId: randomUUID(),
+      AutoScalingGroupName: name,
+      Description: `Detaching EC2 instance: ${id}`,
+      Cause: `At ${ctx.clock.now().toISOString()} instance ${id} was detached in response to a user request${decrement ? `, shrinking the capacity from ${group.desiredCapacity} to ${desiredCapacity}` : ''}.`,
+      StartTime: ctx.clock.now().toISOString(),
+      StatusCode: 'InProgress',
+      Progress: 50,
+    })),
+  };
 };

@@ -4,6 +4,7 @@ import {
   createAutoScalingGroup,
   deleteAutoScalingGroup,
   describeAutoScalingGroups,
+  detachInstances,
   updateAutoScalingGroup,
 } from './groups';
 import {
@@ -32,6 +33,7 @@ export const autoScaling: QueryService = {
     UpdateAutoScalingGroup: updateAutoScalingGroup,
     DeleteAutoScalingGroup: deleteAutoScalingGroup,
     AttachInstances: attachInstances,
+    DetachInstances: detachInstances,
     StartInstanceRefresh: startInstanceRefresh,
     CancelInstanceRefresh: cancelInstanceRefresh,
     DescribeInstanceRefreshes: describeInstanceRefreshes,
