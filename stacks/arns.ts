@@ -36,6 +36,11 @@ export interface Arns {
    * schedule group's ARN, never a schedule's).
    */
   scheduleGroup(groupName: string): string;
+  /**
+   * An Auto Scaling group by name, whatever its id: `autoScalingGroup:*:autoScalingGroupName/<name>`
+   * (Service Authorization Reference, Amazon EC2 Auto Scaling, resource type autoScalingGroup).
+   */
+  autoScalingGroup(name: string): string;
 }
 
 const withoutLeadingSlash = (path: string): string => path.replace(/^\/+/, '');
@@ -118,5 +123,12 @@ export const arnsOf = (stack: Stack): Arns => ({
       resource: 'schedule-group',
       resourceName: groupName,
       arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    }),
+  autoScalingGroup: (name) =>
+    stack.formatArn({
+      service: 'autoscaling',
+      resource: 'autoScalingGroup',
+      resourceName: `*:autoScalingGroupName/${name}`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     }),
 });

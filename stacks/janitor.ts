@@ -13,7 +13,7 @@ import { Tag } from '../functions/commons/bake-plan';
 import { compileSchedule } from '../functions/commons/schedule';
 import { statePath } from '../functions/janitor/core';
 import type { PipelineContext } from './pipeline-context';
-import { reaperStatements } from './reaper';
+import { canaryGroupArnsOf, reaperStatements } from './reaper';
 import { schedulerRole } from './scheduler-role';
 
 export const JanitorFunction = { Janitor: 'Janitor' } as const;
@@ -131,7 +131,7 @@ export const addJanitor = (context: PipelineContext): void => {
       }),
       context.publishEvents,
       // The nightly report includes the reaper's work (functions/commons/reaper.ts), with its grants.
-      ...reaperStatements(arns),
+      ...reaperStatements(arns, canaryGroupArnsOf(config, arns)),
     ],
     wildcards: {
       resources: [
@@ -142,9 +142,10 @@ export const addJanitor = (context: PipelineContext): void => {
         prefixed,
         arns.ec2('instance/*'),
         arns.automationExecutions(),
+        ...canaryGroupArnsOf(config, arns),
       ],
       reason:
-        'The janitor reads the whole account: Describe* and ssm:DescribeParameters support no resource-level permissions, and it reads every parameter of the account and region (ssm:GetParameters on parameter/*, never decrypted: no kms:Decrypt) because any of them may hold an AMI id, as its value, a StringList item or inside JSON, or be resolved by a launch template with resolve:ssm:. It changes images and snapshots only known at run time: every change requires the bakehouse:managed=true tag, and tag writes are limited to the janitor keys. Like the hourly reaper, it terminates expired builders and testers, only known at run time: termination requires bakehouse:managed=true and bakehouse:role builder or tester.',
+        'The janitor reads the whole account: Describe* and ssm:DescribeParameters support no resource-level permissions, and it reads every parameter of the account and region (ssm:GetParameters on parameter/*, never decrypted: no kms:Decrypt) because any of them may hold an AMI id, as its value, a StringList item or inside JSON, or be resolved by a launch template with resolve:ssm:. It changes images and snapshots only known at run time: every change requires the bakehouse:managed=true tag, and tag writes are limited to the janitor keys. Like the hourly reaper, it terminates expired builders, testers, canaries and baselines, only known at run time: termination requires bakehouse:managed=true and bakehouse:role builder, tester, canary or baseline; canaries are detached from the canary groups first (named by name, their id unknown at synth).',
     },
   });
 

@@ -43,7 +43,7 @@ const depsFor = (account: string): JanitorDeps => ({
   eventTarget: { busName: env.EVENT_BUS_NAME, source: config.settings.eventSource },
   clock,
   logger,
-  reap: (options) => reapExpiredInstances({ ec2, ssm, clock, logger }, options),
+  reap: (options) => reapExpiredInstances({ ec2, ssm, autoScaling, clock, logger }, options),
 });
 
 /**

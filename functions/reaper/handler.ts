@@ -1,11 +1,17 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import { createEc2Client, createSsmClient, ec2ClockOf } from '../commons/clients';
+import { createAutoScalingClient, createEc2Client, createSsmClient, ec2ClockOf } from '../commons/clients';
 import { logger } from '../commons/powertools';
 import { type ReaperDeps, type ReaperReport, reapExpiredInstances } from '../commons/reaper';
 
 const ec2 = createEc2Client();
-const deps: ReaperDeps = { ec2, ssm: createSsmClient(), clock: ec2ClockOf(ec2), logger };
+const deps: ReaperDeps = {
+  ec2,
+  ssm: createSsmClient(),
+  autoScaling: createAutoScalingClient(),
+  clock: ec2ClockOf(ec2),
+  logger,
+};
 
 /** The hourly schedule sends no payload; a direct invoke may send `{"dryRun": true}`. */
 export interface ReaperInput {

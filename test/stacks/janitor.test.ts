@@ -138,14 +138,14 @@ describe('the role', () => {
     expect(statement('PublishEvents').Action).toBe('events:PutEvents');
   });
 
-  it('terminates, like the reaper, only expired Bakehouse builders and testers (managed, with a builder or tester role)', () => {
+  it('terminates, like the reaper, only expired Bakehouse builders, testers, canaries and baselines (managed, with one of those roles)', () => {
     // Assess
     const s = statement('TerminateExpiredInstances');
     expect(s.Action).toBe('ec2:TerminateInstances');
     expect(s.Condition).toEqual({
       StringEquals: {
         'aws:ResourceTag/bakehouse:managed': 'true',
-        'aws:ResourceTag/bakehouse:role': ['builder', 'tester'],
+        'aws:ResourceTag/bakehouse:role': ['builder', 'tester', 'canary', 'baseline'],
       },
     });
     expect(asList(statement('CheckAutomations').Action)).toEqual(['ssm:GetAutomationExecution']);

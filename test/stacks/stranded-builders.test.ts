@@ -111,6 +111,16 @@ describe('the reaper', () => {
     expect(JSON.stringify(trust.Statement[0]?.Condition.ArnEquals)).toContain(':schedule-group/default');
   });
 
+  it('may terminate managed builders, testers, canaries and baselines only', () => {
+    // Assess
+    for (const role of ['canary', 'baseline']) {
+      expect(
+        reaperCan('ec2:TerminateInstances', INSTANCE, tagged({ 'bakehouse:managed': 'true', 'bakehouse:role': role })),
+        role,
+      ).toBe(true);
+    }
+  });
+
   it('may terminate managed builders and testers only', () => {
     // Assess
     expect(

@@ -1,3 +1,8 @@
+import {
+  AutoScalingClient,
+  DescribeAutoScalingInstancesCommand,
+  DetachInstancesCommand,
+} from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, EC2Client, type Instance, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { type AutomationExecutionStatus, GetAutomationExecutionCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -7,6 +12,7 @@ import { awsError, recordingLogger } from './support/bake-factories';
 
 const ec2 = mockClient(EC2Client);
 const ssm = mockClient(SSMClient);
+const autoScaling = mockClient(AutoScalingClient);
 
 const NOW = new Date('2026-12-05T12:00:00.000Z');
 const PAST = '2026-12-05T11:00:00Z';
@@ -54,6 +60,7 @@ const automationIs = (id: string, status: string) =>
 const deps = (): ReaperDeps => ({
   ec2: new EC2Client({}),
   ssm: new SSMClient({}),
+  autoScaling: new AutoScalingClient({}),
   clock: () => NOW,
   logger: recordingLogger(),
 });
@@ -64,12 +71,15 @@ const terminated = (): string[] =>
 beforeEach(() => {
   ec2.reset();
   ssm.reset();
+  autoScaling.reset();
+  autoScaling.on(DescribeAutoScalingInstancesCommand).resolves({ AutoScalingInstances: [] });
+  autoScaling.on(DetachInstancesCommand).resolves({});
   ec2.on(TerminateInstancesCommand).resolves({});
   ssm.on(GetAutomationExecutionCommand).rejects(awsError('AutomationExecutionNotFoundException'));
 });
 
 describe('reapExpiredInstances', () => {
-  it('lists only managed builders and testers that are not terminated', async () => {
+  it('lists only managed builders, testers, canaries and baselines that are not terminated', async () => {
     // Prepare
     listing();
 
@@ -80,7 +90,7 @@ describe('reapExpiredInstances', () => {
     expect(ec2).toHaveReceivedCommandWith(DescribeInstancesCommand, {
       Filters: [
         { Name: 'tag:bakehouse:managed', Values: ['true'] },
-        { Name: 'tag:bakehouse:role', Values: ['builder', 'tester'] },
+        { Name: 'tag:bakehouse:role', Values: ['builder', 'tester', 'canary', 'baseline'] },
         { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
       ],
     });
@@ -190,5 +200,164 @@ describe('reapExpiredInstances', () => {
       { instanceId: 'i-00000000000000014', error: 'reading automation auto-3: slow down' },
       { instanceId: 'i-00000000000000013', error: 'UnauthorizedOperation: denied' },
     ]);
+  });
+});
+
+describe('canary and baseline instances', () => {
+  const canary = (id: string, role: 'canary' | 'baseline', expiresAt = PAST) =>
+    ({
+      InstanceId: id,
+      State: { Name: 'running' },
+      Tags: [
+        { Key: 'bakehouse:managed', Value: 'true' },
+        { Key: 'bakehouse:role', Value: role },
+        { Key: 'bakehouse:canary-id', Value: 'canary-1' },
+        { Key: 'bakehouse:family', Value: 'al2023-web' },
+        { Key: 'bakehouse:expires-at', Value: expiresAt },
+      ],
+    }) satisfies Instance;
+  const inGroup = (...pairs: [string, string][]) =>
+    autoScaling.on(DescribeAutoScalingInstancesCommand).resolves({
+      AutoScalingInstances: pairs.map(([InstanceId, AutoScalingGroupName]) => ({
+        InstanceId,
+        AutoScalingGroupName,
+        AvailabilityZone: 'eu-west-1a',
+        LifecycleState: 'InService',
+        HealthStatus: 'HEALTHY',
+        ProtectedFromScaleIn: false,
+      })),
+    });
+
+  it('detaches expired ones from their group, decrementing its desired capacity, then terminates them', async () => {
+    // Prepare
+    listing(canary('i-0000000000000c001', 'canary'), canary('i-0000000000000b001', 'baseline'));
+    inGroup(['i-0000000000000c001', 'web-prod'], ['i-0000000000000b001', 'web-prod']);
+
+    // Act
+    const report = await reapExpiredInstances(deps(), { dryRun: false });
+
+    // Assess
+    expect(autoScaling).toHaveReceivedCommandWith(DescribeAutoScalingInstancesCommand, {
+      InstanceIds: ['i-0000000000000c001', 'i-0000000000000b001'],
+    });
+    expect(autoScaling).toHaveReceivedCommandWith(DetachInstancesCommand, {
+      AutoScalingGroupName: 'web-prod',
+      InstanceIds: ['i-0000000000000c001', 'i-0000000000000b001'],
+      ShouldDecrementDesiredCapacity: true,
+    });
+    expect(terminated()).toEqual(['i-0000000000000c001', 'i-0000000000000b001']);
+    expect(report.reaped.map((r) => [r.instanceId, r.role, r.executionId])).toEqual([
+      ['i-0000000000000c001', 'canary', null],
+      ['i-0000000000000b001', 'baseline', null],
+    ]);
+    expect(report.errors).toEqual([]);
+  });
+
+  it('detaches before it terminates', async () => {
+    // Prepare
+    const order: string[] = [];
+    listing(canary('i-0000000000000c002', 'canary'));
+    inGroup(['i-0000000000000c002', 'web-prod']);
+    autoScaling.on(DetachInstancesCommand).callsFake(() => {
+      order.push('detach');
+      return {};
+    });
+    ec2.on(TerminateInstancesCommand).callsFake(() => {
+      order.push('terminate');
+      return {};
+    });
+
+    // Act
+    await reapExpiredInstances(deps(), { dryRun: false });
+
+    // Assess
+    expect(order).toEqual(['detach', 'terminate']);
+  });
+
+  it('terminates one no group holds without detaching, and detaches from each group its own', async () => {
+    // Prepare
+    listing(
+      canary('i-0000000000000c003', 'canary'),
+      canary('i-0000000000000c004', 'canary'),
+      canary('i-0000000000000b003', 'baseline'),
+    );
+    inGroup(['i-0000000000000c003', 'web-a'], ['i-0000000000000b003', 'web-b']);
+
+    // Act
+    await reapExpiredInstances(deps(), { dryRun: false });
+
+    // Assess
+    expect(autoScaling).toHaveReceivedCommandTimes(DetachInstancesCommand, 2);
+    expect(autoScaling).toHaveReceivedCommandWith(DetachInstancesCommand, {
+      AutoScalingGroupName: 'web-a',
+      InstanceIds: ['i-0000000000000c003'],
+    });
+    expect(autoScaling).toHaveReceivedCommandWith(DetachInstancesCommand, {
+      AutoScalingGroupName: 'web-b',
+      InstanceIds: ['i-0000000000000b003'],
+    });
+    expect(terminated().sort()).toEqual(['i-0000000000000b003', 'i-0000000000000c003', 'i-0000000000000c004']);
+  });
+
+  it('keeps canaries that have not expired, and asks Auto Scaling nothing about builders', async () => {
+    // Prepare
+    listing(canary('i-0000000000000c005', 'canary', FUTURE), instance({ id: 'i-00000000000000015' }));
+
+    // Act
+    const report = await reapExpiredInstances(deps(), { dryRun: false });
+
+    // Assess
+    expect(autoScaling).not.toHaveReceivedCommand(DescribeAutoScalingInstancesCommand);
+    expect(autoScaling).not.toHaveReceivedCommand(DetachInstancesCommand);
+    expect(terminated()).toEqual(['i-00000000000000015']);
+    expect(report.kept).toEqual([{ instanceId: 'i-0000000000000c005', reason: 'not-expired' }]);
+  });
+
+  it('detaches and terminates nothing in a dry run', async () => {
+    // Prepare
+    listing(canary('i-0000000000000c006', 'canary'));
+    inGroup(['i-0000000000000c006', 'web-prod']);
+
+    // Act
+    const report = await reapExpiredInstances(deps(), { dryRun: true });
+
+    // Assess
+    expect(autoScaling).not.toHaveReceivedCommand(DetachInstancesCommand);
+    expect(ec2).not.toHaveReceivedCommand(TerminateInstancesCommand);
+    expect(report.reaped.map((r) => r.instanceId)).toEqual(['i-0000000000000c006']);
+  });
+
+  it('still terminates when the detach fails, and reports the detach error (the group then replaces the instance)', async () => {
+    // Prepare
+    listing(canary('i-0000000000000c007', 'canary'));
+    inGroup(['i-0000000000000c007', 'web-prod']);
+    autoScaling.on(DetachInstancesCommand).rejects(awsError('ValidationError', 'below the minimum size'));
+
+    // Act
+    const report = await reapExpiredInstances(deps(), { dryRun: false });
+
+    // Assess
+    expect(terminated()).toEqual(['i-0000000000000c007']);
+    expect(report.reaped.map((r) => r.instanceId)).toEqual(['i-0000000000000c007']);
+    expect(report.errors).toEqual([
+      {
+        instanceId: 'i-0000000000000c007',
+        error: "detaching from Auto Scaling group 'web-prod': ValidationError: below the minimum size",
+      },
+    ]);
+  });
+
+  it('detaches at most 20 instances per call (the API limit)', async () => {
+    // Prepare
+    const ids = Array.from({ length: 25 }, (_, i) => `i-0000000000000d${String(i).padStart(3, '0')}`);
+    listing(...ids.map((id) => canary(id, 'canary')));
+    inGroup(...ids.map((id): [string, string] => [id, 'web-prod']));
+
+    // Act
+    await reapExpiredInstances(deps(), { dryRun: false });
+
+    // Assess
+    const batches = autoScaling.commandCalls(DetachInstancesCommand).map((c) => c.args[0].input.InstanceIds?.length);
+    expect(batches).toEqual([20, 5]);
   });
 });
