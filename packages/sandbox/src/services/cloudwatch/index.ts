@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { AwsError } from '../../errors';
 import { decodeOffsetToken, encodeOffsetToken } from '../../pagination';
 import type { JsonAction, JsonService, ServiceContext } from '../../service';
-import { instanceRuns } from '../ec2/runs';
+import { type InstanceRunsRecord, instanceRuns } from '../ec2/runs';
 import {
   alignedStart,
   checkPeriod,
@@ -222,34 +222,54 @@ const putMetricData: JsonAction = (input, ctx) => {
 
 const DEFAULT_MAX_DATAPOINTS = 100_800;
 
+/**
+ * What a GetMetricData call reads, gathered once for all its queries: the region's stored
+ * datapoints by metric, every instance's runs, the profiles.
+ */
+interface Sources {
+  readonly stored: ReadonlyMap<string, readonly DatapointRecord[]>;
+  readonly runs: ReadonlyMap<string, InstanceRunsRecord>;
+  readonly profiles: readonly MetricProfile[];
+  readonly nowMs: number;
+}
+
+const sourcesOf = (ctx: ServiceContext): Sources => {
+  const stored = new Map<string, DatapointRecord[]>();
+  for (const record of storedIn(ctx)) {
+    const key = metricKey(record);
+    const list = stored.get(key);
+    if (list) list.push(record);
+    else stored.set(key, [record]);
+  }
+  return {
+    stored,
+    runs: new Map(instanceRuns(ctx.store).map((record) => [record.instanceId, record])),
+    profiles: profilesOf(ctx),
+    nowMs: ctx.clock.nowMs(),
+  };
+};
+
 /** The samples of one metric (exact dimension set) in [fromMs, toMs), stored and synthesized. */
 const samplesOf = (
-  ctx: ServiceContext,
+  sources: Sources,
   identity: MetricIdentity,
   unit: string | undefined,
   fromMs: number,
   toMs: number,
 ): Sample[] => {
-  const key = metricKey(identity);
-  const samples: Sample[] = [];
-  for (const record of storedIn(ctx)) {
-    if (metricKey(record) !== key) continue;
-    const t = Date.parse(record.timestamp);
-    samples.push({
-      t,
-      unit: record.unit,
-      sampleCount: record.sampleCount,
-      sum: record.sum,
-      minimum: record.minimum,
-      maximum: record.maximum,
-      ...(record.values ? { values: record.values } : {}),
-    });
-  }
+  const samples: Sample[] = (sources.stored.get(metricKey(identity)) ?? []).map((record) => ({
+    t: Date.parse(record.timestamp),
+    unit: record.unit,
+    sampleCount: record.sampleCount,
+    sum: record.sum,
+    minimum: record.minimum,
+    maximum: record.maximum,
+    ...(record.values ? { values: record.values } : {}),
+  }));
   const synthesized = synthesizedOf(identity);
-  if (synthesized) {
-    const runs = instanceRuns(ctx.store).find((r) => r.instanceId === synthesized.instanceId);
-    if (runs)
-      samples.push(...synthesizedSamples(synthesized.metric, runs, profilesOf(ctx), fromMs, toMs, ctx.clock.nowMs()));
+  const runs = synthesized ? sources.runs.get(synthesized.instanceId) : undefined;
+  if (synthesized && runs) {
+    samples.push(...synthesizedSamples(synthesized.metric, runs, sources.profiles, fromMs, toMs, sources.nowMs));
   }
   // With a Unit, only data sent with that unit answers (MetricStat: "CloudWatch does not perform unit conversions").
   return unit === undefined ? samples : samples.filter((s) => s.unit === unit);
@@ -357,9 +377,10 @@ const getMetricData: JsonAction = (input, ctx) => {
       'InvalidNextToken',
       "The service couldn't process the NextToken: it is not one this request issued.",
     );
+  const sources = sourcesOf(ctx);
   const series: Series[] = returned.map((query) => {
     const from = alignedStart(start, query.period);
-    return periodSeries(samplesOf(ctx, query.identity, query.unit, from, end), query.stat, from, end, query.period);
+    return periodSeries(samplesOf(sources, query.identity, query.unit, from, end), query.stat, from, end, query.period);
   });
   const page = pageSeries(series, scanBy, max, offsets);
   return {
