@@ -222,7 +222,12 @@ export const deleteAutoScalingGroup: QueryAction = (params, ctx) => {
   return {};
 };
 
-/** AttachInstances: running instances join the group, whose desired capacity grows by as many. */
+/**
+ * AttachInstances (API reference "AttachInstances"; Auto Scaling User Guide, "Detach or attach
+ * instances"): running instances that are in no other group join this one, whose desired capacity
+ * grows by as many (the call fails when that passes the maximum size). Instances already attached
+ * are not counted twice, and terminated ones, which have left the group, are dropped from it.
+ */
 export const attachInstances: QueryAction = (params, ctx) => {
   const name = requiredText(params, 'AutoScalingGroupName', 'autoScalingGroupName');
   const group = findGroup(ctx, name);
