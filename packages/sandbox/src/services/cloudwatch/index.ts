@@ -15,6 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { AwsError } from '../../errors';
+import { isRecord } from '../../input';
 import { decodeOffsetToken, encodeOffsetToken } from '../../pagination';
 import type { JsonAction, JsonService, ServiceContext } from '../../service';
 import { type InstanceRunsRecord, instanceRuns } from '../ec2/runs';
@@ -56,9 +57,6 @@ export const CLOUDWATCH_QUERY_ERRORS: Readonly<Record<string, string>> = {
 
 const invalidValue = (message: string): AwsError => new AwsError('InvalidParameterValue', message);
 const missing = (member: string): AwsError => new AwsError('MissingParameter', `The parameter ${member} is required.`);
-
-const isRecord = (value: unknown): value is Input =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function stringAt(input: Input, key: string, member: string, required: true): string;
 function stringAt(input: Input, key: string, member: string, required?: false): string | undefined;
