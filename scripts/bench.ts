@@ -9,6 +9,7 @@
  *   AWS SDK left external, as it would be when using the copy the Lambda runtime provides.
  *
  * - the sandbox: start-up time, DescribeImages throughput with 10k images, memory with 100k images.
+ * - the canary judge: 20 metrics × 1,440 points a side (scripts/bench-canary.ts).
  * - IAM enforcement: authorization per request (median, p99) for a role session, and `npm start`'s
  *   wall time with enforcement on and off (scripts/bench-iam.ts).
  *
@@ -26,6 +27,7 @@ import rawConfig from '../bakehouse.config';
 import { bundleDefines, loadConfig } from '../functions/commons/families';
 import { BAKE_SUBSTITUTIONS, BakeState, loadBakeDefinitionForLocalEngine } from '../state-machines/bake';
 import { bakeMachineFixtures } from '../test/fixtures/bake-machine';
+import { canaryBench } from './bench-canary';
 import { iamBench } from './bench-iam';
 import { janitorBench } from './bench-janitor';
 import { benchJanitorApply } from './bench-janitor-apply';
@@ -205,6 +207,7 @@ const main = async () => {
     start,
     iam,
     janitor: { plan: await janitorBench(), apply: await benchJanitorApply({ images: 150 }) },
+    canary: canaryBench(),
   };
   const json = JSON.stringify(report, null, 2);
   if (values.out) writeFileSync(values.out, `${json}\n`);

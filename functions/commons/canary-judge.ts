@@ -156,9 +156,7 @@ export const mannWhitneyU = (
   if (nx === 0 || ny === 0) {
     throw new InvalidCanarySampleError('mannWhitneyU needs at least one value in each sample');
   }
-  const { ranks, tieGroups } = midRanks([...x, ...y]);
-  let rankSumX = 0;
-  for (let i = 0; i < nx; i += 1) rankSumX += ranks[i] as number;
+  const { rankSumX, tieGroups } = rankSumOfFirst(x, y);
   const u = rankSumX - (nx * (nx + 1)) / 2;
   const hasTies = tieGroups.some((t) => t > 1);
 
@@ -189,21 +187,43 @@ export const mannWhitneyU = (
 
 const clamp01 = (p: number): number => Math.min(1, Math.max(0, p));
 
-/** Mid-ranks (1-based, ties share their average rank) and the sizes of the groups of equal values. */
-const midRanks = (values: readonly number[]): { ranks: number[]; tieGroups: number[] } => {
-  const order = values.map((_, i) => i).sort((a, b) => (values[a] as number) - (values[b] as number));
-  const ranks = new Array<number>(values.length).fill(0);
+/**
+ * The sum of the first sample's mid-ranks (1-based; tied values share their average rank) in the
+ * pooled samples, and the sizes of the groups of equal values. Each sample is sorted on its own
+ * (a typed array's numeric sort, native) and the two are merged by walking them together, which
+ * is several times faster than sorting an index array with a comparator: a day of one-minute
+ * points a side, 20 metrics, judges in a few milliseconds (`npm run bench`).
+ */
+const rankSumOfFirst = (x: readonly number[], y: readonly number[]): { rankSumX: number; tieGroups: number[] } => {
+  const xs = Float64Array.from(x).sort();
+  const ys = Float64Array.from(y).sort();
   const tieGroups: number[] = [];
-  let start = 0;
-  while (start < order.length) {
-    let end = start + 1;
-    while (end < order.length && values[order[end] as number] === values[order[start] as number]) end += 1;
-    const rank = (start + 1 + end) / 2;
-    for (let k = start; k < end; k += 1) ranks[order[k] as number] = rank;
-    tieGroups.push(end - start);
-    start = end;
+  let i = 0;
+  let j = 0;
+  let placed = 0;
+  let rankSumX = 0;
+  while (i < xs.length || j < ys.length) {
+    const value =
+      j >= ys.length || (i < xs.length && (xs[i] as number) <= (ys[j] as number))
+        ? (xs[i] as number)
+        : (ys[j] as number);
+    let inX = 0;
+    while (i < xs.length && xs[i] === value) {
+      i += 1;
+      inX += 1;
+    }
+    let inY = 0;
+    while (j < ys.length && ys[j] === value) {
+      j += 1;
+      inY += 1;
+    }
+    const group = inX + inY;
+    // The group takes ranks placed+1 … placed+group; each member gets their average.
+    rankSumX += inX * (placed + (group + 1) / 2);
+    placed += group;
+    tieGroups.push(group);
   }
-  return { ranks, tieGroups };
+  return { rankSumX, tieGroups };
 };
 
 /**
@@ -260,7 +280,7 @@ export const erfc = (x: number): number => {
 // ---------------------------------------------------------------------------------------------
 
 export const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
+  const sorted = Float64Array.from(values).sort();
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1
     ? (sorted[mid] as number)
