@@ -123,6 +123,8 @@ export const lazyClients = (target: Target): Clients & { close(): void } => {
 export interface StageNames {
   readonly bus: string;
   readonly stateMachine: string;
+  /** The canary state machine (`bakehouse-<stage>-canary`). */
+  readonly canaryStateMachine: string;
   function(id: string): string;
 }
 

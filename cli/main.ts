@@ -11,6 +11,7 @@ import rawConfig from '../bakehouse.config';
 import { type BakehouseConfig, loadConfig } from '../functions/commons/families';
 import { bakeCommand } from './commands/bake';
 import { historyCommand, statusCommand } from './commands/bakes';
+import { canaryCommand } from './commands/canary';
 import { eventsTailCommand } from './commands/events';
 import { familiesCommand } from './commands/families';
 import { imagesCommand, lineageCommand } from './commands/images';
@@ -72,6 +73,7 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
       names: {
         bus: `bakehouse-${stage}`,
         stateMachine: `bakehouse-${stage}-bake`,
+        canaryStateMachine: `bakehouse-${stage}-canary`,
         function: (id) => `bakehouse-${stage}-${id}`,
       },
       target,
@@ -169,6 +171,14 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
     .action(
       withOptions((ctx, o: { reason: string; cascade: boolean }, amiId: string) =>
         revokeCommand(ctx, amiId, { reason: o.reason, cascade: o.cascade }),
+      ),
+    );
+  command(program, 'canary <family>', "the family's running or latest canary and its scorecard; --abort stops it")
+    .option('--abort', 'stop the running canary and wait until its instances are terminated', false)
+    .option('--timeout <seconds>', 'how long --abort waits for the instances', positiveInt, 600)
+    .action(
+      withOptions((ctx, o: { abort: boolean; timeout: number }, family: string) =>
+        canaryCommand(ctx, family, { abort: o.abort, timeoutSeconds: o.timeout }),
       ),
     );
   command(program, 'janitor', "the janitor's plan (a dry run); --apply carries it out")
