@@ -5,6 +5,7 @@
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type AutoScalingClient, CreateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateLaunchTemplateCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type ProvisionReport, provisionFromAssembly } from '@bakehouse/sandbox';
@@ -28,6 +29,26 @@ export const createExampleLaunchTemplate = async (ec2: Pick<EC2Client, 'send'>):
       TagSpecifications: [
         { ResourceType: 'launch-template', Tags: [{ Key: Tag.LaunchTemplate, Value: EXAMPLE_LAUNCH_TEMPLATE }] },
       ],
+    }),
+  );
+};
+
+/** The Auto Scaling group bakehouse.config.ts names for al2023-web's prod canary. */
+export const EXAMPLE_WEB_GROUP = 'bakehouse-example-web';
+
+/**
+ * Creates the example web group as the team that runs it would: from the example launch template
+ * (create that first), empty, so the only members are the canary's pairs while a canary runs.
+ */
+export const createExampleWebGroup = async (autoscaling: Pick<AutoScalingClient, 'send'>): Promise<void> => {
+  await autoscaling.send(
+    new CreateAutoScalingGroupCommand({
+      AutoScalingGroupName: EXAMPLE_WEB_GROUP,
+      LaunchTemplate: { LaunchTemplateName: EXAMPLE_LAUNCH_TEMPLATE, Version: '$Default' },
+      MinSize: 0,
+      MaxSize: 10,
+      DesiredCapacity: 0,
+      AvailabilityZones: ['us-east-1a'],
     }),
   );
 };
