@@ -188,8 +188,10 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 
 /**
  * A RunInstances client token per canary and side: a Lambda retried by Step Functions after a
- * timeout gets the instances it launched the first time instead of launching more (EC2 User
- * Guide, "Ensure idempotency in Amazon EC2 API requests"; a token has at most 64 ASCII characters).
+ * timeout gets the instances it launched the first time instead of launching more (Amazon EC2
+ * Developer Guide, "Ensuring idempotency in Amazon EC2 API requests",
+ * https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html; RunInstances'
+ * ClientToken takes at most 64 ASCII characters).
  */
 const clientToken = (canaryId: string, role: 'baseline' | 'canary'): string =>
   createHash('sha256').update(`${canaryId}\n${role}`).digest('hex').slice(0, 64);
@@ -520,8 +522,14 @@ const publishJudged = async (deps: CanaryDeps, detail: JudgedDetail): Promise<vo
 
 // --- cleanup ------------------------------------------------------------------------------------
 
-/** What Auto Scaling answers for an instance that is not (or no longer) in the group. */
-const NOT_IN_GROUP = /not part of|is not in|not found|does not belong/i;
+/**
+ * What Auto Scaling answers for an instance that is not (or no longer) in the group: a
+ * ValidationError "The instance i-… is not part of Auto Scaling group …" (as reported against
+ * DetachInstances in reproio/ecs_deploy#56 and ansible-collections/community.aws#933; the API
+ * reference lists no specific error). An instance that is in the group but not InService or Standby
+ * ("… is not in InService or Standby") cannot be detached: that is reported, not tolerated.
+ */
+const NOT_IN_GROUP = /is not part of Auto Scaling group/i;
 
 /** The pairs still there: not terminated, tagged with this canary's id. */
 const findByCanaryId = async (deps: CanaryDeps, canaryId: string): Promise<Instance[]> => {

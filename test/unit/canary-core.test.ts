@@ -681,6 +681,21 @@ describe('cleanup', () => {
     expect(autoScaling.commandCalls(DetachInstancesCommand)).toHaveLength(5);
   });
 
+  it('reports an instance the group cannot detach yet (not InService), and still terminates it', async () => {
+    // Prepare
+    autoScaling
+      .on(DetachInstancesCommand)
+      .rejects(awsError('ValidationError', `The instance ${ALL[0]} is not in InService or Standby.`));
+
+    // Act
+    const result = await cleanupCanary({ canaryId: CANARY_ID, executionArn: EXECUTION_ARN, state: attached() }, deps());
+
+    // Assess
+    expect(result.instancesTerminated).toBe(4);
+    expect(result.errors).toHaveLength(4);
+    expect(result.errors[0]).toMatch(new RegExp(`could not detach ${ALL[0]} from 'web-prod' \\(ValidationError`));
+  });
+
   it('tolerates instances that are already gone and reports other failures without throwing', async () => {
     // Prepare
     autoScaling.on(DetachInstancesCommand).resolves({});
