@@ -17,6 +17,7 @@ import { addAmiTests } from './ami-tests';
 import { addBakeAutomation } from './bake-automation';
 import { addBakeFunctions } from './bake-functions';
 import { addBakeStateMachine } from './bake-state-machine';
+import { addCanary } from './canary';
 import { addEventContract } from './event-contract';
 import { addJanitor } from './janitor';
 import { suppress } from './nag';
@@ -34,6 +35,7 @@ const PIPELINE_PARTS: readonly ((context: PipelineContext) => void)[] = [
   addPromotion,
   addJanitor,
   addReaper,
+  addCanary,
   addNotifications,
 ];
 
@@ -51,6 +53,7 @@ export const bakehouseNames = (stage: string): PipelineNames => ({
   bus: `bakehouse-${stage}`,
   scheduleGroup: `bakehouse-${stage}`,
   stateMachine: `bakehouse-${stage}-bake`,
+  canaryStateMachine: `bakehouse-${stage}-canary`,
   document: (name: string) => `bakehouse-${stage}-${name}`,
   function: (id: string) => `bakehouse-${stage}-${id}`,
 });

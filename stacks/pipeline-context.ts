@@ -45,6 +45,8 @@ export interface PipelineNames {
   readonly bus: string;
   readonly scheduleGroup: string;
   readonly stateMachine: string;
+  /** The canary state machine (issue 16, stacks/canary.ts). */
+  readonly canaryStateMachine: string;
   document(name: string): string;
   function(id: string): string;
 }

@@ -101,9 +101,16 @@ const arnWithGenerated = (prefix: string, logicalId: string, max: number) => ({
 });
 const queueArnOf = (logicalId: string) => arnWithGenerated(`arn:aws:sqs:${REGION}:${ACCOUNT}:`, logicalId, 80);
 
-/** The function a `Fn::GetAtt [X, Arn]` names, by its template FunctionName. */
-const targetFunctionArn = (getAtt: unknown): string => {
-  const [logicalId] = (getAtt as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'];
+/**
+ * The function a `Fn::GetAtt [X, Arn]` names, by its template FunctionName; or the state machine a
+ * `Ref` names (the canary rule's target), by its StateMachineName.
+ */
+const targetFunctionArn = (target: unknown): string => {
+  const ref = (target as { Ref?: string }).Ref;
+  if (ref !== undefined) {
+    return `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${String(propsOf(ref).StateMachineName)}`;
+  }
+  const [logicalId] = (target as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'];
   return functionArn(String(propsOf(logicalId).FunctionName));
 };
 

@@ -463,7 +463,7 @@ describe('IAM', () => {
     expect(actions.filter((action) => action.includes('*'))).toEqual([]);
   });
 
-  it('grants TerminateInstances only on instances tagged as builders (or, for the AMI tests and the reaper, testers)', () => {
+  it('grants TerminateInstances only on instances tagged as builders (or, for the AMI tests and the reaper, testers; for the canary and the reaper, canaries and baselines)', () => {
     // Act
     const statements = statementsGranting('ec2:TerminateInstances');
 
@@ -473,11 +473,18 @@ describe('IAM', () => {
       expect([
         { StringEquals: { 'aws:ResourceTag/bakehouse:role': 'builder' } },
         { StringEquals: { 'aws:ResourceTag/bakehouse:role': 'tester' } },
-        // The reaper (stacks/reaper.ts): managed builders and testers only.
+        // The reaper (stacks/reaper.ts) and the janitor: managed builders, testers, canaries and baselines only.
         {
           StringEquals: {
             'aws:ResourceTag/bakehouse:managed': 'true',
-            'aws:ResourceTag/bakehouse:role': ['builder', 'tester'],
+            'aws:ResourceTag/bakehouse:role': ['builder', 'tester', 'canary', 'baseline'],
+          },
+        },
+        // The canary stage (stacks/canary.ts): managed canaries and baselines only.
+        {
+          StringEquals: {
+            'aws:ResourceTag/bakehouse:managed': 'true',
+            'aws:ResourceTag/bakehouse:role': ['canary', 'baseline'],
           },
         },
       ]).toContainEqual(statement.Condition);
@@ -503,6 +510,8 @@ describe('IAM', () => {
     expect(conditions).toEqual(
       expect.arrayContaining([
         { StringEquals: { 'ec2:CreateAction': ['RunInstances', 'CreateImage'] } },
+        // The canary stage tags only the instances it launches (stacks/canary.ts).
+        { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
         { StringEquals: { 'aws:ResourceTag/bakehouse:managed': 'true' } },
       ]),
     );
