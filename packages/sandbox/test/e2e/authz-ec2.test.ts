@@ -186,6 +186,69 @@ describe('EC2 RunInstances authorization', () => {
   });
 });
 
+describe('EC2 RunInstances from a launch template', () => {
+  const fromTemplate = (document: PolicyDocument, name: string) => ec2As(name, document);
+  const templateWithout = async (name: string): Promise<string> =>
+    (
+      await admin.send(
+        new CreateLaunchTemplateCommand({
+          LaunchTemplateName: name,
+          LaunchTemplateData: { ImageId: AL2023_X86, InstanceType: 't3.micro' },
+        }),
+      )
+    ).LaunchTemplate?.LaunchTemplateId as string;
+  const launchAll: PolicyStatement = {
+    Effect: 'Allow',
+    Action: 'ec2:RunInstances',
+    Resource: [owned('instance/*'), owned('launch-template/*')],
+  };
+
+  it('authorizes a template without subnet or groups on the default subnet and group, as EC2 launches there', async () => {
+    // Prepare: the template names no network; the role may not use any subnet or group
+    const id = await templateWithout('no-network');
+    const withoutNetwork: PolicyStatement = {
+      ...LAUNCH_FROM,
+      Resource: [unowned('image/*'), owned('volume/*'), owned('network-interface/*')],
+    };
+    const ec2 = await fromTemplate(policy(launchAll, withoutNetwork), 'template-no-subnet');
+
+    // Act
+    const error = await failure(
+      ec2.send(
+        new RunInstancesCommand({
+          ImageId: AL2023_X86,
+          MinCount: 1,
+          MaxCount: 1,
+          LaunchTemplate: { LaunchTemplateId: id, Version: '$Default' },
+        }),
+      ),
+    );
+
+    // Assess
+    expect(error.name).toBe('UnauthorizedOperation');
+    expect((await decoded(error)).context.resource).toMatch(/:(subnet|security-group)\//);
+  });
+
+  it('allows that launch with the default subnet and group granted', async () => {
+    // Prepare
+    const id = await templateWithout('no-network-ok');
+    const ec2 = await fromTemplate(policy(launchAll, LAUNCH_FROM), 'template-with-subnet');
+
+    // Act
+    const reservation = await ec2.send(
+      new RunInstancesCommand({
+        ImageId: AL2023_X86,
+        MinCount: 1,
+        MaxCount: 1,
+        LaunchTemplate: { LaunchTemplateId: id },
+      }),
+    );
+
+    // Assess
+    expect(reservation.Instances?.[0]?.InstanceId).toMatch(/^i-/);
+  });
+});
+
 describe('EC2 CreateTags authorization', () => {
   /** The snapshot of a new image, tagged at creation with `snapshotTags`. */
   const snapshotOfNewImage = async (name: string, snapshotTags: Record<string, string>): Promise<string> => {

@@ -30,13 +30,15 @@ import { indexedList, indexedStructs, type QueryParams } from '../../protocol/qu
 import type { AuthzMapper, ServiceContext } from '../../service';
 import { imageTagsFor } from './images';
 import { DEFAULT_GROUP, DEFAULT_SUBNET, DEFAULT_VPC } from './instances';
-import { findByName } from './launch-templates';
+import { findByName, versionNumberOf } from './launch-templates';
 import {
   AMAZON_OWNER_ID,
   Ec2Table,
   type ImageRecord,
   type InstanceRecord,
   type LaunchTemplateRecord,
+  type LaunchTemplateVersionRecord,
+  launchTemplateVersionKey,
   type SnapshotRecord,
   type Tags,
 } from './model';
@@ -328,19 +330,59 @@ const profileArnOf = (ctx: ServiceContext, params: QueryParams): string | undefi
 
 const RUN_INSTANCES_TAGGABLE: readonly Ec2ResourceType[] = ['instance', 'volume', 'network-interface'];
 
+/** The subnet and security groups a launch template's version (default `$Default`) gives a launch. */
+const networkOfTemplate = (
+  ctx: ServiceContext,
+  template: LaunchTemplateRecord | undefined,
+  version: string | undefined,
+): { subnetId?: string; groupIds: string[] } => {
+  if (!template) return { groupIds: [] };
+  let data: Record<string, unknown> | undefined;
+  try {
+    data = ctx.store.get<LaunchTemplateVersionRecord>(
+      Ec2Table.LaunchTemplateVersions,
+      launchTemplateVersionKey(template.launchTemplateId, versionNumberOf(template, version)),
+    )?.data;
+  } catch {
+    data = undefined; // a malformed version is the launch's error, not authorization's
+  }
+  const texts = (value: unknown): string[] =>
+    Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+  const nic = (Array.isArray(data?.networkInterfaces) ? data.networkInterfaces[0] : undefined) as
+    | Record<string, unknown>
+    | undefined;
+  const subnetId = typeof nic?.subnetId === 'string' ? nic.subnetId : undefined;
+  const groupIds = [...texts(data?.securityGroupIds), ...texts(nic?.groups)];
+  return { ...(subnetId === undefined ? {} : { subnetId }), groupIds };
+};
+
 const runInstances: Mapper = (params, ctx) => {
   const specs = tagSpecs(params);
   const template = templateOf(ctx, params, 'LaunchTemplate.');
   const fromTemplate: ContextKeys =
     template === undefined ? {} : { 'ec2:LaunchTemplate': arnOf(ctx, 'launch-template', template.id) };
+  const fromData = networkOfTemplate(ctx, template?.template, params.get('LaunchTemplate.Version'));
   const subnetId =
-    params.get('SubnetId') ?? params.get('NetworkInterface.1.SubnetId') ?? (template ? undefined : DEFAULT_SUBNET);
+    params.get('SubnetId') ??
+    params.get('NetworkInterface.1.SubnetId') ??
+    fromData.subnetId ??
+    (template && !template.template ? undefined : DEFAULT_SUBNET);
   const groupIds = [
     ...indexedList(params, 'SecurityGroupId'),
     ...indexedList(params, 'NetworkInterface.1.SecurityGroupId'),
   ];
-  // Without a subnet or groups (or a template giving them) EC2 uses the default VPC's subnet and group.
-  const groups = groupIds.length > 0 || template ? groupIds : [DEFAULT_GROUP];
+  // Without a subnet or groups, from the request or from the template's version, EC2 launches in
+  // the default VPC's default subnet with its default group ("If you don't specify a subnet ID, we
+  // choose a default subnet from your default VPC", RunInstances, Amazon EC2 API Reference), and
+  // the request is authorized on those (an unknown template leaves both to the launch's failure).
+  const groups =
+    groupIds.length > 0
+      ? groupIds
+      : fromData.groupIds.length > 0
+        ? fromData.groupIds
+        : template && !template.template
+          ? []
+          : [DEFAULT_GROUP];
   const vpc = { 'ec2:Vpc': arnOf(ctx, 'vpc', DEFAULT_VPC) };
   const profileArn = profileArnOf(ctx, params);
   const keyName = params.get('KeyName');
