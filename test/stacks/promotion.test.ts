@@ -196,7 +196,12 @@ describe('least privilege', () => {
     const promote = statement(PromotionFunction.Promote, 'TagManagedImages');
     const revoke = statement(PromotionFunction.Revoke, 'TagManagedImages');
     const disable = statement(PromotionFunction.Revoke, 'DisableManagedImages');
-    const channelKeys = ['bakehouse:channel:dev', 'bakehouse:channel:gold', 'bakehouse:channel:stable'];
+    const channelKeys = [
+      'bakehouse:channel:dev',
+      'bakehouse:channel:gold',
+      'bakehouse:channel:prod',
+      'bakehouse:channel:stable',
+    ];
 
     // Assess
     expect(asList(promote.Action)).toEqual(['ec2:CreateTags']);

@@ -1,0 +1,275 @@
+/**
+ * The canary stage end to end (issue 16), in the sandbox provisioned from the stacks and driven
+ * only through AWS clients and the control endpoint: al2023-web's `prod` channel (promoteOn
+ * canary, bakehouse.config.ts) against the example web group. Real bakes make the images; the
+ * sandbox's instances report CPU, latency and error rate per minute, and a metric profile makes
+ * one image's instances report a regression.
+ *
+ * Each canary must leave no canary or baseline instance behind, whatever its end.
+ */
+import {
+  AutoScalingClient,
+  DescribeAutoScalingGroupsCommand,
+  UpdateAutoScalingGroupCommand,
+} from '@aws-sdk/client-auto-scaling';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import type { ProvisionReport } from '@bakehouse/sandbox';
+import type { TestSandbox } from '@bakehouse/sandbox/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LoggedEvent } from '../../dev/start/render';
+import { bakeIdFor } from '../../functions/commons/bake-id';
+import { type CanaryJudged, type CanaryStarted, DetailType } from '../../functions/commons/events';
+import {
+  connectSlackAndLaunchTemplate,
+  createExampleWebGroup,
+  EXAMPLE_WEB_GROUP,
+  startProvisionedSandbox,
+  eventWhere as waitForEvent,
+} from './support/stack';
+
+const BUS = 'bakehouse-dev';
+const FAMILY = 'al2023-web';
+const CHANNEL = 'prod';
+
+let sandbox: TestSandbox;
+let report: ProvisionReport;
+let ec2: EC2Client;
+let events: EventBridgeClient;
+let ssm: SSMClient;
+let autoscaling: AutoScalingClient;
+let sfn: SFNClient;
+
+const eventWhere = (description: string, matches: (entry: LoggedEvent) => boolean, timeoutMs = 60_000) =>
+  waitForEvent(sandbox, description, matches, timeoutMs);
+
+const put = async (detailType: string, detail: Record<string, unknown>): Promise<void> => {
+  const sent = await events.send(
+    new PutEventsCommand({
+      Entries: [{ EventBusName: BUS, Source: 'cli', DetailType: detailType, Detail: JSON.stringify(detail) }],
+    }),
+  );
+  expect(sent.FailedEntryCount).toBe(0);
+};
+
+let requests = 0;
+/** Requests a bake and waits for its AMI Baked; returns the AMI id. */
+const bake = async (family: string): Promise<string> => {
+  requests += 1;
+  const idempotencyKey = `canary-${requests}`;
+  await put(DetailType.BakeRequested, { family, requestedBy: 'team-web', idempotencyKey, force: true });
+  const bakeId = bakeIdFor(family, idempotencyKey);
+  const outcome = await eventWhere(
+    `the outcome of ${bakeId}`,
+    (e) =>
+      [DetailType.AmiBaked, DetailType.BakeFailed, DetailType.BakeSkipped].includes(
+        e.event['detail-type'] as 'AMI Baked',
+      ) && e.event.detail.bakeId === bakeId,
+  );
+  expect(outcome.event['detail-type'], JSON.stringify(outcome.event.detail)).toBe(DetailType.AmiBaked);
+  return String(outcome.event.detail.amiId);
+};
+
+const judged = async (amiId: string): Promise<CanaryJudged> =>
+  (
+    await eventWhere(
+      `the canary of ${amiId}`,
+      (e) => e.event['detail-type'] === DetailType.CanaryJudged && e.event.detail.amiId === amiId,
+    )
+  ).event.detail as unknown as CanaryJudged;
+
+const started = async (amiId: string): Promise<CanaryStarted> =>
+  (
+    await eventWhere(
+      `the canary of ${amiId} starting`,
+      (e) => e.event['detail-type'] === DetailType.CanaryStarted && e.event.detail.amiId === amiId,
+    )
+  ).event.detail as unknown as CanaryStarted;
+
+const promotedTo = (amiId: string) =>
+  eventWhere(
+    `${CHANNEL} promoted to ${amiId}`,
+    (e) =>
+      e.event['detail-type'] === DetailType.AmiPromoted &&
+      e.event.detail.amiId === amiId &&
+      e.event.detail.channel === CHANNEL,
+  );
+
+const prod = async (): Promise<string | undefined> =>
+  ssm
+    .send(new GetParameterCommand({ Name: `/bakehouse/${FAMILY}/${CHANNEL}` }))
+    .then((r) => r.Parameter?.Value)
+    .catch((error: Error) => {
+      if (error.name === 'ParameterNotFound') return undefined;
+      throw error;
+    });
+
+/** Canary and baseline instances that are not terminated (or shutting down). */
+const pairsLeft = async (): Promise<string[]> => {
+  const { Reservations: reservations = [] } = await ec2.send(
+    new DescribeInstancesCommand({
+      Filters: [
+        { Name: 'tag:bakehouse:role', Values: ['canary', 'baseline'] },
+        { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
+      ],
+    }),
+  );
+  return reservations.flatMap((r) => r.Instances ?? []).map((i) => i.InstanceId as string);
+};
+
+const groupMembers = async (): Promise<string[]> => {
+  const { AutoScalingGroups: [group] = [] } = await autoscaling.send(
+    new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [EXAMPLE_WEB_GROUP] }),
+  );
+  return (group?.Instances ?? []).map((i) => i.InstanceId as string);
+};
+
+const slackTexts = async (): Promise<string> =>
+  JSON.stringify((await sandbox.control('GET', '/_sandbox/slack/messages')).body);
+
+let firstWeb: string;
+
+beforeAll(async () => {
+  ({ sandbox, report } = await startProvisionedSandbox(1200));
+  ec2 = new EC2Client(sandbox.clientConfig);
+  events = new EventBridgeClient(sandbox.clientConfig);
+  ssm = new SSMClient(sandbox.clientConfig);
+  autoscaling = new AutoScalingClient(sandbox.clientConfig);
+  sfn = new SFNClient(sandbox.clientConfig);
+  await connectSlackAndLaunchTemplate(sandbox, report);
+  await createExampleWebGroup(autoscaling);
+  // al2023-web is built on al2023-base's stable channel: bake the base and wait for stable.
+  const base = await bake('al2023-base');
+  await eventWhere(
+    'al2023-base promoted to stable',
+    (e) =>
+      e.event['detail-type'] === DetailType.AmiPromoted &&
+      e.event.detail.amiId === base &&
+      e.event.detail.channel === 'stable',
+  );
+  firstWeb = await bake(FAMILY);
+}, 180_000);
+
+afterAll(async () => {
+  for (const client of [ec2, events, ssm, autoscaling, sfn]) client?.destroy();
+  await sandbox?.stop();
+});
+
+describe('the canary stage', () => {
+  it('skips the first image, which has no baseline, and launches nothing', async () => {
+    // Act
+    const first = await judged(firstWeb);
+
+    // Assess
+    expect(first).toMatchObject({ verdict: 'skipped', channel: CHANNEL, baselineAmiId: null, score: null });
+    expect(first.reason).toMatch(/prod/);
+    expect(await prod()).toBeUndefined();
+    expect(await pairsLeft()).toEqual([]);
+  });
+
+  it('promotes prod when the new image holds up against the current one', async () => {
+    // Prepare: an operator seeds prod with the first image
+    await put(DetailType.PromoteRequested, {
+      version: '1.0',
+      family: FAMILY,
+      channel: CHANNEL,
+      amiId: firstWeb,
+      reason: 'seed prod',
+      requestedBy: 'cli:test',
+    });
+    await promotedTo(firstWeb);
+
+    // Act
+    const healthy = await bake(FAMILY);
+    const start = await started(healthy);
+    const membersDuring = await groupMembers();
+    const result = await judged(healthy);
+    const promotion = await promotedTo(healthy);
+
+    // Assess
+    expect(start).toMatchObject({ baselineAmiId: firstWeb, autoScalingGroup: EXAMPLE_WEB_GROUP, pairs: 2 });
+    expect(start.instances.baseline).toHaveLength(2);
+    expect(start.instances.canary).toHaveLength(2);
+    expect(membersDuring.length).toBeGreaterThan(0);
+    expect(result.verdict, result.reason).toBe('pass');
+    expect(result.score).toBeGreaterThanOrEqual(75);
+    expect(result.metrics.map((m) => m.name).sort()).toEqual(['cpu', 'errors', 'latency']);
+    for (const metric of result.metrics) {
+      expect(metric.baselineCount).toBeGreaterThan(0);
+      expect(metric.canaryCount).toBeGreaterThan(0);
+    }
+    expect(promotion.event.detail.cause).toBe('canary');
+    expect(await prod()).toBe(healthy);
+    expect(await pairsLeft()).toEqual([]);
+    expect(await groupMembers()).toEqual([]);
+    expect(result.cleanup).toMatchObject({ errors: [], instancesTerminated: 4 });
+  }, 120_000);
+
+  it('fails an image whose instances are 50 % slower, names latency, and leaves prod', async () => {
+    // Prepare
+    const before = await prod();
+
+    // Act: the profile is set as soon as the image exists, before any judgement reads metrics
+    const slower = await bake(FAMILY);
+    await sandbox.control('POST', '/_sandbox/metrics/profiles', { imageId: slower, metric: 'Latency', factor: 1.5 });
+    const result = await judged(slower);
+    await sandbox.control('DELETE', '/_sandbox/metrics/profiles');
+
+    // Assess
+    expect(result.verdict, result.reason).toBe('fail');
+    expect(result.score).toBe(0);
+    expect(result.failedCritical).toContain('latency');
+    const latency = result.metrics.find((m) => m.name === 'latency');
+    expect(latency?.classification).toBe('High');
+    expect(latency?.change).toBeGreaterThan(1.3);
+    expect(await prod()).toBe(before);
+    expect(await pairsLeft()).toEqual([]);
+    expect(await groupMembers()).toEqual([]);
+    const slack = await slackTexts();
+    expect(slack).toContain(slower);
+    expect(slack).toMatch(/latency/);
+  }, 120_000);
+
+  it('stops an aborted canary and terminates its pairs', async () => {
+    // Prepare
+    const before = await prod();
+    const image = await bake(FAMILY);
+    const start = await started(image);
+
+    // Act: the clock stands still while the operator aborts, so the warm-up cannot end first
+    await sandbox.control('POST', '/_sandbox/clock', { speed: 0 });
+    try {
+      await sfn.send(new StopExecutionCommand({ executionArn: start.executionArn, cause: 'operator: test abort' }));
+    } finally {
+      await sandbox.control('POST', '/_sandbox/clock', { speed: 1200 });
+    }
+    const result = await judged(image);
+
+    // Assess
+    expect(result.verdict, result.reason).toBe('aborted');
+    expect(await prod()).toBe(before);
+    expect(await pairsLeft()).toEqual([]);
+    expect(await groupMembers()).toEqual([]);
+  }, 120_000);
+
+  it('ends with an error and terminates the pairs it launched when they cannot join the group', async () => {
+    // Prepare: the group's team capped it at one instance, fewer than the canary's four
+    const before = await prod();
+    await autoscaling.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: EXAMPLE_WEB_GROUP, MaxSize: 1 }));
+
+    // Act
+    const image = await bake(FAMILY);
+    const result = await judged(image);
+    await autoscaling.send(new UpdateAutoScalingGroupCommand({ AutoScalingGroupName: EXAMPLE_WEB_GROUP, MaxSize: 10 }));
+
+    // Assess
+    expect(result.verdict).toBe('error');
+    expect(result.reason).toMatch(/max size/i);
+    expect(result.cleanup).toMatchObject({ errors: [], instancesTerminated: 4 });
+    expect(await prod()).toBe(before);
+    expect(await pairsLeft()).toEqual([]);
+    expect(await groupMembers()).toEqual([]);
+  }, 120_000);
+});
