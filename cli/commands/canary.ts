@@ -163,6 +163,17 @@ const newestOfFamily = async (
   return undefined;
 };
 
+/**
+ * The verdict its `Canary Judged` carried: a finished execution's from its PublishCanaryJudged
+ * output; an ABORTED one was published `aborted` by cleanupStopped; every other end (the machine's
+ * own CanaryFailed after CleanupAfterError, TIMED_OUT, another failure) was published `error`.
+ */
+const verdictOf = (status: string, finish: Record<string, unknown> | undefined): string | null => {
+  if (status === 'RUNNING' || status === 'PENDING_REDRIVE') return null;
+  if (status === 'SUCCEEDED') return str(finish?.verdict);
+  return status === 'ABORTED' ? 'aborted' : 'error';
+};
+
 /** What the execution and its history say about the canary. */
 export const summarizeCanary = (
   execution: DescribeExecutionCommandOutput,
@@ -195,7 +206,7 @@ export const summarizeCanary = (
     family,
     channel: str(run?.channel),
     status,
-    verdict: str(finish?.verdict) ?? (status === 'ABORTED' ? 'aborted' : null),
+    verdict: verdictOf(status, finish),
     amiId: str(run?.amiId) ?? str(detail.amiId),
     baselineAmiId: str(run?.baselineAmiId),
     bakeId: str(run?.bakeId) ?? str(detail.bakeId),

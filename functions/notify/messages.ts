@@ -516,7 +516,7 @@ const canaryLine = (canary: NonNullable<BakeView['canary']>): string =>
 
 export const canaryStartedReply = (detail: CanaryStarted): SlackMessage =>
   fitToSlack({
-    text: `${detail.family}: canary of ${detail.amiId} started against ${detail.baselineAmiId} (${detail.pairs} pairs)`,
+    text: `${detail.family}: Canary started for ${detail.amiId} against ${detail.baselineAmiId} (${detail.pairs} pairs)`,
     blocks: [
       section(
         `:hatching_chick: *Canary started* for channel ${code(detail.channel)}: ${detail.pairs} pair(s) in ${code(detail.autoScalingGroup)}, baseline ${code(detail.baselineAmiId)} vs canary ${code(detail.amiId)}; warm-up ${detail.warmupMinutes} min, then ${detail.analysisMinutes} min judged every ${detail.intervalMinutes} min.`,
@@ -564,7 +564,7 @@ export const scorecardTable = (metrics: readonly CanaryMetricResult[]): string =
 
 export const canaryJudgedReply = (detail: CanaryJudged): SlackMessage => {
   const emoji = VERDICT_EMOJI[detail.verdict] ?? '';
-  const text = `${detail.family}: canary ${detail.verdict}${detail.score !== null ? ` (score ${detail.score})` : ''} for ${detail.amiId}`;
+  const text = `${detail.family}: Canary ${detail.verdict}${detail.score !== null ? ` (score ${detail.score})` : ''} for ${detail.amiId}`;
   const headline = `${emoji} *Canary ${detail.verdict}*${detail.score !== null ? `, score ${detail.score}/100` : ''} on ${code(detail.amiId)}${detail.baselineAmiId ? ` vs baseline ${code(detail.baselineAmiId)}` : ''}: ${escapeMrkdwn(detail.reason)}`;
   if (detail.verdict === 'skipped') return fitToSlack({ text, blocks: [section(headline)] });
   const blocks: KnownBlock[] = [section(headline)];

@@ -246,6 +246,30 @@ describe('bakehouse canary <family>', () => {
     expect(out).toMatch(/cpu\s+35\.2\s+36\s+\+2\.3%\s+0\.410\s+Pass/);
   });
 
+  it('shows a canary that failed or timed out with verdict error and the cause', async () => {
+    // Prepare
+    listing(
+      execution('c-web', 'al2023-web', 'FAILED', '2026-12-05T08:00:00Z', {
+        error: 'CanaryFailed',
+        cause: 'The canary failed; its Canary Judged (verdict error) names the reason.',
+      }),
+    );
+
+    // Act
+    const { code, out } = await cli(['canary', 'al2023-web', '--json']);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(JSON.parse(out)).toMatchObject({
+      canary: {
+        status: 'FAILED',
+        verdict: 'error',
+        cause: 'The canary failed; its Canary Judged (verdict error) names the reason.',
+        scorecard: null,
+      },
+    });
+  });
+
   it('names the fix when the family has no canary channel', async () => {
     // Act
     const { code, err } = await cli(['canary', 'al2023-base']);

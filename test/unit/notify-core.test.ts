@@ -153,8 +153,8 @@ describe('canaries', () => {
     expect(replies.map((r) => r.text)).toEqual([
       expect.stringContaining('started'),
       expect.stringContaining('passed its tests'),
-      expect.stringContaining('canary of ami-0a1b2c3d4e5f60718 started'),
-      expect.stringContaining('canary pass'),
+      expect.stringContaining('Canary started for ami-0a1b2c3d4e5f60718'),
+      expect.stringContaining('Canary pass'),
     ]);
     expect(stateOf().state).toMatchObject({ status: 'tested', canary: { verdict: 'pass', score: 92 } });
     expect(slack.updates.at(-1)?.text).toContain('tested');
@@ -185,7 +185,7 @@ describe('canaries', () => {
 
     // Assess
     expect(again.outcome).toBe('duplicate');
-    expect(slack.posts.filter((p) => p.text.includes('canary fail'))).toHaveLength(1);
+    expect(slack.posts.filter((p) => p.text.includes('Canary fail'))).toHaveLength(1);
   });
 });
 

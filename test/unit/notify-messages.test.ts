@@ -318,7 +318,7 @@ describe('canaries', () => {
     const text = JSON.stringify(message.blocks);
 
     // Assess
-    expect(message.text).toBe(`al2023-base: canary of ${AMI} started against ${PREVIOUS_AMI} (2 pairs)`);
+    expect(message.text).toBe(`al2023-base: Canary started for ${AMI} against ${PREVIOUS_AMI} (2 pairs)`);
     expect(text).toContain('2 pair(s)');
     expect(text).toContain('`web-prod`');
     expect(text).toContain(`baseline \`${PREVIOUS_AMI}\``);
@@ -336,7 +336,7 @@ describe('canaries', () => {
       .find((t) => t.startsWith('```'));
 
     // Assess
-    expect(message.text).toBe(`al2023-base: canary fail (score 0) for ${AMI}`);
+    expect(message.text).toBe(`al2023-base: Canary fail (score 0) for ${AMI}`);
     expect(table?.split('\n')).toEqual([
       '```metric     baseline  canary  change  p-value  class',
       'cpu        35.2      36.04   +2.4%   0.413    Pass',
