@@ -498,6 +498,26 @@ export const notify = async (event: unknown, deps: NotifyDeps): Promise<NotifyRe
     const writeState = async (state: NotifyState): Promise<void> => {
       version = await deps.store.write(stateKey, state, version);
     };
+    /**
+     * The write after a message went out. If another notification of the key wrote first (this
+     * one's lock lease ran out while Slack answered), what was posted stays posted: its event id is
+     * added to what that one wrote, not thrown away with an error whose retry would post it again.
+     */
+    const recordPosted = async (state: NotifyState): Promise<void> => {
+      try {
+        await writeState(state);
+      } catch (error) {
+        if (errorNameOf(error) !== 'NotifierBusyError') throw error;
+        const latest = await deps.store.read(stateKey);
+        if (!latest.state) throw error;
+        deps.logger.warn('the Slack state changed while this notification posted; its event is added to it', {
+          key: plan.key,
+          eventId: parsed.id,
+        });
+        version = latest.version;
+        await writeState({ ...latest.state, seen: [...latest.state.seen, parsed.id].slice(-SEEN_EVENTS) });
+      }
+    };
     if (before?.seen.includes(parsed.id) || (plan.once && before)) {
       deps.logger.info('event already notified', { key: plan.key, eventId: parsed.id });
       return { outcome: 'duplicate', key: plan.key, channel: before.channel, ts: before.ts, messages: 0 };
@@ -510,7 +530,7 @@ export const notify = async (event: unknown, deps: NotifyDeps): Promise<NotifyRe
       const message = plan.message as SlackMessage;
       const posted = await slack.post({ channel, ...message });
       sent += 1;
-      await writeState({
+      await recordPosted({
         channel: posted.channel,
         ts: posted.ts ?? null,
         seen,
@@ -532,7 +552,7 @@ export const notify = async (event: unknown, deps: NotifyDeps): Promise<NotifyRe
     if (slack.mode === 'webhook') {
       const posted = await slack.post({ channel, ...combined(parent, plan.message) });
       sent += 1;
-      await writeState({ channel: posted.channel, ts: null, seen, state: view });
+      await recordPosted({ channel: posted.channel, ts: null, seen, state: view });
       return { outcome: 'sent', key: plan.key, channel: posted.channel, ts: null, messages: sent };
     }
 
@@ -552,7 +572,7 @@ export const notify = async (event: unknown, deps: NotifyDeps): Promise<NotifyRe
       await slack.post({ channel: parentChannel, threadTs: ts, ...plan.message });
       sent += 1;
     }
-    await writeState({ channel: parentChannel, ts, seen, state: view });
+    await recordPosted({ channel: parentChannel, ts, seen, state: view });
     return { outcome: 'sent', key: plan.key, channel: parentChannel, ts, messages: sent };
   } catch (error) {
     if (errorNameOf(error) === 'SlackDeliveryError') {

@@ -126,8 +126,31 @@ const groupMembers = async (): Promise<string[]> => {
   return (group?.Instances ?? []).map((i) => i.InstanceId as string);
 };
 
-const slackTexts = async (): Promise<string> =>
-  JSON.stringify((await sandbox.control('GET', '/_sandbox/slack/messages')).body);
+interface SlackCall {
+  readonly method: string;
+  readonly accepted: boolean;
+  readonly payload?: Record<string, unknown>;
+}
+
+const slackCalls = async (): Promise<SlackCall[]> => {
+  const { body } = await sandbox.control('GET', '/_sandbox/slack/messages');
+  return Array.isArray(body) ? (body as SlackCall[]) : ((body as { messages?: SlackCall[] }).messages ?? []);
+};
+
+const slackTexts = async (): Promise<string> => JSON.stringify(await slackCalls());
+
+/** Accepted thread replies whose text or blocks name `amiId` and say `what`. */
+const repliesAbout = async (amiId: string, what: string): Promise<number> =>
+  (await slackCalls()).filter((call) => {
+    const content = JSON.stringify(call.payload ?? {});
+    return (
+      call.accepted &&
+      call.method === 'chat.postMessage' &&
+      typeof call.payload?.thread_ts === 'string' &&
+      content.includes(what) &&
+      content.includes(amiId)
+    );
+  }).length;
 
 let firstWeb: string;
 
@@ -230,6 +253,9 @@ describe('the canary stage', () => {
     const slack = await slackTexts();
     expect(slack).toContain(slower);
     expect(slack).toMatch(/latency/);
+    // Each outcome once in the bake's thread, however the events and invocations interleave
+    expect(await repliesAbout(slower, 'Canary started')).toBe(1);
+    expect(await repliesAbout(slower, 'Canary fail')).toBe(1);
   }, 120_000);
 
   it('stops an aborted canary and terminates its pairs', async () => {

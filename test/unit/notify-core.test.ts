@@ -220,6 +220,44 @@ describe('redelivery', () => {
     expect(stateOf().seen[0]).toBe('evt-5');
   });
 
+  it('records a reply it posted even when another invocation wrote the state meanwhile, so a retry posts nothing again', async () => {
+    // Prepare: the parent exists; while Slack takes the next reply, another notification of the
+    // bake (whose lock lease ran out on this one) writes the state
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+    await notify(events.started(), d);
+    const post = slack.post;
+    let intruded = false;
+    const intruding: SlackPort = {
+      ...slack,
+      post: async (message) => {
+        const posted = await post(message);
+        if (!intruded && message.threadTs) {
+          intruded = true;
+          const { state, version } = await store.read(BAKE_ID);
+          await store.write(
+            BAKE_ID,
+            { ...(state as NotifyState), seen: [...(state as NotifyState).seen, 'evt-other'] },
+            version,
+          );
+        }
+        return posted;
+      },
+    };
+    const baked = events.baked();
+
+    // Act
+    const first = await notify(baked, { ...d, slack: async () => intruding });
+    const replies = slack.posts.filter((p) => p.threadTs).length;
+    const again = await notify(structuredClone(baked), d);
+
+    // Assess
+    expect(first.outcome).toBe('sent');
+    expect(again.outcome).toBe('duplicate');
+    expect(slack.posts.filter((p) => p.threadTs)).toHaveLength(replies);
+    expect(stateOf().seen).toEqual(expect.arrayContaining(['evt-other', baked.id]));
+  });
+
   it('waits for another invocation of the same bake, then posts no second parent', async () => {
     // Prepare
     const slack = fakeSlack();
