@@ -6,7 +6,12 @@
  * 3. the same request again: skipped, nothing changed;
  * 4. a bake whose patch step fails (an injected Run Command fault): `Bake Failed` naming the
  *    step, and no builder instance left behind; then the failed-bake alarm goes into ALARM (its
- *    event emitted as CloudWatch would: alarms are not emulated) and Slack shows it.
+ *    event emitted as CloudWatch would: alarms are not emulated) and Slack shows it;
+ * 5. the canary: the canary channel is seeded with the first image (its canary has no baseline
+ *    and is skipped), then one new image holds up against it (pass: the channel moves) and one
+ *    whose instances report a regressed metric (a sandbox metric profile) does not (fail: the
+ *    channel stays), each with its scorecard and no canary or baseline instance left;
+ * 6. a month later, the janitor.
  *
  * Each scenario states what it expects; the run ends with a summary and fails when any
  * expectation did not hold.
@@ -23,6 +28,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { bakeIdFor } from '../../functions/commons/bake-id';
 import { bakeReportOf } from '../../functions/commons/documents';
+import type { CanaryJudged } from '../../functions/commons/events';
 import { DetailType } from '../../functions/commons/events';
 import type { EmittedServiceEvent } from './alarm';
 import type { LoggedEvent } from './render';
@@ -70,6 +76,19 @@ export interface LifecycleOptions {
   readonly failedBakeAlarm?: {
     readonly name: string;
     readonly event: (time: Date, reason: string) => EmittedServiceEvent;
+  };
+  /**
+   * A family's canary channel (promoteOn canary) among the requested families: after its first
+   * bake it is seeded, then judged twice, once with `metricName` regressed by `factor`.
+   */
+  readonly canary?: {
+    readonly family: string;
+    readonly channel: string;
+    /** The CloudWatch metric name the regression profile multiplies (a critical metric's). */
+    readonly metricName: string;
+    /** The scorecard's name of that metric. */
+    readonly metricLabel: string;
+    readonly factor: number;
   };
 }
 
@@ -200,6 +219,160 @@ export const runLifecycle = async (options: LifecycleOptions): Promise<Outcome[]
       ok: type === DetailType.AmiBaked,
       detail,
     });
+  };
+
+  /** The Canary Judged of the canary of `amiId`. */
+  const canaryOf = (amiId: string): Promise<LoggedEvent> =>
+    watcher.waitFor(
+      `the canary of ${amiId}`,
+      (entry) => entry.event['detail-type'] === DetailType.CanaryJudged && entry.event.detail.amiId === amiId,
+      timeout,
+    );
+
+  /** The AMI Promoted that moved `channel` to `amiId`, or undefined when none came in time. */
+  const promotedTo = (channel: string, amiId: string, wait = timeout): Promise<LoggedEvent | undefined> =>
+    watcher
+      .waitFor(
+        `${channel} promoted to ${amiId}`,
+        (entry) =>
+          entry.event['detail-type'] === DetailType.AmiPromoted &&
+          entry.event.detail.amiId === amiId &&
+          entry.event.detail.channel === channel,
+        wait,
+      )
+      .catch(() => undefined);
+
+  /** The image a requested bake of `family` made, from its AMI Baked. */
+  const bakedImage = async (family: string, bakeId: string): Promise<string | undefined> => {
+    const entry = await outcomeOf(family, bakeId);
+    return entry.event['detail-type'] === DetailType.AmiBaked ? String(entry.event.detail.amiId) : undefined;
+  };
+
+  /** Canary and baseline instances not yet terminated. */
+  const pairsLeft = async (): Promise<number> => {
+    const { Reservations: reservations = [] } = await ec2.send(
+      new DescribeInstancesCommand({
+        Filters: [
+          { Name: 'tag:bakehouse:role', Values: ['canary', 'baseline'] },
+          { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
+        ],
+      }),
+    );
+    return reservations.flatMap((r) => r.Instances ?? []).length;
+  };
+
+  const printScorecard = (judged: CanaryJudged): void => {
+    const number = (n: number | null, digits = 2) => (n === null ? '-' : n.toFixed(digits));
+    options.print(
+      `canary ${judged.canaryId}: ${judged.verdict}${judged.score === null ? '' : ` (score ${Math.round(judged.score)})`}: ${judged.reason}`,
+    );
+    for (const m of judged.metrics) {
+      const change = m.change === null ? '-' : `${m.change >= 1 ? '+' : ''}${((m.change - 1) * 100).toFixed(1)} %`;
+      options.print(
+        `       ${m.name.padEnd(10)} baseline ${number(m.baselineMedian).padStart(8)}  canary ${number(m.canaryMedian).padStart(8)}  ${change.padStart(9)}  p ${number(m.pValue, 4)}  ${m.classification}${m.critical ? ' (critical)' : ''}`,
+      );
+    }
+  };
+
+  const canaryScenarios = async (canary: NonNullable<LifecycleOptions['canary']>): Promise<void> => {
+    const { family, channel } = canary;
+    const parameter = `${options.parameterPrefix}/${family}/${channel}`;
+    const channelImage = () =>
+      ssm
+        .send(new GetParameterCommand({ Name: parameter }))
+        .then((r) => r.Parameter?.Value)
+        .catch(() => undefined);
+    options.print(
+      `\n== 5. Canary: ${family}'s ${channel} moves only when a new image holds up against the current one`,
+    );
+
+    // The first image has nothing to compare with: its canary is skipped, and an operator seeds the channel.
+    const first = /^ami-[0-9a-f]+/.exec(
+      outcomes.find((o) => o.family === family && o.scenario === 'requested' && o.ok)?.detail ?? '',
+    )?.[0];
+    if (!first) {
+      outcomes.push({
+        scenario: 'canary',
+        family,
+        expected: 'a first image to seed the channel with',
+        actual: 'no image',
+        ok: false,
+        detail: `the requested ${family} bake did not end with AMI Baked`,
+      });
+      return;
+    }
+    const skipped = (await canaryOf(first)).event.detail as unknown as CanaryJudged;
+    options.print(`canary of the first image: ${skipped.verdict} (${skipped.reason})`);
+    await events.send(
+      new PutEventsCommand({
+        Entries: [
+          {
+            EventBusName: options.busName,
+            Source: 'cli',
+            DetailType: DetailType.PromoteRequested,
+            Detail: JSON.stringify({
+              version: '1.0',
+              family,
+              channel,
+              amiId: first,
+              reason: 'npm start: the canary channel starts on the first image',
+              requestedBy: 'cli:npm-start',
+            }),
+          },
+        ],
+      }),
+    );
+    options.print(`put    Promote Requested ${family} ${channel} → ${first}`);
+    await promotedTo(channel, first);
+
+    // A healthy image: the pairs report alike, the canary passes and Promote moves the channel.
+    const healthy = await bakedImage(family, await request(family, { force: true }));
+    const passed = healthy ? ((await canaryOf(healthy)).event.detail as unknown as CanaryJudged) : undefined;
+    const promoted = healthy ? await promotedTo(channel, healthy) : undefined;
+    if (passed) printScorecard(passed);
+    outcomes.push({
+      scenario: 'canary pass',
+      family,
+      expected: `Canary Judged pass, ${channel} moved (canary)`,
+      actual: passed
+        ? `Canary Judged ${passed.verdict}${promoted ? `, ${channel} moved (${String(promoted.event.detail.cause)})` : `, ${channel} not moved`}`
+        : 'no image baked',
+      ok: passed?.verdict === 'pass' && promoted?.event.detail.cause === 'canary' && (await pairsLeft()) === 0,
+      detail: `${parameter} → ${(await channelImage()) ?? 'unset'}; score ${passed?.score ?? '-'}; ${await pairsLeft()} canary instance(s) left`,
+    });
+
+    // A regressed image: its instances report the metric × factor (the sandbox's metric profile,
+    // set as soon as the image exists, long before the first judgement reads the metrics).
+    const bakeId = await request(family, { force: true });
+    const regressed = await bakedImage(family, bakeId);
+    if (regressed) {
+      await control(options.endpoint, 'POST', '/_sandbox/metrics/profiles', {
+        imageId: regressed,
+        metric: canary.metricName,
+        factor: canary.factor,
+      });
+      options.print(`profile ${regressed} reports ${canary.metricName} × ${canary.factor}`);
+    }
+    const failed = regressed ? ((await canaryOf(regressed)).event.detail as unknown as CanaryJudged) : undefined;
+    if (failed) printScorecard(failed);
+    const stayed = await channelImage();
+    const named = failed?.metrics.find((m) => m.name === canary.metricLabel);
+    outcomes.push({
+      scenario: 'canary fail',
+      family,
+      expected: `Canary Judged fail on ${canary.metricLabel}, ${channel} unchanged`,
+      actual: failed
+        ? `Canary Judged ${failed.verdict}, ${canary.metricLabel} ${named?.classification ?? 'not judged'}, ${channel} ${stayed === healthy ? 'unchanged' : `→ ${stayed}`}`
+        : 'no image baked',
+      ok:
+        failed?.verdict === 'fail' &&
+        named?.classification === 'High' &&
+        stayed === healthy &&
+        (await promotedTo(channel, regressed ?? '', 0)) === undefined &&
+        (await pairsLeft()) === 0,
+      detail: `${parameter} → ${stayed ?? 'unset'}; score ${failed?.score ?? '-'}; ${await pairsLeft()} canary instance(s) left`,
+    });
+    await control(options.endpoint, 'DELETE', '/_sandbox/metrics/profiles');
   };
 
   try {
@@ -356,8 +529,11 @@ export const runLifecycle = async (options: LifecycleOptions): Promise<Outcome[]
       });
     }
 
+    // 5. The canary channel: seeded with the first image, then one image passes and one fails.
+    if (options.canary) await canaryScenarios(options.canary);
+
     // The janitor: the clock moves on a month and the janitor runs (in the configured mode).
-    options.print('\n== 5. A month later: the janitor');
+    options.print(`\n== ${options.canary ? 6 : 5}. A month later: the janitor`);
     await control(options.endpoint, 'POST', '/_sandbox/clock', { advanceSeconds: 30 * 86_400 });
     const janitor = await lambda.send(
       new InvokeCommand({ FunctionName: options.janitorFunction, Payload: new TextEncoder().encode('{}') }),

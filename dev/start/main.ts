@@ -36,7 +36,7 @@ import {
 } from '@bakehouse/sandbox';
 import rawConfig from '../../bakehouse.config';
 import { Tag } from '../../functions/commons/bake-plan';
-import { loadConfig } from '../../functions/commons/families';
+import { canaryChannelOf, loadConfig } from '../../functions/commons/families';
 import { compileSchedule, isDue } from '../../functions/commons/schedule';
 import { synthesizeForSandbox } from '../synth';
 import { alarmStateChangeFor } from './alarm';
@@ -209,8 +209,9 @@ const main = async (): Promise<number> => {
     if (!first) throw new Error('no family has a schedule: nothing to bake on schedule');
     const scheduledNow = firings.filter((f) => f.atMs - first.atMs <= 2 * 3600_000).map((f) => f.family);
     const requested = firings.map((f) => f.family).filter((family) => !scheduledNow.includes(family));
+    // Channels that move on baked or tested; a canary channel moves after its canary (scenario 5).
     const automatic = (family: (typeof config.families)[number]) =>
-      family.channels.filter((c) => c.promoteOn !== 'manual');
+      family.channels.filter((c) => c.promoteOn === 'baked' || c.promoteOn === 'tested');
     const promotions = Object.fromEntries(
       config.families.map((family) => [
         family.name,
@@ -245,6 +246,36 @@ const main = async (): Promise<number> => {
       }
     }
 
+    // The canary: a requested family with a canary channel, and the Auto Scaling group its pairs
+    // join, as the team that runs it would have it (from its launch template, empty until then).
+    const canaryFamily = config.families.find(
+      (family) => canaryChannelOf(family) && [...requested, ...children].includes(family.name),
+    );
+    const canaryChannel = canaryFamily ? canaryChannelOf(canaryFamily) : undefined;
+    const regressedMetric = canaryChannel?.canary.metrics.find((m) => m.critical) ?? canaryChannel?.canary.metrics[0];
+    if (canaryFamily && canaryChannel) {
+      const group = canaryChannel.canary.autoScalingGroup;
+      const templates = Object.values(promotions).flatMap((channels) => channels.flatMap((c) => c.launchTemplates));
+      if (!templates.includes(group)) {
+        await sandbox.runtime.callAws('ec2', 'CreateLaunchTemplate', {
+          LaunchTemplateName: group,
+          LaunchTemplateData: {
+            ImageId: await sourceImage(sandbox, config, canaryFamily.name),
+            InstanceType: 'm7i.large',
+          },
+        });
+      }
+      await sandbox.runtime.callAws('autoscaling', 'CreateAutoScalingGroup', {
+        AutoScalingGroupName: group,
+        LaunchTemplate: { LaunchTemplateName: group, Version: '$Default' },
+        MinSize: 0,
+        MaxSize: 10,
+        DesiredCapacity: 0,
+        AvailabilityZones: [`${REGION}a`],
+      });
+      print(`Auto Scaling group ${group} created for ${canaryFamily.name}'s ${canaryChannel.channel} canary`);
+    }
+
     // The alarm a failed bake sets off, as the template declares it (dev/start/alarm.ts).
     const template = readAssemblyStack(assembly.assemblyDir, report.stack).template;
     const physicalIds = Object.fromEntries(report.created.map((r) => [r.logicalId, r.physicalId]));
@@ -264,6 +295,17 @@ const main = async (): Promise<number> => {
       janitorFunction: `bakehouse-${STAGE}-Janitor`,
       print,
       bakeTimeoutMs: bakeTimeoutSeconds * 1000,
+      ...(canaryFamily && canaryChannel && regressedMetric
+        ? {
+            canary: {
+              family: canaryFamily.name,
+              channel: canaryChannel.channel,
+              metricName: regressedMetric.metricName,
+              metricLabel: regressedMetric.name,
+              factor: 1.5,
+            },
+          }
+        : {}),
       failedBakeAlarm: {
         name: failedBakeAlarm,
         event: (time, reason) =>

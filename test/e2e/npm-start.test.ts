@@ -73,6 +73,11 @@ describe('npm start', () => {
       /ok +promoted stable al2023-base +AMI Promoted to stable \(tested\).*launch template bakehouse-example-web default v2/,
     );
     expect(output).toMatch(/ok +requested al2023-web +AMI Baked/);
+    // The canary: one image passes and moves prod, one 50 % slower fails on latency; both scorecards shown.
+    expect(output).toMatch(/ok +canary pass al2023-web +Canary Judged pass, prod moved \(canary\)/);
+    expect(output).toMatch(/ok +canary fail al2023-web +Canary Judged fail, latency High, prod unchanged/);
+    expect(output).toMatch(/ {7}latency +baseline +[\d.]+ +canary +[\d.]+ +\+\d+\.\d % +p [\d.]+ +High \(critical\)/);
+    expect(output).toMatch(/0 canary instance\(s\) left/);
     expect(output).toMatch(/ok +janitor \(dry run\) +completed/);
     // The failed bake's alarm (its state change emitted as CloudWatch would) reaches Slack through NotifyAlarms.
     expect(output).toMatch(
