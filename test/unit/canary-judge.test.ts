@@ -186,6 +186,23 @@ const doubled = baseline.map((v) => v * 2);
 const halved = baseline.map((v) => v / 2);
 const slightlyUp = baseline.map((v) => v * 1.05);
 
+describe('judgeMetric properties', () => {
+  const positive = fc.array(fc.integer({ min: 1, max: 1000 }), { minLength: 1, maxLength: 40 });
+  const mirror = { High: 'Low', Low: 'High', Pass: 'Pass', NoData: 'NoData' } as const;
+
+  it('mirrors High and Low when baseline and canary swap', () => {
+    fc.assert(
+      fc.property(positive, positive, fc.double({ min: 1, max: 3, noNaN: true }), (a, b, allowed) => {
+        const config = metric({ badDirection: 'either', allowedEffectSize: allowed });
+        const forward = judgeMetric(config, { baseline: a, canary: b });
+        const backward = judgeMetric(config, { baseline: b, canary: a });
+        expect(backward.classification).toBe(mirror[forward.classification]);
+        expect(backward.pValue).toBeCloseTo(forward.pValue as number, 12);
+      }),
+    );
+  });
+});
+
 describe('judgeMetric', () => {
   it('classifies a significant increase beyond the allowed effect as High', () => {
     const result = judgeMetric(metric(), { baseline, canary: doubled });
