@@ -8,6 +8,7 @@ import {
   AutoScalingClient,
   CreateAutoScalingGroupCommand,
   DescribeAutoScalingGroupsCommand,
+  DescribeAutoScalingInstancesCommand,
   DetachInstancesCommand,
   type DetachInstancesCommandInput,
   UpdateAutoScalingGroupCommand,
@@ -266,5 +267,25 @@ describe('DetachInstances', () => {
     // Assess
     expect(refused.name).toBe('AccessDenied');
     expect(await groupOf(group)).toEqual({ desired: 1, instances: [a] });
+  });
+});
+
+describe('DescribeAutoScalingInstances', () => {
+  it('names the group of each attached instance, ignores ids in no group, and pages by 50 at most', async () => {
+    // Prepare
+    const group = await newGroup();
+    const member = await runningInstance(sandbox, ec2);
+    const loose = await runningInstance(sandbox, ec2);
+    await autoscaling.send(new AttachInstancesCommand({ AutoScalingGroupName: group, InstanceIds: [member] }));
+
+    // Act
+    const described = await autoscaling.send(new DescribeAutoScalingInstancesCommand({ InstanceIds: [member, loose] }));
+    const tooMany = await failure(autoscaling.send(new DescribeAutoScalingInstancesCommand({ MaxRecords: 51 })));
+
+    // Assess
+    expect(described.AutoScalingInstances).toEqual([
+      expect.objectContaining({ InstanceId: member, AutoScalingGroupName: group, LifecycleState: 'InService' }),
+    ]);
+    expect(tooMany.name).toBe('ValidationError');
   });
 });

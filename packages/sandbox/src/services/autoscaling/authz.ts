@@ -2,7 +2,8 @@
  * Which resources and condition keys each Auto Scaling action authorizes (Service Authorization
  * Reference, "Actions, resources, and condition keys for Amazon EC2 Auto Scaling"). Actions not
  * listed are authorized as autoscaling:Action on * (DescribeAutoScalingGroups,
- * DescribeLaunchConfigurations, DescribeInstanceRefreshes: no resource types).
+ * DescribeAutoScalingInstances, DescribeLaunchConfigurations, DescribeInstanceRefreshes: no
+ * resource types).
  *
  * Groups are `autoScalingGroup:ID:autoScalingGroupName/NAME`, launch configurations
  * `launchConfiguration:ID:launchConfigurationName/NAME`: the ARN the sandbox stores, or, for one

@@ -66,15 +66,18 @@ export const lowerFirst = (text: string): string => text.charAt(0).toLowerCase()
 
 // ---------------------------------------------------------------- pagination
 
-export const readRecordsPage = (params: QueryParams): Page => {
+export const readRecordsPage = (
+  params: QueryParams,
+  limits: { readonly max: number; readonly default: number } = { max: MAX_RECORDS, default: DEFAULT_MAX_RECORDS },
+): Page => {
   const maxRecords = optionalInteger(params, 'MaxRecords', Number.NEGATIVE_INFINITY);
-  if (maxRecords !== undefined && (maxRecords < 1 || maxRecords > MAX_RECORDS)) {
-    throw validationError(`MaxRecords must be between 1 and ${MAX_RECORDS}; it was ${maxRecords}.`);
+  if (maxRecords !== undefined && (maxRecords < 1 || maxRecords > limits.max)) {
+    throw validationError(`MaxRecords must be between 1 and ${limits.max}; it was ${maxRecords}.`);
   }
   const token = params.get('NextToken');
   const offset = token === undefined ? 0 : decodeOffsetToken(token);
   if (offset === undefined) throw new AwsError('InvalidNextToken', `The token '${token}' is invalid.`);
-  return { offset, limit: maxRecords ?? DEFAULT_MAX_RECORDS };
+  return { offset, limit: maxRecords ?? limits.default };
 };
 
 // ---------------------------------------------------------------- launch sources
@@ -219,13 +222,13 @@ export const mixedInstancesPolicyXml = (policy: MixedInstancesPolicyRecord | und
 };
 
 /** The group's attached instances EC2 still has (terminated ones leave the group). */
-const instancesOf = (ctx: ServiceContext, group: GroupRecord): InstanceRecord[] =>
+export const instancesOf = (ctx: ServiceContext, group: GroupRecord): InstanceRecord[] =>
   (group.instanceIds ?? []).flatMap((id) => {
     const instance = ctx.store.get<InstanceRecord>(Ec2Table.Instances, id);
     return instance && instance.state !== 'terminated' && instance.state !== 'shutting-down' ? [instance] : [];
   });
 
-const instanceXml = (group: GroupRecord, instance: InstanceRecord): XmlValue => ({
+export const instanceXml = (group: GroupRecord, instance: InstanceRecord): Record<string, XmlValue> => ({
   InstanceId: instance.instanceId,
   InstanceType: instance.instanceType,
   AvailabilityZone: group.availabilityZones[0],

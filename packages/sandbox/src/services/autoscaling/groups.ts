@@ -13,6 +13,8 @@ import { Ec2Table, type InstanceRecord } from '../ec2/model';
 import {
   findGroup,
   groupXml,
+  instancesOf,
+  instanceXml,
   LAUNCH_SOURCE_REQUIRED,
   nullMember,
   optionalFlag,
@@ -322,5 +324,32 @@ export const detachInstances: QueryAction = (params, ctx) => {
       StatusCode: 'InProgress',
       Progress: 50,
     })),
+  };
+};
+
+/**
+ * DescribeAutoScalingInstances (API reference "DescribeAutoScalingInstances"): the instances in
+ * groups, each with its group's name; up to 50 InstanceIds, ids that are in no group (or do not
+ * exist) ignored without an error; MaxRecords default and maximum 50, NextToken pages.
+ */
+export const describeAutoScalingInstances: QueryAction = (params, ctx) => {
+  const ids = memberList(params, 'InstanceIds');
+  if (ids.length > 50) {
+    throw validationError(
+      `1 validation error detected: Value at 'instanceIds' failed to satisfy constraint: Member must have length less than or equal to 50`,
+    );
+  }
+  const page = readRecordsPage(params, { max: 50, default: 50 });
+  const wanted = ids.length === 0 ? undefined : new Set(ids);
+  const members = [...ctx.store.table<GroupRecord>(AutoScalingTable.Groups).values()].flatMap((group) =>
+    instancesOf(ctx, group).map((instance) => ({ group, instance })),
+  );
+  const { items, nextToken } = pageOf(members, ({ instance }) => !wanted || wanted.has(instance.instanceId), page);
+  return {
+    AutoScalingInstances: items.map(({ group, instance }) => ({
+      ...instanceXml(group, instance),
+      AutoScalingGroupName: group.autoScalingGroupName,
+    })),
+    NextToken: nextToken,
   };
 };

@@ -4,6 +4,7 @@ import {
   createAutoScalingGroup,
   deleteAutoScalingGroup,
   describeAutoScalingGroups,
+  describeAutoScalingInstances,
   detachInstances,
   updateAutoScalingGroup,
 } from './groups';
@@ -30,6 +31,7 @@ export const autoScaling: QueryService = {
     DeleteLaunchConfiguration: deleteLaunchConfiguration,
     CreateAutoScalingGroup: createAutoScalingGroup,
     DescribeAutoScalingGroups: describeAutoScalingGroups,
+    DescribeAutoScalingInstances: describeAutoScalingInstances,
     UpdateAutoScalingGroup: updateAutoScalingGroup,
     DeleteAutoScalingGroup: deleteAutoScalingGroup,
     AttachInstances: attachInstances,
