@@ -5,7 +5,8 @@
  * sandbox's instances report CPU, latency and error rate per minute, and a metric profile makes
  * one image's instances report a regression.
  *
- * Each canary must leave no canary or baseline instance behind, whatever its end.
+ * Each canary must leave no canary or baseline instance behind, whatever its end. The operator's
+ * side is the CLI: `bakehouse canary` reads a finished canary, `--abort` stops a running one.
  */
 import {
   AutoScalingClient,
@@ -14,11 +15,11 @@ import {
 } from '@aws-sdk/client-auto-scaling';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { ProvisionReport } from '@bakehouse/sandbox';
 import type { TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../cli/main';
 import type { LoggedEvent } from '../../dev/start/render';
 import { bakeIdFor } from '../../functions/commons/bake-id';
 import { type CanaryJudged, type CanaryStarted, DetailType } from '../../functions/commons/events';
@@ -40,7 +41,6 @@ let ec2: EC2Client;
 let events: EventBridgeClient;
 let ssm: SSMClient;
 let autoscaling: AutoScalingClient;
-let sfn: SFNClient;
 
 const eventWhere = (description: string, matches: (entry: LoggedEvent) => boolean, timeoutMs = 60_000) =>
   waitForEvent(sandbox, description, matches, timeoutMs);
@@ -164,6 +164,22 @@ const settledReplies = async (amiId: string, what: string): Promise<number> => {
   return repliesAbout(amiId, what);
 };
 
+/** `bakehouse <args> --json` against the sandbox, as an operator runs it. */
+const cli = async (args: string[]) => {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(
+    [...args, '--sandbox', sandbox.sandbox.url, '--json'],
+    {
+      stdout: { write: (t: string) => out.push(t) },
+      stderr: { write: (t: string) => err.push(t) },
+      env: { BAKEHOUSE_USER: 'cli:alice' },
+    },
+    { pollMs: 100 },
+  );
+  return { code, json: out.length > 0 ? (JSON.parse(out.join('')) as Record<string, unknown>) : {}, err: err.join('') };
+};
+
 let firstWeb: string;
 
 beforeAll(async () => {
@@ -172,7 +188,6 @@ beforeAll(async () => {
   events = new EventBridgeClient(sandbox.clientConfig);
   ssm = new SSMClient(sandbox.clientConfig);
   autoscaling = new AutoScalingClient(sandbox.clientConfig);
-  sfn = new SFNClient(sandbox.clientConfig);
   await connectSlackAndLaunchTemplate(sandbox, report);
   await createExampleWebGroup(autoscaling);
   // al2023-web is built on al2023-base's stable channel: bake the base and wait for stable.
@@ -188,7 +203,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  for (const client of [ec2, events, ssm, autoscaling, sfn]) client?.destroy();
+  for (const client of [ec2, events, ssm, autoscaling]) client?.destroy();
   await sandbox?.stop();
 });
 
@@ -242,6 +257,31 @@ describe('the canary stage', () => {
     expect(result.cleanup).toMatchObject({ errors: [], instancesTerminated: 4 });
   }, 120_000);
 
+  it('bakehouse canary shows the finished canary with its verdict, images and every metric', async () => {
+    // Prepare: the canary the test above ran is the family's latest
+    const latest = (await prod()) as string;
+    const judgedLatest = await judged(latest);
+
+    // Act
+    const { code, json, err } = await cli(['canary', FAMILY]);
+
+    // Assess
+    expect(code, err).toBe(0);
+    const canary = json.canary as Record<string, unknown>;
+    expect(canary).toMatchObject({
+      canaryId: judgedLatest.canaryId,
+      status: 'SUCCEEDED',
+      verdict: 'pass',
+      channel: CHANNEL,
+      amiId: latest,
+      baselineAmiId: judgedLatest.baselineAmiId,
+      intervalsJudged: judgedLatest.intervalsJudged,
+    });
+    const scorecard = canary.scorecard as { score: number; metrics: { name: string }[] };
+    expect(scorecard.score).toBe(judgedLatest.score);
+    expect(scorecard.metrics.map((m) => m.name).sort()).toEqual(['cpu', 'errors', 'latency']);
+  });
+
   it('fails an image whose instances are 50 % slower, names latency, and leaves prod', async () => {
     // Prepare
     const before = await prod();
@@ -271,23 +311,31 @@ describe('the canary stage', () => {
     expect(await settledReplies(slower, 'Canary fail')).toBe(1);
   }, 120_000);
 
-  it('stops an aborted canary and terminates its pairs', async () => {
-    // Prepare
+  it('bakehouse canary --abort stops the running canary, waits until its pairs are terminated, and exits 0', async () => {
+    // Prepare: once the pairs run, ten sandbox seconds a second, so the canary is still warming up
+    // (10 sandbox minutes) while the operator stops it and the CLI waits
     const before = await prod();
     const image = await bake(FAMILY);
     const start = await started(image);
-
-    // Act: the clock stands still while the operator aborts, so the warm-up cannot end first
-    await sandbox.control('POST', '/_sandbox/clock', { speed: 0 });
+    await sandbox.control('POST', '/_sandbox/clock', { speed: 10 });
+    let result: Awaited<ReturnType<typeof cli>>;
     try {
-      await sfn.send(new StopExecutionCommand({ executionArn: start.executionArn, cause: 'operator: test abort' }));
+      expect(await pairsLeft()).toHaveLength(4);
+
+      // Act
+      result = await cli(['canary', FAMILY, '--abort', '--timeout', '60']);
     } finally {
       await sandbox.control('POST', '/_sandbox/clock', { speed: 1200 });
     }
-    const result = await judged(image);
+    const outcome = await judged(image);
 
     // Assess
-    expect(result.verdict, result.reason).toBe('aborted');
+    expect(result.code, result.err).toBe(0);
+    expect(result.json).toMatchObject({
+      aborted: true,
+      canary: { canaryId: start.canaryId, status: 'ABORTED', verdict: 'aborted' },
+    });
+    expect(outcome.verdict, outcome.reason).toBe('aborted');
     expect(await prod()).toBe(before);
     expect(await pairsLeft()).toEqual([]);
     expect(await groupMembers()).toEqual([]);
