@@ -30,6 +30,8 @@ import { allServices } from './services';
 import { type HiddenAnswer, hiddenAnswers } from './services/ec2/consistency';
 import { Store } from './store';
 
+/** How long closing waits for one service to stop. */
+const SERVICE_STOP_MS = 5_000;
 export interface SandboxOptions {
   /** 0 picks a free port. */
   readonly port: number;
@@ -317,10 +319,24 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
       clearInterval(pumpTimer);
       runtime.close();
       for (const service of services.values()) {
+        if (!service.stop) continue;
+        // A stop that never settles (seen once in a few hundred closes, after every call had
+        // answered) must not keep the process up: it gets a bounded wait, and says so.
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((resolve) => {
+          timer = setTimeout(() => resolve('late'), SERVICE_STOP_MS);
+        });
         try {
-          await service.stop?.();
+          const outcome = await Promise.race([Promise.resolve(service.stop()).then(() => 'stopped' as const), late]);
+          if (outcome === 'late') {
+            console.error(
+              `sandbox: ${service.signingName} did not stop within ${SERVICE_STOP_MS} ms; closing without it`,
+            );
+          }
         } catch (error) {
           console.error(`sandbox: ${service.signingName} failed to stop`, error);
+        } finally {
+          clearTimeout(timer);
         }
       }
       await new Promise<void>((resolve) => {
