@@ -19,6 +19,7 @@ import { type ApplyDeps, type ApplyOutcome, itemOfAction } from './apply';
 import { InventoryError, UnreadableParametersStop } from './errors';
 import type { Inventory, InventoryDeps } from './inventory';
 import type { JanitorSettings, Plan, World } from './model';
+import { imagesWhereLaunchPermissionsDecide } from './plan';
 
 /** Items an event carries at most (an event holds 256 KB). */
 export const MAX_EVENT_ITEMS = 500;
@@ -189,6 +190,16 @@ const countBy = <T>(items: readonly T[], key: (item: T) => string): Record<strin
   return counts;
 };
 
+/**
+ * Image actions (other than unmark) on images whose launch permissions the inventory did not read:
+ * none, by plan.ts `imagesWhereLaunchPermissionsDecide`. Checked anyway, so that a planner change
+ * that broke its argument stops the run instead of retiring an image a share should have kept.
+ */
+export const actionsWithUnreadPermissions = (plan: Pick<Plan, 'actions'>, read: readonly string[]): string[] => {
+  const known = new Set(read);
+  return plan.actions.filter((a) => a.kind === 'image' && a.stage !== 'unmark' && !known.has(a.id)).map((a) => a.id);
+};
+
 /** Runs the janitor once; never throws for a stopped run (the report says why), only for a bad payload. */
 export const runJanitor = async (event: unknown, runId: string, deps: JanitorDeps): Promise<JanitorRunReport> => {
   const payload = parsePayload(event);
@@ -202,11 +213,18 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
   let deregistered: string[] = [];
   let snapshotsDeleted: string[] = [];
   let parameters: ParameterReport | undefined;
+  let launchPermissionsRead: number | undefined;
   const unreadableMode = payload.unreadableParameters ?? deps.settings.janitor.unreadableParameters ?? 'stop';
 
   try {
-    const inventory = await deps.readInventory(deps.inventoryDeps);
+    const settings = janitorSettingsOf(deps.settings, deps.retention);
+    // Launch permissions only where they decide: the pre-pass runs on the inventory's world.
+    const inventory = await deps.readInventory({
+      ...deps.inventoryDeps,
+      launchPermissionsFor: (world) => imagesWhereLaunchPermissionsDecide(world, settings),
+    });
     calls = inventory.calls;
+    launchPermissionsRead = inventory.launchPermissionsRead.length;
     const coverage = inventory.parameters;
     parameters = {
       listed: coverage.listed,
@@ -232,9 +250,15 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
       if (unreadableMode === 'stop') throw new UnreadableParametersStop(unreadableStop(coverage.unreadable));
     }
     const previous = await readPrevious(deps);
-    const planned = deps.plan(inventory.world, janitorSettingsOf(deps.settings, deps.retention), previous);
+    const planned = deps.plan(inventory.world, settings, previous);
+    const unread = 'stop' in planned ? [] : actionsWithUnreadPermissions(planned, inventory.launchPermissionsRead);
     if ('stop' in planned) {
       stoppedBecause = planned.stop;
+    } else if (unread.length > 0) {
+      stoppedBecause =
+        `the plan would change ${unread.length} image(s) whose launch permissions were not read ` +
+        `(${someNames(unread)}), so a share could not protect them: the permission pre-pass and the plan ` +
+        'disagree. Nothing was changed. Fix: a janitor defect; report it with this message';
     } else {
       // The item names the parameter behind a parameter or channel rule; the counts stay by rule.
       const kept = planned.kept.map(
@@ -296,7 +320,11 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
     deregistered,
     snapshotsDeleted,
     kept: countBy(keptImageRules, (rule) => rule),
-    counts: countBy(items, (i) => `${i.kind}:${i.action}`),
+    // Counts per action, and how many launch permissions the inventory read (DescribeImageAttribute).
+    counts: {
+      ...countBy(items, (i) => `${i.kind}:${i.action}`),
+      ...(launchPermissionsRead === undefined ? {} : { launchPermissionsRead }),
+    },
     items,
     itemsTruncated: false,
     errors,

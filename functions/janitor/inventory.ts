@@ -1,6 +1,8 @@
 /**
  * The janitor's inventory: reads everything that can protect an image into a `World` (model.ts),
- * every list call followed through all its pages. Fail closed: any error (throttling that outlived
+ * every list call followed through all its pages at its largest page size (`PAGE_SIZE`), and the
+ * launch permissions of only the images whose permissions can change the plan (one
+ * DescribeImageAttribute call each: `launchPermissionsFor`). Fail closed: any error (throttling that outlived
  * the SDK's adaptive retries included) or a truncated page throws `InventoryError` naming the call,
  * and the run stops before anything is touched.
  */
@@ -53,6 +55,12 @@ export interface InventoryDeps {
   readonly clock: () => Date;
   /** Parallel per-item calls (image attributes, template versions, parameter histories). */
   readonly concurrency?: number;
+  /**
+   * The images whose launch permissions decide the plan, given the world with only public images
+   * known as shared (plan.ts `imagesWhereLaunchPermissionsDecide`, bound to the run's settings).
+   * Absent: every managed image's are read (one DescribeImageAttribute call each).
+   */
+  readonly launchPermissionsFor?: (world: World) => readonly string[];
 }
 
 /** A parameter whose value the janitor could not read, and why (never its value). */
@@ -78,10 +86,41 @@ export interface Inventory {
   /** Calls made, per API action (Describe*, Get*): the bench compares them with the minimum. */
   readonly calls: Readonly<Record<string, number>>;
   readonly parameters: ParameterCoverage;
+  /**
+   * The images whose launch permissions were read (DescribeImageAttribute). Every other image's
+   * `launchPermissions` holds only what DescribeImages says (`Public`: `all`).
+   */
+  readonly launchPermissionsRead: readonly string[];
 }
 
 /** GetParameters takes at most 10 names (SSM API Reference, GetParameters: Names, "Maximum number of 10 items"). */
 export const GET_PARAMETERS_MAX_NAMES = 10;
+
+/**
+ * Every listing at the largest page its API allows: fewer calls against the request-rate buckets.
+ * - DescribeImages, DescribeSnapshots, DescribeInstances: MaxResults 5–1000 (Amazon EC2 API
+ *   Reference, each action's MaxResults, and "Pagination"; EC2 answers InvalidParameterValue outside).
+ * - DescribeLaunchTemplates, DescribeLaunchTemplateVersions: MaxResults "between 1 and 200" (Amazon
+ *   EC2 API Reference, DescribeLaunchTemplates and DescribeLaunchTemplateVersions).
+ * - DescribeAutoScalingGroups, DescribeLaunchConfigurations: MaxRecords "default 50, maximum 100"
+ *   (Amazon EC2 Auto Scaling API Reference, DescribeAutoScalingGroups and DescribeLaunchConfigurations).
+ * - DescribeParameters, GetParameterHistory: MaxResults 1–50 (AWS Systems Manager API Reference,
+ *   DescribeParameters and GetParameterHistory: MaxResults, Valid Range).
+ * - GetParameters: 10 names a call (above).
+ * DescribeImageAttribute reads one image a call, with no batch form: see `launchPermissionsFor`.
+ */
+export const PAGE_SIZE = {
+  DescribeImages: 1000,
+  DescribeSnapshots: 1000,
+  DescribeInstances: 1000,
+  DescribeLaunchTemplates: 200,
+  DescribeLaunchTemplateVersions: 200,
+  DescribeAutoScalingGroups: 100,
+  DescribeLaunchConfigurations: 100,
+  DescribeParameters: 50,
+  GetParameters: GET_PARAMETERS_MAX_NAMES,
+  GetParameterHistory: 50,
+} as const;
 
 const AMI_ID = /^ami-[0-9a-f]{8,17}$/;
 /** Instance states that still hold (or can start) an image. */
@@ -245,7 +284,7 @@ const readParameters = async (
   const { ssm } = deps;
   const listed = await reader.all(
     'DescribeParameters',
-    (NextToken) => ssm.send(new DescribeParametersCommand({ MaxResults: 50, NextToken })),
+    (NextToken) => ssm.send(new DescribeParametersCommand({ MaxResults: PAGE_SIZE.DescribeParameters, NextToken })),
     (p) => p.Parameters,
     (p) => p.NextToken,
   );
@@ -319,7 +358,7 @@ export const readInventory = async (deps: InventoryDeps): Promise<Inventory> => 
             Owners: ['self'],
             IncludeDisabled: true,
             IncludeDeprecated: true,
-            MaxResults: 1000,
+            MaxResults: PAGE_SIZE.DescribeImages,
             NextToken,
           }),
         ),
@@ -328,7 +367,10 @@ export const readInventory = async (deps: InventoryDeps): Promise<Inventory> => 
     ),
     reader.all(
       'DescribeSnapshots',
-      (NextToken) => ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], MaxResults: 1000, NextToken })),
+      (NextToken) =>
+        ec2.send(
+          new DescribeSnapshotsCommand({ OwnerIds: ['self'], MaxResults: PAGE_SIZE.DescribeSnapshots, NextToken }),
+        ),
       (p) => p.Snapshots,
       (p) => p.NextToken,
     ),
@@ -338,7 +380,7 @@ export const readInventory = async (deps: InventoryDeps): Promise<Inventory> => 
         ec2.send(
           new DescribeInstancesCommand({
             Filters: [{ Name: 'instance-state-name', Values: LIVE_STATES }],
-            MaxResults: 1000,
+            MaxResults: PAGE_SIZE.DescribeInstances,
             NextToken,
           }),
         ),
@@ -347,19 +389,26 @@ export const readInventory = async (deps: InventoryDeps): Promise<Inventory> => 
     ),
     reader.all(
       'DescribeLaunchTemplates',
-      (NextToken) => ec2.send(new DescribeLaunchTemplatesCommand({ MaxResults: 200, NextToken })),
+      (NextToken) =>
+        ec2.send(new DescribeLaunchTemplatesCommand({ MaxResults: PAGE_SIZE.DescribeLaunchTemplates, NextToken })),
       (p) => p.LaunchTemplates,
       (p) => p.NextToken,
     ),
     reader.all(
       'DescribeAutoScalingGroups',
-      (NextToken) => autoScaling.send(new DescribeAutoScalingGroupsCommand({ MaxRecords: 100, NextToken })),
+      (NextToken) =>
+        autoScaling.send(
+          new DescribeAutoScalingGroupsCommand({ MaxRecords: PAGE_SIZE.DescribeAutoScalingGroups, NextToken }),
+        ),
       (p) => p.AutoScalingGroups,
       (p) => p.NextToken,
     ),
     reader.all(
       'DescribeLaunchConfigurations',
-      (NextToken) => autoScaling.send(new DescribeLaunchConfigurationsCommand({ MaxRecords: 100, NextToken })),
+      (NextToken) =>
+        autoScaling.send(
+          new DescribeLaunchConfigurationsCommand({ MaxRecords: PAGE_SIZE.DescribeLaunchConfigurations, NextToken }),
+        ),
       (p) => p.LaunchConfigurations,
       (p) => p.NextToken,
     ),
@@ -373,7 +422,7 @@ export const readInventory = async (deps: InventoryDeps): Promise<Inventory> => 
         ec2.send(
           new DescribeLaunchTemplateVersionsCommand({
             LaunchTemplateId: template.LaunchTemplateId,
-            MaxResults: 200,
+            MaxResults: PAGE_SIZE.DescribeLaunchTemplateVersions,
             NextToken,
           }),
         ),
@@ -398,7 +447,10 @@ export const readInventory = async (deps: InventoryDeps): Promise<Inventory> => 
     await mapLimit(withHistory, limit, async (name) => {
       const versions = await reader.all(
         'GetParameterHistory',
-        (NextToken) => ssm.send(new GetParameterHistoryCommand({ Name: name, MaxResults: 50, NextToken })),
+        (NextToken) =>
+          ssm.send(
+            new GetParameterHistoryCommand({ Name: name, MaxResults: PAGE_SIZE.GetParameterHistory, NextToken }),
+          ),
         (p) => p.Parameters,
         (p) => p.NextToken,
       );
@@ -416,28 +468,15 @@ export const readInventory = async (deps: InventoryDeps): Promise<Inventory> => 
     return history ? { name, value, history } : { name, value };
   });
 
-  // Launch permissions of the managed images only: the others are never candidates.
-  const managed = images.filter(isManaged);
-  const permissions = new Map(
-    await mapLimit(managed, limit, async (image) => {
-      const answer = await reader.call('DescribeImageAttribute', () =>
-        ec2.send(new DescribeImageAttributeCommand({ ImageId: image.ImageId, Attribute: 'launchPermission' })),
-      );
-      const shares = (answer.LaunchPermissions ?? []).flatMap((p) =>
-        p.Group === 'all' ? ['all'] : p.UserId ? [p.UserId] : p.OrganizationArn ? [p.OrganizationArn] : [],
-      );
-      return [image.ImageId ?? '', shares] as const;
-    }),
-  );
-  const pub = (image: Image) => (image.Public ? ['all'] : []);
-
   // Ages count from when the reads ended (the clock may follow EC2's, learnt from its answers).
-  const world: World = {
-    now: deps.clock().toISOString(),
+  // One reading for the pre-pass and the world planned: a later one could age an image the
+  // pre-pass left unread (too young, in its grace period) into an action.
+  const now = deps.clock().toISOString();
+  const publicOf = (image: Image) => (image.Public ? ['all'] : []);
+  const listed: World = {
+    now,
     account: deps.account,
-    images: images.map((image) =>
-      worldImage(image, [...new Set([...pub(image), ...(permissions.get(image.ImageId ?? '') ?? [])])]),
-    ),
+    images: images.map((image) => worldImage(image, publicOf(image))),
     snapshots: snapshots.map(
       (s): WorldSnapshot => ({
         id: s.SnapshotId ?? '',
@@ -463,5 +502,35 @@ export const readInventory = async (deps: InventoryDeps): Promise<Inventory> => 
     parameters,
     confirmedUnusedShares: [],
   };
-  return { world, calls: reader.calls, parameters: coverage };
+
+  // Launch permissions (DescribeImageAttribute: one image a call, no batch form; EC2 API
+  // Reference, DescribeImageAttribute) only where they decide: the images the pre-pass names
+  // (see plan.ts `imagesWhereLaunchPermissionsDecide` for why the others need none), or, with no
+  // pre-pass, every managed image (the others are never candidates).
+  const owned = new Set(images.filter(isManaged).map((image) => image.ImageId ?? ''));
+  const wanted = deps.launchPermissionsFor
+    ? [...new Set(deps.launchPermissionsFor(listed))].filter((id) => owned.has(id))
+    : [...owned];
+  const permissions = new Map(
+    await mapLimit(wanted, limit, async (ImageId) => {
+      const answer = await reader.call('DescribeImageAttribute', () =>
+        ec2.send(new DescribeImageAttributeCommand({ ImageId, Attribute: 'launchPermission' })),
+      );
+      const shares = (answer.LaunchPermissions ?? []).flatMap((p) =>
+        p.Group === 'all' ? ['all'] : p.UserId ? [p.UserId] : p.OrganizationArn ? [p.OrganizationArn] : [],
+      );
+      return [ImageId, shares] as const;
+    }),
+  );
+
+  const world: World = {
+    ...listed,
+    images: listed.images.map((image) => {
+      const shares = permissions.get(image.id);
+      return shares === undefined
+        ? image
+        : { ...image, launchPermissions: [...new Set([...image.launchPermissions, ...shares])] };
+    }),
+  };
+  return { world, calls: reader.calls, parameters: coverage, launchPermissionsRead: wanted };
 };

@@ -6,11 +6,13 @@
  * `bakehouse:managed=true`; any one rule below protects it, and the first that does is reported:
  *
  *   instance → launch-template → launch-configuration → auto-scaling-group → channel →
- *   rollback-target → parameter → recently-launched → launch-time-unknown → shared → newest →
- *   too-young → keep-tag → deregistration-protection
+ *   rollback-target → parameter → recently-launched → launch-time-unknown → newest →
+ *   too-young → keep-tag → deregistration-protection → shared
  *
  * (`channel` and `rollback-target` are checked before the generic `parameter` rule, so a channel's
- * AMI reads as a channel, not as "some parameter".)
+ * AMI reads as a channel, not as "some parameter". `shared` comes last because launch permissions
+ * cost one DescribeImageAttribute call per image: the inventory reads them only for the images no
+ * other rule protects, `imagesWhereLaunchPermissionsDecide`.)
  *
  * Choices, documented:
  * - Launch templates: every version of every template protects its image, whatever version the
@@ -309,16 +311,17 @@ const protectionOf = (
   } else if (ageDays < Math.max(UNKNOWN_LAUNCH_PROTECT_DAYS, settings.recentLaunchDays)) {
     return 'launch-time-unknown';
   }
-  for (const account of image.launchPermissions) {
-    if (account === world.account) continue;
-    if (account === 'all' || !world.confirmedUnusedShares.includes(account)) return 'shared';
-  }
   if (isNewest) return 'newest';
   const family = familyOf(image);
   const minAgeDays = (family === null ? undefined : settings.families?.[family]?.minAgeDays) ?? settings.minAgeDays;
   if (ageDays < minAgeDays) return 'too-young';
   if (image.tags[Tag.Keep] === 'true') return 'keep-tag';
   if (image.deregistrationProtection) return 'deregistration-protection';
+  // Last, and the only rule that reads launch permissions: see imagesWhereLaunchPermissionsDecide.
+  for (const account of image.launchPermissions) {
+    if (account === world.account) continue;
+    if (account === 'all' || !world.confirmedUnusedShares.includes(account)) return 'shared';
+  }
   return undefined;
 };
 
@@ -504,4 +507,47 @@ export const planJanitor = (
       });
   }
   return { actions, kept, inUse };
+};
+
+/**
+ * The images whose launch permissions can change the plan: the only ones the inventory reads them
+ * for (DescribeImageAttribute has no batch form, one call per image; at 100k images, one per image
+ * is over an hour of EC2's request-rate bucket for a non-mutating action).
+ *
+ * The pre-pass plans the world with only public images known as shared (DescribeImages' `Public`)
+ * and no cap, and names every image with no protection: those it would mark or advance a stage
+ * (the cap ignored: once some read as shared, the cap can admit others) and the staged ones in
+ * their grace period (a share unmarks them). Why the images it does not name need no read, so that
+ * the plan of the world with only these read equals the plan with every image's read:
+ *
+ * 1. Launch permissions reach the plan through one rule only, `shared`, and it is the last rule of
+ *    `protectionOf`: no rule before it, nor keep-N (`newestPerFamily`), nor the references, nor the
+ *    snapshots read them. So permissions can only turn "no protection" into `shared`; an image that
+ *    another rule (or its public flag) protects keeps that reason whatever its permissions, and its
+ *    outcome with it (kept, or unmarked for that reason).
+ * 2. An image with no protection is either pending (mark, deprecate, disable, deregister) or kept in
+ *    its grace period; the pre-pass names both, uncapped. So with the named images' permissions read,
+ *    the pending set, hence what the cap admits and which snapshots go with a deregistration, is the
+ *    full read's.
+ * 3. Both plans see the same world otherwise: the inventory plans the pre-pass and the final world
+ *    on one clock reading (a later one could age an unread image past a window).
+ *
+ * The run checks it again (core.ts): an image action on an image whose permissions were not read
+ * stops the run. Returns no image when the plan stops (the final plan stops for the same reason).
+ */
+export const imagesWhereLaunchPermissionsDecide = (world: World, settings: JanitorSettings): string[] => {
+  const publicOnly: World = {
+    ...world,
+    images: world.images.map((image) =>
+      image.launchPermissions.every((p) => p === 'all')
+        ? image
+        : { ...image, launchPermissions: image.launchPermissions.filter((p) => p === 'all') },
+    ),
+  };
+  const result = planJanitor(publicOnly, { ...settings, maxActionsPerRun: Number.MAX_SAFE_INTEGER });
+  if (isStop(result)) return [];
+  const ids = new Set<string>();
+  for (const a of result.actions) if (a.kind === 'image' && a.stage !== 'unmark') ids.add(a.id);
+  for (const k of result.kept) if (k.kind === 'image' && k.reason === GRACE_PERIOD) ids.add(k.id);
+  return [...ids];
 };

@@ -70,7 +70,12 @@ const deps = (overrides: Partial<JanitorDeps> = {}): JanitorDeps => {
   const ec2 = { send: vi.fn() };
   return {
     settings: config().settings,
-    readInventory: vi.fn(async () => ({ world: world(), calls: { DescribeImages: 1 }, parameters: coverage() })),
+    readInventory: vi.fn(async () => ({
+      world: world(),
+      calls: { DescribeImages: 1 },
+      parameters: coverage(),
+      launchPermissionsRead: ['ami-00000000000000001'],
+    })),
     inventoryDeps: {} as JanitorDeps['inventoryDeps'],
     plan: vi.fn(() => plan()),
     apply: vi.fn(async () => ({
@@ -317,7 +322,12 @@ describe('SSM parameters the janitor cannot read', () => {
   ];
   const withUnreadable = (over: Partial<JanitorDeps> = {}) =>
     deps({
-      readInventory: vi.fn(async () => ({ world: world(), calls: {}, parameters: coverage({ unreadable: denied }) })),
+      readInventory: vi.fn(async () => ({
+        world: world(),
+        calls: {},
+        parameters: coverage({ unreadable: denied }),
+        launchPermissionsRead: ['ami-00000000000000001'],
+      })),
       ...over,
     });
 
@@ -397,7 +407,12 @@ describe('SecureString parameters', () => {
     // Prepare
     const secureStrings = Array.from({ length: 150 }, (_, i) => `/team/secret-${String(i).padStart(3, '0')}`);
     const d = deps({
-      readInventory: vi.fn(async () => ({ world: world(), calls: {}, parameters: coverage({ secureStrings }) })),
+      readInventory: vi.fn(async () => ({
+        world: world(),
+        calls: {},
+        parameters: coverage({ secureStrings }),
+        launchPermissionsRead: ['ami-00000000000000001'],
+      })),
     });
     // Act
     const report = await runJanitor(undefined, 'run-1', d);
@@ -427,5 +442,58 @@ describe('kept items', () => {
       'parameter /team/api/config',
     ]);
     expect(report.kept).toEqual({ parameter: 2 });
+  });
+});
+
+describe('launch permissions, read only where they decide', () => {
+  it('hands the inventory the pre-pass bound to the run settings, and reports how many it read', async () => {
+    // Prepare: the pre-pass the run hands over names the unused managed image of this world (the
+    // oldest of four: the settings keep the newest 3).
+    const base = world().images[0] as World['images'][number];
+    const image = (n: number, created: string) => ({
+      ...base,
+      id: `ami-0000000000000000${n}`,
+      state: 'available',
+      creationDate: created,
+      tags: { 'bakehouse:managed': 'true' },
+    });
+    const images = [
+      image(1, '2026-01-01T00:00:00.000Z'),
+      ...[2, 3, 4].map((n) => image(n, '2026-06-01T00:00:00.000Z')),
+    ];
+    const seen: string[][] = [];
+    const d = deps({
+      readInventory: vi.fn(async (inventoryDeps) => {
+        seen.push([...(inventoryDeps.launchPermissionsFor?.({ ...world(), images }) ?? [])]);
+        return { world: world(), calls: {}, parameters: coverage(), launchPermissionsRead: ['ami-00000000000000001'] };
+      }),
+    });
+    // Act
+    const report = await runJanitor(undefined, 'run-1', d);
+    // Assess
+    expect(seen).toEqual([['ami-00000000000000001']]);
+    expect(report.counts.launchPermissionsRead).toBe(1);
+    expect(publishedDetail().counts.launchPermissionsRead).toBe(1);
+    expect(janitorReportSchema.safeParse(publishedDetail()).success).toBe(true);
+  });
+
+  it('stops before changing anything when the plan would act on an image whose permissions were not read', async () => {
+    // Prepare: the plan deregisters ami-…1, but the inventory read no launch permission.
+    const d = deps({
+      readInventory: vi.fn(async () => ({
+        world: world(),
+        calls: {},
+        parameters: coverage(),
+        launchPermissionsRead: [],
+      })),
+    });
+    // Act
+    const report = await runJanitor({ dryRun: false }, 'run-1', d);
+    // Assess
+    expect(d.apply).not.toHaveBeenCalled();
+    expect(report.completed).toBe(false);
+    expect(report.stoppedBecause).toContain('ami-00000000000000001');
+    expect(report.stoppedBecause).toContain('launch permissions were not read');
+    expect(report.counts.launchPermissionsRead).toBe(0);
   });
 });

@@ -14,6 +14,7 @@ import {
   CAPPED,
   GRACE_PERIOD,
   IMAGE_EXISTS,
+  imagesWhereLaunchPermissionsDecide,
   isStop,
   type JanitorPlanResult,
   parseResolveSsm,
@@ -955,5 +956,106 @@ describe('planJanitor properties', () => {
       }),
       { numRuns: 5_000 },
     );
+  });
+});
+
+describe('launch permissions read only where they decide (two-phase)', () => {
+  const target = 'ami-0000000a';
+  /**
+   * The safety proof of the inventory's two-phase read: a pre-pass with only public images known
+   * as shared names the images whose permissions are read; every other image keeps the
+   * permissions DescribeImages shows (public or none). The plan of that world must equal the plan
+   * with every image's permissions read: never retire (or even mark) an image the full read keeps.
+   */
+  const twoPhase = (world: World, settings: JanitorSettings, previous?: { inUseCount: number }) => {
+    const read = new Set(imagesWhereLaunchPermissionsDecide(world, settings));
+    const partial: World = {
+      ...world,
+      images: world.images.map((i) =>
+        read.has(i.id) ? i : { ...i, launchPermissions: i.launchPermissions.filter((p) => p === 'all') },
+      ),
+    };
+    return { read, result: planJanitor(partial, settings, previous) };
+  };
+
+  it('plans exactly as with every launch permission read, for random worlds, shares and caps', () => {
+    fc.assert(
+      fc.property(
+        arbWorld,
+        arbSettings,
+        fc.option(fc.integer({ min: 0, max: 8 }), { nil: undefined }),
+        (world, settings, before) => {
+          const previous = before === undefined ? undefined : { inUseCount: before };
+          const full = planJanitor(world, settings, previous);
+          const { result } = twoPhase(world, settings, previous);
+          expect(result).toEqual(full);
+        },
+      ),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it('plans exactly as with every launch permission read, for many candidates, random shares and small caps', () => {
+    // Worlds of unused candidates (where shares and the cap meet), staged or not, some too young.
+    const arbCandidates = fc.array(
+      fc.record({
+        age: fc.integer({ min: 0, max: 400 }),
+        perms: fc.subarray(ACCOUNTS, { maxLength: 2 }),
+        stage: fc.constantFrom(undefined, 'marked', 'deprecated', 'disabled'),
+        since: fc.integer({ min: 0, max: 20 }),
+      }),
+      { minLength: 1, maxLength: 12 },
+    );
+    fc.assert(
+      fc.property(arbCandidates, fc.integer({ min: 0, max: 6 }), fc.subarray([OTHER]), (gs, cap, confirmed) => {
+        const world = aWorld({
+          images: gs.map((g, n) =>
+            anImage(`ami-${(n + 1).toString(16).padStart(8, '0')}`, {
+              creationDate: daysAgo(g.age),
+              launchPermissions: g.perms,
+              tags: g.stage ? staged(g.stage, g.since) : managed(),
+            }),
+          ),
+          confirmedUnusedShares: confirmed,
+        });
+        const settings = { ...SETTINGS, maxActionsPerRun: cap };
+        expect(twoPhase(world, settings).result).toEqual(planJanitor(world, settings));
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
+  it('reads an image that the cap holds back: a share elsewhere can let the cap admit it', () => {
+    // Two unused images, a cap of one: the older goes first. Once the older one reads as shared,
+    // the cap admits the younger, so both must be read although one run changes only one.
+    const world = aWorld({
+      images: [
+        anImage('ami-00000001', { creationDate: daysAgo(300), launchPermissions: [OTHER] }),
+        anImage('ami-00000002', { creationDate: daysAgo(200) }),
+      ],
+    });
+    const settings = { ...SETTINGS, maxActionsPerRun: 1 };
+    expect(imagesWhereLaunchPermissionsDecide(world, settings).sort()).toEqual(['ami-00000001', 'ami-00000002']);
+    const { result } = twoPhase(world, settings);
+    expect(keptFor(planned(result), 'ami-00000001')).toBe('shared');
+    expect(actionFor(planned(result), 'ami-00000002')?.stage).toBe('mark');
+  });
+
+  it('reads a staged image in its grace period: a share unmarks it', () => {
+    const world = aWorld({ images: [anImage(target, { tags: staged('deprecated', 2), launchPermissions: [OTHER] })] });
+    expect(imagesWhereLaunchPermissionsDecide(world, SETTINGS)).toEqual([target]);
+    expect(actionFor(plan(world), target)).toMatchObject({ stage: 'unmark', reason: 'shared' });
+  });
+
+  it('reads none of the images another rule keeps, whatever their shares', () => {
+    const world = aWorld({
+      images: [
+        anImage('ami-00000001', { lastLaunchedTime: daysAgo(1), launchPermissions: [OTHER] }),
+        anImage('ami-00000002', { tags: { ...managed(), [Tag.Keep]: 'true' }, launchPermissions: [OTHER] }),
+        anImage('ami-00000003', { creationDate: daysAgo(2), lastLaunchedTime: daysAgo(100) }),
+        anImage('ami-00000004', { launchPermissions: ['all'] }),
+      ],
+    });
+    expect(imagesWhereLaunchPermissionsDecide(world, { ...SETTINGS, recentLaunchDays: 10 })).toEqual([]);
   });
 });
