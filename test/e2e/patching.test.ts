@@ -162,8 +162,9 @@ describe('patching Linux families in the sandbox', () => {
 
   it('bakes Ubuntu although cloud-init still holds the dpkg lock when patching starts', async () => {
     // Prepare: a slow clock until the patch step has started, so it starts inside the boot window
-    // (cloud-init holds the lock for the first 75 sandbox seconds); then full speed again.
-    await sandbox.control('POST', '/_sandbox/clock', { speed: 20 });
+    // (cloud-init holds the lock for the first 75 sandbox seconds: 15 s of real time at 5x, room
+    // for the steps before it on a busy machine running two test files); then full speed again.
+    await sandbox.control('POST', '/_sandbox/clock', { speed: 5 });
     const bakeId = await requestBake('ubuntu-2404-base');
     const deadline = Date.now() + 60_000;
     let automationId = '';
@@ -195,7 +196,7 @@ describe('patching Linux families in the sandbox', () => {
     const bakeReport = bakeReportOf(detail.outputs as Record<string, unknown>);
     expect(bakeReport?.releaseBefore).toBeNull();
     expect(bakeReport?.releaseAfter).toBeNull();
-  });
+  }, 90_000);
 
   it('fails a bake whose install script has a syntax error at runInstallScript, naming the script', async () => {
     // Prepare: the al2023-base bake's own parameters, with an install script that does not parse
