@@ -11,6 +11,7 @@
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Tag } from '../functions/commons/bake-plan';
+import { PAGE_SIZE as INVENTORY_PAGE_SIZE } from '../functions/janitor/inventory';
 import type {
   JanitorSettings,
   World,
@@ -22,7 +23,8 @@ import type {
   WorldParameter,
   WorldSnapshot,
 } from '../functions/janitor/model';
-import { isStop, planJanitor } from '../functions/janitor/plan';
+import { imagesWhereLaunchPermissionsDecide, isStop, planJanitor } from '../functions/janitor/plan';
+import { inventoryCallsAtScale } from './bench-janitor-calls';
 import { benchJanitorInventory } from './bench-janitor-inventory';
 
 export interface JanitorWorldSize {
@@ -180,28 +182,18 @@ export const generateJanitorWorld = (size: JanitorWorldSize = BENCH_SIZE, seed =
   };
 };
 
-/** Largest page each API allows (AWS API reference). */
-export const PAGE_SIZE = {
-  DescribeImages: 1_000,
-  DescribeSnapshots: 1_000,
-  DescribeInstances: 1_000,
-  DescribeLaunchTemplates: 200,
-  DescribeLaunchTemplateVersions: 200,
-  DescribeAutoScalingGroups: 100,
-  DescribeLaunchConfigurations: 100,
-  DescribeParameters: 50,
-  GetParameters: 10,
-  GetParameterHistory: 50,
-} as const;
+/** Largest page each API allows (AWS API references): the inventory's own, cited there. */
+export const PAGE_SIZE = INVENTORY_PAGE_SIZE;
 
 const pages = (items: number, size: number) => Math.max(1, Math.ceil(items / size));
 
 /**
  * The fewest inventory calls this world needs at the largest pages: one listing per API (at least
  * one page each), template versions per template (all versions need the template named), channel
- * histories per channel, and launch permissions per managed image (DescribeImageAttribute has no
- * batch form). `launchPermissionsOnlyWhereTheyDecide` counts only the managed images no other rule
- * protects: the floor if permissions were read last, for the images still in question.
+ * histories per channel, and launch permissions (DescribeImageAttribute has no batch form) for the
+ * images whose permissions decide the plan (plan.ts `imagesWhereLaunchPermissionsDecide`: no other
+ * rule protects them), as the inventory reads them. `launchPermissionsEveryManagedImage`: what
+ * reading them for every managed image took (the inventory before issue 17).
  */
 export const minimumDescribeCalls = (world: World, settings: JanitorSettings) => {
   const prefix = `${settings.parameterPrefix}/`;
@@ -215,12 +207,7 @@ export const minimumDescribeCalls = (world: World, settings: JanitorSettings) =>
   let historyPages = 0;
   for (const p of underPrefix) historyPages += pages((p.history?.length ?? 0) + 1, PAGE_SIZE.GetParameterHistory);
   const managed = world.images.filter((i) => i.ownerId === world.account && i.tags[Tag.Managed] === 'true');
-  const withoutShares = { ...world, images: world.images.map((i) => ({ ...i, launchPermissions: [] })) };
-  const unshared = planJanitor(withoutShares, { ...settings, maxActionsPerRun: Number.MAX_SAFE_INTEGER });
-  const undecided = isStop(unshared)
-    ? managed.length
-    : unshared.actions.filter((a) => a.kind === 'image' && a.stage !== 'unmark').length +
-      unshared.kept.filter((k) => k.kind === 'image' && k.reason === 'grace-period').length;
+  const undecided = imagesWhereLaunchPermissionsDecide(world, settings).length;
   const calls = {
     DescribeImages: pages(world.images.length, PAGE_SIZE.DescribeImages),
     DescribeSnapshots: pages(world.snapshots.length, PAGE_SIZE.DescribeSnapshots),
@@ -233,7 +220,7 @@ export const minimumDescribeCalls = (world: World, settings: JanitorSettings) =>
     // Every parameter of the account is listed and read (the world holds only those with an id).
     GetParameters: Math.ceil(world.parameters.length / PAGE_SIZE.GetParameters),
     GetParameterHistory: historyPages,
-    DescribeImageAttribute: managed.length,
+    DescribeImageAttribute: undecided,
   };
   const total = Object.values(calls).reduce((a, b) => a + b, 0);
   return {
@@ -241,7 +228,7 @@ export const minimumDescribeCalls = (world: World, settings: JanitorSettings) =>
     calls,
     total,
     withoutLaunchPermissions: total - calls.DescribeImageAttribute,
-    launchPermissionsOnlyWhereTheyDecide: undecided,
+    launchPermissionsEveryManagedImage: managed.length,
   };
 };
 
@@ -295,6 +282,8 @@ export const janitorBench = async (size: JanitorWorldSize = BENCH_SIZE) => {
       outcome: summary,
     },
     describeCallsMinimum: minimumDescribeCalls(world, BENCH_SETTINGS),
+    /** The real inventory's calls at this world (in-memory AWS), before and after issue 17. */
+    inventoryCallsAtScale: await inventoryCallsAtScale(world, BENCH_SETTINGS),
     /** The inventory over the AWS wire (a sandbox) with 10,000 SSM parameters of every kind. */
     inventory: await benchJanitorInventory({ parameters: 10_000 }),
   };
