@@ -312,14 +312,18 @@ describe('the canary stage', () => {
   }, 120_000);
 
   it('bakehouse canary --abort stops the running canary, waits until its pairs are terminated, and exits 0', async () => {
-    // Prepare: once the pairs run, ten sandbox seconds a second, so the canary is still warming up
-    // (10 sandbox minutes) while the operator stops it and the CLI waits
+    // Prepare: from the image's AMI Baked on, 60 sandbox seconds a second. Its tests and the
+    // canary's 10-minute warm-up then last over 10 s of real time, so the canary is still warming
+    // up while the operator stops it and the CLI waits, even on a busy machine (at 1200x the
+    // warm-up is half a second)
     const before = await prod();
-    const image = await bake(FAMILY);
-    const start = await started(image);
-    await sandbox.control('POST', '/_sandbox/clock', { speed: 10 });
     let result: Awaited<ReturnType<typeof cli>>;
+    let start: CanaryStarted;
+    let image: string;
     try {
+      image = await bake(FAMILY);
+      await sandbox.control('POST', '/_sandbox/clock', { speed: 60 });
+      start = await started(image);
       expect(await pairsLeft()).toHaveLength(4);
 
       // Act
