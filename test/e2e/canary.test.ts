@@ -13,7 +13,7 @@ import {
   DescribeAutoScalingGroupsCommand,
   UpdateAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
-import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DeleteLaunchTemplateCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { ProvisionReport } from '@bakehouse/sandbox';
@@ -26,6 +26,7 @@ import { type CanaryJudged, type CanaryStarted, DetailType } from '../../functio
 import {
   connectSlackAndLaunchTemplate,
   createExampleWebGroup,
+  EXAMPLE_LAUNCH_TEMPLATE,
   EXAMPLE_WEB_GROUP,
   startProvisionedSandbox,
   eventWhere as waitForEvent,
@@ -359,6 +360,25 @@ describe('the canary stage', () => {
     expect(result.verdict).toBe('error');
     expect(result.reason).toMatch(/max size/i);
     expect(result.cleanup).toMatchObject({ errors: [], instancesTerminated: 4 });
+    expect(await prod()).toBe(before);
+    expect(await pairsLeft()).toEqual([]);
+    expect(await groupMembers()).toEqual([]);
+  }, 120_000);
+
+  it("ends with an error and launches nothing when the group's launch template is gone", async () => {
+    // Prepare: the team deleted the template its group launches from
+    const before = await prod();
+    await ec2.send(new DeleteLaunchTemplateCommand({ LaunchTemplateName: EXAMPLE_LAUNCH_TEMPLATE }));
+
+    // Act
+    const image = await bake(FAMILY);
+    const result = await judged(image);
+
+    // Assess
+    expect(result.verdict).toBe('error');
+    expect(result.reason).toMatch(/could not launch/);
+    expect(result.reason).toMatch(/does not exist/);
+    expect(result.cleanup.instancesTerminated).toBe(0);
     expect(await prod()).toBe(before);
     expect(await pairsLeft()).toEqual([]);
     expect(await groupMembers()).toEqual([]);

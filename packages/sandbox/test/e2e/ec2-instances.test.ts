@@ -1,4 +1,5 @@
 import {
+  CreateLaunchTemplateCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeVolumesCommand,
@@ -229,5 +230,56 @@ describe('EC2 instances', () => {
 
     // Assess
     expect(error).toEqual({ name: 'IncorrectInstanceState', status: 400 });
+  });
+});
+
+describe('EC2 instances from a launch template', () => {
+  it("launches with the template version's image and type, and the request's own values over them", async () => {
+    // Prepare
+    const created = await ec2.send(
+      new CreateLaunchTemplateCommand({
+        LaunchTemplateName: 'instances-from-template',
+        LaunchTemplateData: { ImageId: AL2023_X86, InstanceType: 'c7i.large' },
+      }),
+    );
+    const id = created.LaunchTemplate?.LaunchTemplateId as string;
+
+    // Act
+    const fromTemplate = await ec2.send(
+      new RunInstancesCommand({ MinCount: 1, MaxCount: 1, LaunchTemplate: { LaunchTemplateId: id } }),
+    );
+    const overridden = await ec2.send(
+      new RunInstancesCommand({
+        MinCount: 1,
+        MaxCount: 1,
+        ImageId: AL2023_ARM,
+        InstanceType: 'm7g.large',
+        LaunchTemplate: { LaunchTemplateName: 'instances-from-template', Version: '$Latest' },
+      }),
+    );
+
+    // Assess
+    expect(fromTemplate.Instances?.[0]).toMatchObject({ ImageId: AL2023_X86, InstanceType: 'c7i.large' });
+    expect(overridden.Instances?.[0]).toMatchObject({ ImageId: AL2023_ARM, InstanceType: 'm7g.large' });
+  });
+
+  it('refuses an unknown template or version as EC2 does, launching nothing', async () => {
+    // Prepare
+    const before = (await ec2.send(new DescribeInstancesCommand({}))).Reservations?.length ?? 0;
+    const launch = (template: RunInstancesCommandInput['LaunchTemplate']) =>
+      errorOf(
+        ec2.send(new RunInstancesCommand({ ImageId: AL2023_X86, MinCount: 1, MaxCount: 1, LaunchTemplate: template })),
+      );
+
+    // Act
+    const byName = await launch({ LaunchTemplateName: 'no-such-template' });
+    const byId = await launch({ LaunchTemplateId: 'lt-0123456789abcdef0' });
+    const version = await launch({ LaunchTemplateName: 'instances-from-template', Version: '9' });
+
+    // Assess
+    expect(byName.name).toBe('InvalidLaunchTemplateName.NotFoundException');
+    expect(byId.name).toBe('InvalidLaunchTemplateId.NotFound');
+    expect(version.name).toBe('InvalidLaunchTemplateId.VersionNotFound');
+    expect((await ec2.send(new DescribeInstancesCommand({}))).Reservations?.length ?? 0).toBe(before);
   });
 });

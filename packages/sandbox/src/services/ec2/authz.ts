@@ -30,7 +30,7 @@ import { indexedList, indexedStructs, type QueryParams } from '../../protocol/qu
 import type { AuthzMapper, ServiceContext } from '../../service';
 import { imageTagsFor } from './images';
 import { DEFAULT_GROUP, DEFAULT_SUBNET, DEFAULT_VPC } from './instances';
-import { findByName, versionNumberOf } from './launch-templates';
+import { findByName, resolveSsmImageId, versionNumberOf } from './launch-templates';
 import {
   AMAZON_OWNER_ID,
   Ec2Table,
@@ -330,12 +330,12 @@ const profileArnOf = (ctx: ServiceContext, params: QueryParams): string | undefi
 
 const RUN_INSTANCES_TAGGABLE: readonly Ec2ResourceType[] = ['instance', 'volume', 'network-interface'];
 
-/** The subnet and security groups a launch template's version (default `$Default`) gives a launch. */
+/** The subnet, security groups and image a launch template's version (default `$Default`) gives a launch. */
 const networkOfTemplate = (
   ctx: ServiceContext,
   template: LaunchTemplateRecord | undefined,
   version: string | undefined,
-): { subnetId?: string; groupIds: string[] } => {
+): { subnetId?: string; groupIds: string[]; imageId?: string } => {
   if (!template) return { groupIds: [] };
   let data: Record<string, unknown> | undefined;
   try {
@@ -353,7 +353,22 @@ const networkOfTemplate = (
     | undefined;
   const subnetId = typeof nic?.subnetId === 'string' ? nic.subnetId : undefined;
   const groupIds = [...texts(data?.securityGroupIds), ...texts(nic?.groups)];
-  return { ...(subnetId === undefined ? {} : { subnetId }), groupIds };
+  // The image a launch takes from the template when the request names none (a `resolve:ssm:`
+  // one as the launch resolves it; unresolvable, the launch fails and authorization names it as is).
+  const imageId = typeof data?.imageId === 'string' && data.imageId !== '' ? data.imageId : undefined;
+  let resolvedImage = imageId;
+  if (imageId !== undefined) {
+    try {
+      resolvedImage = resolveSsmImageId(ctx, imageId);
+    } catch {
+      resolvedImage = imageId;
+    }
+  }
+  return {
+    ...(subnetId === undefined ? {} : { subnetId }),
+    groupIds,
+    ...(resolvedImage === undefined ? {} : { imageId: resolvedImage }),
+  };
 };
 
 const runInstances: Mapper = (params, ctx) => {
@@ -363,10 +378,7 @@ const runInstances: Mapper = (params, ctx) => {
     template === undefined ? {} : { 'ec2:LaunchTemplate': arnOf(ctx, 'launch-template', template.id) };
   const fromData = networkOfTemplate(ctx, template?.template, params.get('LaunchTemplate.Version'));
   const subnetId =
-    params.get('SubnetId') ??
-    params.get('NetworkInterface.1.SubnetId') ??
-    fromData.subnetId ??
-    (template && !template.template ? undefined : DEFAULT_SUBNET);
+    params.get('SubnetId') ?? params.get('NetworkInterface.1.SubnetId') ?? fromData.subnetId ?? DEFAULT_SUBNET;
   const groupIds = [
     ...indexedList(params, 'SecurityGroupId'),
     ...indexedList(params, 'NetworkInterface.1.SecurityGroupId'),
@@ -374,19 +386,13 @@ const runInstances: Mapper = (params, ctx) => {
   // Without a subnet or groups, from the request or from the template's version, EC2 launches in
   // the default VPC's default subnet with its default group ("If you don't specify a subnet ID, we
   // choose a default subnet from your default VPC", RunInstances, Amazon EC2 API Reference), and
-  // the request is authorized on those (an unknown template leaves both to the launch's failure).
-  const groups =
-    groupIds.length > 0
-      ? groupIds
-      : fromData.groupIds.length > 0
-        ? fromData.groupIds
-        : template && !template.template
-          ? []
-          : [DEFAULT_GROUP];
+  // the request is authorized on those (so is one naming a template that does not exist, which
+  // then fails as EC2 fails it).
+  const groups = groupIds.length > 0 ? groupIds : fromData.groupIds.length > 0 ? fromData.groupIds : [DEFAULT_GROUP];
   const vpc = { 'ec2:Vpc': arnOf(ctx, 'vpc', DEFAULT_VPC) };
   const profileArn = profileArnOf(ctx, params);
   const keyName = params.get('KeyName');
-  const image = params.get('ImageId');
+  const image = params.get('ImageId') ?? fromData.imageId;
   const targets: Target[] = [
     ...(image === undefined ? [] : [imageTarget(ctx, image)]),
     created(ctx, 'instance', specs.get('instance'), {

@@ -22,6 +22,7 @@ import {
 } from './common';
 import { launchableImage, recordLaunch } from './images';
 import { type KeyUse, useKeys } from './kms';
+import { resolveLaunchTemplateVersion, resolveSsmImageId } from './launch-templates';
 import { emitStateChange, nowIso, secondsFrom, TIMINGS, trackInstance } from './lifecycle';
 import {
   type BlockDeviceMappingRecord,
@@ -117,8 +118,57 @@ export const instanceTypeArchitecture = (instanceType: string): 'x86_64' | 'arm6
   return /^a1$|^[a-z]+\d+[a-z]*g[a-z]*$/.test(family) ? 'arm64' : 'x86_64';
 };
 
+/**
+ * What a launch template's version gives a launch the request does not say itself: "Any
+ * parameters that you specify in the request override the same parameters in the launch
+ * template" (EC2 API Reference, RunInstances, LaunchTemplate). An unknown template or version is
+ * refused as EC2 refuses it (InvalidLaunchTemplateId.NotFound / InvalidLaunchTemplateName.
+ * NotFoundException / InvalidLaunchTemplateId.VersionNotFound).
+ */
+const templateDefaults = (
+  params: QueryParams,
+  ctx: ServiceContext,
+): {
+  imageId?: string;
+  instanceType?: string;
+  subnetId?: string;
+  securityGroupIds: string[];
+  profileArn?: string;
+  profileName?: string;
+} => {
+  const launchTemplateId = params.get('LaunchTemplate.LaunchTemplateId');
+  const launchTemplateName = params.get('LaunchTemplate.LaunchTemplateName');
+  if (launchTemplateId === undefined && launchTemplateName === undefined) return { securityGroupIds: [] };
+  const { version } = resolveLaunchTemplateVersion(ctx, {
+    launchTemplateId,
+    launchTemplateName,
+    version: params.get('LaunchTemplate.Version'),
+  });
+  const data = version.data;
+  const text = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
+  const texts = (value: unknown): string[] =>
+    Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+  const nic = (Array.isArray(data.networkInterfaces) ? data.networkInterfaces[0] : undefined) as
+    | Record<string, unknown>
+    | undefined;
+  const profile = data.iamInstanceProfile as Record<string, unknown> | undefined;
+  const imageId = text(data.imageId);
+  const defaults = {
+    imageId: imageId === undefined ? undefined : resolveSsmImageId(ctx, imageId),
+    instanceType: text(data.instanceType),
+    subnetId: text(nic?.subnetId),
+    securityGroupIds: [...texts(data.securityGroupIds), ...texts(nic?.groups)],
+    profileArn: text(profile?.arn),
+    profileName: text(profile?.name),
+  };
+  return Object.fromEntries(Object.entries(defaults).filter(([, v]) => v !== undefined)) as ReturnType<
+    typeof templateDefaults
+  >;
+};
+
 const readLaunchSpec = (params: QueryParams, ctx: ServiceContext): LaunchSpec & { minCount: number } => {
-  const imageId = params.get('ImageId');
+  const fromTemplate = templateDefaults(params, ctx);
+  const imageId = params.get('ImageId') ?? fromTemplate.imageId;
   if (!imageId) throw missingParameter('ImageId');
   const minCount = optionalInt(params, 'MinCount');
   const maxCount = optionalInt(params, 'MaxCount');
@@ -129,19 +179,21 @@ const readLaunchSpec = (params: QueryParams, ctx: ServiceContext): LaunchSpec & 
   if (maxCount < minCount) {
     throw invalidParameterValue(`Value (${maxCount}) for parameter maxCount is invalid. maxCount must be >= minCount.`);
   }
-  const instanceType = params.get('InstanceType') ?? 'm1.small';
+  const instanceType = params.get('InstanceType') ?? fromTemplate.instanceType ?? 'm1.small';
   if (!INSTANCE_TYPE.test(instanceType))
     throw invalidParameterValue(`Invalid value '${instanceType}' for InstanceType.`);
-  const subnetId = params.get('SubnetId');
+  const subnetId = params.get('SubnetId') ?? fromTemplate.subnetId;
   if (subnetId !== undefined && !/^subnet-[0-9a-f]{8,17}$/.test(subnetId)) {
     throw new AwsError('InvalidSubnetID.Malformed', `Invalid id: "${subnetId}"`);
   }
-  const securityGroupIds = idList(params, 'SecurityGroupId');
+  const requestedGroups = idList(params, 'SecurityGroupId');
+  const securityGroupIds = requestedGroups.length > 0 ? requestedGroups : fromTemplate.securityGroupIds;
   for (const group of securityGroupIds) {
     if (!/^sg-[0-9a-f]{8,17}$/.test(group)) throw new AwsError('InvalidGroupId.Malformed', `Invalid id: "${group}"`);
   }
-  const profileArn = params.get('IamInstanceProfile.Arn');
-  const profileName = params.get('IamInstanceProfile.Name');
+  const requestsProfile = params.has('IamInstanceProfile.Arn') || params.has('IamInstanceProfile.Name');
+  const profileArn = requestsProfile ? params.get('IamInstanceProfile.Arn') : fromTemplate.profileArn;
+  const profileName = requestsProfile ? params.get('IamInstanceProfile.Name') : fromTemplate.profileName;
   if (profileArn !== undefined && profileName !== undefined) {
     throw new AwsError(
       'InvalidParameterCombination',
