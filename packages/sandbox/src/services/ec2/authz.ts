@@ -30,15 +30,19 @@ import { indexedList, indexedStructs, type QueryParams } from '../../protocol/qu
 import type { AuthzMapper, ServiceContext } from '../../service';
 import { imageTagsFor } from './images';
 import { DEFAULT_GROUP, DEFAULT_SUBNET, DEFAULT_VPC } from './instances';
-import { findByName, resolveSsmImageId, versionNumberOf } from './launch-templates';
+import {
+  findByName,
+  type LaunchDefaults,
+  launchDefaultsOf,
+  resolveLaunchTemplateVersion,
+  resolveSsmImageId,
+} from './launch-templates';
 import {
   AMAZON_OWNER_ID,
   Ec2Table,
   type ImageRecord,
   type InstanceRecord,
   type LaunchTemplateRecord,
-  type LaunchTemplateVersionRecord,
-  launchTemplateVersionKey,
   type SnapshotRecord,
   type Tags,
 } from './model';
@@ -330,45 +334,31 @@ const profileArnOf = (ctx: ServiceContext, params: QueryParams): string | undefi
 
 const RUN_INSTANCES_TAGGABLE: readonly Ec2ResourceType[] = ['instance', 'volume', 'network-interface'];
 
-/** The subnet, security groups and image a launch template's version (default `$Default`) gives a launch. */
-const networkOfTemplate = (
+/**
+ * The subnet, security groups and image a launch template's version (default `$Default`) gives a
+ * launch, read as the launch reads them (launchDefaultsOf). A malformed version or an unresolvable
+ * `resolve:ssm:` image is the launch's error, not authorization's: the image is then named as is.
+ */
+const templateDefaultsOf = (
   ctx: ServiceContext,
   template: LaunchTemplateRecord | undefined,
   version: string | undefined,
-): { subnetId?: string; groupIds: string[]; imageId?: string } => {
-  if (!template) return { groupIds: [] };
-  let data: Record<string, unknown> | undefined;
+): LaunchDefaults => {
+  if (!template) return { securityGroupIds: [] };
+  let defaults: LaunchDefaults;
   try {
-    data = ctx.store.get<LaunchTemplateVersionRecord>(
-      Ec2Table.LaunchTemplateVersions,
-      launchTemplateVersionKey(template.launchTemplateId, versionNumberOf(template, version)),
-    )?.data;
+    defaults = launchDefaultsOf(
+      resolveLaunchTemplateVersion(ctx, { launchTemplateId: template.launchTemplateId, version }).version.data,
+    );
   } catch {
-    data = undefined; // a malformed version is the launch's error, not authorization's
+    return { securityGroupIds: [] };
   }
-  const texts = (value: unknown): string[] =>
-    Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
-  const nic = (Array.isArray(data?.networkInterfaces) ? data.networkInterfaces[0] : undefined) as
-    | Record<string, unknown>
-    | undefined;
-  const subnetId = typeof nic?.subnetId === 'string' ? nic.subnetId : undefined;
-  const groupIds = [...texts(data?.securityGroupIds), ...texts(nic?.groups)];
-  // The image a launch takes from the template when the request names none (a `resolve:ssm:`
-  // one as the launch resolves it; unresolvable, the launch fails and authorization names it as is).
-  const imageId = typeof data?.imageId === 'string' && data.imageId !== '' ? data.imageId : undefined;
-  let resolvedImage = imageId;
-  if (imageId !== undefined) {
-    try {
-      resolvedImage = resolveSsmImageId(ctx, imageId);
-    } catch {
-      resolvedImage = imageId;
-    }
+  if (defaults.imageId === undefined) return defaults;
+  try {
+    return { ...defaults, imageId: resolveSsmImageId(ctx, defaults.imageId) };
+  } catch {
+    return defaults;
   }
-  return {
-    ...(subnetId === undefined ? {} : { subnetId }),
-    groupIds,
-    ...(resolvedImage === undefined ? {} : { imageId: resolvedImage }),
-  };
 };
 
 const runInstances: Mapper = (params, ctx) => {
@@ -376,7 +366,7 @@ const runInstances: Mapper = (params, ctx) => {
   const template = templateOf(ctx, params, 'LaunchTemplate.');
   const fromTemplate: ContextKeys =
     template === undefined ? {} : { 'ec2:LaunchTemplate': arnOf(ctx, 'launch-template', template.id) };
-  const fromData = networkOfTemplate(ctx, template?.template, params.get('LaunchTemplate.Version'));
+  const fromData = templateDefaultsOf(ctx, template?.template, params.get('LaunchTemplate.Version'));
   const subnetId =
     params.get('SubnetId') ?? params.get('NetworkInterface.1.SubnetId') ?? fromData.subnetId ?? DEFAULT_SUBNET;
   const groupIds = [
@@ -388,7 +378,12 @@ const runInstances: Mapper = (params, ctx) => {
   // choose a default subnet from your default VPC", RunInstances, Amazon EC2 API Reference), and
   // the request is authorized on those (so is one naming a template that does not exist, which
   // then fails as EC2 fails it).
-  const groups = groupIds.length > 0 ? groupIds : fromData.groupIds.length > 0 ? fromData.groupIds : [DEFAULT_GROUP];
+  const groups =
+    groupIds.length > 0
+      ? groupIds
+      : fromData.securityGroupIds.length > 0
+        ? [...fromData.securityGroupIds]
+        : [DEFAULT_GROUP];
   const vpc = { 'ec2:Vpc': arnOf(ctx, 'vpc', DEFAULT_VPC) };
   const profileArn = profileArnOf(ctx, params);
   const keyName = params.get('KeyName');

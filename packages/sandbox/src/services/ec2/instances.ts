@@ -22,7 +22,12 @@ import {
 } from './common';
 import { launchableImage, recordLaunch } from './images';
 import { type KeyUse, useKeys } from './kms';
-import { resolveLaunchTemplateVersion, resolveSsmImageId } from './launch-templates';
+import {
+  type LaunchDefaults,
+  launchDefaultsOf,
+  resolveLaunchTemplateVersion,
+  resolveSsmImageId,
+} from './launch-templates';
 import { emitStateChange, nowIso, secondsFrom, TIMINGS, trackInstance } from './lifecycle';
 import {
   type BlockDeviceMappingRecord,
@@ -125,17 +130,7 @@ export const instanceTypeArchitecture = (instanceType: string): 'x86_64' | 'arm6
  * refused as EC2 refuses it (InvalidLaunchTemplateId.NotFound / InvalidLaunchTemplateName.
  * NotFoundException / InvalidLaunchTemplateId.VersionNotFound).
  */
-const templateDefaults = (
-  params: QueryParams,
-  ctx: ServiceContext,
-): {
-  imageId?: string;
-  instanceType?: string;
-  subnetId?: string;
-  securityGroupIds: string[];
-  profileArn?: string;
-  profileName?: string;
-} => {
+const templateDefaults = (params: QueryParams, ctx: ServiceContext): LaunchDefaults => {
   const launchTemplateId = params.get('LaunchTemplate.LaunchTemplateId');
   const launchTemplateName = params.get('LaunchTemplate.LaunchTemplateName');
   if (launchTemplateId === undefined && launchTemplateName === undefined) return { securityGroupIds: [] };
@@ -144,26 +139,8 @@ const templateDefaults = (
     launchTemplateName,
     version: params.get('LaunchTemplate.Version'),
   });
-  const data = version.data;
-  const text = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
-  const texts = (value: unknown): string[] =>
-    Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
-  const nic = (Array.isArray(data.networkInterfaces) ? data.networkInterfaces[0] : undefined) as
-    | Record<string, unknown>
-    | undefined;
-  const profile = data.iamInstanceProfile as Record<string, unknown> | undefined;
-  const imageId = text(data.imageId);
-  const defaults = {
-    imageId: imageId === undefined ? undefined : resolveSsmImageId(ctx, imageId),
-    instanceType: text(data.instanceType),
-    subnetId: text(nic?.subnetId),
-    securityGroupIds: [...texts(data.securityGroupIds), ...texts(nic?.groups)],
-    profileArn: text(profile?.arn),
-    profileName: text(profile?.name),
-  };
-  return Object.fromEntries(Object.entries(defaults).filter(([, v]) => v !== undefined)) as ReturnType<
-    typeof templateDefaults
-  >;
+  const defaults = launchDefaultsOf(version.data);
+  return defaults.imageId === undefined ? defaults : { ...defaults, imageId: resolveSsmImageId(ctx, defaults.imageId) };
 };
 
 const readLaunchSpec = (params: QueryParams, ctx: ServiceContext): LaunchSpec & { minCount: number } => {

@@ -125,6 +125,41 @@ export const versionNumberOf = (template: LaunchTemplateRecord, version: string 
   return Number(version);
 };
 
+/** What a launch template version's data gives a RunInstances that does not say it itself. */
+export interface LaunchDefaults {
+  /** As the data holds it: a `resolve:ssm:` id is resolved by the caller (resolveSsmImageId). */
+  readonly imageId?: string;
+  readonly instanceType?: string;
+  /** The first network interface's subnet. */
+  readonly subnetId?: string;
+  /** SecurityGroupIds, then the first network interface's groups. */
+  readonly securityGroupIds: readonly string[];
+  readonly profileArn?: string;
+  readonly profileName?: string;
+}
+
+/** The launch parameters in a version's data (lowerCamel JSON of RequestLaunchTemplateData). */
+export const launchDefaultsOf = (data: Readonly<Record<string, unknown>>): LaunchDefaults => {
+  const text = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
+  const texts = (value: unknown): string[] =>
+    Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+  const nic = (Array.isArray(data.networkInterfaces) ? data.networkInterfaces[0] : undefined) as
+    | Record<string, unknown>
+    | undefined;
+  const profile = data.iamInstanceProfile as Record<string, unknown> | undefined;
+  const found = {
+    imageId: text(data.imageId),
+    instanceType: text(data.instanceType),
+    subnetId: text(nic?.subnetId),
+    profileArn: text(profile?.arn),
+    profileName: text(profile?.name),
+  };
+  return {
+    ...Object.fromEntries(Object.entries(found).filter(([, v]) => v !== undefined)),
+    securityGroupIds: [...texts(data.securityGroupIds), ...texts(nic?.groups)],
+  };
+};
+
 /** The version `version` (`$Latest`, `$Default`, a number; default `$Default`) of a template. */
 export const resolveLaunchTemplateVersion = (
   ctx: ServiceContext,
