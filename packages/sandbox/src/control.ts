@@ -1,6 +1,6 @@
 /**
  * `/_sandbox`: the control endpoint (not AWS) for tests and demos: health, the clock, faults,
- * a summary of the state, and events AWS itself would emit.
+ * EC2's request buckets, a summary of the state, and events AWS itself would emit.
  *
  * `POST /_sandbox/events/emit` `{"source":"aws.cloudwatch","detailType":"CloudWatch Alarm State
  * Change","detail":{…},"resources":["arn:…"],"region":"us-east-1"}` puts an event on the region's
@@ -146,6 +146,34 @@ const addFault = (body: string, deps: ControlDeps): ControlReply => {
   return error ? problem(400, error) : { status: 200, body: deps.faults.list() };
 };
 
+/** The EC2 actions the sandbox implements (their buckets are listed and may be set). */
+const ec2Actions = (deps: ControlDeps): readonly string[] => {
+  const ec2 = deps.services.get('ec2');
+  return ec2 && 'actions' in ec2 ? Object.keys(ec2.actions).sort() : [];
+};
+
+const rateLimitsBody = (deps: ControlDeps) => deps.faults.ec2RateLimits.report(ec2Actions(deps));
+
+/**
+ * `POST /_sandbox/ec2/rate-limits` `{"rateLimits": "off" | "default" | {Action: {capacity, perSecond}}}`:
+ * EC2's request buckets (`services/ec2/rate-limits.ts`), checked whole before anything changes.
+ */
+const setRateLimits = (body: string, deps: ControlDeps): ControlReply => {
+  const parsed = parse(body);
+  if (!parsed.ok || !isRecord(parsed.value)) {
+    return problem(400, 'body must be a JSON object, e.g. {"rateLimits": "off"}');
+  }
+  const unknown = unknownField(parsed.value, ['rateLimits']);
+  if (unknown !== undefined || !('rateLimits' in parsed.value)) {
+    return problem(
+      400,
+      `${unknown === undefined ? 'give rateLimits' : `unknown field ${unknown}`}: POST /_sandbox/ec2/rate-limits takes rateLimits ("off", "default" or {"DescribeImageAttribute":{"capacity":100,"perSecond":20}})`,
+    );
+  }
+  const error = deps.faults.ec2RateLimits.configure(parsed.value.rateLimits, ec2Actions(deps));
+  return error ? problem(400, error) : { status: 200, body: rateLimitsBody(deps) };
+};
+
 const health = (deps: ControlDeps): ControlReply => {
   const readiness = deps.readiness?.() ?? { status: 'ready' };
   const services = [...deps.services.keys()];
@@ -168,6 +196,13 @@ export const handleControl = (method: string, path: string, body: string, deps: 
     case 'DELETE /_sandbox/faults':
       deps.faults.clear();
       return { status: 200, body: deps.faults.list() };
+    case 'GET /_sandbox/ec2/rate-limits':
+      return { status: 200, body: rateLimitsBody(deps) };
+    case 'POST /_sandbox/ec2/rate-limits':
+      return setRateLimits(body, deps);
+    case 'DELETE /_sandbox/ec2/rate-limits/counters':
+      deps.faults.ec2RateLimits.resetCounters();
+      return { status: 200, body: rateLimitsBody(deps) };
     case 'POST /_sandbox/events/emit':
       return emitServiceEvent(body, deps);
     case 'GET /_sandbox/state':

@@ -11,6 +11,7 @@
  */
 import { AwsError } from './errors';
 import { isNumber, isRecord, unknownField } from './input';
+import { Ec2RateLimits } from './services/ec2/rate-limits';
 
 /** At most this many times for one fault: more is a typo, not a test. */
 const MAX_TIMES = 1_000_000;
@@ -119,8 +120,10 @@ export interface RunCommandFault {
 }
 
 /**
- * EC2's API token bucket for some actions (off unless asked for): `capacity` calls at once, refilled
- * at `perSecond` on real time (pacing is about wall-clock throughput), RequestLimitExceeded when empty.
+ * A token bucket of its own for some actions (off unless asked for): `capacity` calls at once,
+ * refilled at `perSecond` on real time, RequestLimitExceeded when empty. It came before EC2's
+ * documented buckets ({@link Faults.ec2RateLimits}, on by default) and is kept for its callers
+ * (the janitor apply bench): a call of its actions must get past it and then EC2's own bucket.
  */
 export interface RateLimit {
   readonly service: string;
@@ -139,6 +142,12 @@ export class Faults {
   private api: ApiFault[] = [];
   private runCommand: RunCommandFault[] = [];
   private rateLimit: RateLimit | undefined;
+  /**
+   * EC2's documented request buckets (`services/ec2/rate-limits.ts`), on by default; the EC2
+   * actions draw from them. Not a fault: `clear` leaves them as they are (`/_sandbox/ec2/rate-limits`
+   * sets them).
+   */
+  readonly ec2RateLimits = new Ec2RateLimits();
 
   /**
    * Adds a fault (the control endpoint's JSON). A malformed one is refused whole: the returned

@@ -8,6 +8,7 @@ import { imageActions } from './images';
 import { instanceActions } from './instances';
 import { launchTemplateActions } from './launch-templates';
 import { tickEc2 } from './lifecycle';
+import { withRateLimits } from './rate-limits';
 import { seedEc2 } from './seed';
 import { snapshotActions } from './snapshots';
 import { tagActions } from './tags';
@@ -29,8 +30,9 @@ export const ec2: QueryService = {
   signingName: 'ec2',
   protocol: 'ec2',
   xmlns: EC2_XMLNS,
-  // Eventual consistency after creates wraps the actions it concerns; off unless the sandbox turns it on.
-  actions: withEventualConsistency(Object.assign({}, ...actionMaps)),
+  // Every action draws from its request bucket first (on by default: rate-limits.ts); then eventual
+  // consistency after creates wraps the actions it concerns (off unless the sandbox turns it on).
+  actions: withRateLimits(withEventualConsistency(Object.assign({}, ...actionMaps))),
   tick: tickEc2,
   seed: seedEc2,
 };
