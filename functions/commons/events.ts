@@ -344,6 +344,24 @@ export const janitorReportSchema = z.object({
     }),
   ),
   /**
+   * A run cut into parts by its invocation's time (1.x addition, optional): `of` is the first part's
+   * run id, `number` counts from 1. Present once a part deferred work, and on every later part.
+   */
+  part: z.optional(z.object({ of: nonEmpty('the first part'), number: z.int().check(z.minimum(1)) })),
+  /**
+   * What this part left because its invocation's time ran out (1.x addition, optional): images
+   * kept unread (`deferred`: their launch permissions were not read) and actions not started. Each
+   * is picked up by the next part (`nextPart`, which the bus's JanitorContinues rule invokes) or,
+   * after the last part a run may have, by the next night's run.
+   */
+  deferred: z.optional(
+    z.object({
+      launchPermissionsUnread: z.number(),
+      actionsNotStarted: z.number(),
+      nextPart: z.optional(z.int().check(z.minimum(2))),
+    }),
+  ),
+  /**
    * Builder and tester instances past their `bakehouse:expires-at` whose automation no longer runs,
    * which the run terminated (or, in a dry run, would have): the reaper's work, also done hourly
    * (1.x addition, optional). Lists cut at 100 in the event; `reapedCount` is whole.

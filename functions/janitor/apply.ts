@@ -101,6 +101,12 @@ export interface ApplyDeps {
   readonly logger: Pick<LogPort, 'info' | 'warn'>;
   /** Items worked on at once (default 4). */
   readonly concurrency?: number;
+  /**
+   * The run's time budget, checked before each action starts: once false, the actions left are not
+   * started (kept `deferred`, `ApplyOutcome.notStarted`), and the ones under way finish. So a run
+   * cut short by its invocation leaves no stage half done. Absent: no limit.
+   */
+  readonly keepApplying?: () => boolean;
 }
 
 export interface ApplyOutcome {
@@ -108,7 +114,12 @@ export interface ApplyOutcome {
   readonly errors: readonly { readonly resource: string; readonly error: string }[];
   readonly deregistered: readonly string[];
   readonly snapshotsDeleted: readonly string[];
+  /** Actions not started because `keepApplying` turned false. */
+  readonly notStarted?: number;
 }
+
+/** The reason an action left for the next run carries. */
+export const NOT_STARTED = "deferred: the run's time ran out before this action started";
 
 const DONE: Record<Stage, JanitorItem['action']> = {
   mark: 'marked',
@@ -264,6 +275,7 @@ interface Done {
   readonly deregistered?: string;
   readonly snapshotsDeleted?: readonly string[];
   readonly errors?: readonly { resource: string; error: string }[];
+  readonly notStarted?: boolean;
 }
 
 const applyImage = async (action: PlannedAction, deps: ApplyDeps): Promise<Done> => {
@@ -361,6 +373,10 @@ export const applyPlan = async (plan: Pick<Plan, 'actions'>, deps: ApplyDeps): P
     ...plan.actions.filter((a) => a.kind === 'snapshot'),
   ];
   const done = await mapLimit(ordered, deps.concurrency ?? 4, async (action): Promise<Done> => {
+    if (deps.keepApplying && !deps.keepApplying()) {
+      const item = { kind: action.kind, id: action.id, family: action.family, action: 'kept' as const };
+      return { item: { ...item, reason: NOT_STARTED }, notStarted: true };
+    }
     try {
       return await (action.kind === 'image' ? applyImage(action, deps) : applySnapshot(action, deps));
     } catch (error) {
@@ -377,5 +393,6 @@ export const applyPlan = async (plan: Pick<Plan, 'actions'>, deps: ApplyDeps): P
     errors: done.flatMap((d) => d.errors ?? []),
     deregistered: done.flatMap((d) => (d.deregistered ? [d.deregistered] : [])),
     snapshotsDeleted: done.flatMap((d) => d.snapshotsDeleted ?? []),
+    notStarted: done.filter((d) => d.notStarted).length,
   };
 };

@@ -19,7 +19,7 @@ import { type ApplyDeps, type ApplyOutcome, itemOfAction } from './apply';
 import { InventoryError, UnreadableParametersStop } from './errors';
 import type { Inventory, InventoryDeps } from './inventory';
 import type { JanitorSettings, Plan, World } from './model';
-import { imagesWhereLaunchPermissionsDecide } from './plan';
+import { launchPermissionReads } from './plan';
 
 /** Items an event carries at most (an event holds 256 KB). */
 export const MAX_EVENT_ITEMS = 500;
@@ -37,8 +37,26 @@ export interface PreviousRun {
   readonly inUseCount: number;
 }
 
+/**
+ * Parts a run may have (the first included). Each part is an invocation: at the default 15 minutes
+ * that is two hours, far more than 100k images need. It also bounds the chain of invocations the
+ * bus makes (JanitorContinues), well under the 16 of Lambda's recursive loop detection (AWS Lambda
+ * Developer Guide, "Use Lambda recursive loop detection to prevent infinite loops").
+ */
+export const MAX_PARTS = 8;
+/**
+ * Time an invocation keeps back. Launch permission reads stop with READ_RESERVE_MS left, so the
+ * plan and its actions have the rest; actions stop starting with APPLY_RESERVE_MS left, so the
+ * ones under way finish and the report is published before Lambda's timeout.
+ */
+export const READ_RESERVE_MS = 5 * 60_000;
+export const APPLY_RESERVE_MS = 60_000;
+
 export interface JanitorPayload {
   readonly dryRun?: boolean;
+  /** A later part of a run (the bus's JanitorContinues rule): the first part's run id, and this part's number. */
+  readonly continueRun?: string;
+  readonly part?: number;
   /** Overrides `settings.janitor.unreadableParameters` for one run (an operator who checked the names). */
   readonly unreadableParameters?: UnreadableParametersMode;
 }
@@ -62,6 +80,8 @@ export interface JanitorDeps {
    * so the nightly report shows them too; none when absent.
    */
   readonly reap?: (options: { readonly dryRun: boolean }) => Promise<ReaperReport>;
+  /** Milliseconds left in the invocation (Lambda's `getRemainingTimeInMillis`); no limit when absent. */
+  readonly remainingMs?: () => number;
 }
 
 /** The instances the reaper reported, as the Janitor Report carries them. */
@@ -101,12 +121,23 @@ export const parsePayload = (event: unknown): JanitorPayload => {
   if (typeof event !== 'object' || Array.isArray(event)) {
     throw new InvalidEventError('the janitor payload must be an object such as {"dryRun": true}');
   }
-  const { dryRun, unreadableParameters, ...rest } = event as Record<string, unknown>;
+  const { dryRun, unreadableParameters, continueRun, part, ...rest } = event as Record<string, unknown>;
   const unknown = Object.keys(rest);
   if (unknown.length > 0) {
     throw new InvalidEventError(
       `unknown field(s) ${unknown.join(', ')}. Fix: send only {"dryRun": true|false, "unreadableParameters": "stop"|"continue"}`,
     );
+  }
+  if ((continueRun === undefined) !== (part === undefined)) {
+    throw new InvalidEventError(
+      'continueRun and part go together: the bus sends both to continue a run. Fix: send neither to start a run',
+    );
+  }
+  if (continueRun !== undefined && (typeof continueRun !== 'string' || continueRun.length === 0)) {
+    throw new InvalidEventError('continueRun: must be the run id of the first part. Fix: send neither to start a run');
+  }
+  if (part !== undefined && !(Number.isInteger(part) && (part as number) >= 2 && (part as number) <= MAX_PARTS)) {
+    throw new InvalidEventError(`part: must be an integer from 2 to ${MAX_PARTS}. Fix: send neither to start a run`);
   }
   if (dryRun !== undefined && typeof dryRun !== 'boolean') {
     throw new InvalidEventError('dryRun: must be true or false. Fix: send {"dryRun": true} or {"dryRun": false}');
@@ -120,6 +151,7 @@ export const parsePayload = (event: unknown): JanitorPayload => {
     );
   }
   return {
+    ...(continueRun === undefined ? {} : { continueRun: continueRun as string, part: part as number }),
     ...(dryRun === undefined ? {} : { dryRun: dryRun as boolean }),
     ...(unreadableParameters === undefined
       ? {}
@@ -200,6 +232,27 @@ export const actionsWithUnreadPermissions = (plan: Pick<Plan, 'actions'>, read: 
   return plan.actions.filter((a) => a.kind === 'image' && a.stage !== 'unmark' && !known.has(a.id)).map((a) => a.id);
 };
 
+/**
+ * The report's `part` and `deferred`: a part that left work for lack of time names the next part,
+ * which the bus's JanitorContinues rule invokes, up to MAX_PARTS; a dry run changes nothing, so
+ * it has no next part (its report lists what it deferred).
+ */
+const partOf = (
+  runId: string,
+  payload: JanitorPayload,
+  dryRun: boolean,
+  launchPermissionsUnread: number,
+  actionsNotStarted: number,
+): Pick<JanitorReport, 'part' | 'deferred'> => {
+  const number = payload.part ?? 1;
+  const deferred = launchPermissionsUnread + actionsNotStarted > 0;
+  if (!deferred && number === 1) return {};
+  const part = { of: payload.continueRun ?? runId, number };
+  if (!deferred) return { part };
+  const next = !dryRun && number < MAX_PARTS ? { nextPart: number + 1 } : {};
+  return { part, deferred: { launchPermissionsUnread, actionsNotStarted, ...next } };
+};
+
 /** Runs the janitor once; never throws for a stopped run (the report says why), only for a bad payload. */
 export const runJanitor = async (event: unknown, runId: string, deps: JanitorDeps): Promise<JanitorRunReport> => {
   const payload = parsePayload(event);
@@ -214,6 +267,9 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
   let snapshotsDeleted: string[] = [];
   let parameters: ParameterReport | undefined;
   let launchPermissionsRead: number | undefined;
+  let launchPermissionsUnread = 0;
+  let actionsNotStarted = 0;
+  const remaining = deps.remainingMs;
   const unreadableMode = payload.unreadableParameters ?? deps.settings.janitor.unreadableParameters ?? 'stop';
 
   try {
@@ -221,10 +277,12 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
     // Launch permissions only where they decide: the pre-pass runs on the inventory's world.
     const inventory = await deps.readInventory({
       ...deps.inventoryDeps,
-      launchPermissionsFor: (world) => imagesWhereLaunchPermissionsDecide(world, settings),
+      launchPermissionsFor: (world) => launchPermissionReads(world, settings),
+      ...(remaining ? { keepReading: () => remaining() > READ_RESERVE_MS } : {}),
     });
     calls = inventory.calls;
     launchPermissionsRead = inventory.launchPermissionsRead.length;
+    launchPermissionsUnread = inventory.launchPermissionsDeferred?.length ?? 0;
     const coverage = inventory.parameters;
     parameters = {
       listed: coverage.listed,
@@ -280,7 +338,11 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
           ...planned.actions.filter((a) => a.stage === 'delete-snapshot').map((a) => a.id),
         ];
       } else {
-        const outcome = await deps.apply(planned, deps.applyDeps);
+        const outcome = await deps.apply(planned, {
+          ...deps.applyDeps,
+          ...(remaining ? { keepApplying: () => remaining() > APPLY_RESERVE_MS } : {}),
+        });
+        actionsNotStarted = outcome.notStarted ?? 0;
         items = [...outcome.items, ...kept];
         errors = [...errors, ...outcome.errors];
         deregistered = [...outcome.deregistered];
@@ -330,6 +392,7 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
     errors,
     durationSeconds: Math.max(0, (deps.clock().getTime() - started.getTime()) / 1000),
     inventoryCalls: calls,
+    ...partOf(runId, payload, dryRun, launchPermissionsUnread, actionsNotStarted),
     ...(parameters === undefined ? {} : { parameters }),
     ...(reaper === undefined ? {} : { reaper }),
   };

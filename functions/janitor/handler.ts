@@ -29,7 +29,7 @@ const { parameterPrefix } = config.settings;
 /** The account from the function's own ARN (arn:aws:lambda:region:ACCOUNT:function:name). */
 const accountOf = (context: Context): string => context.invokedFunctionArn.split(':')[4] ?? '';
 
-const depsFor = (account: string): JanitorDeps => ({
+const depsFor = (account: string, context: Context): JanitorDeps => ({
   settings: config.settings,
   retention: config.families,
   readInventory,
@@ -44,6 +44,8 @@ const depsFor = (account: string): JanitorDeps => ({
   clock,
   logger,
   reap: (options) => reapExpiredInstances({ ec2, ssm, autoScaling, clock, logger }, options),
+  // A run that cannot finish in this invocation ends before Lambda's timeout and continues in the next part.
+  remainingMs: () => context.getRemainingTimeInMillis(),
 });
 
 /**
@@ -53,10 +55,12 @@ const depsFor = (account: string): JanitorDeps => ({
  */
 export const handler = eventConsumer<unknown, JanitorRunReport>(
   'janitor run',
-  (event, context) => runJanitor(event, context.awsRequestId, depsFor(accountOf(context))),
+  (event, context) => runJanitor(event, context.awsRequestId, depsFor(accountOf(context), context)),
   {
-    outcome: ({ runId, dryRun, completed, stoppedBecause, counts, parameters }) => ({
+    outcome: ({ runId, dryRun, completed, stoppedBecause, counts, parameters, part, deferred }) => ({
       runId,
+      ...(part ? { part } : {}),
+      ...(deferred ? { deferred } : {}),
       dryRun,
       completed,
       stoppedBecause,

@@ -43,7 +43,7 @@ import type {
   WorldParameter,
   WorldSnapshot,
 } from './model';
-import { amiIdsIn, parseResolveSsm } from './plan';
+import { amiIdsIn, type LaunchPermissionReads, parseResolveSsm } from './plan';
 
 export interface InventoryDeps {
   readonly ec2: Pick<EC2Client, 'send'>;
@@ -60,7 +60,13 @@ export interface InventoryDeps {
    * known as shared (plan.ts `imagesWhereLaunchPermissionsDecide`, bound to the run's settings).
    * Absent: every managed image's are read (one DescribeImageAttribute call each).
    */
-  readonly launchPermissionsFor?: (world: World) => readonly string[];
+  readonly launchPermissionsFor?: (world: World) => readonly string[] | LaunchPermissionReads;
+  /**
+   * The run's time budget: checked before each batch of launch permission reads; once false, the
+   * rest are not read (`launchPermissionsDeferred`) and their images are kept this run. Absent:
+   * no limit.
+   */
+  readonly keepReading?: () => boolean;
 }
 
 /** A parameter whose value the janitor could not read, and why (never its value). */
@@ -91,6 +97,11 @@ export interface Inventory {
    * `launchPermissions` holds only what DescribeImages says (`Public`: `all`).
    */
   readonly launchPermissionsRead: readonly string[];
+  /**
+   * The images whose launch permissions decide but were not read because `keepReading` turned
+   * false: their world images carry `launchPermissionsUnread`, and the plan keeps them (`deferred`).
+   */
+  readonly launchPermissionsDeferred?: readonly string[];
 }
 
 /** GetParameters takes at most 10 names (SSM API Reference, GetParameters: Names, "Maximum number of 10 items"). */
@@ -508,11 +519,23 @@ export const readInventory = async (deps: InventoryDeps): Promise<Inventory> => 
   // (see plan.ts `imagesWhereLaunchPermissionsDecide` for why the others need none), or, with no
   // pre-pass, every managed image (the others are never candidates).
   const owned = new Set(images.filter(isManaged).map((image) => image.ImageId ?? ''));
-  const wanted = deps.launchPermissionsFor
-    ? [...new Set(deps.launchPermissionsFor(listed))].filter((id) => owned.has(id))
-    : [...owned];
-  const permissions = new Map(
-    await mapLimit(wanted, limit, async (ImageId) => {
+  const reads = deps.launchPermissionsFor?.(listed);
+  const plan: LaunchPermissionReads =
+    reads === undefined
+      ? { order: [...owned], enough: () => false }
+      : 'order' in reads
+        ? reads
+        : { order: reads, enough: () => false };
+  const wanted = [...new Set(plan.order)].filter((id) => owned.has(id));
+  const permissions = new Map<string, readonly string[]>();
+  // In order, a batch of `limit` at a time: the plan may be settled before the end (the cap is
+  // filled: `enough`), or the run's time may run out (`keepReading`), and each is checked between batches.
+  let next = 0;
+  while (next < wanted.length && !plan.enough(permissions)) {
+    if (deps.keepReading && !deps.keepReading()) break;
+    const batch = wanted.slice(next, next + limit);
+    next += batch.length;
+    for (const [ImageId, shares] of await mapLimit(batch, limit, async (ImageId) => {
       const answer = await reader.call('DescribeImageAttribute', () =>
         ec2.send(new DescribeImageAttributeCommand({ ImageId, Attribute: 'launchPermission' })),
       );
@@ -520,17 +543,29 @@ export const readInventory = async (deps: InventoryDeps): Promise<Inventory> => 
         p.Group === 'all' ? ['all'] : p.UserId ? [p.UserId] : p.OrganizationArn ? [p.OrganizationArn] : [],
       );
       return [ImageId, shares] as const;
-    }),
-  );
+    })) {
+      permissions.set(ImageId, shares);
+    }
+  }
+  // Not read because the time ran out (not because the plan was settled): kept this run.
+  const deferred = next < wanted.length && !plan.enough(permissions) ? wanted.slice(next) : [];
+  const unread = new Set(deferred);
 
   const world: World = {
     ...listed,
     images: listed.images.map((image) => {
       const shares = permissions.get(image.id);
-      return shares === undefined
-        ? image
-        : { ...image, launchPermissions: [...new Set([...image.launchPermissions, ...shares])] };
+      if (shares !== undefined) {
+        return { ...image, launchPermissions: [...new Set([...image.launchPermissions, ...shares])] };
+      }
+      return unread.has(image.id) ? { ...image, launchPermissionsUnread: true } : image;
     }),
   };
-  return { world, calls: reader.calls, parameters: coverage, launchPermissionsRead: wanted };
+  return {
+    world,
+    calls: reader.calls,
+    parameters: coverage,
+    launchPermissionsRead: [...permissions.keys()],
+    launchPermissionsDeferred: deferred,
+  };
 };

@@ -20,6 +20,11 @@ export interface WorldImage {
   readonly deregistrationProtection: boolean;
   /** Account ids (or 'all' for public) with launch permission. */
   readonly launchPermissions: readonly string[];
+  /**
+   * The inventory meant to read this image's launch permissions and ran out of time first: the plan
+   * keeps it (`deferred`, plan.ts) and the next run reads them.
+   */
+  readonly launchPermissionsUnread?: boolean;
   readonly snapshotIds: readonly string[];
   readonly tags: Readonly<Record<string, string>>;
 }
@@ -121,7 +126,8 @@ export type KeepReason =
   | 'newest'
   | 'too-young'
   | 'keep-tag'
-  | 'deregistration-protection';
+  | 'deregistration-protection'
+  | 'deferred';
 
 export type Stage = 'mark' | 'deprecate' | 'disable' | 'deregister' | 'unmark' | 'delete-snapshot';
 

@@ -70,6 +70,12 @@ export const GRACE_PERIOD = 'grace-period';
 export const CAPPED = 'cap';
 /** A snapshot an existing image uses: it goes with the image. */
 export const IMAGE_EXISTS = 'image-exists';
+/**
+ * Kept this run because the run's time ran out before its launch permissions were read (fail
+ * closed: an unread share must not be retired). Unlike a protection it never unmarks a staged
+ * image: nothing is known to protect it, the next run reads it.
+ */
+export const DEFERRED = 'deferred';
 
 const DAY_MS = 86_400_000;
 const RESOLVE_SSM = 'resolve:ssm:';
@@ -318,12 +324,18 @@ const protectionOf = (
   if (image.tags[Tag.Keep] === 'true') return 'keep-tag';
   if (image.deregistrationProtection) return 'deregistration-protection';
   // Last, and the only rule that reads launch permissions: see imagesWhereLaunchPermissionsDecide.
-  for (const account of image.launchPermissions) {
-    if (account === world.account) continue;
-    if (account === 'all' || !world.confirmedUnusedShares.includes(account)) return 'shared';
-  }
-  return undefined;
+  if (image.launchPermissionsUnread) return DEFERRED;
+  return sharesProtect(world, image.launchPermissions) ? 'shared' : undefined;
 };
+
+/** Does a launch permission protect the image: public, or any other account not confirmed unused. */
+export const sharesProtect = (
+  world: Pick<World, 'account' | 'confirmedUnusedShares'>,
+  permissions: readonly string[],
+) =>
+  permissions.some(
+    (account) => account !== world.account && (account === 'all' || !world.confirmedUnusedShares.includes(account)),
+  );
 
 /** An action with what the cap needs to order it. */
 interface Pending {
@@ -389,6 +401,10 @@ export const planJanitor = (
     const staged = stageOf(image.tags);
     const time = created[index] as number;
     const reason = protectionOf(world, settings, referenced, newest[index] === 1, (now - time) / DAY_MS, now, image);
+    if (reason === DEFERRED) {
+      kept.push({ kind: 'image', id: image.id, family, reason });
+      continue;
+    }
     if (reason !== undefined) {
       // The parameter behind a parameter, channel or rollback-target rule, named in the report.
       const parameter = referenced.get(image.id) === reason ? by.get(image.id) : undefined;
@@ -535,7 +551,30 @@ export const planJanitor = (
  * The run checks it again (core.ts): an image action on an image whose permissions were not read
  * stops the run. Returns no image when the plan stops (the final plan stops for the same reason).
  */
-export const imagesWhereLaunchPermissionsDecide = (world: World, settings: JanitorSettings): string[] => {
+export const imagesWhereLaunchPermissionsDecide = (world: World, settings: JanitorSettings): string[] => [
+  ...launchPermissionReads(world, settings).order,
+];
+
+/** The launch permission reads a run makes, in order, and when it has read enough. */
+export interface LaunchPermissionReads {
+  /**
+   * The images of `imagesWhereLaunchPermissionsDecide`, in the order to read them: the staged ones
+   * first, in their grace period or due (a share unmarks them, which restores a disabled image, and
+   * unmarks are never capped), then the others in the order the cap admits them.
+   */
+  readonly order: readonly string[];
+  /**
+   * True once the reads so far settle the plan: every staged image read, and the pending
+   * ones read up to where the cap fills (snapshot deletions and images not shared count; a shared
+   * image does not). The images after that point would be capped whatever their permissions, so
+   * their reads are not made: at 100k images with the default cap, a few hundred reads, not tens
+   * of thousands. Called after each batch of reads; incremental, so a run is linear in the order.
+   */
+  readonly enough: (read: ReadonlyMap<string, readonly string[]>) => boolean;
+}
+
+/** The reads and their stopping point, from the pre-pass (see `imagesWhereLaunchPermissionsDecide`). */
+export const launchPermissionReads = (world: World, settings: JanitorSettings): LaunchPermissionReads => {
   const publicOnly: World = {
     ...world,
     images: world.images.map((image) =>
@@ -545,9 +584,33 @@ export const imagesWhereLaunchPermissionsDecide = (world: World, settings: Janit
     ),
   };
   const result = planJanitor(publicOnly, { ...settings, maxActionsPerRun: Number.MAX_SAFE_INTEGER });
-  if (isStop(result)) return [];
-  const ids = new Set<string>();
-  for (const a of result.actions) if (a.kind === 'image' && a.stage !== 'unmark') ids.add(a.id);
-  for (const k of result.kept) if (k.kind === 'image' && k.reason === GRACE_PERIOD) ids.add(k.id);
-  return [...ids];
+  if (isStop(result)) return { order: [], enough: () => true };
+  // Every staged image is read, whatever the cap: a share unmarks it, and unmarks are never capped.
+  const staged = new Set(world.images.filter((i) => stageOf(i.tags) !== undefined).map((i) => i.id));
+  const grace: string[] = [];
+  for (const k of result.kept) if (k.kind === 'image' && k.reason === GRACE_PERIOD) grace.push(k.id);
+  // Uncapped, the pending actions come in the cap's order (after the unmarks, which need no read).
+  const pending = result.actions.filter((a) => a.stage !== 'unmark');
+  for (const a of pending) if (a.kind === 'image' && staged.has(a.id)) grace.push(a.id);
+  const order = [...new Set([...grace, ...pending.filter((a) => a.kind === 'image').map((a) => a.id)])];
+  let graceRead = 0;
+  let cursor = 0;
+  let admitted = 0;
+  const enough = (read: ReadonlyMap<string, readonly string[]>): boolean => {
+    while (graceRead < grace.length && read.has(grace[graceRead] as string)) graceRead++;
+    if (graceRead < grace.length) return false;
+    while (admitted < settings.maxActionsPerRun && cursor < pending.length) {
+      const action = pending[cursor] as PlannedAction;
+      if (action.kind === 'image') {
+        const shares = read.get(action.id);
+        if (shares === undefined) return false;
+        if (!sharesProtect(world, shares)) admitted++;
+      } else {
+        admitted++;
+      }
+      cursor++;
+    }
+    return true;
+  };
+  return { order, enough };
 };

@@ -16,7 +16,7 @@ import {
 import { GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type ApplyDeps, applyPlan, TokenBucket } from '../../functions/janitor/apply';
+import { type ApplyDeps, applyPlan, NOT_STARTED, TokenBucket } from '../../functions/janitor/apply';
 import type { PlannedAction } from '../../functions/janitor/model';
 
 const ec2 = mockClient(EC2Client);
@@ -294,5 +294,45 @@ describe('errors and pacing', () => {
 
     // Assess: it still had to wait for each token after the burst (an hour of Date would have refilled it all)
     expect(slept.length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('the time budget', () => {
+  it('starts no action once the time is up, finishes the one under way, and counts the rest', async () => {
+    // Prepare: time for two actions to start (one at a time).
+    let started = 0;
+    const budgeted: ApplyDeps = { ...deps(), concurrency: 1, keepApplying: () => started++ < 2 };
+    const ids = ['ami-0000000000000000a', 'ami-0000000000000000b', 'ami-0000000000000000c', 'ami-0000000000000000d'];
+    // Act
+    const outcome = await applyPlan({ actions: ids.map((id) => action('mark', id)) }, budgeted);
+    // Assess
+    expect(outcome.items.map((i) => i.action)).toEqual(['marked', 'marked', 'kept', 'kept']);
+    expect(outcome.items[2]?.reason).toBe(NOT_STARTED);
+    expect(outcome.notStarted).toBe(2);
+    expect(ec2.commandCalls(CreateTagsCommand).map((c) => c.args[0].input.Resources)).toEqual([[ids[0]], [ids[1]]]);
+  });
+
+  it('never leaves a deregistration half done: once started, its snapshots go with it', async () => {
+    // Prepare: the budget turns false while the deregistration is under way.
+    let open = true;
+    ec2.on(DeregisterImageCommand).callsFake(async () => {
+      open = false;
+      return { DeleteSnapshotResults: [{ SnapshotId: 'snap-00000000000000001', ReturnCode: 'success' }] };
+    });
+    // Act
+    const outcome = await applyPlan(
+      {
+        actions: [
+          { ...action('deregister'), snapshotIds: ['snap-00000000000000001'] },
+          action('mark', 'ami-0000000000000000e'),
+        ],
+      },
+      { ...deps(), concurrency: 1, keepApplying: () => open },
+    );
+    // Assess
+    expect(outcome.deregistered).toEqual([AMI]);
+    expect(outcome.snapshotsDeleted).toEqual(['snap-00000000000000001']);
+    expect(outcome.items.map((i) => i.action)).toEqual(['deregistered', 'kept']);
+    expect(outcome.notStarted).toBe(1);
   });
 });

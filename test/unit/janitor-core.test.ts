@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { janitorReportSchema } from '../../functions/commons/events';
 import { loadConfig } from '../../functions/commons/families';
 import { TokenBucket } from '../../functions/janitor/apply';
-import { type JanitorDeps, runJanitor } from '../../functions/janitor/core';
+import { type JanitorDeps, MAX_PARTS, runJanitor } from '../../functions/janitor/core';
 import { InventoryError } from '../../functions/janitor/errors';
 import type { ParameterCoverage } from '../../functions/janitor/inventory';
 import type { Plan, World } from '../../functions/janitor/model';
@@ -464,7 +464,8 @@ describe('launch permissions, read only where they decide', () => {
     const seen: string[][] = [];
     const d = deps({
       readInventory: vi.fn(async (inventoryDeps) => {
-        seen.push([...(inventoryDeps.launchPermissionsFor?.({ ...world(), images }) ?? [])]);
+        const reads = inventoryDeps.launchPermissionsFor?.({ ...world(), images });
+        seen.push(reads === undefined ? [] : 'order' in reads ? [...reads.order] : [...reads]);
         return { world: world(), calls: {}, parameters: coverage(), launchPermissionsRead: ['ami-00000000000000001'] };
       }),
     });
@@ -495,5 +496,69 @@ describe('launch permissions, read only where they decide', () => {
     expect(report.stoppedBecause).toContain('ami-00000000000000001');
     expect(report.stoppedBecause).toContain('launch permissions were not read');
     expect(report.counts.launchPermissionsRead).toBe(0);
+  });
+});
+
+describe('a run longer than its invocation: parts', () => {
+  const deferredInventory = vi.fn(async (inventoryDeps: Parameters<JanitorDeps['readInventory']>[0]) => ({
+    world: world(),
+    calls: {},
+    parameters: coverage(),
+    launchPermissionsRead: ['ami-00000000000000001'],
+    // The inventory stops reading once the run's budget says so.
+    launchPermissionsDeferred: inventoryDeps.keepReading?.() === false ? ['ami-0000000000000000a'] : [],
+  }));
+
+  it('hands the inventory and the apply the time budget, with their reserves', async () => {
+    // Prepare: 4 minutes left: under the read reserve, over the apply reserve.
+    let remaining = 4 * 60_000;
+    const applyDeps: Parameters<JanitorDeps['apply']>[1][] = [];
+    const d = deps({
+      remainingMs: () => remaining,
+      readInventory: deferredInventory,
+      apply: vi.fn(async (_plan, applied) => {
+        applyDeps.push(applied);
+        return { items: [], errors: [], deregistered: [], snapshotsDeleted: [], notStarted: 3 };
+      }),
+    });
+    // Act
+    const report = await runJanitor({ dryRun: false }, 'run-1', d);
+    // Assess
+    expect(applyDeps[0]?.keepApplying?.()).toBe(true);
+    remaining = 59_000;
+    expect(applyDeps[0]?.keepApplying?.()).toBe(false);
+    expect(report.part).toEqual({ of: 'run-1', number: 1 });
+    expect(report.deferred).toEqual({ launchPermissionsUnread: 1, actionsNotStarted: 3, nextPart: 2 });
+    expect(janitorReportSchema.safeParse(publishedDetail()).success).toBe(true);
+    expect(publishedDetail().deferred?.nextPart).toBe(2);
+  });
+
+  it('names no next part for a dry run, nor after the last part; a later part carries the first part id', async () => {
+    const d = deps({ remainingMs: () => 60_001, readInventory: deferredInventory });
+    const dry = await runJanitor({ dryRun: true }, 'run-1', d);
+    expect(dry.deferred).toEqual({ launchPermissionsUnread: 1, actionsNotStarted: 0 });
+    const last = await runJanitor({ dryRun: false, continueRun: 'run-0', part: MAX_PARTS }, 'run-8', d);
+    expect(last.part).toEqual({ of: 'run-0', number: MAX_PARTS });
+    expect(last.deferred?.nextPart).toBeUndefined();
+    const middle = await runJanitor({ dryRun: false, continueRun: 'run-0', part: 3 }, 'run-3', d);
+    expect(middle.deferred?.nextPart).toBe(4);
+  });
+
+  it('reports no part for a run that finished in its invocation, and the part for a later one that did', async () => {
+    const d = deps({ remainingMs: () => 14 * 60_000 });
+    expect((await runJanitor(undefined, 'run-1', d)).part).toBeUndefined();
+    const later = await runJanitor({ continueRun: 'run-0', part: 2 }, 'run-2', d);
+    expect(later.part).toEqual({ of: 'run-0', number: 2 });
+    expect(later.deferred).toBeUndefined();
+  });
+
+  it.each([
+    [{ continueRun: 'run-0' }, 'continueRun and part go together'],
+    [{ part: 2 }, 'continueRun and part go together'],
+    [{ continueRun: '', part: 2 }, 'continueRun: must be the run id'],
+    [{ continueRun: 'run-0', part: 1 }, `part: must be an integer from 2 to ${MAX_PARTS}`],
+    [{ continueRun: 'run-0', part: MAX_PARTS + 1 }, `part: must be an integer from 2 to ${MAX_PARTS}`],
+  ])('refuses the continuation %j, naming the field', async (payload, message) => {
+    await expect(runJanitor(payload, 'run-1', deps())).rejects.toThrow(message);
   });
 });

@@ -28,7 +28,12 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type InventoryDeps, readInventory } from '../../functions/janitor/inventory';
 import type { JanitorSettings, Plan } from '../../functions/janitor/model';
-import { imagesWhereLaunchPermissionsDecide, isStop, planJanitor } from '../../functions/janitor/plan';
+import {
+  imagesWhereLaunchPermissionsDecide,
+  isStop,
+  launchPermissionReads,
+  planJanitor,
+} from '../../functions/janitor/plan';
 
 const ec2 = mockClient(EC2Client);
 const ssm = mockClient(SSMClient);
@@ -198,5 +203,58 @@ describe('launch permissions, read only where they decide', () => {
     expect(first(autoScaling.commandCalls(DescribeLaunchConfigurationsCommand))?.MaxRecords).toBe(100);
     expect(first(ssm.commandCalls(DescribeParametersCommand))?.MaxResults).toBe(50);
     expect(first(ssm.commandCalls(GetParameterHistoryCommand))?.MaxResults).toBe(50);
+  });
+});
+
+describe('launch permissions within the cap and the time', () => {
+  const unused = Array.from({ length: 10 }, (_, n) =>
+    managed(n + 1, 100, { CreationDate: daysAgo(300 - n).toISOString() }),
+  );
+
+  it('stops reading once the cap is filled: the oldest first, a shared one not counted', async () => {
+    // Prepare: cap 2; the oldest of ten unused images is shared.
+    ec2.on(DescribeImagesCommand).resolves({ Images: unused });
+    ec2
+      .on(DescribeImageAttributeCommand, { ImageId: imageId(1), Attribute: 'launchPermission' })
+      .resolves({ LaunchPermissions: [{ UserId: OTHER }] });
+    const settings = { ...SETTINGS, maxActionsPerRun: 2 };
+    // Act
+    const inventory = await readInventory({
+      ...deps(settings),
+      concurrency: 1,
+      launchPermissionsFor: (world) => launchPermissionReads(world, settings),
+    });
+    // Assess: three read (the shared one and two that fill the cap), none deferred.
+    expect(ec2.commandCalls(DescribeImageAttributeCommand).map((c) => c.args[0].input.ImageId)).toEqual([
+      imageId(1),
+      imageId(2),
+      imageId(3),
+    ]);
+    expect(inventory.launchPermissionsDeferred).toEqual([]);
+    const p = plan(planJanitor(inventory.world, settings));
+    expect(p.actions.map((a) => a.id)).toEqual([imageId(2), imageId(3)]);
+    expect(p.kept.find((k) => k.id === imageId(1))?.reason).toBe('shared');
+    expect(p.kept.filter((k) => k.reason === 'cap')).toHaveLength(7);
+  });
+
+  it('when the time runs out, reads no further and marks the rest unread: the plan keeps them', async () => {
+    // Prepare: time for one batch of three.
+    ec2.on(DescribeImagesCommand).resolves({ Images: unused });
+    let batches = 0;
+    // Act
+    const inventory = await readInventory({
+      ...deps(),
+      concurrency: 3,
+      launchPermissionsFor: (world) => launchPermissionReads(world, SETTINGS),
+      keepReading: () => batches++ < 1,
+    });
+    // Assess
+    expect(inventory.calls.DescribeImageAttribute).toBe(3);
+    expect(inventory.launchPermissionsDeferred).toEqual(unused.slice(3).map((i) => i.ImageId));
+    const p = plan(planJanitor(inventory.world, SETTINGS));
+    expect(p.actions.map((a) => a.id)).toEqual([imageId(1), imageId(2), imageId(3)]);
+    expect(p.kept.filter((k) => k.reason === 'deferred').map((k) => k.id)).toEqual(
+      unused.slice(3).map((i) => i.ImageId),
+    );
   });
 });

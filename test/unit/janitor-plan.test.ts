@@ -12,11 +12,13 @@ import type {
 import {
   amiIdsIn,
   CAPPED,
+  DEFERRED,
   GRACE_PERIOD,
   IMAGE_EXISTS,
   imagesWhereLaunchPermissionsDecide,
   isStop,
   type JanitorPlanResult,
+  launchPermissionReads,
   parseResolveSsm,
   planJanitor,
   snapshotImageHint,
@@ -1057,5 +1059,137 @@ describe('launch permissions read only where they decide (two-phase)', () => {
       ],
     });
     expect(imagesWhereLaunchPermissionsDecide(world, { ...SETTINGS, recentLaunchDays: 10 })).toEqual([]);
+  });
+});
+
+describe('launch permissions, read in the order the cap admits, and no further than it needs', () => {
+  /**
+   * The run's read: `order` in batches, stopping once `enough` says the plan is settled or after
+   * `budget` reads (the invocation's time). Unread images whose reads the budget cut carry
+   * `launchPermissionsUnread`, as the inventory marks them.
+   */
+  const sequential = (world: World, settings: JanitorSettings, options: { batch?: number; budget?: number } = {}) => {
+    const { order, enough } = launchPermissionReads(world, settings);
+    const byId = new Map(world.images.map((i) => [i.id, i]));
+    const read = new Map<string, readonly string[]>();
+    const batch = options.batch ?? 1;
+    let next = 0;
+    while (next < order.length && !enough(read) && next < (options.budget ?? Number.POSITIVE_INFINITY)) {
+      for (const id of order.slice(next, next + batch)) read.set(id, byId.get(id)?.launchPermissions ?? []);
+      next += batch;
+    }
+    const cut = next < order.length && !enough(read) ? new Set(order.slice(next)) : new Set<string>();
+    const partial: World = {
+      ...world,
+      images: world.images.map((i) =>
+        read.has(i.id)
+          ? i
+          : {
+              ...i,
+              launchPermissions: i.launchPermissions.filter((p) => p === 'all'),
+              ...(cut.has(i.id) ? { launchPermissionsUnread: true } : {}),
+            },
+      ),
+    };
+    return { read, cut, order, result: planJanitor(partial, settings) };
+  };
+
+  const arbCandidates = fc.array(
+    fc.record({
+      age: fc.integer({ min: 0, max: 400 }),
+      perms: fc.subarray(ACCOUNTS, { maxLength: 2 }),
+      stage: fc.constantFrom(undefined, 'marked', 'deprecated', 'disabled'),
+      since: fc.integer({ min: 0, max: 20 }),
+      snapshot: fc.boolean(),
+    }),
+    { minLength: 1, maxLength: 14 },
+  );
+  const worldOf = (gs: readonly { age: number; perms: string[]; stage: string | undefined; since: number; snapshot: boolean }[]) =>
+    aWorld({
+      images: gs.map((g, n) =>
+        anImage(`ami-${(n + 1).toString(16).padStart(8, '0')}`, {
+          creationDate: daysAgo(g.age),
+          launchPermissions: g.perms,
+          tags: g.stage ? staged(g.stage, g.since) : managed(),
+        }),
+      ),
+      // Orphan snapshots: deletions the cap counts between deregistrations and the other stages.
+      snapshots: gs.flatMap((g, n) =>
+        g.snapshot ? [aSnapshot(`snap-${n}`, { startTime: daysAgo(g.age), tags: managed() })] : [],
+      ),
+    });
+
+  it('stops reading where the cap fills, and plans the same actions as with every permission read', () => {
+    fc.assert(
+      fc.property(arbCandidates, fc.integer({ min: 0, max: 6 }), fc.integer({ min: 1, max: 4 }), (gs, cap, batch) => {
+        const world = worldOf(gs);
+        const settings = { ...SETTINGS, maxActionsPerRun: cap };
+        const full = planned(planJanitor(world, settings));
+        const { read, result } = sequential(world, settings, { batch });
+        const partial = planned(result);
+        expect(partial.actions).toEqual(full.actions);
+        expect(partial.inUse).toEqual(full.inUse);
+        // Only an image past the cap that was never read reads as capped rather than shared.
+        for (const k of full.kept) {
+          const reason = partial.kept.find((p) => p.id === k.id)?.reason;
+          if (reason !== k.reason) expect([k.reason, reason, read.has(k.id)]).toEqual(['shared', CAPPED, false]);
+        }
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
+  it('when the time runs out first, acts on no unread image and unmarks no unread staged one', () => {
+    fc.assert(
+      fc.property(arbCandidates, fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 14 }), (gs, cap, budget) => {
+        const world = worldOf(gs);
+        const settings = { ...SETTINGS, maxActionsPerRun: cap };
+        const full = planned(planJanitor(world, settings));
+        const { cut, result } = sequential(world, settings, { budget });
+        const partial = planned(result);
+        for (const action of partial.actions) {
+          expect(cut.has(action.id)).toBe(false);
+          // Every image action is one the full read makes too, or one the cap held back there.
+          if (action.kind === 'image') {
+            const same = full.actions.find((a) => a.id === action.id);
+            if (same) expect(same.stage).toBe(action.stage);
+            else expect(keptFor(full, action.id)).toBe(CAPPED);
+          }
+        }
+        for (const id of cut) expect(keptFor(partial, id)).toBe(DEFERRED);
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
+  it('reads the staged images in their grace period first, then the pending ones oldest first', () => {
+    const world = aWorld({
+      images: [
+        anImage('ami-00000001', { creationDate: daysAgo(100) }),
+        anImage('ami-00000002', { creationDate: daysAgo(300) }),
+        anImage('ami-00000003', { tags: staged('disabled', 2) }),
+      ],
+    });
+    expect(launchPermissionReads(world, SETTINGS).order).toEqual(['ami-00000003', 'ami-00000002', 'ami-00000001']);
+  });
+
+  it('reads 200 of 10,000 unused images when the cap is 200 and none is shared', () => {
+    const world = aWorld({
+      images: Array.from({ length: 10_000 }, (_, n) =>
+        anImage(`ami-${(n + 1).toString(16).padStart(8, '0')}`, { creationDate: daysAgo(100 + (n % 300)) }),
+      ),
+    });
+    const settings = { ...SETTINGS, maxActionsPerRun: 200 };
+    const { read, result } = sequential(world, settings, { batch: 8 });
+    expect(read.size).toBe(200);
+    expect(planned(result).actions).toHaveLength(200);
+  });
+
+  it('keeps a staged image whose read the time cut as deferred, without unmarking it', () => {
+    const target = 'ami-0000000a';
+    const world = aWorld({ images: [anImage(target, { tags: staged('disabled', 10) })] });
+    const { result } = sequential(world, SETTINGS, { budget: 0 });
+    expect(keptFor(planned(result), target)).toBe(DEFERRED);
+    expect(planned(result).actions).toEqual([]);
   });
 });
