@@ -2,23 +2,19 @@
  * The `bakehouse` operator CLI. `main(argv, io)` runs one command and resolves to its exit code:
  * 0 success, 1 failure (AWS refused, the bake failed, a promotion was refused), 2 usage error
  * (unknown command, option, family, channel, malformed id), 130 interrupted.
+ *
+ * Only commander and the light modules are imported up front: each command's module, the SDK
+ * clients (clients.ts) and the configuration (zod) are imported when the command runs, so `--help`
+ * and `--version` start in a fraction of the second the SDK takes to load. The shipped
+ * `bin/bakehouse.mjs` is this file bundled by scripts/build-cli.ts; each import() below becomes a
+ * chunk of it.
  */
+import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline/promises';
-import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
-import rawConfig from '../bakehouse.config';
-import { type BakehouseConfig, loadConfig } from '../functions/commons/families';
-import { bakeCommand } from './commands/bake';
-import { historyCommand, statusCommand } from './commands/bakes';
-import { canaryCommand } from './commands/canary';
-import { eventsTailCommand } from './commands/events';
-import { familiesCommand } from './commands/families';
-import { imagesCommand, lineageCommand } from './commands/images';
-import { janitorCommand } from './commands/janitor';
-import { promoteCommand, revokeCommand, rollbackCommand } from './commands/promotion';
-import { requireFamily } from './commands/shared';
-import { type Clients, type CliIo, type CommandContext, lazyClients, resolveTarget, type Target } from './context';
+import type { BakehouseConfig } from '../functions/commons/families';
+import { type Clients, type CliIo, type CommandContext, resolveTarget, type Target } from './context';
 import { ExitCode, explainError, UsageError } from './errors';
 
 export interface MainOptions {
@@ -45,11 +41,29 @@ const positiveInt = (value: string): number => {
   return n;
 };
 
+/** bakehouse.config.ts, validated (zod), loaded when a command needs it. */
+const defaultConfig = async (): Promise<BakehouseConfig> => {
+  const [{ default: rawConfig }, { loadConfig }] = await Promise.all([
+    import('../bakehouse.config'),
+    import('../functions/commons/families'),
+  ]);
+  return loadConfig(rawConfig);
+};
+
+/**
+ * The package's version. package.json is one directory up both from cli/main.ts (development) and
+ * from bin/bakehouse.mjs (the bundle, whose entry chunk holds this module), so it is read, not
+ * compiled in: a version bump does not make the committed bundle stale.
+ */
+const packageVersion = (): string =>
+  (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 export const main = async (argv: readonly string[], io: CliIo, options: MainOptions = {}): Promise<number> => {
   let exitCode: number = ExitCode.Ok;
   let current: { ctx: CommandContext; close(): void } | undefined;
   const program = new Command('bakehouse')
     .description('Operate Bakehouse (AMI bakes, channels, revocation, cleanup) on AWS or the local sandbox')
+    .version(packageVersion())
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({
@@ -57,7 +71,7 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
       writeErr: (text) => io.stderr.write(text),
     });
 
-  const contextFor = (flags: CommonFlags): CommandContext => {
+  const contextFor = async (flags: CommonFlags): Promise<CommandContext> => {
     const target = resolveTarget(
       {
         ...(flags.sandbox === undefined ? {} : { sandbox: flags.sandbox }),
@@ -66,9 +80,12 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
       io.env,
     );
     const stage = flags.stage ?? io.env.BAKEHOUSE_STAGE ?? 'dev';
-    const clients = options.clients ? options.clients(target) : lazyClients(target);
+    const [config, clients] = await Promise.all([
+      options.config ?? defaultConfig(),
+      options.clients ? options.clients(target) : import('./clients').then(({ lazyClients }) => lazyClients(target)),
+    ]);
     const ctx: CommandContext = {
-      config: options.config ?? loadConfig(rawConfig),
+      config,
       stage,
       names: {
         bus: `bakehouse-${stage}`,
@@ -104,12 +121,12 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
     <O, P extends unknown[]>(fn: (ctx: CommandContext, options: O, ...positionals: P) => Promise<number>) =>
     async (...args: unknown[]) => {
       const opts = args.at(-2) as O & CommonFlags;
-      const ctx = contextFor(opts);
+      const ctx = await contextFor(opts);
       exitCode = await fn(ctx, opts, ...(args.slice(0, -2) as P));
     };
 
   command(program, 'families', 'configured families: schedules (next run, local time) and channel AMIs').action(
-    withOptions((ctx) => familiesCommand(ctx)),
+    withOptions(async (ctx) => (await import('./commands/families')).familiesCommand(ctx)),
   );
   command(program, 'bake <family>', 'request a bake (Bake Requested); --wait follows it to the end')
     .option('--force', 'bake even when the same source was already baked', false)
@@ -119,12 +136,12 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
     .option('--timeout <seconds>', 'how long --wait follows the bake', positiveInt, 4 * 3600)
     .action(
       withOptions(
-        (
+        async (
           ctx,
           o: { force: boolean; wait: boolean; reason: string; idempotencyKey?: string; timeout: number },
           family: string,
         ) =>
-          bakeCommand(ctx, family, {
+          (await import('./commands/bake')).bakeCommand(ctx, family, {
             force: o.force,
             wait: o.wait,
             reason: o.reason,
@@ -135,63 +152,81 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
     );
   command(program, 'status [bake-id]', 'one bake in detail, or the most recent bakes')
     .option('--limit <n>', 'how many recent bakes', positiveInt, 20)
-    .action(withOptions((ctx, o: { limit: number }, bakeId: string | undefined) => statusCommand(ctx, bakeId, o)));
+    .action(
+      withOptions(async (ctx, o: { limit: number }, bakeId: string | undefined) =>
+        (await import('./commands/bakes')).statusCommand(ctx, bakeId, o),
+      ),
+    );
   command(program, 'history <family>', 'recent bakes of a family: outcome, AMI, duration')
     .option('--limit <n>', 'how many bakes', positiveInt, 10)
     .action(
-      withOptions((ctx, o: { limit: number }, family: string) => {
+      withOptions(async (ctx, o: { limit: number }, family: string) => {
+        const [{ requireFamily }, { historyCommand }] = await Promise.all([
+          import('./commands/shared'),
+          import('./commands/bakes'),
+        ]);
         requireFamily(ctx, family);
         return historyCommand(ctx, family, o);
       }),
     );
   command(program, 'images <family>', "a family's images: tags, channels, test result, revoked").action(
-    withOptions((ctx, _o, family: string) => imagesCommand(ctx, family)),
+    withOptions(async (ctx, _o, family: string) => (await import('./commands/images')).imagesCommand(ctx, family)),
   );
   command(program, 'lineage <ami-id>', 'the ancestry tree: source AMI → family image → child families').action(
-    withOptions((ctx, _o, amiId: string) => lineageCommand(ctx, amiId)),
+    withOptions(async (ctx, _o, amiId: string) => (await import('./commands/images')).lineageCommand(ctx, amiId)),
   );
   command(program, 'promote <family> <channel> <ami-id>', 'point a channel at an AMI (Promote Requested)')
     .option('--reason <text>', 'why', 'manual promotion')
     .option('--timeout <seconds>', 'how long to wait for the channel to move', positiveInt, 60)
     .action(
-      withOptions((ctx, o: { reason: string; timeout: number }, family: string, channel: string, amiId: string) =>
-        promoteCommand(ctx, family, channel, amiId, { reason: o.reason, timeoutSeconds: o.timeout }),
+      withOptions(async (ctx, o: { reason: string; timeout: number }, family: string, channel: string, amiId: string) =>
+        (await import('./commands/promotion')).promoteCommand(ctx, family, channel, amiId, {
+          reason: o.reason,
+          timeoutSeconds: o.timeout,
+        }),
       ),
     );
   command(program, 'rollback <family> <channel>', 'move a channel back to its previous good AMI')
     .option('--timeout <seconds>', 'how long to wait for the channel to move', positiveInt, 60)
     .action(
-      withOptions((ctx, o: { timeout: number }, family: string, channel: string) =>
-        rollbackCommand(ctx, family, channel, { timeoutSeconds: o.timeout }),
+      withOptions(async (ctx, o: { timeout: number }, family: string, channel: string) =>
+        (await import('./commands/promotion')).rollbackCommand(ctx, family, channel, { timeoutSeconds: o.timeout }),
       ),
     );
   command(program, 'revoke <ami-id>', 'revoke an image (AMI Revoked): never promoted again, channels moved off it')
     .requiredOption('--reason <text>', 'why (recorded on the image)')
     .option('--cascade', 'also revoke every image built on it', false)
     .action(
-      withOptions((ctx, o: { reason: string; cascade: boolean }, amiId: string) =>
-        revokeCommand(ctx, amiId, { reason: o.reason, cascade: o.cascade }),
+      withOptions(async (ctx, o: { reason: string; cascade: boolean }, amiId: string) =>
+        (await import('./commands/promotion')).revokeCommand(ctx, amiId, { reason: o.reason, cascade: o.cascade }),
       ),
     );
   command(program, 'canary <family>', "the family's running or latest canary and its scorecard; --abort stops it")
     .option('--abort', 'stop the running canary and wait until its instances are terminated', false)
     .option('--timeout <seconds>', 'how long --abort waits for the instances', positiveInt, 600)
     .action(
-      withOptions((ctx, o: { abort: boolean; timeout: number }, family: string) =>
-        canaryCommand(ctx, family, { abort: o.abort, timeoutSeconds: o.timeout }),
+      withOptions(async (ctx, o: { abort: boolean; timeout: number }, family: string) =>
+        (await import('./commands/canary')).canaryCommand(ctx, family, { abort: o.abort, timeoutSeconds: o.timeout }),
       ),
     );
   command(program, 'janitor', "the janitor's plan (a dry run); --apply carries it out")
     .option('--apply', 'apply the plan (asks first on a terminal)', false)
     .option('--yes', 'do not ask', false)
-    .action(withOptions((ctx, o: { apply: boolean; yes: boolean }) => janitorCommand(ctx, o)));
+    .action(
+      withOptions(async (ctx, o: { apply: boolean; yes: boolean }) =>
+        (await import('./commands/janitor')).janitorCommand(ctx, o),
+      ),
+    );
   const events = program.command('events').description('Bakehouse events');
   command(events, 'tail', 'follow the events on the bus (Ctrl-C stops)')
     .option('--for <seconds>', 'stop after this many seconds', positiveInt)
     .option('--all', 'sandbox: print the events already logged first', false)
     .action(
-      withOptions((ctx, o: { for?: number; all: boolean }) =>
-        eventsTailCommand(ctx, { all: o.all, ...(o.for === undefined ? {} : { forSeconds: o.for }) }),
+      withOptions(async (ctx, o: { for?: number; all: boolean }) =>
+        (await import('./commands/events')).eventsTailCommand(ctx, {
+          all: o.all,
+          ...(o.for === undefined ? {} : { forSeconds: o.for }),
+        }),
       ),
     );
 
@@ -258,7 +293,3 @@ export const runProcess = async (): Promise<void> => {
   );
   process.exitCode = interrupted && code === 0 ? ExitCode.Interrupted : code;
 };
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await runProcess();
-}
