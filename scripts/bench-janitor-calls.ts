@@ -17,7 +17,12 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Image } from '@aws-sdk/client-ec2';
 import { type InventoryDeps, readInventory } from '../functions/janitor/inventory';
 import type { JanitorSettings, World } from '../functions/janitor/model';
-import { imagesWhereLaunchPermissionsDecide, planJanitor } from '../functions/janitor/plan';
+import {
+  imagesWhereLaunchPermissionsDecide,
+  isStop,
+  launchPermissionReads,
+  planJanitor,
+} from '../functions/janitor/plan';
 import { BENCH_SETTINGS, generateJanitorWorld } from './bench-janitor';
 
 /**
@@ -196,6 +201,17 @@ export interface InventoryCallsAtScale {
   readonly everyManagedImage: Readonly<Record<string, number>>;
   /** Calls per action with launch permissions read only where they decide. */
   readonly whereTheyDecide: Readonly<Record<string, number>>;
+  /**
+   * DescribeImageAttribute calls as the janitor makes them: where they decide, in the order the cap
+   * admits images, no further than the cap needs (plan.ts `launchPermissionReads`), at the bench's
+   * cap and at the default cap of 200.
+   */
+  readonly inCapOrder: {
+    readonly cap: number;
+    readonly calls: number;
+    readonly seconds: number;
+    readonly actionsEqual: boolean;
+  }[];
   /** DescribeImageAttribute's least time at EC2's non-mutating bucket (100 tokens, 20 a second). */
   readonly describeImageAttributeSeconds: { readonly everyManagedImage: number; readonly whereTheyDecide: number };
   /** The plans of the two worlds are equal (the two-phase read keeps what the full read keeps). */
@@ -223,12 +239,31 @@ export const inventoryCallsAtScale = async (
     ...deps,
     launchPermissionsFor: (listed) => imagesWhereLaunchPermissionsDecide(listed, settings),
   });
-  const plansEqual = isDeepStrictEqual(planJanitor(full.world, settings), planJanitor(twoPhase.world, settings));
+  const fullPlan = planJanitor(full.world, settings);
+  const plansEqual = isDeepStrictEqual(fullPlan, planJanitor(twoPhase.world, settings));
+  const inCapOrder = [];
+  for (const cap of [settings.maxActionsPerRun, 200]) {
+    const capped = { ...settings, maxActionsPerRun: cap };
+    const read = await readInventory({
+      ...deps,
+      launchPermissionsFor: (listed) => launchPermissionReads(listed, capped),
+    });
+    const reference = planJanitor(full.world, capped);
+    const planned = planJanitor(read.world, capped);
+    const calls = read.calls.DescribeImageAttribute ?? 0;
+    inCapOrder.push({
+      cap,
+      calls,
+      seconds: secondsAtRefill(calls),
+      actionsEqual: !isStop(reference) && !isStop(planned) && isDeepStrictEqual(reference.actions, planned.actions),
+    });
+  }
   return {
     images: full.world.images.length,
     managedImages: full.launchPermissionsRead.length,
     everyManagedImage: full.calls,
     whereTheyDecide: twoPhase.calls,
+    inCapOrder,
     describeImageAttributeSeconds: {
       everyManagedImage: secondsAtRefill(full.calls.DescribeImageAttribute ?? 0),
       whereTheyDecide: secondsAtRefill(twoPhase.calls.DescribeImageAttribute ?? 0),

@@ -6,10 +6,14 @@
  * lets it tag a resource that is not managed already: tagging is how a resource would become deletable.
  */
 
+import { Duration } from 'aws-cdk-lib';
+import { EventField, Rule, RuleTargetInput } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import { Tag } from '../functions/commons/bake-plan';
+import { DetailType } from '../functions/commons/events';
 import { compileSchedule } from '../functions/commons/schedule';
 import { statePath } from '../functions/janitor/core';
 import type { PipelineContext } from './pipeline-context';
@@ -176,5 +180,33 @@ export const addJanitor = (context: PipelineContext): void => {
       retryPolicy: { maximumRetryAttempts: 2, maximumEventAgeInSeconds: 3600 },
       deadLetterConfig: { arn: dlq.queueArn },
     },
+  });
+
+  // A run that ran out of time names its next part in its report (functions/janitor/core.ts,
+  // MAX_PARTS at most): the bus invokes the Janitor with it. Parts run one after another, as each
+  // is published when its invocation ends; a duplicate delivery re-plans from the images' stage
+  // tags, which the first part already moved, so no destructive step is repeated.
+  new Rule(stack, 'JanitorContinues', {
+    eventBus: context.bus,
+    description: 'Janitor Reports that name a next part: invoke the Janitor to continue the run',
+    eventPattern: {
+      source: [config.settings.eventSource],
+      detailType: [DetailType.JanitorReport],
+      detail: { dryRun: [false], deferred: { nextPart: [{ exists: true }] } },
+    },
+    targets: [
+      new LambdaFunction(janitor, {
+        deadLetterQueue: dlq,
+        retryAttempts: 2,
+        maxEventAge: Duration.hours(1),
+        // As the first part ran: a real run (the pattern), with its unreadable-parameters mode.
+        event: RuleTargetInput.fromObject({
+          continueRun: EventField.fromPath('$.detail.part.of'),
+          part: EventField.fromPath('$.detail.deferred.nextPart'),
+          dryRun: false,
+          unreadableParameters: EventField.fromPath('$.detail.parameters.unreadableMode'),
+        }),
+      }),
+    ],
   });
 };

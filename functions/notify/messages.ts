@@ -660,7 +660,8 @@ const countsLine = (counts: Record<string, number>): string =>
 
 export const janitorMessage = (report: JanitorReport): SlackMessage => {
   const verb = report.dryRun ? 'would deregister' : 'deregistered';
-  const title = `${report.completed ? ':broom:' : ':warning:'} Janitor ${report.dryRun ? 'dry run' : 'run'}${report.completed ? '' : ' stopped'}`;
+  const part = report.part ? ` (part ${report.part.number})` : '';
+  const title = `${report.completed ? ':broom:' : ':warning:'} Janitor ${report.dryRun ? 'dry run' : 'run'}${part}${report.completed ? '' : ' stopped'}`;
   const kept = Object.entries(report.kept)
     .sort(([, a], [, b]) => b - a)
     .map(([reason, n]) => `${escapeMrkdwn(reason)}: ${n}`);
@@ -676,6 +677,20 @@ export const janitorMessage = (report: JanitorReport): SlackMessage => {
   if (!report.completed) {
     blocks.push(
       section(`*Stopped before changing anything*: ${escapeMrkdwn(report.stoppedBecause ?? 'no reason given')}`),
+    );
+  }
+  const deferred = report.deferred;
+  if (deferred) {
+    const next =
+      deferred.nextPart === undefined
+        ? report.dryRun
+          ? 'a dry run has no next part'
+          : "this was the run's last part: the next night's run picks it up"
+        : `part ${deferred.nextPart} continues now`;
+    blocks.push(
+      section(
+        `:hourglass: *Out of time for this invocation*: ${deferred.launchPermissionsUnread} image(s) kept unread (their launch permissions were not read) and ${deferred.actionsNotStarted} action(s) not started; ${next}`,
+      ),
     );
   }
   if (report.deregistered.length > 0) {
@@ -726,6 +741,7 @@ export const janitorMessage = (report: JanitorReport): SlackMessage => {
   blocks.push(
     context(
       `run ${code(report.runId)}`,
+      report.part && report.part.of !== report.runId ? `continues run ${code(report.part.of)}` : '',
       report.itemsTruncated ? 'the item list in the event was cut at 500' : '',
       skipped > 0
         ? `${skipped} SecureString parameter(s) skipped, never decrypted: ${escapeMrkdwn((parameters?.secureStringsSkipped ?? []).slice(0, 5).join(', '))}${skipped > 5 ? ` … and ${skipped - 5} more` : ''}`

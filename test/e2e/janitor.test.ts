@@ -27,11 +27,16 @@ import {
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { DeleteRolePolicyCommand, IAMClient, PutRolePolicyCommand } from '@aws-sdk/client-iam';
-import { GetFunctionCommand, InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import {
+  GetFunctionCommand,
+  InvokeCommand,
+  LambdaClient,
+  UpdateFunctionConfigurationCommand,
+} from '@aws-sdk/client-lambda';
 import { DeleteScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { provisionFromAssembly } from '@bakehouse/sandbox';
-import { AL2023_X86, advance, startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
+import { AL2023_X86, advance, eventually, startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoggedEvent } from '../../dev/start/render';
 import { synthesizeForSandbox } from '../../dev/synth';
@@ -484,6 +489,67 @@ describe('faults stop the run before anything changes', () => {
     expect(report).toMatchObject({ completed: false, deregistered: [], snapshotsDeleted: [] });
     expect(report.errors[0]?.error).toContain('UnauthorizedOperation');
     expect(stageOf((await images()).get(ami.late as string))).toBeUndefined();
+  }, 60_000);
+});
+
+describe('a run longer than its invocation', () => {
+  const setTimeout = (Timeout: number) =>
+    lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName: FUNCTION, Timeout }));
+  afterAll(() => setTimeout(900));
+
+  it('ends each part before the timeout with the rest deferred, and the bus runs the next part, up to the last', async () => {
+    // Prepare: an unused image, and 200 s a part: less than the 5 minutes reads keep back.
+    ami.parted = await createImageLate('janitor-parted');
+    for (const n of [1, 2, 3]) await createImageLate(`janitor-parted-newer-${n}`, 3600);
+    await setTimeout(200);
+    // Act
+    const first = await invoke({ dryRun: false });
+    // Assess: the first part read no permission, changed nothing, and names the next part.
+    expect(first.part).toEqual({ of: first.runId, number: 1 });
+    expect(first.deferred?.nextPart).toBe(2);
+    expect(first.deferred?.launchPermissionsUnread).toBeGreaterThan(0);
+    expect(first.items.find((i) => i.id === ami.parted)).toMatchObject({ action: 'kept', reason: 'deferred' });
+    // The bus's JanitorContinues rule runs parts 2 to 8, each deferring again; the last names none.
+    const parts = await eventually(
+      async () => {
+        const log = (await sandbox.control('GET', '/_sandbox/events')).body as LoggedEvent[];
+        const found = log
+          .filter((e) => e.event['detail-type'] === 'Janitor Report')
+          .map((e) => e.event.detail as JanitorRunReport)
+          .filter((r) => r.part?.of === first.runId);
+        return found.some((r) => r.part?.number === 8) ? found : undefined;
+      },
+      60_000,
+      async () => {
+        const log = (await sandbox.control('GET', '/_sandbox/events')).body as LoggedEvent[];
+        const reports = log.filter((e) => e.event['detail-type'] === 'Janitor Report').slice(-3);
+        return JSON.stringify(
+          reports.map((e) => ({
+            part: e.event.detail.part,
+            deferred: e.event.detail.deferred,
+            rules: e.matchedRules,
+            deliveries: e.deliveries,
+          })),
+        );
+      },
+    );
+    expect(parts.map((r) => r.part?.number).sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(parts.find((r) => r.part?.number === 8)?.deferred).toMatchObject({
+      launchPermissionsUnread: expect.any(Number),
+    });
+    expect(parts.find((r) => r.part?.number === 8)?.deferred?.nextPart).toBeUndefined();
+    expect(stageOf((await images()).get(ami.parted))).toBeUndefined();
+  }, 120_000);
+
+  it('does the deferred work once a part has the time', async () => {
+    // Prepare
+    await setTimeout(900);
+    // Act
+    const report = await invoke({ dryRun: false });
+    // Assess
+    expect(report.deferred).toBeUndefined();
+    expect(report.items.find((i) => i.id === ami.parted)?.action).toBe('marked');
+    expect(stageOf((await images()).get(ami.parted as string))).toBe('marked');
   }, 60_000);
 });
 

@@ -96,6 +96,35 @@ describe('the schedule', () => {
   });
 });
 
+describe('a run in parts', () => {
+  it('invokes the Janitor again for a report that names a next part, with the run and the part', () => {
+    // Assess
+    const [, rule] = ofType('AWS::Events::Rule').find(([id]) => id.startsWith('JanitorContinues')) ?? [];
+    expect(rule?.Properties).toMatchObject({
+      EventPattern: {
+        source: ['bakehouse'],
+        'detail-type': ['Janitor Report'],
+        detail: { dryRun: [false], deferred: { nextPart: [{ exists: true }] } },
+      },
+      Targets: [
+        {
+          Arn: { 'Fn::GetAtt': [janitorId(), 'Arn'] },
+          InputTransformer: {
+            InputPathsMap: {
+              'detail-part-of': '$.detail.part.of',
+              'detail-deferred-nextPart': '$.detail.deferred.nextPart',
+              'detail-parameters-unreadableMode': '$.detail.parameters.unreadableMode',
+            },
+            InputTemplate:
+              '{"continueRun":<detail-part-of>,"part":<detail-deferred-nextPart>,"dryRun":false,"unreadableParameters":<detail-parameters-unreadableMode>}',
+          },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [logicalIdOf('AWS::SQS::Queue', 'JanitorDlq'), 'Arn'] } },
+        },
+      ],
+    });
+  });
+});
+
 describe('the role', () => {
   it('allows deprecating, disabling, enabling and deregistering only managed images', () => {
     // Assess

@@ -400,6 +400,31 @@ describe('janitor reports', () => {
     expect(text).not.toContain('Ran without');
   });
 
+  it('says a part ran out of time, what it left, and that the next part continues', () => {
+    // Act
+    const message = janitorMessage({
+      ...(details.janitor() as JanitorReport),
+      runId: 'run-2',
+      dryRun: false,
+      part: { of: 'run-1', number: 2 },
+      deferred: { launchPermissionsUnread: 40, actionsNotStarted: 3, nextPart: 3 },
+    } as JanitorReport);
+    const last = janitorMessage({
+      ...(details.janitor() as JanitorReport),
+      dryRun: false,
+      part: { of: 'run-1', number: 8 },
+      deferred: { launchPermissionsUnread: 1, actionsNotStarted: 0 },
+    } as JanitorReport);
+
+    // Assess
+    const text = JSON.stringify(message.blocks);
+    expect(text).toContain('Janitor run (part 2)');
+    expect(text).toContain('40 image(s) kept unread');
+    expect(text).toContain('3 action(s) not started; part 3 continues now');
+    expect(text).toContain('continues run `run-1`');
+    expect(JSON.stringify(last.blocks)).toContain("the next night's run picks it up");
+  });
+
   it('lists the expired builders and testers the run terminated', () => {
     // Act
     const message = janitorMessage({
