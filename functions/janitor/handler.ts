@@ -14,6 +14,7 @@ import { reapExpiredInstances } from '../commons/reaper';
 import { applyPlan, TokenBucket } from './apply';
 import { type JanitorDeps, type JanitorRunReport, runJanitor } from './core';
 import { readInventory } from './inventory';
+import { ec2InventoryPacer } from './pacing';
 import { planJanitor } from './plan';
 
 const env = readEnv(['EVENT_BUS_NAME']);
@@ -33,7 +34,8 @@ const depsFor = (account: string, context: Context): JanitorDeps => ({
   settings: config.settings,
   retention: config.families,
   readInventory,
-  inventoryDeps: { ec2, ssm, autoScaling, account, parameterPrefix, clock },
+  // Paced per action at EC2's refill rate; a new pacer per run, as EC2's buckets refill between runs.
+  inventoryDeps: { ec2, ssm, autoScaling, account, parameterPrefix, clock, pace: ec2InventoryPacer() },
   plan: planJanitor,
   apply: applyPlan,
   // A new bucket per run: EC2's bucket refills between nightly runs.
