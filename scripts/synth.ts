@@ -67,16 +67,25 @@ const main = async (): Promise<number> => {
         LAMBDA_DEFAULTS,
       )
     : sstConfig.stacks;
+  const { useBundleCache } = await import('../dev/bundle-cache');
   const started = performance.now();
+  let bundles: Awaited<ReturnType<typeof useBundleCache>> | undefined;
   const { assembly } = await synthesizeOffline({
     stage: options.stage,
     region: options.region,
     account: options.account,
     outdir: options.out,
-    configure,
+    configure: async (app) => {
+      // Bundles keyed by their inputs in .sst/bundle-cache, the misses built in one esbuild run.
+      bundles = await useBundleCache({ root: process.cwd() });
+      await configure(app);
+    },
   });
   for (const stack of assembly.stacks) console.log(resolve(assembly.directory, stack.templateFile));
-  console.error(`synthesized ${assembly.stacks.length} stack(s) in ${Math.round(performance.now() - started)} ms`);
+  const reuse = bundles ? `; bundles: ${bundles.built} built, ${bundles.reused} reused, ${bundles.bySst} by SST` : '';
+  console.error(
+    `synthesized ${assembly.stacks.length} stack(s) in ${Math.round(performance.now() - started)} ms${reuse}`,
+  );
   return 0;
 };
 
