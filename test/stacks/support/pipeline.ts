@@ -18,6 +18,7 @@ import { CloudAssembly, type CloudFormationStackArtifact } from 'aws-cdk-lib/cx-
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { App } from 'sst/constructs';
 import { afterAll, beforeAll } from 'vitest';
+import { useBundleCache } from '../../../dev/bundle-cache';
 import { synthInputsHash } from '../../../dev/synth';
 import type { BakehouseConfig, ConfigInput } from '../../../functions/commons/families';
 import { LAMBDA_DEFAULTS } from '../../../sst.config';
@@ -122,6 +123,8 @@ const synthesizeInto = async (options: PipelineOptions, outdir: string): Promise
     account,
     outdir,
     configure: async (app) => {
+      // The bundles npm start and npm run synth built are reused while their inputs are unchanged.
+      await useBundleCache({ root: ROOT });
       if (typeof config === 'function') await config(app);
       else bakehouseStacks(config, LAMBDA_DEFAULTS)(app);
       Aspects.of(app).add(new AwsSolutionsChecks({ logIgnores: true }));
