@@ -14,12 +14,13 @@ import { reapExpiredInstances } from '../commons/reaper';
 import { applyPlan, TokenBucket } from './apply';
 import { type JanitorDeps, type JanitorRunReport, runJanitor } from './core';
 import { readInventory } from './inventory';
-import { ec2InventoryPacer } from './pacing';
+import { paceEc2Client } from './pacing';
 import { planJanitor } from './plan';
 
 const env = readEnv(['EVENT_BUS_NAME']);
 const config = bakehouseConfig();
-const ec2 = createEc2Client();
+// Every EC2 call paced at its action's refill rate, for the container's life (EC2's buckets carry over).
+const ec2 = paceEc2Client(createEc2Client());
 const ssm = createSsmClient();
 const autoScaling = createAutoScalingClient();
 const events = createEventBridgeClient();
@@ -34,8 +35,7 @@ const depsFor = (account: string, context: Context): JanitorDeps => ({
   settings: config.settings,
   retention: config.families,
   readInventory,
-  // Paced per action at EC2's refill rate; a new pacer per run, as EC2's buckets refill between runs.
-  inventoryDeps: { ec2, ssm, autoScaling, account, parameterPrefix, clock, pace: ec2InventoryPacer() },
+  inventoryDeps: { ec2, ssm, autoScaling, account, parameterPrefix, clock },
   plan: planJanitor,
   apply: applyPlan,
   // A new bucket per run: EC2's bucket refills between nightly runs.

@@ -67,12 +67,6 @@ export interface InventoryDeps {
    * no limit.
    */
   readonly keepReading?: () => boolean;
-  /**
-   * Waits, before each call, until the action's request-rate bucket has a token (handler.ts: EC2's
-   * documented buckets), so a run at 100k images reads at the rate EC2 refills instead of being
-   * throttled and leaning on the SDK's retries. Absent: no pacing.
-   */
-  readonly pace?: (action: string) => Promise<void>;
 }
 
 /** A parameter whose value the janitor could not read, and why (never its value). */
@@ -169,14 +163,11 @@ export const mapLimit = async <T, R>(
   return results;
 };
 
-/** One run's reader: paces and counts calls, and turns every failure into an `InventoryError`. */
+/** One run's reader: counts calls and turns every failure into an `InventoryError`. */
 class Reader {
   readonly calls: Record<string, number> = {};
 
-  constructor(private readonly pace?: (action: string) => Promise<void>) {}
-
   async call<R>(name: string, send: () => Promise<R>): Promise<R> {
-    await this.pace?.(name);
     this.calls[name] = (this.calls[name] ?? 0) + 1;
     try {
       return await send();
@@ -190,7 +181,6 @@ class Reader {
     name: string,
     send: () => Promise<R>,
   ): Promise<{ ok: true; value: R } | { ok: false; error: unknown }> {
-    await this.pace?.(name);
     this.calls[name] = (this.calls[name] ?? 0) + 1;
     try {
       return { ok: true, value: await send() };
@@ -365,7 +355,7 @@ const readParameters = async (
 
 /** Reads the whole World. Throws `InventoryError` on anything incomplete. */
 export const readInventory = async (deps: InventoryDeps): Promise<Inventory> => {
-  const reader = new Reader(deps.pace);
+  const reader = new Reader();
   const limit = deps.concurrency ?? 4;
   const { ec2, ssm, autoScaling } = deps;
   const prefix = deps.parameterPrefix;

@@ -1,37 +1,65 @@
 /**
- * Paces the inventory's EC2 reads at the rate EC2 refills their buckets. EC2 throttles each API
- * action with its own token bucket per account and Region; the janitor's reads are all
- * non-mutating, paginated actions, whose bucket holds 100 tokens and refills 20 a second (Amazon
- * EC2 Developer Guide, "Request throttling for the Amazon EC2 API": request token bucket sizes
- * and refill rates). Waiting for a token before each call keeps a run at 100k images under that
- * rate instead of being throttled and spending the SDK's retries; other actions pass unpaced.
+ * Paces every EC2 call the janitor makes at the rate EC2 refills that action's bucket, so a run at
+ * 100k images is never throttled and never spends the SDK's retries on it. EC2 throttles each API
+ * action with its own token bucket per account and Region (Amazon EC2 Developer Guide, "Request
+ * throttling for the Amazon EC2 API": request token bucket sizes and refill rates):
+ * - non-mutating actions (Describe*): 100 tokens, 20 a second. Every janitor Describe is paginated
+ *   or filtered, so none falls in the smaller "unfiltered and unpaginated" bucket;
+ * - mutating actions (EnableImageDeprecation, DisableImage, ...): 50 tokens, 5 a second;
+ * - uncategorized ones with sizes of their own: CreateTags and DeleteTags 100 / 10, DeregisterImage
+ *   and DeleteSnapshot 100 / 5.
+ * The pacer lives as long as the client (the Lambda container): EC2's buckets carry over between
+ * invocations too. It is an SDK middleware at the initialize step, so it runs once per command,
+ * before the SDK's own retries, and reads the command name the SDK sets (not a class name, which
+ * bundling may rename).
  */
+import type { EC2Client } from '@aws-sdk/client-ec2';
 import { TokenBucket } from './apply';
 
-/** The EC2 actions the inventory calls (every one of them non-mutating and paginated or targeted). */
-export const EC2_INVENTORY_ACTIONS = [
-  'DescribeImages',
-  'DescribeImageAttribute',
-  'DescribeSnapshots',
-  'DescribeInstances',
-  'DescribeLaunchTemplates',
-  'DescribeLaunchTemplateVersions',
-] as const;
+export interface BucketSize {
+  readonly capacity: number;
+  readonly perSecond: number;
+}
 
-/** EC2's bucket for a non-mutating action (page above). */
-export const NON_MUTATING_BUCKET = { capacity: 100, perSecond: 20 } as const;
+const NON_MUTATING: BucketSize = { capacity: 100, perSecond: 20 };
+const MUTATING: BucketSize = { capacity: 50, perSecond: 5 };
+const UNCATEGORIZED: Readonly<Record<string, BucketSize>> = {
+  CreateTags: { capacity: 100, perSecond: 10 },
+  DeleteTags: { capacity: 100, perSecond: 10 },
+  DeregisterImage: { capacity: 100, perSecond: 5 },
+  DeleteSnapshot: { capacity: 100, perSecond: 5 },
+};
+
+/** The bucket EC2 keeps for an action (page above). */
+export const ec2BucketOf = (action: string): BucketSize =>
+  UNCATEGORIZED[action] ?? (/^(Describe|Get|List|Search)/.test(action) ? NON_MUTATING : MUTATING);
+
+export type Pacer = (action: string) => Promise<void>;
 
 /**
- * A pacer with one bucket per action, as EC2 keeps them. `now`/`sleep` are injectable (the bench
- * paces on the sandbox's clock); by default a monotonic clock, as TokenBucket's.
+ * One bucket per action, sized as EC2's (`now`/`sleep` injectable: the bench paces on the sandbox's
+ * clock; by default a monotonic clock, as TokenBucket's).
  */
-export const ec2InventoryPacer = (
-  options: { now?: () => number; sleep?: (ms: number) => Promise<void> } = {},
-): ((action: string) => Promise<void>) => {
+export const ec2Pacer = (options: { now?: () => number; sleep?: (ms: number) => Promise<void> } = {}): Pacer => {
   const buckets = new Map<string, TokenBucket>();
-  for (const action of EC2_INVENTORY_ACTIONS)
-    buckets.set(action, new TokenBucket({ ...NON_MUTATING_BUCKET, ...options }));
   return async (action) => {
-    await buckets.get(action)?.take();
+    let bucket = buckets.get(action);
+    if (!bucket) {
+      bucket = new TokenBucket({ ...ec2BucketOf(action), ...options });
+      buckets.set(action, bucket);
+    }
+    await bucket.take();
   };
+};
+
+/** Paces every command `client` sends through `pace` (by the SDK's command name, without `Command`). */
+export const paceEc2Client = <C extends Pick<EC2Client, 'middlewareStack'>>(client: C, pace: Pacer = ec2Pacer()): C => {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      await pace(String(context.commandName ?? '').replace(/Command$/, ''));
+      return next(args);
+    },
+    { step: 'initialize', name: 'bakehouseEc2Pacing' },
+  );
+  return client;
 };

@@ -257,16 +257,4 @@ describe('launch permissions within the cap and the time', () => {
       unused.slice(3).map((i) => i.ImageId),
     );
   });
-
-  it('paces every call it makes, by action', async () => {
-    // Prepare
-    ec2.on(DescribeImagesCommand).resolves({ Images: unused });
-    const paced: string[] = [];
-    // Act
-    const inventory = await readInventory({ ...deps(), pace: async (action) => void paced.push(action) });
-    // Assess
-    const counted = Object.entries(inventory.calls).flatMap(([action, n]) => Array<string>(n).fill(action));
-    expect(paced.sort()).toEqual(counted.sort());
-    expect(paced.filter((a) => a === 'DescribeImageAttribute')).toHaveLength(10);
-  });
 });

@@ -1,9 +1,11 @@
 /**
- * The inventory's EC2 reads are paced per action at the rate EC2 refills its non-mutating buckets
- * (100 tokens, 20 a second), on an injected clock.
+ * Every EC2 call the janitor makes is paced per action at the rate EC2 refills that action's
+ * bucket (non-mutating 100/20, mutating 50/5, CreateTags 100/10, DeregisterImage 100/5), on an
+ * injected clock.
  */
+import { CreateTagsCommand, DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { describe, expect, it } from 'vitest';
-import { EC2_INVENTORY_ACTIONS, ec2InventoryPacer } from '../../functions/janitor/pacing';
+import { ec2BucketOf, ec2Pacer, paceEc2Client } from '../../functions/janitor/pacing';
 
 /** A clock that only moves when the pacer sleeps. */
 const virtualClock = () => {
@@ -17,11 +19,11 @@ const virtualClock = () => {
   };
 };
 
-describe('ec2InventoryPacer', () => {
-  it('lets a burst of 99 through at once, then paces at 20 a second', async () => {
+describe('ec2Pacer', () => {
+  it('lets a non-mutating burst of 99 through at once, then paces at 20 a second', async () => {
     // Prepare
     const clock = virtualClock();
-    const pace = ec2InventoryPacer(clock);
+    const pace = ec2Pacer(clock);
     // Act
     for (let n = 0; n < 99; n++) await pace('DescribeImageAttribute');
     const burst = clock.elapsed();
@@ -32,21 +34,49 @@ describe('ec2InventoryPacer', () => {
     expect(clock.elapsed()).toBeLessThan(10_200);
   });
 
-  it('keeps a bucket per action, as EC2 does', async () => {
-    // Prepare
+  it('paces a mutating action at 5 a second after a burst of 49', async () => {
     const clock = virtualClock();
-    const pace = ec2InventoryPacer(clock);
+    const pace = ec2Pacer(clock);
+    for (let n = 0; n < 49 + 50; n++) await pace('EnableImageDeprecation');
+    expect(clock.elapsed()).toBeGreaterThanOrEqual(10_000);
+    expect(clock.elapsed()).toBeLessThan(10_400);
+  });
+
+  it('keeps a bucket per action, as EC2 does', async () => {
+    const clock = virtualClock();
+    const pace = ec2Pacer(clock);
     for (let n = 0; n < 99; n++) await pace('DescribeImageAttribute');
-    // Act
-    for (const action of EC2_INVENTORY_ACTIONS.filter((a) => a !== 'DescribeImageAttribute')) await pace(action);
-    // Assess
+    for (const action of ['DescribeImages', 'DescribeSnapshots', 'CreateTags', 'DeregisterImage']) await pace(action);
     expect(clock.elapsed()).toBe(0);
   });
 
-  it('does not pace calls to other services', async () => {
-    const clock = virtualClock();
-    const pace = ec2InventoryPacer(clock);
-    for (let n = 0; n < 500; n++) await pace('GetParameters');
-    expect(clock.elapsed()).toBe(0);
+  it.each([
+    ['DescribeImageAttribute', 100, 20],
+    ['DescribeLaunchTemplateVersions', 100, 20],
+    ['EnableImageDeprecation', 50, 5],
+    ['DisableImage', 50, 5],
+    ['CreateTags', 100, 10],
+    ['DeleteTags', 100, 10],
+    ['DeregisterImage', 100, 5],
+    ['DeleteSnapshot', 100, 5],
+  ])('sizes %s as EC2 does: %i tokens, %i a second', (action, capacity, perSecond) => {
+    expect(ec2BucketOf(action)).toEqual({ capacity, perSecond });
+  });
+});
+
+describe('paceEc2Client', () => {
+  it('paces every command the client sends, by its action', async () => {
+    // Prepare
+    // A client that answers every command at the build step, with no request sent: the pacer at
+    // the initialize step runs first, as in a real send (aws-sdk-client-mock would bypass it).
+    const client = new EC2Client({ region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+    client.middlewareStack.add(() => async () => ({ output: { $metadata: {} }, response: {} }), { step: 'build' });
+    const paced: string[] = [];
+    paceEc2Client(client, async (action) => void paced.push(action));
+    // Act
+    await client.send(new DescribeImagesCommand({ Owners: ['self'] }));
+    await client.send(new CreateTagsCommand({ Resources: ['ami-1'], Tags: [] }));
+    // Assess
+    expect(paced).toEqual(['DescribeImages', 'CreateTags']);
   });
 });
