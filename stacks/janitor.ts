@@ -203,6 +203,7 @@ export const addJanitor = (context: PipelineContext): void => {
         event: RuleTargetInput.fromObject({
           continueRun: EventField.fromPath('$.detail.part.of'),
           part: EventField.fromPath('$.detail.deferred.nextPart'),
+          actionsDone: EventField.fromPath('$.detail.deferred.actionsDone'),
           dryRun: false,
           unreadableParameters: EventField.fromPath('$.detail.parameters.unreadableMode'),
         }),

@@ -57,6 +57,8 @@ export interface JanitorPayload {
   /** A later part of a run (the bus's JanitorContinues rule): the first part's run id, and this part's number. */
   readonly continueRun?: string;
   readonly part?: number;
+  /** Capped actions the run's earlier parts took: the cap is the run's, not each part's. */
+  readonly actionsDone?: number;
   /** Overrides `settings.janitor.unreadableParameters` for one run (an operator who checked the names). */
   readonly unreadableParameters?: UnreadableParametersMode;
 }
@@ -121,7 +123,7 @@ export const parsePayload = (event: unknown): JanitorPayload => {
   if (typeof event !== 'object' || Array.isArray(event)) {
     throw new InvalidEventError('the janitor payload must be an object such as {"dryRun": true}');
   }
-  const { dryRun, unreadableParameters, continueRun, part, ...rest } = event as Record<string, unknown>;
+  const { dryRun, unreadableParameters, continueRun, part, actionsDone, ...rest } = event as Record<string, unknown>;
   const unknown = Object.keys(rest);
   if (unknown.length > 0) {
     throw new InvalidEventError(
@@ -135,6 +137,14 @@ export const parsePayload = (event: unknown): JanitorPayload => {
   }
   if (continueRun !== undefined && (typeof continueRun !== 'string' || continueRun.length === 0)) {
     throw new InvalidEventError('continueRun: must be the run id of the first part. Fix: send neither to start a run');
+  }
+  if (
+    actionsDone !== undefined &&
+    (continueRun === undefined || !(Number.isInteger(actionsDone) && (actionsDone as number) >= 0))
+  ) {
+    throw new InvalidEventError(
+      'actionsDone: a whole number ≥ 0, only with continueRun and part (the bus sends it). Fix: send none of them to start a run',
+    );
   }
   if (part !== undefined && !(Number.isInteger(part) && (part as number) >= 2 && (part as number) <= MAX_PARTS)) {
     throw new InvalidEventError(`part: must be an integer from 2 to ${MAX_PARTS}. Fix: send neither to start a run`);
@@ -152,6 +162,7 @@ export const parsePayload = (event: unknown): JanitorPayload => {
   }
   return {
     ...(continueRun === undefined ? {} : { continueRun: continueRun as string, part: part as number }),
+    ...(actionsDone === undefined ? {} : { actionsDone: actionsDone as number }),
     ...(dryRun === undefined ? {} : { dryRun: dryRun as boolean }),
     ...(unreadableParameters === undefined
       ? {}
@@ -243,6 +254,7 @@ const partOf = (
   dryRun: boolean,
   launchPermissionsUnread: number,
   actionsNotStarted: number,
+  actionsTaken: number,
 ): Pick<JanitorReport, 'part' | 'deferred'> => {
   const number = payload.part ?? 1;
   const deferred = launchPermissionsUnread + actionsNotStarted > 0;
@@ -250,7 +262,8 @@ const partOf = (
   const part = { of: payload.continueRun ?? runId, number };
   if (!deferred) return { part };
   const next = !dryRun && number < MAX_PARTS ? { nextPart: number + 1 } : {};
-  return { part, deferred: { launchPermissionsUnread, actionsNotStarted, ...next } };
+  const actionsDone = (payload.actionsDone ?? 0) + actionsTaken;
+  return { part, deferred: { launchPermissionsUnread, actionsNotStarted, actionsDone, ...next } };
 };
 
 /** Runs the janitor once; never throws for a stopped run (the report says why), only for a bad payload. */
@@ -269,11 +282,18 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
   let launchPermissionsRead: number | undefined;
   let launchPermissionsUnread = 0;
   let actionsNotStarted = 0;
+  /** Capped actions this part took (stage changes and snapshot deletions: not unmarks), or would. */
+  let actionsTaken = 0;
   const remaining = deps.remainingMs;
   const unreadableMode = payload.unreadableParameters ?? deps.settings.janitor.unreadableParameters ?? 'stop';
 
   try {
-    const settings = janitorSettingsOf(deps.settings, deps.retention);
+    const configured = janitorSettingsOf(deps.settings, deps.retention);
+    // A later part has what the earlier parts left of the run's cap.
+    const settings = {
+      ...configured,
+      maxActionsPerRun: Math.max(0, configured.maxActionsPerRun - (payload.actionsDone ?? 0)),
+    };
     // Launch permissions only where they decide: the pre-pass runs on the inventory's world.
     const inventory = await deps.readInventory({
       ...deps.inventoryDeps,
@@ -343,6 +363,7 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
           ...(remaining ? { keepApplying: () => remaining() > APPLY_RESERVE_MS } : {}),
         });
         actionsNotStarted = outcome.notStarted ?? 0;
+        actionsTaken = Math.max(0, planned.actions.filter((a) => a.stage !== 'unmark').length - actionsNotStarted);
         items = [...outcome.items, ...kept];
         errors = [...errors, ...outcome.errors];
         deregistered = [...outcome.deregistered];
@@ -392,7 +413,7 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
     errors,
     durationSeconds: Math.max(0, (deps.clock().getTime() - started.getTime()) / 1000),
     inventoryCalls: calls,
-    ...partOf(runId, payload, dryRun, launchPermissionsUnread, actionsNotStarted),
+    ...partOf(runId, payload, dryRun, launchPermissionsUnread, actionsNotStarted, actionsTaken),
     ...(parameters === undefined ? {} : { parameters }),
     ...(reaper === undefined ? {} : { reaper }),
   };

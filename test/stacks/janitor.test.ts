@@ -113,10 +113,11 @@ describe('a run in parts', () => {
             InputPathsMap: {
               'detail-part-of': '$.detail.part.of',
               'detail-deferred-nextPart': '$.detail.deferred.nextPart',
+              'detail-deferred-actionsDone': '$.detail.deferred.actionsDone',
               'detail-parameters-unreadableMode': '$.detail.parameters.unreadableMode',
             },
             InputTemplate:
-              '{"continueRun":<detail-part-of>,"part":<detail-deferred-nextPart>,"dryRun":false,"unreadableParameters":<detail-parameters-unreadableMode>}',
+              '{"continueRun":<detail-part-of>,"part":<detail-deferred-nextPart>,"actionsDone":<detail-deferred-actionsDone>,"dryRun":false,"unreadableParameters":<detail-parameters-unreadableMode>}',
           },
           DeadLetterConfig: { Arn: { 'Fn::GetAtt': [logicalIdOf('AWS::SQS::Queue', 'JanitorDlq'), 'Arn'] } },
         },

@@ -528,7 +528,8 @@ describe('a run longer than its invocation: parts', () => {
     remaining = 59_000;
     expect(applyDeps[0]?.keepApplying?.()).toBe(false);
     expect(report.part).toEqual({ of: 'run-1', number: 1 });
-    expect(report.deferred).toEqual({ launchPermissionsUnread: 1, actionsNotStarted: 3, nextPart: 2 });
+    // The plan's two capped actions, three of them not started: none taken.
+    expect(report.deferred).toEqual({ launchPermissionsUnread: 1, actionsNotStarted: 3, actionsDone: 0, nextPart: 2 });
     expect(janitorReportSchema.safeParse(publishedDetail()).success).toBe(true);
     expect(publishedDetail().deferred?.nextPart).toBe(2);
   });
@@ -536,7 +537,7 @@ describe('a run longer than its invocation: parts', () => {
   it('names no next part for a dry run, nor after the last part; a later part carries the first part id', async () => {
     const d = deps({ remainingMs: () => 60_001, readInventory: deferredInventory });
     const dry = await runJanitor({ dryRun: true }, 'run-1', d);
-    expect(dry.deferred).toEqual({ launchPermissionsUnread: 1, actionsNotStarted: 0 });
+    expect(dry.deferred).toEqual({ launchPermissionsUnread: 1, actionsNotStarted: 0, actionsDone: 0 });
     const last = await runJanitor({ dryRun: false, continueRun: 'run-0', part: MAX_PARTS }, 'run-8', d);
     expect(last.part).toEqual({ of: 'run-0', number: MAX_PARTS });
     expect(last.deferred?.nextPart).toBeUndefined();
@@ -558,7 +559,28 @@ describe('a run longer than its invocation: parts', () => {
     [{ continueRun: '', part: 2 }, 'continueRun: must be the run id'],
     [{ continueRun: 'run-0', part: 1 }, `part: must be an integer from 2 to ${MAX_PARTS}`],
     [{ continueRun: 'run-0', part: MAX_PARTS + 1 }, `part: must be an integer from 2 to ${MAX_PARTS}`],
+    [{ actionsDone: 3 }, 'actionsDone: a whole number ≥ 0, only with continueRun and part'],
+    [{ continueRun: 'run-0', part: 2, actionsDone: -1 }, 'actionsDone: a whole number ≥ 0'],
   ])('refuses the continuation %j, naming the field', async (payload, message) => {
     await expect(runJanitor(payload, 'run-1', deps())).rejects.toThrow(message);
+  });
+
+  it('gives a later part what the earlier parts left of the cap, and counts what it took', async () => {
+    // Prepare: a cap of 200 (the shipped default), 150 taken by the earlier parts.
+    const seen: number[] = [];
+    const d = deps({
+      remainingMs: () => 4 * 60_000,
+      readInventory: deferredInventory,
+      plan: vi.fn((_world, settings) => {
+        seen.push(settings.maxActionsPerRun);
+        return plan();
+      }),
+      apply: vi.fn(async () => ({ items: [], errors: [], deregistered: [], snapshotsDeleted: [], notStarted: 1 })),
+    });
+    // Act
+    const report = await runJanitor({ dryRun: false, continueRun: 'run-0', part: 2, actionsDone: 150 }, 'run-2', d);
+    // Assess: 50 left; of the plan's two capped actions one started.
+    expect(seen).toEqual([50]);
+    expect(report.deferred).toMatchObject({ actionsDone: 151, nextPart: 3 });
   });
 });

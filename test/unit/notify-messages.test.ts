@@ -407,13 +407,13 @@ describe('janitor reports', () => {
       runId: 'run-2',
       dryRun: false,
       part: { of: 'run-1', number: 2 },
-      deferred: { launchPermissionsUnread: 40, actionsNotStarted: 3, nextPart: 3 },
+      deferred: { launchPermissionsUnread: 40, actionsNotStarted: 3, actionsDone: 197, nextPart: 3 },
     } as JanitorReport);
     const last = janitorMessage({
       ...(details.janitor() as JanitorReport),
       dryRun: false,
       part: { of: 'run-1', number: 8 },
-      deferred: { launchPermissionsUnread: 1, actionsNotStarted: 0 },
+      deferred: { launchPermissionsUnread: 1, actionsNotStarted: 0, actionsDone: 200 },
     } as JanitorReport);
 
     // Assess
