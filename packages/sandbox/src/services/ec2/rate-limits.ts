@@ -33,6 +33,7 @@
  *   request token: the sandbox takes nothing from either bucket for a refused request.
  * - Whether a request denied by IAM takes a token: the sandbox counts a call once it is authorized
  *   (the buckets wrap the actions, which run after authorization).
+ * - Whether a DryRun request takes a token: the sandbox counts it as any other call.
  * - Whether a resource bucket launches part of a request: the sandbox refuses the whole request
  *   (for RunInstances it counts MaxCount, the most the request can launch).
  * - The HTTP status: the page names only the error code; EC2 answers RequestLimitExceeded with
