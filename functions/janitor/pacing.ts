@@ -45,7 +45,10 @@ export const ec2Pacer = (options: { now?: () => number; sleep?: (ms: number) => 
   return async (action) => {
     let bucket = buckets.get(action);
     if (!bucket) {
-      bucket = new TokenBucket({ ...ec2BucketOf(action), ...options });
+      // A second's refill kept in hand (margin): a call reaches EC2 a little after the pacer lets it
+      // go, and the page does not say whether a bucket refills continuously or once a second.
+      const size = ec2BucketOf(action);
+      bucket = new TokenBucket({ ...size, margin: Math.max(1, size.perSecond), ...options });
       buckets.set(action, bucket);
     }
     await bucket.take();
