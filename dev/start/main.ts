@@ -6,7 +6,8 @@
  *
  * Starts the sandbox (fresh state in a temporary directory unless --state names one), provisions
  * it from the synthesized stacks (@bakehouse/sandbox provisioning; the assembly is cached in .sandbox/ by a hash
- * of its inputs), and runs the lifecycle in dev/start/lifecycle.ts with live progress: each
+ * of its inputs, the Lambda bundles in .sst/bundle-cache by theirs; the synthesis runs while the
+ * sandbox loads and starts), and runs the lifecycle in dev/start/lifecycle.ts with live progress: each
  * event and where it went, each automation step, the AMI ids, Slack messages as text. Ends with a
  * summary; exits 0 when every scenario ended as expected, 1 with the reason otherwise.
  *
@@ -22,88 +23,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { GetScheduleOutput } from '@aws-sdk/client-scheduler';
-import {
-  DEFAULT_ACCOUNT,
-  firstOccurrence,
-  iamReport,
-  parseExpression,
-  provisionFromAssembly,
-  readAssemblyStack,
-  type Sandbox,
-  startSandbox,
-  summarizeProvisioning,
-} from '@bakehouse/sandbox';
-import rawConfig from '../../bakehouse.config';
-import { Tag } from '../../functions/commons/bake-plan';
-import { canaryChannelOf, loadConfig } from '../../functions/commons/families';
-import { compileSchedule, isDue } from '../../functions/commons/schedule';
-import { synthesizeForSandbox } from '../synth';
-import { alarmStateChangeFor } from './alarm';
-import { DEFAULT_IAM_REPORT, renderIamSummary, writeIamReport } from './iam';
-import { type Outcome, runLifecycle } from './lifecycle';
+import { assemblyDirFor, synthesizeForSandbox } from '../synth';
 
 const REGION = 'us-east-1';
+/** The sandbox's account (DEFAULT_ACCOUNT of @bakehouse/sandbox, checked once it is loaded). */
+const ACCOUNT = '000000000000';
 const STAGE = 'dev';
 const usage =
   'usage: npm start -- [--state DIR] [--speed 1200] [--port 0] [--bake-timeout 90] [--iam on|off] [--eventual-consistency 60] [--report FILE]';
 
 const elapsed = (since: number): string => `${((performance.now() - since) / 1000).toFixed(1)} s`;
-
-/**
- * When the named schedule next fires after `nowMs` with the family due (read back from the
- * sandbox's Scheduler): a "second Tuesday + 1" schedule fires every Wednesday and ScheduleTick
- * lets only the right one through, so firings are walked until one is due.
- */
-const nextFiring = async (
-  sandbox: Sandbox,
-  name: string,
-  group: string,
-  nowMs: number,
-  due: (atMs: number) => boolean,
-): Promise<number> => {
-  const schedule: GetScheduleOutput = await sandbox.runtime.callAws('scheduler', 'GetSchedule', {
-    Name: name,
-    GroupName: group,
-  });
-  const expression = parseExpression(schedule.ScheduleExpression ?? '');
-  if (typeof expression === 'string') throw new Error(`schedule ${name}: ${expression}`);
-  let after = nowMs;
-  for (let i = 0; i < 60; i++) {
-    const next = firstOccurrence(expression, schedule.ScheduleExpressionTimezone ?? 'UTC', { startMs: 0 }, after + 1);
-    if (next === undefined) break;
-    if (due(next)) return next;
-    after = next;
-  }
-  throw new Error(`schedule ${name} is not due in its next 60 firings`);
-};
-
-/** The image a family's source names, read from the sandbox (public parameter or filter). */
-const sourceImage = async (
-  sandbox: Sandbox,
-  config: ReturnType<typeof loadConfig>,
-  familyName: string,
-): Promise<string> => {
-  const family = config.families.find((f) => f.name === familyName);
-  if (family && 'ssmParameter' in family.source) {
-    const { Parameter } = await sandbox.runtime.callAws('ssm', 'GetParameter', { Name: family.source.ssmParameter });
-    return String((Parameter as { Value?: string } | undefined)?.Value);
-  }
-  const { Images = [] } = await sandbox.runtime.callAws('ec2', 'DescribeImages', { Owners: ['amazon'] });
-  return String((Images as { ImageId?: string }[])[0]?.ImageId);
-};
-
-const printSummary = (outcomes: readonly Outcome[], print: (line: string) => void): void => {
-  print('\n== Summary');
-  const width = Math.max(...outcomes.map((o) => `${o.scenario} ${o.family}`.length));
-  for (const outcome of outcomes) {
-    print(
-      `${outcome.ok ? 'ok  ' : 'FAIL'} ${`${outcome.scenario} ${outcome.family}`.padEnd(width)}  ${outcome.actual}${
-        outcome.ok ? '' : ` (expected ${outcome.expected})`
-      }  ${outcome.detail}`,
-    );
-  }
-};
 
 const main = async (): Promise<number> => {
   const { values } = parseArgs({
@@ -114,7 +43,7 @@ const main = async (): Promise<number> => {
       'bake-timeout': { type: 'string', default: '90' },
       iam: { type: 'string', default: process.env.BAKEHOUSE_SANDBOX_IAM || 'on' },
       'eventual-consistency': { type: 'string', default: process.env.BAKEHOUSE_SANDBOX_EVENTUAL_CONSISTENCY || '60' },
-      report: { type: 'string', default: DEFAULT_IAM_REPORT },
+      report: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -139,14 +68,46 @@ const main = async (): Promise<number> => {
       `--eventual-consistency '${values['eventual-consistency']}' must be a number of sandbox seconds, 0 or more`,
     );
   }
-  const reportPath = resolve(values.report);
 
   const started = performance.now();
   const print = (line: string) => console.log(line);
+  // The stacks are synthesized in a child process (or read from the cache) while this process
+  // loads the sandbox and the lifecycle and starts the sandbox: the sandbox reads the assembly's
+  // assets only when a function runs, after provisioning, so it is given the directory the
+  // assembly will be in.
+  const stopSynthesis = new AbortController();
+  const synthesisOptions = { account: ACCOUNT, region: REGION, signal: stopSynthesis.signal };
+  const synthesis = synthesizeForSandbox(synthesisOptions);
+  synthesis.catch(() => {}); // awaited below; a failure is reported there
+  const {
+    DEFAULT_ACCOUNT,
+    DEFAULT_IAM_REPORT,
+    Tag,
+    alarmStateChangeFor,
+    canaryChannelOf,
+    compileSchedule,
+    iamReport,
+    isDue,
+    loadConfig,
+    nextFiring,
+    printSummary,
+    provisionFromAssembly,
+    rawConfig,
+    readAssemblyStack,
+    renderIamSummary,
+    runLifecycle,
+    sourceImage,
+    startSandbox,
+    summarizeProvisioning,
+    writeIamReport,
+  } = await import('./setup').catch((error: unknown) => {
+    stopSynthesis.abort();
+    throw error;
+  });
+  if (DEFAULT_ACCOUNT !== ACCOUNT) throw new Error(`the sandbox's account is ${DEFAULT_ACCOUNT}, not ${ACCOUNT}`);
+  const reportPath = resolve(values.report ?? DEFAULT_IAM_REPORT);
   const config = loadConfig(rawConfig);
-
-  const assembly = await synthesizeForSandbox({ account: DEFAULT_ACCOUNT, region: REGION });
-  print(`stacks ${assembly.cached ? 'reused from' : 'synthesized into'} ${assembly.assemblyDir} (${elapsed(started)})`);
+  const assemblyDir = assemblyDirFor(synthesisOptions);
 
   const temporary = values.state === undefined;
   const stateDir = values.state === undefined ? mkdtempSync(join(tmpdir(), 'bakehouse-start-')) : resolve(values.state);
@@ -158,16 +119,23 @@ const main = async (): Promise<number> => {
     port,
     stateDir,
     speed,
-    assetsDir: assembly.assemblyDir,
+    assetsDir: assemblyDir,
     iam,
     ...(hideSeconds > 0 ? { eventualConsistency: { hideSeconds } } : {}),
     // Health says provisioning (503) until the stacks are in place: a client that waits for it
     // never sees an empty account.
     provisioning: true,
+  }).catch((error: unknown) => {
+    stopSynthesis.abort();
+    throw error;
   });
   try {
     print(
       `sandbox ready at ${sandbox.url} (state ${stateDir}, clock ${speed}x, IAM enforcement ${iam}, new EC2 resources hidden for ${hideSeconds} s)`,
+    );
+    const assembly = await synthesis;
+    print(
+      `stacks ${assembly.cached ? 'reused from' : 'synthesized into'} ${assembly.assemblyDir} (${elapsed(started)})`,
     );
     const report = await provisionFromAssembly({ sandbox, assemblyDir: assembly.assemblyDir });
     print(`sandbox ${summarizeProvisioning(report)} (${elapsed(started)})`);
@@ -345,6 +313,7 @@ const main = async (): Promise<number> => {
     } catch (error) {
       print(`IAM report failed: ${error instanceof Error ? error.message : String(error)}`);
     }
+    stopSynthesis.abort();
     await sandbox.close();
     if (temporary) rmSync(stateDir, { recursive: true, force: true });
   }
