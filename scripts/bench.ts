@@ -10,6 +10,9 @@
  *
  * - the sandbox: start-up time, DescribeImages throughput with 10k images, memory with 100k images.
  * - the canary judge: 20 metrics × 1,440 points a side (scripts/bench-canary.ts).
+ * - the janitor against the sandbox at EC2's default request buckets, 10k images: parts, calls,
+ *   throttled answers, outcome against the planner (scripts/bench-janitor-sandbox.ts).
+ * - the bundled CLI's `--help` start-up (scripts/bench-cli.ts).
  * - IAM enforcement: authorization per request (median, p99) for a role session, and `npm start`'s
  *   wall time with enforcement on and off (scripts/bench-iam.ts).
  *
@@ -28,9 +31,11 @@ import { bundleDefines, loadConfig } from '../functions/commons/families';
 import { BAKE_SUBSTITUTIONS, BakeState, loadBakeDefinitionForLocalEngine } from '../state-machines/bake';
 import { bakeMachineFixtures } from '../test/fixtures/bake-machine';
 import { canaryBench } from './bench-canary';
+import { benchCliStartup } from './bench-cli';
 import { iamBench } from './bench-iam';
 import { janitorBench } from './bench-janitor';
 import { benchJanitorApply } from './bench-janitor-apply';
+import { benchJanitorSandbox } from './bench-janitor-sandbox';
 import { startBench } from './bench-start';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -206,7 +211,13 @@ const main = async () => {
     sandbox,
     start,
     iam,
-    janitor: { plan: await janitorBench(), apply: await benchJanitorApply({ images: 150 }) },
+    janitor: {
+      plan: await janitorBench(),
+      apply: await benchJanitorApply({ images: 150 }),
+      // 10k images: the one-invocation goal; 100k: `node --import tsx scripts/bench-janitor-sandbox.ts`.
+      sandbox: await benchJanitorSandbox({ images: 10_000, speed: 20 }),
+    },
+    cli: await benchCliStartup({ runs: Math.max(20, runs) }),
     canary: canaryBench(),
   };
   const json = JSON.stringify(report, null, 2);
