@@ -78,11 +78,11 @@ var main = async (argv, io, options = {}) => {
     exitCode = await fn(ctx, opts, ...args.slice(0, -2));
   };
   command(program, "families", "configured families: schedules (next run, local time) and channel AMIs").action(
-    withOptions(async (ctx) => (await import("./chunks/families-7MRFMQW4.mjs")).familiesCommand(ctx))
+    withOptions(async (ctx) => (await import("./chunks/families-OX23U55B.mjs")).familiesCommand(ctx))
   );
   command(program, "bake <family>", "request a bake (Bake Requested); --wait follows it to the end").option("--force", "bake even when the same source was already baked", false).option("--wait", "follow the bake; exit 1 when it fails", false).option("--reason <text>", "why", "requested from the CLI").option("--idempotency-key <key>", "the same key never starts a second bake (default: a new one)").option("--timeout <seconds>", "how long --wait follows the bake", positiveInt, 4 * 3600).action(
     withOptions(
-      async (ctx, o, family) => (await import("./chunks/bake-MWOUASG5.mjs")).bakeCommand(ctx, family, {
+      async (ctx, o, family) => (await import("./chunks/bake-NQMUTIJD.mjs")).bakeCommand(ctx, family, {
         force: o.force,
         wait: o.wait,
         reason: o.reason,
@@ -99,7 +99,7 @@ var main = async (argv, io, options = {}) => {
   command(program, "history <family>", "recent bakes of a family: outcome, AMI, duration").option("--limit <n>", "how many bakes", positiveInt, 10).action(
     withOptions(async (ctx, o, family) => {
       const [{ requireFamily }, { historyCommand }] = await Promise.all([
-        import("./chunks/shared-4WLU37DD.mjs"),
+        import("./chunks/shared-H7OSQMQK.mjs"),
         import("./chunks/bakes-RPRWCQFK.mjs")
       ]);
       requireFamily(ctx, family);
@@ -107,14 +107,14 @@ var main = async (argv, io, options = {}) => {
     })
   );
   command(program, "images <family>", "a family's images: tags, channels, test result, revoked").action(
-    withOptions(async (ctx, _o, family) => (await import("./chunks/images-C6SF6AJI.mjs")).imagesCommand(ctx, family))
+    withOptions(async (ctx, _o, family) => (await import("./chunks/images-V5LNU3ID.mjs")).imagesCommand(ctx, family))
   );
   command(program, "lineage <ami-id>", "the ancestry tree: source AMI → family image → child families").action(
-    withOptions(async (ctx, _o, amiId) => (await import("./chunks/images-C6SF6AJI.mjs")).lineageCommand(ctx, amiId))
+    withOptions(async (ctx, _o, amiId) => (await import("./chunks/images-V5LNU3ID.mjs")).lineageCommand(ctx, amiId))
   );
   command(program, "promote <family> <channel> <ami-id>", "point a channel at an AMI (Promote Requested)").option("--reason <text>", "why", "manual promotion").option("--timeout <seconds>", "how long to wait for the channel to move", positiveInt, 60).action(
     withOptions(
-      async (ctx, o, family, channel, amiId) => (await import("./chunks/promotion-6S4ISHXT.mjs")).promoteCommand(ctx, family, channel, amiId, {
+      async (ctx, o, family, channel, amiId) => (await import("./chunks/promotion-XLWJZ7B7.mjs")).promoteCommand(ctx, family, channel, amiId, {
         reason: o.reason,
         timeoutSeconds: o.timeout
       })
@@ -122,22 +122,22 @@ var main = async (argv, io, options = {}) => {
   );
   command(program, "rollback <family> <channel>", "move a channel back to its previous good AMI").option("--timeout <seconds>", "how long to wait for the channel to move", positiveInt, 60).action(
     withOptions(
-      async (ctx, o, family, channel) => (await import("./chunks/promotion-6S4ISHXT.mjs")).rollbackCommand(ctx, family, channel, { timeoutSeconds: o.timeout })
+      async (ctx, o, family, channel) => (await import("./chunks/promotion-XLWJZ7B7.mjs")).rollbackCommand(ctx, family, channel, { timeoutSeconds: o.timeout })
     )
   );
   command(program, "revoke <ami-id>", "revoke an image (AMI Revoked): never promoted again, channels moved off it").requiredOption("--reason <text>", "why (recorded on the image)").option("--cascade", "also revoke every image built on it", false).action(
     withOptions(
-      async (ctx, o, amiId) => (await import("./chunks/promotion-6S4ISHXT.mjs")).revokeCommand(ctx, amiId, { reason: o.reason, cascade: o.cascade })
+      async (ctx, o, amiId) => (await import("./chunks/promotion-XLWJZ7B7.mjs")).revokeCommand(ctx, amiId, { reason: o.reason, cascade: o.cascade })
     )
   );
   command(program, "canary <family>", "the family's running or latest canary and its scorecard; --abort stops it").option("--abort", "stop the running canary and wait until its instances are terminated", false).option("--timeout <seconds>", "how long --abort waits for the instances", positiveInt, 600).action(
     withOptions(
-      async (ctx, o, family) => (await import("./chunks/canary-3CIBISPS.mjs")).canaryCommand(ctx, family, { abort: o.abort, timeoutSeconds: o.timeout })
+      async (ctx, o, family) => (await import("./chunks/canary-M5RCTCW5.mjs")).canaryCommand(ctx, family, { abort: o.abort, timeoutSeconds: o.timeout })
     )
   );
   command(program, "janitor", "the janitor's plan (a dry run); --apply carries it out").option("--apply", "apply the plan (asks first on a terminal)", false).option("--yes", "do not ask", false).action(
     withOptions(
-      async (ctx, o) => (await import("./chunks/janitor-4G4XAVLP.mjs")).janitorCommand(ctx, o)
+      async (ctx, o) => (await import("./chunks/janitor-KQAAQND4.mjs")).janitorCommand(ctx, o)
     )
   );
   const events = program.command("events").description("Bakehouse events");

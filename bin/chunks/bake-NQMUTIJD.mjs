@@ -2,10 +2,10 @@
 import {
   putEvent,
   requireFamily
-} from "./chunk-AO77R2KY.mjs";
+} from "./chunk-FOCYFH7T.mjs";
 import {
   DetailType
-} from "./chunk-PTQZ72FM.mjs";
+} from "./chunk-HUA6XBKM.mjs";
 import "./chunk-QDEKBV2J.mjs";
 import {
   describeBake,

@@ -7,8 +7,8 @@ import {
 } from "./chunk-4ZWE5R7U.mjs";
 import {
   channelsOf
-} from "./chunk-AO77R2KY.mjs";
-import "./chunk-PTQZ72FM.mjs";
+} from "./chunk-FOCYFH7T.mjs";
+import "./chunk-HUA6XBKM.mjs";
 import {
   CANDIDATE_CHANNEL
 } from "./chunk-QDEKBV2J.mjs";

@@ -6,8 +6,8 @@ import {
   requireAmiId,
   requireFamily,
   tagOf
-} from "./chunk-AO77R2KY.mjs";
-import "./chunk-PTQZ72FM.mjs";
+} from "./chunk-FOCYFH7T.mjs";
+import "./chunk-HUA6XBKM.mjs";
 import {
   CANDIDATE_CHANNEL
 } from "./chunk-QDEKBV2J.mjs";

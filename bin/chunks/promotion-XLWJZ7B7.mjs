@@ -8,10 +8,10 @@ import {
   requireChannel,
   requireFamily,
   unfitReason
-} from "./chunk-AO77R2KY.mjs";
+} from "./chunk-FOCYFH7T.mjs";
 import {
   DetailType
-} from "./chunk-PTQZ72FM.mjs";
+} from "./chunk-HUA6XBKM.mjs";
 import "./chunk-QDEKBV2J.mjs";
 import {
   say,

@@ -269,6 +269,8 @@ var janitorReportSchema = z.object({
     z.object({
       launchPermissionsUnread: z.number(),
       actionsNotStarted: z.number(),
+      /** Capped actions the run took so far, this part included: the next part has the rest of the cap. */
+      actionsDone: z.number(),
       nextPart: z.optional(z.int().check(z.minimum(2)))
     })
   ),

@@ -4,8 +4,8 @@ import {
 } from "./chunk-OP54EX2W.mjs";
 import {
   requireFamily
-} from "./chunk-AO77R2KY.mjs";
-import "./chunk-PTQZ72FM.mjs";
+} from "./chunk-FOCYFH7T.mjs";
+import "./chunk-HUA6XBKM.mjs";
 import "./chunk-QDEKBV2J.mjs";
 import {
   executionHistory

@@ -7,8 +7,8 @@ import {
   requireAmiId,
   requireChannel,
   requireFamily
-} from "./chunk-AO77R2KY.mjs";
-import "./chunk-PTQZ72FM.mjs";
+} from "./chunk-FOCYFH7T.mjs";
+import "./chunk-HUA6XBKM.mjs";
 import "./chunk-QDEKBV2J.mjs";
 import "./chunk-LKGHF2VA.mjs";
 import "./chunk-BZ5IDJEU.mjs";
