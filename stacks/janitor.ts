@@ -13,8 +13,10 @@ import { Effect, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import { Tag } from '../functions/commons/bake-plan';
+import { STATE_TABLE_NAME_KEY } from '../functions/commons/env';
 import { DetailType } from '../functions/commons/events';
 import { compileSchedule } from '../functions/commons/schedule';
+import { recordKeyPattern } from '../functions/commons/state-table';
 import { statePath } from '../functions/janitor/core';
 import type { PipelineContext } from './pipeline-context';
 import { canaryGroupArnsOf, reaperStatements } from './reaper';
@@ -41,7 +43,14 @@ export const addJanitor = (context: PipelineContext): void => {
     handler: 'functions/janitor/handler.handler',
     description: 'Nightly janitor: retires unused managed AMIs in stages and deletes orphaned snapshots',
     timeout: '15 minutes',
+    environment: { [STATE_TABLE_NAME_KEY]: context.stateTable.tableName },
     statements: [
+      // A run's parts keep their launch permission reads (functions/janitor/checkpoint.ts), only there.
+      context.stateTableAccess(
+        'JanitorCheckpoint',
+        ['dynamodb:GetItem', 'dynamodb:PutItem'],
+        [recordKeyPattern('janitor-reads')],
+      ),
       new PolicyStatement({
         sid: 'ReadInventory',
         effect: Effect.ALLOW,

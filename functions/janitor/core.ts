@@ -16,6 +16,7 @@ import type { LogPort } from '../commons/powertools';
 import { type EventTarget, publishEvent } from '../commons/publish';
 import type { ReaperReport } from '../commons/reaper';
 import { type ApplyDeps, type ApplyOutcome, itemOfAction } from './apply';
+import type { Checkpoint } from './checkpoint';
 import { InventoryError, UnreadableParametersStop } from './errors';
 import type { Inventory, InventoryDeps } from './inventory';
 import type { JanitorSettings, Plan, World } from './model';
@@ -84,6 +85,8 @@ export interface JanitorDeps {
   readonly reap?: (options: { readonly dryRun: boolean }) => Promise<ReaperReport>;
   /** Milliseconds left in the invocation (Lambda's `getRemainingTimeInMillis`); no limit when absent. */
   readonly remainingMs?: () => number;
+  /** Where a run's parts keep their launch permission reads (checkpoint.ts); none kept when absent. */
+  readonly checkpoint?: Checkpoint;
 }
 
 /** The instances the reaper reported, as the Janitor Report carries them. */
@@ -255,13 +258,15 @@ const partOf = (
   launchPermissionsUnread: number,
   actionsNotStarted: number,
   actionsTaken: number,
+  progressed: boolean,
 ): Pick<JanitorReport, 'part' | 'deferred'> => {
   const number = payload.part ?? 1;
   const deferred = launchPermissionsUnread + actionsNotStarted > 0;
   if (!deferred && number === 1) return {};
   const part = { of: payload.continueRun ?? runId, number };
   if (!deferred) return { part };
-  const next = !dryRun && number < MAX_PARTS ? { nextPart: number + 1 } : {};
+  // A part that read nothing and started nothing would be followed by one that does the same.
+  const next = !dryRun && progressed && number < MAX_PARTS ? { nextPart: number + 1 } : {};
   const actionsDone = (payload.actionsDone ?? 0) + actionsTaken;
   return { part, deferred: { launchPermissionsUnread, actionsNotStarted, actionsDone, ...next } };
 };
@@ -284,6 +289,8 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
   let actionsNotStarted = 0;
   /** Capped actions this part took (stage changes and snapshot deletions: not unmarks), or would. */
   let actionsTaken = 0;
+  /** Actions this part started, unmarks included. */
+  let actionsStarted = 0;
   const remaining = deps.remainingMs;
   const unreadableMode = payload.unreadableParameters ?? deps.settings.janitor.unreadableParameters ?? 'stop';
 
@@ -295,14 +302,24 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
       maxActionsPerRun: Math.max(0, configured.maxActionsPerRun - (payload.actionsDone ?? 0)),
     };
     // Launch permissions only where they decide: the pre-pass runs on the inventory's world.
+    // A later part starts from the permissions the run's earlier parts read.
+    const known =
+      payload.continueRun && payload.part && deps.checkpoint
+        ? await deps.checkpoint.load(payload.continueRun, payload.part)
+        : undefined;
     const inventory = await deps.readInventory({
       ...deps.inventoryDeps,
+      ...(known ? { knownLaunchPermissions: known } : {}),
       launchPermissionsFor: (world) => launchPermissionReads(world, settings),
       ...(remaining ? { keepReading: () => remaining() > READ_RESERVE_MS } : {}),
     });
     calls = inventory.calls;
     launchPermissionsRead = inventory.launchPermissionsRead.length;
     launchPermissionsUnread = inventory.launchPermissionsDeferred?.length ?? 0;
+    // A part that leaves reads for the next keeps its own (a dry run has no next part).
+    if (launchPermissionsUnread > 0 && !dryRun && deps.checkpoint && inventory.launchPermissionsByImage) {
+      await deps.checkpoint.save(payload.continueRun ?? runId, payload.part ?? 1, inventory.launchPermissionsByImage);
+    }
     const coverage = inventory.parameters;
     parameters = {
       listed: coverage.listed,
@@ -329,7 +346,13 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
     }
     const previous = await readPrevious(deps);
     const planned = deps.plan(inventory.world, settings, previous);
-    const unread = 'stop' in planned ? [] : actionsWithUnreadPermissions(planned, inventory.launchPermissionsRead);
+    const unread =
+      'stop' in planned
+        ? []
+        : actionsWithUnreadPermissions(planned, [
+            ...inventory.launchPermissionsRead,
+            ...(inventory.launchPermissionsKnown ?? []),
+          ]);
     if ('stop' in planned) {
       stoppedBecause = planned.stop;
     } else if (unread.length > 0) {
@@ -364,6 +387,7 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
         });
         actionsNotStarted = outcome.notStarted ?? 0;
         actionsTaken = Math.max(0, planned.actions.filter((a) => a.stage !== 'unmark').length - actionsNotStarted);
+        actionsStarted = planned.actions.length - actionsNotStarted;
         items = [...outcome.items, ...kept];
         errors = [...errors, ...outcome.errors];
         deregistered = [...outcome.deregistered];
@@ -394,6 +418,16 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
     }
   }
 
+  const progressed = (launchPermissionsRead ?? 0) > 0 || actionsStarted > 0;
+  if (!progressed && launchPermissionsUnread + actionsNotStarted > 0) {
+    errors.push({
+      resource: 'janitor',
+      error:
+        "out of time before any launch permission was read or any action started: listing the account took this invocation's time, " +
+        "and another part would do the same, so none follows; the next night's run tries again. Fix: give the Janitor function its " +
+        'full 15-minute timeout if it has less',
+    });
+  }
   const report: JanitorRunReport = {
     version: EVENT_VERSION,
     runId,
@@ -413,7 +447,7 @@ export const runJanitor = async (event: unknown, runId: string, deps: JanitorDep
     errors,
     durationSeconds: Math.max(0, (deps.clock().getTime() - started.getTime()) / 1000),
     inventoryCalls: calls,
-    ...partOf(runId, payload, dryRun, launchPermissionsUnread, actionsNotStarted, actionsTaken),
+    ...partOf(runId, payload, dryRun, launchPermissionsUnread, actionsNotStarted, actionsTaken, progressed),
     ...(parameters === undefined ? {} : { parameters }),
     ...(reaper === undefined ? {} : { reaper }),
   };

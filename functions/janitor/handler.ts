@@ -8,16 +8,18 @@ import {
 } from '../commons/clients';
 import { bakehouseConfig } from '../commons/config';
 import { eventConsumer } from '../commons/consumer';
-import { readEnv } from '../commons/env';
+import { readEnv, STATE_TABLE_NAME_KEY } from '../commons/env';
 import { logger } from '../commons/powertools';
 import { reapExpiredInstances } from '../commons/reaper';
+import { createStateTableClient } from '../commons/state-table';
 import { applyPlan, TokenBucket } from './apply';
+import { stateTableCheckpoint } from './checkpoint';
 import { type JanitorDeps, type JanitorRunReport, runJanitor } from './core';
 import { readInventory } from './inventory';
 import { paceEc2Client } from './pacing';
 import { planJanitor } from './plan';
 
-const env = readEnv(['EVENT_BUS_NAME']);
+const env = readEnv(['EVENT_BUS_NAME', STATE_TABLE_NAME_KEY]);
 const config = bakehouseConfig();
 // Every EC2 call paced at its action's refill rate, for the container's life (EC2's buckets carry over).
 const ec2 = paceEc2Client(createEc2Client());
@@ -26,6 +28,13 @@ const autoScaling = createAutoScalingClient();
 const events = createEventBridgeClient();
 /** Image ages and grace periods count on EC2's clock, not the container's. */
 const clock = ec2ClockOf(ec2);
+/** A run's parts keep their launch permission reads in the state table. */
+const checkpoint = stateTableCheckpoint({
+  client: createStateTableClient(),
+  tableName: env[STATE_TABLE_NAME_KEY],
+  clock,
+  logger,
+});
 const { parameterPrefix } = config.settings;
 
 /** The account from the function's own ARN (arn:aws:lambda:region:ACCOUNT:function:name). */
@@ -48,6 +57,7 @@ const depsFor = (account: string, context: Context): JanitorDeps => ({
   reap: (options) => reapExpiredInstances({ ec2, ssm, autoScaling, clock, logger }, options),
   // A run that cannot finish in this invocation ends before Lambda's timeout and continues in the next part.
   remainingMs: () => context.getRemainingTimeInMillis(),
+  checkpoint,
 });
 
 /**

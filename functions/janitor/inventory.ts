@@ -62,11 +62,16 @@ export interface InventoryDeps {
    */
   readonly launchPermissionsFor?: (world: World) => readonly string[] | LaunchPermissionReads;
   /**
-   * The run's time budget: checked before each batch of launch permission reads; once false, the
-   * rest are not read (`launchPermissionsDeferred`) and their images are kept this run. Absent:
+   * The run's time budget: checked before each batch of launch permission reads after the first;
+   * once false, the rest are not read (`launchPermissionsDeferred`) and their images are kept this run. Absent:
    * no limit.
    */
   readonly keepReading?: () => boolean;
+  /**
+   * Launch permissions the run's earlier parts read (checkpoint.ts): taken as read, not asked again
+   * (`launchPermissionsKnown`).
+   */
+  readonly knownLaunchPermissions?: ReadonlyMap<string, readonly string[]>;
 }
 
 /** A parameter whose value the janitor could not read, and why (never its value). */
@@ -102,6 +107,10 @@ export interface Inventory {
    * false: their world images carry `launchPermissionsUnread`, and the plan keeps them (`deferred`).
    */
   readonly launchPermissionsDeferred?: readonly string[];
+  /** The images whose permissions came from `knownLaunchPermissions` (earlier parts), not a call. */
+  readonly launchPermissionsKnown?: readonly string[];
+  /** The permissions this part read with DescribeImageAttribute, for the checkpoint. */
+  readonly launchPermissionsByImage?: ReadonlyMap<string, readonly string[]>;
 }
 
 /** GetParameters takes at most 10 names (SSM API Reference, GetParameters: Names, "Maximum number of 10 items"). */
@@ -528,12 +537,23 @@ export const readInventory = async (deps: InventoryDeps): Promise<Inventory> => 
         : { order: reads, enough: () => false };
   const wanted = [...new Set(plan.order)].filter((id) => owned.has(id));
   const permissions = new Map<string, readonly string[]>();
+  const known: string[] = [];
+  for (const id of wanted) {
+    const shares = deps.knownLaunchPermissions?.get(id);
+    if (shares !== undefined) {
+      permissions.set(id, shares);
+      known.push(id);
+    }
+  }
+  const toRead = known.length === 0 ? wanted : wanted.filter((id) => !permissions.has(id));
+  const readNow = new Map<string, readonly string[]>();
   // In order, a batch of `limit` at a time: the plan may be settled before the end (the cap is
   // filled: `enough`), or the run's time may run out (`keepReading`), and each is checked between batches.
   let next = 0;
-  while (next < wanted.length && !plan.enough(permissions)) {
-    if (deps.keepReading && !deps.keepReading()) break;
-    const batch = wanted.slice(next, next + limit);
+  while (next < toRead.length && !plan.enough(permissions)) {
+    // The first batch is read whatever the time: every part moves the run forward, so parts end.
+    if (next > 0 && deps.keepReading && !deps.keepReading()) break;
+    const batch = toRead.slice(next, next + limit);
     next += batch.length;
     for (const [ImageId, shares] of await mapLimit(batch, limit, async (ImageId) => {
       const answer = await reader.call('DescribeImageAttribute', () =>
@@ -545,10 +565,11 @@ export const readInventory = async (deps: InventoryDeps): Promise<Inventory> => 
       return [ImageId, shares] as const;
     })) {
       permissions.set(ImageId, shares);
+      readNow.set(ImageId, shares);
     }
   }
   // Not read because the time ran out (not because the plan was settled): kept this run.
-  const deferred = next < wanted.length && !plan.enough(permissions) ? wanted.slice(next) : [];
+  const deferred = next < toRead.length && !plan.enough(permissions) ? toRead.slice(next) : [];
   const unread = new Set(deferred);
 
   const world: World = {
@@ -565,7 +586,9 @@ export const readInventory = async (deps: InventoryDeps): Promise<Inventory> => 
     world,
     calls: reader.calls,
     parameters: coverage,
-    launchPermissionsRead: [...permissions.keys()],
+    launchPermissionsRead: [...readNow.keys()],
     launchPermissionsDeferred: deferred,
+    launchPermissionsKnown: known,
+    launchPermissionsByImage: readNow,
   };
 };

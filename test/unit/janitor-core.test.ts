@@ -583,4 +583,53 @@ describe('a run longer than its invocation: parts', () => {
     expect(seen).toEqual([50]);
     expect(report.deferred).toMatchObject({ actionsDone: 151, nextPart: 3 });
   });
+
+  it('names no next part after a part that read nothing and started nothing, and says why', async () => {
+    // Prepare: the listing took the time: no permission read, every action not started.
+    const d = deps({
+      remainingMs: () => 30_000,
+      readInventory: vi.fn(async () => ({
+        world: world(),
+        calls: {},
+        parameters: coverage(),
+        launchPermissionsRead: [],
+        launchPermissionsDeferred: ['ami-0000000000000000a'],
+      })),
+      plan: vi.fn(() => ({ ...plan(), actions: plan().actions.filter((a) => a.kind === 'snapshot') })),
+      apply: vi.fn(async () => ({ items: [], errors: [], deregistered: [], snapshotsDeleted: [], notStarted: 1 })),
+    });
+    // Act
+    const report = await runJanitor({ dryRun: false }, 'run-1', d);
+    // Assess
+    expect(report.deferred).toEqual({ launchPermissionsUnread: 1, actionsNotStarted: 1, actionsDone: 0 });
+    expect(report.errors.map((e) => e.error).join()).toContain('another part would do the same, so none follows');
+  });
+
+  it("starts a later part from the earlier parts' reads, and keeps a deferring part's own", async () => {
+    // Prepare
+    const earlier = new Map<string, readonly string[]>([['ami-0000000000000000b', []]]);
+    const checkpoint = { load: vi.fn(async () => earlier), save: vi.fn(async () => undefined) };
+    const handed: unknown[] = [];
+    const d = deps({
+      remainingMs: () => 4 * 60_000,
+      checkpoint,
+      readInventory: vi.fn(async (inventoryDeps) => {
+        handed.push(inventoryDeps.knownLaunchPermissions);
+        return {
+          world: world(),
+          calls: {},
+          parameters: coverage(),
+          launchPermissionsRead: ['ami-00000000000000001'],
+          launchPermissionsDeferred: ['ami-0000000000000000a'],
+          launchPermissionsByImage: new Map([['ami-00000000000000001', []]]),
+        };
+      }),
+    });
+    // Act
+    await runJanitor({ dryRun: false, continueRun: 'run-0', part: 3, actionsDone: 0 }, 'run-3', d);
+    // Assess
+    expect(checkpoint.load).toHaveBeenCalledWith('run-0', 3);
+    expect(handed).toEqual([earlier]);
+    expect(checkpoint.save).toHaveBeenCalledWith('run-0', 3, new Map([['ami-00000000000000001', []]]));
+  });
 });

@@ -238,15 +238,14 @@ describe('launch permissions within the cap and the time', () => {
   });
 
   it('when the time runs out, reads no further and marks the rest unread: the plan keeps them', async () => {
-    // Prepare: time for one batch of three.
+    // Prepare: no time left: only the first batch of three, which every part reads.
     ec2.on(DescribeImagesCommand).resolves({ Images: unused });
-    let batches = 0;
     // Act
     const inventory = await readInventory({
       ...deps(),
       concurrency: 3,
       launchPermissionsFor: (world) => launchPermissionReads(world, SETTINGS),
-      keepReading: () => batches++ < 1,
+      keepReading: () => false,
     });
     // Assess
     expect(inventory.calls.DescribeImageAttribute).toBe(3);
@@ -256,5 +255,34 @@ describe('launch permissions within the cap and the time', () => {
     expect(p.kept.filter((k) => k.reason === 'deferred').map((k) => k.id)).toEqual(
       unused.slice(3).map((i) => i.ImageId),
     );
+  });
+
+  it("takes an earlier part's reads as read and reads on from where they end", async () => {
+    // Prepare: the first three images' permissions known; the oldest of them shared.
+    ec2.on(DescribeImagesCommand).resolves({ Images: unused });
+    const known = new Map<string, readonly string[]>([
+      [imageId(1), [OTHER]],
+      [imageId(2), []],
+      [imageId(3), []],
+    ]);
+    // Act
+    const inventory = await readInventory({
+      ...deps(),
+      concurrency: 3,
+      launchPermissionsFor: (world) => launchPermissionReads(world, SETTINGS),
+      keepReading: () => false,
+      knownLaunchPermissions: known,
+    });
+    // Assess: one batch read, the next three; the known ones count as read for the plan.
+    expect(ec2.commandCalls(DescribeImageAttributeCommand).map((c) => c.args[0].input.ImageId)).toEqual([
+      imageId(4),
+      imageId(5),
+      imageId(6),
+    ]);
+    expect(inventory.launchPermissionsKnown).toEqual([imageId(1), imageId(2), imageId(3)]);
+    expect([...(inventory.launchPermissionsByImage?.keys() ?? [])]).toEqual([imageId(4), imageId(5), imageId(6)]);
+    const p = plan(planJanitor(inventory.world, SETTINGS));
+    expect(p.kept.find((k) => k.id === imageId(1))?.reason).toBe('shared');
+    expect(p.actions.map((a) => a.id)).toEqual([imageId(2), imageId(3), imageId(4), imageId(5), imageId(6)]);
   });
 });
