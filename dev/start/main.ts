@@ -19,7 +19,7 @@
  * would refuse). Whatever the outcome, the run ends with the least-privilege summary (dev/start/iam.ts)
  * and writes the full report as JSON to --report (default .sandbox/iam-report.json).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,6 +31,20 @@ const ACCOUNT = '000000000000';
 const STAGE = 'dev';
 const usage =
   'usage: npm start -- [--state DIR] [--speed 1200] [--port 0] [--bake-timeout 90] [--iam on|off] [--eventual-consistency 60] [--report FILE]';
+
+/**
+ * Where a temporary state goes: in memory (/dev/shm, tmpfs) where the system has it. The sandbox
+ * makes every change durable (fdatasync) before answering, which is waiting, not work, for a
+ * state this run deletes at its end: measured, 6.6 s of a run's main thread blocked in fdatasync
+ * on disk, none on tmpfs. A --state directory stays where it is named.
+ */
+const temporaryStateRoot = (): string => {
+  try {
+    accessSync('/dev/shm', constants.W_OK);
+    if (statSync('/dev/shm').isDirectory()) return '/dev/shm';
+  } catch {}
+  return tmpdir();
+};
 
 const elapsed = (since: number): string => `${((performance.now() - since) / 1000).toFixed(1)} s`;
 
@@ -110,7 +124,8 @@ const main = async (): Promise<number> => {
   const assemblyDir = assemblyDirFor(synthesisOptions);
 
   const temporary = values.state === undefined;
-  const stateDir = values.state === undefined ? mkdtempSync(join(tmpdir(), 'bakehouse-start-')) : resolve(values.state);
+  const stateDir =
+    values.state === undefined ? mkdtempSync(join(temporaryStateRoot(), 'bakehouse-start-')) : resolve(values.state);
   // Linux Run Command scripts run for real in sandbox guests (bubblewrap), so the lifecycle shows
   // what the bake scripts do (al2023-base's release moving, Ubuntu's dpkg lock); without bwrap the
   // sandbox falls back to its recorded runs. BAKEHOUSE_SANDBOX_GUESTS=off turns them off.
