@@ -49,7 +49,8 @@ import { basename, delimiter, dirname, isAbsolute, join, parse, posix, relative,
 const CACHE_FORMAT = 1;
 /** The SST release whose node build this reproduces (runtime/handlers/node.js, runtime/handlers.js). */
 export const SST_VERSION = '2.49.8';
-const WEEK_MS = 7 * 24 * 3600_000;
+const DAY_MS = 24 * 3600_000;
+const WEEK_MS = 7 * DAY_MS;
 
 /** Props of an SST function, as `useFunctions().all` holds them (the fields the build reads). */
 export interface FunctionBuildProps {
@@ -486,13 +487,16 @@ export const useBundleCache = async (options: BundleCacheOptions): Promise<Bundl
     }
   };
 
-  /** Removes bundles unused for a week (a hit touches its directory). */
+  /**
+   * Removes bundles unused for a week (a hit touches its directory), and what a process killed
+   * while bundling left behind over a day ago.
+   */
   const prune = () => {
     try {
-      const cutoff = Date.now() - WEEK_MS;
       for (const entry of readdirSync(cacheDir)) {
         const path = join(cacheDir, entry);
-        if (/^[0-9a-f]{32}$/.test(entry) && statSync(path).mtimeMs < cutoff)
+        const unusedMs = Date.now() - statSync(path).mtimeMs;
+        if (/^[0-9a-f]{32}$/.test(entry) ? unusedMs > WEEK_MS : /^(building|probe)-/.test(entry) && unusedMs > DAY_MS)
           rmSync(path, { recursive: true, force: true });
       }
     } catch {}
