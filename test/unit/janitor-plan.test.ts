@@ -1104,7 +1104,9 @@ describe('launch permissions, read in the order the cap admits, and no further t
     }),
     { minLength: 1, maxLength: 14 },
   );
-  const worldOf = (gs: readonly { age: number; perms: string[]; stage: string | undefined; since: number; snapshot: boolean }[]) =>
+  const worldOf = (
+    gs: readonly { age: number; perms: string[]; stage: string | undefined; since: number; snapshot: boolean }[],
+  ) =>
     aWorld({
       images: gs.map((g, n) =>
         anImage(`ami-${(n + 1).toString(16).padStart(8, '0')}`, {
