@@ -26,7 +26,8 @@
  * BAKEHOUSE_BUNDLE_CACHE=off turns the whole thing off.
  *
  * The cache lives in `.sst/bundle-cache` and is shared by `npm start`, `npm run synth`,
- * `npm run bench` and the stack tests; entries unused for a week are removed.
+ * `npm run bench` and the stack tests; bundles unused for a week, and all but the 140 used last,
+ * are removed.
  */
 import { exec } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -51,6 +52,8 @@ const CACHE_FORMAT = 1;
 export const SST_VERSION = '2.49.8';
 const DAY_MS = 24 * 3600_000;
 const WEEK_MS = 7 * DAY_MS;
+/** About 1 GB: the bundles of ten versions of the fourteen functions. */
+const MAX_BUNDLES = 140;
 
 /** Props of an SST function, as `useFunctions().all` holds them (the fields the build reads). */
 export interface FunctionBuildProps {
@@ -488,17 +491,24 @@ export const useBundleCache = async (options: BundleCacheOptions): Promise<Bundl
   };
 
   /**
-   * Removes bundles unused for a week (a hit touches its directory), and what a process killed
-   * while bundling left behind over a day ago.
+   * Removes bundles unused for a week (a hit touches its directory) and all but the
+   * MAX_BUNDLES most recently used (a bundle is about 5 MB), and what a process killed while
+   * bundling left behind over a day ago.
    */
   const prune = () => {
     try {
-      for (const entry of readdirSync(cacheDir)) {
-        const path = join(cacheDir, entry);
-        const unusedMs = Date.now() - statSync(path).mtimeMs;
-        if (/^[0-9a-f]{32}$/.test(entry) ? unusedMs > WEEK_MS : /^(building|probe)-/.test(entry) && unusedMs > DAY_MS)
-          rmSync(path, { recursive: true, force: true });
-      }
+      const entries = readdirSync(cacheDir).map((entry) => ({
+        path: join(cacheDir, entry),
+        bundle: /^[0-9a-f]{32}$/.test(entry),
+        leftover: /^(building|probe)-/.test(entry),
+        unusedMs: Date.now() - statSync(join(cacheDir, entry)).mtimeMs,
+      }));
+      const bundles = entries.filter((e) => e.bundle).sort((a, b) => a.unusedMs - b.unusedMs);
+      const stale = [
+        ...bundles.filter((e, index) => e.unusedMs > WEEK_MS || index >= MAX_BUNDLES),
+        ...entries.filter((e) => e.leftover && e.unusedMs > DAY_MS),
+      ];
+      for (const { path } of stale) rmSync(path, { recursive: true, force: true });
     } catch {}
   };
 
