@@ -620,7 +620,7 @@ describe('the state table (issue 15: state that needs compare-and-swap)', () => 
         'ForAllValues:StringLike'
       ]?.['dynamodb:LeadingKeys'];
       expect(patterns?.length).toBeGreaterThan(0);
-      for (const pattern of patterns ?? []) expect(pattern).toMatch(/^(lock|record)#[a-z]+#\*$/);
+      for (const pattern of patterns ?? []) expect(pattern).toMatch(/^(lock|record)#[a-z]+(-[a-z]+)*#\*$/);
     }
   });
 
