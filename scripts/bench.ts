@@ -13,6 +13,7 @@
  * - the janitor against the sandbox at EC2's default request buckets, 10k images: parts, calls,
  *   throttled answers, outcome against the planner (scripts/bench-janitor-sandbox.ts).
  * - the bundled CLI's `--help` start-up (scripts/bench-cli.ts).
+ * - the first `npm start` with no cache at all, and cached runs (scripts/bench-first-run.ts).
  * - IAM enforcement: authorization per request (median, p99) for a role session, and `npm start`'s
  *   wall time with enforcement on and off (scripts/bench-iam.ts).
  *
@@ -32,6 +33,7 @@ import { BAKE_SUBSTITUTIONS, BakeState, loadBakeDefinitionForLocalEngine } from 
 import { bakeMachineFixtures } from '../test/fixtures/bake-machine';
 import { canaryBench } from './bench-canary';
 import { benchCliStartup } from './bench-cli';
+import { firstRunBench } from './bench-first-run';
 import { iamBench } from './bench-iam';
 import { janitorBench } from './bench-janitor';
 import { benchJanitorApply } from './bench-janitor-apply';
@@ -218,6 +220,7 @@ const main = async () => {
       sandbox: await benchJanitorSandbox({ images: 10_000, speed: 5, cap: 200 }),
     },
     cli: await benchCliStartup({ runs: Math.max(20, runs) }),
+    firstRun: await firstRunBench({ runs: 3 }),
     canary: canaryBench(),
   };
   const json = JSON.stringify(report, null, 2);
