@@ -178,7 +178,9 @@ describe('bakehouse status and history', () => {
 
   it('lists the recent bakes of a family with outcomes and durations', async () => {
     const run = expectOk(await cli(['history', 'al2023-base', '--json']));
-    const { bakes } = run.json<{ bakes: BakeJson[] }>();
+    // The bakes this file asked for: on the sandbox's fast clock the family's own schedule (Sunday
+    // 03:00 Berlin) can come round during a slow run and add a bake (skipped: nothing changed).
+    const bakes = run.json<{ bakes: BakeJson[] }>().bakes.filter((b) => b.requestedBy?.startsWith('cli:'));
     expect(bakes.map((b) => b.outcome).sort()).toEqual(['baked', 'baked', 'failed']);
     expect(bakes.every((b) => b.family === 'al2023-base')).toBe(true);
     const failed = bakes.find((b) => b.outcome === 'failed');
