@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { CreateImageCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { startSandbox } from '@bakehouse/sandbox';
-import { applyPlan, TokenBucket } from '../functions/janitor/apply';
+import { applyPlan } from '../functions/janitor/apply';
 import type { PlannedAction } from '../functions/janitor/model';
 import { paceEc2Client } from '../functions/janitor/pacing';
 
@@ -98,7 +98,6 @@ export const benchJanitorApply = async (options: { images?: number } = {}): Prom
         ssm,
         parameterPrefix: '/bakehouse',
         clock: () => new Date(),
-        bucket: new TokenBucket(),
         logger: { info: () => undefined, warn: () => undefined },
         concurrency: 8,
       },

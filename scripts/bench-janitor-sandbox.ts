@@ -36,7 +36,7 @@ import { startSandbox } from '@bakehouse/sandbox';
 import rawConfig from '../bakehouse.config';
 import { Tag } from '../functions/commons/bake-plan';
 import { loadConfig } from '../functions/commons/families';
-import { applyPlan, TokenBucket } from '../functions/janitor/apply';
+import { applyPlan } from '../functions/janitor/apply';
 import type { Checkpoint } from '../functions/janitor/checkpoint';
 import { type JanitorDeps, type JanitorRunReport, runJanitor } from '../functions/janitor/core';
 import { readInventory } from '../functions/janitor/inventory';
@@ -305,7 +305,6 @@ export const benchJanitorSandbox = async (
         ssm,
         parameterPrefix: '/bakehouse',
         clock,
-        bucket: new TokenBucket({ now: () => sandbox.clock.nowMs(), sleep }),
         logger: { info: () => undefined, warn: () => undefined },
       },
       ssm,

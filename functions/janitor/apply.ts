@@ -2,8 +2,8 @@
  * Applies a janitor plan's actions in stages: mark (tags) → deprecate → disable → deregister with
  * its snapshots, and unmark (the way back), and deletes orphan snapshots. Before every destructive
  * step the image is checked again with cheap targeted calls; one that came back into use is
- * unmarked and re-enabled instead. Deregister and delete calls go through a token bucket sized
- * like EC2's (100 burst, 5 per second), on top of the SDK's adaptive retry. One item's error is
+ * unmarked and re-enabled instead. Deregister and delete calls are paced like EC2's bucket (100
+ * burst, 5 per second) by the client (pacing.ts) or by `bucket`, on top of the SDK's adaptive retry. One item's error is
  * reported and does not stop the others.
  */
 import {
@@ -96,8 +96,11 @@ export interface ApplyDeps {
   readonly ssm: Pick<SSMClient, 'send'>;
   readonly parameterPrefix: string;
   readonly clock: () => Date;
-  /** Paces DeregisterImage and DeleteSnapshot. */
-  readonly bucket: TokenBucket;
+  /**
+   * Paces DeregisterImage and DeleteSnapshot, for a client that is not paced already. The
+   * handler's client is (pacing.ts paces every EC2 call at its action's bucket), so it passes none.
+   */
+  readonly bucket?: TokenBucket;
   readonly logger: Pick<LogPort, 'info' | 'warn'>;
   /** Items worked on at once (default 4). */
   readonly concurrency?: number;
@@ -319,7 +322,7 @@ const applyImage = async (action: PlannedAction, deps: ApplyDeps): Promise<Done>
       // is left alone, and then EC2 deletes none with the image (the managed ones become orphans).
       const snapshots = (image.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId ? [m.Ebs.SnapshotId] : []));
       const foreign = await markSnapshots(snapshots, action.family, deps);
-      await deps.bucket.take();
+      await deps.bucket?.take();
       const result = await deps.ec2.send(
         new DeregisterImageCommand({ ImageId: action.id, DeleteAssociatedSnapshots: foreign.length === 0 }),
       );
@@ -357,7 +360,7 @@ const applySnapshot = async (action: PlannedAction, deps: ApplyDeps): Promise<Do
   if (await snapshotInUse(deps.ec2, action.id)) {
     return { item: { ...base, action: 'kept', reason: 'image: a registered image uses it again' } };
   }
-  await deps.bucket.take();
+  await deps.bucket?.take();
   try {
     await deps.ec2.send(new DeleteSnapshotCommand({ SnapshotId: action.id }));
   } catch (error) {

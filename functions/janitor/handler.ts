@@ -12,7 +12,7 @@ import { readEnv, STATE_TABLE_NAME_KEY } from '../commons/env';
 import { logger } from '../commons/powertools';
 import { reapExpiredInstances } from '../commons/reaper';
 import { createStateTableClient } from '../commons/state-table';
-import { applyPlan, TokenBucket } from './apply';
+import { applyPlan } from './apply';
 import { stateTableCheckpoint } from './checkpoint';
 import { type JanitorDeps, type JanitorRunReport, runJanitor } from './core';
 import { readInventory } from './inventory';
@@ -47,8 +47,8 @@ const depsFor = (account: string, context: Context): JanitorDeps => ({
   inventoryDeps: { ec2, ssm, autoScaling, account, parameterPrefix, clock },
   plan: planJanitor,
   apply: applyPlan,
-  // A new bucket per run: EC2's bucket refills between nightly runs.
-  applyDeps: { ec2, ssm, parameterPrefix, clock, bucket: new TokenBucket(), logger },
+  // No bucket of its own: the client paces DeregisterImage and DeleteSnapshot with every other call.
+  applyDeps: { ec2, ssm, parameterPrefix, clock, logger },
   ssm,
   events,
   eventTarget: { busName: env.EVENT_BUS_NAME, source: config.settings.eventSource },

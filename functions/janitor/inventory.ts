@@ -528,24 +528,22 @@ export const readInventory = async (deps: InventoryDeps): Promise<Inventory> => 
   // (see plan.ts `imagesWhereLaunchPermissionsDecide` for why the others need none), or, with no
   // pre-pass, every managed image (the others are never candidates).
   const owned = new Set(images.filter(isManaged).map((image) => image.ImageId ?? ''));
-  const reads = deps.launchPermissionsFor?.(listed);
-  const plan: LaunchPermissionReads =
-    reads === undefined
-      ? { order: [...owned], enough: () => false }
-      : 'order' in reads
-        ? reads
-        : { order: reads, enough: () => false };
+  // A plain list (or none: every managed image) is read to its end.
+  const reads = deps.launchPermissionsFor?.(listed) ?? [...owned];
+  const plan: LaunchPermissionReads = 'order' in reads ? reads : { order: reads, enough: () => false };
   const wanted = [...new Set(plan.order)].filter((id) => owned.has(id));
   const permissions = new Map<string, readonly string[]>();
   const known: string[] = [];
+  const toRead: string[] = [];
   for (const id of wanted) {
     const shares = deps.knownLaunchPermissions?.get(id);
-    if (shares !== undefined) {
+    if (shares === undefined) {
+      toRead.push(id);
+    } else {
       permissions.set(id, shares);
       known.push(id);
     }
   }
-  const toRead = known.length === 0 ? wanted : wanted.filter((id) => !permissions.has(id));
   const readNow = new Map<string, readonly string[]>();
   // In order, a batch of `limit` at a time: the plan may be settled before the end (the cap is
   // filled: `enough`), or the run's time may run out (`keepReading`), and each is checked between batches.
