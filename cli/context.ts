@@ -12,6 +12,7 @@ import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { BakehouseConfig } from '../functions/commons/families';
+import { UsageError } from './errors';
 
 export const DEFAULT_SANDBOX_URL = 'http://127.0.0.1:4566';
 
@@ -40,11 +41,65 @@ export interface TargetOptions {
   readonly region?: string;
 }
 
-/** `--sandbox [url]` wins, then AWS_ENDPOINT_URL, then AWS with the standard credential chain. */
+/** The forms `--sandbox` takes, for usage errors and `--help`. */
+export const SANDBOX_FORMS = 'a port (4566), host:port (localhost:4566) or a URL (http://127.0.0.1:4566)';
+
+const portOf = (text: string): number | undefined => {
+  if (!/^\d{1,5}$/.test(text)) return undefined;
+  const port = Number(text);
+  return port >= 1 && port <= 65535 ? port : undefined;
+};
+
+/**
+ * The sandbox endpoint a `--sandbox` value names: a port (on 127.0.0.1, where the sandbox binds),
+ * host:port, or an http(s) URL; undefined when the value is none of these.
+ */
+export const sandboxEndpointOf = (value: string): string | undefined => {
+  const port = portOf(value);
+  if (port !== undefined) return `http://127.0.0.1:${port}`;
+  const hostPort = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(value);
+  if (hostPort) {
+    const [, host, hostPortNumber] = hostPort;
+    return portOf(hostPortNumber as string) === undefined ? undefined : `http://${host}:${hostPortNumber}`;
+  }
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.origin : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Whether the argument after `--sandbox` is meant as its value: it starts with a digit (a port)
+ * or holds ':' or '/' (host:port, URL), which no command, family name or AMI id does. Anything
+ * else is the next argument (`bakehouse --sandbox families`), so `--sandbox` takes no value.
+ */
+export const looksLikeSandboxValue = (arg: string): boolean => /^\d|^[^-].*[:/]/.test(arg);
+
+/**
+ * `--sandbox [port|host:port|url]` wins (without a value: BAKEHOUSE_SANDBOX_PORT, the variable
+ * `npm run sandbox` listens on, else 4566), then AWS_ENDPOINT_URL, then AWS with the standard
+ * credential chain. A value that names no endpoint is a usage error naming the forms.
+ */
 export const resolveTarget = (options: TargetOptions, env: CliIo['env']): Target => {
   if (options.sandbox !== undefined && options.sandbox !== false) {
-    const endpoint = typeof options.sandbox === 'string' ? options.sandbox : DEFAULT_SANDBOX_URL;
-    return { endpoint, sandbox: true, region: options.region ?? env.AWS_REGION ?? 'us-east-1' };
+    const region = options.region ?? env.AWS_REGION ?? 'us-east-1';
+    if (typeof options.sandbox === 'string' && options.sandbox !== '') {
+      const endpoint = sandboxEndpointOf(options.sandbox);
+      if (!endpoint)
+        throw new UsageError(`--sandbox '${options.sandbox}' is not an endpoint. Fix: give ${SANDBOX_FORMS}`, {
+          option: '--sandbox',
+        });
+      return { endpoint, sandbox: true, region };
+    }
+    const port = env.BAKEHOUSE_SANDBOX_PORT;
+    if (port !== undefined && port !== '' && portOf(port) === undefined)
+      throw new UsageError(
+        `BAKEHOUSE_SANDBOX_PORT '${port}' is not a port (1-65535). Fix: set it to the port \`npm run sandbox\` listens on, or give --sandbox ${SANDBOX_FORMS}`,
+        { variable: 'BAKEHOUSE_SANDBOX_PORT' },
+      );
+    return { endpoint: port ? `http://127.0.0.1:${portOf(port)}` : DEFAULT_SANDBOX_URL, sandbox: true, region };
   }
   const endpoint = env.AWS_ENDPOINT_URL || undefined;
   const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;

@@ -14,7 +14,15 @@ import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
 import type { BakehouseConfig } from '../functions/commons/families';
-import { type Clients, type CliIo, type CommandContext, resolveTarget, type Target } from './context';
+import {
+  type Clients,
+  type CliIo,
+  type CommandContext,
+  looksLikeSandboxValue,
+  resolveTarget,
+  SANDBOX_FORMS,
+  type Target,
+} from './context';
 import { ExitCode, explainError, UsageError } from './errors';
 
 export interface MainOptions {
@@ -34,6 +42,27 @@ interface CommonFlags {
   stage?: string;
   region?: string;
 }
+
+/**
+ * `--sandbox` takes an optional value, and commander gives an optional option the next argument
+ * whatever it is (`bakehouse --sandbox families` would target a sandbox named "families"). So the
+ * argument after a bare `--sandbox` becomes its value (`--sandbox=4690`) only when it looks like
+ * one (looksLikeSandboxValue); otherwise `--sandbox=` (no value) leaves it to the command.
+ */
+export const withSandboxValues = (argv: readonly string[]): string[] => {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (arg !== '--sandbox') out.push(arg);
+    else if (i + 1 < argv.length && looksLikeSandboxValue(argv[i + 1] as string)) out.push(`--sandbox=${argv[++i]}`);
+    else out.push('--sandbox=');
+  }
+  return out;
+};
 
 const positiveInt = (value: string): number => {
   const n = Number(value);
@@ -69,7 +98,20 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
-    });
+    })
+    // The target options belong to the program, so they are accepted before the command, between
+    // `events` and `tail`, and after it (commander reads program options anywhere unless
+    // positional options are enabled); each command's --help lists them.
+    .configureHelp({ showGlobalOptions: true })
+    .option('--json', 'machine-readable output (documented shapes)')
+    .addOption(
+      new Option(
+        '--sandbox [target]',
+        `talk to the local sandbox: ${SANDBOX_FORMS} (default: BAKEHOUSE_SANDBOX_PORT, else 4566)`,
+      ),
+    )
+    .option('--stage <stage>', 'the deployed stage (default dev, or BAKEHOUSE_STAGE)')
+    .option('--region <region>', 'AWS region (default AWS_REGION)');
 
   const contextFor = async (flags: CommonFlags): Promise<CommandContext> => {
     const target = resolveTarget(
@@ -107,20 +149,14 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
     return ctx;
   };
 
-  /** Adds the options every command takes and runs the action with a context. */
-  const command = (parent: Command, spec: string, description: string) =>
-    parent
-      .command(spec)
-      .description(description)
-      .option('--json', 'machine-readable output (documented shapes)')
-      .addOption(new Option('--sandbox [url]', 'talk to the local sandbox (default http://127.0.0.1:4566)'))
-      .option('--stage <stage>', 'the deployed stage (default dev, or BAKEHOUSE_STAGE)')
-      .option('--region <region>', 'AWS region (default AWS_REGION)');
-  // commander calls actions with (...positionals, options, command).
+  /** Adds a command; it takes the program's target options (--json, --sandbox, --stage, --region). */
+  const command = (parent: Command, spec: string, description: string) => parent.command(spec).description(description);
+  // commander calls actions with (...positionals, options, command); the target options are the
+  // program's, so they come with the command's own from optsWithGlobals.
   const withOptions =
     <O, P extends unknown[]>(fn: (ctx: CommandContext, options: O, ...positionals: P) => Promise<number>) =>
     async (...args: unknown[]) => {
-      const opts = args.at(-2) as O & CommonFlags;
+      const opts = (args.at(-1) as Command).optsWithGlobals<O & CommonFlags>();
       const ctx = await contextFor(opts);
       exitCode = await fn(ctx, opts, ...(args.slice(0, -2) as P));
     };
@@ -231,7 +267,7 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
     );
 
   try {
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync(withSandboxValues(argv), { from: 'user' });
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {

@@ -64,8 +64,22 @@ const until = (ctx: CommandContext, options: TailOptions): (() => boolean) => {
   return () => ctx.signal.aborted || Date.now() >= deadline;
 };
 
+/**
+ * The line on stderr that says what the tail watches (bus, target, since when): an idle tail
+ * prints no event for a long time, and a silent terminal looks hung. stderr, so --json's stdout
+ * stays one event per line.
+ */
+const sayWatching = (ctx: CommandContext, where: string, since: string, how = ' (Ctrl-C stops)'): void => {
+  ctx.io.stderr.write(`watching bus ${ctx.names.bus} ${where} for ${since}${how}\n`);
+};
+
 const tailSandbox = async (ctx: CommandContext, endpoint: string, options: TailOptions): Promise<void> => {
   const done = until(ctx, options);
+  sayWatching(
+    ctx,
+    `on the sandbox at ${endpoint}`,
+    options.all ? 'every event it logged, then new ones' : `events from ${ctx.now().toISOString()} on`,
+  );
   const read = async (since: string | undefined): Promise<{ event: Record<string, unknown> }[]> => {
     const url = new URL('/_sandbox/events', endpoint);
     url.searchParams.set('bus', ctx.names.bus);
@@ -140,10 +154,12 @@ export const tailAws = async (ctx: CommandContext, options: TailOptions): Promis
     cleanups.unshift(() =>
       events.send(new RemoveTargetsCommand({ Rule: name, EventBusName: ctx.names.bus, Ids: ['tail'] })),
     );
-    if (!ctx.json)
-      ctx.io.stderr.write(
-        `following ${ctx.names.bus} through rule and queue ${name} (Ctrl-C stops and removes them)\n`,
-      );
+    sayWatching(
+      ctx,
+      `on AWS (${ctx.target.region ?? 'the default region'})`,
+      `events from ${ctx.now().toISOString()} on`,
+      `, through rule and queue ${name} (Ctrl-C stops and removes them)`,
+    );
     while (!done()) {
       const { Messages = [] } = await sqs.send(
         new ReceiveMessageCommand({

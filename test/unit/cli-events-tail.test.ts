@@ -32,8 +32,10 @@ const context = (controller: AbortController) => {
   const out: string[] = [];
   const ctx = {
     names: { bus: 'bakehouse-dev', stateMachine: 'bakehouse-dev-bake', function: (id: string) => id },
+    target: { endpoint: undefined, sandbox: false, region: 'us-east-1' },
     clients: { events, sqs } as unknown as Clients,
     io: { stdout: { write: (t: string) => out.push(t) }, stderr: { write: () => true }, env: {} },
+    now: () => new Date('2026-11-29T10:00:00Z'),
     json: true,
     signal: controller.signal,
     pollMs: 1,
