@@ -161,8 +161,14 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
       exitCode = await fn(ctx, opts, ...(args.slice(0, -2) as P));
     };
 
-  command(program, 'families', 'configured families: schedules (next run, local time) and channel AMIs').action(
-    withOptions(async (ctx) => (await import('./commands/families')).familiesCommand(ctx)),
+  command(
+    program,
+    'families [family]',
+    'configured families (or one): schedules (next run, local time) and channel AMIs',
+  ).action(
+    withOptions(async (ctx, _o, family: string | undefined) =>
+      (await import('./commands/families')).familiesCommand(ctx, family),
+    ),
   );
   command(program, 'bake <family>', 'request a bake (Bake Requested); --wait follows it to the end')
     .option('--force', 'bake even when the same source was already baked', false)
@@ -189,9 +195,14 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
   command(program, 'status [bake-id]', 'one bake in detail, or the most recent bakes')
     .option('--limit <n>', 'how many recent bakes', positiveInt, 20)
     .action(
-      withOptions(async (ctx, o: { limit: number }, bakeId: string | undefined) =>
-        (await import('./commands/bakes')).statusCommand(ctx, bakeId, o),
-      ),
+      withOptions(async (ctx, o: { limit: number }, bakeId: string | undefined) => {
+        const [{ requireFamilyOfBakeId }, { statusCommand }] = await Promise.all([
+          import('./commands/shared'),
+          import('./commands/bakes'),
+        ]);
+        if (bakeId !== undefined) requireFamilyOfBakeId(ctx, bakeId);
+        return statusCommand(ctx, bakeId, o);
+      }),
     );
   command(program, 'history <family>', 'recent bakes of a family: outcome, AMI, duration')
     .option('--limit <n>', 'how many bakes', positiveInt, 10)

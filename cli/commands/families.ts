@@ -1,11 +1,11 @@
-/** `bakehouse families`: the configured families, their schedules with the next run, channel AMIs. */
+/** `bakehouse families [family]`: the configured families (or one), their schedules with the next run, channel AMIs. */
 import { nextCron, parseCron } from '@bakehouse/cron';
 import type { Family } from '../../functions/commons/families';
 import { CANDIDATE_CHANNEL } from '../../functions/commons/family-lookup';
 import { compileSchedule, isDue } from '../../functions/commons/schedule';
 import { type CommandContext, say, sayJson } from '../context';
 import { localTime, orDash, table } from '../format';
-import { channelsOf } from './shared';
+import { channelsOf, requireFamily } from './shared';
 
 export interface FamilyView {
   readonly name: string;
@@ -41,11 +41,14 @@ export const nextRun = (family: Pick<Family, 'schedule'>, after: Date): Date | n
   return null;
 };
 
-export const familyViews = async (ctx: CommandContext): Promise<FamilyView[]> => {
+export const familyViews = async (
+  ctx: CommandContext,
+  families: readonly Family[] = ctx.config.families,
+): Promise<FamilyView[]> => {
   const channels = channelsOf(ctx);
   const now = ctx.now();
   return Promise.all(
-    ctx.config.families.map(async (family): Promise<FamilyView> => {
+    families.map(async (family): Promise<FamilyView> => {
       const names = [CANDIDATE_CHANNEL, ...family.channels.map((c) => c.name)];
       const amis = await Promise.all(names.map((c) => channels.readChannel(family.name, c)));
       const compiled = family.schedule ? compileSchedule(family.schedule) : undefined;
@@ -87,8 +90,9 @@ export const renderFamilies = (views: readonly FamilyView[], timeZone?: string):
     },
   ]);
 
-export const familiesCommand = async (ctx: CommandContext): Promise<number> => {
-  const views = await familyViews(ctx);
+export const familiesCommand = async (ctx: CommandContext, familyName?: string): Promise<number> => {
+  // One family when named: an unknown name fails with the closest ones before any AWS call.
+  const views = await familyViews(ctx, familyName === undefined ? undefined : [requireFamily(ctx, familyName)]);
   if (ctx.json) sayJson(ctx, { families: views });
   else say(ctx, renderFamilies(views));
   return 0;
