@@ -28,7 +28,7 @@ import type {
 } from './service';
 import { allServices } from './services';
 import { type HiddenAnswer, hiddenAnswers } from './services/ec2/consistency';
-import { Store } from './store';
+import { Store, type StoreFlush } from './store';
 
 /** How long closing waits for one service to stop. */
 const SERVICE_STOP_MS = 5_000;
@@ -37,6 +37,11 @@ export interface SandboxOptions {
   readonly port: number;
   readonly stateDir: string;
   readonly reset?: boolean;
+  /**
+   * `kernel` (default): each change is written before it is acknowledged, so it survives the
+   * sandbox being killed; `disk`: also flushed to the device, to survive a host crash (store.ts).
+   */
+  readonly flush?: StoreFlush;
   /** Sandbox seconds per real second; 0 freezes the clock. */
   readonly speed?: number;
   readonly account?: string;
@@ -124,7 +129,7 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
   if (hideSeconds !== undefined && !(Number.isFinite(hideSeconds) && hideSeconds >= 0)) {
     throw new Error(`eventualConsistency.hideSeconds must be a number of 0 or more, not ${hideSeconds}`);
   }
-  const store = Store.open(options.stateDir, { reset: options.reset ?? false });
+  const store = Store.open(options.stateDir, { reset: options.reset ?? false, flush: options.flush ?? 'kernel' });
   const clock = new SandboxClock({ speed: options.speed ?? DEFAULT_SPEED, startMs: store.clockMs });
   const faults = new Faults();
   const account = options.account ?? DEFAULT_ACCOUNT;
