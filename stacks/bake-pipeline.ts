@@ -18,6 +18,7 @@ import { addBakeAutomation } from './bake-automation';
 import { addBakeFunctions } from './bake-functions';
 import { addBakeStateMachine } from './bake-state-machine';
 import { addCanary } from './canary';
+import { addDeployedConfig } from './deployed-config';
 import { addEventContract } from './event-contract';
 import { addJanitor } from './janitor';
 import { suppress } from './nag';
@@ -37,6 +38,7 @@ const PIPELINE_PARTS: readonly ((context: PipelineContext) => void)[] = [
   addReaper,
   addCanary,
   addNotifications,
+  addDeployedConfig,
 ];
 
 export interface BakePipelineOptions {

@@ -296,10 +296,14 @@ describe('provision plan: the synthesized BakePipeline stack', () => {
         Type: 'String',
       }),
     );
-    // One per Bakehouse function (SST's own custom-resource handler has none).
+    // One per Bakehouse function (SST's own custom-resource handler has none), besides the
+    // deployed configuration (stacks/deployed-config.ts).
     const named = idsOfType('AWS::Lambda::Function').filter((id) => propsOf(id).FunctionName !== undefined);
     expect(named.length).toBeGreaterThanOrEqual(6);
-    expect(parameters).toHaveLength(named.length);
+    const sst = parameters.filter((input) => String(input?.Name).startsWith('/sst/'));
+    expect(sst).toHaveLength(named.length);
+    expect(parameters.map((input) => input?.Name)).toContain('/bakehouse/_config/dev');
+    expect(parameters).toHaveLength(named.length + 1);
   });
 
   it('merges the cross-account statement into the bus policy, on the bus ARN', () => {
