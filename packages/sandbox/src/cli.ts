@@ -42,6 +42,12 @@ export interface SandboxCommandOptions {
   readonly invocation: string;
   readonly assembly?: AssemblySource;
   readonly argv?: readonly string[];
+  /**
+   * Runs once the stacks are provisioned without a failure, before health answers ready: what the
+   * application expects to find in the account besides its stacks (resources other teams own).
+   * Resolves to lines to print; a rejection fails readiness with its reason.
+   */
+  readonly afterProvisioning?: (sandbox: Sandbox, signal: AbortSignal) => Promise<readonly string[]>;
 }
 
 const REGION = 'us-east-1';
@@ -53,17 +59,25 @@ const usageOf = (invocation: string): string =>
  * Builds (or reuses) the assembly and provisions the sandbox from it; one line either way, and
  * the health check says how it ended (failed when a resource failed).
  */
-const provision = async (sandbox: Sandbox, assemblyDir: () => Promise<string>, signal: AbortSignal): Promise<void> => {
+const provision = async (
+  sandbox: Sandbox,
+  assemblyDir: () => Promise<string>,
+  signal: AbortSignal,
+  afterProvisioning: SandboxCommandOptions['afterProvisioning'],
+): Promise<void> => {
   try {
     const report = await provisionFromAssembly({ sandbox, assemblyDir: await assemblyDir() });
     if (signal.aborted) return;
     const summary = summarizeProvisioning(report);
+    const lines = report.failed.length === 0 && afterProvisioning ? await afterProvisioning(sandbox, signal) : [];
+    if (signal.aborted) return;
     sandbox.setReadiness(
       report.failed.length === 0
         ? { status: 'ready', provisioned: summary }
         : { status: 'failed', error: `provisioning failed: ${summary}` },
     );
     console.log(`bakehouse sandbox ${summary}`);
+    for (const line of lines) console.log(`bakehouse sandbox ${line}`);
   } catch (error) {
     if (signal.aborted) return;
     const message = `provisioning failed: ${error instanceof Error ? error.message : String(error)}`;
@@ -138,7 +152,7 @@ const serve = async (options: SandboxCommandOptions): Promise<number> => {
   if (provisionFrom) {
     const assemblyDir = async (): Promise<string> =>
       assets ?? (source as AssemblySource).synthesize(sandbox.account, REGION, stopping.signal);
-    void provision(sandbox, assemblyDir, stopping.signal);
+    void provision(sandbox, assemblyDir, stopping.signal, options.afterProvisioning);
   }
 
   await new Promise<void>((done) => {
