@@ -43,6 +43,10 @@ const WHEN: Record<ContractDetailType, string> = {
     'Revoke revoked an AMI (and, with cascade, the images built on it): the images disabled, the channels moved back and those stranded.',
   [DetailType.RevocationRejected]:
     'Revoke refused an AMI Revoked request: nothing was revoked; the reason names the field and the fix.',
+  [DetailType.BakeRejected]:
+    'StartBake refused a Bake Requested (malformed, or a family the deployment does not have): no bake starts; the reason names the field, fix says what to change.',
+  [DetailType.PromotionRejected]:
+    'Promote refused a promotion (Promote Requested, or AMI Baked, AMI Tested or Canary Judged): no channel moved; the reason names the field, fix says what to change.',
   [DetailType.JanitorReport]: 'A janitor run ended.',
   [DetailType.CanaryStarted]:
     "A canary of a tested AMI started: baseline instances (the canary channel's image) and canary instances (the new image) joined the family's Auto Scaling group in pairs.",

@@ -72,6 +72,20 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
         actions: ['states:StartExecution'],
         resources: [stateMachineArn],
       }),
+      // A request it refuses is answered with Bake Rejected, and StartBake puts nothing else:
+      // events:detail-type holds one value per entry of the PutEvents call, so ForAllValues with
+      // the key required limits every entry to it ("Using IAM policy conditions in Amazon
+      // EventBridge", https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html).
+      new PolicyStatement({
+        sid: 'PublishBakeRejected',
+        effect: Effect.ALLOW,
+        actions: ['events:PutEvents'],
+        resources: [context.bus.eventBusArn],
+        conditions: {
+          'ForAllValues:StringEquals': { 'events:detail-type': [DetailType.BakeRejected] },
+          Null: { 'events:detail-type': 'false' },
+        },
+      }),
     ],
   });
   // StartBake is invoked asynchronously by the rule: after two retries a request it cannot

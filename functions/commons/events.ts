@@ -21,6 +21,8 @@ export const DetailType = {
   AmiRevoked: 'AMI Revoked',
   RevocationCompleted: 'Revocation Completed',
   RevocationRejected: 'Revocation Rejected',
+  BakeRejected: 'Bake Rejected',
+  PromotionRejected: 'Promotion Rejected',
   JanitorReport: 'Janitor Report',
   CanaryStarted: 'Canary Started',
   CanaryJudged: 'Canary Judged',
@@ -282,6 +284,50 @@ export const revocationRejectedSchema = z.object({
 });
 export type RevocationRejected = z.output<typeof revocationRejectedSchema>;
 
+// Rejections of the other requests (1.x minor addition): what the refusing function read of the
+// request, enough to correlate it (`requestEventId` is the id PutEvents returned to the sender),
+// why (naming the field) and the fix. Each try of a refused request publishes one, with the same
+// requestEventId.
+const requestText = (max: number) => z.nullable(z.string().check(z.maxLength(max)));
+
+/** A `Bake Requested` StartBake refused (malformed, or a family the deployment does not have): no bake starts. */
+export const bakeRejectedSchema = z.object({
+  version,
+  requestEventId: nonEmpty('the request event id'),
+  /** The request's fields as given (null when absent or not text). */
+  family: requestText(256),
+  idempotencyKey: requestText(256),
+  requestedBy: requestText(256),
+  /** The bake id the request would have had (functions/commons/bake-id.ts), or null without a family. */
+  bakeId: requestText(300),
+  /** What is wrong, naming the field. */
+  reason: nonEmpty('the reason'),
+  /** What to change for the request to be accepted. */
+  fix: nonEmpty('the fix'),
+});
+export type BakeRejected = z.output<typeof bakeRejectedSchema>;
+
+/**
+ * A promotion Promote refused (a `Promote Requested`, or an automatic one from `AMI Baked`, `AMI
+ * Tested` or `Canary Judged`): no channel moved.
+ */
+export const promotionRejectedSchema = z.object({
+  version,
+  requestEventId: nonEmpty('the request event id'),
+  /** The detail-type of the refused event. */
+  requestDetailType: nonEmpty('the detail-type of the request'),
+  family: requestText(256),
+  /** The channel a `Promote Requested` or `Canary Judged` named; null for AMI Baked and AMI Tested. */
+  channel: requestText(64),
+  amiId: requestText(64),
+  requestedBy: requestText(256),
+  /** The bake whose Slack thread the refusal belongs in (the event's, or the image's when it is this family's), or null. */
+  bakeId: requestText(300),
+  reason: nonEmpty('the reason'),
+  fix: nonEmpty('the fix'),
+});
+export type PromotionRejected = z.output<typeof promotionRejectedSchema>;
+
 /** What a janitor run did (or, in a dry run, would do) to one image or snapshot. */
 export const JanitorAction = [
   'kept',
@@ -475,6 +521,8 @@ export const detailSchemas = {
   [DetailType.AmiRevoked]: amiRevokedSchema,
   [DetailType.RevocationCompleted]: revocationCompletedSchema,
   [DetailType.RevocationRejected]: revocationRejectedSchema,
+  [DetailType.BakeRejected]: bakeRejectedSchema,
+  [DetailType.PromotionRejected]: promotionRejectedSchema,
   [DetailType.JanitorReport]: janitorReportSchema,
   [DetailType.CanaryStarted]: canaryStartedSchema,
   [DetailType.CanaryJudged]: canaryJudgedSchema,

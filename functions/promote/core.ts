@@ -7,13 +7,19 @@
  * and channel against the configuration, the image against EC2 (exists, available, this
  * family's, not revoked, not failed). A redelivered event finds every channel already at the AMI
  * and publishes nothing.
+ *
+ * A refusal (a malformed event, an unknown family or channel, an image that may not enter the
+ * channel) is answered with `Promotion Rejected` on the bus: the request as read, the reason naming
+ * the field, and the fix, so the operator who asked hears it in seconds. It is then still thrown, so
+ * the event lands in the PromoteRejected queue; each of Lambda's retries publishes the same
+ * `requestEventId` (Notify posts it once).
  */
 import type { Image } from '@aws-sdk/client-ec2';
 import { Tag } from '../commons/bake-plan';
 import { describeImage, tagOf, unfitReason } from '../commons/channels';
 import { parseEvent } from '../commons/contract';
-import { UnknownFamilyError } from '../commons/errors';
-import { DetailType } from '../commons/events';
+import { InvalidEventError, messageOf, UnknownFamilyError } from '../commons/errors';
+import { DetailType, EVENT_VERSION, type PromotionRejected } from '../commons/events';
 import type { Family } from '../commons/families';
 import { findFamily } from '../commons/family-lookup';
 import {
@@ -25,6 +31,8 @@ import {
   withChannelLock,
 } from '../commons/promotion';
 import type { Channel } from '../commons/promotion-targets';
+import { publishEvent } from '../commons/publish';
+import { requestDetailOf, requestEventIdOf, requestText, splitFix } from '../commons/rejections';
 import { PromotionRefusedError, UnknownChannelError } from './errors';
 
 export type PromoteDeps = PromotionDeps;
@@ -130,13 +138,65 @@ const planOf = (event: ReturnType<typeof parseEvent<(typeof PROMOTE_DETAIL_TYPES
   return { plan };
 };
 
-/** Why the image may not enter the family's channels, or undefined. */
-const refusal = (image: Image | undefined, family: Family): string | undefined => {
+interface Refusal {
+  readonly reason: string;
+  readonly fix: string;
+}
+
+/** Why the image may not enter the family's channels, and what to do instead; or undefined. */
+const refusal = (image: Image | undefined, family: Family): Refusal | undefined => {
+  const images = `bakehouse images ${family.name} lists its images`;
   const unfit = unfitReason(image);
-  if (unfit) return unfit;
+  if (unfit) {
+    if (!image) return { reason: unfit, fix: `name an image that exists in this account and region (${images})` };
+    if (tagOf(image, Tag.Revoked) === 'true') {
+      return { reason: unfit, fix: `promote another image of '${family.name}' (${images}): a revoked image stays out` };
+    }
+    if (image.State === 'pending') return { reason: unfit, fix: 'wait until the image is available, then ask again' };
+    return {
+      reason: unfit,
+      fix: `promote an image of '${family.name}' that is available and passed its tests (${images}), or bake one: bakehouse bake ${family.name}`,
+    };
+  }
   const owner = tagOf(image, Tag.Family);
-  if (owner !== family.name) return `it belongs to ${owner ? `family '${owner}'` : 'no Bakehouse family'}`;
+  if (owner !== family.name) {
+    return {
+      reason: `it belongs to ${owner ? `family '${owner}'` : 'no Bakehouse family'}`,
+      fix: `promote an image of family '${family.name}' (${images})${owner ? `, or this image to a channel of '${owner}'` : ''}`,
+    };
+  }
   return undefined;
+};
+
+/** A refusal: the event is bad or may not be carried out, and a retry cannot change that. */
+const isRefusal = (error: unknown): boolean =>
+  error instanceof InvalidEventError ||
+  error instanceof UnknownFamilyError ||
+  error instanceof UnknownChannelError ||
+  error instanceof PromotionRefusedError;
+
+/** What the refused event named, as far as it can be read (the detail may be malformed). */
+export const promotionRejectionOf = (event: unknown, error: unknown): PromotionRejected => {
+  const envelope = (event ?? {}) as { readonly 'detail-type'?: unknown };
+  const detail = requestDetailOf(event);
+  const { reason, fix } = splitFix(
+    messageOf(error),
+    'correct the event (its shape is in schemas/events) and send it again',
+  );
+  // The event's own bake (AMI Baked, AMI Tested, Canary Judged), else the image's (a manual request).
+  const bakeId = requestText(detail.bakeId, 300) ?? (error instanceof PromotionRefusedError ? error.bakeId : null);
+  return {
+    version: EVENT_VERSION,
+    requestEventId: requestEventIdOf(event),
+    requestDetailType: requestText(envelope['detail-type'], 256) ?? '(no detail-type)',
+    family: requestText(detail.family, 256),
+    channel: requestText(detail.channel, 64),
+    amiId: requestText(detail.amiId, 64),
+    requestedBy: requestText(detail.requestedBy, 256),
+    bakeId,
+    reason,
+    fix,
+  };
 };
 
 /**
@@ -171,6 +231,24 @@ const newerImageHeld = async (
 };
 
 export const promote = async (event: unknown, deps: PromoteDeps): Promise<PromoteResult> => {
+  try {
+    return await promoteEvent(event, deps);
+  } catch (error) {
+    if (isRefusal(error)) {
+      // Published before the error is thrown again; if publishing fails, that error is what
+      // Lambda retries, and the next try refuses (and publishes) the same way.
+      await publishEvent(
+        deps.events,
+        deps.eventTarget,
+        DetailType.PromotionRejected,
+        promotionRejectionOf(event, error),
+      );
+    }
+    throw error;
+  }
+};
+
+const promoteEvent = async (event: unknown, deps: PromoteDeps): Promise<PromoteResult> => {
   const parsed = parseEvent(event, PROMOTE_DETAIL_TYPES);
   const planned = planOf(parsed, deps);
   const amiId = parsed.detail.amiId;
@@ -188,11 +266,14 @@ export const promote = async (event: unknown, deps: PromoteDeps): Promise<Promot
   const image = await describeImage(amiId, deps.ec2);
   const refused = refusal(image, plan.family);
   if (refused || !image?.ImageId) {
-    const message = `refused to promote ${amiId} to ${plan.channels.map((c) => `${plan.family.name}/${c.name}`).join(', ')}: ${refused ?? 'it does not exist'}`;
+    const why = refused ?? { reason: 'it does not exist', fix: 'name an image that exists in this account and region' };
+    const message = `refused to promote ${amiId} to ${plan.channels.map((c) => `${plan.family.name}/${c.name}`).join(', ')}: ${why.reason}`;
     // A manual request is a bad request; an automatic one is an event the image has outlived
     // (a bake redelivered after its tests failed): nothing to do, nothing to retry.
     if (plan.manual || !image || tagOf(image, Tag.Family) !== plan.family.name) {
-      throw new PromotionRefusedError(message);
+      const ownBake =
+        image && tagOf(image, Tag.Family) === plan.family.name ? (tagOf(image, Tag.BakeId) ?? null) : null;
+      throw new PromotionRefusedError(`${message}. Fix: ${why.fix}`, { bakeId: ownBake });
     }
     deps.logger.warn(message, { eventId: parsed.id });
     return { family: plan.family.name, amiId, channels: [], skipped: message };
@@ -205,6 +286,7 @@ export const promote = async (event: unknown, deps: PromoteDeps): Promise<Promot
   /** The newer images the channels left alone hold, and why others were refused while waiting. */
   const held: string[] = [];
   const refusedNow: string[] = [];
+  const fixes: string[] = [];
   for (const channel of plan.channels) {
     await withChannelLock(plan.family.name, channel.name, deps, async () => {
       // Read again under the lock: a promotion or revocation that held it may have changed the
@@ -212,7 +294,8 @@ export const promote = async (event: unknown, deps: PromoteDeps): Promise<Promot
       const now = await describeImage(amiId, deps.ec2);
       const refusedWhileWaiting = refusal(now, plan.family);
       if (refusedWhileWaiting || !now?.ImageId) {
-        const reason = `${plan.family.name}/${channel.name}: ${refusedWhileWaiting ?? 'it no longer exists'}`;
+        const reason = `${plan.family.name}/${channel.name}: ${refusedWhileWaiting?.reason ?? 'it no longer exists'}`;
+        if (refusedWhileWaiting) fixes.push(refusedWhileWaiting.fix);
         deps.logger.warn('not promoting: the image changed while the channel was busy', { amiId, reason });
         refusedNow.push(reason);
         return;
@@ -239,8 +322,12 @@ export const promote = async (event: unknown, deps: PromoteDeps): Promise<Promot
       held.length > 0
         ? `not promoting ${amiId} to ${plan.channels.map((c) => `${plan.family.name}/${c.name}`).join(', ')}: the ${plan.channels.length === 1 ? 'channel holds' : 'channels hold'} ${[...new Set(held)].join(', ')}, ${held.length === 1 ? 'a newer image' : 'newer images'} of the family`
         : `not promoting ${amiId}: ${refusedNow.join('; ')}`;
-    if (plan.manual && refusedNow.length > 0)
-      throw new PromotionRefusedError(`refused to promote ${amiId} to ${refusedNow.join('; ')}`);
+    if (plan.manual && refusedNow.length > 0) {
+      const fix = [...new Set(fixes)].join('; ') || 'name an image that exists in this account and region';
+      throw new PromotionRefusedError(`refused to promote ${amiId} to ${refusedNow.join(', ')}. Fix: ${fix}`, {
+        bakeId: tagOf(image, Tag.BakeId) ?? null,
+      });
+    }
     return { family: plan.family.name, amiId, channels: [], skipped };
   }
   if (outcomes.every((o) => !o.published)) {

@@ -6,9 +6,13 @@ import { BakehouseError } from '../commons/errors';
 
 /** A promotion that must not happen: the image is failed, revoked, of another family, missing or unavailable. */
 export class PromotionRefusedError extends BakehouseError {
-  constructor(message: string, options?: ErrorOptions) {
+  /** The bake whose thread the refusal belongs in: the image's, when it is of the family asked for. */
+  readonly bakeId: string | null;
+
+  constructor(message: string, options?: ErrorOptions & { readonly bakeId?: string | null }) {
     super(message, options);
     this.name = 'PromotionRefusedError';
+    this.bakeId = options?.bakeId ?? null;
   }
 }
 

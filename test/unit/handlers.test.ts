@@ -58,7 +58,7 @@ afterEach(() => {
 describe('start-bake handler', () => {
   it('starts the execution of the state machine named at cold start', async () => {
     // Prepare
-    stubEnv({ STATE_MACHINE_ARN });
+    stubEnv({ STATE_MACHINE_ARN, EVENT_BUS_NAME: 'bakehouse-test' });
     sfn
       .on(StartExecutionCommand)
       .resolves({ executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:bakehouse-bake:x' });
@@ -84,7 +84,7 @@ describe('start-bake handler', () => {
 
   it('fails at cold start, naming the variable, when STATE_MACHINE_ARN is missing', async () => {
     // Prepare
-    stubEnv({ STATE_MACHINE_ARN: undefined });
+    stubEnv({ STATE_MACHINE_ARN: undefined, EVENT_BUS_NAME: 'bakehouse-test' });
 
     // Act
     const act = import('../../functions/start-bake/handler');
@@ -96,9 +96,10 @@ describe('start-bake handler', () => {
     });
   });
 
-  it('rejects an invalid Bake Requested event with a reason, starting nothing', async () => {
+  it('rejects an invalid Bake Requested event with a reason, starting nothing, and answers it with Bake Rejected', async () => {
     // Prepare
-    stubEnv({ STATE_MACHINE_ARN });
+    stubEnv({ STATE_MACHINE_ARN, EVENT_BUS_NAME: 'bakehouse-test' });
+    events.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'rejected-1' }] });
     const { handler } = await import('../../functions/start-bake/handler');
     const event = {
       id: 'e-1',
@@ -116,6 +117,11 @@ describe('start-bake handler', () => {
       message: expect.stringContaining('requestedBy'),
     });
     expect(sfn).not.toHaveReceivedAnyCommand();
+    expect(events).toHaveReceivedCommandWith(PutEventsCommand, {
+      Entries: [
+        expect.objectContaining({ EventBusName: 'bakehouse-test', Source: 'bakehouse', DetailType: 'Bake Rejected' }),
+      ],
+    });
   });
 });
 

@@ -134,11 +134,15 @@ const judged = (amiId: string, verdict: string, overrides: Record<string, unknow
 const channelOf = (channel: string, family = BASE) =>
   aws.parameters.get(`${PREFIX}/${family}/${channel}`)?.at(-1)?.value;
 
-/** Nothing was written anywhere. */
+/** The detail-types put on the bus, in order. */
+const publishedTypes = () =>
+  aws.events.commandCalls(PutEventsCommand).flatMap((c) => (c.args[0].input.Entries ?? []).map((e) => e.DetailType));
+
+/** Nothing was written anywhere; a refusal is answered with Promotion Rejected alone. */
 const expectNoSideEffects = () => {
   expect(aws.ssm).not.toReceiveCommand(PutParameterCommand);
   expect(aws.ec2).not.toReceiveCommand(CreateTagsCommand);
-  expect(aws.events).not.toReceiveCommand(PutEventsCommand);
+  expect(publishedTypes().filter((t) => t !== 'Promotion Rejected')).toEqual([]);
   expect(fakes.targets.updateLaunchTemplates).not.toHaveBeenCalled();
   expect(fakes.targets.refreshAutoScalingGroups).not.toHaveBeenCalled();
   expect(fakes.targets.distributeImage).not.toHaveBeenCalled();
@@ -527,6 +531,128 @@ describe('Promote Requested', () => {
     });
     expectNoSideEffects();
     expect(aws.ec2.calls()).toHaveLength(0);
+  });
+});
+
+describe('a refused promotion', () => {
+  it("of another family's image is answered with Promotion Rejected: the request, the reason and the fix", async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+    const event = { ...requested(a, 'stable', { family: WEB }), id: 'req-1' };
+
+    // Act
+    const act = promote(event, deps());
+
+    // Assess: still thrown, so the request lands in the PromoteRejected queue
+    await expect(act).rejects.toMatchObject({ name: 'PromotionRefusedError' });
+    expect(aws.published('Promotion Rejected')).toEqual([
+      {
+        version: '1.0',
+        requestEventId: 'req-1',
+        requestDetailType: 'Promote Requested',
+        family: WEB,
+        channel: 'stable',
+        amiId: a,
+        requestedBy: 'cli:alice',
+        bakeId: null,
+        reason: `refused to promote ${a} to al2023-web/stable: it belongs to family 'al2023-base'`,
+        fix: `promote an image of family 'al2023-web' (bakehouse images al2023-web lists its images), or this image to a channel of 'al2023-base'`,
+      },
+    ]);
+    expectNoSideEffects();
+  });
+
+  it.each([
+    ['its tests failed', { [TESTED_TAG]: 'failed' }, {}, /or bake one: bakehouse bake al2023-base/],
+    ['it is revoked', { [Tag.Revoked]: 'true' }, {}, /promote another image of 'al2023-base'/],
+    ['it is pending', {}, { State: 'pending' as const }, /wait until the image is available/],
+  ])(
+    "of this family's image when %s names the fix, and the image's bake for its thread",
+    async (_what, tags, overrides, fix) => {
+      // Prepare
+      const a = aws.addImage(1, BASE, tags, overrides);
+
+      // Act
+      await promote(requested(a, 'gold'), deps()).catch(() => undefined);
+
+      // Assess
+      expect(aws.published('Promotion Rejected')).toEqual([
+        expect.objectContaining({
+          family: BASE,
+          channel: 'gold',
+          amiId: a,
+          bakeId: 'bake-1',
+          fix: expect.stringMatching(fix),
+        }),
+      ]);
+    },
+  );
+
+  it('of an image that does not exist names the fix', async () => {
+    // Act
+    await promote(requested(ami(404), 'gold'), deps()).catch(() => undefined);
+
+    // Assess
+    expect(aws.published('Promotion Rejected')).toEqual([
+      expect.objectContaining({
+        amiId: ami(404),
+        bakeId: null,
+        reason: expect.stringContaining('it does not exist'),
+        fix: expect.stringContaining('name an image that exists'),
+      }),
+    ]);
+  });
+
+  it('that breaks the contract names each field, with the fix the issues give', async () => {
+    // Act
+    await promote({ ...requested(ami(1), 'gold', { version: '2.0' }), id: 'req-2' }, deps()).catch(() => undefined);
+
+    // Assess
+    expect(aws.published('Promotion Rejected')).toEqual([
+      expect.objectContaining({
+        requestEventId: 'req-2',
+        reason: 'version: this Bakehouse accepts major version 1',
+        fix: "send detail.version '1.0'",
+      }),
+    ]);
+  });
+
+  it('from an automatic event carries the bake of the event, for its thread', async () => {
+    // Act
+    await promote(tested(ami(1), true, { family: 'al2023-gone', bakeId: 'bake-9' }), deps()).catch(() => undefined);
+
+    // Assess
+    expect(aws.published('Promotion Rejected')).toEqual([
+      expect.objectContaining({
+        requestDetailType: 'AMI Tested',
+        family: 'al2023-gone',
+        channel: null,
+        requestedBy: null,
+        bakeId: 'bake-9',
+        reason: "family: no family named 'al2023-gone'",
+      }),
+    ]);
+  });
+
+  it('is thrown even when Promotion Rejected cannot be published, so Lambda retries it', async () => {
+    // Prepare
+    const a = aws.addImage(1, WEB);
+    aws.events.on(PutEventsCommand).rejects(Object.assign(new Error('throttled'), { name: 'ThrottlingException' }));
+
+    // Act & Assess
+    await expect(promote(requested(a, 'gold'), deps())).rejects.toMatchObject({ name: 'ThrottlingException' });
+  });
+
+  it('is not what an event that promotes nothing gets (tests failed, verdict not pass)', async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+
+    // Act
+    await promote(tested(a, false), deps());
+    await promote(judged(a, 'fail'), deps());
+
+    // Assess
+    expect(aws.events).not.toReceiveCommand(PutEventsCommand);
   });
 });
 

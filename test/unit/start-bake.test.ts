@@ -1,3 +1,4 @@
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
@@ -12,14 +13,26 @@ import {
 import { awsError, bakeConfig, recordingLogger, STATE_MACHINE_ARN } from './support/bake-factories';
 
 const sfn = mockClient(SFNClient);
+const events = mockClient(EventBridgeClient);
+const BUS = 'bakehouse-test';
 
 const startDeps = (overrides: Partial<StartBakeDeps> = {}): StartBakeDeps => ({
   config: bakeConfig(),
   sfn: new SFNClient({}),
   stateMachineArn: STATE_MACHINE_ARN,
   logger: recordingLogger(),
+  events: new EventBridgeClient({}),
+  eventTarget: { busName: BUS, source: 'bakehouse' },
   ...overrides,
 });
+
+/** The details of the events put of `detailType`. */
+const published = (detailType: string): Record<string, unknown>[] =>
+  events
+    .commandCalls(PutEventsCommand)
+    .flatMap((c) => c.args[0].input.Entries ?? [])
+    .filter((e) => e.DetailType === detailType)
+    .map((e) => JSON.parse(e.Detail ?? '{}') as Record<string, unknown>);
 
 const bakeRequested = (
   detail: Record<string, unknown> = {},
@@ -35,6 +48,8 @@ const EXECUTION_PREFIX = 'arn:aws:states:eu-west-1:111122223333:execution:bakeho
 
 beforeEach(() => {
   sfn.reset();
+  events.reset();
+  events.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'rejected-1' }] });
 });
 
 describe('bakeIdFor', () => {
@@ -149,7 +164,9 @@ describe('validateBakeRequest', () => {
     expect(act).toThrow(
       expect.objectContaining({
         name: 'UnknownFamilyError',
-        message: expect.stringMatching(/family: no family named 'al2022-base'\. Fix: use one of al2023-base, /),
+        message: expect.stringMatching(
+          /family: no family named 'al2022-base' in this deployment\. Fix: use one of al2023-base, /,
+        ),
       }),
     );
   });
@@ -240,5 +257,83 @@ describe('startBake', () => {
     // Assess
     await expect(act).rejects.toMatchObject({ name: 'UnknownFamilyError' });
     expect(sfn).not.toHaveReceivedAnyCommand();
+  });
+});
+
+describe('a refused request', () => {
+  it('is answered with Bake Rejected: the request as given, the bake id it would have had, the reason and the fix', async () => {
+    // Act
+    const act = startBake(bakeRequested({ family: 'al2023-ghost', idempotencyKey: 'ticket-9' }, 'req-1'), startDeps());
+
+    // Assess: still thrown, so the request lands in the queue of rejected requests
+    await expect(act).rejects.toMatchObject({ name: 'UnknownFamilyError' });
+    expect(events).toHaveReceivedCommandWith(PutEventsCommand, {
+      Entries: [expect.objectContaining({ EventBusName: BUS, Source: 'bakehouse', DetailType: 'Bake Rejected' })],
+    });
+    expect(published('Bake Rejected')).toEqual([
+      {
+        version: '1.0',
+        requestEventId: 'req-1',
+        family: 'al2023-ghost',
+        idempotencyKey: 'ticket-9',
+        requestedBy: 'cli:alice',
+        bakeId: bakeIdFor('al2023-ghost', 'ticket-9'),
+        reason: "family: no family named 'al2023-ghost' in this deployment",
+        fix: expect.stringMatching(/^use one of al2023-base, .*deploy the configuration that declares 'al2023-ghost'/),
+      },
+    ]);
+    expect(sfn).not.toHaveReceivedAnyCommand();
+  });
+
+  it('names the bake by the event id when the request has no idempotency key, as StartBake would have', async () => {
+    // Act
+    await startBake(bakeRequested({ family: 'al2023-ghost' }, 'req-2'), startDeps()).catch(() => undefined);
+
+    // Assess
+    expect(published('Bake Rejected')[0]).toMatchObject({
+      idempotencyKey: null,
+      bakeId: bakeIdFor('al2023-ghost', 'event:req-2'),
+    });
+  });
+
+  it('that breaks the contract is answered with each field, and a fix to fall back on when the issues name none', async () => {
+    // Act
+    const act = startBake(
+      { id: 'req-3', source: 'team-x', 'detail-type': 'Bake Requested', detail: { family: 7, extra: true } },
+      startDeps(),
+    );
+
+    // Assess
+    await expect(act).rejects.toMatchObject({ name: 'InvalidBakeRequestError' });
+    const [rejected] = published('Bake Rejected');
+    expect(rejected).toMatchObject({ requestEventId: 'req-3', family: null, requestedBy: null, bakeId: null });
+    expect(rejected?.reason).toMatch(/^family: .*string.*; requestedBy: .*; \(detail\): .*extra/);
+    expect(rejected?.fix).toMatch(/schemas\/events\/bake-requested\.json/);
+  });
+
+  it('is thrown even when Bake Rejected cannot be published, so Lambda retries it', async () => {
+    // Prepare
+    events.on(PutEventsCommand).rejects(awsError('ThrottlingException'));
+
+    // Act
+    const act = startBake(bakeRequested({ family: 'al2023-ghost' }), startDeps());
+
+    // Assess
+    await expect(act).rejects.toMatchObject({ name: 'ThrottlingException' });
+  });
+
+  it('publishes nothing for a request it starts, or for an error a retry may fix', async () => {
+    // Prepare
+    sfn
+      .on(StartExecutionCommand)
+      .resolvesOnce({ executionArn: `${EXECUTION_PREFIX}x` })
+      .rejects(awsError('ThrottlingException'));
+
+    // Act
+    await startBake(bakeRequested({ idempotencyKey: 'a' }), startDeps());
+    await startBake(bakeRequested({ idempotencyKey: 'b' }), startDeps()).catch(() => undefined);
+
+    // Assess
+    expect(events).not.toHaveReceivedAnyCommand();
   });
 });
