@@ -26,8 +26,13 @@ import {
 import { ExitCode, explainError, UsageError } from './errors';
 
 export interface MainOptions {
-  /** The configuration (default: bakehouse.config.ts, validated). */
+  /**
+   * The configuration, as is (default: the one deployed to the stage, else bakehouse.config.ts:
+   * cli/config-source.ts).
+   */
   readonly config?: BakehouseConfig;
+  /** The local bakehouse.config.ts's export, unvalidated (default: the file, compiled in). */
+  readonly localConfig?: () => Promise<unknown>;
   /** Clients for a target (default: SDK clients for AWS or the sandbox). */
   readonly clients?: (target: Target) => Clients & { close?(): void };
   readonly now?: () => Date;
@@ -70,14 +75,8 @@ const positiveInt = (value: string): number => {
   return n;
 };
 
-/** bakehouse.config.ts, validated (zod), loaded when a command needs it. */
-const defaultConfig = async (): Promise<BakehouseConfig> => {
-  const [{ default: rawConfig }, { loadConfig }] = await Promise.all([
-    import('../bakehouse.config'),
-    import('../functions/commons/families'),
-  ]);
-  return loadConfig(rawConfig);
-};
+/** bakehouse.config.ts's export, unvalidated, loaded when a command needs it. */
+const localConfigFile = async (): Promise<unknown> => (await import('../bakehouse.config')).default;
 
 /**
  * The package's version. package.json is one directory up both from cli/main.ts (development) and
@@ -89,7 +88,7 @@ const packageVersion = (): string =>
 
 export const main = async (argv: readonly string[], io: CliIo, options: MainOptions = {}): Promise<number> => {
   let exitCode: number = ExitCode.Ok;
-  let current: { ctx: CommandContext; close(): void } | undefined;
+  let current: { ctx: Omit<CommandContext, 'config'>; close(): void } | undefined;
   const program = new Command('bakehouse')
     .description('Operate Bakehouse (AMI bakes, channels, revocation, cleanup) on AWS or the local sandbox')
     .version(packageVersion())
@@ -113,7 +112,8 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
     .option('--stage <stage>', 'the deployed stage (default dev, or BAKEHOUSE_STAGE)')
     .option('--region <region>', 'AWS region (default AWS_REGION)');
 
-  const contextFor = async (flags: CommonFlags): Promise<CommandContext> => {
+  /** Everything a command runs with but the configuration (`config check` reads its own). */
+  const targetContextFor = async (flags: CommonFlags): Promise<Omit<CommandContext, 'config'>> => {
     const target = resolveTarget(
       {
         ...(flags.sandbox === undefined ? {} : { sandbox: flags.sandbox }),
@@ -122,12 +122,10 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
       io.env,
     );
     const stage = flags.stage ?? io.env.BAKEHOUSE_STAGE ?? 'dev';
-    const [config, clients] = await Promise.all([
-      options.config ?? defaultConfig(),
-      options.clients ? options.clients(target) : import('./clients').then(({ lazyClients }) => lazyClients(target)),
-    ]);
-    const ctx: CommandContext = {
-      config,
+    const clients = await (options.clients
+      ? options.clients(target)
+      : import('./clients').then(({ lazyClients }) => lazyClients(target)));
+    const ctx: Omit<CommandContext, 'config'> = {
       stage,
       names: {
         bus: `bakehouse-${stage}`,
@@ -147,6 +145,20 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
     };
     current = { ctx, close: () => (clients as { close?(): void }).close?.() };
     return ctx;
+  };
+
+  /**
+   * The context with the configuration the stage runs (the deployed one, else the local file):
+   * what the local file's problems or drift are is said once on stderr (cli/config-source.ts).
+   */
+  const contextFor = async (flags: CommonFlags): Promise<CommandContext> => {
+    const ctx = await targetContextFor(flags);
+    if (options.config) return { ...ctx, config: options.config };
+    const { loadLocalConfig, resolveCommandConfig } = await import('./config-source');
+    const local = await loadLocalConfig(options.localConfig ?? localConfigFile);
+    const resolved = await resolveCommandConfig({ ssm: ctx.clients.ssm, stage: ctx.stage, local });
+    for (const note of resolved.notes) io.stderr.write(`${note}\n`);
+    return { ...ctx, config: resolved.config };
   };
 
   /** Adds a command; it takes the program's target options (--json, --sandbox, --stage, --region). */
@@ -276,6 +288,18 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
         }),
       ),
     );
+
+  const config = program.command('config').description('the configuration: bakehouse.config.ts and the deployed one');
+  command(
+    config,
+    'check',
+    'validate bakehouse.config.ts (every field, source images on the target) and show its drift from the deployed one',
+  ).action(async (...args: unknown[]) => {
+    const ctx = await targetContextFor((args.at(-1) as Command).optsWithGlobals<CommonFlags>());
+    exitCode = await (await import('./commands/config')).configCheckCommand(ctx, {
+      load: options.localConfig ?? localConfigFile,
+    });
+  });
 
   try {
     await program.parseAsync(withSandboxValues(argv), { from: 'user' });
