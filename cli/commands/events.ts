@@ -53,10 +53,15 @@ export interface TailOptions {
   readonly forSeconds?: number;
   /** Sandbox only: print the events already logged first. */
   readonly all: boolean;
+  /** Each event to this instead of stdout, and no "watching" line: a command's outcome watch (outcomes.ts). */
+  readonly onEvent?: (event: TailedEvent) => void;
+  /** Called once the tail watches: every event put from then on reaches it. */
+  readonly onReady?: () => void;
 }
 
-const emit = (ctx: CommandContext, event: TailedEvent) => {
-  ctx.io.stdout.write(`${ctx.json ? JSON.stringify(event) : renderEvent(event)}\n`);
+const emit = (ctx: CommandContext, event: TailedEvent, options?: TailOptions) => {
+  if (options?.onEvent) options.onEvent(event);
+  else ctx.io.stdout.write(`${ctx.json ? JSON.stringify(event) : renderEvent(event)}\n`);
 };
 
 const until = (ctx: CommandContext, options: TailOptions): (() => boolean) => {
@@ -75,11 +80,12 @@ const sayWatching = (ctx: CommandContext, where: string, since: string, how = ' 
 
 const tailSandbox = async (ctx: CommandContext, endpoint: string, options: TailOptions): Promise<void> => {
   const done = until(ctx, options);
-  sayWatching(
-    ctx,
-    `on the sandbox at ${endpoint}`,
-    options.all ? 'every event it logged, then new ones' : `events from ${ctx.now().toISOString()} on`,
-  );
+  if (!options.onEvent)
+    sayWatching(
+      ctx,
+      `on the sandbox at ${endpoint}`,
+      options.all ? 'every event it logged, then new ones' : `events from ${ctx.now().toISOString()} on`,
+    );
   const read = async (since: string | undefined): Promise<{ event: Record<string, unknown> }[]> => {
     const url = new URL('/_sandbox/events', endpoint);
     url.searchParams.set('bus', ctx.names.bus);
@@ -89,12 +95,13 @@ const tailSandbox = async (ctx: CommandContext, endpoint: string, options: TailO
     return (await response.json()) as { event: Record<string, unknown> }[];
   };
   const first = await read(undefined);
-  if (options.all) for (const entry of first) emit(ctx, toTailed(entry.event));
+  if (options.all) for (const entry of first) emit(ctx, toTailed(entry.event), options);
   let since = first.at(-1)?.event.id as string | undefined;
+  options.onReady?.();
   while (!done()) {
     await ctx.sleep(ctx.pollMs);
     const entries = await read(since);
-    for (const entry of entries) emit(ctx, toTailed(entry.event));
+    for (const entry of entries) emit(ctx, toTailed(entry.event), options);
     since = (entries.at(-1)?.event.id as string | undefined) ?? since;
   }
 };
@@ -154,12 +161,14 @@ export const tailAws = async (ctx: CommandContext, options: TailOptions): Promis
     cleanups.unshift(() =>
       events.send(new RemoveTargetsCommand({ Rule: name, EventBusName: ctx.names.bus, Ids: ['tail'] })),
     );
-    sayWatching(
-      ctx,
-      `on AWS (${ctx.target.region ?? 'the default region'})`,
-      `events from ${ctx.now().toISOString()} on`,
-      `, through rule and queue ${name} (Ctrl-C stops and removes them)`,
-    );
+    options.onReady?.();
+    if (!options.onEvent)
+      sayWatching(
+        ctx,
+        `on AWS (${ctx.target.region ?? 'the default region'})`,
+        `events from ${ctx.now().toISOString()} on`,
+        `, through rule and queue ${name} (Ctrl-C stops and removes them)`,
+      );
     while (!done()) {
       const { Messages = [] } = await sqs.send(
         new ReceiveMessageCommand({
@@ -170,7 +179,7 @@ export const tailAws = async (ctx: CommandContext, options: TailOptions): Promis
       );
       for (const message of Messages) {
         try {
-          emit(ctx, toTailed(JSON.parse(message.Body ?? '{}') as Record<string, unknown>));
+          emit(ctx, toTailed(JSON.parse(message.Body ?? '{}') as Record<string, unknown>), options);
         } catch {
           ctx.io.stderr.write(`skipped a message that is not an event: ${(message.Body ?? '').slice(0, 120)}\n`);
         }
