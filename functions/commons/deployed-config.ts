@@ -22,8 +22,8 @@
  * Advanced parameters are charged, and an Advanced parameter can never be turned back into a
  * Standard one (AWS Systems Manager User Guide, "Managing parameter tiers",
  * https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html).
- * The shipped configuration is about 6 KB of JSON and 2.5 KB compressed, so compression keeps it,
- * and configurations more than twice its size, in the free Standard tier. The stack asks for the
+ * The shipped configuration is about 6 KB of JSON and a 2.6 KB value compressed, so compression
+ * keeps it, and configurations half again as large, in the free Standard tier. The stack asks for the
  * `Intelligent-Tiering` tier: Parameter Store then creates a Standard parameter while the value fits
  * in 4 KB and upgrades it to Advanced only when a value needs it ("Specifying a default parameter
  * tier", https://docs.aws.amazon.com/systems-manager/latest/userguide/ps-default-tier.html); asking
