@@ -61,7 +61,7 @@ export const explainError = (error: unknown, context: ErrorContext): CliError =>
     const where = context.endpoint ?? 'AWS';
     return new CliError(
       context.sandbox
-        ? `nothing answers at ${where}. Fix: start the sandbox with \`npm run sandbox\` (or pass --sandbox <url> for another port)`
+        ? `nothing answers at ${where}. Fix: start the sandbox with \`npm run sandbox\`, or point at the one running: --sandbox <port>, host:port or URL, or BAKEHOUSE_SANDBOX_PORT with a bare --sandbox`
         : `cannot reach ${where} (${code ?? message}). Fix: check the network, AWS_ENDPOINT_URL, or use --sandbox for the local sandbox (\`npm run sandbox\`)`,
       { cause: error },
     );

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import rawConfig from '../../bakehouse.config';
 import { type Clients, resolveTarget, type Target } from '../../cli/context';
-import { UsageError } from '../../cli/errors';
+import { explainError, UsageError } from '../../cli/errors';
 import { main } from '../../cli/main';
 import { loadConfig } from '../../functions/commons/families';
 
@@ -127,5 +127,14 @@ describe('the target options through main', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/--sandbox \[target\]/);
     expect(result.stdout).toContain('--stage <stage>');
+  });
+});
+
+describe('a sandbox that does not answer', () => {
+  it('names the endpoint and the ways to give another port', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:4690'), { code: 'ECONNREFUSED' });
+    expect(explainError(refused, { endpoint: 'http://127.0.0.1:4690', sandbox: true, stage: 'dev' }).message).toBe(
+      'nothing answers at http://127.0.0.1:4690. Fix: start the sandbox with `npm run sandbox`, or point at the one running: --sandbox <port>, host:port or URL, or BAKEHOUSE_SANDBOX_PORT with a bare --sandbox',
+    );
   });
 });
