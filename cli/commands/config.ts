@@ -3,13 +3,16 @@
  * problem with its field and its fix, then its drift from the configuration the stage runs
  * (cli/config-source.ts). Exits 1 when the file has problems.
  *
- * Besides what synthesis checks (loadConfig, ShellCheck over the Linux scripts), it asks the
- * target what a bake would find only when it runs, as PlanBake resolves a source
+ * Besides every field loadConfig checks, it asks the target what a bake would find only when it
+ * runs, as PlanBake resolves a source
  * (functions/plan-bake/core.ts resolveSource): an SSM parameter source must exist and name an
  * available image, an AMI filter must match one, and the image must have the family's
  * architecture (an arm64 image never bakes into an x86_64 family); a family built on another must
  * share its parent's architecture. When the target cannot be asked (no credentials, nothing
  * listening), the file's own checks still run and the output says the sources were not checked.
+ *
+ * ShellCheck over the Linux scripts stays with synthesis (`npm run synth`): it renders the scripts
+ * into the automation documents (automation/), which the shipped CLI does not carry.
  */
 import { DescribeImagesCommand, type Image } from '@aws-sdk/client-ec2';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
@@ -176,11 +179,6 @@ const checkSources = async (config: BakehouseConfig, ctx: CheckContext): Promise
   }
 };
 
-const shellcheckProblems = async (config: BakehouseConfig, ctx: CheckContext): Promise<string[]> => {
-  const { shellProblems } = await import('../../functions/commons/shellcheck');
-  return shellProblems(config, { warn: (message) => ctx.io.stderr.write(`${message}\n`) });
-};
-
 const lookupDeployment = async (local: LocalConfig, ctx: CheckContext): Promise<DeployedLookup> => {
   const parameter = deployedConfigParameterName(parameterPrefixOf(local), ctx.stage);
   try {
@@ -200,14 +198,13 @@ const targetName = (ctx: CheckContext): string => ctx.target.endpoint ?? `AWS ($
 export const configCheckCommand = async (ctx: CheckContext, options: ConfigCheckOptions): Promise<number> => {
   const local = await loadLocalConfig(options.load);
   const config = local.config;
-  const [shell, sources, deployment] = await Promise.all([
-    config ? shellcheckProblems(config, ctx) : Promise.resolve([]),
+  const [sources, deployment] = await Promise.all([
     config
       ? checkSources(config, ctx)
       : Promise.resolve<SourceCheck>({ problems: [], skipped: `${LOCAL_FILE} is invalid` }),
     lookupDeployment(local, ctx),
   ]);
-  const problems = [...local.problems, ...shell, ...sources.problems];
+  const problems = [...local.problems, ...sources.problems];
   const localSha256 = config ? configHash(config) : null;
   const drift: ConfigDrift | null =
     config && deployment.found && deployment.deployed.sha256 !== localSha256
