@@ -175,6 +175,11 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
 
   command(
     program,
+    'overview',
+    'the fleet at a glance: last bakes, channel AMIs (age, revoked, stranded), next runs, dead letters',
+  ).action(withOptions(async (ctx) => (await import('./commands/overview')).overviewCommand(ctx)));
+  command(
+    program,
     'families [family]',
     'configured families (or one): schedules (next run, local time) and channel AMIs',
   ).action(
