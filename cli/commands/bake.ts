@@ -1,11 +1,14 @@
 /**
- * `bakehouse bake <family> [--force] [--wait]`: puts `Bake Requested`; with --wait follows the
- * execution and its automation's steps until the bake ends.
+ * `bakehouse bake <family> [--force] [--wait]`: puts `Bake Requested` and waits for its outcome,
+ * watching the bus from before the request is put (outcomes.ts): `Bake Started`, `Bake Skipped` or
+ * `Bake Failed` of its bake id, or StartBake's `Bake Rejected` (printed with its reason and fix
+ * within seconds, exit 1). With --wait it then follows the execution and its automation's steps
+ * until the bake ends. Without an answer in time it says the request was put and how to follow it.
  */
 import { randomUUID } from 'node:crypto';
 import { DescribeAutomationStepExecutionsCommand } from '@aws-sdk/client-ssm';
 import { bakeIdFor } from '../../functions/commons/bake-id';
-import { DetailType } from '../../functions/commons/events';
+import { type BakeFailed, type BakeSkipped, type BakeStarted, DetailType } from '../../functions/commons/events';
 import { type CommandContext, say, sayJson } from '../context';
 import { CliError } from '../errors';
 import { duration } from '../format';
@@ -17,7 +20,12 @@ import {
   failureFromHistory,
   stateMachineArn,
 } from './bakes';
-import { putEvent, requireFamily } from './shared';
+import type { TailedEvent } from './events';
+import { describeRejection, type Rejection, rejectionOf, watchOutcomes } from './outcomes';
+import { pollUntil, putEvent, requireFamily } from './shared';
+
+/** How long `bake` without --wait waits for its bake to start, be skipped or be refused. */
+export const START_WAIT_SECONDS = 60;
 
 export interface BakeOptions {
   readonly force: boolean;
@@ -48,12 +56,23 @@ const automationSteps = async (ctx: CommandContext, automationExecutionId: strin
   return StepExecutions.map((s) => ({ name: s.StepName ?? '?', status: s.StepStatus ?? 'Pending' }));
 };
 
-/** Follows a bake; prints progress (one rewritten line on a TTY, plain lines otherwise). */
+export interface FollowOptions {
+  /** The request's rejection, if it has come: checked until the execution exists. */
+  readonly rejected?: () => Rejection | undefined;
+  /** Called once the execution exists: the request was accepted, no rejection can follow. */
+  readonly started?: () => void;
+}
+
+/**
+ * Follows a bake; prints progress (one rewritten line on a TTY, plain lines otherwise). Resolves
+ * to `{ rejected }` when the request's rejection comes before its execution.
+ */
 export const followBake = async (
   ctx: CommandContext,
   executionArn: string,
   timeoutSeconds: number,
-): Promise<BakeSummary> => {
+  follow: FollowOptions = {},
+): Promise<BakeSummary | { readonly rejected: Rejection }> => {
   const tty = ctx.io.stderr.isTTY === true && !ctx.json;
   const seen = new Map<string, string>();
   let automationId: string | null = null;
@@ -65,10 +84,19 @@ export const followBake = async (
     ctx.io.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`);
   };
   const deadline = Date.now() + timeoutSeconds * 1000;
+  let accepted = false;
   try {
     for (;;) {
       const bake = await describeBake(ctx, executionArn);
+      if (bake && !accepted) {
+        accepted = true;
+        follow.started?.();
+      }
       if (bake && bake.status !== 'RUNNING') return bake;
+      if (!bake) {
+        const rejected = follow.rejected?.();
+        if (rejected) return { rejected };
+      }
       if (bake) {
         if (!automationId) {
           automationId = failureFromHistory(await executionHistory(ctx, executionArn)).automationExecutionId;
@@ -105,23 +133,109 @@ export const bakeCommand = async (ctx: CommandContext, familyName: string, optio
     options.idempotencyKey ?? `cli:${ctx.user}:${ctx.now().toISOString()}:${randomUUID().slice(0, 8)}`;
   const bakeId = bakeIdFor(family.name, idempotencyKey);
   const requestedBy = `cli:${ctx.user}`;
-  await putEvent(ctx, DetailType.BakeRequested, {
-    version: '1.0',
-    family: family.name,
-    reason: options.reason,
-    requestedBy,
-    idempotencyKey,
-    force: options.force,
-  });
   const request = { bakeId, family: family.name, requestedBy, idempotencyKey, force: options.force };
-  if (!options.wait) {
-    if (ctx.json) sayJson(ctx, { request });
-    else say(ctx, `requested bake ${bakeId} of ${family.name}. Follow it: bakehouse status ${bakeId}`);
+  const waitSeconds = options.wait ? options.timeoutSeconds : Math.min(options.timeoutSeconds, START_WAIT_SECONDS);
+  const watch = await watchOutcomes(ctx, waitSeconds);
+  try {
+    const eventId = await putEvent(ctx, DetailType.BakeRequested, {
+      version: '1.0',
+      family: family.name,
+      reason: options.reason,
+      requestedBy,
+      idempotencyKey,
+      force: options.force,
+    });
+    const correlation = { eventId, bakeId };
+    if (!options.wait) {
+      const answer = await pollUntil(ctx, waitSeconds * 1000, async () =>
+        watch.find((e) => bakeAnswerOf(e, correlation)),
+      );
+      return reportStart(ctx, request, answer);
+    }
+    if (!ctx.json) say(ctx, `requested bake ${bakeId} of ${family.name}`);
+    const executionArn = executionArnOf(await stateMachineArn(ctx), bakeId);
+    const followed = await followBake(ctx, executionArn, options.timeoutSeconds, {
+      rejected: () => watch.find((e) => rejectionOf(e, DetailType.BakeRejected, correlation)),
+      // Accepted: the watch has done its work (on AWS its rule and queue go now, not in hours).
+      started: () => void watch.close(),
+    });
+    if ('rejected' in followed) return reportStart(ctx, request, followed);
+    return reportBake(ctx, request, followed);
+  } finally {
+    await watch.close();
+  }
+};
+
+type BakeAnswer =
+  | { readonly rejected: Rejection }
+  | { readonly started: BakeStarted }
+  | { readonly skipped: BakeSkipped }
+  | { readonly failed: BakeFailed };
+
+/** The answer to the request in `event`: its rejection, or the first event of its bake. */
+const bakeAnswerOf = (
+  event: TailedEvent,
+  request: { readonly eventId: string | undefined; readonly bakeId: string },
+): BakeAnswer | undefined => {
+  const rejected = rejectionOf(event, DetailType.BakeRejected, request);
+  if (rejected) return { rejected };
+  if (event.detail.bakeId !== request.bakeId) return undefined;
+  const detail = event.detail as never;
+  if (event.detailType === DetailType.BakeStarted) return { started: detail };
+  if (event.detailType === DetailType.BakeSkipped) return { skipped: detail };
+  if (event.detailType === DetailType.BakeFailed) return { failed: detail };
+  return undefined;
+};
+
+interface BakeRequestView {
+  readonly bakeId: string;
+  readonly family: string;
+}
+
+/** `bake` without --wait (and a rejection with it): what became of the request. */
+const reportStart = (ctx: CommandContext, request: BakeRequestView, answer: BakeAnswer | undefined): number => {
+  const follow = `Follow it: bakehouse status ${request.bakeId}`;
+  if (!answer) {
+    if (ctx.json) sayJson(ctx, { request, outcome: 'requested' });
+    else say(ctx, `requested bake ${request.bakeId} of ${request.family}. ${follow}`);
     return 0;
   }
-  if (!ctx.json) say(ctx, `requested bake ${bakeId} of ${family.name}`);
-  const executionArn = executionArnOf(await stateMachineArn(ctx), bakeId);
-  const bake = await followBake(ctx, executionArn, options.timeoutSeconds);
+  if ('rejected' in answer) {
+    const { reason, fix } = answer.rejected;
+    if (ctx.json) sayJson(ctx, { request, outcome: 'rejected', rejection: { reason, fix } });
+    else {
+      ctx.io.stderr.write(
+        `rejected: bake ${request.bakeId} of ${request.family} did not start: ${describeRejection(answer.rejected)}\n`,
+      );
+    }
+    return 1;
+  }
+  if ('failed' in answer) {
+    if (ctx.json) sayJson(ctx, { request, outcome: 'failed', detail: answer.failed });
+    else {
+      ctx.io.stderr.write(
+        `bake failed: step ${answer.failed.failedStep ?? '(unknown)'}: ${answer.failed.reason || 'no reason given'}\n`,
+      );
+    }
+    return 1;
+  }
+  if ('skipped' in answer) {
+    if (ctx.json) sayJson(ctx, { request, outcome: 'skipped', detail: answer.skipped });
+    else say(ctx, `skipped: ${answer.skipped.amiId} was already baked from the same source (bake ${request.bakeId})`);
+    return 0;
+  }
+  if (ctx.json) sayJson(ctx, { request, outcome: 'started', detail: answer.started });
+  else {
+    say(
+      ctx,
+      `bake ${request.bakeId} of ${request.family} started from ${answer.started.sourceAmiId} (automation ${answer.started.automationExecutionId}). ${follow}`,
+    );
+  }
+  return 0;
+};
+
+/** `bake --wait`: the finished bake. */
+const reportBake = (ctx: CommandContext, request: BakeRequestView, bake: BakeSummary): number => {
   const ok = bake.outcome === 'baked' || bake.outcome === 'skipped';
   if (ctx.json) sayJson(ctx, { request, bake });
   else if (bake.outcome === 'baked') say(ctx, `baked ${bake.amiId} in ${duration(bake.durationSeconds)}`);

@@ -1,14 +1,23 @@
 /**
- * `promote`, `rollback`, `revoke`. Promotion is asynchronous (the Promote function validates the
- * request): the CLI puts the event, then watches the channel parameter for a bounded time. A
- * refusal leaves the channel where it was; the CLI then names the reason it can see (the image is
- * revoked, failed its tests, is not available) or says it does not know.
+ * `promote`, `rollback`, `revoke`. Promotion and revocation are asynchronous (the Promote and
+ * Revoke functions validate the request): the CLI watches the bus from before it puts the event
+ * (outcomes.ts) and waits for the outcome of its request: `AMI Promoted` or `Promotion Rejected`,
+ * `Revocation Completed` or `Revocation Rejected`, correlated by the request's event id. A refusal
+ * is printed within seconds with its reason and fix (exit 1). Without an answer, promote falls back
+ * to the channel parameter (and, when it times out, the reason it can see locally), and revoke to
+ * saying the request was put.
  */
 import { describeImage, unfitReason } from '../../functions/commons/channels';
-import { DetailType } from '../../functions/commons/events';
+import { DetailType, type RevocationCompleted } from '../../functions/commons/events';
 import { type CommandContext, say, sayJson } from '../context';
 import { CliError } from '../errors';
+import { describeRejection, type Rejection, rejectionOf, watchOutcomes } from './outcomes';
 import { channelsOf, pollUntil, putEvent, requireAmiId, requireChannel, requireFamily } from './shared';
+
+/** How long a promotion Promote will refuse (the image is unfit here already) waits for its answer. */
+const UNFIT_WAIT_SECONDS = 10;
+/** How long revoke waits for Revoke's answer before it says the request was put. */
+export const REVOKE_WAIT_SECONDS = 60;
 
 export interface PromotionResult {
   readonly family: string;
@@ -29,18 +38,37 @@ const requestPromotion = async (
   const before = await channels.readChannel(request.family, request.channel);
   const base = { family: request.family, channel: request.channel, amiId: request.amiId, previousAmiId: before };
   if (before === request.amiId) return { ...base, outcome: 'unchanged', reason: null };
-  await putEvent(ctx, DetailType.PromoteRequested, {
-    version: '1.0',
-    ...request,
-    requestedBy: `cli:${ctx.user}`,
-  });
-  // An image the Promote function will refuse is known now: wait only briefly for it.
-  const unfit = unfitReason(await describeImage(request.amiId, ctx.clients.ec2));
-  const waitMs = (unfit ? Math.min(timeoutSeconds, 3) : timeoutSeconds) * 1000;
-  const moved = await pollUntil(ctx, waitMs, async () =>
-    (await channels.readChannel(request.family, request.channel)) === request.amiId ? true : undefined,
-  );
-  if (moved) return { ...base, outcome: 'promoted', reason: null };
+  const watch = await watchOutcomes(ctx, timeoutSeconds);
+  let answer: { readonly promoted: true } | { readonly rejected: Rejection } | undefined;
+  let unfit: string | undefined;
+  try {
+    const eventId = await putEvent(ctx, DetailType.PromoteRequested, {
+      version: '1.0',
+      ...request,
+      requestedBy: `cli:${ctx.user}`,
+    });
+    const promotedHere = (e: { detailType: string; detail: Record<string, unknown> }) =>
+      e.detailType === DetailType.AmiPromoted &&
+      e.detail.family === request.family &&
+      e.detail.channel === request.channel &&
+      e.detail.amiId === request.amiId;
+    // An image the Promote function will refuse is known now: its answer is awaited only briefly.
+    unfit = unfitReason(await describeImage(request.amiId, ctx.clients.ec2));
+    const waitMs = (unfit ? Math.min(timeoutSeconds, UNFIT_WAIT_SECONDS) : timeoutSeconds) * 1000;
+    answer = await pollUntil(ctx, waitMs, async () => {
+      const rejected = watch.find((e) => rejectionOf(e, DetailType.PromotionRejected, { eventId }));
+      if (rejected) return { rejected };
+      if (watch.find((e) => (promotedHere(e) ? true : undefined))) return { promoted: true };
+      // The channel itself: the answer when the watch saw nothing (a rule not matching yet on AWS).
+      return (await channels.readChannel(request.family, request.channel)) === request.amiId
+        ? { promoted: true }
+        : undefined;
+    });
+  } finally {
+    await watch.close();
+  }
+  if (answer && 'promoted' in answer) return { ...base, outcome: 'promoted', reason: null };
+  if (answer) return { ...base, outcome: 'refused', reason: describeRejection(answer.rejected) };
   return {
     ...base,
     outcome: 'refused',
@@ -107,27 +135,81 @@ export const rollbackCommand = async (
   );
 };
 
+type RevokeAnswer = { readonly completed: RevocationCompleted } | { readonly rejected: Rejection };
+
+/** What Revoke did, in lines: the images, the channels moved back, and those left on a revoked image. */
+const revokedLines = (done: RevocationCompleted): string[] => {
+  const others = done.revoked.filter((id) => id !== done.amiId);
+  const lines = [
+    `revoked ${done.amiId}${others.length > 0 ? ` and ${others.length} built on it: ${others.join(', ')}` : ''}`,
+  ];
+  lines.push(
+    done.channelsMoved.length > 0
+      ? `channels moved back: ${done.channelsMoved.map((m) => `${m.family}/${m.channel} ${m.from} → ${m.to}`).join(', ')}`
+      : 'channels moved back: none held it',
+  );
+  if (done.stranded.length > 0) {
+    lines.push(
+      `stranded on a revoked image (no earlier good image): ${done.stranded.map((s) => `${s.family}/${s.channel}`).join(', ')}. Fix: bake or promote a good image to them`,
+    );
+  }
+  return lines;
+};
+
 export const revokeCommand = async (
   ctx: CommandContext,
   amiIdArg: string,
-  options: { reason: string; cascade: boolean },
+  options: { reason: string; cascade: boolean; timeoutSeconds?: number },
 ): Promise<number> => {
   const amiId = requireAmiId(amiIdArg);
   const requestedBy = `cli:${ctx.user}`;
-  const eventId = await putEvent(ctx, DetailType.AmiRevoked, {
-    version: '1.0',
+  const timeoutSeconds = options.timeoutSeconds ?? REVOKE_WAIT_SECONDS;
+  const watch = await watchOutcomes(ctx, timeoutSeconds);
+  let eventId: string | undefined;
+  let answer: RevokeAnswer | undefined;
+  try {
+    eventId = await putEvent(ctx, DetailType.AmiRevoked, {
+      version: '1.0',
+      amiId,
+      reason: options.reason,
+      requestedBy,
+      cascade: options.cascade,
+    });
+    const request = { eventId };
+    answer = await pollUntil(ctx, timeoutSeconds * 1000, async () =>
+      watch.find<RevokeAnswer>((e) => {
+        const rejected = rejectionOf(e, DetailType.RevocationRejected, request);
+        if (rejected) return { rejected };
+        return e.detailType === DetailType.RevocationCompleted && e.detail.requestEventId === eventId
+          ? { completed: e.detail as unknown as RevocationCompleted }
+          : undefined;
+      }),
+    );
+  } finally {
+    await watch.close();
+  }
+  const outcome = !answer ? 'requested' : 'completed' in answer ? 'revoked' : 'refused';
+  const revocation = {
     amiId,
     reason: options.reason,
-    requestedBy,
     cascade: options.cascade,
-  });
-  const revocation = { amiId, reason: options.reason, cascade: options.cascade, requestedBy, eventId: eventId ?? null };
+    requestedBy,
+    eventId: eventId ?? null,
+    outcome,
+    ...(answer && 'completed' in answer ? { completed: answer.completed } : {}),
+    ...(answer && 'rejected' in answer
+      ? { rejection: { reason: answer.rejected.reason, fix: answer.rejected.fix } }
+      : {}),
+  };
   if (ctx.json) sayJson(ctx, { revocation });
+  else if (answer && 'completed' in answer) say(ctx, revokedLines(answer.completed).join('\n'));
+  else if (answer)
+    ctx.io.stderr.write(`refused: Revoke did not revoke ${amiId}: ${describeRejection(answer.rejected)}\n`);
   else {
     say(
       ctx,
-      `requested revocation of ${amiId}${options.cascade ? ' and every image built on it' : ''}. See it: bakehouse lineage ${amiId}`,
+      `requested revocation of ${amiId}${options.cascade ? ' and every image built on it' : ''} (no answer from Revoke within ${timeoutSeconds}s). See it: bakehouse lineage ${amiId}`,
     );
   }
-  return 0;
+  return outcome === 'refused' ? 1 : 0;
 };

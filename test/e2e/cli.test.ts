@@ -138,18 +138,26 @@ describe('bakehouse bake', () => {
     expect(run.stdout).toMatch(/baked ami-[0-9a-f]+ in /);
   }, 120_000);
 
-  it('without --wait returns at once with the bake id', async () => {
+  it('without --wait returns once the bake started or was skipped (its first event), with the bake id', async () => {
     const run = expectOk(await cli(['bake', 'ubuntu-2404-base', '--json', '--idempotency-key', 'cli-e2e-nowait']));
+    const bakeId = expect.stringMatching(/^ubuntu-2404-base-[0-9a-f]{32}$/);
     expect(run.json()).toEqual({
       request: {
-        bakeId: expect.stringMatching(/^ubuntu-2404-base-[0-9a-f]{32}$/),
+        bakeId,
         family: 'ubuntu-2404-base',
         requestedBy: 'cli:alice',
         idempotencyKey: 'cli-e2e-nowait',
         force: false,
       },
+      // The terminal test above baked ubuntu-2404-base from the same source: usually a skip.
+      outcome: expect.toBeOneOf(['started', 'skipped']),
+      detail: expect.objectContaining({
+        bakeId,
+        family: 'ubuntu-2404-base',
+        sourceAmiId: expect.stringMatching(/^ami-/),
+      }),
     });
-  });
+  }, 90_000);
 
   it('exits 1 naming the failed step and reason when the bake fails', async () => {
     // The patch step's command alone says with-new-pkgs.
@@ -266,7 +274,14 @@ describe('bakehouse promote, rollback, revoke', () => {
     const [older] = baked as [string];
     const run = expectOk(await cli(['revoke', older, '--reason', 'CVE-2026-0001', '--json']));
     expect(run.json()).toMatchObject({
-      revocation: { amiId: older, reason: 'CVE-2026-0001', cascade: false, requestedBy: 'cli:alice' },
+      revocation: {
+        amiId: older,
+        reason: 'CVE-2026-0001',
+        cascade: false,
+        requestedBy: 'cli:alice',
+        outcome: 'revoked',
+        completed: { amiId: older, revoked: [older] },
+      },
     });
     await eventually(async () => {
       const { images } = (await cli(['images', 'al2023-base', '--json'])).json<{
