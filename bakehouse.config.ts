@@ -47,7 +47,7 @@ export default defineConfig({
           name: 'stable',
           promoteOn: 'tested',
           // The web team's launch template gets a new default version with every stable image
-          // (replace with your own, or drop; `npm start` and the sandbox tests create it).
+          // (replace with your own, or drop; `npm start` and `npm run sandbox` create it in the sandbox).
           launchTemplates: [{ template: 'bakehouse-example-web' }],
         },
       ],
