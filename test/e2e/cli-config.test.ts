@@ -70,6 +70,21 @@ describe('the deployed configuration', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toBe('');
   });
+
+  it('is what commands use when the local file differs, and the drift is said once on stderr', async () => {
+    const local = localFile((c) => {
+      c.families = c.families.filter((f) => f.name !== 'windows-2022-base');
+      family(c, 'al2023-base').description = 'changed locally';
+    });
+    const run = await cli(['families', '--json'], local);
+    expect(run.code, run.stderr).toBe(0);
+    const { families } = JSON.parse(run.stdout) as { families: { name: string; description: string }[] };
+    expect(families.map((f) => f.name)).toContain('windows-2022-base');
+    expect(families.find((f) => f.name === 'al2023-base')?.description).not.toBe('changed locally');
+    expect(run.stderr.match(/differs from the configuration deployed to stage 'dev'/g)).toHaveLength(1);
+    expect(run.stderr).toContain(`- family 'windows-2022-base': deployed, not in the local file`);
+    expect(run.stderr).toContain(`family 'al2023-base': description: deployed "Amazon Linux 2023`);
+  });
 });
 
 describe('bakehouse config check', () => {
