@@ -25,6 +25,7 @@ import {
   type BakeStatus,
   type BakeView,
   bakedReply,
+  bakeRejectedMessage,
   bakeSummaryOf,
   type ConsoleLinks,
   canaryJudgedReply,
@@ -36,6 +37,7 @@ import {
   parentMessage,
   promotedReply,
   promotedStandalone,
+  promotionRejectedMessage,
   type Rejection,
   rejectedMessage,
   requestedReply,
@@ -54,7 +56,8 @@ import type { NotifyStore } from './state';
  * happened: `Promote Requested` and `AMI Revoked` (Revoke may refuse one: a foreign, unknown or
  * malformed image). A revocation is announced from what Revoke did: `Revocation Completed` (or
  * `Revocation Rejected`), and the `AMI Promoted` (cause `revocation`) of each channel it moved back.
- * `Bake Requested` starts a bake's message.
+ * `Bake Requested` starts a bake's message. `Bake Rejected` and `Promotion Rejected` are the refusals
+ * of StartBake and Promote: posted once each, in the thread of the bake they name when it has one.
  */
 export const NOTIFIED_DETAIL_TYPES = [
   DetailType.BakeRequested,
@@ -66,6 +69,8 @@ export const NOTIFIED_DETAIL_TYPES = [
   DetailType.AmiPromoted,
   DetailType.RevocationCompleted,
   DetailType.RevocationRejected,
+  DetailType.BakeRejected,
+  DetailType.PromotionRejected,
   DetailType.JanitorReport,
   DetailType.CanaryStarted,
   DetailType.CanaryJudged,
@@ -135,6 +140,11 @@ interface Plan {
    * new `Revocation Rejected` on each of Lambda's retries, all with the request's id.
    */
   readonly once?: true;
+  /**
+   * For a message of its own: the bake whose thread it replies in when that thread exists (Web
+   * API only); else it stands alone in `channel`. The bake's own message is left as it is.
+   */
+  readonly thread?: string;
 }
 
 const RANK: Record<BakeStatus, number> = {
@@ -195,10 +205,12 @@ const issuesOf = (reason: string, rejection: Omit<Rejection, 'issues'>): string[
 const rejectionPlan = (rejection: Rejection, deps: NotifyDeps, requestedBy?: unknown): Plan => {
   const who = typeof requestedBy === 'string' && requestedBy ? { requestedBy } : {};
   return {
+    // The key StartBake's Bake Rejected of the same request uses: the two post one message.
     key: `rejected-${rejection.eventId}`,
     channel: deps.config.settings.slack.channel,
     message: rejectedMessage({ ...rejection, ...who }),
     outcome: 'rejected',
+    once: true,
   };
 };
 
@@ -383,6 +395,29 @@ const planFor = (event: ParsedEvent<Notified>, deps: NotifyDeps): Plan | 'quiet'
         once: true,
       };
     }
+    case DetailType.BakeRejected: {
+      const d = (event as ParsedEvent<typeof DetailType.BakeRejected>).detail;
+      return {
+        // Keyed by the request, as Notify's own rejection of a malformed Bake Requested is: one message.
+        key: `rejected-${d.requestEventId}`,
+        channel: d.family ? route(d.family) : defaultChannel,
+        message: bakeRejectedMessage(d),
+        outcome: 'rejected',
+        once: true,
+        ...(d.bakeId ? { thread: d.bakeId } : {}),
+      };
+    }
+    case DetailType.PromotionRejected: {
+      const d = (event as ParsedEvent<typeof DetailType.PromotionRejected>).detail;
+      return {
+        key: `promotion-rejected-${d.requestEventId}`,
+        channel: d.family ? route(d.family) : defaultChannel,
+        message: promotionRejectedMessage(d),
+        outcome: 'rejected',
+        once: true,
+        ...(d.bakeId ? { thread: d.bakeId } : {}),
+      };
+    }
     case DetailType.JanitorReport: {
       const d = (event as ParsedEvent<typeof DetailType.JanitorReport>).detail;
       return { key: `janitor-${d.runId}`, channel: defaultChannel, message: janitorMessage(d) };
@@ -425,6 +460,15 @@ export const parseState = (text: string | undefined, logger: LogPort, key: strin
 };
 
 // --- the notifier ------------------------------------------------------------------------------------
+
+/**
+ * The parent message of a bake, if it was posted with the Web API: read without its lock, since a
+ * parent's channel and ts never change once written.
+ */
+const threadOf = async (bakeId: string, deps: NotifyDeps): Promise<{ channel: string; ts: string } | undefined> => {
+  const { state } = await deps.store.read(stateKeyOf(bakeId));
+  return state?.ts && 'bakeId' in state.state ? { channel: state.channel, ts: state.ts } : undefined;
+};
 
 interface Planned {
   readonly id: string;
@@ -525,10 +569,13 @@ export const notify = async (event: unknown, deps: NotifyDeps): Promise<NotifyRe
     const seen = [...(before?.seen ?? []), parsed.id].slice(-SEEN_EVENTS);
     const channel = before?.channel ?? plan.channel;
 
-    // A message of its own: posted once.
+    // A message of its own: posted once (as a reply when it belongs in a bake's thread that exists).
     if (!plan.advance) {
       const message = plan.message as SlackMessage;
-      const posted = await slack.post({ channel, ...message });
+      const thread = plan.thread && slack.mode === 'web-api' ? await threadOf(plan.thread, deps) : undefined;
+      const posted = await slack.post(
+        thread ? { channel: thread.channel, threadTs: thread.ts, ...message } : { channel, ...message },
+      );
       sent += 1;
       await recordPosted({
         channel: posted.channel,

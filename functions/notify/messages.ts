@@ -14,6 +14,7 @@ import type {
   AmiPromoted,
   AmiTested,
   BakeFailed,
+  BakeRejected,
   BakeRequest,
   BakeSkipped,
   BakeStarted,
@@ -21,6 +22,7 @@ import type {
   CanaryMetricResult,
   CanaryStarted,
   JanitorReport,
+  PromotionRejected,
   RevocationCompleted,
   RevocationRejected,
 } from '../commons/events';
@@ -646,6 +648,54 @@ export const revocationRejectedMessage = (detail: RevocationRejected): SlackMess
       ),
       section(`The request to revoke ${what}${who} was refused: nothing was disabled and no channel moved.`),
       section(`*Why*\n${escapeMrkdwn(detail.reason)}`),
+      context(`Request ${code(detail.requestEventId)}`),
+    ],
+  });
+};
+
+/** Who asked, as a rejection names them: `*cli:alice*`, or `someone` when the request did not say. */
+const whoAsked = (requestedBy: string | null): string => (requestedBy ? `*${escapeMrkdwn(requestedBy)}*` : 'someone');
+
+/**
+ * A `Bake Requested` StartBake refused (malformed, or a family this deployment does not have): who
+ * asked, why (the field) and the fix. No bake starts, so it is a message of its own.
+ */
+export const bakeRejectedMessage = (detail: BakeRejected): SlackMessage =>
+  fitToSlack({
+    text: `Bake request rejected: ${detail.family ?? 'a request'} from ${detail.requestedBy ?? 'someone'}: no bake starts`,
+    blocks: [
+      header(
+        clip(
+          `:no_entry_sign: Bake request rejected${detail.family ? `: ${detail.family}` : ''}`,
+          SlackLimit.headerText,
+        ),
+      ),
+      section(
+        `A bake of ${detail.family ? `*${escapeMrkdwn(detail.family)}*` : 'a family'} asked by ${whoAsked(detail.requestedBy)} was refused by StartBake: no bake starts.`,
+      ),
+      section(`*Why*\n${escapeMrkdwn(detail.reason)}`),
+      section(`*Fix*\n${escapeMrkdwn(detail.fix)}`),
+      context(
+        `Request ${code(detail.requestEventId)}${detail.idempotencyKey ? ` · idempotency key ${code(detail.idempotencyKey)}` : ''}`,
+      ),
+    ],
+  });
+
+/**
+ * A promotion Promote refused (another family's image, a revoked, failed or unavailable one, an
+ * unknown family or channel, a malformed event): no channel moved; who asked, why and the fix.
+ */
+export const promotionRejectedMessage = (detail: PromotionRejected): SlackMessage => {
+  const target = detail.family ? `${detail.family}${detail.channel ? `/${detail.channel}` : ''}` : 'a channel';
+  return fitToSlack({
+    text: `Promotion of ${detail.amiId ?? 'an image'} to ${target} refused: no channel moved`,
+    blocks: [
+      header(clip(`:no_entry_sign: Promotion refused: ${target}`, SlackLimit.headerText)),
+      section(
+        `${code(detail.requestDetailType)} ${detail.requestedBy ? `from ${whoAsked(detail.requestedBy)} ` : ''}to move ${escapeMrkdwn(target)} to ${detail.amiId ? code(detail.amiId) : 'an image'} was refused: no channel moved.`,
+      ),
+      section(`*Why*\n${escapeMrkdwn(detail.reason)}`),
+      section(`*Fix*\n${escapeMrkdwn(detail.fix)}`),
       context(`Request ${code(detail.requestEventId)}`),
     ],
   });

@@ -37,6 +37,8 @@ describe('the Notify rules', () => {
           'AMI Promoted',
           'Revocation Completed',
           'Revocation Rejected',
+          'Bake Rejected',
+          'Promotion Rejected',
           'Janitor Report',
           'Canary Started',
           'Canary Judged',

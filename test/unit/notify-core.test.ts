@@ -473,6 +473,165 @@ describe('revocations: the outcome, never the request', () => {
   });
 });
 
+describe('refused bakes and promotions (Bake Rejected, Promotion Rejected)', () => {
+  const AMI_OTHER = 'ami-0fedcba9876543210';
+  const promotionRejected = (overrides: Record<string, unknown> = {}, id?: string) =>
+    envelope(
+      'Promotion Rejected',
+      {
+        version: '1.0',
+        requestEventId: 'req-p1',
+        requestDetailType: 'Promote Requested',
+        family: 'al2023-base',
+        channel: 'stable',
+        amiId: AMI_OTHER,
+        requestedBy: 'cli:alice',
+        bakeId: null,
+        reason: `refused to promote ${AMI_OTHER} to al2023-base/stable: it belongs to family 'al2023-web'`,
+        fix: "promote an image of family 'al2023-base'",
+        ...overrides,
+      },
+      id,
+    );
+  const bakeRejected = (overrides: Record<string, unknown> = {}) =>
+    envelope('Bake Rejected', {
+      version: '1.0',
+      requestEventId: 'req-b1',
+      family: 'al2023-ghost',
+      idempotencyKey: 'ticket-1',
+      requestedBy: 'cli:alice',
+      bakeId: bakeIdFor('al2023-ghost', 'ticket-1'),
+      reason: "family: no family named 'al2023-ghost' in this deployment",
+      fix: 'use one of al2023-base',
+      ...overrides,
+    });
+
+  it("posts a refused promotion once, with the field and the fix, though each of Promote's tries publishes it", async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+
+    // Act
+    const outcomes = [];
+    for (let attempt = 0; attempt < 3; attempt += 1) outcomes.push((await notify(promotionRejected(), d)).outcome);
+
+    // Assess
+    expect(outcomes).toEqual(['rejected', 'duplicate', 'duplicate']);
+    expect(slack.posts).toHaveLength(1);
+    expect(slack.posts[0]).toMatchObject({
+      channel: '#bakehouse',
+      text: `Promotion of ${AMI_OTHER} to al2023-base/stable refused: no channel moved`,
+    });
+    expect(slack.posts[0]?.threadTs).toBeUndefined();
+    const blocks = JSON.stringify(slack.posts[0]?.blocks);
+    expect(blocks).toContain("it belongs to family 'al2023-web'");
+    expect(blocks).toContain("*Fix*\\npromote an image of family 'al2023-base'");
+    expect(blocks).toContain('cli:alice');
+  });
+
+  it("replies in the bake's thread when the refusal belongs to a bake that has one, leaving the parent as it is", async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+    await notify(events.requested(), d);
+    await notify(events.started(), d);
+    const parent = stateOf(BAKE_ID);
+    const updates = slack.updates.length;
+
+    // Act
+    const result = await notify(
+      promotionRejected({ requestDetailType: 'AMI Tested', bakeId: BAKE_ID, requestedBy: null }),
+      d,
+    );
+
+    // Assess
+    expect(result.outcome).toBe('rejected');
+    const reply = slack.posts.at(-1);
+    expect(reply).toMatchObject({ channel: parent.channel, threadTs: parent.ts });
+    expect(reply?.text).toContain('refused');
+    expect(slack.updates).toHaveLength(updates);
+    expect(stateOf(BAKE_ID)).toEqual(parent);
+  });
+
+  it('posts a message of its own when the bake it names has no thread (yet, or any more)', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+
+    // Act
+    await notify(promotionRejected({ bakeId: 'al2023-base-ffffffffffffffffffffffffffffffff' }), d);
+
+    // Assess
+    expect(slack.posts).toHaveLength(1);
+    expect(slack.posts[0]?.threadTs).toBeUndefined();
+    expect(store.stateOf('al2023-base-ffffffffffffffffffffffffffffffff')).toBeUndefined();
+  });
+
+  it('posts a refused bake once, with the field and the fix, in the default channel for a family it does not know', async () => {
+    // Prepare
+    const slack = fakeSlack();
+    const { deps: d } = deps(slack);
+
+    // Act
+    const first = await notify(bakeRejected(), d);
+    const again = await notify(bakeRejected(), d);
+
+    // Assess
+    expect([first.outcome, again.outcome]).toEqual(['rejected', 'duplicate']);
+    expect(slack.posts).toHaveLength(1);
+    expect(slack.posts[0]).toMatchObject({
+      channel: '#bakehouse',
+      text: 'Bake request rejected: al2023-ghost from cli:alice: no bake starts',
+    });
+    const blocks = JSON.stringify(slack.posts[0]?.blocks);
+    expect(blocks).toContain("family: no family named 'al2023-ghost' in this deployment");
+    expect(blocks).toContain('use one of al2023-base');
+  });
+
+  it.each([
+    ['Bake Requested first', true],
+    ['Bake Rejected first', false],
+  ])(
+    'posts one message for a request Notify rejects itself and StartBake rejects too (%s)',
+    async (_order, requestFirst) => {
+      // Prepare
+      const slack = fakeSlack();
+      const { deps: d } = deps(slack);
+      const request = envelope(
+        'Bake Requested',
+        { family: 'al2023-ghost', requestedBy: 'cli:alice' },
+        'req-b1',
+        'bakehouse.cli',
+      );
+
+      // Act
+      const results = [];
+      for (const event of requestFirst ? [request, bakeRejected()] : [bakeRejected(), request]) {
+        results.push((await notify(event, d)).outcome);
+      }
+
+      // Assess
+      expect(results).toEqual(['rejected', 'duplicate']);
+      expect(slack.posts).toHaveLength(1);
+    },
+  );
+
+  it('posts a rejection as a message of its own with a webhook (no threads)', async () => {
+    // Prepare
+    const slack = fakeSlack('webhook');
+    const { deps: d } = deps(slack);
+    await notify(events.requested(), d);
+
+    // Act
+    await notify(promotionRejected({ bakeId: BAKE_ID }), d);
+
+    // Assess
+    expect(slack.posts).toHaveLength(2);
+    expect(slack.posts[1]?.threadTs).toBeUndefined();
+    expect(slack.posts[1]?.text).toContain('refused');
+  });
+});
+
 describe('webhook mode', () => {
   it('posts one message per event, never updates, and still deduplicates', async () => {
     // Prepare
