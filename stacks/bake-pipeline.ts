@@ -9,6 +9,7 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IConstruct } from 'constructs';
 import type { FunctionProps, StackContext } from 'sst/constructs';
+import { encodeDeployedConfig } from '../functions/commons/deployed-config';
 import { ConfigError } from '../functions/commons/errors';
 import { bundleDefines, loadConfig } from '../functions/commons/families';
 import { shellProblems } from '../functions/commons/shellcheck';
@@ -74,6 +75,9 @@ export const createBakePipeline = (input: unknown, options: BakePipelineOptions 
   // Lambda (cold starts never run it). Without ShellCheck installed it warns once and checks nothing.
   const shell = shellProblems(config);
   if (shell.length > 0) throw new ConfigError(shell);
+  // The configuration the stack publishes for the CLI must fit an SSM parameter (8 KB compressed,
+  // stacks/deployed-config.ts): too large, it fails here like any other config mistake.
+  encodeDeployedConfig(config);
   const { logRetention, ...functionDefaults } = options.lambdaDefaults ?? {};
   return function BakePipeline({ stack, app }: StackContext): void {
     // Functions get the validated configuration compiled in as data (commons/config.ts), so they

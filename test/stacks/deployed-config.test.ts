@@ -4,10 +4,14 @@
  * it (loadConfig's output, compiled into their bundles as JSON), with its content hash, in a tier
  * chosen for its size (stacks/deployed-config.ts).
  */
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
 import { decodeDeployedConfig, STANDARD_PARAMETER_MAX_BYTES } from '../../functions/commons/deployed-config';
+import { ConfigError } from '../../functions/commons/errors';
 import { type ConfigInput, loadConfig } from '../../functions/commons/families';
+import { createBakePipeline } from '../../stacks/bake-pipeline';
+import { configInput, linuxFamily } from '../unit/support/bake-factories';
 import { pipelineStack } from './support/pipeline';
 
 const STAGE = 'shipped';
@@ -47,5 +51,23 @@ describe('the deployed configuration parameter', () => {
     const properties = deployedParameter();
     expect(Buffer.byteLength(properties.Value as string)).toBeLessThanOrEqual(STANDARD_PARAMETER_MAX_BYTES);
     expect(properties.Tier).toBe('Intelligent-Tiering');
+  });
+});
+
+describe('a configuration too large for an SSM parameter', () => {
+  it('fails the stack factory before anything is built, with the size and the fix', () => {
+    // Prepare: 60 families whose descriptions do not compress (random hex), well over 8 KB.
+    const huge = configInput(
+      Array.from({ length: 60 }, (_, i) =>
+        linuxFamily({ name: `family-${i}`, description: randomBytes(100).toString('hex') }),
+      ),
+    );
+
+    // Act
+    const attempt = () => createBakePipeline(huge);
+
+    // Assess
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(/more than the 8192 bytes an SSM parameter holds\. Fix:/);
   });
 });
