@@ -5,7 +5,7 @@
  * keep working on the deployed configuration while the local file is broken. The CLI runs in
  * process through `main`, with the local file replaced by data (MainOptions.localConfig).
  */
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { DescribeParametersCommand, GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
@@ -63,6 +63,11 @@ describe('the deployed configuration', () => {
     const { Parameter } = await ssm.send(new GetParameterCommand({ Name: '/bakehouse/_config/dev' }));
     const { config } = decodeDeployedConfig(Parameter?.Value ?? '');
     expect(config).toEqual(JSON.parse(JSON.stringify(loadConfig(structuredClone(shippedConfig)))));
+    // Provisioned with Tier Intelligent-Tiering: a value under 4 KB is a (free) Standard parameter.
+    const { Parameters } = await ssm.send(
+      new DescribeParametersCommand({ ParameterFilters: [{ Key: 'Name', Values: ['/bakehouse/_config/dev'] }] }),
+    );
+    expect(Parameters?.map((p) => p.Tier)).toEqual(['Standard']);
   });
 
   it('is what commands use, silently, while the local file equals it', async () => {
