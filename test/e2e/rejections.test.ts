@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import bakehouseConfig from '../../bakehouse.config';
 import { type MainOptions, main } from '../../cli/main';
 import { loadConfig } from '../../functions/commons/families';
-import { eventWhere, ofType, startProvisionedSandbox } from './support/stack';
+import { connectSlackAndLaunchTemplate, eventLog, eventWhere, ofType, startProvisionedSandbox } from './support/stack';
 
 let sandbox: TestSandbox;
 let ec2: EC2Client;
@@ -24,7 +24,9 @@ let ec2: EC2Client;
 let baseImage: string;
 
 beforeAll(async () => {
-  ({ sandbox } = await startProvisionedSandbox(60));
+  const started = await startProvisionedSandbox(60);
+  sandbox = started.sandbox;
+  await connectSlackAndLaunchTemplate(sandbox, started.report);
   ec2 = new EC2Client(sandbox.clientConfig);
   const reservation = await ec2.send(
     new RunInstancesCommand({ ImageId: AL2023_X86, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' }),
@@ -79,6 +81,22 @@ const cli = async (args: string[], config?: MainOptions['config']): Promise<Run>
   return { code, stdout: stdout.text(), stderr: stderr.text(), seconds: (Date.now() - started) / 1000 };
 };
 
+interface SlackCall {
+  readonly accepted: boolean;
+  readonly payload: { text?: string; blocks?: unknown[] };
+}
+
+/** The Slack messages the sandbox's sink took whose text starts with `prefix`, once `count` of them came. */
+const slackMessages = async (prefix: string, count: number): Promise<SlackCall[]> => {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const { messages } = (await sandbox.control('GET', '/_sandbox/slack/messages')).body as { messages: SlackCall[] };
+    const found = messages.filter((m) => m.accepted && String(m.payload.text).startsWith(prefix));
+    if (found.length >= count || Date.now() > deadline) return found;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+};
+
 /** The refusal reaches the CLI in seconds: well inside the 60 s it would otherwise wait. */
 const WITHIN_SECONDS = 20;
 
@@ -101,6 +119,18 @@ describe('a refused request is an outcome the CLI prints', () => {
       reason: expect.stringContaining("it belongs to family 'al2023-base'"),
       fix: expect.any(String),
     });
+    // Slack hears it once, with the reason and the fix, though each of Promote's three tries (Lambda's
+    // two async retries, 1 and 2 sandbox minutes later) publishes it.
+    const tries = async () =>
+      (await eventLog(sandbox)).filter(ofType('Promotion Rejected', { amiId: baseImage, family: 'al2023-web' })).length;
+    const deadline = Date.now() + 20_000;
+    while ((await tries()) < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await tries()).toBe(3);
+    // The last try's notification has had time to post (it would have, were it not a duplicate).
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const posted = await slackMessages(`Promotion of ${baseImage} to al2023-web/stable refused`, 1);
+    expect(posted).toHaveLength(1);
+    expect(JSON.stringify(posted[0]?.payload.blocks)).toContain('*Fix*');
   }, 60_000);
 
   it('revoke of an image that does not exist: prints the reason, exits 1, and Revocation Rejected is on the bus', async () => {
