@@ -82,6 +82,11 @@ export interface Sandbox {
   hiddenByConsistency(): readonly HiddenAnswer[];
   /** What `GET /_sandbox/health` answers. */
   readonly readiness: Readiness;
+  /**
+   * Publishes a cloud assembly's assets (`asset.<hash>/` directories) to the sandbox, as
+   * `cdk deploy` uploads them: Lambda code named by a later template is found there as well.
+   */
+  addAssets(dir: string): void;
   /** Provisioning ended: `{status: 'ready', provisioned}` or `{status: 'failed', error}`. */
   setReadiness(readiness: Readiness): void;
   close(): Promise<void>;
@@ -129,6 +134,8 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
   if (hideSeconds !== undefined && !(Number.isFinite(hideSeconds) && hideSeconds >= 0)) {
     throw new Error(`eventualConsistency.hideSeconds must be a number of 0 or more, not ${hideSeconds}`);
   }
+  // Newest first (Sandbox.addAssets).
+  const assetsDirs: string[] = options.assetsDir === undefined ? [] : [options.assetsDir];
   const store = Store.open(options.stateDir, { reset: options.reset ?? false, flush: options.flush ?? 'kernel' });
   const clock = new SandboxClock({ speed: options.speed ?? DEFAULT_SPEED, startMs: store.clockMs });
   const faults = new Faults();
@@ -184,7 +191,7 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
       authorizer,
       faults,
       runtime,
-      ...(options.assetsDir === undefined ? {} : { assetsDir: options.assetsDir }),
+      assetsDirs,
       transact: (work) => store.transact(clock.nowMs(), work),
     };
   };
@@ -319,6 +326,11 @@ export const startSandbox = async (options: SandboxOptions): Promise<Sandbox> =>
     },
     setReadiness: (next) => {
       readiness = next;
+    },
+    addAssets: (dir) => {
+      const index = assetsDirs.indexOf(dir);
+      if (index >= 0) assetsDirs.splice(index, 1);
+      assetsDirs.unshift(dir);
     },
     close: async () => {
       clearInterval(pumpTimer);

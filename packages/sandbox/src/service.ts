@@ -38,10 +38,12 @@ export interface ServiceContext {
   /** The running sandbox: calls to its own APIs, service events, background work. */
   readonly runtime: SandboxRuntime;
   /**
-   * Where deployment assets live (a CDK cloud assembly, `cdk.out`: `asset.<hash>/` directories):
-   * Lambda resolves `Code.S3Key: '<hash>.zip'` there. Undefined when the sandbox was given none.
+   * Where deployment assets live (CDK cloud assemblies, `cdk.out`: `asset.<hash>/` directories),
+   * the newest first: Lambda resolves `Code.S3Key: '<hash>.zip'` in the first that holds it. The
+   * sandbox's `assetsDir`, then each assembly provisioned since (`Sandbox.addAssets`), as
+   * `cdk deploy` uploads every deployment's assets to one bootstrap bucket. Empty when none.
    */
-  readonly assetsDir?: string;
+  readonly assetsDirs: readonly string[];
 }
 
 export type QueryAction = (params: QueryParams, ctx: ServiceContext) => Record<string, XmlValue>;

@@ -17,7 +17,12 @@ export { type AssemblyStack, type CfnTemplate, readAssemblyStack } from './templ
 
 /** A started sandbox in this process, or one reached by URL. */
 export type ProvisionTarget =
-  | { readonly runtime: Pick<SandboxRuntime, 'callAws'>; readonly account: string }
+  | {
+      readonly runtime: Pick<SandboxRuntime, 'callAws'>;
+      readonly account: string;
+      /** The sandbox's `addAssets`: the assembly's Lambda code is published before the template is applied. */
+      readonly addAssets?: (dir: string) => void;
+    }
   | { readonly url: string; readonly account?: string };
 
 export interface ProvisionOptions {
@@ -77,6 +82,7 @@ const connect = async (target: ProvisionTarget) => {
 
 export const provisionFromAssembly = async (options: ProvisionOptions): Promise<ProvisionReport> => {
   const stack = readAssemblyStack(options.assemblyDir, options.stackName);
+  if ('runtime' in options.sandbox) options.sandbox.addAssets?.(options.assemblyDir);
   const connection = await connect(options.sandbox);
   try {
     const region = stack.region ?? 'us-east-1';

@@ -286,13 +286,14 @@ export const resolveCode = (
   if (s3Bucket === undefined || s3Key === undefined) {
     throw invalidParameter('Please provide a source for function code (Code.S3Bucket and Code.S3Key).');
   }
-  if (!ctx.assetsDir) {
+  if (ctx.assetsDirs.length === 0) {
     throw invalidParameter(
       `Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The sandbox has no assets directory to find ${s3Key} in (start it with --assets DIR)`,
     );
   }
   const hash = /^(?:.*\/)?([^/]+)\.zip$/.exec(s3Key)?.[1];
-  const dir = hash ? join(ctx.assetsDir, `asset.${hash}`) : undefined;
+  const candidates = hash ? ctx.assetsDirs.map((assets) => join(assets, `asset.${hash}`)) : [];
+  const dir = candidates.find((candidate) => existsSync(candidate)) ?? candidates[0];
   if (!dir || !existsSync(dir) || !statSync(dir).isDirectory()) {
     throw invalidParameter(
       `Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The specified key does not exist. (the sandbox looked for the directory ${dir ?? `asset.<hash> for ${s3Key}`})`,
