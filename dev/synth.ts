@@ -38,6 +38,8 @@ export interface SandboxSynthOptions {
   readonly force?: boolean;
   /** Stops the synthesis (kills the child process). */
   readonly signal?: AbortSignal;
+  /** A configuration file other than `<root>/bakehouse.config.ts` (`npm run synth -- --config`). */
+  readonly config?: string;
 }
 
 export interface SandboxAssembly {
@@ -97,13 +99,16 @@ const runSynth = (root: string, args: readonly string[], signal?: AbortSignal): 
 const locate = (options: SandboxSynthOptions) => {
   const root = resolve(options.root ?? process.cwd());
   const cacheDir = resolve(options.cacheDir ?? join(root, '.sandbox'));
+  const config = options.config === undefined ? undefined : resolve(root, options.config);
   const shape = {
     stage: options.stage ?? 'dev',
     account: options.account ?? '000000000000',
     region: options.region ?? 'us-east-1',
+    // Another configuration file is an input too: its path and its contents.
+    ...(config === undefined ? {} : { config, configContents: readFileSync(config, 'utf8') }),
   };
   const hash = synthInputsHash(root, shape);
-  return { root, cacheDir, shape, hash, assemblyDir: join(cacheDir, `assembly-${hash}`) };
+  return { root, cacheDir, shape, config, hash, assemblyDir: join(cacheDir, `assembly-${hash}`) };
 };
 
 /** Where `synthesizeForSandbox` with these options puts (or finds) the assembly, without synthesizing. */
@@ -111,14 +116,24 @@ export const assemblyDirFor = (options: SandboxSynthOptions = {}): string => loc
 
 /** Synthesizes the stacks for the sandbox's account and region, or reuses the cached assembly. */
 export const synthesizeForSandbox = async (options: SandboxSynthOptions = {}): Promise<SandboxAssembly> => {
-  const { root, cacheDir, shape, hash, assemblyDir } = locate(options);
+  const { root, cacheDir, shape, config, hash, assemblyDir } = locate(options);
   if (!options.force && existsSync(join(assemblyDir, 'manifest.json'))) return { assemblyDir, hash, cached: true };
   mkdirSync(cacheDir, { recursive: true });
   const building = `${assemblyDir}.${process.pid}.${Date.now()}.tmp`;
   try {
     await runSynth(
       root,
-      ['--stage', shape.stage, '--account', shape.account, '--region', shape.region, '--out', building],
+      [
+        '--stage',
+        shape.stage,
+        '--account',
+        shape.account,
+        '--region',
+        shape.region,
+        '--out',
+        building,
+        ...(config === undefined ? [] : ['--config', config]),
+      ],
       options.signal,
     );
     if (options.force) rmSync(assemblyDir, { recursive: true, force: true });
