@@ -161,6 +161,27 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
     return { ...ctx, config: resolved.config };
   };
 
+  /**
+   * A subcommand's own options, when its parent has one of the same name (`bake cancel --timeout`
+   * under `bake --timeout`). The program reads the options after the operands and hands them to the
+   * first command, so `bake cancel <id> --timeout 60` sets `bake`'s; a value given on the line to a
+   * parent counts as the subcommand's. (optsWithGlobals alone would let the parent's default win.)
+   */
+  const ownOptions = (cmd: Command): Record<string, unknown> => {
+    const values: Record<string, unknown> = { ...cmd.opts() };
+    for (const option of cmd.options) {
+      const key = option.attributeName();
+      if (cmd.getOptionValueSource(key) === 'cli') continue;
+      for (let parent = cmd.parent; parent; parent = parent.parent) {
+        if (parent.getOptionValueSource(key) === 'cli') {
+          values[key] = parent.getOptionValue(key);
+          break;
+        }
+      }
+    }
+    return values;
+  };
+
   /** Adds a command; it takes the program's target options (--json, --sandbox, --stage, --region). */
   const command = (parent: Command, spec: string, description: string) => parent.command(spec).description(description);
   // commander calls actions with (...positionals, options, command); the target options are the
@@ -168,7 +189,8 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
   const withOptions =
     <O, P extends unknown[]>(fn: (ctx: CommandContext, options: O, ...positionals: P) => Promise<number>) =>
     async (...args: unknown[]) => {
-      const opts = (args.at(-1) as Command).optsWithGlobals<O & CommonFlags>();
+      const own = args.at(-1) as Command;
+      const opts = { ...own.optsWithGlobals<O & CommonFlags>(), ...(ownOptions(own) as O) };
       const ctx = await contextFor(opts);
       exitCode = await fn(ctx, opts, ...(args.slice(0, -2) as P));
     };
@@ -187,7 +209,7 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
       (await import('./commands/families')).familiesCommand(ctx, family),
     ),
   );
-  command(program, 'bake <family>', 'request a bake (Bake Requested); --wait follows it to the end')
+  const bake = command(program, 'bake <family>', 'request a bake (Bake Requested); --wait follows it to the end')
     .option('--force', 'bake even when the same source was already baked', false)
     .option('--wait', 'follow the bake; exit 1 when it fails', false)
     .option('--reason <text>', 'why', 'requested from the CLI')
@@ -207,6 +229,18 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
             timeoutSeconds: o.timeout,
             ...(o.idempotencyKey === undefined ? {} : { idempotencyKey: o.idempotencyKey }),
           }),
+      ),
+    );
+  command(bake, 'steps <bake-id>', "a bake's automation steps: status, start and end, output or failure").action(
+    withOptions(async (ctx, _o, bakeId: string) =>
+      (await import('./commands/bake-control')).bakeStepsCommand(ctx, bakeId),
+    ),
+  );
+  command(bake, 'cancel <bake-id>', 'stop a running bake and wait until its clean-up has run')
+    .option('--timeout <seconds>', 'how long to wait for the clean-up', positiveInt, 300)
+    .action(
+      withOptions(async (ctx, o: { timeout: number }, bakeId: string) =>
+        (await import('./commands/bake-control')).bakeCancelCommand(ctx, bakeId, { timeoutSeconds: o.timeout }),
       ),
     );
   command(program, 'status [bake-id]', 'one bake in detail, or the most recent bakes')
@@ -281,6 +315,16 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
         (await import('./commands/janitor')).janitorCommand(ctx, o),
       ),
     );
+  const channel = program.command('channel').description("a family's channels");
+  command(
+    channel,
+    'history <family> <channel>',
+    'every move of the channel, newest first: when, from, to, who, why',
+  ).action(
+    withOptions(async (ctx, _o, family: string, channelName: string) =>
+      (await import('./commands/channel-history')).channelHistoryCommand(ctx, family, channelName),
+    ),
+  );
   const events = program.command('events').description('Bakehouse events');
   command(events, 'tail', 'follow the events on the bus (Ctrl-C stops)')
     .option('--for <seconds>', 'stop after this many seconds', positiveInt)
