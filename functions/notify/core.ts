@@ -410,7 +410,9 @@ const planFor = (event: ParsedEvent<Notified>, deps: NotifyDeps): Plan | 'quiet'
     case DetailType.PromotionRejected: {
       const d = (event as ParsedEvent<typeof DetailType.PromotionRejected>).detail;
       return {
-        key: `promotion-rejected-${d.requestEventId}`,
+        // Keyed by the request, as Notify's own rejection of an event that breaks the contract is
+        // (Promote rejects a malformed AMI Tested too): one message for the two.
+        key: `rejected-${d.requestEventId}`,
         channel: d.family ? route(d.family) : defaultChannel,
         message: promotionRejectedMessage(d),
         outcome: 'rejected',

@@ -616,6 +616,36 @@ describe('refused bakes and promotions (Bake Rejected, Promotion Rejected)', () 
     },
   );
 
+  it.each([
+    ['the event first', true],
+    ['Promotion Rejected first', false],
+  ])(
+    'posts one message for an event that breaks the contract, which Promote rejects too (%s)',
+    async (_order, eventFirst) => {
+      // Prepare: an AMI Tested without its amiId reaches Notify, and Promote, which answers it
+      const slack = fakeSlack();
+      const { deps: d } = deps(slack);
+      const { amiId: _missing, ...malformed } = events.tested().detail;
+      const event = envelope('AMI Tested', malformed, 'req-t1');
+      const rejected = promotionRejected({
+        requestEventId: 'req-t1',
+        requestDetailType: 'AMI Tested',
+        channel: null,
+        amiId: null,
+        requestedBy: null,
+        reason: 'amiId: must be a string',
+      });
+
+      // Act
+      const results = [];
+      for (const e of eventFirst ? [event, rejected] : [rejected, event]) results.push((await notify(e, d)).outcome);
+
+      // Assess
+      expect(results).toEqual(['rejected', 'duplicate']);
+      expect(slack.posts).toHaveLength(1);
+    },
+  );
+
   it('posts a rejection as a message of its own with a webhook (no threads)', async () => {
     // Prepare
     const slack = fakeSlack('webhook');
