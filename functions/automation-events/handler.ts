@@ -4,6 +4,7 @@ import type { EventBridgeEvent } from 'aws-lambda';
 import type { CallbackDeps, SettleOutcome } from '../commons/automation-wait';
 import { createSfnClient, createSsmClient } from '../commons/clients';
 import { readEnv } from '../commons/env';
+import { bakeMetricsOf, createMetrics } from '../commons/metrics';
 import { logger } from '../commons/powertools';
 import { type AutomationStatusDetail, resume } from './core';
 
@@ -15,6 +16,7 @@ const deps: CallbackDeps = {
   clock: () => new Date(),
   logger,
   parameterPrefix: env.CALLBACK_PARAMETER_PREFIX,
+  metrics: bakeMetricsOf(createMetrics()),
 };
 
 type StatusEvent = EventBridgeEvent<'EC2 Automation Execution Status-change Notification', AutomationStatusDetail>;

@@ -20,6 +20,7 @@ import { CANCELLED_STATUSES, isTerminal, SUCCEEDED_STATUSES, TIMED_OUT_STATUSES 
 import { AutomationErrorName, type AutomationFailureCause, type AutomationResult } from './bake-plan';
 import { BAKE_DOCUMENT_OUTPUTS, releaseOfAutomation } from './documents';
 import { errorNameOf } from './errors';
+import { type BakeMetricsPort, BakeOutcome } from './metrics';
 import type { LogPort } from './powertools';
 
 export interface CallbackDeps {
@@ -29,6 +30,8 @@ export interface CallbackDeps {
   readonly logger: LogPort;
   /** e.g. `/bakehouse/_callbacks` */
   readonly parameterPrefix: string;
+  /** Where a bake's AMI is recorded (functions/commons/metrics.ts); none records nothing. */
+  readonly metrics?: BakeMetricsPort;
 }
 
 /** What a waiting task leaves behind: its token, and what settling it needs to know. */
@@ -37,6 +40,8 @@ export interface CallbackRecord {
   readonly bakeId: string;
   /** `$$.Execution.StartTime`, for the bake's duration. */
   readonly bakeStartedAt: string;
+  /** The bake's family (`$.plan.family`), the `Family` dimension of its metrics. */
+  readonly family?: string;
 }
 
 export type SettleOutcome = 'pending' | 'succeeded' | 'failed' | 'unknown-automation' | 'already-settled';
@@ -117,6 +122,7 @@ const readRecord = async (name: string, deps: CallbackDeps): Promise<CallbackRec
       taskToken: parsed.taskToken,
       bakeId: parsed.bakeId ?? '',
       bakeStartedAt: parsed.bakeStartedAt ?? '',
+      ...(typeof parsed.family === 'string' ? { family: parsed.family } : {}),
     };
   } catch (error) {
     if (errorNameOf(error) === 'ParameterNotFound') return undefined;
@@ -156,6 +162,14 @@ const succeed = async (
   };
   await deps.sfn.send(new SendTaskSuccessCommand({ taskToken: record.taskToken, output: JSON.stringify(result) }));
   deps.logger.info('bake automation succeeded', { bakeId: record.bakeId, imageId, durationSeconds });
+  // Recorded here, not in the state machine: `AMI Baked` is published by the machine itself
+  // (PublishAmiBaked, an events:putEvents task), and no function runs after it. This is the one
+  // place that sees the AMI made and hands it to the bake, exactly once: whichever of
+  // AutomationEvents and WaitForAutomation settles the task; the other gets a stale token
+  // ('already-settled') and records nothing. A bake whose later steps (TagAmi,
+  // WriteCandidateChannel, PublishAmiBaked) fail after every retry is also counted `failed` by
+  // CleanUpFailedBake: rare, and the AMI was made.
+  if (record.family) deps.metrics?.bakeEnded(BakeOutcome.Baked, record.family, durationSeconds);
   return 'succeeded';
 };
 

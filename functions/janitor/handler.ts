@@ -9,6 +9,7 @@ import {
 import { bakehouseConfig } from '../commons/config';
 import { eventConsumer } from '../commons/consumer';
 import { readEnv, STATE_TABLE_NAME_KEY } from '../commons/env';
+import { createMetrics, recordJanitorRun } from '../commons/metrics';
 import { logger } from '../commons/powertools';
 import { reapExpiredInstances } from '../commons/reaper';
 import { createStateTableClient } from '../commons/state-table';
@@ -36,6 +37,7 @@ const checkpoint = stateTableCheckpoint({
   logger,
 });
 const { parameterPrefix } = config.settings;
+const metrics = createMetrics();
 
 /** The account from the function's own ARN (arn:aws:lambda:region:ACCOUNT:function:name). */
 const accountOf = (context: Context): string => context.invokedFunctionArn.split(':')[4] ?? '';
@@ -67,7 +69,12 @@ const depsFor = (account: string, context: Context): JanitorDeps => ({
  */
 export const handler = eventConsumer<unknown, JanitorRunReport>(
   'janitor run',
-  (event, context) => runJanitor(event, context.awsRequestId, depsFor(accountOf(context), context)),
+  async function janitorRun(event, context) {
+    const report = await runJanitor(event, context.awsRequestId, depsFor(accountOf(context), context));
+    // Each part of a run records what it did (the dashboard sums them per period).
+    recordJanitorRun(metrics, report);
+    return report;
+  },
   {
     outcome: ({ runId, dryRun, completed, stoppedBecause, counts, parameters, part, deferred }) => ({
       runId,

@@ -4,6 +4,7 @@ import type { BakePlan } from '../commons/bake-plan';
 import { createEc2Client, createSfnClient, createSsmClient } from '../commons/clients';
 import { bakehouseConfig } from '../commons/config';
 import { readEnv, readIntEnv, STATE_TABLE_NAME_KEY } from '../commons/env';
+import { BakeOutcome, bakeMetricsOf, createMetrics } from '../commons/metrics';
 import { logger } from '../commons/powertools';
 import { createLocks, createStateTableClient, readRecord } from '../commons/state-table';
 import { type PlanBakeInput, planBake } from './core';
@@ -46,10 +47,15 @@ const deps = {
   logger,
 };
 
+const metrics = bakeMetricsOf(createMetrics());
+
 const planBakeHandler = async (event: PlanBakeInput): Promise<BakePlan> => {
   logger.appendKeys({ bakeId: event.bakeId });
   const plan = await planBake(event, deps);
   logger.info('bake planned', { action: plan.action, family: plan.family, bakeKey: plan.bakeKey });
+  // A skip is decided here and nowhere else: the state machine publishes `Bake Skipped` itself
+  // (PublishBakeSkipped, right after this task), so this is the function that knows the outcome.
+  if (plan.action === 'skip') metrics.bakeEnded(BakeOutcome.Skipped, plan.family);
   return plan;
 };
 

@@ -19,7 +19,12 @@ export interface RegisterInput {
 export const register = async (input: RegisterInput, deps: CallbackDeps): Promise<SettleOutcome> => {
   await keepCallback(
     input.automationExecutionId,
-    { taskToken: input.taskToken, bakeId: input.bakeId, bakeStartedAt: input.bakeStartedAt },
+    {
+      taskToken: input.taskToken,
+      bakeId: input.bakeId,
+      bakeStartedAt: input.bakeStartedAt,
+      ...(input.family ? { family: input.family } : {}),
+    },
     deps,
   );
   return settle(input.automationExecutionId, deps);

@@ -3,6 +3,7 @@ import middy from '@middy/core';
 import type { CallbackDeps, SettleOutcome } from '../commons/automation-wait';
 import { createSfnClient, createSsmClient } from '../commons/clients';
 import { readEnv } from '../commons/env';
+import { bakeMetricsOf, createMetrics } from '../commons/metrics';
 import { logger } from '../commons/powertools';
 import { type RegisterInput, register } from './core';
 
@@ -14,6 +15,7 @@ const deps: CallbackDeps = {
   clock: () => new Date(),
   logger,
   parameterPrefix: env.CALLBACK_PARAMETER_PREFIX,
+  metrics: bakeMetricsOf(createMetrics()),
 };
 
 const waitForAutomationHandler = async (event: RegisterInput): Promise<{ outcome: SettleOutcome }> => {

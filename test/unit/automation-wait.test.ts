@@ -11,6 +11,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { resume } from '../../functions/automation-events/core';
 import { type CallbackDeps, failureOf } from '../../functions/commons/automation-wait';
+import type { BakeMetricsPort } from '../../functions/commons/metrics';
 import { type RegisterInput, register } from '../../functions/wait-for-automation/core';
 import { awsError, recordingLogger } from './support/bake-factories';
 
@@ -67,10 +68,24 @@ const givenExecution = (value: AutomationExecution) =>
     .on(GetAutomationExecutionCommand, { AutomationExecutionId: AUTOMATION_ID })
     .resolves({ AutomationExecution: value });
 
-const givenWaitingTask = (token = TOKEN, bakeStartedAt = '2026-01-14T09:00:00.000Z') =>
+const givenWaitingTask = (token = TOKEN, bakeStartedAt = '2026-01-14T09:00:00.000Z', family?: string) =>
   ssm.on(GetParameterCommand, { Name: CALLBACK }).resolves({
-    Parameter: { Name: CALLBACK, Value: JSON.stringify({ taskToken: token, bakeId: 'b-1', bakeStartedAt }) },
+    Parameter: {
+      Name: CALLBACK,
+      Value: JSON.stringify({ taskToken: token, bakeId: 'b-1', bakeStartedAt, ...(family ? { family } : {}) }),
+    },
   });
+
+/** A bake metrics port that keeps what it was told. */
+const recordingMetrics = () => {
+  const ended: [string, string, number | undefined][] = [];
+  const port: BakeMetricsPort = {
+    bakeEnded: (outcome, family, durationSeconds) => {
+      ended.push([outcome, family, durationSeconds]);
+    },
+  };
+  return { port, ended };
+};
 
 const sentCause = () => JSON.parse(sfn.commandCalls(SendTaskFailureCommand)[0]?.args[0].input.cause ?? '{}');
 
@@ -102,6 +117,7 @@ describe('register', () => {
         taskToken: TOKEN,
         bakeId: registerInput().bakeId,
         bakeStartedAt: '2026-01-14T09:00:00.000Z',
+        family: 'al2023-base',
       }),
     });
     expect(sfn).not.toHaveReceivedAnyCommand();
@@ -374,6 +390,73 @@ describe('resume', () => {
 
     // Assess
     expect(outcome).toBe('succeeded');
+  });
+});
+
+describe('the baked outcome metric', () => {
+  it('records a baked bake of its family, with the seconds from the execution start, when the wait settles with an image', async () => {
+    // Prepare
+    givenExecution(execution());
+    givenWaitingTask(TOKEN, '2026-01-14T09:00:00.000Z', 'al2023-base');
+    const metrics = recordingMetrics();
+
+    // Act
+    const outcome = await resume(
+      { ExecutionId: AUTOMATION_ID, Status: 'Success' },
+      callbackDeps({ metrics: metrics.port }),
+    );
+
+    // Assess
+    expect(outcome).toBe('succeeded');
+    expect(metrics.ended).toEqual([['baked', 'al2023-base', 2550]]);
+  });
+
+  it('records nothing when another invocation settled the task already', async () => {
+    // Prepare
+    givenExecution(execution());
+    givenWaitingTask(TOKEN, '2026-01-14T09:00:00.000Z', 'al2023-base');
+    sfn.on(SendTaskSuccessCommand).rejects(awsError('TaskTimedOut'));
+    const metrics = recordingMetrics();
+
+    // Act
+    const outcome = await resume(
+      { ExecutionId: AUTOMATION_ID, Status: 'Success' },
+      callbackDeps({ metrics: metrics.port }),
+    );
+
+    // Assess
+    expect(outcome).toBe('already-settled');
+    expect(metrics.ended).toEqual([]);
+  });
+
+  it('records nothing for a failed automation (CleanUpFailedBake records the failed bake)', async () => {
+    // Prepare
+    givenExecution(execution({ AutomationExecutionStatus: 'Failed' }));
+    givenWaitingTask(TOKEN, '2026-01-14T09:00:00.000Z', 'al2023-base');
+    const metrics = recordingMetrics();
+
+    // Act
+    const outcome = await resume(
+      { ExecutionId: AUTOMATION_ID, Status: 'Failed' },
+      callbackDeps({ metrics: metrics.port }),
+    );
+
+    // Assess
+    expect(outcome).toBe('failed');
+    expect(metrics.ended).toEqual([]);
+  });
+
+  it('keeps the family with the waiting task, so the settling function knows it', async () => {
+    // Prepare
+    givenExecution(execution({ AutomationExecutionStatus: 'InProgress' }));
+
+    // Act
+    await register(registerInput({ family: 'windows-2022' }), callbackDeps());
+
+    // Assess
+    expect(ssm).toHaveReceivedCommandWith(PutParameterCommand, {
+      Value: expect.stringContaining('"family":"windows-2022"'),
+    });
   });
 });
 
