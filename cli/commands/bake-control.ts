@@ -245,11 +245,13 @@ export const renderBakeSteps = (view: BakeSteps): string => {
       ],
     ),
   ];
-  // Outputs and failures are printed whole under the table: a cut failure message hides the cause.
+  // Outputs and failures are printed whole under the table (a cut failure message hides the
+  // cause), a command's multi-line output indented under its step.
+  const indented = (text: string) => text.trimEnd().replace(/\n/g, '\n    ');
   for (const [i, step] of view.steps.entries()) {
-    if (step.failureMessage) lines.push(`${i + 1} ${step.name} failed: ${step.failureMessage}`);
+    if (step.failureMessage) lines.push(`${i + 1} ${step.name} failed: ${indented(step.failureMessage)}`);
     else if (Object.keys(step.outputs).length > 0)
-      lines.push(`${i + 1} ${step.name} output: ${outputText(step.outputs)}`);
+      lines.push(`${i + 1} ${step.name} output: ${indented(outputText(step.outputs))}`);
   }
   if (view.automation.failureMessage && !view.steps.some((s) => s.failureMessage)) {
     lines.push(`automation failed: ${view.automation.failureMessage}`);
