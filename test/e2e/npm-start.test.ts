@@ -1,13 +1,15 @@
 /**
  * The two commands a new user runs first, as processes of their own: `npm start` (the whole
- * lifecycle offline, ending with a summary and exit 0) and `npm run sandbox` (serving, now also
+ * lifecycle offline, ending with a summary and exit 0, run through `npm run iam-report`, which
+ * also prints that run's least-privilege report) and `npm run sandbox` (serving, now also
  * provisioned from the stacks).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { LeastPrivilegeReport } from '@bakehouse/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { synthesizeForSandbox } from '../../dev/synth';
 
@@ -24,14 +26,16 @@ const run = (script: string, args: string[]) => {
   const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: root });
   children.add(child);
   let output = '';
+  let stdout = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
+    stdout += chunk.toString();
   });
   child.stderr?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, output: () => output };
+  return { child, exited, output: () => output, stdout: () => stdout };
 };
 
 /** The exit code, or null after killing a child that ran longer than `ms`. */
@@ -55,10 +59,14 @@ describe('npm start', () => {
     await synthesizeForSandbox({ account: '000000000000', region: 'us-east-1' });
   });
 
-  it('runs the lifecycle offline and ends with a summary and exit 0', async () => {
-    // Act: a run that hangs is stopped before the test's own timeout, so what it printed (which
-    // scenario it waited on) is in the failure below instead of a bare timeout
-    const started = run('dev/start/main.ts', []);
+  it('runs the lifecycle offline and ends with a summary and exit 0; npm run iam-report prints its report', async () => {
+    // Act: through `npm run iam-report` (dev/iam-report.ts), which runs `npm start` as a child
+    // (dev/start/main.ts --iam on --report FILE), passes its output on to stderr and prints the
+    // report on stdout: one lifecycle run covers both commands (each run costs about a minute of
+    // CPU on this machine). A run that hangs is stopped before the test's own timeout, so what it
+    // printed (which scenario it waited on) is in the failure below instead of a bare timeout.
+    const reportFile = join(stateDir, 'run', 'iam-report.json');
+    const started = run('dev/iam-report.ts', ['--out', reportFile]);
     const code = await exitedWithin(started, 150_000);
 
     // Assess
@@ -101,6 +109,15 @@ describe('npm start', () => {
     expect(output).toMatch(/IAM \(enforcement on\): .*, 0 denials/);
     expect(output).toMatch(/no denials \(goal: 0\)/);
     expect(code).toBe(0);
+    // The report of that run: printed on stdout, written to --out, and the roles acted.
+    const printed = JSON.parse(started.stdout()) as LeastPrivilegeReport;
+    expect(JSON.parse(readFileSync(reportFile, 'utf8'))).toEqual(printed);
+    expect(printed.enforcement).toBe('on');
+    expect(printed.totals.rolesThatActed).toBeGreaterThan(0);
+    expect(printed.totals.enforcedDenials).toBe(0);
+    expect(printed.roles.some((role) => Object.keys(role.used).length > 0)).toBe(true);
+    expect(output).toContain('== IAM least privilege');
+    expect(output).toContain(`report: ${reportFile}`);
   }, 170_000);
 
   it('refuses a bad option with the reason and exit 1', async () => {
