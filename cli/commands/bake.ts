@@ -135,6 +135,13 @@ export const bakeCommand = async (ctx: CommandContext, familyName: string, optio
   const requestedBy = `cli:${ctx.user}`;
   const request = { bakeId, family: family.name, requestedBy, idempotencyKey, force: options.force };
   const waitSeconds = options.wait ? options.timeoutSeconds : Math.min(options.timeoutSeconds, START_WAIT_SECONDS);
+  // The same idempotency key never starts a second bake: StartBake answers a repeat with no event,
+  // so a bake that existed under the key before the request is its answer. Only a key the operator
+  // gave can repeat (the default one is new every time); --wait follows that bake as it is.
+  const existing =
+    options.idempotencyKey && !options.wait
+      ? await describeBake(ctx, executionArnOf(await stateMachineArn(ctx), bakeId))
+      : undefined;
   const watch = await watchOutcomes(ctx, waitSeconds);
   try {
     const eventId = await putEvent(ctx, DetailType.BakeRequested, {
@@ -147,6 +154,7 @@ export const bakeCommand = async (ctx: CommandContext, familyName: string, optio
     });
     const correlation = { eventId, bakeId };
     if (!options.wait) {
+      if (existing) return reportExisting(ctx, request, existing);
       const answer = await pollUntil(ctx, waitSeconds * 1000, async () =>
         watch.find((e) => bakeAnswerOf(e, correlation)),
       );
@@ -229,6 +237,18 @@ const reportStart = (ctx: CommandContext, request: BakeRequestView, answer: Bake
     say(
       ctx,
       `bake ${request.bakeId} of ${request.family} started from ${answer.started.sourceAmiId} (automation ${answer.started.automationExecutionId}). ${follow}`,
+    );
+  }
+  return 0;
+};
+
+/** `bake` without --wait of a key that already has a bake: that bake, as it stands. */
+const reportExisting = (ctx: CommandContext, request: BakeRequestView, bake: BakeSummary): number => {
+  if (ctx.json) sayJson(ctx, { request, outcome: 'duplicate', bake });
+  else {
+    say(
+      ctx,
+      `bake ${request.bakeId} of ${request.family} already exists under this idempotency key (${bake.outcome}): no second bake starts. Follow it: bakehouse status ${request.bakeId}`,
     );
   }
   return 0;

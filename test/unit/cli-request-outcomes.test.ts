@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { SFNClient } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -29,6 +29,8 @@ const REQUEST_ID = 'req-0001';
 const ec2 = mockClient(EC2Client);
 const ssm = mockClient(SSMClient);
 const events = mockClient(EventBridgeClient);
+const sfn = mockClient(SFNClient);
+const MACHINE = 'arn:aws:states:us-east-1:000000000000:stateMachine:bakehouse-dev-bake';
 
 /** The stand-in event log: what the test logs reaches the watch at its next read. */
 let logged: Record<string, unknown>[] = [];
@@ -43,6 +45,11 @@ beforeEach(async () => {
   ec2.reset();
   ssm.reset();
   events.reset();
+  sfn.reset();
+  sfn
+    .on(ListStateMachinesCommand)
+    .resolves({ stateMachines: [{ name: 'bakehouse-dev-bake', stateMachineArn: MACHINE } as never] });
+  sfn.on(DescribeExecutionCommand).rejects(awsError('ExecutionDoesNotExist'));
   events.on(PutEventsCommand).callsFake((input: { Entries: PutEventsRequestEntry[] }) => {
     const entry = input.Entries[0] as PutEventsRequestEntry;
     for (const [detailType, detail] of answer(entry)) {
@@ -257,6 +264,32 @@ describe('bake without --wait', () => {
       outcome: 'rejected',
       rejection: { reason: 'family: no family', fix: 'use one' },
     });
+  });
+
+  it('says at once that a bake exists under a repeated idempotency key: no second bake starts, and none is waited for', async () => {
+    // Prepare
+    sfn.on(DescribeExecutionCommand).resolves({
+      executionArn: `${MACHINE.replace(':stateMachine:', ':execution:')}:${bakeId}`,
+      name: bakeId,
+      status: 'SUCCEEDED',
+      input: JSON.stringify({ family: 'al2023-base', requestedBy: 'cli:alice' }),
+      output: JSON.stringify({ plan: { action: 'bake' }, automation: { result: { imageId: OTHER } } }),
+      startDate: new Date('2026-12-05T21:00:00Z'),
+      stopDate: new Date('2026-12-05T21:10:00Z'),
+    } as never);
+    const run = context();
+    const started = Date.now();
+
+    // Act
+    const code = await bakeCommand(run.ctx, 'al2023-base', { ...options, timeoutSeconds: 60 });
+
+    // Assess
+    expect(code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(run.stdout()).toBe(
+      `bake ${bakeId} of al2023-base already exists under this idempotency key (baked): no second bake starts. Follow it: bakehouse status ${bakeId}\n`,
+    );
+    expect(events).toHaveReceivedCommandTimes(PutEventsCommand, 1);
   });
 
   it('says the request was put, as before, when no answer comes in time', async () => {
