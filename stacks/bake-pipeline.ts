@@ -19,6 +19,7 @@ import { addBakeAutomation } from './bake-automation';
 import { addBakeFunctions } from './bake-functions';
 import { addBakeStateMachine } from './bake-state-machine';
 import { addCanary } from './canary';
+import { addDashboard } from './dashboard';
 import { addDeployedConfig } from './deployed-config';
 import { addEventContract } from './event-contract';
 import { addJanitor } from './janitor';
@@ -57,6 +58,7 @@ export const bakehouseNames = (stage: string): PipelineNames => ({
   scheduleGroup: `bakehouse-${stage}`,
   stateMachine: `bakehouse-${stage}-bake`,
   canaryStateMachine: `bakehouse-${stage}-canary`,
+  dashboard: `bakehouse-${stage}`,
   document: (name: string) => `bakehouse-${stage}-${name}`,
   function: (id: string) => `bakehouse-${stage}-${id}`,
 });
@@ -103,6 +105,7 @@ export const createBakePipeline = (input: unknown, options: BakePipelineOptions 
     addStoppedBakes(context, machine, tasks);
     for (const extend of PIPELINE_PARTS) extend(context);
     addAlarms(context, machine);
+    addDashboard(context, machine);
     suppressSstInternals(stack.customResourceHandler);
 
     stack.addOutputs({

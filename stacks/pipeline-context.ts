@@ -47,6 +47,8 @@ export interface PipelineNames {
   readonly stateMachine: string;
   /** The canary state machine (issue 16, stacks/canary.ts). */
   readonly canaryStateMachine: string;
+  /** The CloudWatch dashboard (issue 18, stacks/dashboard.ts). */
+  readonly dashboard: string;
   document(name: string): string;
   function(id: string): string;
 }
