@@ -62,7 +62,12 @@ const BAKE_ID = /^.+-[0-9a-f]{32}$/;
  */
 const RUNNING_STATES = ['pending', 'running', 'stopping', 'stopped'];
 
-/** How long `cancel` waits for `Bake Failed` once the automation has ended and no builder runs. */
+/**
+ * How long `cancel` waits for `Bake Failed` once the automation has ended and no builder runs. On
+ * AWS the watch's new rule may miss the first events (outcomes.ts), and a watch that could not
+ * start sees nothing: the state AWS shows then stands for the clean-up, and the report says
+ * `Bake Failed` was not seen.
+ */
 export const ANNOUNCEMENT_GRACE_SECONDS = 30;
 
 /** The bake a command names: a usage error (exit 2) names the id form for a malformed or unknown id. */
@@ -355,7 +360,7 @@ const announcementOf = (event: TailedEvent, bakeId: string): Announcement | unde
 const alreadyEnded = (bake: BakeSummary): CliError => {
   const fix =
     bake.outcome === 'baked'
-      ? `its image ${bake.amiId ?? ''} is out: to keep it from being launched, \`bakehouse revoke ${bake.amiId ?? '<ami-id>'} --reason <why>\``
+      ? `its image ${bake.amiId ?? ''} is baked and may be in channels already: to keep it from being launched, \`bakehouse revoke ${bake.amiId ?? '<ami-id>'} --reason <why>\``
       : `see what it did with \`bakehouse bake steps ${bake.bakeId}\``;
   return new CliError(
     `bake ${bake.bakeId} already ended (${bake.outcome}, ${bake.status}${bake.stoppedAt ? ` at ${bake.stoppedAt}` : ''}): there is nothing to cancel. Fix: ${fix.replace(/ {2}/g, ' ')}`,
@@ -403,7 +408,7 @@ export const bakeCancelCommand = async (
         cause: `cancelled by ${cancelledBy}`,
       }),
     );
-    // A bake that ended between the look and the stop is not stopped: StopExecution leaves it as it ended.
+    // A bake may end between the look and the stop: what it ended as, DescribeExecution says.
     const after = await ctx.clients.sfn.send(new DescribeExecutionCommand({ executionArn: bake.executionArn }));
     if (after.status !== 'ABORTED') {
       const ended = await describeBake(ctx, bake.executionArn);
