@@ -84,7 +84,7 @@ beforeAll(async () => {
 });
 
 describe('provision plan: the synthesized BakePipeline stack', () => {
-  it('classifies every resource: the pipeline types, IAM and queue policies are emulated, logs, alarms and queues are not, none unsupported', () => {
+  it('classifies every resource: the pipeline types, IAM and queue policies are emulated, logs, alarms, the dashboard and queues are not, none unsupported', () => {
     // Act
     const byType = Object.fromEntries(
       [...new Set(Object.values(template.Resources).map((r) => r.Type))].map((type) => [type, supportOf(type)]),
@@ -98,6 +98,7 @@ describe('provision plan: the synthesized BakePipeline stack', () => {
       'AWS::IAM::InstanceProfile': 'emulated',
       'AWS::Logs::LogGroup': 'notEmulated',
       'AWS::CloudWatch::Alarm': 'notEmulated',
+      'AWS::CloudWatch::Dashboard': 'notEmulated',
       'AWS::SQS::Queue': 'notEmulated',
       'AWS::SQS::QueuePolicy': 'emulated',
       'AWS::EventSchemas::Registry': 'notEmulated',

@@ -219,11 +219,12 @@ describe('provisioning the sandbox from the synthesized stack', () => {
     expect(first.created.map((resource) => resource.logicalId).sort()).toEqual(expected);
   });
 
-  it('lists log groups, alarms and SQS queues as not emulated by logical id, and nothing as unsupported', () => {
+  it('lists log groups, alarms, the dashboard and SQS queues as not emulated by logical id, and nothing as unsupported', () => {
     // Prepare
     const skipped = [
       'AWS::Logs::LogGroup',
       'AWS::CloudWatch::Alarm',
+      'AWS::CloudWatch::Dashboard',
       'AWS::SQS::Queue',
       'AWS::EventSchemas::Registry',
       'AWS::EventSchemas::Schema',

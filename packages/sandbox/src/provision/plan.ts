@@ -66,6 +66,8 @@ interface TypeHandler {
 const NOT_EMULATED = new Set([
   'AWS::Logs::LogGroup',
   'AWS::CloudWatch::Alarm',
+  // The dashboard (stacks/dashboard.ts) graphs CloudWatch metrics; the sandbox keeps none to graph.
+  'AWS::CloudWatch::Dashboard',
   'AWS::SQS::Queue',
   // The event contract's schema registry documents the events; nothing in the sandbox reads it.
   'AWS::EventSchemas::Registry',
