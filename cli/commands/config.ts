@@ -20,6 +20,7 @@ import { describeImage } from '../../functions/commons/channels';
 import { configHash, deployedConfigParameterName } from '../../functions/commons/deployed-config';
 import { errorNameOf } from '../../functions/commons/errors';
 import type { BakehouseConfig, Family } from '../../functions/commons/families';
+import { newestImage } from '../../functions/commons/newest-image';
 import { eachPage } from '../../functions/commons/pages';
 import {
   type ConfigDrift,
@@ -90,33 +91,6 @@ const readSourceParameter = async (name: string, deps: SourceDeps): Promise<stri
   }
 };
 
-const newestImage = async (
-  owners: readonly string[],
-  filters: Record<string, string[]>,
-  deps: SourceDeps,
-): Promise<Image | undefined> => {
-  let newest: Image | undefined;
-  const pages = eachPage((NextToken) =>
-    deps.clients.ec2.send(
-      new DescribeImagesCommand({
-        Owners: [...owners],
-        Filters: [
-          ...Object.entries(filters).map(([Name, Values]) => ({ Name, Values })),
-          { Name: 'state', Values: ['available'] },
-        ],
-        MaxResults: 500,
-        NextToken,
-      }),
-    ),
-  );
-  for await (const page of pages) {
-    for (const image of page.Images ?? []) {
-      if (!newest || (image.CreationDate ?? '') > (newest.CreationDate ?? '')) newest = image;
-    }
-  }
-  return newest;
-};
-
 /** What PlanBake would refuse about a family's source on this target, as problems. */
 const sourceProblemsOf = async (family: Family, config: BakehouseConfig, deps: SourceDeps): Promise<string[]> => {
   const region = deps.target.region ?? 'the target region';
@@ -142,7 +116,7 @@ const sourceProblemsOf = async (family: Family, config: BakehouseConfig, deps: S
     return architectureProblem(family, image, source.ssmParameter);
   }
   if ('amiFilter' in source) {
-    const image = await newestImage(source.amiFilter.owners, source.amiFilter.filters, deps);
+    const image = await newestImage(deps.clients.ec2, source.amiFilter.owners, source.amiFilter.filters);
     if (!image) {
       return [
         `family '${family.name}': source.amiFilter: matches no available image in ${region}. Fix: check the owners and filters`,

@@ -45,6 +45,7 @@ import { type BakeRequest, bakeRequestSchema, describeIssues } from '../commons/
 import type { BakehouseConfig, Family } from '../commons/families';
 import { CANDIDATE_CHANNEL, channelParameterName, findFamily } from '../commons/family-lookup';
 import { canonicalJson, sha256Hex, uuidFrom } from '../commons/hashing';
+import { newestImage } from '../commons/newest-image';
 import { eachPage } from '../commons/pages';
 import type { LogPort } from '../commons/powertools';
 import { familyDocumentValues, releasePolicyOf, releaseVersionOf } from '../commons/render';
@@ -216,7 +217,7 @@ const resolveSource = async (family: Family, deps: PlanBakeDeps): Promise<Resolv
     };
   }
   if ('amiFilter' in source) {
-    const newest = await newestImage(source.amiFilter.owners, source.amiFilter.filters, deps);
+    const newest = await newestImage(deps.ec2, source.amiFilter.owners, source.amiFilter.filters);
     if (!newest) {
       throw new SourceImageNotFoundError(
         `family '${family.name}': source.amiFilter matches no available image. Fix: check the owners and filters`,
@@ -315,35 +316,6 @@ const checkArchitecture = (image: Image, family: Family): void => {
   }
 };
 
-const newestImage = async (
-  owners: readonly string[],
-  filters: Record<string, string[]>,
-  deps: PlanBakeDeps,
-): Promise<(Image & { ImageId: string }) | undefined> => {
-  let newest: (Image & { ImageId: string }) | undefined;
-  const pages = eachPage((NextToken) =>
-    deps.ec2.send(
-      new DescribeImagesCommand({
-        Owners: [...owners],
-        Filters: [
-          ...Object.entries(filters).map(([Name, Values]) => ({ Name, Values })),
-          { Name: 'state', Values: ['available'] },
-        ],
-        MaxResults: 500,
-        NextToken,
-      }),
-    ),
-  );
-  for await (const page of pages) {
-    for (const image of page.Images ?? []) {
-      if (!image.ImageId) continue;
-      if (!newest || (image.CreationDate ?? '') > (newest.CreationDate ?? ''))
-        newest = image as Image & { ImageId: string };
-    }
-  }
-  return newest;
-};
-
 /**
  * The image a baked-key record names, when it still exists and is available: a record of an image
  * since deregistered (the janitor) or failed does not stop a new bake.
@@ -355,7 +327,7 @@ const recordedImage = async (key: string, deps: PlanBakeDeps): Promise<string | 
 };
 
 const findBakedImage = async (bakeKey: string, deps: PlanBakeDeps): Promise<string | undefined> => {
-  const found = await newestImage(['self'], { [`tag:${Tag.BakeKey}`]: [bakeKey] }, deps);
+  const found = await newestImage(deps.ec2, ['self'], { [`tag:${Tag.BakeKey}`]: [bakeKey] });
   return found?.ImageId;
 };
 
