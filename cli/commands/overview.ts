@@ -12,6 +12,13 @@
  * CloudFormation names each queue after its stack, so `ListQueues` with that prefix finds them)
  * with `ApproximateNumberOfMessages` (SQS API Reference, GetQueueAttributes); the sandbox models no
  * SQS queues and keeps what reaches them in `GET /_sandbox/dlq`.
+ *
+ * Dashboard: the stage's CloudWatch dashboard, `bakehouse-<stage>` (stacks/dashboard.ts, named by
+ * stacks/bake-pipeline.ts `bakehouseNames`), linked in the console of the clients' region; the
+ * sandbox provisions no dashboard (packages/sandbox: not emulated), so there is no link there.
+ * Dashboards are global to the account ("AWS::CloudWatch::Dashboard", CloudFormation Template
+ * Reference); the console page's region is only where the console opens, and the widgets name the
+ * stack's region themselves.
  */
 import { DescribeImagesCommand, type Image } from '@aws-sdk/client-ec2';
 import { DescribeExecutionCommand, type ExecutionListItem, ListExecutionsCommand } from '@aws-sdk/client-sfn';
@@ -70,6 +77,12 @@ export interface DeadLetters {
   readonly messages: number;
 }
 
+export interface DashboardLink {
+  readonly name: string;
+  /** Its page in the CloudWatch console; null in the sandbox, which has no dashboards. */
+  readonly url: string | null;
+}
+
 export interface Overview {
   /** The deployment's now (ISO 8601) and whose clock it is. */
   readonly now: string;
@@ -77,6 +90,7 @@ export interface Overview {
   readonly families: readonly FamilyOverview[];
   /** Queues holding messages; empty queues are left out. */
   readonly deadLetters: readonly DeadLetters[];
+  readonly dashboard: DashboardLink;
 }
 
 const secondsBetween = (from: string | null | undefined, now: Date): number | null => {
@@ -247,12 +261,23 @@ export const deadLettersOnAws = async (ctx: CommandContext): Promise<DeadLetters
   );
 };
 
+/** The stage's dashboard, and its console page in the region the CLI's clients use. */
+export const dashboardOf = async (ctx: CommandContext): Promise<DashboardLink> => {
+  const name = `bakehouse-${ctx.stage}`;
+  if (ctx.target.sandbox) return { name, url: null };
+  const region = await ctx.clients.sqs.config.region();
+  return {
+    name,
+    url: `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards/dashboard/${encodeURIComponent(name)}`,
+  };
+};
+
 export const overviewOf = async (ctx: CommandContext): Promise<Overview> => {
   const { now, clock } = await deploymentNow(ctx);
   const channels = channelsOf(ctx);
   const families = ctx.config.families;
   const names = (family: Family) => [CANDIDATE_CHANNEL, ...family.channels.map((c) => c.name)];
-  const [pointers, bakes, deadLetters] = await Promise.all([
+  const [pointers, bakes, deadLetters, dashboard] = await Promise.all([
     Promise.all(
       families.map((family) =>
         Promise.all(names(family).map(async (c) => [c, (await channels.readChannel(family.name, c)) ?? null] as const)),
@@ -260,6 +285,7 @@ export const overviewOf = async (ctx: CommandContext): Promise<Overview> => {
     ),
     lastBakes(ctx, now),
     ctx.target.sandbox ? deadLettersInSandbox(ctx) : deadLettersOnAws(ctx),
+    dashboardOf(ctx),
   ]);
   const images = await imagesById(
     ctx,
@@ -278,6 +304,7 @@ export const overviewOf = async (ctx: CommandContext): Promise<Overview> => {
       nextRun: nextRun(family, now)?.toISOString() ?? null,
     })),
     deadLetters: deadLetters.filter((d) => d.messages > 0).sort((a, b) => a.queue.localeCompare(b.queue)),
+    dashboard,
   };
 };
 
@@ -336,6 +363,9 @@ export const renderOverview = (overview: Overview): string => {
     overview.deadLetters.length === 0
       ? 'Dead letters: none'
       : `Dead letters:\n${overview.deadLetters.map((d) => `  ${d.queue}: ${d.messages}`).join('\n')}`,
+    overview.dashboard.url
+      ? `Dashboard: ${overview.dashboard.url}`
+      : `Dashboard: none (the sandbox has no CloudWatch dashboards; ${overview.dashboard.name} is on AWS)`,
   );
   return lines.join('\n');
 };

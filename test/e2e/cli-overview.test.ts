@@ -173,4 +173,16 @@ describe('bakehouse overview', () => {
     const text = await cli(['overview']);
     expect(text.stdout).toMatch(/Dead letters:\n {2}\S*RejectedBakeRequests\S*: 1/);
   }, 90_000);
+
+  it('names the stage dashboard and says the sandbox has none to link', async () => {
+    // Act
+    const o = await overview();
+    const text = await cli(['overview']);
+
+    // Assess
+    expect(o.dashboard).toEqual({ name: 'bakehouse-dev', url: null });
+    expect(text.stdout).toContain(
+      'Dashboard: none (the sandbox has no CloudWatch dashboards; bakehouse-dev is on AWS)',
+    );
+  });
 });

@@ -1,6 +1,13 @@
 import type { Image } from '@aws-sdk/client-ec2';
 import { describe, expect, it } from 'vitest';
-import { channelOverview, newestPerFamily, type Overview, renderOverview } from '../../cli/commands/overview';
+import {
+  channelOverview,
+  dashboardOf,
+  newestPerFamily,
+  type Overview,
+  renderOverview,
+} from '../../cli/commands/overview';
+import { bakehouseNames } from '../../stacks/bake-pipeline';
 
 const NOW = new Date('2026-12-06T12:00:00Z');
 const image = (overrides: Partial<Image> = {}, tags: Record<string, string> = {}): Image => ({
@@ -90,6 +97,7 @@ describe('the rendered overview', () => {
       },
     ],
     deadLetters: [{ queue: 'PromoteRejected', messages: 2 }],
+    dashboard: { name: 'bakehouse-prod', url: null },
   };
 
   it('says whose clock, what needs attention with the fix, and the dead letters', () => {
@@ -105,6 +113,55 @@ describe('the rendered overview', () => {
 
   it('says when nothing is dead-lettered', () => {
     expect(renderOverview({ ...overview, deadLetters: [] })).toContain('Dead letters: none');
+  });
+
+  it('links the dashboard on AWS', () => {
+    // Prepare
+    const url =
+      'https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards/dashboard/bakehouse-prod';
+
+    // Act
+    const text = renderOverview({ ...overview, dashboard: { name: 'bakehouse-prod', url } });
+
+    // Assess
+    expect(text).toContain(`Dashboard: ${url}`);
+  });
+
+  it('says the sandbox has no dashboards', () => {
+    // Act
+    const text = renderOverview(overview);
+
+    // Assess
+    expect(text).toContain('Dashboard: none (the sandbox has no CloudWatch dashboards; bakehouse-prod is on AWS)');
+  });
+});
+
+describe('the dashboard link', () => {
+  it("names the stage's dashboard as the stack does, in the region of the CLI's clients", async () => {
+    // Prepare
+    const { SQSClient } = await import('@aws-sdk/client-sqs');
+    const ctx = { stage: 'prod', target: { sandbox: false }, clients: { sqs: new SQSClient({ region: 'eu-west-1' }) } };
+
+    // Act
+    const dashboard = await dashboardOf(ctx as never);
+
+    // Assess
+    expect(dashboard).toEqual({
+      name: bakehouseNames('prod').dashboard,
+      url: 'https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards/dashboard/bakehouse-prod',
+    });
+  });
+
+  it('has no URL in the sandbox', async () => {
+    // Prepare
+    const { SQSClient } = await import('@aws-sdk/client-sqs');
+    const ctx = { stage: 'dev', target: { sandbox: true }, clients: { sqs: new SQSClient({ region: 'us-east-1' }) } };
+
+    // Act
+    const dashboard = await dashboardOf(ctx as never);
+
+    // Assess
+    expect(dashboard).toEqual({ name: 'bakehouse-dev', url: null });
   });
 });
 
