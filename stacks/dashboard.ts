@@ -10,6 +10,11 @@
  * its namespace, name and whole dimension set, so each is graphed with exactly the dimensions
  * written.
  *
+ * Dashboards are global to the account, not regional ("AWS::CloudWatch::Dashboard",
+ * https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudwatch-dashboard.html),
+ * and each widget names its region (the stack's): one stage deployed in two regions of one account
+ * would want the same name, and the second deployment fails on it.
+ *
  * AWS pages this depends on:
  * - "Dashboard Body Structure and Syntax"
  *   (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CloudWatch-Dashboard-Body-Structure.html):
