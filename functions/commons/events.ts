@@ -232,6 +232,21 @@ export const amiPromotedSchema = z.object({
   }),
   /** Families built on this channel whose newest image has another parent: they need a bake. */
   outdatedChildren: z.array(z.object({ family: z.string(), amiId: z.nullable(z.string()) })),
+  /**
+   * Targets that did not follow the channel (1.x addition, present only when some failed): the
+   * channel moved, but each of these still holds its earlier image, with why and the fix.
+   */
+  failedTargets: z.optional(
+    z.array(
+      z.object({
+        kind: z.enum(['launchTemplate', 'autoScalingGroup']),
+        /** The template or group as the configuration names it. */
+        target: z.string(),
+        reason: z.string(),
+        fix: z.string(),
+      }),
+    ),
+  ),
 });
 export type AmiPromoted = z.output<typeof amiPromotedSchema>;
 

@@ -6,6 +6,7 @@ import { readEnv, STATE_TABLE_NAME_KEY } from './env';
 import { logger } from './powertools';
 import type { PromotionDeps } from './promotion';
 import {
+  checkLaunchTemplates,
   createTargetDeps,
   distributeImage,
   refreshAutoScalingGroups,
@@ -21,7 +22,7 @@ export const createPromotionDeps = (): PromotionDeps => {
     config,
     ec2,
     channels: bindChannels({ ssm: createSsmClient(), ec2, parameterPrefix: config.settings.parameterPrefix }),
-    targets: { updateLaunchTemplates, refreshAutoScalingGroups, distributeImage },
+    targets: { checkLaunchTemplates, updateLaunchTemplates, refreshAutoScalingGroups, distributeImage },
     targetDeps: createTargetDeps({ homeRegion: env.AWS_REGION, logger }),
     events: createEventBridgeClient(),
     eventTarget: { busName: env.EVENT_BUS_NAME, source: config.settings.eventSource },

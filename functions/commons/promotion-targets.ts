@@ -35,7 +35,7 @@ import {
   ModifyLaunchTemplateCommand,
 } from '@aws-sdk/client-ec2';
 import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
-import type { AwsTag } from './bake-plan';
+import { type AwsTag, Tag } from './bake-plan';
 import { createAutoScalingClient, createEc2ClientIn, createStsClient } from './clients';
 import { AutoScalingGroupNotFoundError, errorNameOf, LaunchTemplateNotFoundError, messageOf } from './errors';
 import { type VisibilityWait, waitForImageVisible } from './eventual-consistency';
@@ -152,6 +152,70 @@ const describeTemplate = async (
     latestVersion,
     latestImageId: latest?.LaunchTemplateData?.ImageId,
   };
+};
+
+/** A target a promotion cannot move (checked before the move, or failed after it): what, why and the fix. */
+export interface TargetProblem {
+  readonly kind: 'launchTemplate' | 'autoScalingGroup';
+  /** The template or group as the configuration names it. */
+  readonly target: string;
+  readonly reason: string;
+  readonly fix: string;
+}
+
+/**
+ * What keeps Promote from giving each template a version, found before the channel moves (so a
+ * bad template refuses the whole promotion and nothing moves): a template that does not exist
+ * (DescribeLaunchTemplates answers InvalidLaunchTemplateName.NotFoundException /
+ * InvalidLaunchTemplateId.NotFound, EC2 API Reference "Error codes",
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html), and one configured
+ * by name that lacks `bakehouse:launch-template=<name>`. That tag is the whole of Promote's grant
+ * on a template given by name (stacks/promotion.ts: CreateLaunchTemplateVersion and
+ * ModifyLaunchTemplate are allowed by aws:ResourceTag only), and one given by id is granted by its
+ * ARN; so checking the tag checks the permission. (DryRun, which answers DryRunOperation or
+ * UnauthorizedOperation, would ask IAM itself, but the sandbox does not model DryRun and would
+ * create the version.) Empty when every template can be moved.
+ */
+export const checkLaunchTemplates = async (
+  templates: Channel['launchTemplates'],
+  deps: TargetDeps,
+): Promise<TargetProblem[]> => {
+  const problems: TargetProblem[] = [];
+  for (const configured of templates) {
+    const name = configured.template;
+    const byId = LAUNCH_TEMPLATE_ID.test(name);
+    let template: LaunchTemplate | undefined;
+    try {
+      const found = await deps
+        .ec2()
+        .send(
+          new DescribeLaunchTemplatesCommand(byId ? { LaunchTemplateIds: [name] } : { LaunchTemplateNames: [name] }),
+        );
+      template = found.LaunchTemplates?.[0];
+    } catch (error) {
+      if (!TEMPLATE_NOT_FOUND.has(errorNameOf(error) ?? '')) throw error;
+    }
+    if (!template) {
+      problems.push({
+        kind: 'launchTemplate',
+        target: name,
+        reason: `launch template '${name}' does not exist in ${deps.homeRegion}`,
+        fix: `create it${byId ? '' : ` (tagged ${Tag.LaunchTemplate}=${name})`}, or correct or remove it in the channel's launchTemplates in bakehouse.config.ts`,
+      });
+      continue;
+    }
+    if (byId) continue;
+    const tagged = template.Tags?.find((tag) => tag.Key === Tag.LaunchTemplate)?.Value;
+    if (tagged !== name) {
+      problems.push({
+        kind: 'launchTemplate',
+        target: name,
+        reason: `launch template '${name}' ${tagged === undefined ? `has no ${Tag.LaunchTemplate} tag` : `is tagged ${Tag.LaunchTemplate}='${tagged}', not '${name}'`}, so Promote may not create a version on it`,
+        fix: `tag it ${Tag.LaunchTemplate}=${name} (aws ec2 create-tags --resources ${template.LaunchTemplateId ?? name} --tags Key=${Tag.LaunchTemplate},Value=${name}), or name it by id in the channel's launchTemplates`,
+      });
+    }
+  }
+  return problems;
 };
 
 const setDefault = async (id: string, version: number, deps: TargetDeps): Promise<void> => {

@@ -19,24 +19,31 @@ import { CreateTagsCommand, DescribeImagesCommand, type EC2Client, type Image } 
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { type AwsTag, Tag } from './bake-plan';
 import { type ChannelCause, type Channels, tagOf } from './channels';
-import { BakehouseError } from './errors';
+import { BakehouseError, errorNameOf, messageOf } from './errors';
 import { type AmiPromoted, DetailType, EVENT_VERSION } from './events';
 import type { BakehouseConfig, Family } from './families';
 import { eachPage } from './pages';
 import type { LogPort } from './powertools';
 import type {
   Channel,
+  checkLaunchTemplates,
   Distribution,
   distributeImage,
+  LaunchTemplateUpdate,
+  RefreshResult,
   refreshAutoScalingGroups,
   TargetDeps,
+  TargetProblem,
   updateLaunchTemplates,
 } from './promotion-targets';
 import { type EventTarget, publishEvent } from './publish';
+import { splitFix } from './rejections';
 import { acquireWaiting, type Locks, lockKey } from './state-table';
 
 /** The targets module's operations, injected so the cores are tested with fakes. */
 export interface PromotionTargets {
+  /** What keeps a channel's templates from moving, checked before the channel moves. */
+  readonly checkLaunchTemplates: typeof checkLaunchTemplates;
   readonly updateLaunchTemplates: typeof updateLaunchTemplates;
   readonly refreshAutoScalingGroups: typeof refreshAutoScalingGroups;
   readonly distributeImage: typeof distributeImage;
@@ -210,7 +217,67 @@ export const outdatedChildren = async (
   return outdated;
 };
 
-/** Moves one channel to the image and everything that follows it; see the module comment. */
+/** A target that failed after the channel moved, as `AMI Promoted` lists it: the reason, and how to finish by hand. */
+const failedTarget = (
+  kind: TargetProblem['kind'],
+  target: string,
+  error: unknown,
+  amiId: string,
+  channel: string,
+): TargetProblem => {
+  const { reason } = splitFix(messageOf(error), '');
+  const name = errorNameOf(error);
+  const why = name && !reason.includes(name) ? `${name}: ${reason}` : reason;
+  const fix =
+    kind === 'launchTemplate'
+      ? `the template still launches its earlier image. Recreate it (tagged ${Tag.LaunchTemplate}=${target} when named) or remove it from channel '${channel}''s launchTemplates, then give it a version with the image: aws ec2 create-launch-template-version --launch-template-${/^lt-/.test(target) ? 'id' : 'name'} ${target} --source-version '$Latest' --launch-template-data '{"ImageId":"${amiId}"}'`
+      : `the group still runs its earlier image. Check the group exists, then start the refresh: aws autoscaling start-instance-refresh --auto-scaling-group-name ${target}`;
+  return { kind, target, reason: why, fix };
+};
+
+/**
+ * Runs one target's update per configured target, so one failing does not stop the others; a
+ * failure is kept as a `TargetProblem` for `AMI Promoted` instead of thrown. The channel has moved
+ * by then and the targets were checked just before it did (Promote's pre-check), so what fails
+ * here is a race (the template deleted in between) or a throttle that outlasted the SDK's
+ * retries; throwing would leave the channel moved and announce nothing on the last try.
+ */
+const eachTarget = async <T, R>(
+  items: readonly T[],
+  kind: TargetProblem['kind'],
+  nameOf: (item: T) => string,
+  update: (item: T) => Promise<R[]>,
+  context: {
+    readonly amiId: string;
+    readonly channel: string;
+    readonly failed: TargetProblem[];
+    readonly logger: LogPort;
+  },
+): Promise<R[]> => {
+  const done: R[] = [];
+  for (const item of items) {
+    try {
+      done.push(...(await update(item)));
+    } catch (error) {
+      const problem = failedTarget(kind, nameOf(item), error, context.amiId, context.channel);
+      context.logger.error('a target did not follow the channel', { ...problem, amiId: context.amiId });
+      context.failed.push(problem);
+    }
+  }
+  return done;
+};
+
+/**
+ * Moves one channel to the image and everything that follows it; see the module comment.
+ *
+ * A target that fails after the move does not move the channel back: the image passed every
+ * check and the channel parameter is what launches resolve (resolve:ssm:), so it holds what was
+ * asked; the targets that did follow (other templates, groups, copies) would disagree with a
+ * channel moved back, a second move would be one more write that can fail, and for Revoke moving
+ * back would put a revoked image in the channel again. Instead `AMI Promoted` lists the failed
+ * targets with the reason and the fix (`failedTargets`), and Slack and the CLI show the move as
+ * partial.
+ */
 export const promoteChannel = async (
   promotion: ChannelPromotion,
   distribution: () => Promise<Distribution>,
@@ -226,14 +293,22 @@ export const promoteChannel = async (
     cause,
     bakeId,
   });
-  const launchTemplates =
-    channel.launchTemplates.length > 0
-      ? await deps.targets.updateLaunchTemplates(channel.launchTemplates, amiId, deps.targetDeps)
-      : [];
-  const autoScalingGroups =
-    channel.autoScalingGroups.length > 0
-      ? await deps.targets.refreshAutoScalingGroups(channel.autoScalingGroups, amiId, deps.targetDeps)
-      : [];
+  const failed: TargetProblem[] = [];
+  const context = { amiId, channel: channel.name, failed, logger: deps.logger };
+  const launchTemplates: LaunchTemplateUpdate[] = await eachTarget(
+    channel.launchTemplates,
+    'launchTemplate',
+    (t) => t.template,
+    (t) => deps.targets.updateLaunchTemplates([t], amiId, deps.targetDeps),
+    context,
+  );
+  const autoScalingGroups: RefreshResult[] = await eachTarget(
+    channel.autoScalingGroups,
+    'autoScalingGroup',
+    (g) => g.name,
+    (g) => deps.targets.refreshAutoScalingGroups([g], amiId, deps.targetDeps),
+    context,
+  );
   const base = { family: family.name, channel: channel.name, amiId, changed: move.changed };
 
   const finished = !move.changed && tagOf(image, channelTagKey(channel.name)) !== undefined;
@@ -275,6 +350,7 @@ export const promoteChannel = async (
       accounts: [...copies.accounts],
     },
     outdatedChildren: await outdatedChildren(deps.config, family.name, channel.name, amiId, deps.ec2),
+    ...(failed.length > 0 ? { failedTargets: failed } : {}),
   };
   await publishEvent(deps.events, deps.eventTarget, DetailType.AmiPromoted, detail);
   await deps.ec2.send(

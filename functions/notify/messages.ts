@@ -462,14 +462,39 @@ const targetsLine = (targets: AmiPromoted['targets']): string => {
   return parts.length > 0 ? parts.join('; ') : 'no launch templates, groups, regions or accounts to update';
 };
 
+/**
+ * The targets that did not follow the channel (`failedTargets`): the move is partial, so each is
+ * named with why and the fix, as a refusal is.
+ */
+const failedTargetsBlocks = (detail: AmiPromoted): KnownBlock[] => {
+  const failed = detail.failedTargets ?? [];
+  if (failed.length === 0) return [];
+  const kind = (k: string) => (k === 'launchTemplate' ? 'launch template' : 'Auto Scaling group');
+  return [
+    section(
+      `:warning: *Partial move:* the channel moved, but ${failed.length === 1 ? 'this target did' : `these ${failed.length} targets did`} not follow and still ${failed.length === 1 ? 'holds its' : 'hold their'} earlier image:\n${list(
+        failed.map(
+          (f) => `${kind(f.kind)} ${code(f.target)}: ${escapeMrkdwn(f.reason)}\n*Fix:* ${escapeMrkdwn(f.fix)}`,
+        ),
+      )}`,
+    ),
+  ];
+};
+
+const partialText = (detail: AmiPromoted): string => {
+  const n = detail.failedTargets?.length ?? 0;
+  return n === 0 ? '' : ` (partial: ${n} target${n === 1 ? '' : 's'} did not follow)`;
+};
+
 export const promotedReply = (detail: AmiPromoted): SlackMessage =>
   fitToSlack({
-    text: `${detail.family}: ${detail.channel} now points at ${detail.amiId}`,
+    text: `${detail.family}: ${detail.channel} now points at ${detail.amiId}${partialText(detail)}`,
     blocks: [
       section(
         `:rocket: Channel ${code(detail.channel)} → ${code(detail.amiId)}${detail.previousAmiId ? ` (was ${code(detail.previousAmiId)})` : ' (first image)'} · ${escapeMrkdwn(detail.cause)} by ${escapeMrkdwn(detail.promotedBy)}`,
       ),
       context(`${escapeMrkdwn(detail.targets.parameter)}: ${targetsLine(detail.targets)}`),
+      ...failedTargetsBlocks(detail),
       ...(detail.outdatedChildren.length > 0
         ? [
             section(

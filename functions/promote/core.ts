@@ -230,6 +230,36 @@ const newerImageHeld = async (
   return held;
 };
 
+/**
+ * Refuses the whole promotion, before any channel moves, when a launch template a channel names
+ * cannot be moved (it does not exist, or Promote may not create a version on it: see
+ * `checkLaunchTemplates`). Without it the channel moved and the template failed after, so the
+ * channel and its targets disagreed and nothing was announced. One issue per template, each with
+ * its fix, in the `<reason>. Fix: <fix>; …` form Promotion Rejected splits.
+ */
+const refuseUnmovableTargets = async (
+  plan: Plan,
+  amiId: string,
+  bakeId: string | null,
+  deps: PromoteDeps,
+): Promise<void> => {
+  const issues: string[] = [];
+  for (const channel of plan.channels) {
+    if (channel.launchTemplates.length === 0) continue;
+    for (const problem of await deps.targets.checkLaunchTemplates(channel.launchTemplates, deps.targetDeps)) {
+      issues.push(
+        `${problem.reason} (channels[].launchTemplates of ${plan.family.name}/${channel.name}). Fix: ${problem.fix}`,
+      );
+    }
+  }
+  if (issues.length === 0) return;
+  const channels = plan.channels.map((c) => `${plan.family.name}/${c.name}`).join(', ');
+  throw new PromotionRefusedError(
+    `refused to promote ${amiId} to ${channels}: no channel moved, as a launch template it names cannot follow: ${issues.join('; ')}`,
+    { bakeId },
+  );
+};
+
 export const promote = async (event: unknown, deps: PromoteDeps): Promise<PromoteResult> => {
   try {
     return await promoteEvent(event, deps);
@@ -281,6 +311,7 @@ const promoteEvent = async (event: unknown, deps: PromoteDeps): Promise<PromoteR
   const described = { ...image, ImageId: image.ImageId };
   const bakeId = plan.bakeId ?? tagOf(image, Tag.BakeId) ?? null;
   const distribution = distributionOf(plan.family, described, deps);
+  await refuseUnmovableTargets(plan, amiId, bakeId, deps);
 
   const outcomes: ChannelOutcome[] = [];
   /** The newer images the channels left alone hold, and why others were refused while waiting. */

@@ -28,7 +28,7 @@ import { bindChannels } from '../../../functions/commons/channels';
 import type { AmiPromoted } from '../../../functions/commons/events';
 import type { BakehouseConfig, Family } from '../../../functions/commons/families';
 import type { PromotionDeps, PromotionTargets } from '../../../functions/commons/promotion';
-import type { Channel, TargetDeps } from '../../../functions/commons/promotion-targets';
+import type { Channel, TargetDeps, TargetProblem } from '../../../functions/commons/promotion-targets';
 import { awsError, recordingLogger } from './bake-factories';
 import { memoryLocks } from './memory-locks';
 
@@ -213,6 +213,10 @@ export const fakeTargets = () => {
   const templates = new Map<string, { amiId: string; version: number }>();
   const groups = new Map<string, string>();
   const targets = {
+    // Every configured template can be moved unless a test says otherwise.
+    checkLaunchTemplates: vi.fn(
+      async (_list: Channel['launchTemplates'], _deps: TargetDeps): Promise<TargetProblem[]> => [],
+    ),
     updateLaunchTemplates: vi.fn(async (list: Channel['launchTemplates'], amiId: string, _deps: TargetDeps) =>
       list.map(({ template, makeDefault }) => {
         const current = templates.get(template);
