@@ -5,13 +5,12 @@
  * the dead letters a refused request leaves.
  */
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { DeleteScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { eventually, type TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Overview } from '../../cli/commands/overview';
 import { main } from '../../cli/main';
 import { DetailType } from '../../functions/commons/events';
-import { startProvisionedSandbox } from './support/stack';
+import { deleteSchedules, startProvisionedSandbox } from './support/stack';
 
 const FAMILY = 'ubuntu-2404-base';
 let sandbox: TestSandbox;
@@ -20,14 +19,8 @@ let events: EventBridgeClient;
 beforeAll(async () => {
   ({ sandbox } = await startProvisionedSandbox(1200));
   events = new EventBridgeClient(sandbox.clientConfig);
-  // The clock moves by weeks here: the family schedules and the nightly janitor would bake and
-  // clean in the background. This file's bakes are the ones it asks for.
-  const scheduler = new SchedulerClient(sandbox.clientConfig);
-  await scheduler.send(new DeleteScheduleCommand({ Name: 'bakehouse-dev-Janitor', GroupName: 'default' }));
-  for (const family of ['al2023-base', 'ubuntu-2404-base', 'windows-2022-base']) {
-    await scheduler.send(new DeleteScheduleCommand({ Name: family, GroupName: 'bakehouse-dev' }));
-  }
-  scheduler.destroy();
+  // The clock moves by weeks here: the schedules would bake and clean in the background.
+  await deleteSchedules(sandbox);
 }, 180_000);
 
 afterAll(async () => {

@@ -7,9 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AutoScalingClient, CreateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateLaunchTemplateCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DeleteScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type ProvisionReport, provisionFromAssembly } from '@bakehouse/sandbox';
 import { startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
+import rawConfig from '../../../bakehouse.config';
 import type { LoggedEvent } from '../../../dev/start/render';
 import { synthesizeForSandbox } from '../../../dev/synth';
 import { Tag } from '../../../functions/commons/bake-plan';
@@ -181,3 +183,20 @@ export const ofType =
   (type: string, detail: Record<string, unknown>) =>
   (entry: LoggedEvent): boolean =>
     entry.event['detail-type'] === type && Object.entries(detail).every(([k, v]) => entry.event.detail[k] === v);
+
+/**
+ * Deletes the family bake schedules and the nightly janitor's: a file that bakes on request at a
+ * fast clock (1200x passes a day in 72 s) would otherwise see the Sunday schedules fire during
+ * its own bakes on a Saturday evening (UTC) and find its request skipped or its history longer.
+ */
+export const deleteSchedules = async (sandbox: TestSandbox): Promise<void> => {
+  const scheduler = new SchedulerClient(sandbox.clientConfig);
+  try {
+    await scheduler.send(new DeleteScheduleCommand({ Name: 'bakehouse-dev-Janitor', GroupName: 'default' }));
+    for (const family of rawConfig.families.filter((f) => 'schedule' in f && f.schedule)) {
+      await scheduler.send(new DeleteScheduleCommand({ Name: family.name, GroupName: 'bakehouse-dev' }));
+    }
+  } finally {
+    scheduler.destroy();
+  }
+};
