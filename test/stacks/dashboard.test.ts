@@ -4,6 +4,8 @@
  * test prints, with the namespace and service name the stack gives the functions) or an AWS metric
  * of a resource of this stack. A renamed metric or dimension on either side fails here.
  */
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it, vi } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
 import { type ConfigInput, loadConfig } from '../../functions/commons/families';
@@ -20,7 +22,9 @@ import { BakeFunction } from '../../stacks/bake-functions';
 import { bakehouseNames } from '../../stacks/bake-pipeline';
 import { JanitorFunction } from '../../stacks/janitor';
 import { NotificationFunction } from '../../stacks/notifications';
+import { lambdaContext } from '../unit/support/bake-factories';
 import { captureEmf, type EmittedMetric } from '../unit/support/emf';
+import { events as notifyEvents } from '../unit/support/notify-events';
 import { pipelineStack } from './support/pipeline';
 
 const STAGE = 'shipped';
@@ -89,12 +93,12 @@ const key = (m: { namespace: string; name: string; dimensions: Readonly<Record<s
 
 const envOf = (id: string) => stack.environmentOf(id) as Record<string, string | undefined>;
 
-/** What Notify's handler builds: Powertools Metrics with the function's namespace and default `service` dimension. */
+/** The names Notify's core counts (a rename there fails type-checking here). */
 const SLACK_NAMES: readonly Parameters<NotifyDeps['metrics']['count']>[0][] = [SlackMetric.Sent, SlackMetric.Dropped];
 
 /** Everything the product writes, with the environment the stack gives each writer. */
 const emitted = async (): Promise<EmittedMetric[]> => {
-  const withEnv = async (env: Record<string, string | undefined>, act: () => void) => {
+  const withEnv = async (env: Record<string, string | undefined>, act: () => unknown) => {
     for (const [k, v] of Object.entries(env)) vi.stubEnv(k, v);
     vi.stubEnv('POWERTOOLS_DEV', undefined);
     vi.stubEnv('POWERTOOLS_METRICS_DISABLED', undefined);
@@ -128,16 +132,47 @@ const emitted = async (): Promise<EmittedMetric[]> => {
       }),
   );
   const notify = envOf(NotificationFunction.Notify);
-  const slack = await withEnv(
-    { POWERTOOLS_METRICS_NAMESPACE: undefined, POWERTOOLS_SERVICE_NAME: notify.POWERTOOLS_SERVICE_NAME },
+  const notifyEnv = {
+    POWERTOOLS_METRICS_NAMESPACE: notify.POWERTOOLS_METRICS_NAMESPACE,
+    POWERTOOLS_SERVICE_NAME: notify.POWERTOOLS_SERVICE_NAME,
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+  };
+  // The real handler, with the secret still the stack's placeholder: Slack is not configured, and
+  // Notify counts the message it drops (functions/notify/core.ts).
+  const dropped = await withEnv(
+    {
+      ...notifyEnv,
+      SLACK_SECRET_ID: 'bakehouse-shipped-slack',
+      STATE_MACHINE_ARN: `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${names.stateMachine}`,
+      AWS_REGION: REGION,
+      STATE_TABLE_NAME: 'bakehouse-shipped-StateTable',
+    },
     async () => {
-      const { Metrics, MetricUnit } = await import('@aws-lambda-powertools/metrics');
-      // As functions/notify/handler.ts builds it (that file is the composition root; its core counts SLACK_NAMES).
-      const metrics = new Metrics({ namespace: notify.POWERTOOLS_METRICS_NAMESPACE ?? DEFAULT_METRICS_NAMESPACE });
-      for (const name of SLACK_NAMES) metrics.addMetric(name, MetricUnit.Count, 1);
-      metrics.publishStoredMetrics();
+      vi.resetModules();
+      const secrets = mockClient(SecretsManagerClient);
+      secrets
+        .on(GetSecretValueCommand)
+        .resolves({ SecretString: JSON.stringify({ configure: 'x', placeholder: 'y' }) });
+      try {
+        const { handler } = await import('../../functions/notify/handler');
+        await handler(notifyEvents.failed() as never, lambdaContext('Notify'));
+      } finally {
+        secrets.restore();
+      }
     },
   );
+  expect(dropped.map((m) => m.name)).toEqual([SlackMetric.Dropped]);
+  // Sent takes a Slack that answers; it is counted by the same Metrics instance, built as here.
+  const sent = await withEnv(notifyEnv, async () => {
+    const { Metrics, MetricUnit } = await import('@aws-lambda-powertools/metrics');
+    const metrics = new Metrics({ namespace: notify.POWERTOOLS_METRICS_NAMESPACE ?? DEFAULT_METRICS_NAMESPACE });
+    for (const name of SLACK_NAMES) metrics.addMetric(name, MetricUnit.Count, 1);
+    metrics.publishStoredMetrics();
+  });
+  // The handler-built instance is the one rebuilt here: same namespace and dimensions.
+  expect(sent.find((m) => m.name === SlackMetric.Dropped)?.dimensions).toEqual(dropped[0]?.dimensions);
+  expect(sent.find((m) => m.name === SlackMetric.Dropped)?.namespace).toEqual(dropped[0]?.namespace);
+  const slack = [...dropped, ...sent.filter((m) => m.name === SlackMetric.Sent)];
   return [...bakes, ...janitor, ...slack];
 };
 
