@@ -222,8 +222,30 @@ export const unfitReason = (image: Image | undefined): string | undefined => {
 };
 
 /**
- * The newest AMI the channel held before its current one that may be launched again: not in
- * `exclude`, not revoked, not failed, still existing and available. Null when there is none.
+ * The AMIs to go back to, best first, from a channel's history (newest first): every earlier AMI
+ * but the current one, each once, leaving out any AMI a rollback moved the channel away from
+ * (from that rollback back in time). So rollbacks walk back — a, b, c, rollback to b, rollback to
+ * a — instead of toggling between the last two, and a revocation never moves a channel onto an
+ * image an operator rolled back from. An image promoted again after such a rollback is offered
+ * for the versions after it.
+ */
+export const rollbackCandidates = (history: readonly ChannelEntry[]): string[] => {
+  const current = history[0]?.amiId;
+  const left = new Set<string>();
+  const seen = new Set<string>(current ? [current] : []);
+  const candidates: string[] = [];
+  for (const [index, entry] of history.entries()) {
+    if (index > 0 && !seen.has(entry.amiId) && !left.has(entry.amiId)) candidates.push(entry.amiId);
+    seen.add(entry.amiId);
+    if (entry.cause === 'rollback' && entry.previousAmiId) left.add(entry.previousAmiId);
+  }
+  return candidates;
+};
+
+/**
+ * The newest AMI the channel held before its current one that may be launched again
+ * (`rollbackCandidates`): not in `exclude`, not revoked, not failed, still existing and
+ * available. Null when there is none.
  */
 export const previousGood = async (
   family: string,
@@ -231,13 +253,10 @@ export const previousGood = async (
   options: { readonly exclude?: Iterable<string> },
   deps: ChannelDeps,
 ): Promise<string | null> => {
-  const history = await channelHistory(family, channel, deps);
-  const current = history[0]?.amiId;
-  const skip = new Set<string>([...(options.exclude ?? []), ...(current ? [current] : [])]);
-  for (const entry of history.slice(1)) {
-    if (skip.has(entry.amiId)) continue;
-    skip.add(entry.amiId);
-    if (!unfitReason(await describeImage(entry.amiId, deps.ec2))) return entry.amiId;
+  const exclude = new Set(options.exclude ?? []);
+  for (const amiId of rollbackCandidates(await channelHistory(family, channel, deps))) {
+    if (exclude.has(amiId)) continue;
+    if (!unfitReason(await describeImage(amiId, deps.ec2))) return amiId;
   }
   return null;
 };

@@ -9,6 +9,7 @@ import {
   describeMove,
   MAX_DESCRIPTION,
   readMoveRecord,
+  rollbackCandidates,
   TESTED_TAG,
 } from '../../functions/commons/channels';
 import { awsError } from './support/bake-factories';
@@ -271,6 +272,67 @@ describe('previousGood', () => {
 
     // Assess
     expect(previous).toBe(b);
+  });
+
+  it('walks back through rollbacks instead of toggling: a, b, c, rollback to b, rollback to a', async () => {
+    // Prepare
+    const [a, b, c] = [1, 2, 3].map((n) => aws.addImage(n, FAMILY)) as [string, string, string];
+    for (const id of [a, b, c]) await move(id);
+
+    // Act
+    const first = await channels().previousGood(FAMILY, 'stable');
+    await move(first as string, { cause: 'rollback' });
+    const second = await channels().previousGood(FAMILY, 'stable');
+    await move(second as string, { cause: 'rollback' });
+    const third = await channels().previousGood(FAMILY, 'stable');
+
+    // Assess: c and b were moved away from by rollbacks; nothing before a
+    expect([first, second, third]).toEqual([b, a, null]);
+  });
+
+  it('offers an image a rollback left once it is promoted again, and never the one the rollback left', async () => {
+    // Prepare: a, b, c, rollback to b (leaving c), then d is promoted
+    const [a, b, c, d] = [1, 2, 3, 4].map((n) => aws.addImage(n, FAMILY)) as [string, string, string, string];
+    for (const id of [a, b, c]) await move(id);
+    await move(b, { cause: 'rollback' });
+    await move(d);
+
+    // Act
+    const previous = await channels().previousGood(FAMILY, 'stable');
+    await move(previous as string, { cause: 'rollback' });
+    const next = await channels().previousGood(FAMILY, 'stable');
+
+    // Assess: back to b (what the channel held before d), then a: c stays left behind
+    expect([previous, next]).toEqual([b, a]);
+  });
+
+  it('offers each earlier AMI once, never the current one, only AMIs of the history (rollbackCandidates)', () => {
+    const causes = ['baked', 'tested', 'manual', 'rollback', 'revocation', 'canary'] as const;
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ ami: fc.integer({ min: 1, max: 6 }), cause: fc.constantFrom(...causes) }), {
+          maxLength: 30,
+        }),
+        (moves) => {
+          // Newest first, each entry recording the AMI it replaced, as channelHistory returns them
+          const entries = moves.map((m, i) => ({
+            amiId: ami(m.ami),
+            version: i + 1,
+            at: '',
+            by: 'x',
+            cause: m.cause,
+            bakeId: null,
+            previousAmiId: i > 0 ? ami((moves[i - 1] as { ami: number }).ami) : null,
+          }));
+          const history = entries.reverse();
+          const candidates = rollbackCandidates(history);
+          expect(new Set(candidates).size).toBe(candidates.length);
+          if (history[0]) expect(candidates).not.toContain(history[0].amiId);
+          for (const id of candidates) expect(history.some((e) => e.amiId === id)).toBe(true);
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('is null when no earlier image is good', async () => {
