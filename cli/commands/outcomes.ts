@@ -111,3 +111,39 @@ export const rejectionOf = (
 /** `<reason>.\nFix: <fix>`: how every command prints a rejection. */
 export const describeRejection = (rejection: Rejection): string =>
   `${rejection.reason.replace(/\.$/, '')}.\nFix: ${rejection.fix}`;
+
+/** A target that did not follow a channel that moved (`AMI Promoted`'s `failedTargets`). */
+export interface FailedTarget {
+  readonly kind: string;
+  readonly target: string;
+  readonly reason: string;
+  readonly fix: string;
+}
+
+/** The failed targets an `AMI Promoted` lists (none when the field is absent: every target moved). */
+export const failedTargetsOf = (detail: Record<string, unknown>): FailedTarget[] => {
+  const listed = Array.isArray(detail.failedTargets) ? detail.failedTargets : [];
+  return listed.flatMap((entry: unknown) => {
+    const t = (entry ?? {}) as Record<string, unknown>;
+    const target = text(t.target);
+    return target === null
+      ? []
+      : [
+          {
+            kind: text(t.kind) ?? 'target',
+            target,
+            reason: text(t.reason) ?? 'no reason given',
+            fix: text(t.fix) ?? 'see the reason',
+          },
+        ];
+  });
+};
+
+/** A partial move as a command prints it: each target that did not follow, why, and the fix. */
+export const describeFailedTargets = (failed: readonly FailedTarget[]): string =>
+  failed
+    .map(
+      (f) =>
+        `  ${f.kind === 'launchTemplate' ? 'launch template' : f.kind === 'autoScalingGroup' ? 'Auto Scaling group' : f.kind} ${f.target}: ${f.reason.replace(/\.$/, '')}.\n  Fix: ${f.fix}`,
+    )
+    .join('\n');

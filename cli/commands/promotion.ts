@@ -11,11 +11,24 @@ import { describeImage, unfitReason } from '../../functions/commons/channels';
 import { DetailType, type RevocationCompleted } from '../../functions/commons/events';
 import { type CommandContext, say, sayJson } from '../context';
 import { CliError } from '../errors';
-import { describeRejection, type Rejection, rejectionOf, watchOutcomes } from './outcomes';
+import {
+  describeFailedTargets,
+  describeRejection,
+  type FailedTarget,
+  failedTargetsOf,
+  type Rejection,
+  rejectionOf,
+  watchOutcomes,
+} from './outcomes';
 import { channelsOf, pollUntil, putEvent, requireAmiId, requireChannel, requireFamily } from './shared';
 
 /** How long a promotion Promote will refuse (the image is unfit here already) waits for its answer. */
 const UNFIT_WAIT_SECONDS = 10;
+/**
+ * How long promote waits for `AMI Promoted` once it sees the channel moved: Promote publishes it
+ * right after updating the targets, and only it says whether every target followed.
+ */
+const ANNOUNCEMENT_GRACE_MS = 15_000;
 /** How long revoke waits for Revoke's answer before it says the request was put. */
 export const REVOKE_WAIT_SECONDS = 60;
 
@@ -24,9 +37,14 @@ export interface PromotionResult {
   readonly channel: string;
   readonly amiId: string;
   readonly previousAmiId: string | null;
-  /** promoted | unchanged (already there) | refused (the channel did not move in time). */
-  readonly outcome: 'promoted' | 'unchanged' | 'refused';
+  /**
+   * promoted | partial (the channel moved, some targets did not follow) | unchanged (already
+   * there) | refused (the channel did not move in time).
+   */
+  readonly outcome: 'promoted' | 'partial' | 'unchanged' | 'refused';
   readonly reason: string | null;
+  /** The targets that did not follow the channel, from AMI Promoted (partial only). */
+  readonly failedTargets?: readonly FailedTarget[];
 }
 
 const requestPromotion = async (
@@ -39,7 +57,7 @@ const requestPromotion = async (
   const base = { family: request.family, channel: request.channel, amiId: request.amiId, previousAmiId: before };
   if (before === request.amiId) return { ...base, outcome: 'unchanged', reason: null };
   const watch = await watchOutcomes(ctx, timeoutSeconds);
-  let answer: { readonly promoted: true } | { readonly rejected: Rejection } | undefined;
+  let answer: { readonly promoted: readonly FailedTarget[] } | { readonly rejected: Rejection } | undefined;
   let unfit: string | undefined;
   try {
     const eventId = await putEvent(ctx, DetailType.PromoteRequested, {
@@ -55,19 +73,36 @@ const requestPromotion = async (
     // An image the Promote function will refuse is known now: its answer is awaited only briefly.
     unfit = unfitReason(await describeImage(request.amiId, ctx.clients.ec2));
     const waitMs = (unfit ? Math.min(timeoutSeconds, UNFIT_WAIT_SECONDS) : timeoutSeconds) * 1000;
-    answer = await pollUntil(ctx, waitMs, async () => {
+    const started = Date.now();
+    let movedAt: number | undefined;
+    answer = await pollUntil(ctx, waitMs + ANNOUNCEMENT_GRACE_MS, async () => {
       const rejected = watch.find((e) => rejectionOf(e, DetailType.PromotionRejected, { eventId }));
       if (rejected) return { rejected };
-      if (watch.find((e) => (promotedHere(e) ? true : undefined))) return { promoted: true };
-      // The channel itself: the answer when the watch saw nothing (a rule not matching yet on AWS).
-      return (await channels.readChannel(request.family, request.channel)) === request.amiId
-        ? { promoted: true }
-        : undefined;
-    });
+      const announced = watch.find((e) => (promotedHere(e) ? failedTargetsOf(e.detail) : undefined));
+      if (announced) return { promoted: announced };
+      // The channel itself: the answer when the watch saw nothing (a rule not matching yet on AWS),
+      // after a grace for AMI Promoted, which alone says whether the targets followed.
+      if (movedAt === undefined) {
+        if ((await channels.readChannel(request.family, request.channel)) !== request.amiId) {
+          return Date.now() - started > waitMs ? { timedOut: true as const } : undefined;
+        }
+        movedAt = Date.now();
+      }
+      return Date.now() - movedAt >= ANNOUNCEMENT_GRACE_MS ? { promoted: [] } : undefined;
+    }).then((value) => (value && 'timedOut' in value ? undefined : value));
   } finally {
     await watch.close();
   }
-  if (answer && 'promoted' in answer) return { ...base, outcome: 'promoted', reason: null };
+  if (answer && 'promoted' in answer) {
+    return answer.promoted.length > 0
+      ? {
+          ...base,
+          outcome: 'partial',
+          reason: `${answer.promoted.length} target${answer.promoted.length === 1 ? '' : 's'} did not follow the channel`,
+          failedTargets: answer.promoted,
+        }
+      : { ...base, outcome: 'promoted', reason: null };
+  }
   if (answer) return { ...base, outcome: 'refused', reason: describeRejection(answer.rejected) };
   return {
     ...base,
@@ -82,13 +117,20 @@ const report = (ctx: CommandContext, result: PromotionResult): number => {
   if (ctx.json) sayJson(ctx, { promotion: result });
   else if (result.outcome === 'promoted') {
     say(ctx, `${result.family}/${result.channel}: ${result.previousAmiId ?? '(none)'} → ${result.amiId}`);
+  } else if (result.outcome === 'partial') {
+    // The channel moved (no rollback: functions/commons/promotion.ts says why), its targets did not all follow.
+    say(ctx, `${result.family}/${result.channel}: ${result.previousAmiId ?? '(none)'} → ${result.amiId}`);
+    ctx.io.stderr.write(
+      `partial: the channel moved, but ${result.failedTargets?.length === 1 ? 'this target did' : 'these targets did'} not follow and still launch the earlier image:\n${describeFailedTargets(result.failedTargets ?? [])}\n`,
+    );
   } else if (result.outcome === 'unchanged') {
     say(ctx, `${result.family}/${result.channel} already points at ${result.amiId}`);
   } else
     ctx.io.stderr.write(
       `refused: ${result.family}/${result.channel} stays at ${result.previousAmiId ?? '(none)'}. ${result.reason}\n`,
     );
-  return result.outcome === 'refused' ? 1 : 0;
+  // A partial move exits 1 too: not everything asked for happened, and a script must not take it for done.
+  return result.outcome === 'refused' || result.outcome === 'partial' ? 1 : 0;
 };
 
 export const promoteCommand = async (

@@ -2,6 +2,12 @@
  * The promotion targets against the sandbox, through the AWS SDK only: launch templates get one
  * new default version, an Auto Scaling group gets an instance refresh, the image is copied to
  * another region and shared with another account, whose tags are written through an assumed role.
+ *
+ * Then a promotion is all or nothing as seen from outside (issue 18), against the full stack
+ * provisioned in its own sandbox with `bakehouse promote` run in process through `main`: a channel
+ * naming a launch template that does not exist is refused whole (the channel stays, Promotion
+ * Rejected, Slack), and a template that fails after the channel moved is listed as failed in
+ * AMI Promoted, by the CLI and in Slack.
  */
 import {
   AttachInstancesCommand,
@@ -14,13 +20,19 @@ import {
   CopyImageCommand,
   CreateLaunchTemplateCommand,
   CreateTagsCommand,
+  DeleteLaunchTemplateCommand,
   DescribeImageAttributeCommand,
   DescribeImagesCommand,
   DescribeLaunchTemplatesCommand,
   DescribeLaunchTemplateVersionsCommand,
   EC2Client,
   type Image,
+  CreateImageCommand as MakeImageCommand,
+  RunInstancesCommand,
+  waitUntilImageAvailable,
+  waitUntilInstanceRunning,
 } from '@aws-sdk/client-ec2';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import {
   AL2023_X86,
@@ -31,6 +43,7 @@ import {
   type TestSandbox,
 } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../cli/main';
 import { type Family, loadConfig } from '../../functions/commons/families';
 import {
   COPIED_FROM_TAG,
@@ -42,6 +55,15 @@ import {
   updateLaunchTemplates,
 } from '../../functions/commons/promotion-targets';
 import { configInput, linuxFamily, recordingLogger, withCustomerKey } from '../unit/support/bake-factories';
+import {
+  connectSlackAndLaunchTemplate,
+  createExampleLaunchTemplate,
+  EXAMPLE_LAUNCH_TEMPLATE,
+  eventLog,
+  eventWhere,
+  ofType,
+  startProvisionedSandbox,
+} from './support/stack';
 
 const HOME = 'us-east-1';
 const COPY_REGION = 'eu-west-1';
@@ -354,4 +376,174 @@ describe('distributeImage', () => {
     expect(tagsOf(await describeImage(ec2, amiId))).not.toHaveProperty('team:note');
     expect(tagsOf(await describeImage(ec2As(TEAM_ACCOUNT), amiId))).not.toHaveProperty('team:note');
   });
+});
+
+describe('a promotion through the CLI is all or nothing', () => {
+  /** The full stack, in a sandbox of its own (the targets' tests above use a bare one). */
+  let stack: TestSandbox;
+  let stackEc2: EC2Client;
+  let ssm: SSMClient;
+  /** An available image of al2023-base, made directly in EC2 (no bake needed to promote it). */
+  let image: string;
+  const CHANNEL_PARAMETER = '/bakehouse/al2023-base/stable';
+
+  beforeAll(async () => {
+    const started = await startProvisionedSandbox(60);
+    stack = started.sandbox;
+    await connectSlackAndLaunchTemplate(stack, started.report);
+    stackEc2 = new EC2Client(stack.clientConfig);
+    ssm = new SSMClient(stack.clientConfig);
+    // al2023-base's stable channel names the example template (bakehouse.config.ts); it starts missing.
+    await stackEc2.send(new DeleteLaunchTemplateCommand({ LaunchTemplateName: EXAMPLE_LAUNCH_TEMPLATE }));
+    const reservation = await stackEc2.send(
+      new RunInstancesCommand({ ImageId: AL2023_X86, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' }),
+    );
+    const instanceId = reservation.Instances?.[0]?.InstanceId as string;
+    await waitUntilInstanceRunning({ client: stackEc2, maxWaitTime: 60, minDelay: 1 }, { InstanceIds: [instanceId] });
+    const created = await stackEc2.send(
+      new MakeImageCommand({
+        InstanceId: instanceId,
+        Name: 'bakehouse/al2023-base/promotion-targets-e2e',
+        TagSpecifications: [
+          { ResourceType: 'image', Tags: FAMILY_TAGS },
+          { ResourceType: 'snapshot', Tags: FAMILY_TAGS },
+        ],
+      }),
+    );
+    image = created.ImageId as string;
+    await waitUntilImageAvailable({ client: stackEc2, maxWaitTime: 60, minDelay: 1 }, { ImageIds: [image] });
+  }, 240_000);
+
+  afterAll(async () => {
+    stackEc2?.destroy();
+    ssm?.destroy();
+    await stack?.stop();
+  });
+
+  const capture = () => {
+    const out: string[] = [];
+    return { write: (text: string) => out.push(text), isTTY: false, text: () => out.join('') };
+  };
+
+  const cli = async (args: string[]) => {
+    const stdout = capture();
+    const stderr = capture();
+    const started = Date.now();
+    const code = await main(
+      [...args, '--sandbox', stack.sandbox.url],
+      { stdout, stderr, env: { USER: 'alice' } },
+      { pollMs: 100 },
+    );
+    return { code, stdout: stdout.text(), stderr: stderr.text(), seconds: (Date.now() - started) / 1000 };
+  };
+
+  const channelValue = async (): Promise<string | undefined> => {
+    try {
+      return (await ssm.send(new GetParameterCommand({ Name: CHANNEL_PARAMETER }))).Parameter?.Value;
+    } catch (error) {
+      if ((error as Error).name === 'ParameterNotFound') return undefined;
+      throw error;
+    }
+  };
+
+  const slackTexts = async (prefix: string, count: number): Promise<{ text?: string; blocks?: unknown[] }[]> => {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const { messages } = (await stack.control('GET', '/_sandbox/slack/messages')).body as {
+        messages: { accepted: boolean; payload: { text?: string; blocks?: unknown[] } }[];
+      };
+      const found = messages
+        .filter((m) => m.accepted && String(m.payload.text).startsWith(prefix))
+        .map((m) => m.payload);
+      if (found.length >= count || Date.now() > deadline) return found;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  };
+
+  it('refuses a promotion to a channel whose launch template does not exist: exit 1 with the reason in seconds, the channel stays, Promotion Rejected, Slack', async () => {
+    // Act
+    const run = await cli(['promote', 'al2023-base', 'stable', image]);
+
+    // Assess: the CLI
+    expect(run.code, `stdout: ${run.stdout}\nstderr: ${run.stderr}`).toBe(1);
+    expect(run.stderr).toContain(`launch template '${EXAMPLE_LAUNCH_TEMPLATE}' does not exist`);
+    expect(run.stderr).toMatch(/Fix: .*create it/);
+    expect(run.seconds).toBeLessThan(20);
+
+    // Assess: the channel did not move, and the refusal is on the bus
+    expect(await channelValue()).toBeUndefined();
+    const rejected = await eventWhere(
+      stack,
+      'Promotion Rejected of the request',
+      ofType('Promotion Rejected', { family: 'al2023-base', channel: 'stable', amiId: image }),
+      10_000,
+    );
+    expect(rejected.event.detail).toMatchObject({
+      requestedBy: 'cli:alice',
+      reason: expect.stringContaining(`launch template '${EXAMPLE_LAUNCH_TEMPLATE}' does not exist`),
+      fix: expect.stringContaining('launchTemplates'),
+    });
+    expect((await eventLog(stack)).filter(ofType('AMI Promoted', { amiId: image }))).toEqual([]);
+
+    // Promote's three tries (Lambda's two async retries) all refuse; none moves the channel
+    const tries = async () =>
+      (await eventLog(stack)).filter(ofType('Promotion Rejected', { amiId: image, channel: 'stable' })).length;
+    const deadline = Date.now() + 20_000;
+    while ((await tries()) < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await tries()).toBe(3);
+    expect(await channelValue()).toBeUndefined();
+
+    // Assess: Slack says so, once, with the fix
+    const posted = await slackTexts(`Promotion of ${image} to al2023-base/stable refused`, 1);
+    expect(posted).toHaveLength(1);
+    expect(JSON.stringify(posted[0]?.blocks)).toContain(EXAMPLE_LAUNCH_TEMPLATE);
+  }, 90_000);
+
+  it('lists a template that disappears after the check as failed: the channel moved, AMI Promoted names it, the CLI prints it', async () => {
+    // Prepare: the template exists for the check; the version is then refused as for a template
+    // deleted between the check and the move (the sandbox's fault on the next CreateLaunchTemplateVersion).
+    await createExampleLaunchTemplate(stackEc2);
+    await stack.control('POST', '/_sandbox/faults', {
+      service: 'ec2',
+      action: 'CreateLaunchTemplateVersion',
+      error: 'InvalidLaunchTemplateId.NotFound',
+      message: 'The specified launch template does not exist.',
+      times: 1,
+    });
+
+    // Act
+    const run = await cli(['promote', 'al2023-base', 'stable', image]);
+
+    // Assess: the CLI says the move is partial, with the template, why and the fix
+    expect(run.code, `stdout: ${run.stdout}\nstderr: ${run.stderr}`).toBe(1);
+    expect(run.stdout).toContain(`al2023-base/stable: (none) → ${image}`);
+    expect(run.stderr).toContain('did not follow');
+    expect(run.stderr).toContain(`launch template ${EXAMPLE_LAUNCH_TEMPLATE}`);
+    expect(run.stderr).toContain('InvalidLaunchTemplateId.NotFound');
+    expect(run.stderr).toContain('Fix: ');
+    expect(run.seconds).toBeLessThan(30);
+
+    // Assess: the channel moved, and AMI Promoted lists the template as failed
+    expect(await channelValue()).toBe(image);
+    const promoted = await eventWhere(
+      stack,
+      'AMI Promoted of the image',
+      ofType('AMI Promoted', { family: 'al2023-base', channel: 'stable', amiId: image }),
+      10_000,
+    );
+    expect(promoted.event.detail.failedTargets).toEqual([
+      {
+        kind: 'launchTemplate',
+        target: EXAMPLE_LAUNCH_TEMPLATE,
+        reason: expect.stringContaining('InvalidLaunchTemplateId.NotFound'),
+        fix: expect.stringContaining(image),
+      },
+    ]);
+    expect((promoted.event.detail.targets as { launchTemplates: unknown[] }).launchTemplates).toEqual([]);
+
+    // Assess: Slack shows the partial move
+    const posted = await slackTexts(`al2023-base: stable now points at ${image} (partial`, 1);
+    expect(posted).toHaveLength(1);
+    expect(JSON.stringify(posted[0]?.blocks)).toContain('Partial move');
+  }, 90_000);
 });

@@ -7,6 +7,7 @@
 import { DescribeLaunchTemplatesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describeFailedTargets, failedTargetsOf } from '../../cli/commands/outcomes';
 import { LaunchTemplateNotFoundError } from '../../functions/commons/errors';
 import { amiPromotedSchema } from '../../functions/commons/events';
 import { type BakehouseConfig, loadConfig } from '../../functions/commons/families';
@@ -249,5 +250,32 @@ describe("Slack's promotion message", () => {
     expect(text).toContain('web-stable');
     expect(text).toContain('does not exist in eu-central-1');
     expect(text).toContain('recreate it and give it a version with the image');
+  });
+});
+
+describe("the CLI's partial move", () => {
+  it('reads the failed targets out of AMI Promoted and prints each with why and the fix', () => {
+    const failed = failedTargetsOf({
+      failedTargets: [
+        {
+          kind: 'launchTemplate',
+          target: 'web-stable',
+          reason: 'InvalidLaunchTemplateId.NotFound: gone.',
+          fix: 'recreate it',
+        },
+        { kind: 'autoScalingGroup', target: 'web-asg', reason: 'Throttling', fix: 'start the refresh' },
+        { reason: 'no target named' },
+      ],
+    });
+    expect(failed.map((f) => f.target)).toEqual(['web-stable', 'web-asg']);
+    expect(describeFailedTargets(failed)).toBe(
+      [
+        '  launch template web-stable: InvalidLaunchTemplateId.NotFound: gone.',
+        '  Fix: recreate it',
+        '  Auto Scaling group web-asg: Throttling.',
+        '  Fix: start the refresh',
+      ].join('\n'),
+    );
+    expect(failedTargetsOf({})).toEqual([]);
   });
 });
