@@ -40,7 +40,9 @@ import { AL2023_X86, advance, eventually, startTestSandbox, type TestSandbox } f
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoggedEvent } from '../../dev/start/render';
 import { synthesizeForSandbox } from '../../dev/synth';
+import { JanitorMetric } from '../../functions/commons/metrics';
 import type { JanitorRunReport } from '../../functions/janitor/core';
+import { metricsOfEmf } from '../unit/support/emf';
 
 const FUNCTION = 'bakehouse-dev-Janitor';
 const TEAM_PARAMETER = '/team/web/ami-id';
@@ -392,6 +394,35 @@ describe('real runs through the stages', () => {
     const runs = log.filter((e) => e.event['detail-type'] === 'Janitor Report').map((e) => e.event.detail.runId);
     for (const report of reports) expect(runs).toContain(report.runId);
   });
+
+  it("writes a real run's counts as metrics in its log (EMF), and none for a dry run", async () => {
+    // Act
+    const run = async (dryRun: boolean) => {
+      const output = await lambda.send(
+        new InvokeCommand({
+          FunctionName: FUNCTION,
+          Payload: new TextEncoder().encode(JSON.stringify({ dryRun })),
+          LogType: 'Tail',
+        }),
+      );
+      expect(output.FunctionError).toBeUndefined();
+      const report = JSON.parse(new TextDecoder().decode(output.Payload)) as JanitorRunReport;
+      return { report, metrics: metricsOfEmf(Buffer.from(output.LogResult ?? '', 'base64').toString('utf8')) };
+    };
+    const real = await run(false);
+    const dry = await run(true);
+
+    // Assess
+    const kept = Object.values(real.report.kept).reduce((sum, n) => sum + n, 0);
+    expect(real.metrics.map((m) => [m.namespace, m.name, m.value, m.dimensions])).toEqual([
+      ['Bakehouse', JanitorMetric.ImagesDeregistered, real.report.deregistered.length, {}],
+      ['Bakehouse', JanitorMetric.SnapshotsDeleted, real.report.snapshotsDeleted.length, {}],
+      ['Bakehouse', JanitorMetric.ImagesKept, kept, {}],
+      ['Bakehouse', JanitorMetric.Errors, real.report.errors.length, {}],
+    ]);
+    expect(kept).toBeGreaterThan(0);
+    expect(dry.metrics).toEqual([]);
+  }, 60_000);
 });
 
 describe('a parameter the janitor may not read', () => {
