@@ -121,7 +121,7 @@ const report = (ctx: CommandContext, result: PromotionResult): number => {
     // The channel moved (no rollback: functions/commons/promotion.ts says why), its targets did not all follow.
     say(ctx, `${result.family}/${result.channel}: ${result.previousAmiId ?? '(none)'} → ${result.amiId}`);
     ctx.io.stderr.write(
-      `partial: the channel moved, but ${result.failedTargets?.length === 1 ? 'this target did' : 'these targets did'} not follow and still launch the earlier image:\n${describeFailedTargets(result.failedTargets ?? [])}\n`,
+      `partial: the channel moved, but ${result.failedTargets?.length === 1 ? 'this target did not follow and still holds' : 'these targets did not follow and still hold'} the earlier image:\n${describeFailedTargets(result.failedTargets ?? [])}\n`,
     );
   } else if (result.outcome === 'unchanged') {
     say(ctx, `${result.family}/${result.channel} already points at ${result.amiId}`);

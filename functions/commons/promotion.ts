@@ -226,11 +226,12 @@ const failedTarget = (
   channel: string,
 ): TargetProblem => {
   const { reason } = splitFix(messageOf(error), '');
-  const name = errorNameOf(error);
+  // An AWS error's code says what EC2 refused (InvalidLaunchTemplateId.NotFound); our own errors say it in words.
+  const name = error instanceof BakehouseError ? undefined : errorNameOf(error);
   const why = name && !reason.includes(name) ? `${name}: ${reason}` : reason;
   const fix =
     kind === 'launchTemplate'
-      ? `the template still launches its earlier image. Recreate it (tagged ${Tag.LaunchTemplate}=${target} when named) or remove it from channel '${channel}''s launchTemplates, then give it a version with the image: aws ec2 create-launch-template-version --launch-template-${/^lt-/.test(target) ? 'id' : 'name'} ${target} --source-version '$Latest' --launch-template-data '{"ImageId":"${amiId}"}'`
+      ? `the template still launches its earlier image. Recreate it (tagged ${Tag.LaunchTemplate}=${target} when named) or remove it from the launchTemplates of channel '${channel}', then give it a version with the image: aws ec2 create-launch-template-version --launch-template-${/^lt-/.test(target) ? 'id' : 'name'} ${target} --source-version '$Latest' --launch-template-data '{"ImageId":"${amiId}"}'`
       : `the group still runs its earlier image. Check the group exists, then start the refresh: aws autoscaling start-instance-refresh --auto-scaling-group-name ${target}`;
   return { kind, target, reason: why, fix };
 };
