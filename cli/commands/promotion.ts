@@ -49,7 +49,7 @@ export interface PromotionResult {
 
 const requestPromotion = async (
   ctx: CommandContext,
-  request: { family: string; channel: string; amiId: string; reason: string },
+  request: { family: string; channel: string; amiId: string; reason: string; cause?: 'rollback' },
   timeoutSeconds: number,
 ): Promise<PromotionResult> => {
   const channels = channelsOf(ctx);
@@ -171,7 +171,7 @@ export const rollbackCommand = async (
     ctx,
     await requestPromotion(
       ctx,
-      { family: family.name, channel, amiId: target, reason: 'rollback' },
+      { family: family.name, channel, amiId: target, reason: 'rollback', cause: 'rollback' },
       options.timeoutSeconds,
     ),
   );

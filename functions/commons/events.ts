@@ -207,6 +207,12 @@ export const promoteRequestedSchema = z.strictObject({
     .string()
     .check(z.minLength(1, "say who asked, for example 'cli:alice' or 'team-payments'"), z.maxLength(256)),
   reason: z._default(z.string().check(z.minLength(1), z.maxLength(512)), 'manual promotion'),
+  /**
+   * Why the channel moves (added in 1.x, optional): `manual` (the default), or `rollback` when the
+   * sender moves it back to an earlier image (`bakehouse rollback`). A rollback is recorded as one,
+   * so the next rollback walks further back instead of returning to the image this one left.
+   */
+  cause: z.optional(z.enum(['manual', 'rollback'])),
 });
 export type PromoteRequested = z.output<typeof promoteRequestedSchema>;
 

@@ -56,7 +56,7 @@ interface Plan {
   readonly family: Family;
   readonly amiId: string;
   readonly channels: readonly Channel[];
-  readonly cause: 'baked' | 'tested' | 'manual' | 'canary';
+  readonly cause: 'baked' | 'tested' | 'manual' | 'rollback' | 'canary';
   readonly by: string;
   /** Null for a manual promotion: the image's bake-id tag says it. */
   readonly bakeId: string | null;
@@ -83,7 +83,7 @@ const planOf = (event: ReturnType<typeof parseEvent<(typeof PROMOTE_DETAIL_TYPES
       family,
       amiId: detail.amiId,
       channels: [channel],
-      cause: 'manual',
+      cause: detail.cause ?? 'manual',
       by: detail.requestedBy,
       bakeId: null,
       manual: true,

@@ -269,6 +269,19 @@ describe('bakehouse promote, rollback, revoke', () => {
     expectOk(await cli(['promote', 'al2023-base', 'dev', older]));
     const run = expectOk(await cli(['rollback', 'al2023-base', 'dev']));
     expect(run.stdout).toContain(`al2023-base/dev: ${older} → ${newer}`);
+    const history = expectOk(await cli(['channel', 'history', 'al2023-base', 'dev', '--json']));
+    expect(history.json<{ history: { moves: { toAmiId: string; cause: string }[] } }>().history.moves[0]).toMatchObject(
+      {
+        toAmiId: newer,
+        cause: 'rollback',
+      },
+    );
+
+    // A second rollback walks further back, not to the image the first one left: dev held only
+    // these two images, so there is nothing further back
+    const again = await cli(['rollback', 'al2023-base', 'dev']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('al2023-base/dev has no earlier AMI that can be launched again');
   }, 60_000);
 
   it('revokes an image; promoting it afterwards is refused with the reason and exit 1', async () => {

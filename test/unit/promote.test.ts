@@ -486,6 +486,36 @@ describe('Promote Requested', () => {
     expect(latest).toMatchObject({ by: 'cli:alice', cause: 'manual' });
   });
 
+  it("records a rollback as one (cause 'rollback'), so the next rollback walks further back", async () => {
+    // Prepare: stable held a, then b; the operator rolls back to a
+    const a = aws.addImage(1, BASE);
+    const b = aws.addImage(2, BASE);
+    await promote(tested(a, true), deps());
+    await promote(tested(b, true), deps());
+
+    // Act
+    await promote(requested(a, 'stable', { cause: 'rollback', reason: 'rollback' }), deps());
+
+    // Assess
+    expect(channelOf('stable')).toBe(a);
+    expect(aws.promoted().at(-1)).toMatchObject({ amiId: a, previousAmiId: b, cause: 'rollback' });
+    const [latest] = await deps().channels.channelHistory(BASE, 'stable');
+    expect(latest).toMatchObject({ by: 'cli:alice', cause: 'rollback', previousAmiId: b });
+    expect(await deps().channels.previousGood(BASE, 'stable')).toBeNull();
+  });
+
+  it('refuses a Promote Requested cause other than manual or rollback, naming the field', async () => {
+    // Prepare
+    const a = aws.addImage(1, BASE);
+
+    // Act
+    const refused = promote(requested(a, 'gold', { cause: 'baked' }), deps());
+
+    // Assess
+    await expect(refused).rejects.toThrow(/cause/);
+    expectNoSideEffects();
+  });
+
   it('may override any channel of the family, for example roll stable back to an earlier image', async () => {
     // Prepare
     const a = aws.addImage(1, BASE);
