@@ -16,10 +16,12 @@ ${problems.map((p) => `  - ${p}`).join("\n")}`);
     this.problems = problems;
   }
 };
+var messageOf = (error) => error instanceof Error ? error.message : String(error);
 var errorNameOf = (error) => error instanceof Error ? error.name : typeof error === "object" && error && "name" in error ? String(error.name) : void 0;
 
 export {
   BakehouseError,
   ConfigError,
+  messageOf,
   errorNameOf
 };

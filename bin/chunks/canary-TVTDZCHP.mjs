@@ -3,13 +3,8 @@ import {
   canaryChannelOf
 } from "./chunk-OP54EX2W.mjs";
 import {
-  requireFamily
-} from "./chunk-FOCYFH7T.mjs";
-import "./chunk-HUA6XBKM.mjs";
-import "./chunk-QDEKBV2J.mjs";
-import {
   executionHistory
-} from "./chunk-FOHLNZHX.mjs";
+} from "./chunk-EMJNMYWN.mjs";
 import {
   localTime,
   orDash,
@@ -18,15 +13,21 @@ import {
 import {
   say,
   sayJson
-} from "./chunk-KO7RJ73T.mjs";
+} from "./chunk-HVBZNV4S.mjs";
+import {
+  requireFamily
+} from "./chunk-YT5SLM3T.mjs";
+import "./chunk-PONR6MRH.mjs";
+import "./chunk-JVQ3C3OV.mjs";
+import "./chunk-QDEKBV2J.mjs";
 import {
   eachPage
 } from "./chunk-LKGHF2VA.mjs";
 import {
   CliError,
   UsageError
-} from "./chunk-BZ5IDJEU.mjs";
-import "./chunk-MWWNVCRF.mjs";
+} from "./chunk-JWLJKKI5.mjs";
+import "./chunk-GHFEVA6L.mjs";
 import "./chunk-PRIINEDB.mjs";
 
 // cli/commands/canary.ts

@@ -9,7 +9,7 @@ import {
 import {
   BakehouseError,
   ConfigError
-} from "./chunk-MWWNVCRF.mjs";
+} from "./chunk-GHFEVA6L.mjs";
 
 // functions/commons/families.ts
 import { z } from "zod";

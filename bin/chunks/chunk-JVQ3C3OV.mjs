@@ -15,6 +15,8 @@ var DetailType = {
   AmiRevoked: "AMI Revoked",
   RevocationCompleted: "Revocation Completed",
   RevocationRejected: "Revocation Rejected",
+  BakeRejected: "Bake Rejected",
+  PromotionRejected: "Promotion Rejected",
   JanitorReport: "Janitor Report",
   CanaryStarted: "Canary Started",
   CanaryJudged: "Canary Judged"
@@ -140,7 +142,13 @@ var promoteRequestedSchema = z.strictObject({
   channel: channelName,
   amiId,
   requestedBy: z.string().check(z.minLength(1, "say who asked, for example 'cli:alice' or 'team-payments'"), z.maxLength(256)),
-  reason: z._default(z.string().check(z.minLength(1), z.maxLength(512)), "manual promotion")
+  reason: z._default(z.string().check(z.minLength(1), z.maxLength(512)), "manual promotion"),
+  /**
+   * Why the channel moves (added in 1.x, optional): `manual` (the default), or `rollback` when the
+   * sender moves it back to an earlier image (`bakehouse rollback`). A rollback is recorded as one,
+   * so the next rollback walks further back instead of returning to the image this one left.
+   */
+  cause: z.optional(z.enum(["manual", "rollback"]))
 });
 var PromotionCause = ["baked", "tested", "manual", "rollback", "revocation", "canary"];
 var amiPromotedSchema = z.object({
@@ -161,7 +169,22 @@ var amiPromotedSchema = z.object({
     accounts: z.array(z.string())
   }),
   /** Families built on this channel whose newest image has another parent: they need a bake. */
-  outdatedChildren: z.array(z.object({ family: z.string(), amiId: z.nullable(z.string()) }))
+  outdatedChildren: z.array(z.object({ family: z.string(), amiId: z.nullable(z.string()) })),
+  /**
+   * Targets that did not follow the channel (1.x addition, present only when some failed): the
+   * channel moved, but each of these still holds its earlier image, with why and the fix.
+   */
+  failedTargets: z.optional(
+    z.array(
+      z.object({
+        kind: z.enum(["launchTemplate", "autoScalingGroup"]),
+        /** The template or group as the configuration names it. */
+        target: z.string(),
+        reason: z.string(),
+        fix: z.string()
+      })
+    )
+  )
 });
 var amiRevokedSchema = z.strictObject({
   version: z._default(version, EVENT_VERSION),
@@ -196,6 +219,36 @@ var revocationRejectedSchema = z.object({
   requestedBy: z.nullable(z.string().check(z.maxLength(256))),
   /** Why, with the field and the fix. */
   reason: nonEmpty("the reason")
+});
+var requestText = (max) => z.nullable(z.string().check(z.maxLength(max)));
+var bakeRejectedSchema = z.object({
+  version,
+  requestEventId: nonEmpty("the request event id"),
+  /** The request's fields as given (null when absent or not text). */
+  family: requestText(256),
+  idempotencyKey: requestText(256),
+  requestedBy: requestText(256),
+  /** The bake id the request would have had (functions/commons/bake-id.ts), or null without a family. */
+  bakeId: requestText(300),
+  /** What is wrong, naming the field. */
+  reason: nonEmpty("the reason"),
+  /** What to change for the request to be accepted. */
+  fix: nonEmpty("the fix")
+});
+var promotionRejectedSchema = z.object({
+  version,
+  requestEventId: nonEmpty("the request event id"),
+  /** The detail-type of the refused event. */
+  requestDetailType: nonEmpty("the detail-type of the request"),
+  family: requestText(256),
+  /** The channel a `Promote Requested` or `Canary Judged` named; null for AMI Baked and AMI Tested. */
+  channel: requestText(64),
+  amiId: requestText(64),
+  requestedBy: requestText(256),
+  /** The bake whose Slack thread the refusal belongs in (the event's, or the image's when it is this family's), or null. */
+  bakeId: requestText(300),
+  reason: nonEmpty("the reason"),
+  fix: nonEmpty("the fix")
 });
 var JanitorAction = [
   "kept",
@@ -369,6 +422,8 @@ var detailSchemas = {
   [DetailType.AmiRevoked]: amiRevokedSchema,
   [DetailType.RevocationCompleted]: revocationCompletedSchema,
   [DetailType.RevocationRejected]: revocationRejectedSchema,
+  [DetailType.BakeRejected]: bakeRejectedSchema,
+  [DetailType.PromotionRejected]: promotionRejectedSchema,
   [DetailType.JanitorReport]: janitorReportSchema,
   [DetailType.CanaryStarted]: canaryStartedSchema,
   [DetailType.CanaryJudged]: canaryJudgedSchema

@@ -13,7 +13,7 @@ import {
   scheduleSchema,
   settingsSchema,
   windowsFamilySchema
-} from "./chunk-7EDNB32C.mjs";
+} from "./chunk-4FNUR6Y5.mjs";
 import {
   canaryChannelOf
 } from "./chunk-OP54EX2W.mjs";
@@ -24,7 +24,7 @@ import {
   channelParameterName,
   findFamily
 } from "./chunk-QDEKBV2J.mjs";
-import "./chunk-MWWNVCRF.mjs";
+import "./chunk-GHFEVA6L.mjs";
 import "./chunk-PRIINEDB.mjs";
 export {
   AL2023_RELEASE,

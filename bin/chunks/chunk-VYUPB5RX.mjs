@@ -6,13 +6,6 @@ import {
   parseCron
 } from "./chunk-4ZWE5R7U.mjs";
 import {
-  channelsOf
-} from "./chunk-FOCYFH7T.mjs";
-import "./chunk-HUA6XBKM.mjs";
-import {
-  CANDIDATE_CHANNEL
-} from "./chunk-QDEKBV2J.mjs";
-import {
   localTime,
   orDash,
   table
@@ -20,11 +13,14 @@ import {
 import {
   say,
   sayJson
-} from "./chunk-KO7RJ73T.mjs";
-import "./chunk-LKGHF2VA.mjs";
-import "./chunk-BZ5IDJEU.mjs";
-import "./chunk-MWWNVCRF.mjs";
-import "./chunk-PRIINEDB.mjs";
+} from "./chunk-HVBZNV4S.mjs";
+import {
+  channelsOf,
+  requireFamily
+} from "./chunk-YT5SLM3T.mjs";
+import {
+  CANDIDATE_CHANNEL
+} from "./chunk-QDEKBV2J.mjs";
 
 // functions/commons/schedule.ts
 var ordinal = (n) => ["first", "second", "third", "fourth"][n - 1] ?? `${n}th`;
@@ -71,11 +67,11 @@ var nextRun = (family, after) => {
   }
   return null;
 };
-var familyViews = async (ctx) => {
+var familyViews = async (ctx, families = ctx.config.families) => {
   const channels = channelsOf(ctx);
   const now = ctx.now();
   return Promise.all(
-    ctx.config.families.map(async (family) => {
+    families.map(async (family) => {
       const names = [CANDIDATE_CHANNEL, ...family.channels.map((c) => c.name)];
       const amis = await Promise.all(names.map((c) => channels.readChannel(family.name, c)));
       const compiled = family.schedule ? compileSchedule(family.schedule) : void 0;
@@ -109,15 +105,16 @@ var renderFamilies = (views, timeZone) => table(views, [
     value: (v) => Object.entries(v.channels).map(([c, ami]) => `${c}=${orDash(ami)}`).join(" ")
   }
 ]);
-var familiesCommand = async (ctx) => {
-  const views = await familyViews(ctx);
+var familiesCommand = async (ctx, familyName) => {
+  const views = await familyViews(ctx, familyName === void 0 ? void 0 : [requireFamily(ctx, familyName)]);
   if (ctx.json) sayJson(ctx, { families: views });
   else say(ctx, renderFamilies(views));
   return 0;
 };
+
 export {
-  familiesCommand,
-  familyViews,
   nextRun,
-  renderFamilies
+  familyViews,
+  renderFamilies,
+  familiesCommand
 };

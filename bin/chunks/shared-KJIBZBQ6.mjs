@@ -2,24 +2,31 @@
 import {
   CLI_EVENT_SOURCE,
   channelsOf,
+  closestNames,
+  didYouMean,
   pollUntil,
   putEvent,
   requireAmiId,
   requireChannel,
-  requireFamily
-} from "./chunk-FOCYFH7T.mjs";
-import "./chunk-HUA6XBKM.mjs";
+  requireFamily,
+  requireFamilyOfBakeId
+} from "./chunk-YT5SLM3T.mjs";
+import "./chunk-PONR6MRH.mjs";
+import "./chunk-JVQ3C3OV.mjs";
 import "./chunk-QDEKBV2J.mjs";
 import "./chunk-LKGHF2VA.mjs";
-import "./chunk-BZ5IDJEU.mjs";
-import "./chunk-MWWNVCRF.mjs";
+import "./chunk-JWLJKKI5.mjs";
+import "./chunk-GHFEVA6L.mjs";
 import "./chunk-PRIINEDB.mjs";
 export {
   CLI_EVENT_SOURCE,
   channelsOf,
+  closestNames,
+  didYouMean,
   pollUntil,
   putEvent,
   requireAmiId,
   requireChannel,
-  requireFamily
+  requireFamily,
+  requireFamilyOfBakeId
 };

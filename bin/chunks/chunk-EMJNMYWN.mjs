@@ -9,14 +9,14 @@ import {
 import {
   say,
   sayJson
-} from "./chunk-KO7RJ73T.mjs";
+} from "./chunk-HVBZNV4S.mjs";
 import {
   eachPage
 } from "./chunk-LKGHF2VA.mjs";
 import {
   CliError,
   UsageError
-} from "./chunk-BZ5IDJEU.mjs";
+} from "./chunk-JWLJKKI5.mjs";
 
 // cli/commands/bakes.ts
 import {

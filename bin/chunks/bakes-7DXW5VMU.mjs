@@ -10,12 +10,12 @@ import {
   stateMachineArn,
   statusCommand,
   summarize
-} from "./chunk-FOHLNZHX.mjs";
+} from "./chunk-EMJNMYWN.mjs";
 import "./chunk-3C6MLLYS.mjs";
-import "./chunk-KO7RJ73T.mjs";
+import "./chunk-HVBZNV4S.mjs";
 import "./chunk-LKGHF2VA.mjs";
-import "./chunk-BZ5IDJEU.mjs";
-import "./chunk-MWWNVCRF.mjs";
+import "./chunk-JWLJKKI5.mjs";
+import "./chunk-GHFEVA6L.mjs";
 import "./chunk-PRIINEDB.mjs";
 export {
   describeBake,
