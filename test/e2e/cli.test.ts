@@ -413,6 +413,44 @@ describe('errors and exit codes', () => {
     );
     expect(usage).toBe(2);
   }, 30_000);
+
+  it("the real bin runs issue 18's commands: overview, config check, channel history, bake steps, a refused promotion", async () => {
+    const bin = (...args: string[]) =>
+      promisify(execFile)(process.execPath, ['bin/bakehouse.mjs', ...args, '--sandbox', sandbox.sandbox.url], {
+        cwd: process.cwd(),
+        env: { ...process.env, AWS_ENDPOINT_URL: '' },
+      }).then(
+        ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+        (error: { code: number; stdout: string; stderr: string }) => error,
+      );
+    const [, ami] = baked as [string, string];
+
+    const overview = await bin('overview', '--json');
+    expect(overview.code, overview.stderr).toBe(0);
+    expect(JSON.parse(overview.stdout)).toMatchObject({ clock: 'sandbox', families: expect.any(Array) });
+
+    const check = await bin('config', 'check', '--json');
+    expect(check.code, check.stderr).toBe(0);
+    expect(JSON.parse(check.stdout)).toMatchObject({ valid: true, deployment: { found: true } });
+
+    const history = await bin('channel', 'history', 'al2023-base', 'dev', '--json');
+    expect(history.code, history.stderr).toBe(0);
+    expect(JSON.parse(history.stdout).history.moves.length).toBeGreaterThan(0);
+
+    const status = JSON.parse((await bin('history', 'al2023-base', '--json')).stdout) as {
+      bakes: { bakeId: string; outcome: string }[];
+    };
+    const bakedOne = status.bakes.find((b) => b.outcome === 'baked');
+    const steps = await bin('bake', 'steps', bakedOne?.bakeId ?? 'none', '--json');
+    expect(steps.code, steps.stderr).toBe(0);
+    expect(JSON.parse(steps.stdout).steps.length).toBeGreaterThan(3);
+
+    // An al2023-base image promoted to al2023-web: refused by Promote, printed with the reason and fix
+    const refused = await bin('promote', 'al2023-web', 'stable', ami);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("it belongs to family 'al2023-base'");
+    expect(refused.stderr).toContain('Fix:');
+  }, 90_000);
 });
 
 describe('bakehouse janitor (against a stand-in Janitor function)', () => {
