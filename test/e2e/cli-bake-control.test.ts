@@ -6,7 +6,6 @@
  * moves of a channel, newest first, with who moved it and why.
  */
 import { DescribeInstancesCommand, EC2Client, type Instance } from '@aws-sdk/client-ec2';
-import { DeleteScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { GetAutomationExecutionCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { TestSandbox } from '@bakehouse/sandbox/testing';
@@ -30,13 +29,7 @@ beforeAll(async () => {
   ec2 = new EC2Client(sandbox.clientConfig);
   sfn = new SFNClient(sandbox.clientConfig);
   ssm = new SSMClient(sandbox.clientConfig);
-  // At 1200× the family schedules come within seconds: the only bakes here are the ones asked for.
-  const scheduler = new SchedulerClient(sandbox.clientConfig);
-  await scheduler.send(new DeleteScheduleCommand({ Name: 'bakehouse-dev-Janitor', GroupName: 'default' }));
-  for (const family of ['al2023-base', 'ubuntu-2404-base', 'windows-2022-base']) {
-    await scheduler.send(new DeleteScheduleCommand({ Name: family, GroupName: 'bakehouse-dev' }));
-  }
-  scheduler.destroy();
+  // The schedules are gone (startProvisionedSandbox): the only bakes here are the ones asked for.
 }, 180_000);
 
 afterAll(async () => {

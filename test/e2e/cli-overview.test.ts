@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Overview } from '../../cli/commands/overview';
 import { main } from '../../cli/main';
 import { DetailType } from '../../functions/commons/events';
-import { deleteSchedules, startProvisionedSandbox } from './support/stack';
+import { startProvisionedSandbox } from './support/stack';
 
 const FAMILY = 'ubuntu-2404-base';
 let sandbox: TestSandbox;
@@ -19,8 +19,7 @@ let events: EventBridgeClient;
 beforeAll(async () => {
   ({ sandbox } = await startProvisionedSandbox(1200));
   events = new EventBridgeClient(sandbox.clientConfig);
-  // The clock moves by weeks here: the schedules would bake and clean in the background.
-  await deleteSchedules(sandbox);
+  // The clock moves by weeks here; the schedules are gone (startProvisionedSandbox).
 }, 180_000);
 
 afterAll(async () => {

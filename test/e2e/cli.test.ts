@@ -13,7 +13,7 @@ import { eventually, startTestSandbox, type TestSandbox } from '@bakehouse/sandb
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main';
 import type { JanitorReport } from '../../functions/commons/events';
-import { createExampleLaunchTemplate, deleteSchedules, startProvisionedSandbox } from './support/stack';
+import { createExampleLaunchTemplate, startProvisionedSandbox } from './support/stack';
 
 let sandbox: TestSandbox;
 let ec2: EC2Client;
@@ -24,7 +24,6 @@ beforeAll(async () => {
   ec2 = new EC2Client(sandbox.clientConfig);
   events = new EventBridgeClient(sandbox.clientConfig);
   await createExampleLaunchTemplate(ec2);
-  await deleteSchedules(sandbox);
 }, 180_000);
 
 afterAll(async () => {

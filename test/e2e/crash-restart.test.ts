@@ -19,6 +19,7 @@ import { synthesizeForSandbox } from '../../dev/synth';
 import { bakeIdFor } from '../../functions/commons/bake-id';
 import { Tag } from '../../functions/commons/bake-plan';
 import { DetailType } from '../../functions/commons/events';
+import { deleteSchedules } from './support/stack';
 
 const root = join(import.meta.dirname, '..', '..');
 const stateDir = mkdtempSync(join(tmpdir(), 'bakehouse-crash-restart-'));
@@ -168,6 +169,9 @@ describe('a sandbox killed mid-bake and restarted on its state', () => {
     secrets.destroy();
     const firstEvents = new EventBridgeClient(clientConfig(first.url));
     const firstEc2 = new EC2Client(clientConfig(first.url));
+    // Only this file's bakes: at 1200x the Sunday schedules would otherwise bake al2023-base in
+    // the background on a Saturday evening (UTC) and hold its lock when crash-restart-2 plans.
+    await deleteSchedules({ clientConfig: clientConfig(first.url) });
     const bakeId = await requestBake(firstEvents, 'crash-restart-1');
     await eventOf(first.url, DetailType.BakeStarted, bakeId);
     await until('a running builder', async () =>

@@ -238,6 +238,7 @@ describe('permission mutations: the sandbox refuses where AWS would, and the lif
       let changed = 0;
       let report: ProvisionReport;
       ({ sandbox, report } = await startProvisionedSandbox(SPEED, {
+        schedules: 'keep',
         mutate: (template) => {
           for (const [id, resource] of resourcesOf(template, 'AWS::IAM::Role')) {
             if (!id.startsWith('SchedulerRole')) continue;

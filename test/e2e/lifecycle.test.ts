@@ -32,7 +32,7 @@ let sfn: SFNClient;
 let scheduler: SchedulerClient;
 
 beforeAll(async () => {
-  ({ sandbox, report } = await startProvisionedSandbox(SPEED));
+  ({ sandbox, report } = await startProvisionedSandbox(SPEED, { schedules: 'keep' }));
   ec2 = new EC2Client(sandbox.clientConfig);
   events = new EventBridgeClient(sandbox.clientConfig);
   ssm = new SSMClient(sandbox.clientConfig);

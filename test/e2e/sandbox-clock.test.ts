@@ -67,7 +67,7 @@ const imageById = async (id: string): Promise<Image | undefined> =>
     .Images?.[0];
 
 beforeAll(async () => {
-  ({ sandbox } = await startProvisionedSandbox(0));
+  ({ sandbox } = await startProvisionedSandbox(0, { schedules: 'keep' }));
   ec2 = new EC2Client(sandbox.clientConfig);
   events = new EventBridgeClient(sandbox.clientConfig);
   lambda = new LambdaClient(sandbox.clientConfig);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AutoScalingClient, CreateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateLaunchTemplateCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { DeleteScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
+import { DeleteScheduleCommand, SchedulerClient, type SchedulerClientConfig } from '@aws-sdk/client-scheduler';
 import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type ProvisionReport, provisionFromAssembly } from '@bakehouse/sandbox';
 import { startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
@@ -69,6 +69,14 @@ export interface ProvisionOptions {
   readonly mutate?: (template: TemplateJson) => void;
   /** EC2's eventual consistency after creates (the sandbox option); off when omitted. */
   readonly eventualConsistency?: { readonly hideSeconds: number };
+  /**
+   * `keep` leaves the family bake schedules and the nightly janitor's in place, for a file about
+   * schedules. By default they are deleted once provisioned (`deleteSchedules`): at 1200x a day
+   * passes in 72 s, so on a Saturday evening (UTC) the Sunday schedules would bake al2023-base
+   * and ubuntu-2404-base in the background of a file's own bakes (seen in CI tonight: a request
+   * answered Bake Skipped, a family lock busy, a builder more than the file made).
+   */
+  readonly schedules?: 'keep';
 }
 
 const mutatedCopy = (assemblyDir: string, mutate: (template: TemplateJson) => void): string => {
@@ -97,6 +105,7 @@ export const startProvisionedSandbox = async (
     ...(options.eventualConsistency ? { eventualConsistency: options.eventualConsistency } : {}),
   });
   const report = await provisionFromAssembly({ sandbox: sandbox.sandbox, assemblyDir });
+  if (options.schedules !== 'keep') await deleteSchedules(sandbox);
   if (options.mutate) return { sandbox, report };
   // The stacks as synthesized must never be refused: any denial the sandbox recorded for one of
   // their roles fails the test file (mutation tests change the template and expect refusals).
@@ -189,7 +198,7 @@ export const ofType =
  * fast clock (1200x passes a day in 72 s) would otherwise see the Sunday schedules fire during
  * its own bakes on a Saturday evening (UTC) and find its request skipped or its history longer.
  */
-export const deleteSchedules = async (sandbox: TestSandbox): Promise<void> => {
+export const deleteSchedules = async (sandbox: { readonly clientConfig: SchedulerClientConfig }): Promise<void> => {
   const scheduler = new SchedulerClient(sandbox.clientConfig);
   try {
     await scheduler.send(new DeleteScheduleCommand({ Name: 'bakehouse-dev-Janitor', GroupName: 'default' }));
