@@ -20,6 +20,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main';
 import { synthesizeForSandbox } from '../../dev/synth';
+import { deleteSchedules } from './support/stack';
 
 const root = join(import.meta.dirname, '..', '..');
 const stateDir = mkdtempSync(join(tmpdir(), 'bakehouse-npm-sandbox-cli-'));
@@ -60,6 +61,11 @@ beforeAll(async () => {
     endpoint: url,
     region: 'us-east-1',
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+  // Only this file's bake: the sandbox clock runs fast, and on a Saturday evening (UTC) the Sunday
+  // schedules would bake al2023-base in the background too.
+  await deleteSchedules({
+    clientConfig: { endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } },
   });
 }, 150_000);
 
