@@ -195,7 +195,10 @@ describe('an offline synthesis through the bundle cache', () => {
   const ROOT = resolve(import.meta.dirname, '..', '..');
   // As deep below the root as SST's .sst/artifacts (source maps name sources relative to it).
   const cacheDir = join(ROOT, '.sst', `bundle-cache-test-${process.pid}`);
-  const fixtureDir = join(ROOT, '.sst', `bundle-fixture-${process.pid}`);
+  // At the root, not under .sst/: a bundle's key covers the listing of each directory above its
+  // sources but the root's, and other files' syntheses add entries to .sst/ while this one runs
+  // (a clean-clone run rebuilt the unchanged function because .sst/ had gained one).
+  const fixtureDir = join(ROOT, `.bundle-fixture-${process.pid}`);
   const outs = mkdtempSync(join(tmpdir(), 'bakehouse-bundle-cache-out-'));
   type Run = { stats: { built: number; reused: number; bySst: number }; directory: string };
 
