@@ -33,6 +33,7 @@ import {
   type StepExecution,
 } from '@aws-sdk/client-ssm';
 import { isTerminal } from '../../functions/commons/automation-status';
+import { BAKE_ID } from '../../functions/commons/bake-id';
 import { BUILDER_ROLE, Tag } from '../../functions/commons/bake-plan';
 import { errorNameOf } from '../../functions/commons/errors';
 import { DetailType } from '../../functions/commons/events';
@@ -54,7 +55,6 @@ import { requireFamilyOfBakeId } from './shared';
 
 /** The form of a bake id (functions/commons/bake-id.ts), for usage errors. */
 export const BAKE_ID_FORM = '<family>-<32 hex>';
-const BAKE_ID = /^.+-[0-9a-f]{32}$/;
 
 /**
  * Builder states that still count as running: `shutting-down` is already on its way to terminated

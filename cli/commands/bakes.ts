@@ -10,6 +10,7 @@ import {
   ListExecutionsCommand,
   ListStateMachinesCommand,
 } from '@aws-sdk/client-sfn';
+import { BAKE_ID, familyOfBakeId } from '../../functions/commons/bake-id';
 import { eachPage } from '../../functions/commons/pages';
 import { type CommandContext, say, sayJson } from '../context';
 import { CliError, UsageError } from '../errors';
@@ -158,8 +159,6 @@ export const describeBake = async (ctx: CommandContext, executionArn: string): P
   return summarize(execution, failed ? failureFromHistory(await executionHistory(ctx, executionArn)) : undefined);
 };
 
-const BAKE_ID = /^(?<family>.+)-[0-9a-f]{32}$/;
-
 export const renderBake = (bake: BakeSummary): string => {
   const lines: [string, string][] = [
     ['bake', bake.bakeId],
@@ -206,8 +205,8 @@ const recentBakes = async (ctx: CommandContext, family: string | undefined, limi
       (a, b) => new Date(b.startDate ?? 0).getTime() - new Date(a.startDate ?? 0).getTime(),
     );
     for (const execution of executions) {
-      const match = BAKE_ID.exec(execution.name ?? '');
-      if (family !== undefined && match?.groups?.family !== family) continue;
+      const bakeFamily = familyOfBakeId(execution.name ?? '');
+      if (family !== undefined && bakeFamily !== family) continue;
       if (execution.executionArn) arns.push(execution.executionArn);
       if (arns.length >= limit) break;
     }

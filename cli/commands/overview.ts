@@ -23,6 +23,7 @@
 import { DescribeImagesCommand, type Image } from '@aws-sdk/client-ec2';
 import { DescribeExecutionCommand, type ExecutionListItem, ListExecutionsCommand } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand, ListQueuesCommand } from '@aws-sdk/client-sqs';
+import { familyOfBakeId } from '../../functions/commons/bake-id';
 import { Tag } from '../../functions/commons/bake-plan';
 import { tagOf } from '../../functions/commons/channels';
 import type { Family } from '../../functions/commons/families';
@@ -131,8 +132,6 @@ export const channelOverview = (
   };
 };
 
-const BAKE_ID = /^(?<family>.+)-[0-9a-f]{32}$/;
-
 /** The newest execution of each family among `executions` (any order). */
 export const newestPerFamily = (
   executions: readonly ExecutionListItem[],
@@ -140,7 +139,7 @@ export const newestPerFamily = (
 ): Map<string, ExecutionListItem> => {
   const newest = new Map<string, ExecutionListItem>();
   for (const execution of executions) {
-    const family = BAKE_ID.exec(execution.name ?? '')?.groups?.family;
+    const family = familyOfBakeId(execution.name ?? '');
     if (family === undefined || !families.includes(family)) continue;
     const seen = newest.get(family);
     if (!seen || new Date(execution.startDate ?? 0) > new Date(seen.startDate ?? 0)) newest.set(family, execution);

@@ -1,5 +1,6 @@
 /** Helpers the commands share: argument checks that name the fix, and putting one event. */
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { familyOfBakeId } from '../../functions/commons/bake-id';
 import { bindChannels, type Channels } from '../../functions/commons/channels';
 import type { Family } from '../../functions/commons/families';
 import { findFamily } from '../../functions/commons/family-lookup';
@@ -79,7 +80,7 @@ export const requireFamily = (ctx: Pick<CommandContext, 'config'>, name: string)
 
 /** A bake id is `<family>-<32 hex>` (commons/bake-id.ts): its family must be a configured one. */
 export const requireFamilyOfBakeId = (ctx: Pick<CommandContext, 'config'>, bakeId: string): void => {
-  const family = /^(.+)-[0-9a-f]{32}$/.exec(bakeId)?.[1];
+  const family = familyOfBakeId(bakeId);
   if (family !== undefined) requireFamily(ctx, family);
 };
 

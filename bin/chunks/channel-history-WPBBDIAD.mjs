@@ -12,11 +12,13 @@ import {
   channelsOf,
   requireChannel,
   requireFamily
-} from "./chunk-YT5SLM3T.mjs";
+} from "./chunk-G6UAUQ6F.mjs";
 import "./chunk-PONR6MRH.mjs";
 import "./chunk-JVQ3C3OV.mjs";
 import "./chunk-QDEKBV2J.mjs";
+import "./chunk-5US7FL23.mjs";
 import "./chunk-LKGHF2VA.mjs";
+import "./chunk-CF56IMZC.mjs";
 import "./chunk-JWLJKKI5.mjs";
 import "./chunk-GHFEVA6L.mjs";
 import "./chunk-PRIINEDB.mjs";

@@ -2,10 +2,10 @@
 import {
   stateMachineArn,
   summarize
-} from "./chunk-EMJNMYWN.mjs";
+} from "./chunk-VLKEULHX.mjs";
 import {
   nextRun
-} from "./chunk-VYUPB5RX.mjs";
+} from "./chunk-BQEHJSSE.mjs";
 import "./chunk-4ZWE5R7U.mjs";
 import {
   orDash,
@@ -17,7 +17,7 @@ import {
 } from "./chunk-HVBZNV4S.mjs";
 import {
   channelsOf
-} from "./chunk-YT5SLM3T.mjs";
+} from "./chunk-G6UAUQ6F.mjs";
 import {
   Tag,
   tagOf
@@ -27,8 +27,12 @@ import {
   CANDIDATE_CHANNEL
 } from "./chunk-QDEKBV2J.mjs";
 import {
+  familyOfBakeId
+} from "./chunk-5US7FL23.mjs";
+import {
   eachPage
 } from "./chunk-LKGHF2VA.mjs";
+import "./chunk-CF56IMZC.mjs";
 import {
   CliError
 } from "./chunk-JWLJKKI5.mjs";
@@ -59,11 +63,10 @@ var channelOverview = (channel, amiId, image, now) => {
     revokedReason: revoked ? tagOf(image, Tag.RevokedReason) ?? null : null
   };
 };
-var BAKE_ID = /^(?<family>.+)-[0-9a-f]{32}$/;
 var newestPerFamily = (executions, families) => {
   const newest = /* @__PURE__ */ new Map();
   for (const execution of executions) {
-    const family = BAKE_ID.exec(execution.name ?? "")?.groups?.family;
+    const family = familyOfBakeId(execution.name ?? "");
     if (family === void 0 || !families.includes(family)) continue;
     const seen = newest.get(family);
     if (!seen || new Date(execution.startDate ?? 0) > new Date(seen.startDate ?? 0)) newest.set(family, execution);

@@ -17,7 +17,7 @@ import {
 import {
   channelsOf,
   requireFamily
-} from "./chunk-YT5SLM3T.mjs";
+} from "./chunk-G6UAUQ6F.mjs";
 import {
   CANDIDATE_CHANNEL
 } from "./chunk-QDEKBV2J.mjs";

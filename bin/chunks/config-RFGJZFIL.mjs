@@ -11,7 +11,6 @@ import {
   parameterPrefixOf,
   readDeployedConfig
 } from "./chunk-XTZ46NNW.mjs";
-import "./chunk-CF56IMZC.mjs";
 import {
   say,
   sayJson
@@ -23,6 +22,7 @@ import "./chunk-JVQ3C3OV.mjs";
 import {
   eachPage
 } from "./chunk-LKGHF2VA.mjs";
+import "./chunk-CF56IMZC.mjs";
 import {
   ExitCode,
   explainError

@@ -6,6 +6,9 @@ import {
   findFamily
 } from "./chunk-QDEKBV2J.mjs";
 import {
+  familyOfBakeId
+} from "./chunk-5US7FL23.mjs";
+import {
   CliError,
   UsageError
 } from "./chunk-JWLJKKI5.mjs";
@@ -62,7 +65,7 @@ var requireFamily = (ctx, name) => {
   return family;
 };
 var requireFamilyOfBakeId = (ctx, bakeId) => {
-  const family = /^(.+)-[0-9a-f]{32}$/.exec(bakeId)?.[1];
+  const family = familyOfBakeId(bakeId);
   if (family !== void 0) requireFamily(ctx, family);
 };
 var requireChannel = (family, channel) => {

@@ -9,7 +9,7 @@ import {
   executionHistory,
   failureFromHistory,
   stateMachineArn
-} from "./chunk-EMJNMYWN.mjs";
+} from "./chunk-VLKEULHX.mjs";
 import {
   duration,
   localTime,
@@ -22,7 +22,7 @@ import {
 } from "./chunk-HVBZNV4S.mjs";
 import {
   requireFamilyOfBakeId
-} from "./chunk-YT5SLM3T.mjs";
+} from "./chunk-G6UAUQ6F.mjs";
 import {
   BUILDER_ROLE,
   Tag
@@ -32,8 +32,12 @@ import {
 } from "./chunk-JVQ3C3OV.mjs";
 import "./chunk-QDEKBV2J.mjs";
 import {
+  BAKE_ID
+} from "./chunk-5US7FL23.mjs";
+import {
   eachPage
 } from "./chunk-LKGHF2VA.mjs";
+import "./chunk-CF56IMZC.mjs";
 import {
   CliError,
   UsageError
@@ -72,7 +76,6 @@ var isTerminal = (status) => !!status && TERMINAL_STATUSES.includes(status);
 
 // cli/commands/bake-control.ts
 var BAKE_ID_FORM = "<family>-<32 hex>";
-var BAKE_ID = /^.+-[0-9a-f]{32}$/;
 var RUNNING_STATES = ["pending", "running", "stopping", "stopped"];
 var ANNOUNCEMENT_GRACE_SECONDS = 30;
 var requireBake = async (ctx, bakeId) => {

@@ -10,10 +10,12 @@ import {
   stateMachineArn,
   statusCommand,
   summarize
-} from "./chunk-EMJNMYWN.mjs";
+} from "./chunk-VLKEULHX.mjs";
 import "./chunk-3C6MLLYS.mjs";
 import "./chunk-HVBZNV4S.mjs";
+import "./chunk-5US7FL23.mjs";
 import "./chunk-LKGHF2VA.mjs";
+import "./chunk-CF56IMZC.mjs";
 import "./chunk-JWLJKKI5.mjs";
 import "./chunk-GHFEVA6L.mjs";
 import "./chunk-PRIINEDB.mjs";

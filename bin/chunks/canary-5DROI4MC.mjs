@@ -4,7 +4,7 @@ import {
 } from "./chunk-OP54EX2W.mjs";
 import {
   executionHistory
-} from "./chunk-EMJNMYWN.mjs";
+} from "./chunk-VLKEULHX.mjs";
 import {
   localTime,
   orDash,
@@ -16,13 +16,15 @@ import {
 } from "./chunk-HVBZNV4S.mjs";
 import {
   requireFamily
-} from "./chunk-YT5SLM3T.mjs";
+} from "./chunk-G6UAUQ6F.mjs";
 import "./chunk-PONR6MRH.mjs";
 import "./chunk-JVQ3C3OV.mjs";
 import "./chunk-QDEKBV2J.mjs";
+import "./chunk-5US7FL23.mjs";
 import {
   eachPage
 } from "./chunk-LKGHF2VA.mjs";
+import "./chunk-CF56IMZC.mjs";
 import {
   CliError,
   UsageError

@@ -6,15 +6,12 @@ import {
 } from "./chunk-KWDLUKFJ.mjs";
 import "./chunk-E3SV224G.mjs";
 import {
-  sha256Hex
-} from "./chunk-CF56IMZC.mjs";
-import {
   describeBake,
   executionArnOf,
   executionHistory,
   failureFromHistory,
   stateMachineArn
-} from "./chunk-EMJNMYWN.mjs";
+} from "./chunk-VLKEULHX.mjs";
 import {
   duration
 } from "./chunk-3C6MLLYS.mjs";
@@ -26,13 +23,17 @@ import {
   pollUntil,
   putEvent,
   requireFamily
-} from "./chunk-YT5SLM3T.mjs";
+} from "./chunk-G6UAUQ6F.mjs";
 import "./chunk-PONR6MRH.mjs";
 import {
   DetailType
 } from "./chunk-JVQ3C3OV.mjs";
 import "./chunk-QDEKBV2J.mjs";
+import {
+  bakeIdFor
+} from "./chunk-5US7FL23.mjs";
 import "./chunk-LKGHF2VA.mjs";
+import "./chunk-CF56IMZC.mjs";
 import {
   CliError
 } from "./chunk-JWLJKKI5.mjs";
@@ -42,12 +43,6 @@ import "./chunk-PRIINEDB.mjs";
 // cli/commands/bake.ts
 import { randomUUID } from "node:crypto";
 import { DescribeAutomationStepExecutionsCommand } from "@aws-sdk/client-ssm";
-
-// functions/commons/bake-id.ts
-var bakeIdFor = (family, idempotencyKey) => `${family}-${sha256Hex(`${family}
-${idempotencyKey}`).slice(0, 32)}`;
-
-// cli/commands/bake.ts
 var START_WAIT_SECONDS = 60;
 var progressLine = (steps, total) => {
   const current = steps.findLast((s) => s.status !== "Pending") ?? steps[0];

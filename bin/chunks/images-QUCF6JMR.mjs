@@ -13,7 +13,7 @@ import {
   channelsOf,
   requireAmiId,
   requireFamily
-} from "./chunk-YT5SLM3T.mjs";
+} from "./chunk-G6UAUQ6F.mjs";
 import {
   Tag,
   describeImage,
@@ -23,9 +23,11 @@ import "./chunk-JVQ3C3OV.mjs";
 import {
   CANDIDATE_CHANNEL
 } from "./chunk-QDEKBV2J.mjs";
+import "./chunk-5US7FL23.mjs";
 import {
   eachPage
 } from "./chunk-LKGHF2VA.mjs";
+import "./chunk-CF56IMZC.mjs";
 import {
   CliError
 } from "./chunk-JWLJKKI5.mjs";

@@ -11,6 +11,10 @@ import {
   sayJson
 } from "./chunk-HVBZNV4S.mjs";
 import {
+  BAKE_ID,
+  familyOfBakeId
+} from "./chunk-5US7FL23.mjs";
+import {
   eachPage
 } from "./chunk-LKGHF2VA.mjs";
 import {
@@ -125,7 +129,6 @@ var describeBake = async (ctx, executionArn) => {
   const failed = execution.status !== "SUCCEEDED" && execution.status !== "RUNNING";
   return summarize(execution, failed ? failureFromHistory(await executionHistory(ctx, executionArn)) : void 0);
 };
-var BAKE_ID = /^(?<family>.+)-[0-9a-f]{32}$/;
 var renderBake = (bake) => {
   const lines = [
     ["bake", bake.bakeId],
@@ -164,8 +167,8 @@ var recentBakes = async (ctx, family, limit) => {
       (a, b) => new Date(b.startDate ?? 0).getTime() - new Date(a.startDate ?? 0).getTime()
     );
     for (const execution of executions) {
-      const match = BAKE_ID.exec(execution.name ?? "");
-      if (family !== void 0 && match?.groups?.family !== family) continue;
+      const bakeFamily = familyOfBakeId(execution.name ?? "");
+      if (family !== void 0 && bakeFamily !== family) continue;
       if (execution.executionArn) arns.push(execution.executionArn);
       if (arns.length >= limit) break;
     }

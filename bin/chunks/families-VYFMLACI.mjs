@@ -4,15 +4,17 @@ import {
   familyViews,
   nextRun,
   renderFamilies
-} from "./chunk-VYUPB5RX.mjs";
+} from "./chunk-BQEHJSSE.mjs";
 import "./chunk-4ZWE5R7U.mjs";
 import "./chunk-3C6MLLYS.mjs";
 import "./chunk-HVBZNV4S.mjs";
-import "./chunk-YT5SLM3T.mjs";
+import "./chunk-G6UAUQ6F.mjs";
 import "./chunk-PONR6MRH.mjs";
 import "./chunk-JVQ3C3OV.mjs";
 import "./chunk-QDEKBV2J.mjs";
+import "./chunk-5US7FL23.mjs";
 import "./chunk-LKGHF2VA.mjs";
+import "./chunk-CF56IMZC.mjs";
 import "./chunk-JWLJKKI5.mjs";
 import "./chunk-GHFEVA6L.mjs";
 import "./chunk-PRIINEDB.mjs";

@@ -18,7 +18,7 @@ import {
   requireAmiId,
   requireChannel,
   requireFamily
-} from "./chunk-YT5SLM3T.mjs";
+} from "./chunk-G6UAUQ6F.mjs";
 import {
   describeImage,
   unfitReason
@@ -27,7 +27,9 @@ import {
   DetailType
 } from "./chunk-JVQ3C3OV.mjs";
 import "./chunk-QDEKBV2J.mjs";
+import "./chunk-5US7FL23.mjs";
 import "./chunk-LKGHF2VA.mjs";
+import "./chunk-CF56IMZC.mjs";
 import {
   CliError
 } from "./chunk-JWLJKKI5.mjs";
