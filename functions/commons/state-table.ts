@@ -22,6 +22,9 @@
  *
  * Records (`readRecord`, `writeRecord`): a small JSON document per key with a TTL and a version
  * compared on every write, for state such as Notify's per-bake Slack thread.
+ *
+ * Images (`imageKey`): what is kept about one image, such as the package inventory its bake
+ * captured (`image#<ami-id>#inventory`), written whole by one PutItem.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
@@ -43,6 +46,19 @@ export const lockKeyPattern = (scope: LockScope): string => `lock#${scope}#*`;
 export const recordKey = (kind: string, id: string): string => `record#${kind}#${id}`;
 
 export const recordKeyPattern = (kind: string): string => `record#${kind}#*`;
+
+/** What the table keeps about one image, beside its tags: its package inventory (functions/commons/inventory.ts). */
+export type ImageAspect = 'inventory';
+
+/**
+ * The key of what is kept about one image (`image#<ami-id>#<aspect>`). Not a record: no version,
+ * no TTL. It lives as long as the image is of interest, and a repeated write of the same image
+ * writes the same item.
+ */
+export const imageKey = (amiId: string, aspect: ImageAspect): string => `image#${amiId}#${aspect}`;
+
+/** The `dynamodb:LeadingKeys` pattern of one aspect of every image (IAM StringLike). */
+export const imageKeyPattern = (aspect: ImageAspect): string => `image#*#${aspect}`;
 
 /** The document client for the state table; build it once per container (handler.ts), as clients.ts does. */
 export const createStateTableClient = (): DynamoDBDocumentClient =>

@@ -27,6 +27,13 @@ import {
   WINDOWS_BAKE_PARAMETERS,
 } from '../../functions/commons/documents';
 import { loadConfig } from '../../functions/commons/families';
+import {
+  COMMAND_STDOUT_LIMIT,
+  decodeLines,
+  ENCODED_BLOCK_BUDGET,
+  INVENTORY_STEP,
+  parseInventoryOutput,
+} from '../../functions/commons/inventory';
 import { documentParameters } from '../../functions/plan-bake/core';
 
 // Loose views of a parsed document, for reading fields in assertions (the checker vouches for the shape).
@@ -492,6 +499,94 @@ describe('the Linux bake steps', () => {
     expect((parsed?.changes.length ?? 0) + (parsed?.omitted ?? 0)).toBe(800);
     expect(parsed?.omitted).toBeGreaterThan(0);
     expect(readFileSync(join(state, 'package-changes.txt'), 'utf8').split('\n').filter(Boolean)).toHaveLength(800);
+  });
+
+  /** Runs captureInventory over an after-list (none: no file), with the given tools besides gzip and base64. */
+  const capture = (name: string, after: string | undefined, tools: Record<string, string> = {}) => {
+    const state = join(scratch, `${name}-inventory`);
+    mkdirSync(state);
+    if (after !== undefined) writeFileSync(join(state, 'packages-after.txt'), after);
+    const { bin } = fakeBin(name, tools);
+    for (const util of ['gzip', 'base64']) {
+      const real = ['/usr/bin', '/bin'].map((d) => join(d, util)).find((p) => existsSync(p));
+      if (real) symlinkSync(real, join(bin, util));
+    }
+    const script = commandText(bakeDoc('linux'), INVENTORY_STEP).replaceAll('/var/lib/bakehouse', state);
+    return runSh(script, bin);
+  };
+
+  it('captures the whole sorted package list, gzip and base64, after the report and before the post script', () => {
+    // Prepare
+    const doc = bakeDoc('linux');
+    const after = 'bash 5.2-2.amzn2023.x86_64\nglibc 2.34-196.amzn2023.0.2.x86_64\njq 1.7.1-49.amzn2023.0.2.x86_64\n';
+
+    // Act
+    const result = capture('inventory-al2023', after, {
+      dnf: 'exit 0',
+      rpm: `case "$*" in *system-release*) echo 2023.9.20261122.0 ;; esac`,
+    });
+
+    // Assess
+    expect(indexOf(doc, INVENTORY_STEP)).toBe(indexOf(doc, 'collectReport') + 1);
+    expect(indexOf(doc, INVENTORY_STEP)).toBeLessThan(indexOf(doc, 'runPostScript'));
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    const lines = result.stdout.split('\n');
+    expect(lines.slice(0, 4)).toEqual([
+      'bakehouse-inventory 1',
+      'os linux',
+      'release 2023.9.20261122.0',
+      'packages 3 gzip-base64',
+    ]);
+    expect(lines.at(-2)).toBe('end');
+    const parsed = parseInventoryOutput(result.stdout);
+    expect(parsed.ok).toBe(true);
+    const inventory = parsed.ok ? parsed.inventory : undefined;
+    expect(inventory?.release).toBe('2023.9.20261122.0');
+    expect(inventory?.packages && decodeLines(inventory.packages)).toEqual(after.trim().split('\n'));
+  });
+
+  it('prints no release line on apt systems', () => {
+    // Act
+    const result = capture('inventory-apt', 'jq 1.7.1-3build1\n', { 'dpkg-query': 'exit 0' });
+
+    // Assess
+    expect(result.status).toBe(0);
+    const parsed = parseInventoryOutput(result.stdout);
+    expect(parsed.ok && parsed.inventory).toMatchObject({ os: 'linux', release: null, packages: { count: 1 } });
+  });
+
+  it("says too-large instead of a list whose block would not fit GetCommandInvocation's 24,000 characters", () => {
+    // Prepare: 3,000 packages with versions that do not compress
+    const after = Array.from(
+      { length: 3_000 },
+      (_, i) =>
+        `package-${String(i).padStart(4, '0')} ${createHash('sha256').update(String(i)).digest('hex').slice(0, 24)}\n`,
+    ).join('');
+
+    // Act
+    const result = capture('inventory-large', after);
+
+    // Assess
+    expect(result.status).toBe(0);
+    expect(result.stdout.length).toBeLessThan(COMMAND_STDOUT_LIMIT);
+    expect(result.stdout).toMatch(/^too-large packages \d+$/m);
+    const parsed = parseInventoryOutput(result.stdout);
+    expect(parsed.ok && parsed.inventory.tooLarge?.bytes).toBeGreaterThan(ENCODED_BLOCK_BUDGET);
+    expect(parsed.ok && parsed.inventory.packages).toBeUndefined();
+  });
+
+  it('says what it could not list, and exits 0, when the package list is missing', () => {
+    // Act
+    const result = capture('inventory-missing', undefined);
+
+    // Assess
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^unavailable packages .*packages-after\.txt is missing or empty$/m);
+    expect(parseInventoryOutput(result.stdout)).toEqual({
+      ok: false,
+      reason: expect.stringContaining('missing or empty'),
+    });
   });
 
   it('patches with dnf honouring ExcludePackages globs and SecurityOnly, without expanding the globs', () => {
