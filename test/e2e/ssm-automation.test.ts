@@ -8,6 +8,7 @@ import {
   DescribeAutomationExecutionsCommand,
   DescribeAutomationStepExecutionsCommand,
   GetAutomationExecutionCommand,
+  GetCommandInvocationCommand,
   SSMClient,
   StartAutomationExecutionCommand,
   StopAutomationExecutionCommand,
@@ -22,6 +23,7 @@ import { type AutomationStatusDetail, resume } from '../../functions/automation-
 import { TERMINAL_STATUSES } from '../../functions/commons/automation-status';
 import { failureOf } from '../../functions/commons/automation-wait';
 import { SSM_AUTOMATION_STATUS_DETAIL_TYPE, SSM_EVENT_SOURCE } from '../../functions/commons/events';
+import { INVENTORY_STEP, packagesOfRecord, parseInventoryOutput } from '../../functions/commons/inventory';
 
 const AL2023_AMI = 'ami-0b5eed00000000001';
 const WINDOWS_AMI = 'ami-0b5eed00000000004';
@@ -128,6 +130,7 @@ describe('the bake documents', () => {
       'installPackages',
       'runInstallScript',
       'collectReport',
+      'captureInventory',
       'runPostScript',
       'cleanupBuilder',
       'stopBuilder',
@@ -146,6 +149,15 @@ describe('the bake documents', () => {
     expect(images.Images?.[0]?.State).toBe('available');
     expect(images.Images?.[0]?.Tags).toContainEqual({ Key: 'bakehouse:automation-execution-id', Value: id });
     const builder = done.Outputs?.['launchBuilder.InstanceId']?.[0] ?? '';
+    // The whole package list is not among the outputs; it is in captureInventory's command output,
+    // which GetCommandInvocation returns in full (the guest ran the script for real).
+    const commandId = step(done, INVENTORY_STEP)?.Outputs?.CommandId?.[0] ?? '';
+    const invocation = await ssm.send(new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: builder }));
+    const inventory = parseInventoryOutput(invocation.StandardOutputContent ?? '');
+    expect(inventory.ok, JSON.stringify(inventory)).toBe(true);
+    const packages = inventory.ok ? packagesOfRecord(inventory.inventory) : undefined;
+    expect(inventory.ok && inventory.inventory.release).toMatch(/^2023\.9\.\d{8}/);
+    expect(packages?.get('system-release')).toEqual([expect.stringMatching(/^2023\.9\.\d{8}/)]);
     expect(await instanceState(builder)).toBe('terminated');
     expect(step(done, 'launchBuilder')?.Inputs?.ClientToken).toBe(JSON.stringify(id));
   });

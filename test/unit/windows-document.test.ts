@@ -9,6 +9,12 @@ import { loadBakeDocument } from '../../automation/documents';
 import { loadTestTemplate, PROTOTYPE_CHECK_STEP } from '../../automation/test-documents';
 import shippedConfig from '../../bakehouse.config';
 import { loadConfig, windowsFamilySchema } from '../../functions/commons/families';
+import {
+  COMMAND_STDOUT_LIMIT,
+  ENCODED_BLOCK_BUDGET,
+  INVENTORY_HEADER,
+  INVENTORY_STEP,
+} from '../../functions/commons/inventory';
 import { familyDocumentValues } from '../../functions/commons/render';
 
 interface StepView {
@@ -301,6 +307,61 @@ describe('the Windows bake: the report', () => {
     expect((budget ?? Number.POSITIVE_INFINITY) + header.length).toBeLessThanOrEqual(2_500);
     expect(script).toMatch(/\$used \+= \$changes\[\$i\]\.Length \+ 1/);
     expect(script).toMatch(/if \(\$used -gt \$budget\) \{ "more \$\(\$changes\.Count - \$i\)"; break \}/);
+  });
+});
+
+describe('the Windows bake: the inventory', () => {
+  /** The lines a script prints as bare string literals ('...' or "..."), in order. */
+  const printedLiterals = (script: string): string[] =>
+    script
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => /^(['"]).*\1$/.test(line));
+
+  it('captures the inventory after the report and before the post script, through AWS-RunPowerShellScript', () => {
+    // Act
+    const doc = bakeDoc();
+    const names = doc.mainSteps.map((s) => s.name);
+
+    // Assess
+    expect(names.indexOf(INVENTORY_STEP)).toBe(names.indexOf('collectReport') + 1);
+    expect(names.indexOf(INVENTORY_STEP)).toBeLessThan(names.indexOf('runPostScript'));
+    expect(stepOf(doc, INVENTORY_STEP).inputs.DocumentName).toBe('AWS-RunPowerShellScript');
+  });
+
+  it('prints the header, the os, one kb line a hotfix, the programs block or too-large, and always end', () => {
+    // Act
+    const script = scriptOf(bakeDoc(), INVENTORY_STEP);
+
+    // Assess
+    expect(printedLiterals(script)).toEqual([
+      `'${INVENTORY_HEADER}'`,
+      "'os windows'",
+      '"too-large programs $($encoded.Length)"',
+      '"programs $($programs.Count) gzip-base64"',
+      "\"unavailable programs $($_.Exception.Message -replace '[\\r\\n]+', ' ')\"",
+      "'end'",
+    ]);
+    expect(script).toMatch(/Get-HotFix .*HotFixID/);
+    expect(script).toContain('"kb $kb"');
+    // The last line is outside the try: a failure still ends the output, and the step succeeds.
+    expect(script.trimEnd().split('\n').at(-1)?.trim()).toBe("'end'");
+    expect(script).toMatch(/\} catch \{/);
+    expect(exitsOf(script)).toEqual([]);
+  });
+
+  it('compresses the programs with gzip, base64 in 76-character lines, within the budget GetCommandInvocation allows', () => {
+    // Act
+    const script = scriptOf(bakeDoc(), INVENTORY_STEP);
+
+    // Assess
+    expect(assignedNumber(script, 'budget')).toBe(ENCODED_BLOCK_BUDGET);
+    expect(ENCODED_BLOCK_BUDGET).toBeLessThan(COMMAND_STDOUT_LIMIT);
+    expect(script).toContain('System.IO.Compression.GZipStream');
+    // Base64FormattingOptions.InsertLineBreaks: a line break after every 76 characters.
+    expect(script).toContain('[Base64FormattingOptions]::InsertLineBreaks');
+    expect(script).toMatch(/if \(\$encoded\.Length -gt \$budget\)/);
+    expect(script).toContain('"`t"');
   });
 });
 
