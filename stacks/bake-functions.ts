@@ -12,7 +12,7 @@ import { TERMINAL_STATUSES } from '../functions/commons/automation-status';
 import { Tag } from '../functions/commons/bake-plan';
 import { STATE_TABLE_NAME_KEY } from '../functions/commons/env';
 import { DetailType, SSM_AUTOMATION_STATUS_DETAIL_TYPE, SSM_EVENT_SOURCE } from '../functions/commons/events';
-import { lockKeyPattern, recordKeyPattern } from '../functions/commons/state-table';
+import { imageKeyPattern, lockKeyPattern, recordKeyPattern } from '../functions/commons/state-table';
 import type { BakeAutomation } from './bake-automation';
 import { AUTOMATION_WAIT_SECONDS } from './bake-state-machine';
 import { lambdaTarget, type PipelineContext, retryAsyncInto } from './pipeline-context';
@@ -35,7 +35,7 @@ export interface BakeTaskFunctions {
 }
 
 const CALLBACK_WILDCARD_REASON =
-  'Task tokens are kept under <prefix>/_callbacks/<automationExecutionId>, and automation execution ids are only known at run time: the ARNs end in a wildcard scoped to that path and to automation executions. states:SendTaskSuccess/Failure support no resource-level permissions and are granted on *.';
+  'Task tokens are kept under <prefix>/_callbacks/<automationExecutionId>, and automation execution ids are only known at run time: the ARNs end in a wildcard scoped to that path and to automation executions. states:SendTaskSuccess/Failure and ssm:GetCommandInvocation support no resource-level permissions and are granted on *.';
 
 export const addBakeFunctions = (context: PipelineContext, automation: BakeAutomation): BakeTaskFunctions => {
   const { stack, config, names, arns } = context;
@@ -175,8 +175,23 @@ export const addBakeFunctions = (context: PipelineContext, automation: BakeAutom
       actions: ['states:SendTaskFailure', 'states:SendTaskSuccess'],
       resources: ['*'],
     }),
+    // The image's inventory, before the wait is settled (commons/automation-wait.ts recordInventory):
+    // captureInventory's command output, then one state-table item per image. GetCommandInvocation has
+    // no resource types (Service Authorization Reference, "Actions, resources, and condition keys for
+    // AWS Systems Manager": Read, no resource type, no condition key), so only `*` grants it; it reads
+    // the output of a command, not the instance.
+    new PolicyStatement({
+      sid: 'ReadInventoryOutput',
+      effect: Effect.ALLOW,
+      actions: ['ssm:GetCommandInvocation'],
+      resources: ['*'],
+    }),
+    context.stateTableAccess('RecordImageInventory', ['dynamodb:PutItem'], [imageKeyPattern('inventory')]),
   ];
-  const callbackEnvironment = { CALLBACK_PARAMETER_PREFIX: `${prefix}/_callbacks` };
+  const callbackEnvironment = {
+    CALLBACK_PARAMETER_PREFIX: `${prefix}/_callbacks`,
+    [STATE_TABLE_NAME_KEY]: context.stateTable.tableName,
+  };
   const waitForAutomation = context.addFunction(BakeFunction.WaitForAutomation, {
     handler: 'functions/wait-for-automation/handler.handler',
     description: 'WaitForAutomation task: keeps the task token, settles at once when the automation already ended',

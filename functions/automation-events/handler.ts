@@ -3,12 +3,13 @@ import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
 import type { CallbackDeps, SettleOutcome } from '../commons/automation-wait';
 import { createSfnClient, createSsmClient } from '../commons/clients';
-import { readEnv } from '../commons/env';
+import { readEnv, STATE_TABLE_NAME_KEY } from '../commons/env';
 import { bakeMetricsOf, createMetrics } from '../commons/metrics';
 import { logger } from '../commons/powertools';
+import { createStateTableClient } from '../commons/state-table';
 import { type AutomationStatusDetail, resume } from './core';
 
-const env = readEnv(['CALLBACK_PARAMETER_PREFIX']);
+const env = readEnv(['CALLBACK_PARAMETER_PREFIX', STATE_TABLE_NAME_KEY]);
 
 const deps: CallbackDeps = {
   ssm: createSsmClient(),
@@ -17,6 +18,8 @@ const deps: CallbackDeps = {
   logger,
   parameterPrefix: env.CALLBACK_PARAMETER_PREFIX,
   metrics: bakeMetricsOf(createMetrics()),
+  // Each baked image's inventory is recorded here (`bakehouse diff` reads it).
+  inventories: { client: createStateTableClient(), tableName: env[STATE_TABLE_NAME_KEY] },
 };
 
 type StatusEvent = EventBridgeEvent<'EC2 Automation Execution Status-change Notification', AutomationStatusDetail>;

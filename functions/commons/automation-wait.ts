@@ -12,16 +12,20 @@ import {
   type AutomationExecution,
   DeleteParameterCommand,
   GetAutomationExecutionCommand,
+  GetCommandInvocationCommand,
   GetParameterCommand,
   PutParameterCommand,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
+import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { CANCELLED_STATUSES, isTerminal, SUCCEEDED_STATUSES, TIMED_OUT_STATUSES } from './automation-status';
 import { AutomationErrorName, type AutomationFailureCause, type AutomationResult } from './bake-plan';
 import { BAKE_DOCUMENT_OUTPUTS, releaseOfAutomation } from './documents';
 import { errorNameOf } from './errors';
+import { INVENTORY_STEP, type InventoryRecord, parseInventoryOutput } from './inventory';
 import { type BakeMetricsPort, BakeOutcome } from './metrics';
 import type { LogPort } from './powertools';
+import { imageKey } from './state-table';
 
 export interface CallbackDeps {
   readonly ssm: Pick<SSMClient, 'send'>;
@@ -32,6 +36,11 @@ export interface CallbackDeps {
   readonly parameterPrefix: string;
   /** Where a bake's AMI is recorded (functions/commons/metrics.ts); none records nothing. */
   readonly metrics?: BakeMetricsPort;
+  /** The state table, where each image's inventory is recorded (`recordInventory`); none records nothing. */
+  readonly inventories?: {
+    readonly client: Pick<DynamoDBDocumentClient, 'send'>;
+    readonly tableName: string;
+  };
 }
 
 /** What a waiting task leaves behind: its token, and what settling it needs to know. */
@@ -152,6 +161,9 @@ const succeed = async (
   const durationSeconds = Number.isNaN(started)
     ? 0
     : Math.max(0, Math.round((deps.clock().getTime() - started) / 1000));
+  // Before the task is settled, so the inventory is there once `AMI Baked` is (bakehouse diff right
+  // after bake --wait). Never throws: a missing inventory must not fail a bake that made its image.
+  await recordInventory(execution, imageId, record, deps);
   // release is always present (null when the bake has none): PublishAmiBaked reads it by path.
   const result: AutomationResult = {
     status: 'Success',
@@ -171,6 +183,83 @@ const succeed = async (
   // CleanUpFailedBake: rare, and the AMI was made.
   if (record.family) deps.metrics?.bakeEnded(BakeOutcome.Baked, record.family, durationSeconds);
   return 'succeeded';
+};
+
+export type InventoryOutcome = 'recorded' | 'skipped';
+
+/** The builder's instance id: the document's output, else its launch step's. */
+const builderOf = (execution: AutomationExecution): string | undefined =>
+  [
+    ...(execution.Outputs?.['launchBuilder.InstanceId'] ?? []),
+    ...(execution.StepExecutions?.find((s) => s.StepName === 'launchBuilder')?.Outputs?.InstanceId ?? []),
+  ].find((id) => /^i-[0-9a-f]+$/.test(id));
+
+/**
+ * Records the inventory the bake's `captureInventory` step printed as one state-table item keyed by
+ * the image (`image#<ami-id>#inventory`). Automation keeps only collectReport's Output, so the step
+ * execution gives the CommandId (aws:runCommand's outputs: CommandId, Status, ResponseCode, Output,
+ * https://docs.aws.amazon.com/systems-manager/latest/userguide/automation-action-runcommand.html) and
+ * GetCommandInvocation gives the first 24,000 characters of its stdout
+ * (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetCommandInvocation.html),
+ * which the step keeps within. An unconditional PutItem: both settle paths may record the same
+ * image, and write the same item. Whatever goes wrong is logged as a warning with the reason, and
+ * the bake goes on: the image is made, and `bakehouse diff` says it has no inventory.
+ */
+export const recordInventory = async (
+  execution: AutomationExecution,
+  imageId: string,
+  record: CallbackRecord,
+  deps: Pick<CallbackDeps, 'ssm' | 'clock' | 'logger' | 'inventories'>,
+): Promise<InventoryOutcome> => {
+  const where = { imageId, bakeId: record.bakeId, automationExecutionId: execution.AutomationExecutionId };
+  const skip = (reason: string, extra: Record<string, unknown> = {}): InventoryOutcome => {
+    deps.logger.warn('no inventory recorded for the image; the bake goes on', { ...where, reason, ...extra });
+    return 'skipped';
+  };
+  if (!deps.inventories) return 'skipped';
+  const step = execution.StepExecutions?.filter((s) => s.StepName === INVENTORY_STEP && s.StepStatus === 'Success').at(
+    -1,
+  );
+  if (!step)
+    return skip(
+      execution.StepExecutionsTruncated
+        ? `the automation's step list is truncated before ${INVENTORY_STEP}`
+        : `the automation has no successful ${INVENTORY_STEP} step (a document from before inventories were kept)`,
+    );
+  const commandId = step.Outputs?.CommandId?.[0];
+  const instanceId = builderOf(execution);
+  if (!commandId || !instanceId)
+    return skip(`${INVENTORY_STEP} names no ${commandId ? 'builder instance' : 'CommandId'}`);
+  try {
+    const invocation = await deps.ssm.send(
+      new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId }),
+    );
+    const parsed = parseInventoryOutput(invocation.StandardOutputContent ?? '');
+    if (!parsed.ok) return skip(parsed.reason, { commandId });
+    const family = record.family ?? execution.Parameters?.Family?.[0] ?? '';
+    const item: InventoryRecord & { pk: string } = {
+      pk: imageKey(imageId, 'inventory'),
+      format: 1,
+      imageId,
+      family,
+      bakeId: record.bakeId || (execution.Parameters?.BakeId?.[0] ?? ''),
+      automationExecutionId: execution.AutomationExecutionId ?? '',
+      recordedAt: deps.clock().toISOString(),
+      ...parsed.inventory,
+    };
+    await deps.inventories.client.send(new PutCommand({ TableName: deps.inventories.tableName, Item: item }));
+    deps.logger.info('inventory recorded', {
+      ...where,
+      os: item.os,
+      release: item.release,
+      packages: (item.packages ?? item.programs)?.count ?? null,
+      ...(item.kbs ? { kbs: item.kbs.length } : {}),
+      ...(item.tooLarge ? { tooLarge: item.tooLarge } : {}),
+    });
+    return 'recorded';
+  } catch (error) {
+    return skip(error instanceof Error ? error.message : String(error), { error: errorNameOf(error) ?? 'Error' });
+  }
 };
 
 /** The first step that did not succeed, and why, from the automation's own record. */

@@ -2,12 +2,13 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { CallbackDeps, SettleOutcome } from '../commons/automation-wait';
 import { createSfnClient, createSsmClient } from '../commons/clients';
-import { readEnv } from '../commons/env';
+import { readEnv, STATE_TABLE_NAME_KEY } from '../commons/env';
 import { bakeMetricsOf, createMetrics } from '../commons/metrics';
 import { logger } from '../commons/powertools';
+import { createStateTableClient } from '../commons/state-table';
 import { type RegisterInput, register } from './core';
 
-const env = readEnv(['CALLBACK_PARAMETER_PREFIX']);
+const env = readEnv(['CALLBACK_PARAMETER_PREFIX', STATE_TABLE_NAME_KEY]);
 
 const deps: CallbackDeps = {
   ssm: createSsmClient(),
@@ -16,6 +17,8 @@ const deps: CallbackDeps = {
   logger,
   parameterPrefix: env.CALLBACK_PARAMETER_PREFIX,
   metrics: bakeMetricsOf(createMetrics()),
+  // Each baked image's inventory is recorded here (`bakehouse diff` reads it).
+  inventories: { client: createStateTableClient(), tableName: env[STATE_TABLE_NAME_KEY] },
 };
 
 const waitForAutomationHandler = async (event: RegisterInput): Promise<{ outcome: SettleOutcome }> => {

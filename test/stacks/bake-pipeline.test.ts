@@ -351,11 +351,11 @@ describe('the functions', () => {
     },
     [BakeFunction.WaitForAutomation]: {
       handler: 'functions/wait-for-automation/handler.handler',
-      env: ['CALLBACK_PARAMETER_PREFIX'],
+      env: ['CALLBACK_PARAMETER_PREFIX', 'STATE_TABLE_NAME'],
     },
     [BakeFunction.AutomationEvents]: {
       handler: 'functions/automation-events/handler.handler',
-      env: ['CALLBACK_PARAMETER_PREFIX'],
+      env: ['CALLBACK_PARAMETER_PREFIX', 'STATE_TABLE_NAME'],
     },
     [BakeFunction.CleanUpFailedBake]: {
       handler: 'functions/clean-up-failed-bake/handler.handler',
@@ -609,7 +609,7 @@ describe('the state table (issue 15: state that needs compare-and-swap)', () => 
     // Act
     const granted = dynamoStatements(allStatements());
 
-    // Assess: every grant names its key prefixes (lock#<scope>#*, record#<kind>#*), never every item
+    // Assess: every grant names its key prefixes (lock#<scope>#*, record#<kind>#*, image#*#<aspect>), never every item
     expect(granted.length).toBeGreaterThanOrEqual(3);
     for (const statement of granted) {
       expect(statement.Resource).toEqual(tableArn());
@@ -620,7 +620,8 @@ describe('the state table (issue 15: state that needs compare-and-swap)', () => 
         'ForAllValues:StringLike'
       ]?.['dynamodb:LeadingKeys'];
       expect(patterns?.length).toBeGreaterThan(0);
-      for (const pattern of patterns ?? []) expect(pattern).toMatch(/^(lock|record)#[a-z]+(-[a-z]+)*#\*$/);
+      for (const pattern of patterns ?? [])
+        expect(pattern).toMatch(/^(lock|record)#[a-z]+(-[a-z]+)*#\*$|^image#\*#[a-z]+$/);
     }
   });
 
@@ -669,6 +670,29 @@ describe('the state table (issue 15: state that needs compare-and-swap)', () => 
     expect(granted.sort()).toEqual([...actions].sort());
     expect(environmentOf(id).STATE_TABLE_NAME).toEqual({ Ref: tableId() });
   });
+
+  it.each([BakeFunction.WaitForAutomation, BakeFunction.AutomationEvents])(
+    "lets %s only put an image's inventory item, read command output, and tells it the table name",
+    (id) => {
+      // Act
+      const statements = stack.functionStatements(id);
+      const granted = dynamoStatements(statements);
+
+      // Assess
+      expect(granted.map((s) => [s.Sid, asList(s.Action), s.Condition])).toEqual([
+        [
+          'RecordImageInventory',
+          ['dynamodb:PutItem'],
+          { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['image#*#inventory'] } },
+        ],
+      ]);
+      // GetCommandInvocation has no resource types in the Service Authorization Reference: only * grants it.
+      expect(statements.filter((s) => asList(s.Action).includes('ssm:GetCommandInvocation'))).toEqual([
+        expect.objectContaining({ Sid: 'ReadInventoryOutput', Action: 'ssm:GetCommandInvocation', Resource: '*' }),
+      ]);
+      expect(environmentOf(id).STATE_TABLE_NAME).toEqual({ Ref: tableId() });
+    },
+  );
 
   it('lets the state machine only delete a lock (ReleaseFamilyLock) and record a baked key (RecordBakedKey)', () => {
     // Act

@@ -233,7 +233,7 @@ describe('plan-bake handler', () => {
 describe('wait-for-automation and automation-events handlers', () => {
   it('wait-for-automation stores the token under CALLBACK_PARAMETER_PREFIX', async () => {
     // Prepare
-    stubEnv({ CALLBACK_PARAMETER_PREFIX: '/bakehouse/_callbacks' });
+    stubEnv({ CALLBACK_PARAMETER_PREFIX: '/bakehouse/_callbacks', STATE_TABLE_NAME: 'bakehouse-test-StateTable' });
     ssm.on(PutParameterCommand).resolves({ Version: 1 });
     ssm
       .on(GetAutomationExecutionCommand)
@@ -253,7 +253,7 @@ describe('wait-for-automation and automation-events handlers', () => {
 
   it('automation-events reads the detail of the SSM status-change event', async () => {
     // Prepare
-    stubEnv({ CALLBACK_PARAMETER_PREFIX: '/bakehouse/_callbacks' });
+    stubEnv({ CALLBACK_PARAMETER_PREFIX: '/bakehouse/_callbacks', STATE_TABLE_NAME: 'bakehouse-test-StateTable' });
     const { handler } = await import('../../functions/automation-events/handler');
     const event = {
       version: '0',
@@ -273,6 +273,20 @@ describe('wait-for-automation and automation-events handlers', () => {
     // Assess
     expect(result).toEqual({ outcome: 'pending' });
     expect(ssm).not.toHaveReceivedAnyCommand();
+  });
+
+  it.each([
+    ['wait-for-automation', () => import('../../functions/wait-for-automation/handler')],
+    ['automation-events', () => import('../../functions/automation-events/handler')],
+  ])('%s fails at cold start when STATE_TABLE_NAME (where inventories go) is missing', async (_name, load) => {
+    // Prepare
+    stubEnv({ CALLBACK_PARAMETER_PREFIX: '/bakehouse/_callbacks', STATE_TABLE_NAME: undefined });
+
+    // Act
+    const act = load();
+
+    // Assess
+    await expect(act).rejects.toThrow(/STATE_TABLE_NAME/);
   });
 
   it('fails at cold start when CALLBACK_PARAMETER_PREFIX is missing', async () => {
