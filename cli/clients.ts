@@ -2,6 +2,7 @@
  * The SDK clients of a target, built on first use. Apart from context.ts because loading the six
  * clients takes about a second: `main` imports this module when a command runs, never for `--help`.
  */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
@@ -55,6 +56,9 @@ export const lazyClients = (target: Target): Clients & { close(): void } => {
     },
     get sqs() {
       return get('sqs', () => new SQSClient(config));
+    },
+    get dynamodb() {
+      return get('dynamodb', () => new DynamoDBClient(config));
     },
     close() {
       for (const client of built.values()) client.destroy();

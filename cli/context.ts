@@ -5,6 +5,7 @@
  * clients themselves are built in clients.ts, which `main` loads when a command runs, so `--help`
  * does not load the SDK.
  */
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
@@ -121,6 +122,8 @@ export interface Clients {
   readonly events: EventBridgeClient;
   readonly lambda: LambdaClient;
   readonly sqs: SQSClient;
+  /** The state table (`diff` reads the images' inventories). */
+  readonly dynamodb: DynamoDBClient;
 }
 
 /** Resource names of a stage, as stacks/bake-pipeline.ts `bakehouseNames` builds them. */

@@ -273,6 +273,13 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
   command(program, 'lineage <ami-id>', 'the ancestry tree: source AMI → family image → child families').action(
     withOptions(async (ctx, _o, amiId: string) => (await import('./commands/images')).lineageCommand(ctx, amiId)),
   );
+  command(
+    program,
+    'diff <a> <b>',
+    'what changed between two images (AMI ids or <family>:<channel>): release, packages added, removed, upgraded; hotfixes on Windows',
+  ).action(
+    withOptions(async (ctx, _o, a: string, b: string) => (await import('./commands/diff')).diffCommand(ctx, a, b)),
+  );
   command(program, 'promote <family> <channel> <ami-id>', 'point a channel at an AMI (Promote Requested)')
     .option('--reason <text>', 'why', 'manual promotion')
     .option('--timeout <seconds>', 'how long to wait for the channel to move', positiveInt, 60)
