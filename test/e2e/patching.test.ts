@@ -6,6 +6,7 @@
  * Ubuntu holds the dpkg lock while cloud-init runs after boot.
  */
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import {
   type AutomationExecution,
   GetAutomationExecutionCommand,
@@ -15,6 +16,7 @@ import {
 import type { ProvisionReport } from '@bakehouse/sandbox';
 import type { TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../cli/main';
 import type { LoggedEvent } from '../../dev/start/render';
 import { failureOf } from '../../functions/commons/automation-wait';
 import { bakeIdFor } from '../../functions/commons/bake-id';
@@ -40,18 +42,21 @@ let sandbox: TestSandbox;
 let report: ProvisionReport;
 let events: EventBridgeClient;
 let ssm: SSMClient;
+let lambda: LambdaClient;
 
 beforeAll(async () => {
   process.env.BAKEHOUSE_SANDBOX_GUESTS = 'on';
   ({ sandbox, report } = await startProvisionedSandbox(SPEED));
   events = new EventBridgeClient(sandbox.clientConfig);
   ssm = new SSMClient(sandbox.clientConfig);
+  lambda = new LambdaClient(sandbox.clientConfig);
   await connectSlackAndLaunchTemplate(sandbox, report);
 }, 180_000);
 
 afterAll(async () => {
   events?.destroy();
   ssm?.destroy();
+  lambda?.destroy();
   await sandbox?.stop();
   if (savedGuests === undefined) delete process.env.BAKEHOUSE_SANDBOX_GUESTS;
   else process.env.BAKEHOUSE_SANDBOX_GUESTS = savedGuests;
@@ -100,6 +105,34 @@ const baked = async (family: string): Promise<{ bakeId: string; detail: Record<s
   const detail = outcome.event.detail as Record<string, unknown>;
   expect(outcome.event['detail-type'], JSON.stringify(detail).slice(0, 2000)).toBe(DetailType.AmiBaked);
   return { bakeId, detail };
+};
+
+/** Starts the bake document by hand with `parameters`; resolves to the ended automation. */
+const automationRun = async (documentName: string | undefined, parameters: Record<string, string[]>) => {
+  const started = await ssm.send(
+    new StartAutomationExecutionCommand({ DocumentName: documentName, Parameters: parameters }),
+  );
+  const id = started.AutomationExecutionId ?? '';
+  const deadline = Date.now() + 60_000;
+  let done = await automationOf(id);
+  while (!['Success', 'Failed', 'Cancelled', 'TimedOut'].includes(done.AutomationExecutionStatus ?? '')) {
+    if (Date.now() > deadline) throw new Error(`automation ${id} did not end`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    done = await automationOf(id);
+  }
+  return done;
+};
+
+/** `bakehouse <args>` in process, against this sandbox. */
+const cli = async (args: string[]) => {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(
+    [...args, '--sandbox', sandbox.sandbox.url],
+    { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => err.push(t) }, env: {} },
+    { pollMs: 100 },
+  );
+  return { code, stdout: out.join(''), stderr: err.join('') };
 };
 
 describe('patching Linux families in the sandbox', () => {
@@ -225,5 +258,75 @@ describe('patching Linux families in the sandbox', () => {
     expect(failure.failedStep).toBe('runInstallScript');
     expect(failure.reason).toContain('the install script (install.scripts) has a syntax error');
     expect(done.Outputs?.[BAKE_DOCUMENT_OUTPUTS.imageId]?.[0] ?? '').not.toMatch(/^ami-/);
+  });
+  it('bakehouse diff shows the release move and the package upgrades between an image of the seeded release and the newest', async () => {
+    // Prepare: the stock configuration bakes al2023-base to the newest release only, and the sandbox
+    // repository has two. So the older image is the same document pinned to the seeded release, as
+    // a family pinned to it bakes; its wait is handed to the deployed WaitForAutomation as the state
+    // machine hands it over, with a task token no execution holds: the inventory is recorded
+    // before the task is settled, and settling then finds no task.
+    const previous = await automationOf(String(al2023.detail.automationExecutionId));
+    const seeded = String((al2023.detail.release as { before: string }).before);
+    const pinned = await automationRun(previous.DocumentName, {
+      ...(previous.Parameters ?? {}),
+      ReleaseVersion: [seeded],
+      ReleaseTarget: [seeded],
+      BakeId: ['patching-pinned-release'],
+      ImageName: [`bakehouse/al2023-base/pinned-${Date.now()}`],
+    });
+    expect(pinned.AutomationExecutionStatus, pinned.FailureMessage).toBe('Success');
+    const older = pinned.Outputs?.[BAKE_DOCUMENT_OUTPUTS.imageId]?.[0] ?? '';
+    const invoked = await lambda.send(
+      new InvokeCommand({
+        FunctionName: 'bakehouse-dev-WaitForAutomation',
+        Payload: JSON.stringify({
+          taskToken: 'no-execution-holds-this-token',
+          automationExecutionId: pinned.AutomationExecutionId,
+          bakeId: 'patching-pinned-release',
+          family: 'al2023-base',
+          bakeStartedAt: new Date().toISOString(),
+        }),
+      }),
+    );
+    expect(invoked.FunctionError, Buffer.from(invoked.Payload ?? []).toString()).toBeUndefined();
+    expect(JSON.parse(Buffer.from(invoked.Payload ?? []).toString())).toEqual({ outcome: 'already-settled' });
+
+    // Act: the pinned image against the pipeline's bake, named by the family's candidate channel
+    const text = await cli(['diff', older, 'al2023-base:candidate']);
+    const json = await cli(['diff', older, 'al2023-base:candidate', '--json']);
+    const same = await cli(['diff', 'al2023-base:candidate', 'al2023-base:candidate']);
+
+    // Assess
+    expect(text.stderr).toBe('');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^release: 2023\.9\.20261101(\.\d+)? → 2023\.9\.20261122(\.\d+)?$/m);
+    expect(text.stdout).toMatch(/^ {2}glibc +2\.34-196\.amzn2023\.0\.1\.\w+ → 2\.34-196\.amzn2023\.0\.2\.\w+$/m);
+    const diff = JSON.parse(json.stdout);
+    expect(diff.from).toMatchObject({
+      imageId: older,
+      family: 'al2023-base',
+      os: 'linux',
+      release: expect.stringMatching(SEEDED_RELEASE),
+    });
+    expect(diff.to).toMatchObject({
+      ref: 'al2023-base:candidate',
+      family: 'al2023-base',
+      release: expect.stringMatching(NEWER_RELEASE),
+    });
+    expect(diff.to.bakeId).toBe(al2023.bakeId);
+    // What the catalog's newer release changed (packages/sandbox/src/guest/catalog.ts AL2023_UPDATES)
+    const upgraded = (diff.packages.upgraded as { name: string }[]).map((c) => c.name);
+    expect(upgraded).toEqual(
+      expect.arrayContaining(['system-release', 'glibc', 'openssl-libs', 'openssh-server', 'curl-minimal', 'tzdata']),
+    );
+    expect(diff.packages.upgraded).toContainEqual({
+      name: 'openssl-libs',
+      from: [expect.stringMatching(/^3\.2\.2-1\.amzn2023\.0\.2\./)],
+      to: [expect.stringMatching(/^3\.2\.2-1\.amzn2023\.0\.3\./)],
+    });
+    expect(diff.packages.downgraded).toEqual([]);
+    expect(diff.packages.removed).toEqual([]);
+    expect(same.code).toBe(0);
+    expect(same.stdout).toContain('no differences: the same release and packages');
   });
 });
