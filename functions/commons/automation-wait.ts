@@ -5,7 +5,8 @@
  * settles it. Because events are best effort, WaitForAutomation also checks the automation's status
  * each time it is called: the wait task's timeout calls it again, which is the slow fallback poll.
  * Whichever of the two sees the automation end first settles the wait; the other finds nothing
- * left to do.
+ * left to do. Settling a succeeded bake first records the image's package inventory
+ * (`recordInventory`), which `bakehouse diff` reads.
  */
 import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import {
