@@ -192,15 +192,22 @@ export const renderBakes = (bakes: readonly BakeSummary[]): string =>
         },
       ]);
 
+/**
+ * The bake state machine's executions, a page at a time (Step Functions lists the newest first);
+ * the caller stops reading when it has what it needs.
+ */
+export const executionPages = (ctx: CommandContext, machine: string, pageSize: number) =>
+  eachPage((nextToken) =>
+    ctx.clients.sfn
+      .send(new ListExecutionsCommand({ stateMachineArn: machine, maxResults: pageSize, nextToken }))
+      .then((r) => ({ ...r, NextToken: r.nextToken })),
+  );
+
 /** Recent executions, newest first, optionally of one family only. */
 const recentBakes = async (ctx: CommandContext, family: string | undefined, limit: number): Promise<BakeSummary[]> => {
   const machine = await stateMachineArn(ctx);
   const arns: string[] = [];
-  for await (const page of eachPage((nextToken) =>
-    ctx.clients.sfn
-      .send(new ListExecutionsCommand({ stateMachineArn: machine, maxResults: 100, nextToken }))
-      .then((r) => ({ ...r, NextToken: r.nextToken })),
-  )) {
+  for await (const page of executionPages(ctx, machine, 100)) {
     const executions = [...(page.executions ?? [])].sort(
       (a, b) => new Date(b.startDate ?? 0).getTime() - new Date(a.startDate ?? 0).getTime(),
     );

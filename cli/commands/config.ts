@@ -14,14 +14,13 @@
  * ShellCheck over the Linux scripts stays with synthesis (`npm run synth`): it renders the scripts
  * into the automation documents (automation/), which the shipped CLI does not carry.
  */
-import { DescribeImagesCommand, type Image } from '@aws-sdk/client-ec2';
+import type { Image } from '@aws-sdk/client-ec2';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import { describeImage } from '../../functions/commons/channels';
 import { configHash, deployedConfigParameterName } from '../../functions/commons/deployed-config';
 import { errorNameOf } from '../../functions/commons/errors';
 import type { BakehouseConfig, Family } from '../../functions/commons/families';
 import { newestImage } from '../../functions/commons/newest-image';
-import { eachPage } from '../../functions/commons/pages';
 import {
   type ConfigDrift,
   configDrift,

@@ -21,7 +21,7 @@
  * stack's region themselves.
  */
 import { DescribeImagesCommand, type Image } from '@aws-sdk/client-ec2';
-import { DescribeExecutionCommand, type ExecutionListItem, ListExecutionsCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, type ExecutionListItem } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand, ListQueuesCommand } from '@aws-sdk/client-sqs';
 import { familyOfBakeId } from '../../functions/commons/bake-id';
 import { Tag } from '../../functions/commons/bake-plan';
@@ -32,7 +32,7 @@ import { eachPage } from '../../functions/commons/pages';
 import { type CommandContext, say, sayJson } from '../context';
 import { CliError } from '../errors';
 import { orDash, table } from '../format';
-import { type BakeOutcome, stateMachineArn, summarize } from './bakes';
+import { type BakeOutcome, executionPages, stateMachineArn, summarize } from './bakes';
 import { nextRun } from './families';
 import { channelsOf } from './shared';
 
@@ -154,11 +154,7 @@ const lastBakes = async (ctx: CommandContext, now: Date): Promise<Map<string, La
   const machine = await stateMachineArn(ctx);
   const listed: ExecutionListItem[] = [];
   const names = ctx.config.families.map((f) => f.name);
-  for await (const page of eachPage((nextToken) =>
-    ctx.clients.sfn
-      .send(new ListExecutionsCommand({ stateMachineArn: machine, maxResults: 1000, nextToken }))
-      .then((r) => ({ ...r, NextToken: r.nextToken })),
-  )) {
+  for await (const page of executionPages(ctx, machine, 1000)) {
     listed.push(...(page.executions ?? []));
     // Step Functions lists the newest first; once every family has one, older pages add nothing.
     if (listed.length >= EXECUTIONS_READ || newestPerFamily(listed, names).size === names.length) break;

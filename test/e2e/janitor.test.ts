@@ -33,7 +33,6 @@ import {
   LambdaClient,
   UpdateFunctionConfigurationCommand,
 } from '@aws-sdk/client-lambda';
-import { DeleteScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { provisionFromAssembly } from '@bakehouse/sandbox';
 import { AL2023_X86, advance, eventually, startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
@@ -43,6 +42,7 @@ import { synthesizeForSandbox } from '../../dev/synth';
 import { JanitorMetric } from '../../functions/commons/metrics';
 import type { JanitorRunReport } from '../../functions/janitor/core';
 import { metricsOfEmf } from '../unit/support/emf';
+import { deleteSchedules } from './support/stack';
 
 const FUNCTION = 'bakehouse-dev-Janitor';
 const TEAM_PARAMETER = '/team/web/ami-id';
@@ -135,12 +135,7 @@ beforeAll(async () => {
   iam = new IAMClient(sandbox.clientConfig);
   // Moving the clock by months would fire the family bakes and the nightly (dry) janitor in the
   // background; this test drives the janitor alone.
-  const scheduler = new SchedulerClient(sandbox.clientConfig);
-  await scheduler.send(new DeleteScheduleCommand({ Name: FUNCTION, GroupName: 'default' }));
-  for (const family of ['al2023-base', 'ubuntu-2404-base', 'windows-2022-base']) {
-    await scheduler.send(new DeleteScheduleCommand({ Name: family, GroupName: 'bakehouse-dev' }));
-  }
-  scheduler.destroy();
+  await deleteSchedules(sandbox);
 
   // A builder to image from (it runs the public AL2023 image, which the janitor never owns).
   const reservation = await ec2.send(

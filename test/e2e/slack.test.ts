@@ -6,15 +6,15 @@
  */
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetFunctionEventInvokeConfigCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { type CfnTemplate, type ProvisionReport, provisionFromAssembly, readAssemblyStack } from '@bakehouse/sandbox';
-import { startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
+import { type CfnTemplate, type ProvisionReport, readAssemblyStack } from '@bakehouse/sandbox';
+import type { TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alarmStateChangeFor } from '../../dev/start/alarm';
 import { synthesizeForSandbox } from '../../dev/synth';
 import { bakeIdFor } from '../../functions/commons/bake-id';
 import { DetailType } from '../../functions/commons/events';
 import { details } from '../unit/support/notify-events';
-import { connectSlackAndLaunchTemplate, deleteSchedules } from './support/stack';
+import { connectSlackAndLaunchTemplate, startProvisionedSandbox } from './support/stack';
 
 const BUS = 'bakehouse-dev';
 
@@ -36,14 +36,11 @@ let events: EventBridgeClient;
 let template: CfnTemplate;
 
 beforeAll(async () => {
+  // startProvisionedSandbox provisions with the clock still and without the schedules: at 1200x
+  // the Sunday schedule bakes al2023-base in the background on a Saturday evening (UTC), and this
+  // file's request was answered 'skipped (already baked)' (clean-clone run at 00:46 UTC).
+  ({ sandbox, report } = await startProvisionedSandbox(1200));
   const assembly = await synthesizeForSandbox({ account: '000000000000', region: 'us-east-1' });
-  // Still while provisioning, and without the schedules: at 1200x the Sunday schedule bakes
-  // al2023-base in the background on a Saturday evening (UTC), and this file's request was
-  // answered 'skipped (already baked)' (clean-clone run at 00:46 UTC).
-  sandbox = await startTestSandbox({ speed: 0, assetsDir: assembly.assemblyDir });
-  report = await provisionFromAssembly({ sandbox: sandbox.sandbox, assemblyDir: assembly.assemblyDir });
-  await deleteSchedules(sandbox);
-  sandbox.sandbox.clock.setSpeed(1200);
   template = readAssemblyStack(assembly.assemblyDir, report.stack).template;
   events = new EventBridgeClient(sandbox.clientConfig);
   await connectSlackAndLaunchTemplate(sandbox, report);
