@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { assemblyDirFor, synthesizeForSandbox } from '../synth';
+import { runStartMs, scheduledScenario } from './plan';
 
 const REGION = 'us-east-1';
 /** The sandbox's account (DEFAULT_ACCOUNT of @bakehouse/sandbox, checked once it is loaded). */
@@ -156,6 +157,9 @@ const main = async (): Promise<number> => {
     print(
       `stacks ${assembly.cached ? 'reused from' : 'synthesized into'} ${assembly.assemblyDir} (${elapsed(started)})`,
     );
+    // The run starts on the next Saturday 12:00 UTC, whatever the host's day (dev/start/plan.ts):
+    // the schedules then fire in the same order every time.
+    sandbox.clock.advance((runStartMs(sandbox.clock.nowMs()) - sandbox.clock.nowMs()) / 1000);
     const report = await provisionFromAssembly({ sandbox, assemblyDir: assembly.assemblyDir });
     sandbox.clock.setSpeed(speed);
     print(`sandbox ${summarizeProvisioning(report)} (${elapsed(started)})`);
@@ -192,11 +196,7 @@ const main = async (): Promise<number> => {
           ),
         })),
     );
-    firings.sort((a, b) => a.atMs - b.atMs);
-    const first = firings[0];
-    if (!first) throw new Error('no family has a schedule: nothing to bake on schedule');
-    const scheduledNow = firings.filter((f) => f.atMs - first.atMs <= 2 * 3600_000).map((f) => f.family);
-    const requested = firings.map((f) => f.family).filter((family) => !scheduledNow.includes(family));
+    const { first, scheduled: scheduledNow, requested } = scheduledScenario(firings);
     // Channels that move on baked or tested; a canary channel moves after its canary (scenario 5).
     const automatic = (family: (typeof config.families)[number]) =>
       family.channels.filter((c) => c.promoteOn === 'baked' || c.promoteOn === 'tested');
