@@ -3433,7 +3433,7 @@ var main = async (argv, io, options = {}) => {
       io.env
     );
     const stage = flags.stage ?? io.env.BAKEHOUSE_STAGE ?? "dev";
-    const clients = await (options.clients ? options.clients(target) : import("./chunks/clients-TCCYXL6P.mjs").then(({ lazyClients }) => lazyClients(target)));
+    const clients = await (options.clients ? options.clients(target) : import("./chunks/clients-COSW4CNQ.mjs").then(({ lazyClients }) => lazyClients(target)));
     const ctx = {
       stage,
       names: {
@@ -3458,7 +3458,7 @@ var main = async (argv, io, options = {}) => {
   const contextFor = async (flags) => {
     const ctx = await targetContextFor(flags);
     if (options.config) return { ...ctx, config: options.config };
-    const { loadLocalConfig, resolveCommandConfig } = await import("./chunks/config-source-FCMNIMKM.mjs");
+    const { loadLocalConfig, resolveCommandConfig } = await import("./chunks/config-source-6SS7ZMFY.mjs");
     const local = await loadLocalConfig(options.localConfig ?? localConfigFile);
     const resolved = await resolveCommandConfig({ ssm: ctx.clients.ssm, stage: ctx.stage, local });
     for (const note of resolved.notes) io.stderr.write(`${note}
@@ -3490,7 +3490,7 @@ var main = async (argv, io, options = {}) => {
     program2,
     "overview",
     "the fleet at a glance: last bakes, channel AMIs (age, revoked, stranded), next runs, dead letters"
-  ).action(withOptions(async (ctx) => (await import("./chunks/overview-3HH4UIMW.mjs")).overviewCommand(ctx)));
+  ).action(withOptions(async (ctx) => (await import("./chunks/overview-ZCDET3PX.mjs")).overviewCommand(ctx)));
   command(
     program2,
     "families [family]",
@@ -3502,7 +3502,7 @@ var main = async (argv, io, options = {}) => {
   );
   const bake = command(program2, "bake <family>", "request a bake (Bake Requested); --wait follows it to the end").option("--force", "bake even when the same source was already baked", false).option("--wait", "follow the bake; exit 1 when it fails", false).option("--reason <text>", "why", "requested from the CLI").option("--idempotency-key <key>", "the same key never starts a second bake (default: a new one)").option("--timeout <seconds>", "how long --wait follows the bake", positiveInt, 4 * 3600).action(
     withOptions(
-      async (ctx, o, family) => (await import("./chunks/bake-NRIBBD7Q.mjs")).bakeCommand(ctx, family, {
+      async (ctx, o, family) => (await import("./chunks/bake-HY2HDREQ.mjs")).bakeCommand(ctx, family, {
         force: o.force,
         wait: o.wait,
         reason: o.reason,
@@ -3513,19 +3513,19 @@ var main = async (argv, io, options = {}) => {
   );
   command(bake, "steps <bake-id>", "a bake's automation steps: status, start and end, output or failure").action(
     withOptions(
-      async (ctx, _o, bakeId) => (await import("./chunks/bake-control-YJO3L5CM.mjs")).bakeStepsCommand(ctx, bakeId)
+      async (ctx, _o, bakeId) => (await import("./chunks/bake-control-ACYGE7D2.mjs")).bakeStepsCommand(ctx, bakeId)
     )
   );
   command(bake, "cancel <bake-id>", "stop a running bake and wait until its clean-up has run").option("--timeout <seconds>", "how long to wait for the clean-up", positiveInt, 300).action(
     withOptions(
-      async (ctx, o, bakeId) => (await import("./chunks/bake-control-YJO3L5CM.mjs")).bakeCancelCommand(ctx, bakeId, { timeoutSeconds: o.timeout })
+      async (ctx, o, bakeId) => (await import("./chunks/bake-control-ACYGE7D2.mjs")).bakeCancelCommand(ctx, bakeId, { timeoutSeconds: o.timeout })
     )
   );
   command(program2, "status [bake-id]", "one bake in detail, or the most recent bakes").option("--limit <n>", "how many recent bakes", positiveInt, 20).action(
     withOptions(async (ctx, o, bakeId) => {
       const [{ requireFamilyOfBakeId }, { statusCommand }] = await Promise.all([
         import("./chunks/shared-ZE5QDG4E.mjs"),
-        import("./chunks/bakes-HKR4DOYH.mjs")
+        import("./chunks/bakes-33XFDHH3.mjs")
       ]);
       if (bakeId !== void 0) requireFamilyOfBakeId(ctx, bakeId);
       return statusCommand(ctx, bakeId, o);
@@ -3535,7 +3535,7 @@ var main = async (argv, io, options = {}) => {
     withOptions(async (ctx, o, family) => {
       const [{ requireFamily }, { historyCommand }] = await Promise.all([
         import("./chunks/shared-ZE5QDG4E.mjs"),
-        import("./chunks/bakes-HKR4DOYH.mjs")
+        import("./chunks/bakes-33XFDHH3.mjs")
       ]);
       requireFamily(ctx, family);
       return historyCommand(ctx, family, o);
@@ -3546,6 +3546,13 @@ var main = async (argv, io, options = {}) => {
   );
   command(program2, "lineage <ami-id>", "the ancestry tree: source AMI → family image → child families").action(
     withOptions(async (ctx, _o, amiId) => (await import("./chunks/images-QUCF6JMR.mjs")).lineageCommand(ctx, amiId))
+  );
+  command(
+    program2,
+    "diff <a> <b>",
+    "what changed between two images (AMI ids or <family>:<channel>): release, packages added, removed, upgraded; hotfixes on Windows"
+  ).action(
+    withOptions(async (ctx, _o, a, b) => (await import("./chunks/diff-NIKLFNTV.mjs")).diffCommand(ctx, a, b))
   );
   command(program2, "promote <family> <channel> <ami-id>", "point a channel at an AMI (Promote Requested)").option("--reason <text>", "why", "manual promotion").option("--timeout <seconds>", "how long to wait for the channel to move", positiveInt, 60).action(
     withOptions(
@@ -3567,7 +3574,7 @@ var main = async (argv, io, options = {}) => {
   );
   command(program2, "canary <family>", "the family's running or latest canary and its scorecard; --abort stops it").option("--abort", "stop the running canary and wait until its instances are terminated", false).option("--timeout <seconds>", "how long --abort waits for the instances", positiveInt, 600).action(
     withOptions(
-      async (ctx, o, family) => (await import("./chunks/canary-5DROI4MC.mjs")).canaryCommand(ctx, family, { abort: o.abort, timeoutSeconds: o.timeout })
+      async (ctx, o, family) => (await import("./chunks/canary-YXGK6JOC.mjs")).canaryCommand(ctx, family, { abort: o.abort, timeoutSeconds: o.timeout })
     )
   );
   command(program2, "janitor", "the janitor's plan (a dry run); --apply carries it out").option("--apply", "apply the plan (asks first on a terminal)", false).option("--yes", "do not ask", false).action(
@@ -3601,7 +3608,7 @@ var main = async (argv, io, options = {}) => {
     "validate bakehouse.config.ts (every field, source images on the target) and show its drift from the deployed one"
   ).action(async (...args) => {
     const ctx = await targetContextFor(args.at(-1).optsWithGlobals());
-    exitCode = await (await import("./chunks/config-RFGJZFIL.mjs")).configCheckCommand(ctx, {
+    exitCode = await (await import("./chunks/config-DUF5OFDD.mjs")).configCheckCommand(ctx, {
       load: options.localConfig ?? localConfigFile
     });
   });

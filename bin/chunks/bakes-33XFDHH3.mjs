@@ -3,6 +3,7 @@ import {
   describeBake,
   executionArnOf,
   executionHistory,
+  executionPages,
   failureFromHistory,
   historyCommand,
   renderBake,
@@ -10,7 +11,7 @@ import {
   stateMachineArn,
   statusCommand,
   summarize
-} from "./chunk-VLKEULHX.mjs";
+} from "./chunk-MQZEWMOX.mjs";
 import "./chunk-3C6MLLYS.mjs";
 import "./chunk-HVBZNV4S.mjs";
 import "./chunk-5US7FL23.mjs";
@@ -23,6 +24,7 @@ export {
   describeBake,
   executionArnOf,
   executionHistory,
+  executionPages,
   failureFromHistory,
   historyCommand,
   renderBake,

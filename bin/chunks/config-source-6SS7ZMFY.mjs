@@ -10,7 +10,7 @@ import {
   readDeployedConfig,
   resolveCommandConfig,
   showValue
-} from "./chunk-XTZ46NNW.mjs";
+} from "./chunk-LBLLNN6L.mjs";
 import "./chunk-CF56IMZC.mjs";
 import "./chunk-JWLJKKI5.mjs";
 import "./chunk-GHFEVA6L.mjs";

@@ -220,35 +220,30 @@ Fix: correct the fields above (\`bakehouse config check\` lists them), or pass t
   }
   const { deployed } = lookup;
   const where = `the configuration deployed to stage '${stage}' (${parameter})`;
-  if (!local.config) {
-    return {
-      config: deployed.config,
-      source: "deployed",
-      parameter,
-      deployed,
-      local,
-      notes: [
-        `bakehouse: the local ${LOCAL_FILE} is invalid; this command uses ${where}. Fix the local file (\`bakehouse config check\` shows every problem):
-${indent(local.problems, "- ")}`
-      ]
-    };
-  }
-  if (configHash(local.config) === deployed.sha256) {
-    return { config: deployed.config, source: "deployed", parameter, deployed, local, notes: [] };
-  }
-  const drift = configDrift(deployed.config, local.config);
-  return {
+  const usingDeployed = (notes, drift2) => ({
     config: deployed.config,
     source: "deployed",
     parameter,
     deployed,
     local,
-    drift,
-    notes: [
+    ...drift2 ? { drift: drift2 } : {},
+    notes
+  });
+  if (!local.config) {
+    return usingDeployed([
+      `bakehouse: the local ${LOCAL_FILE} is invalid; this command uses ${where}. Fix the local file (\`bakehouse config check\` shows every problem):
+${indent(local.problems, "- ")}`
+    ]);
+  }
+  if (configHash(local.config) === deployed.sha256) return usingDeployed([]);
+  const drift = configDrift(deployed.config, local.config);
+  return usingDeployed(
+    [
       `bakehouse: the local ${LOCAL_FILE} differs from ${where}; this command uses the deployed one. Deploy to apply the local file (npx sst deploy --stage ${stage}):
 ${indent(describeDrift(drift))}`
-    ]
-  };
+    ],
+    drift
+  );
 };
 
 export {

@@ -10,7 +10,7 @@ import {
   loadLocalConfig,
   parameterPrefixOf,
   readDeployedConfig
-} from "./chunk-XTZ46NNW.mjs";
+} from "./chunk-LBLLNN6L.mjs";
 import {
   say,
   sayJson
@@ -33,7 +33,6 @@ import {
 import "./chunk-PRIINEDB.mjs";
 
 // cli/commands/config.ts
-import "@aws-sdk/client-ec2";
 import { GetParameterCommand } from "@aws-sdk/client-ssm";
 
 // functions/commons/newest-image.ts

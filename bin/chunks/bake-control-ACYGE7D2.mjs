@@ -9,7 +9,7 @@ import {
   executionHistory,
   failureFromHistory,
   stateMachineArn
-} from "./chunk-VLKEULHX.mjs";
+} from "./chunk-MQZEWMOX.mjs";
 import {
   duration,
   localTime,

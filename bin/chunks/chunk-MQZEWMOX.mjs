@@ -157,12 +157,13 @@ var renderBakes = (bakes) => bakes.length === 0 ? "no bakes yet" : table(bakes, 
     value: (b) => truncate(b.failedStep ? `${b.failedStep}: ${b.reason}` : b.reason ?? "", 60)
   }
 ]);
+var executionPages = (ctx, machine, pageSize) => eachPage(
+  (nextToken) => ctx.clients.sfn.send(new ListExecutionsCommand({ stateMachineArn: machine, maxResults: pageSize, nextToken })).then((r) => ({ ...r, NextToken: r.nextToken }))
+);
 var recentBakes = async (ctx, family, limit) => {
   const machine = await stateMachineArn(ctx);
   const arns = [];
-  for await (const page of eachPage(
-    (nextToken) => ctx.clients.sfn.send(new ListExecutionsCommand({ stateMachineArn: machine, maxResults: 100, nextToken })).then((r) => ({ ...r, NextToken: r.nextToken }))
-  )) {
+  for await (const page of executionPages(ctx, machine, 100)) {
     const executions = [...page.executions ?? []].sort(
       (a, b) => new Date(b.startDate ?? 0).getTime() - new Date(a.startDate ?? 0).getTime()
     );
@@ -215,6 +216,7 @@ export {
   describeBake,
   renderBake,
   renderBakes,
+  executionPages,
   statusCommand,
   historyCommand
 };

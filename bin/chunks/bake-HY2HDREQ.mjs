@@ -11,7 +11,7 @@ import {
   executionHistory,
   failureFromHistory,
   stateMachineArn
-} from "./chunk-VLKEULHX.mjs";
+} from "./chunk-MQZEWMOX.mjs";
 import {
   duration
 } from "./chunk-3C6MLLYS.mjs";

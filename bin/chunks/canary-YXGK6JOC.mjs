@@ -4,7 +4,7 @@ import {
 } from "./chunk-OP54EX2W.mjs";
 import {
   executionHistory
-} from "./chunk-VLKEULHX.mjs";
+} from "./chunk-MQZEWMOX.mjs";
 import {
   localTime,
   orDash,

@@ -2,6 +2,7 @@
 import "./chunk-PRIINEDB.mjs";
 
 // cli/clients.ts
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { EC2Client } from "@aws-sdk/client-ec2";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { LambdaClient } from "@aws-sdk/client-lambda";
@@ -43,6 +44,9 @@ var lazyClients = (target) => {
     },
     get sqs() {
       return get("sqs", () => new SQSClient(config));
+    },
+    get dynamodb() {
+      return get("dynamodb", () => new DynamoDBClient(config));
     },
     close() {
       for (const client of built.values()) client.destroy();
