@@ -5,6 +5,8 @@
  * image (the sandbox's AL2023 repository has the seeded images' release and a newer one), and
  * Ubuntu holds the dpkg lock while cloud-init runs after boot.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import {
@@ -124,6 +126,21 @@ const automationRun = async (documentName: string | undefined, parameters: Recor
 };
 
 /** `bakehouse <args>` in process, against this sandbox. */
+/** The real bin/bakehouse.mjs, as an operator runs it: a process of its own. */
+const realBin = async (args: string[]) => {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      ['bin/bakehouse.mjs', ...args, '--sandbox', sandbox.sandbox.url],
+      { env: { PATH: process.env.PATH ?? '' } },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+};
+
 const cli = async (args: string[]) => {
   const out: string[] = [];
   const err: string[] = [];
@@ -292,9 +309,12 @@ describe('patching Linux families in the sandbox', () => {
     expect(JSON.parse(Buffer.from(invoked.Payload ?? []).toString())).toEqual({ outcome: 'already-settled' });
 
     // Act: the pinned image against the pipeline's bake, named by the family's candidate channel
-    const text = await cli(['diff', older, 'al2023-base:candidate']);
+    // (the text through the real bin, as an operator runs it)
+    const text = await realBin(['diff', older, 'al2023-base:candidate']);
     const json = await cli(['diff', older, 'al2023-base:candidate', '--json']);
     const same = await cli(['diff', 'al2023-base:candidate', 'al2023-base:candidate']);
+    const source = String(al2023.detail.sourceAmiId);
+    const notBaked = await realBin(['diff', source, 'al2023-base:candidate']);
 
     // Assess
     expect(text.stderr).toBe('');
@@ -328,5 +348,10 @@ describe('patching Linux families in the sandbox', () => {
     expect(diff.packages.removed).toEqual([]);
     expect(same.code).toBe(0);
     expect(same.stdout).toContain('no differences: the same release and packages');
+    // The public image the bake started from: no bake captured it, and the error says so and what to do.
+    expect(notBaked.code).toBe(1);
+    expect(notBaked.stdout).toBe('');
+    expect(notBaked.stderr).toContain(`${source} is not a Bakehouse image`);
+    expect(notBaked.stderr).toContain('Fix: compare images Bakehouse baked');
   });
 });
