@@ -3513,12 +3513,12 @@ var main = async (argv, io, options = {}) => {
   );
   command(bake, "steps <bake-id>", "a bake's automation steps: status, start and end, output or failure").action(
     withOptions(
-      async (ctx, _o, bakeId) => (await import("./chunks/bake-control-ACYGE7D2.mjs")).bakeStepsCommand(ctx, bakeId)
+      async (ctx, _o, bakeId) => (await import("./chunks/bake-control-AWYE7GZD.mjs")).bakeStepsCommand(ctx, bakeId)
     )
   );
   command(bake, "cancel <bake-id>", "stop a running bake and wait until its clean-up has run").option("--timeout <seconds>", "how long to wait for the clean-up", positiveInt, 300).action(
     withOptions(
-      async (ctx, o, bakeId) => (await import("./chunks/bake-control-ACYGE7D2.mjs")).bakeCancelCommand(ctx, bakeId, { timeoutSeconds: o.timeout })
+      async (ctx, o, bakeId) => (await import("./chunks/bake-control-AWYE7GZD.mjs")).bakeCancelCommand(ctx, bakeId, { timeoutSeconds: o.timeout })
     )
   );
   command(program2, "status [bake-id]", "one bake in detail, or the most recent bakes").option("--limit <n>", "how many recent bakes", positiveInt, 20).action(
@@ -3552,7 +3552,7 @@ var main = async (argv, io, options = {}) => {
     "diff <a> <b>",
     "what changed between two images (AMI ids or <family>:<channel>): release, packages added, removed, upgraded; hotfixes on Windows"
   ).action(
-    withOptions(async (ctx, _o, a, b) => (await import("./chunks/diff-NIKLFNTV.mjs")).diffCommand(ctx, a, b))
+    withOptions(async (ctx, _o, a, b) => (await import("./chunks/diff-QDWHCVP7.mjs")).diffCommand(ctx, a, b))
   );
   command(program2, "promote <family> <channel> <ami-id>", "point a channel at an AMI (Promote Requested)").option("--reason <text>", "why", "manual promotion").option("--timeout <seconds>", "how long to wait for the channel to move", positiveInt, 60).action(
     withOptions(

@@ -37,6 +37,7 @@ import { BAKE_ID } from '../../functions/commons/bake-id';
 import { BUILDER_ROLE, Tag } from '../../functions/commons/bake-plan';
 import { errorNameOf } from '../../functions/commons/errors';
 import { DetailType } from '../../functions/commons/events';
+import { INVENTORY_STEP } from '../../functions/commons/inventory';
 import { eachPage } from '../../functions/commons/pages';
 import { type CommandContext, say, sayJson } from '../context';
 import { CliError, UsageError } from '../errors';
@@ -224,9 +225,18 @@ export const bakeSteps = async (ctx: CommandContext, bake: BakeSummary): Promise
   return { bake: summary, automation: read.automation, steps: read.steps.map(stepView), note: null };
 };
 
-const outputText = (outputs: AutomationStepView['outputs']): string =>
-  Object.entries(outputs)
-    .map(([key, values]) => `${key}=${values.join(',')}`)
+/**
+ * A step's outputs as `key=value` pairs. The inventory step's Output is the image's package list,
+ * compressed and base64-encoded (functions/commons/inventory.ts): kilobytes no one reads here, so
+ * it is named and measured instead (`--json` keeps it whole).
+ */
+const outputText = (step: AutomationStepView): string =>
+  Object.entries(step.outputs)
+    .map(([key, values]) =>
+      step.name === INVENTORY_STEP && key === 'Output'
+        ? `${key}=<the image's package inventory, ${values.join(',').length} characters, which bakehouse diff reads>`
+        : `${key}=${values.join(',')}`,
+    )
     .join(' ');
 
 export const renderBakeSteps = (view: BakeSteps): string => {
@@ -256,7 +266,7 @@ export const renderBakeSteps = (view: BakeSteps): string => {
   for (const [i, step] of view.steps.entries()) {
     if (step.failureMessage) lines.push(`${i + 1} ${step.name} failed: ${indented(step.failureMessage)}`);
     else if (Object.keys(step.outputs).length > 0)
-      lines.push(`${i + 1} ${step.name} output: ${indented(outputText(step.outputs))}`);
+      lines.push(`${i + 1} ${step.name} output: ${indented(outputText(step))}`);
   }
   if (view.automation.failureMessage && !view.steps.some((s) => s.failureMessage)) {
     lines.push(`automation failed: ${view.automation.failureMessage}`);

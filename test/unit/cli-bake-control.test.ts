@@ -216,6 +216,41 @@ describe('bakehouse bake steps <bake-id>', () => {
     expect(text.out).toMatch(/45s/);
   });
 
+  it("shows the inventory step's output as what it is, not kilobytes of base64 (the --json keeps it whole)", async () => {
+    // Prepare: captureInventory's output is the compressed package list (functions/commons/inventory.ts)
+    const encoded = 'H4sIAAAAAAAAA'.padEnd(2_400, 'q');
+    const output = `bakehouse-inventory 1\nos linux\npackages 412 gzip-base64\n${encoded}\nend`;
+    sfnMock.on(DescribeExecutionCommand).resolves(execution('RUNNING'));
+    sfnMock
+      .on(GetExecutionHistoryCommand)
+      .resolves({ events: [exited('StartAutomation', { automation: { automationExecutionId: AUTOMATION } })] });
+    ssmMock.on(GetAutomationExecutionCommand, { AutomationExecutionId: AUTOMATION }).resolves({
+      AutomationExecution: {
+        AutomationExecutionId: AUTOMATION,
+        AutomationExecutionStatus: 'InProgress',
+        StepExecutionsTruncated: false,
+        StepExecutions: [
+          step('captureInventory', 'Success', {
+            Action: 'aws:runCommand',
+            Outputs: { CommandId: ['c0ffee00-0000-4000-8000-000000000001'], Output: [output] },
+          }),
+        ],
+      },
+    });
+
+    // Act
+    const text = await cli(['bake', 'steps', BAKE_ID]);
+    const json = await cli(['bake', 'steps', BAKE_ID, '--json']);
+
+    // Assess
+    expect(text.code, text.err).toBe(0);
+    expect(text.out).not.toContain(encoded.slice(0, 100));
+    expect(text.out).toContain(
+      `1 captureInventory output: CommandId=c0ffee00-0000-4000-8000-000000000001 Output=<the image's package inventory, ${output.length} characters, which bakehouse diff reads>`,
+    );
+    expect((JSON.parse(json.out) as BakeSteps).steps[0]?.outputs.Output).toEqual([output]);
+  });
+
   it("prints a failed bake's failing step with its whole failure message", async () => {
     // Prepare: the failure path's record names the automation
     const message = `Step fails when it is Poll action status for completion. Command failed: dnf exited 1 (${'x'.repeat(200)})`;
