@@ -413,7 +413,7 @@ describe('errors and exit codes', () => {
     expect(usage).toBe(2);
   }, 30_000);
 
-  it("the real bin runs issue 18's commands: overview, config check, channel history, bake steps, a refused promotion", async () => {
+  it("the real bin runs issue 18's commands: overview, config check, channel history, bake steps, a refused promotion and revocation, cancel of an ended bake, events tail on a bare --sandbox port", async () => {
     const bin = (...args: string[]) =>
       promisify(execFile)(process.execPath, ['bin/bakehouse.mjs', ...args, '--sandbox', sandbox.sandbox.url], {
         cwd: process.cwd(),
@@ -449,6 +449,26 @@ describe('errors and exit codes', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("it belongs to family 'al2023-base'");
     expect(refused.stderr).toContain('Fix:');
+
+    // A revocation Revoke refuses: the reason within seconds and exit 1, not "requested" and 0
+    const revoke = await bin('revoke', 'ami-0123456789abcdef0', '--reason', 'cli e2e');
+    expect(revoke.code).toBe(1);
+    expect(revoke.stderr).toContain('no image ami-0123456789abcdef0');
+    expect(revoke.stderr).toContain('Fix:');
+
+    // Cancelling a bake that already ended: nothing to cancel, said with the fix
+    const cancel = await bin('bake', 'cancel', bakedOne?.bakeId ?? 'none');
+    expect(cancel.code).toBe(1);
+    expect(cancel.stderr).toMatch(/already ended|nothing to cancel/);
+
+    // events tail says what it watches, and --sandbox takes a bare port
+    const port = new URL(sandbox.sandbox.url).port;
+    const tail = await promisify(execFile)(
+      process.execPath,
+      ['bin/bakehouse.mjs', 'events', 'tail', '--for', '1', '--sandbox', port],
+      { cwd: process.cwd(), env: { ...process.env, AWS_ENDPOINT_URL: '' } },
+    );
+    expect(tail.stderr).toMatch(/watching bus bakehouse-dev on the sandbox at http:\/\/(127\.0\.0\.1|localhost):\d+/);
   }, 90_000);
 });
 
