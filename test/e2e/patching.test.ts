@@ -257,17 +257,7 @@ describe('patching Linux families in the sandbox', () => {
     parameters.ImageName = [`bakehouse/al2023-base/syntax-error-${Date.now()}`];
 
     // Act
-    const started = await ssm.send(
-      new StartAutomationExecutionCommand({ DocumentName: previous.DocumentName, Parameters: parameters }),
-    );
-    const id = started.AutomationExecutionId ?? '';
-    const deadline = Date.now() + 60_000;
-    let done = await automationOf(id);
-    while (!['Success', 'Failed', 'Cancelled', 'TimedOut'].includes(done.AutomationExecutionStatus ?? '')) {
-      if (Date.now() > deadline) throw new Error(`automation ${id} did not end`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      done = await automationOf(id);
-    }
+    const done = await automationRun(previous.DocumentName, parameters);
 
     // Assess
     expect(done.AutomationExecutionStatus).toBe('Failed');
@@ -276,6 +266,7 @@ describe('patching Linux families in the sandbox', () => {
     expect(failure.reason).toContain('the install script (install.scripts) has a syntax error');
     expect(done.Outputs?.[BAKE_DOCUMENT_OUTPUTS.imageId]?.[0] ?? '').not.toMatch(/^ami-/);
   });
+
   it('bakehouse diff shows the release move and the package upgrades between an image of the seeded release and the newest', async () => {
     // Prepare: the stock configuration bakes al2023-base to the newest release only, and the sandbox
     // repository has two. So the older image is the same document pinned to the seeded release, as

@@ -29,6 +29,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import {
+  type AutomationExecution,
   DescribeAutomationStepExecutionsCommand,
   GetAutomationExecutionCommand,
   SSMClient,
@@ -88,6 +89,23 @@ const step = (name: string, status: string, extra: Partial<StepExecution> = {}):
 });
 
 const config = () => loadConfig(configInput([linuxFamily()]));
+
+/** A running bake whose history names AUTOMATION, and SSM's record of it with these steps. */
+const runningBakeWith = (steps: StepExecution[], extra: Partial<AutomationExecution> = {}) => {
+  sfnMock.on(DescribeExecutionCommand).resolves(execution('RUNNING'));
+  sfnMock
+    .on(GetExecutionHistoryCommand)
+    .resolves({ events: [exited('StartAutomation', { automation: { automationExecutionId: AUTOMATION } })] });
+  ssmMock.on(GetAutomationExecutionCommand, { AutomationExecutionId: AUTOMATION }).resolves({
+    AutomationExecution: {
+      AutomationExecutionId: AUTOMATION,
+      AutomationExecutionStatus: 'InProgress',
+      StepExecutionsTruncated: false,
+      StepExecutions: steps,
+      ...extra,
+    },
+  });
+};
 
 const cli = async (args: string[]) => {
   const out: string[] = [];
@@ -161,28 +179,19 @@ beforeEach(() => {
 describe('bakehouse bake steps <bake-id>', () => {
   it("lists a running bake's steps with status, times, outputs, from the automation its history names", async () => {
     // Prepare
-    sfnMock.on(DescribeExecutionCommand).resolves(execution('RUNNING'));
-    sfnMock
-      .on(GetExecutionHistoryCommand)
-      .resolves({ events: [exited('StartAutomation', { automation: { automationExecutionId: AUTOMATION } })] });
-    ssmMock.on(GetAutomationExecutionCommand, { AutomationExecutionId: AUTOMATION }).resolves({
-      AutomationExecution: {
-        AutomationExecutionId: AUTOMATION,
-        AutomationExecutionStatus: 'InProgress',
-        DocumentName: 'bakehouse-dev-bake-linux',
-        StepExecutionsTruncated: false,
-        StepExecutions: [
-          step('launchBuilder', 'Success', {
-            Action: 'aws:runInstances',
-            ExecutionStartTime: new Date('2026-12-05T10:00:02Z'),
-            ExecutionEndTime: new Date('2026-12-05T10:00:47Z'),
-            Outputs: { InstanceId: [BUILDER] },
-          }),
-          step('patchOs', 'InProgress', { ExecutionStartTime: new Date('2026-12-05T10:01:00Z') }),
-          step('terminateBuilder', 'Pending'),
-        ],
-      },
-    });
+    runningBakeWith(
+      [
+        step('launchBuilder', 'Success', {
+          Action: 'aws:runInstances',
+          ExecutionStartTime: new Date('2026-12-05T10:00:02Z'),
+          ExecutionEndTime: new Date('2026-12-05T10:00:47Z'),
+          Outputs: { InstanceId: [BUILDER] },
+        }),
+        step('patchOs', 'InProgress', { ExecutionStartTime: new Date('2026-12-05T10:01:00Z') }),
+        step('terminateBuilder', 'Pending'),
+      ],
+      { DocumentName: 'bakehouse-dev-bake-linux' },
+    );
 
     // Act
     const json = await cli(['bake', 'steps', BAKE_ID, '--json']);
@@ -220,23 +229,11 @@ describe('bakehouse bake steps <bake-id>', () => {
     // Prepare: captureInventory's output is the compressed package list (functions/commons/inventory.ts)
     const encoded = 'H4sIAAAAAAAAA'.padEnd(2_400, 'q');
     const output = `bakehouse-inventory 1\nos linux\npackages 412 gzip-base64\n${encoded}\nend`;
-    sfnMock.on(DescribeExecutionCommand).resolves(execution('RUNNING'));
-    sfnMock
-      .on(GetExecutionHistoryCommand)
-      .resolves({ events: [exited('StartAutomation', { automation: { automationExecutionId: AUTOMATION } })] });
-    ssmMock.on(GetAutomationExecutionCommand, { AutomationExecutionId: AUTOMATION }).resolves({
-      AutomationExecution: {
-        AutomationExecutionId: AUTOMATION,
-        AutomationExecutionStatus: 'InProgress',
-        StepExecutionsTruncated: false,
-        StepExecutions: [
-          step('captureInventory', 'Success', {
-            Action: 'aws:runCommand',
-            Outputs: { CommandId: ['c0ffee00-0000-4000-8000-000000000001'], Output: [output] },
-          }),
-        ],
-      },
-    });
+    runningBakeWith([
+      step('captureInventory', 'Success', {
+        Outputs: { CommandId: ['c0ffee00-0000-4000-8000-000000000001'], Output: [output] },
+      }),
+    ]);
 
     // Act
     const text = await cli(['bake', 'steps', BAKE_ID]);
