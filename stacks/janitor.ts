@@ -16,7 +16,7 @@ import { Tag } from '../functions/commons/bake-plan';
 import { STATE_TABLE_NAME_KEY } from '../functions/commons/env';
 import { DetailType } from '../functions/commons/events';
 import { compileSchedule } from '../functions/commons/schedule';
-import { recordKeyPattern } from '../functions/commons/state-table';
+import { imageKeyPattern, recordKeyPattern } from '../functions/commons/state-table';
 import { statePath } from '../functions/janitor/core';
 import type { PipelineContext } from './pipeline-context';
 import { canaryGroupArnsOf, reaperStatements } from './reaper';
@@ -51,6 +51,8 @@ export const addJanitor = (context: PipelineContext): void => {
         ['dynamodb:GetItem', 'dynamodb:PutItem'],
         [recordKeyPattern('janitor-reads')],
       ),
+      // A deregistered image's inventory item (functions/janitor/apply.ts), only those.
+      context.stateTableAccess('JanitorForgetInventories', ['dynamodb:DeleteItem'], [imageKeyPattern('inventory')]),
       new PolicyStatement({
         sid: 'ReadInventory',
         effect: Effect.ALLOW,

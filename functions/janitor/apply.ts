@@ -22,12 +22,14 @@ import {
   type Image,
 } from '@aws-sdk/client-ec2';
 import { GetParametersByPathCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Tag } from '../commons/bake-plan';
 import { tagOf } from '../commons/channels';
 import { errorNameOf, messageOf } from '../commons/errors';
 import type { JanitorItem } from '../commons/events';
 import { eachPage } from '../commons/pages';
 import type { LogPort } from '../commons/powertools';
+import { imageKey } from '../commons/state-table';
 import { mapLimit } from './inventory';
 import type { Plan, PlannedAction, Stage } from './model';
 
@@ -110,6 +112,15 @@ export interface ApplyDeps {
    * cut short by its invocation leaves no stage half done. Absent: no limit.
    */
   readonly keepApplying?: () => boolean;
+  /**
+   * The state table, where each baked image's package inventory is kept (`image#<ami-id>#inventory`,
+   * functions/commons/automation-wait.ts; `bakehouse diff` reads it): a deregistered image's goes
+   * with it. Absent: nothing is deleted there.
+   */
+  readonly inventories?: {
+    readonly client: Pick<DynamoDBDocumentClient, 'send'>;
+    readonly tableName: string;
+  };
 }
 
 export interface ApplyOutcome {
@@ -342,6 +353,7 @@ const applyImage = async (action: PlannedAction, deps: ApplyDeps): Promise<Done>
         })),
       ];
       if (foreign.length > 0) deps.logger.warn('snapshots not managed: left in place', { imageId: action.id, foreign });
+      await forgetInventory(action.id, deps);
       return {
         item: { ...base, action: 'deregistered', reason: action.reason },
         deregistered: action.id,
@@ -351,6 +363,25 @@ const applyImage = async (action: PlannedAction, deps: ApplyDeps): Promise<Done>
     }
     default:
       throw new Error(`stage ${action.stage} does not apply to an image`);
+  }
+};
+
+/**
+ * Deletes a deregistered image's inventory item. The image is gone whatever happens here, so a
+ * failure is a warning naming the item (a leftover item only takes room: no image answers to it),
+ * never an error of the run.
+ */
+const forgetInventory = async (imageId: string, deps: ApplyDeps): Promise<void> => {
+  if (!deps.inventories) return;
+  const key = imageKey(imageId, 'inventory');
+  try {
+    await deps.inventories.client.send(new DeleteCommand({ TableName: deps.inventories.tableName, Key: { pk: key } }));
+  } catch (error) {
+    deps.logger.warn('inventory item of a deregistered image not deleted: it stays in the state table', {
+      imageId,
+      item: key,
+      error: `${errorNameOf(error) ?? 'Error'}: ${messageOf(error)}`,
+    });
   }
 };
 

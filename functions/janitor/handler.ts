@@ -30,8 +30,9 @@ const events = createEventBridgeClient();
 /** Image ages and grace periods count on EC2's clock, not the container's. */
 const clock = ec2ClockOf(ec2);
 /** A run's parts keep their launch permission reads in the state table. */
+const stateTable = createStateTableClient();
 const checkpoint = stateTableCheckpoint({
-  client: createStateTableClient(),
+  client: stateTable,
   tableName: env[STATE_TABLE_NAME_KEY],
   clock,
   logger,
@@ -50,7 +51,15 @@ const depsFor = (account: string, context: Context): JanitorDeps => ({
   plan: planJanitor,
   apply: applyPlan,
   // No bucket of its own: the client paces DeregisterImage and DeleteSnapshot with every other call.
-  applyDeps: { ec2, ssm, parameterPrefix, clock, logger },
+  // A deregistered image's inventory item (bakehouse diff) goes with it.
+  applyDeps: {
+    ec2,
+    ssm,
+    parameterPrefix,
+    clock,
+    logger,
+    inventories: { client: stateTable, tableName: env[STATE_TABLE_NAME_KEY] },
+  },
   ssm,
   events,
   eventTarget: { busName: env.EVENT_BUS_NAME, source: config.settings.eventSource },

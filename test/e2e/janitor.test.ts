@@ -10,6 +10,7 @@ import {
   CreateAutoScalingGroupCommand,
   CreateLaunchConfigurationCommand,
 } from '@aws-sdk/client-auto-scaling';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   CreateImageCommand,
   CreateLaunchTemplateCommand,
@@ -34,6 +35,7 @@ import {
   UpdateFunctionConfigurationCommand,
 } from '@aws-sdk/client-lambda';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { provisionFromAssembly } from '@bakehouse/sandbox';
 import { AL2023_X86, advance, eventually, startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -353,12 +355,28 @@ describe('real runs through the stages', () => {
         LaunchTemplateData: { ImageId: ami.comeback },
       }),
     );
+    // and the inventories bakes would have recorded (bakehouse diff), for an image that goes and one that stays
+    const { Configuration } = await lambda.send(new GetFunctionCommand({ FunctionName: FUNCTION }));
+    const tableName = Configuration?.Environment?.Variables?.STATE_TABLE_NAME ?? '';
+    const table = DynamoDBDocumentClient.from(new DynamoDBClient(sandbox.clientConfig));
+    const inventoryOf = async (id: string | undefined) =>
+      (
+        await table.send(
+          new GetCommand({ TableName: tableName, Key: { pk: `image#${id}#inventory` }, ConsistentRead: true }),
+        )
+      ).Item;
+    for (const id of [ami.unused1, ami.comeback]) {
+      await table.send(new PutCommand({ TableName: tableName, Item: { pk: `image#${id}#inventory`, imageId: id } }));
+    }
     await advance(sandbox, 7 * DAY + 3600);
     // Act
     const report = await invoke({ dryRun: false });
     // Assess
     const now = await images();
     expect(report.deregistered.sort()).toEqual([ami.unused1, ami.unused2].sort());
+    expect(await inventoryOf(ami.unused1)).toBeUndefined();
+    expect(await inventoryOf(ami.comeback)).toEqual({ pk: `image#${ami.comeback}#inventory`, imageId: ami.comeback });
+    table.destroy();
     expect(now.has(ami.unused1 as string)).toBe(false);
     expect(now.has(ami.unused2 as string)).toBe(false);
     const snapshots = await snapshotIds();

@@ -160,6 +160,25 @@ describe('the role', () => {
     });
   });
 
+  it("in the state table, reads and writes only its run's checkpoints and deletes only image inventories", () => {
+    // Assess
+    const dynamo = statements()
+      .filter((s) => asList(s.Action).some((a) => a.startsWith('dynamodb:')))
+      .map((s) => [s.Sid, asList(s.Action), s.Condition]);
+    expect(dynamo).toEqual([
+      [
+        'JanitorCheckpoint',
+        ['dynamodb:GetItem', 'dynamodb:PutItem'],
+        { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['record#janitor-reads#*'] } },
+      ],
+      [
+        'JanitorForgetInventories',
+        ['dynamodb:DeleteItem'],
+        { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['image#*#inventory'] } },
+      ],
+    ]);
+  });
+
   it('writes only the state parameter and publishes on the bus', () => {
     // Assess
     expect(asList(statement('WriteState').Resource).map(text)).toEqual([

@@ -1,3 +1,4 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   CreateTagsCommand,
   DeleteSnapshotCommand,
@@ -14,6 +15,7 @@ import {
   type Image,
 } from '@aws-sdk/client-ec2';
 import { GetParametersByPathCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { DeleteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type ApplyDeps, applyPlan, NOT_STARTED, TokenBucket } from '../../functions/janitor/apply';
@@ -126,6 +128,58 @@ describe('stages', () => {
     });
     expect(outcome.deregistered).toEqual([AMI]);
     expect(outcome.snapshotsDeleted).toEqual(['snap-00000000000000001']);
+  });
+
+  it("deletes a deregistered image's inventory from the state table, and only after the image is gone", async () => {
+    // Prepare
+    const table = mockClient(DynamoDBDocumentClient);
+    table.on(DeleteCommand).resolves({});
+    const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
+    // Act
+    const outcome = await applyPlan(
+      { actions: [action('deregister'), action('mark', 'ami-00000000000000002')] },
+      { ...deps(), inventories: { client, tableName: 'state' } },
+    );
+    // Assess: the deregistered image's item only, never the marked one's
+    expect(table.commandCalls(DeleteCommand).map((c) => c.args[0].input)).toEqual([
+      { TableName: 'state', Key: { pk: `image#${AMI}#inventory` } },
+    ]);
+    expect(outcome.deregistered).toEqual([AMI]);
+    table.restore();
+  });
+
+  it('keeps a deregistration whose inventory item could not be deleted: a warning, not an error', async () => {
+    // Prepare
+    const table = mockClient(DynamoDBDocumentClient);
+    table.on(DeleteCommand).rejects(Object.assign(new Error('throttled'), { name: 'ThrottlingException' }));
+    const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
+    const warnings: unknown[] = [];
+    // Act
+    const outcome = await applyPlan(
+      { actions: [action('deregister')] },
+      {
+        ...deps(),
+        inventories: { client, tableName: 'state' },
+        logger: { info: () => undefined, warn: (...args: unknown[]) => warnings.push(args) },
+      },
+    );
+    // Assess
+    expect(outcome.deregistered).toEqual([AMI]);
+    expect(outcome.errors).toEqual([]);
+    expect(JSON.stringify(warnings)).toContain(`image#${AMI}#inventory`);
+    table.restore();
+  });
+
+  it('deletes no inventory when EC2 refuses the deregistration', async () => {
+    // Prepare
+    const table = mockClient(DynamoDBDocumentClient);
+    ec2.on(DeregisterImageCommand).rejects(Object.assign(new Error('protected'), { name: 'InvalidParameterValue' }));
+    const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
+    // Act
+    await applyPlan({ actions: [action('deregister')] }, { ...deps(), inventories: { client, tableName: 'state' } });
+    // Assess
+    expect(table.commandCalls(DeleteCommand)).toHaveLength(0);
+    table.restore();
   });
 
   it('reports a snapshot EC2 could not delete with the image as an error', async () => {
