@@ -39,9 +39,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { BakeSteps, CancelReport } from '../../cli/commands/bake-control';
 import type { Clients } from '../../cli/context';
-import { main } from '../../cli/main';
 import { loadConfig } from '../../functions/commons/families';
 import { configInput, linuxFamily } from './support/bake-factories';
+import { cliRunner } from './support/cli';
 
 const sfn = new SFNClient({ region: 'eu-west-1' });
 const ssm = new SSMClient({ region: 'eu-west-1' });
@@ -107,26 +107,16 @@ const runningBakeWith = (steps: StepExecution[], extra: Partial<AutomationExecut
   });
 };
 
-const cli = async (args: string[]) => {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(
-    args,
-    {
-      stdout: { write: (t: string) => out.push(t) },
-      stderr: { write: (t: string) => err.push(t) },
-      env: { USER: 'alice' },
-    },
-    {
-      config: config(),
-      clients: () => ({ sfn, ssm, ec2, events, sqs }) as unknown as Clients,
-      // A real (short) wait: the watch's queue is read on timers, which a loop of bare microtasks starves.
-      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-      pollMs: 2,
-    },
-  );
-  return { code, out: out.join(''), err: err.join('') };
-};
+const cli = cliRunner(
+  () => ({
+    config: config(),
+    clients: () => ({ sfn, ssm, ec2, events, sqs }) as unknown as Clients,
+    // A real (short) wait: the watch's queue is read on timers, which a loop of bare microtasks starves.
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    pollMs: 2,
+  }),
+  { USER: 'alice' },
+);
 
 /** A Bake Failed on the watch's queue, once. */
 const bakeFailedOnTheBus = (detail: Record<string, unknown>) => {

@@ -19,6 +19,7 @@ import type { Clients } from '../../cli/context';
 import { main } from '../../cli/main';
 import { loadConfig } from '../../functions/commons/families';
 import { configInput, linuxFamily } from './support/bake-factories';
+import { cliRunner } from './support/cli';
 
 const sfn = new SFNClient({ region: 'eu-west-1' });
 const ec2 = new EC2Client({ region: 'eu-west-1' });
@@ -151,22 +152,13 @@ const listing = (...items: DescribeExecutionCommandOutput[]) => {
   }
 };
 
-const cli = async (args: string[]) => {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(
-    args,
-    { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => err.push(t) }, env: {} },
-    {
-      config: config(),
-      clients: () => ({ sfn, ec2 }) as unknown as Clients,
-      sleep: async () => undefined,
-      pollMs: 1,
-      now: () => new Date('2026-12-05T10:00:00Z'),
-    },
-  );
-  return { code, out: out.join(''), err: err.join('') };
-};
+const cli = cliRunner(() => ({
+  config: config(),
+  clients: () => ({ sfn, ec2 }) as unknown as Clients,
+  sleep: async () => undefined,
+  pollMs: 1,
+  now: () => new Date('2026-12-05T10:00:00Z'),
+}));
 
 beforeEach(() => {
   sfnMock.reset();

@@ -9,10 +9,10 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { ChannelHistory } from '../../cli/commands/channel-history';
 import type { Clients } from '../../cli/context';
-import { main } from '../../cli/main';
 import { describeMove } from '../../functions/commons/channels';
 import { loadConfig } from '../../functions/commons/families';
 import { configInput, linuxFamily } from './support/bake-factories';
+import { cliRunner } from './support/cli';
 
 const ssm = new SSMClient({ region: 'eu-west-1' });
 const ec2 = new EC2Client({ region: 'eu-west-1' });
@@ -39,16 +39,10 @@ const version = (
   ...(description === undefined ? {} : { Description: description }),
 });
 
-const cli = async (args: string[]) => {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(
-    args,
-    { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => err.push(t) }, env: {} },
-    { config: loadConfig(configInput([linuxFamily()])), clients: () => ({ ssm, ec2 }) as unknown as Clients },
-  );
-  return { code, out: out.join(''), err: err.join('') };
-};
+const cli = cliRunner(() => ({
+  config: loadConfig(configInput([linuxFamily()])),
+  clients: () => ({ ssm, ec2 }) as unknown as Clients,
+}));
 
 beforeEach(() => ssmMock.reset());
 

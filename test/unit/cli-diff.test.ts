@@ -12,9 +12,9 @@ import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Clients } from '../../cli/context';
-import { main } from '../../cli/main';
 import { loadConfig } from '../../functions/commons/families';
 import { awsError, configInput, linuxFamily, windowsFamily } from './support/bake-factories';
+import { cliRunner } from './support/cli';
 
 const ssm = new SSMClient({ region: 'eu-west-1' });
 const ec2 = new EC2Client({ region: 'eu-west-1' });
@@ -70,19 +70,10 @@ const givenItems = (...items: Record<string, unknown>[]) => {
     table.on(GetCommand, { TableName: TABLE, Key: { pk: found.pk } }).resolves({ Item: found });
 };
 
-const cli = async (args: string[]) => {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(
-    args,
-    { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => err.push(t) }, env: {} },
-    {
-      config: loadConfig(configInput([linuxFamily(), windowsFamily()])),
-      clients: () => ({ ssm, ec2, lambda, dynamodb }) as unknown as Clients,
-    },
-  );
-  return { code, out: out.join(''), err: err.join('') };
-};
+const cli = cliRunner(() => ({
+  config: loadConfig(configInput([linuxFamily(), windowsFamily()])),
+  clients: () => ({ ssm, ec2, lambda, dynamodb }) as unknown as Clients,
+}));
 
 beforeEach(() => {
   ssmMock.reset();
