@@ -11,6 +11,9 @@
  * event and where it went, each automation step, the AMI ids, Slack messages as text. Ends with a
  * summary; exits 0 when every scenario ended as expected, 1 with the reason otherwise.
  *
+ * The sandbox's clock starts on the next Saturday 12:00 UTC (dev/start/plan.ts), so what the
+ * schedules fire, and in which order, is the same whatever day the run starts.
+ *
  * EC2 is eventually consistent, as on AWS: new instances and images stay unknown to Describe by id
  * (and absent from filtered Describe) for --eventual-consistency sandbox seconds after they are
  * created (default 60, BAKEHOUSE_SANDBOX_EVENTUAL_CONSISTENCY; 0 shows them at once).
