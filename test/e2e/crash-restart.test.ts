@@ -191,7 +191,17 @@ describe('a sandbox killed mid-bake and restarted on its state', () => {
     const sfn = new SFNClient(clientConfig(second.url));
     try {
       // Assess
-      const failed = await eventOf(second.url, DetailType.BakeFailed, bakeId);
+      // Once seen (a run with three e2e files at a time on two cores, not reproduced since): no Bake
+      // Failed within 90 s. The failure then says what the restarted sandbox did with the bake's
+      // events, and where each went.
+      const failed = await eventOf(second.url, DetailType.BakeFailed, bakeId).catch(async (error: unknown) => {
+        const related = (await eventLog(second.url)).filter((entry) => JSON.stringify(entry.event).includes(bakeId));
+        const seen = related.map(
+          (entry) =>
+            `${entry.event['detail-type']} → ${entry.deliveries.map((d) => `${d.targetArn.split(':').pop()}: ${d.status}`).join(', ') || 'no target'}`,
+        );
+        throw new Error(`${String(error)}; the bake's events after the restart: ${seen.join('; ') || 'none'}`);
+      });
       expect(String(failed.event.detail.reason)).toContain('Sandbox.Restarted');
       // Terminated instances drop out of Describe after a sandbox hour (3 real seconds at this
       // speed), so the check is that none of the bake's builders is live any more.
