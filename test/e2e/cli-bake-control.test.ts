@@ -12,8 +12,8 @@ import type { TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BakeSteps, CancelReport } from '../../cli/commands/bake-control';
 import type { ChannelHistory } from '../../cli/commands/channel-history';
-import { main } from '../../cli/main';
 import { Tag } from '../../functions/commons/bake-plan';
+import { sandboxCli } from './support/cli';
 import { startProvisionedSandbox } from './support/stack';
 
 const FAMILY = 'ubuntu-2404-base';
@@ -37,20 +37,7 @@ afterAll(async () => {
   await sandbox?.stop();
 });
 
-const cli = async (args: string[]) => {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(
-    [...args, '--sandbox', sandbox.sandbox.url],
-    {
-      stdout: { write: (t: string) => out.push(t) },
-      stderr: { write: (t: string) => err.push(t) },
-      env: { USER: 'alice' },
-    },
-    { pollMs: 100 },
-  );
-  return { code, stdout: out.join(''), stderr: err.join('') };
-};
+const cli = sandboxCli(() => sandbox.sandbox.url, { USER: 'alice' });
 
 /** Waits (real time) until `check` returns a value. */
 const until = async <T>(description: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> => {

@@ -8,8 +8,8 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { eventually, type TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Overview } from '../../cli/commands/overview';
-import { main } from '../../cli/main';
 import { DetailType } from '../../functions/commons/events';
+import { sandboxCli } from './support/cli';
 import { startProvisionedSandbox } from './support/stack';
 
 const FAMILY = 'ubuntu-2404-base';
@@ -27,20 +27,7 @@ afterAll(async () => {
   await sandbox?.stop();
 });
 
-const cli = async (args: string[]) => {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(
-    [...args, '--sandbox', sandbox.sandbox.url],
-    {
-      stdout: { write: (t: string) => out.push(t) },
-      stderr: { write: (t: string) => err.push(t) },
-      env: { USER: 'alice' },
-    },
-    { pollMs: 100 },
-  );
-  return { code, stdout: out.join(''), stderr: err.join('') };
-};
+const cli = sandboxCli(() => sandbox.sandbox.url, { USER: 'alice' });
 
 const overview = async (): Promise<Overview> => {
   const run = await cli(['overview', '--json']);

@@ -18,12 +18,12 @@ import {
 import type { ProvisionReport } from '@bakehouse/sandbox';
 import type { TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../cli/main';
 import type { LoggedEvent } from '../../dev/start/render';
 import { failureOf } from '../../functions/commons/automation-wait';
 import { bakeIdFor } from '../../functions/commons/bake-id';
 import { BAKE_DOCUMENT_OUTPUTS, bakeReportOf, releaseOfAutomation } from '../../functions/commons/documents';
 import { DetailType } from '../../functions/commons/events';
+import { sandboxCli } from './support/cli';
 import { connectSlackAndLaunchTemplate, eventLog, startProvisionedSandbox } from './support/stack';
 
 const BUS = 'bakehouse-dev';
@@ -141,16 +141,7 @@ const realBin = async (args: string[]) => {
   }
 };
 
-const cli = async (args: string[]) => {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(
-    [...args, '--sandbox', sandbox.sandbox.url],
-    { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => err.push(t) }, env: {} },
-    { pollMs: 100 },
-  );
-  return { code, stdout: out.join(''), stderr: err.join('') };
-};
+const cli = sandboxCli(() => sandbox.sandbox.url);
 
 describe('patching Linux families in the sandbox', () => {
   let al2023: { bakeId: string; detail: Record<string, unknown> };
