@@ -31,6 +31,7 @@ import {
   BUILDER_ROLE,
   Tag,
 } from '../commons/bake-plan';
+import { launchedBuilder } from '../commons/documents';
 import { errorNameOf, messageOf } from '../commons/errors';
 import type { CleanupError } from '../commons/events';
 import { ResourceNotVisibleError, type VisibilityWait, waitForInstanceVisible } from '../commons/eventual-consistency';
@@ -51,9 +52,6 @@ export interface CleanUpFailedBakeDeps {
   /** How long to wait for a just-launched builder to become visible; eventual-consistency.ts's defaults when omitted. */
   readonly visibilityWait?: VisibilityWait;
 }
-
-/** The bake documents' step that launches the builder; its output InstanceId names it. */
-export const LAUNCH_BUILDER_STEP = 'launchBuilder';
 
 const LIVE_STATES = ['pending', 'running', 'stopping', 'stopped', 'shutting-down'];
 const MAX_REASON = 1_000;
@@ -220,17 +218,6 @@ const stopAutomation = async (id: string, deps: CleanUpFailedBakeDeps): Promise<
     if (errorNameOf(error) === 'AutomationExecutionNotFoundException') return undefined;
     throw error;
   }
-};
-
-/** The builder the automation launched: its launch step's output, or the document output naming it. */
-export const launchedBuilder = (automation: AutomationExecution | undefined): string | undefined => {
-  const step = automation?.StepExecutions?.find(
-    (candidate) => candidate.StepName === LAUNCH_BUILDER_STEP && candidate.StepStatus === 'Success',
-  );
-  const fromStep = step?.Outputs?.InstanceId?.[0];
-  const fromOutputs = automation?.Outputs?.[`${LAUNCH_BUILDER_STEP}.InstanceId`]?.[0];
-  const id = fromStep ?? fromOutputs;
-  return id && /^i-[0-9a-f]+$/.test(id) ? id : undefined;
 };
 
 const tagOf = (instance: Instance, key: string): string | undefined =>

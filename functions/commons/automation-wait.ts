@@ -18,15 +18,15 @@ import {
   PutParameterCommand,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
-import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { CANCELLED_STATUSES, isTerminal, SUCCEEDED_STATUSES, TIMED_OUT_STATUSES } from './automation-status';
 import { AutomationErrorName, type AutomationFailureCause, type AutomationResult } from './bake-plan';
-import { BAKE_DOCUMENT_OUTPUTS, releaseOfAutomation } from './documents';
+import { BAKE_DOCUMENT_OUTPUTS, launchedBuilder, releaseOfAutomation } from './documents';
 import { errorNameOf } from './errors';
 import { INVENTORY_STEP, type InventoryRecord, parseInventoryOutput } from './inventory';
 import { type BakeMetricsPort, BakeOutcome } from './metrics';
 import type { LogPort } from './powertools';
-import { imageKey } from './state-table';
+import { imageKey, type StateTableDeps } from './state-table';
 
 export interface CallbackDeps {
   readonly ssm: Pick<SSMClient, 'send'>;
@@ -38,10 +38,7 @@ export interface CallbackDeps {
   /** Where a bake's AMI is recorded (functions/commons/metrics.ts); none records nothing. */
   readonly metrics?: BakeMetricsPort;
   /** The state table, where each image's inventory is recorded (`recordInventory`); none records nothing. */
-  readonly inventories?: {
-    readonly client: Pick<DynamoDBDocumentClient, 'send'>;
-    readonly tableName: string;
-  };
+  readonly inventories?: Pick<StateTableDeps, 'client' | 'tableName'>;
 }
 
 /** What a waiting task leaves behind: its token, and what settling it needs to know. */
@@ -188,13 +185,6 @@ const succeed = async (
 
 export type InventoryOutcome = 'recorded' | 'skipped';
 
-/** The builder's instance id: the document's output, else its launch step's. */
-const builderOf = (execution: AutomationExecution): string | undefined =>
-  [
-    ...(execution.Outputs?.['launchBuilder.InstanceId'] ?? []),
-    ...(execution.StepExecutions?.find((s) => s.StepName === 'launchBuilder')?.Outputs?.InstanceId ?? []),
-  ].find((id) => /^i-[0-9a-f]+$/.test(id));
-
 /**
  * Records the inventory the bake's `captureInventory` step printed as one state-table item keyed by
  * the image (`image#<ami-id>#inventory`). Automation keeps only collectReport's Output, so the step
@@ -228,7 +218,7 @@ export const recordInventory = async (
         : `the automation has no successful ${INVENTORY_STEP} step (a document from before inventories were kept)`,
     );
   const commandId = step.Outputs?.CommandId?.[0];
-  const instanceId = builderOf(execution);
+  const instanceId = launchedBuilder(execution);
   if (!commandId || !instanceId)
     return skip(`${INVENTORY_STEP} names no ${commandId ? 'builder instance' : 'CommandId'}`);
   try {

@@ -2,6 +2,8 @@
  * The parameters of the bake automation documents (automation/bake-*.yaml). plan-bake fills
  * them; test/unit/automation-documents checks every document declares exactly these.
  */
+import type { AutomationExecution } from '@aws-sdk/client-ssm';
+
 export const BAKE_DOCUMENTS = {
   linux: 'bake-linux',
   windows: 'bake-windows',
@@ -69,6 +71,20 @@ export const BAKE_DOCUMENT_OUTPUTS_BY_OS = {
   linux: [BAKE_DOCUMENT_OUTPUTS.imageId, BAKE_DOCUMENT_OUTPUTS.report],
   windows: [BAKE_DOCUMENT_OUTPUTS.imageId, BAKE_DOCUMENT_OUTPUTS.report],
 } as const;
+
+/** The bake documents' step that launches the builder; its output InstanceId names it. */
+export const LAUNCH_BUILDER_STEP = 'launchBuilder';
+
+/** The builder the automation launched: its launch step's output, or the document output naming it. */
+export const launchedBuilder = (automation: AutomationExecution | undefined): string | undefined => {
+  const step = automation?.StepExecutions?.find(
+    (candidate) => candidate.StepName === LAUNCH_BUILDER_STEP && candidate.StepStatus === 'Success',
+  );
+  const fromStep = step?.Outputs?.InstanceId?.[0];
+  const fromOutputs = automation?.Outputs?.[`${LAUNCH_BUILDER_STEP}.InstanceId`]?.[0];
+  const id = fromStep ?? fromOutputs;
+  return id && /^i-[0-9a-f]+$/.test(id) ? id : undefined;
+};
 
 /** What a bake's `collectReport` step printed, read back. */
 export interface BakeReport {

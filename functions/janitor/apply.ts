@@ -22,14 +22,14 @@ import {
   type Image,
 } from '@aws-sdk/client-ec2';
 import { GetParametersByPathCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { Tag } from '../commons/bake-plan';
 import { tagOf } from '../commons/channels';
 import { errorNameOf, messageOf } from '../commons/errors';
 import type { JanitorItem } from '../commons/events';
 import { eachPage } from '../commons/pages';
 import type { LogPort } from '../commons/powertools';
-import { imageKey } from '../commons/state-table';
+import { imageKey, type StateTableDeps } from '../commons/state-table';
 import { mapLimit } from './inventory';
 import type { Plan, PlannedAction, Stage } from './model';
 
@@ -117,10 +117,7 @@ export interface ApplyDeps {
    * functions/commons/automation-wait.ts; `bakehouse diff` reads it): a deregistered image's goes
    * with it. Absent: nothing is deleted there.
    */
-  readonly inventories?: {
-    readonly client: Pick<DynamoDBDocumentClient, 'send'>;
-    readonly tableName: string;
-  };
+  readonly inventories?: Pick<StateTableDeps, 'client' | 'tableName'>;
 }
 
 export interface ApplyOutcome {
