@@ -482,6 +482,23 @@ describe('the Linux bake steps', () => {
     expect(readFileSync(join(state, 'release-after.txt'), 'utf8')).toBe('2023.9.20261122.0\n');
   });
 
+  it("leaves no release-after.txt where there is no lock, not even the one a parent family's image carried", () => {
+    // Prepare: an apt image built on an image whose bake left a release behind
+    const state = join(scratch, 'stale-release-state');
+    mkdirSync(state);
+    writeFileSync(join(state, 'packages-before.txt'), 'jq 1.6\n');
+    writeFileSync(join(state, 'release-after.txt'), '2023.9.20261101.0\n');
+    const { bin } = fakeBin('stale-release', { 'dpkg-query': `printf 'jq 1.6\\n'` });
+    const script = commandText(bakeDoc('linux'), 'collectReport').replaceAll('/var/lib/bakehouse', state);
+
+    // Act
+    const result = runSh(script, bin);
+
+    // Assess: captureInventory, which reads the file next, finds no release
+    expect(result.status).toBe(0);
+    expect(existsSync(join(state, 'release-after.txt'))).toBe(false);
+  });
+
   it("keeps the report under Run Command's 2,500-character output, counting what it leaves out", () => {
     // Prepare: 400 packages all replaced, far more than fits
     const names = Array.from({ length: 400 }, (_, i) => `package-number-${String(i).padStart(3, '0')}`);
@@ -501,11 +518,20 @@ describe('the Linux bake steps', () => {
     expect(readFileSync(join(state, 'package-changes.txt'), 'utf8').split('\n').filter(Boolean)).toHaveLength(800);
   });
 
-  /** Runs captureInventory over an after-list (none: no file), with the given tools besides gzip and base64. */
-  const capture = (name: string, after: string | undefined, tools: Record<string, string> = {}) => {
+  /**
+   * Runs captureInventory over an after-list (none: no file) and the release collectReport wrote
+   * (none: no file), with the given tools besides gzip and base64.
+   */
+  const capture = (
+    name: string,
+    after: string | undefined,
+    tools: Record<string, string> = {},
+    releaseAfter?: string,
+  ) => {
     const state = join(scratch, `${name}-inventory`);
     mkdirSync(state);
     if (after !== undefined) writeFileSync(join(state, 'packages-after.txt'), after);
+    if (releaseAfter !== undefined) writeFileSync(join(state, 'release-after.txt'), `${releaseAfter}\n`);
     const { bin } = fakeBin(name, tools);
     for (const util of ['gzip', 'base64']) {
       const real = ['/usr/bin', '/bin'].map((d) => join(d, util)).find((p) => existsSync(p));
@@ -521,10 +547,7 @@ describe('the Linux bake steps', () => {
     const after = 'bash 5.2-2.amzn2023.x86_64\nglibc 2.34-196.amzn2023.0.2.x86_64\njq 1.7.1-49.amzn2023.0.2.x86_64\n';
 
     // Act
-    const result = capture('inventory-al2023', after, {
-      dnf: 'exit 0',
-      rpm: `case "$*" in *system-release*) echo 2023.9.20261122.0 ;; esac`,
-    });
+    const result = capture('inventory-al2023', after, {}, '2023.9.20261122.0');
 
     // Assess
     expect(indexOf(doc, INVENTORY_STEP)).toBe(indexOf(doc, 'collectReport') + 1);
