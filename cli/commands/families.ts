@@ -1,8 +1,7 @@
 /** `bakehouse families [family]`: the configured families (or one), their schedules with the next run, channel AMIs. */
-import { nextCron, parseCron } from '@bakehouse/cron';
 import type { Family } from '../../functions/commons/families';
 import { CANDIDATE_CHANNEL } from '../../functions/commons/family-lookup';
-import { compileSchedule, isDue } from '../../functions/commons/schedule';
+import { compileSchedule, nextRun } from '../../functions/commons/schedule';
 import { type CommandContext, say, sayJson } from '../context';
 import { localTime, orDash, table } from '../format';
 import { channelsOf, requireFamily } from './shared';
@@ -23,23 +22,6 @@ export interface FamilyView {
   /** Channel name → AMI id (null when never written); `candidate` is the newest bake. */
   readonly channels: Record<string, string | null>;
 }
-
-/** The next firing that is due (Patch-Tuesday style schedules fire weekly and keep one a month). */
-export const nextRun = (family: Pick<Family, 'schedule'>, after: Date): Date | null => {
-  if (!family.schedule) return null;
-  const compiled = compileSchedule(family.schedule);
-  const fields = /^cron\((.*)\)$/.exec(compiled.expression)?.[1];
-  if (!fields) return null;
-  const parsed = parseCron(fields);
-  let from = after.getTime();
-  for (let i = 0; i < 200; i++) {
-    const next = nextCron(parsed, compiled.timezone, from);
-    if (next === undefined) return null;
-    if (isDue(compiled, new Date(next))) return new Date(next);
-    from = next;
-  }
-  return null;
-};
 
 export const familyViews = async (
   ctx: CommandContext,

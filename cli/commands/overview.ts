@@ -29,11 +29,11 @@ import { tagOf } from '../../functions/commons/channels';
 import type { Family } from '../../functions/commons/families';
 import { CANDIDATE_CHANNEL } from '../../functions/commons/family-lookup';
 import { eachPage } from '../../functions/commons/pages';
+import { nextRun } from '../../functions/commons/schedule';
 import { type CommandContext, say, sayJson } from '../context';
 import { CliError } from '../errors';
 import { orDash, table } from '../format';
 import { type BakeOutcome, executionPages, stateMachineArn, summarize } from './bakes';
-import { nextRun } from './families';
 import { channelsOf } from './shared';
 
 /** What a channel points at, as the overview judges it. */

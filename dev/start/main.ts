@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { assemblyDirFor, synthesizeForSandbox } from '../synth';
-import { runStartMs, scheduledScenario } from './plan';
+import { moveToRunStart, scheduledScenario } from './plan';
 
 const REGION = 'us-east-1';
 /** The sandbox's account (DEFAULT_ACCOUNT of @bakehouse/sandbox, checked once it is loaded). */
@@ -162,7 +162,7 @@ const main = async (): Promise<number> => {
     );
     // The run starts on the next Saturday 12:00 UTC, whatever the host's day (dev/start/plan.ts):
     // the schedules then fire in the same order every time.
-    sandbox.clock.advance((runStartMs(sandbox.clock.nowMs()) - sandbox.clock.nowMs()) / 1000);
+    moveToRunStart(sandbox.clock);
     const report = await provisionFromAssembly({ sandbox, assemblyDir: assembly.assemblyDir });
     sandbox.clock.setSpeed(speed);
     print(`sandbox ${summarizeProvisioning(report)} (${elapsed(started)})`);

@@ -26,6 +26,12 @@ export const runStartMs = (nowMs: number): number => {
   return start >= nowMs ? start : start + 7 * DAY_MS;
 };
 
+/** Moves a (still) sandbox clock to the run's start: call it before anything is provisioned. */
+export const moveToRunStart = (clock: { nowMs(): number; advance(seconds: number): void }): void => {
+  const now = clock.nowMs();
+  clock.advance((runStartMs(now) - now) / 1000);
+};
+
 /** A family's next due firing after the run's start. */
 export interface Firing {
   readonly family: string;

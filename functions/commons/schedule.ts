@@ -2,7 +2,7 @@
  * Family schedules, in the form EventBridge Scheduler runs them. Cron validation and time-zone
  * arithmetic come from @bakehouse/cron, which the sandbox's Scheduler uses too.
  */
-import { localDate, WEEKDAY_ORDER } from '@bakehouse/cron';
+import { localDate, nextCron, parseCron, WEEKDAY_ORDER } from '@bakehouse/cron';
 import type { Weekday } from './families';
 
 /** What the stack gives EventBridge Scheduler, and what schedule-tick checks on each firing. */
@@ -55,4 +55,21 @@ export const isDue = (compiled: Pick<CompiledSchedule, 'dayOfMonthWindow' | 'tim
   if (!compiled.dayOfMonthWindow) return true;
   const { day } = localDate(instant, compiled.timezone);
   return day >= compiled.dayOfMonthWindow.from && day <= compiled.dayOfMonthWindow.to;
+};
+
+/** The next firing that is due (Patch-Tuesday style schedules fire weekly and keep one a month). */
+export const nextRun = (family: { readonly schedule?: ScheduleInput | undefined }, after: Date): Date | null => {
+  if (!family.schedule) return null;
+  const compiled = compileSchedule(family.schedule);
+  const fields = /^cron\((.*)\)$/.exec(compiled.expression)?.[1];
+  if (!fields) return null;
+  const parsed = parseCron(fields);
+  let from = after.getTime();
+  for (let i = 0; i < 200; i++) {
+    const next = nextCron(parsed, compiled.timezone, from);
+    if (next === undefined) return null;
+    if (isDue(compiled, new Date(next))) return new Date(next);
+    from = next;
+  }
+  return null;
 };

@@ -2,13 +2,12 @@
  * What `npm start` and the e2e files that keep the schedules bake on schedule (dev/start/plan.ts):
  * the same whatever the day and hour the run starts.
  */
-import { nextCron, parseCron } from '@bakehouse/cron';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import rawConfig from '../../bakehouse.config';
-import { type Firing, runStartMs, scheduledScenario } from '../../dev/start/plan';
+import { type Firing, moveToRunStart, runStartMs, scheduledScenario } from '../../dev/start/plan';
 import { loadConfig } from '../../functions/commons/families';
-import { compileSchedule, isDue } from '../../functions/commons/schedule';
+import { nextRun } from '../../functions/commons/schedule';
 
 const DAY_MS = 24 * 3600_000;
 const config = loadConfig(rawConfig);
@@ -16,17 +15,10 @@ const config = loadConfig(rawConfig);
 /** Each scheduled family's next due firing after `fromMs`, as the Scheduler and ScheduleTick have it. */
 const firingsAfter = (fromMs: number): Firing[] =>
   config.families.flatMap((family) => {
+    const next = nextRun(family, new Date(fromMs));
     if (!family.schedule) return [];
-    const compiled = compileSchedule(family.schedule);
-    const parsed = parseCron(compiled.expression.slice('cron('.length, -1));
-    let after = fromMs;
-    for (let i = 0; i < 60; i++) {
-      const next = nextCron(parsed, compiled.timezone, after);
-      if (next === undefined) break;
-      if (isDue(compiled, new Date(next))) return [{ family: family.name, timezone: compiled.timezone, atMs: next }];
-      after = next;
-    }
-    throw new Error(`${family.name} is not due in its next 60 firings`);
+    if (!next) throw new Error(`${family.name} is never due`);
+    return [{ family: family.name, timezone: family.schedule.timezone, atMs: next.getTime() }];
   });
 
 describe('runStartMs', () => {
@@ -50,6 +42,18 @@ describe('runStartMs', () => {
     const saturdayNoon = Date.UTC(2026, 11, 5, 12);
     expect(runStartMs(saturdayNoon)).toBe(saturdayNoon);
     expect(runStartMs(saturdayNoon + 1)).toBe(saturdayNoon + 7 * DAY_MS);
+  });
+});
+
+describe('moveToRunStart', () => {
+  it('moves a clock forward to runStartMs of its own time', () => {
+    // Prepare
+    let nowMs = Date.parse('2026-12-06T02:08:18Z');
+    const clock = { nowMs: () => nowMs, advance: (seconds: number) => (nowMs += seconds * 1000) };
+    // Act
+    moveToRunStart(clock);
+    // Assess
+    expect(new Date(nowMs).toISOString()).toBe('2026-12-12T12:00:00.000Z');
   });
 });
 

@@ -2,13 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { progressLine } from '../../cli/commands/bake';
 import { type BakeSummary, failureFromHistory, renderBake, summarize } from '../../cli/commands/bakes';
 import { renderEvent } from '../../cli/commands/events';
-import { nextRun, renderFamilies } from '../../cli/commands/families';
+import { renderFamilies } from '../../cli/commands/families';
 import { renderLineage } from '../../cli/commands/images';
 import { renderJanitorReport } from '../../cli/commands/janitor';
 import { resolveTarget } from '../../cli/context';
 import { explainError, UsageError } from '../../cli/errors';
 import { duration, localTime, table, tree } from '../../cli/format';
 import type { JanitorReport } from '../../functions/commons/events';
+import { nextRun } from '../../functions/commons/schedule';
 
 describe('table', () => {
   it('aligns columns two spaces apart under a rule, right-aligning where asked, with no trailing spaces', () => {

@@ -12,7 +12,7 @@ import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { type ProvisionReport, provisionFromAssembly } from '@bakehouse/sandbox';
 import { startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
 import rawConfig from '../../../bakehouse.config';
-import { runStartMs } from '../../../dev/start/plan';
+import { moveToRunStart } from '../../../dev/start/plan';
 import type { LoggedEvent } from '../../../dev/start/render';
 import { synthesizeForSandbox } from '../../../dev/synth';
 import { Tag } from '../../../functions/commons/bake-plan';
@@ -110,8 +110,7 @@ export const startProvisionedSandbox = async (
   });
   // Every file starts on the next Saturday 12:00 UTC, as npm start does (dev/start/plan.ts): what
   // the schedules fire, and when, is then the same whatever day the tests run.
-  const { clock } = sandbox.sandbox;
-  clock.advance((runStartMs(clock.nowMs()) - clock.nowMs()) / 1000);
+  moveToRunStart(sandbox.sandbox.clock);
   const report = await provisionFromAssembly({ sandbox: sandbox.sandbox, assemblyDir });
   if (options.schedules !== 'keep') await deleteSchedules(sandbox);
   sandbox.sandbox.clock.setSpeed(speed);
