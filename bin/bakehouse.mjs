@@ -3490,14 +3490,14 @@ var main = async (argv, io, options = {}) => {
     program2,
     "overview",
     "the fleet at a glance: last bakes, channel AMIs (age, revoked, stranded), next runs, dead letters"
-  ).action(withOptions(async (ctx) => (await import("./chunks/overview-ZCDET3PX.mjs")).overviewCommand(ctx)));
+  ).action(withOptions(async (ctx) => (await import("./chunks/overview-V6B77W23.mjs")).overviewCommand(ctx)));
   command(
     program2,
     "families [family]",
     "configured families (or one): schedules (next run, local time) and channel AMIs"
   ).action(
     withOptions(
-      async (ctx, _o, family) => (await import("./chunks/families-VYFMLACI.mjs")).familiesCommand(ctx, family)
+      async (ctx, _o, family) => (await import("./chunks/families-S2UL65FD.mjs")).familiesCommand(ctx, family)
     )
   );
   const bake = command(program2, "bake <family>", "request a bake (Bake Requested); --wait follows it to the end").option("--force", "bake even when the same source was already baked", false).option("--wait", "follow the bake; exit 1 when it fails", false).option("--reason <text>", "why", "requested from the CLI").option("--idempotency-key <key>", "the same key never starts a second bake (default: a new one)").option("--timeout <seconds>", "how long --wait follows the bake", positiveInt, 4 * 3600).action(
@@ -3552,7 +3552,7 @@ var main = async (argv, io, options = {}) => {
     "diff <a> <b>",
     "what changed between two images (AMI ids or <family>:<channel>): release, packages added, removed, upgraded; hotfixes on Windows"
   ).action(
-    withOptions(async (ctx, _o, a, b) => (await import("./chunks/diff-QDWHCVP7.mjs")).diffCommand(ctx, a, b))
+    withOptions(async (ctx, _o, a, b) => (await import("./chunks/diff-2STUWQL2.mjs")).diffCommand(ctx, a, b))
   );
   command(program2, "promote <family> <channel> <ami-id>", "point a channel at an AMI (Promote Requested)").option("--reason <text>", "why", "manual promotion").option("--timeout <seconds>", "how long to wait for the channel to move", positiveInt, 60).action(
     withOptions(

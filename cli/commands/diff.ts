@@ -191,7 +191,8 @@ export const diffCommand = async (ctx: CommandContext, first: string, second: st
       { details: { os: [a.os, b.os] } },
     );
   const diff = diffInventories(a, b);
-  if (ctx.json) sayJson(ctx, { from: sideOf(first, a), to: sideOf(second, b), ...diff });
-  else say(ctx, renderDiff(sideOf(first, a), sideOf(second, b), diff));
+  const [from, to] = [sideOf(first, a), sideOf(second, b)];
+  if (ctx.json) sayJson(ctx, { from, to, ...diff });
+  else say(ctx, renderDiff(from, to, diff));
   return 0;
 };

@@ -321,7 +321,10 @@ const epochOf = (version: string): { epoch: number; rest: string } => {
  * `version-release.arch` strings order the same way for the versions a distribution ships, which
  * is all the diff needs: whether a package went up or down. Equal strings compare 0; two strings
  * that differ but order the same (`1.0` and `1.00`) fall back to plain string order, so the order
- * is total.
+ * is total. Written here rather than taken from npm: semver-style comparers (compare-versions and
+ * the like) misorder `~` and epochs, and the one package for Debian's order (deb-version-compare)
+ * has a few hundred downloads a month; this is dpkg's algorithm in some forty lines, with its
+ * tests in test/unit/inventory.test.ts.
  */
 export const compareVersions = (a: string, b: string): number => {
   if (a === b) return 0;
