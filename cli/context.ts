@@ -126,7 +126,7 @@ export interface Clients {
   readonly dynamodb: DynamoDBClient;
 }
 
-/** Resource names of a stage, as stacks/bake-pipeline.ts `bakehouseNames` builds them. */
+/** Resource names of a stage, as stacks/names.ts `bakehouseNames` builds them. */
 export interface StageNames {
   readonly bus: string;
   readonly stateMachine: string;

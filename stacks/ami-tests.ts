@@ -19,10 +19,8 @@ import type { BakehouseConfig } from '../functions/commons/families';
 import type { Arns } from './arns';
 import { instanceRoleArnsOf, kmsKeysOf, kmsViaEc2Statements, startAutomationStatements } from './automation-role';
 import { suppress, wildcardFindings } from './nag';
+import { AmiTestFunction } from './names';
 import { lambdaTarget, type PipelineContext, pascal, retryAsyncInto } from './pipeline-context';
-
-/** Construct ids of the functions, as the shared contract names them. */
-export const AmiTestFunction = { TestAmi: 'TestAmi', TestResult: 'TestResult' } as const;
 
 /** The command documents the check steps run. */
 const CHECK_COMMAND_DOCUMENTS = ['AWS-RunPowerShellScript', 'AWS-RunShellScript'] as const;

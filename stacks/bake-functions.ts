@@ -14,18 +14,8 @@ import { STATE_TABLE_NAME_KEY } from '../functions/commons/env';
 import { DetailType, SSM_AUTOMATION_STATUS_DETAIL_TYPE, SSM_EVENT_SOURCE } from '../functions/commons/events';
 import { imageKeyPattern, lockKeyPattern, recordKeyPattern } from '../functions/commons/state-table';
 import type { BakeAutomation } from './bake-automation';
-import { AUTOMATION_WAIT_SECONDS } from './bake-state-machine';
+import { AUTOMATION_WAIT_SECONDS, BakeFunction } from './names';
 import { lambdaTarget, type PipelineContext, retryAsyncInto } from './pipeline-context';
-
-/** The functions' construct ids, as the shared contract names them. */
-export const BakeFunction = {
-  ScheduleTick: 'ScheduleTick',
-  StartBake: 'StartBake',
-  PlanBake: 'PlanBake',
-  WaitForAutomation: 'WaitForAutomation',
-  AutomationEvents: 'AutomationEvents',
-  CleanUpFailedBake: 'CleanUpFailedBake',
-} as const;
 
 /** The functions the bake state machine calls. */
 export interface BakeTaskFunctions {

@@ -24,8 +24,9 @@ import { addDeployedConfig } from './deployed-config';
 import { addEventContract } from './event-contract';
 import { addJanitor } from './janitor';
 import { suppress } from './nag';
+import { bakehouseNames } from './names';
 import { addNotifications } from './notifications';
-import { createPipelineContext, type PipelineContext, type PipelineNames } from './pipeline-context';
+import { createPipelineContext, type PipelineContext } from './pipeline-context';
 import { addPromotion } from './promotion';
 import { addReaper } from './reaper';
 import { addSchedules } from './schedules';
@@ -51,17 +52,6 @@ export interface BakePipelineOptions {
    */
   readonly lambdaDefaults?: FunctionProps;
 }
-
-/** The names resources of a stage carry; exported so tests and the sandbox use the same ones. */
-export const bakehouseNames = (stage: string): PipelineNames => ({
-  bus: `bakehouse-${stage}`,
-  scheduleGroup: `bakehouse-${stage}`,
-  stateMachine: `bakehouse-${stage}-bake`,
-  canaryStateMachine: `bakehouse-${stage}-canary`,
-  dashboard: `bakehouse-${stage}`,
-  document: (name: string) => `bakehouse-${stage}-${name}`,
-  function: (id: string) => `bakehouse-${stage}-${id}`,
-});
 
 const retentionOf = (logRetention: FunctionProps['logRetention']): RetentionDays =>
   RetentionDays[(logRetention ?? 'one_month').toUpperCase() as keyof typeof RetentionDays];

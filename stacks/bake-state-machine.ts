@@ -14,10 +14,8 @@ import { startAutomationStatements } from './automation-role';
 import type { BakeAutomation } from './bake-automation';
 import type { BakeTaskFunctions } from './bake-functions';
 import { suppress, wildcardFindings } from './nag';
+import { AUTOMATION_WAIT_SECONDS } from './names';
 import type { PipelineContext } from './pipeline-context';
-
-/** How long WaitForAutomation waits for the callback before it re-checks the automation itself. */
-export const AUTOMATION_WAIT_SECONDS = 600;
 
 export const addBakeStateMachine = (
   context: PipelineContext,

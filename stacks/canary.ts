@@ -43,10 +43,9 @@ import { DetailType } from '../functions/commons/events';
 import { CANARY_ROLES } from '../functions/commons/reaper';
 import { CANARY_STATE_MACHINE_FILE, type CanarySubstitution } from '../state-machines/canary';
 import { suppress, wildcardFindings } from './nag';
+import { CanaryFunction } from './names';
 import { type PipelineContext, retryAsyncInto } from './pipeline-context';
 import { canaryGroupArnsOf } from './reaper';
-
-export const CanaryFunction = { Canary: 'Canary' } as const;
 
 export interface CanaryStage {
   readonly function: SstFunction;

@@ -18,11 +18,11 @@ import { DetailType } from '../functions/commons/events';
 import { compileSchedule } from '../functions/commons/schedule';
 import { imageKeyPattern, recordKeyPattern } from '../functions/commons/state-table';
 import { statePath } from '../functions/janitor/core';
+import { JanitorFunction } from './names';
 import type { PipelineContext } from './pipeline-context';
 import { canaryGroupArnsOf, reaperStatements } from './reaper';
 import { schedulerRole } from './scheduler-role';
 
-export const JanitorFunction = { Janitor: 'Janitor' } as const;
 /** The schedule lives in the account's `default` group: the pipeline's own group exists only with family schedules. */
 const JANITOR_SCHEDULE_GROUP = 'default';
 

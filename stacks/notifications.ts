@@ -18,9 +18,8 @@ import { lockKeyPattern, recordKeyPattern } from '../functions/commons/state-tab
 import { ALARM_STATE_CHANGE_DETAIL_TYPE, CLOUDWATCH_EVENT_SOURCE } from '../functions/notify/alarms';
 import { NOTIFIED_DETAIL_TYPES } from '../functions/notify/core';
 import { suppress } from './nag';
+import { NotificationFunction } from './names';
 import { lambdaTarget, type PipelineContext, retryAsyncInto } from './pipeline-context';
-
-export const NotificationFunction = { Notify: 'Notify' } as const;
 
 /**
  * Detail-types anyone allowed on the bus may put (the CLI, other teams) that Notify announces:

@@ -29,6 +29,7 @@ import { StateTableSchema } from '../functions/commons/state-table';
 import { type Arns, arnsOf } from './arns';
 import { bakeRequestPolicyStatements } from './bus-policy';
 import { suppress, wildcardFindings } from './nag';
+import type { PipelineNames } from './names';
 
 export interface FunctionSpec {
   readonly handler: string;
@@ -38,19 +39,6 @@ export interface FunctionSpec {
   readonly timeout?: FunctionProps['timeout'];
   /** The function's wildcard resources beyond X-Ray's, and why they cannot be narrower. */
   readonly wildcards?: { readonly resources: readonly string[]; readonly reason: string };
-}
-
-/** The names the resources of a stage carry (`bakehouseNames`). */
-export interface PipelineNames {
-  readonly bus: string;
-  readonly scheduleGroup: string;
-  readonly stateMachine: string;
-  /** The canary state machine (issue 16, stacks/canary.ts). */
-  readonly canaryStateMachine: string;
-  /** The CloudWatch dashboard (issue 18, stacks/dashboard.ts). */
-  readonly dashboard: string;
-  document(name: string): string;
-  function(id: string): string;
 }
 
 export interface DeadLetterQueue {

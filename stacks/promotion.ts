@@ -17,11 +17,10 @@ import { DetailType } from '../functions/commons/events';
 import type { BakehouseConfig } from '../functions/commons/families';
 import { channelTagKey } from '../functions/commons/promotion';
 import { lockKeyPattern } from '../functions/commons/state-table';
+import { PromotionFunction } from './names';
 import { lambdaTarget, type PipelineContext, retryAsyncInto } from './pipeline-context';
+import { promotionTargetsOf } from './promotion-targets';
 
-export const PromotionFunction = { Promote: 'Promote', Revoke: 'Revoke' } as const;
-
-const LAUNCH_TEMPLATE_ID = /^lt-[0-9a-f]{8,17}$/;
 const managedImage = { StringEquals: { [`aws:ResourceTag/${Tag.Managed}`]: 'true' } };
 
 /**
@@ -62,29 +61,6 @@ const regional = (stack: Stack, region: string) => ({
       arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
     }),
 });
-
-/** What the configuration asks promotions to touch besides the channel parameters. */
-export const promotionTargetsOf = (config: BakehouseConfig) => {
-  const channels = config.families.flatMap((f) => f.channels);
-  const templates = [...new Set(channels.flatMap((c) => c.launchTemplates.map((t) => t.template)))].sort();
-  const families = config.families.filter((f) => f.distribution.regions.length + f.distribution.accounts.length > 0);
-  return {
-    templateIds: templates.filter((t) => LAUNCH_TEMPLATE_ID.test(t)),
-    templateNames: templates.filter((t) => !LAUNCH_TEMPLATE_ID.test(t)),
-    groups: [...new Set(channels.flatMap((c) => c.autoScalingGroups.map((g) => g.name)))].sort(),
-    regions: [...new Set(config.families.flatMap((f) => f.distribution.regions.map((r) => r.region)))].sort(),
-    /** The copies' keys, per region, as configured (id, ARN or alias). */
-    regionKeys: config.families.flatMap((f) =>
-      f.distribution.regions.flatMap((r) => (r.kmsKeyId ? [{ region: r.region, key: r.kmsKeyId }] : [])),
-    ),
-    /** The keys of the images distributed (the copy decrypts the source snapshots with them). */
-    sourceKeys: families.map((f) => f.builder.kmsKeyId).filter((key) => !/(^|\/)aws\/ebs$/.test(key)),
-    sharesWithAccounts: families.some((f) => f.distribution.accounts.length > 0),
-    tagRoleArns: [
-      ...new Set(config.families.flatMap((f) => f.distribution.accounts.flatMap((a) => a.tagRoleArn ?? []))),
-    ].sort(),
-  };
-};
 
 interface Statements {
   readonly statements: PolicyStatement[];

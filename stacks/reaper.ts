@@ -18,14 +18,12 @@ import { canaryChannelOf } from '../functions/commons/canary-channel';
 import type { BakehouseConfig } from '../functions/commons/families';
 import { REAPED_ROLES } from '../functions/commons/reaper';
 import type { Arns } from './arns';
+import { REAPER_SCHEDULE, ReaperFunction } from './names';
 import type { PipelineContext } from './pipeline-context';
 import { schedulerRole } from './scheduler-role';
 
-export const ReaperFunction = { Reaper: 'Reaper' } as const;
 /** Like the janitor's: the account's `default` group, which exists without family schedules. */
 const REAPER_SCHEDULE_GROUP = 'default';
-/** Hourly: a builder outlives its expiry by at most an hour. */
-export const REAPER_SCHEDULE = 'rate(1 hour)';
 
 /**
  * The Auto Scaling groups canary and baseline instances join: each family's canary channel's group

@@ -6,7 +6,7 @@
  */
 import { CfnSchedule, CfnScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
 import { compileSchedule } from '../functions/commons/schedule';
-import { BakeFunction } from './bake-functions';
+import { BakeFunction } from './names';
 import { type PipelineContext, pascal, retryAsyncInto } from './pipeline-context';
 import { schedulerRole } from './scheduler-role';
 

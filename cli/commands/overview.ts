@@ -14,7 +14,7 @@
  * SQS queues and keeps what reaches them in `GET /_sandbox/dlq`.
  *
  * Dashboard: the stage's CloudWatch dashboard, `bakehouse-<stage>` (stacks/dashboard.ts, named by
- * stacks/bake-pipeline.ts `bakehouseNames`), linked in the console of the clients' region; the
+ * stacks/names.ts `bakehouseNames`), linked in the console of the clients' region; the
  * sandbox provisions no dashboard (packages/sandbox: not emulated), so there is no link there.
  * Dashboards are global to the account ("AWS::CloudWatch::Dashboard", CloudFormation Template
  * Reference); the console page's region is only where the console opens, and the widgets name the

@@ -10,8 +10,7 @@ import shippedConfig from '../../bakehouse.config';
 import { checkSteps } from '../../functions/commons/ami-tests';
 import { TERMINAL_STATUSES } from '../../functions/commons/automation-status';
 import { type ConfigInput, type FamilyInput, loadConfig } from '../../functions/commons/families';
-import { AmiTestFunction } from '../../stacks/ami-tests';
-import { bakehouseNames } from '../../stacks/bake-pipeline';
+import { AmiTestFunction, bakehouseNames } from '../../stacks/names';
 import { asList, pipelineStack, type Statement } from './support/pipeline';
 
 const STAGE = 'amitests';

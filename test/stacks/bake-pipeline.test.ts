@@ -10,9 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { BAKE_DOCUMENT_FILES } from '../../automation/documents';
 import sstConfig from '../../sst.config';
-import { BakeFunction } from '../../stacks/bake-functions';
-import { bakehouseNames } from '../../stacks/bake-pipeline';
-import { AUTOMATION_WAIT_SECONDS } from '../../stacks/bake-state-machine';
+import { AUTOMATION_WAIT_SECONDS, BakeFunction, bakehouseNames } from '../../stacks/names';
 import { BAKE_STATE_MACHINE_FILE, BAKE_SUBSTITUTIONS } from '../../state-machines/bake';
 import { asList, pipelineStack, type Statement } from './support/pipeline';
 

@@ -8,9 +8,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
 import type { ConfigInput } from '../../functions/commons/families';
-import { bakehouseNames } from '../../stacks/bake-pipeline';
-import { CanaryFunction } from '../../stacks/canary';
-import { ReaperFunction } from '../../stacks/reaper';
+import { bakehouseNames, CanaryFunction, ReaperFunction } from '../../stacks/names';
 import { allows, type Context, resolver } from './support/evaluate';
 import { asList, pipelineStack, type Statement } from './support/pipeline';
 

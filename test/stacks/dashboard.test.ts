@@ -18,10 +18,7 @@ import {
   SlackMetric,
 } from '../../functions/commons/metrics';
 import type { NotifyDeps } from '../../functions/notify/core';
-import { BakeFunction } from '../../stacks/bake-functions';
-import { bakehouseNames } from '../../stacks/bake-pipeline';
-import { JanitorFunction } from '../../stacks/janitor';
-import { NotificationFunction } from '../../stacks/notifications';
+import { BakeFunction, bakehouseNames, JanitorFunction, NotificationFunction } from '../../stacks/names';
 import { lambdaContext } from '../unit/support/bake-factories';
 import { captureEmf, type EmittedMetric } from '../unit/support/emf';
 import { events as notifyEvents } from '../unit/support/notify-events';

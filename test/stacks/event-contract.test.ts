@@ -10,8 +10,8 @@ import { ConfigError } from '../../functions/commons/errors';
 import { DetailType } from '../../functions/commons/events';
 import { type ConfigInput, loadConfig } from '../../functions/commons/families';
 import { CONTRACT_DETAIL_TYPES, readEventSchema, registrySchemaName } from '../../schemas/event-schemas';
-import { bakehouseNames } from '../../stacks/bake-pipeline';
 import { SUBSCRIBER_RETRY, subscriberRules } from '../../stacks/event-contract';
+import { bakehouseNames } from '../../stacks/names';
 import { asList, pipelineStack, type Resource, type Statement } from './support/pipeline';
 
 const STAGE = 'contract';

@@ -6,7 +6,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
 import { type ConfigInput, loadConfig } from '../../functions/commons/families';
-import { JanitorFunction } from '../../stacks/janitor';
+import { JanitorFunction } from '../../stacks/names';
 import { allows, type Context, resolver } from './support/evaluate';
 import { asList, pipelineStack, type Statement } from './support/pipeline';
 

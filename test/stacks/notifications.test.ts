@@ -6,7 +6,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
 import type { ConfigInput } from '../../functions/commons/families';
-import { NotificationFunction } from '../../stacks/notifications';
+import { NotificationFunction } from '../../stacks/names';
 import { asList, pipelineStack, type Resource, type Statement } from './support/pipeline';
 
 const STAGE = 'shipped';

@@ -7,7 +7,8 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
 import { type ConfigInput, loadConfig } from '../../functions/commons/families';
-import { PromotionFunction, promotionTargetsOf } from '../../stacks/promotion';
+import { PromotionFunction } from '../../stacks/names';
+import { promotionTargetsOf } from '../../stacks/promotion-targets';
 import { allows, type Context, resolver } from './support/evaluate';
 import { asList, pipelineStack, type Statement } from './support/pipeline';
 

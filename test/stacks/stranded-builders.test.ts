@@ -7,9 +7,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
 import type { ConfigInput } from '../../functions/commons/families';
-import { BakeFunction } from '../../stacks/bake-functions';
-import { bakehouseNames } from '../../stacks/bake-pipeline';
-import { REAPER_SCHEDULE, ReaperFunction } from '../../stacks/reaper';
+import { BakeFunction, bakehouseNames, REAPER_SCHEDULE, ReaperFunction } from '../../stacks/names';
 import { allows, type Context, resolver } from './support/evaluate';
 import { asList, pipelineStack } from './support/pipeline';
 

@@ -7,7 +7,7 @@ import {
   type Overview,
   renderOverview,
 } from '../../cli/commands/overview';
-import { bakehouseNames } from '../../stacks/bake-pipeline';
+import { bakehouseNames } from '../../stacks/names';
 
 const NOW = new Date('2026-12-06T12:00:00Z');
 const image = (overrides: Partial<Image> = {}, tags: Record<string, string> = {}): Image => ({

@@ -26,7 +26,7 @@ import {
 } from '../../functions/commons/ami-tests';
 import { loadConfig } from '../../functions/commons/families';
 import { testParameters } from '../../functions/test-ami/core';
-import { bakehouseNames } from '../../stacks/bake-pipeline';
+import { bakehouseNames } from '../../stacks/names';
 import { bakeConfig } from './support/bake-factories';
 
 interface StepView {

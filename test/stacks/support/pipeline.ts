@@ -12,18 +12,12 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Aspects } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { CloudAssembly, type CloudFormationStackArtifact } from 'aws-cdk-lib/cx-api';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import type { App } from 'sst/constructs';
 import { afterAll, beforeAll } from 'vitest';
-import { useBundleCache } from '../../../dev/bundle-cache';
 import { synthInputsHash } from '../../../dev/synth';
 import type { BakehouseConfig, ConfigInput } from '../../../functions/commons/families';
-import { LAMBDA_DEFAULTS } from '../../../sst.config';
-import { bakehouseStacks } from '../../../stacks';
-import { synthesizeOffline } from '../../../stacks/synthesize';
 
 export type Resource = { Type: string; Properties?: Record<string, unknown>; Metadata?: Record<string, unknown> };
 export type Statement = {
@@ -117,6 +111,23 @@ const cachedAssemblyDir = (options: PipelineOptions): string | undefined => {
 
 const synthesizeInto = async (options: PipelineOptions, outdir: string): Promise<void> => {
   const { stage, account, region, config } = options;
+  // Loaded here, not at the top: a file that finds its assembly in the cache never loads SST and
+  // the stacks (sst/constructs alone takes about 2 s to import, in every test file's fresh worker).
+  const [
+    { Aspects },
+    { AwsSolutionsChecks },
+    { useBundleCache },
+    { LAMBDA_DEFAULTS },
+    { bakehouseStacks },
+    { synthesizeOffline },
+  ] = await Promise.all([
+    import('aws-cdk-lib'),
+    import('cdk-nag'),
+    import('../../../dev/bundle-cache'),
+    import('../../../sst.config'),
+    import('../../../stacks'),
+    import('../../../stacks/synthesize'),
+  ]);
   await synthesizeOffline({
     stage,
     region,
