@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { fillOnce } from './fill-once';
 
 /** What the synthesis reads: the stacks, the code they bundle, the config, the lock file. */
 export const SYNTH_INPUTS: readonly string[] = [
@@ -117,34 +118,38 @@ export const assemblyDirFor = (options: SandboxSynthOptions = {}): string => loc
 /** Synthesizes the stacks for the sandbox's account and region, or reuses the cached assembly. */
 export const synthesizeForSandbox = async (options: SandboxSynthOptions = {}): Promise<SandboxAssembly> => {
   const { root, cacheDir, shape, config, hash, assemblyDir } = locate(options);
-  if (!options.force && existsSync(join(assemblyDir, 'manifest.json'))) return { assemblyDir, hash, cached: true };
+  const isCached = () => !options.force && existsSync(join(assemblyDir, 'manifest.json'));
+  if (isCached()) return { assemblyDir, hash, cached: true };
   mkdirSync(cacheDir, { recursive: true });
-  const building = `${assemblyDir}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    await runSynth(
-      root,
-      [
-        '--stage',
-        shape.stage,
-        '--account',
-        shape.account,
-        '--region',
-        shape.region,
-        '--out',
-        building,
-        ...(config === undefined ? [] : ['--config', config]),
-      ],
-      options.signal,
-    );
-    if (options.force) rmSync(assemblyDir, { recursive: true, force: true });
+  // One process synthesizes; the test files and npm start that ask meanwhile wait for its assembly.
+  const synthesized = await fillOnce(assemblyDir, isCached, async () => {
+    const building = `${assemblyDir}.${process.pid}.${Date.now()}.tmp`;
     try {
-      renameSync(building, assemblyDir);
-    } catch (error) {
-      // Another process finished the same synthesis first: its copy is the same.
-      if (!existsSync(join(assemblyDir, 'manifest.json'))) throw error;
+      await runSynth(
+        root,
+        [
+          '--stage',
+          shape.stage,
+          '--account',
+          shape.account,
+          '--region',
+          shape.region,
+          '--out',
+          building,
+          ...(config === undefined ? [] : ['--config', config]),
+        ],
+        options.signal,
+      );
+      if (options.force) rmSync(assemblyDir, { recursive: true, force: true });
+      try {
+        renameSync(building, assemblyDir);
+      } catch (error) {
+        // A lock taken over as stale from a holder that was only slow: its copy is the same.
+        if (!existsSync(join(assemblyDir, 'manifest.json'))) throw error;
+      }
+    } finally {
+      rmSync(building, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(building, { recursive: true, force: true });
-  }
-  return { assemblyDir, hash, cached: false };
+  });
+  return { assemblyDir, hash, cached: !synthesized };
 };

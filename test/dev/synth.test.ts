@@ -3,9 +3,9 @@
  * start reuses the assembly and any change to the stacks, code, config or lock file synthesizes
  * again. Runs on a scratch project; a cache hit never starts the synthesis.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { synthesizeForSandbox, synthInputsHash } from '../../dev/synth';
 
@@ -85,4 +85,31 @@ describe('provision synth cache', () => {
     // Assess
     expect(outcome).toMatchObject({ name: 'SynthError', message: expect.stringMatching(/npm run synth failed/) });
   });
+
+  it('synthesizes once when three callers ask for the same missing assembly at the same time', async () => {
+    // Prepare: a synthesis that takes a second and counts its runs (three test files starting
+    // together on a clean clone each synthesized before)
+    symlinkSync(resolve(import.meta.dirname, '../../node_modules'), join(root, 'node_modules'));
+    write('package.json', '{"type":"module"}');
+    write(
+      'scripts/synth.ts',
+      [
+        "import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';",
+        "const out = process.argv[process.argv.indexOf('--out') + 1] as string;",
+        "appendFileSync('runs.txt', 'run\\n');",
+        'await new Promise((resolve) => setTimeout(resolve, 1_000));',
+        'mkdirSync(out, { recursive: true });',
+        "writeFileSync(`${out}/manifest.json`, '{}');",
+      ].join('\n'),
+    );
+    const cacheDir = join(root, '.sandbox');
+
+    // Act
+    const assemblies = await Promise.all([1, 2, 3].map(() => synthesizeForSandbox({ root, cacheDir })));
+
+    // Assess: one synthesized, the two that waited reused its assembly
+    expect(readFileSync(join(root, 'runs.txt'), 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
+    expect(assemblies.filter((a) => !a.cached)).toHaveLength(1);
+    expect(new Set(assemblies.map((a) => a.assemblyDir)).size).toBe(1);
+  }, 60_000);
 });

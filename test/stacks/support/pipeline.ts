@@ -16,6 +16,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { CloudAssembly, type CloudFormationStackArtifact } from 'aws-cdk-lib/cx-api';
 import type { App } from 'sst/constructs';
 import { afterAll, beforeAll } from 'vitest';
+import { fillOnce } from '../../../dev/fill-once';
 import { synthInputsHash } from '../../../dev/synth';
 import type { BakehouseConfig, ConfigInput } from '../../../functions/commons/families';
 
@@ -155,17 +156,23 @@ export const synthesizePipeline = async (options: PipelineOptions): Promise<Synt
   const cleanup = cached ? () => {} : () => rmSync(outdir, { recursive: true, force: true });
   try {
     if (!cached) await synthesizeInto(options, outdir);
-    else if (!existsSync(join(cached, 'manifest.json'))) {
-      // Synthesized beside the cache and renamed into place: a file running at the same time
-      // either finds the whole assembly or none, and the rename that loses keeps the winner's.
+    else {
+      // One file synthesizes while the files that start meanwhile wait for it (dev/fill-once.ts);
+      // synthesized beside the cache and renamed into place, so a reader finds all of it or none.
       mkdirSync(CACHE_DIR, { recursive: true });
-      const fresh = mkdtempSync(join(CACHE_DIR, 'fresh-'));
-      await synthesizeInto(options, fresh);
-      try {
-        renameSync(fresh, cached);
-      } catch {
-        rmSync(fresh, { recursive: true, force: true });
-      }
+      await fillOnce(
+        cached,
+        () => existsSync(join(cached, 'manifest.json')),
+        async () => {
+          const fresh = mkdtempSync(join(CACHE_DIR, 'fresh-'));
+          try {
+            await synthesizeInto(options, fresh);
+            renameSync(fresh, cached);
+          } finally {
+            rmSync(fresh, { recursive: true, force: true });
+          }
+        },
+      );
     }
     const assembly = new CloudAssembly(outdir);
     const artifact = assembly.stacks.find((s) => s.stackName === `${stage}-bakehouse-BakePipeline`);

@@ -1,0 +1,54 @@
+/**
+ * A cache entry built by one process while the others wait for it. Test files run three at a time,
+ * and on a clean clone the first few each found the cloud assembly missing and synthesized it at
+ * once (15-25 s of CPU each on two cores) to keep whichever finished first. Now the first takes a
+ * lock beside the entry and builds it; the rest wait for the lock and then find the entry.
+ *
+ * The lock is proper-lockfile's: a directory made atomically with mkdir, its mtime refreshed while
+ * the holder lives, so a lock left by a killed process is taken over once it is stale.
+ */
+import { lock } from 'proper-lockfile';
+
+export interface FillOnceOptions {
+  /** Longest wait for another process's build, in ms; default 10 minutes. */
+  readonly waitMs?: number;
+  /** A lock not refreshed for this long (ms) is a dead holder's; default 30 s. */
+  readonly staleMs?: number;
+}
+
+const POLL_MS = 200;
+
+/**
+ * Runs `fill` unless `isFilled()`, holding `<entry>.lock` while it runs; a process that waited for
+ * the lock checks `isFilled()` again and fills only if the holder did not. Returns whether this
+ * call filled the entry.
+ */
+export const fillOnce = async (
+  entry: string,
+  isFilled: () => boolean,
+  fill: () => Promise<void>,
+  options: FillOnceOptions = {},
+): Promise<boolean> => {
+  if (isFilled()) return false;
+  const staleMs = options.staleMs ?? 30_000;
+  const release = await lock(entry, {
+    // The entry does not exist yet: lock its path as given.
+    realpath: false,
+    lockfilePath: `${entry}.lock`,
+    stale: staleMs,
+    update: Math.max(1_000, Math.floor(staleMs / 3)),
+    retries: {
+      retries: Math.ceil((options.waitMs ?? 600_000) / POLL_MS),
+      factor: 1,
+      minTimeout: POLL_MS,
+      maxTimeout: POLL_MS,
+    },
+  });
+  try {
+    if (isFilled()) return false;
+    await fill();
+    return true;
+  } finally {
+    await release();
+  }
+};
