@@ -95,11 +95,12 @@ describe('provision synth cache', () => {
       'scripts/synth.ts',
       [
         "import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';",
+        "import { join } from 'node:path';",
         "const out = process.argv[process.argv.indexOf('--out') + 1] as string;",
         "appendFileSync('runs.txt', 'run\\n');",
         'await new Promise((resolve) => setTimeout(resolve, 1_000));',
         'mkdirSync(out, { recursive: true });',
-        "writeFileSync(`${out}/manifest.json`, '{}');",
+        "writeFileSync(join(out, 'manifest.json'), '{}');",
       ].join('\n'),
     );
     const cacheDir = join(root, '.sandbox');
