@@ -46,7 +46,6 @@ import type { BakehouseConfig, Family } from '../commons/families';
 import { CANDIDATE_CHANNEL, channelParameterName, findFamily } from '../commons/family-lookup';
 import { canonicalJson, sha256Hex, uuidFrom } from '../commons/hashing';
 import { newestImage } from '../commons/newest-image';
-import { eachPage } from '../commons/pages';
 import type { LogPort } from '../commons/powertools';
 import { familyDocumentValues, releasePolicyOf, releaseVersionOf } from '../commons/render';
 import { epochSeconds, type Lock, type Locks, lockKey as lockKeyOf, recordKey } from '../commons/state-table';

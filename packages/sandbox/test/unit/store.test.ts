@@ -156,7 +156,9 @@ describe('the sandbox store', () => {
 
     // Assess: every acknowledged record is there, and nothing is half-written
     const ids = [...store.table<{ i: number }>('acks').values()].map((r) => r.i).sort((a, b) => a - b);
-    expect(acknowledged, 'records the writer acknowledged before the watchdog (60 s)').toBeGreaterThanOrEqual(KILL_AFTER);
+    expect(acknowledged, 'records the writer acknowledged before the watchdog (60 s)').toBeGreaterThanOrEqual(
+      KILL_AFTER,
+    );
     expect(ids.length).toBeGreaterThan(acknowledged);
     expect(ids.slice(0, acknowledged + 1)).toEqual(Array.from({ length: acknowledged + 1 }, (_, i) => i));
     store.close();
