@@ -1,3 +1,5 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CreateFunctionCommand,
@@ -333,5 +335,26 @@ describe('Lambda with fixture handlers', () => {
       lambda.send(new InvokeCommand({ FunctionName: 'echo', Payload: new TextEncoder().encode('{nope') })),
     );
     expect(notJson.name).toBe('InvalidRequestContentException');
+  });
+
+  it("compiles a cold start's handler into the host's compile cache when it has one (NODE_COMPILE_CACHE)", async () => {
+    // Prepare: a cache directory of this test's own, read when the next container starts
+    const cache = mkdtempSync(join(tmpdir(), 'sandbox-compile-cache-'));
+    const before = process.env.NODE_COMPILE_CACHE;
+    process.env.NODE_COMPILE_CACHE = cache;
+    try {
+      await create('cached', 'echo.handler');
+
+      // Act
+      const output = await invoke('cached', { hello: 'cache' });
+
+      // Assess: the handler ran as before, and its module is in the cache
+      expect(output.FunctionError).toBeUndefined();
+      expect(readdirSync(cache, { recursive: true }).length).toBeGreaterThan(0);
+    } finally {
+      if (before === undefined) delete process.env.NODE_COMPILE_CACHE;
+      else process.env.NODE_COMPILE_CACHE = before;
+      rmSync(cache, { recursive: true, force: true });
+    }
   });
 });

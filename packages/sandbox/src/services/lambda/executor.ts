@@ -110,7 +110,7 @@ class WarmWorker {
     private readonly onDeath: (worker: WarmWorker) => void,
   ) {
     this.worker = new Worker(WORKER_URL, {
-      workerData: { codeDir: spec.codeDir, handler: spec.handler, clock },
+      workerData: { codeDir: spec.codeDir, handler: spec.handler, clock, compileCache: process.env.NODE_COMPILE_CACHE },
       env: { ...spec.env },
       execArgv: [],
       argv: [],
