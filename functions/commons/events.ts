@@ -59,9 +59,13 @@ export const bakeRequestSchema = z.strictObject({
 export type BakeRequest = z.output<typeof bakeRequestSchema>;
 export type BakeRequestInput = z.input<typeof bakeRequestSchema>;
 
-/** Wording for the issues the schema gives no message of its own (zod/mini ships no locale). */
-const issueMessage = (issue: z.core.$ZodIssue): string => {
-  if (issue.message && issue.message !== 'Invalid input') return issue.message;
+/**
+ * The contract's wording for the issues a schema gives no message of its own, with the fix. Given
+ * to every parse of a contract schema (`schema.safeParse(value, CONTRACT_WORDING)`): a parse's own
+ * error map outranks the messages the full zod installs for all of zod, zod/mini included, when a
+ * bundle loads it (functions/commons/families.ts does), and is outranked by a schema's own message.
+ */
+const contractWording = (issue: z.core.$ZodRawIssue): string | undefined => {
   switch (issue.code) {
     case 'invalid_type':
       return `must be a ${issue.expected} (it is missing or of another type). Fix: send a ${issue.expected}`;
@@ -76,9 +80,12 @@ const issueMessage = (issue: z.core.$ZodIssue): string => {
   }
 };
 
+/** The parse parameters that word issues as the contract does (see contractWording). */
+export const CONTRACT_WORDING = { error: contractWording } as const;
+
 /** Formats zod issues as "field: problem" lines, the form every rejection uses. */
 export const describeIssues = (error: { readonly issues: readonly z.core.$ZodIssue[] }): string =>
-  error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(detail)'}: ${issueMessage(i)}`).join('; ');
+  error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : '(detail)'}: ${i.message}`).join('; ');
 
 // --- every other detail-type of the contract ---------------------------------------------------
 // Bakehouse's own events carry `version` always; consumers accept the same major (a newer minor

@@ -32,7 +32,9 @@ export const splitFix = (message: string, fallback: string): ReasonAndFix => {
     fixes.push(issue.slice(at + 'Fix: '.length).replace(/\.$/, ''));
   }
   const reason = reasons.filter((r) => r.length > 0).join('; ') || body;
-  return { reason: clip(reason, REASON_MAX), fix: clip(fixes.length > 0 ? fixes.join('; ') : fallback, FIX_MAX) };
+  // Each fix once: two fields of the same type share one (`send a string`).
+  const distinct = [...new Set(fixes)];
+  return { reason: clip(reason, REASON_MAX), fix: clip(distinct.length > 0 ? distinct.join('; ') : fallback, FIX_MAX) };
 };
 
 /** The request's detail as an object (a malformed request may have none). */

@@ -17,6 +17,7 @@ import {
   type BakeRejected,
   type BakeRequest,
   bakeRequestSchema,
+  CONTRACT_WORDING,
   DetailType,
   describeIssues,
   EVENT_VERSION,
@@ -51,7 +52,7 @@ export interface StartBakeResult {
 }
 
 export const validateBakeRequest = (detail: unknown, config: BakehouseConfig): BakeRequest => {
-  const parsed = bakeRequestSchema.safeParse(detail);
+  const parsed = bakeRequestSchema.safeParse(detail, CONTRACT_WORDING);
   if (!parsed.success) {
     throw new InvalidBakeRequestError(`rejected Bake Requested: ${describeIssues(parsed.error)}`);
   }

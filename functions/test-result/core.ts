@@ -40,6 +40,7 @@ import {
   type AmiTested,
   amiTestedSchema,
   type CheckResult,
+  CONTRACT_WORDING,
   DetailType,
   describeIssues,
   EVENT_VERSION,
@@ -275,7 +276,7 @@ export const recordTestResult = async (event: unknown, deps: TestResultDeps): Pr
     results,
     testExecutionId: executionId,
   };
-  const valid = amiTestedSchema.safeParse(detail);
+  const valid = amiTestedSchema.safeParse(detail, CONTRACT_WORDING);
   if (!valid.success) {
     throw new InvalidEventError(
       `automation ${executionId}: AMI Tested would not match the contract: ${describeIssues(valid.error)}`,

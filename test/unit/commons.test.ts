@@ -2,9 +2,14 @@ import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
+// Loaded as every Lambda bundle loads it: families.ts builds its schemas with the full zod, whose
+// first schema installs English messages for all of zod, zod/mini included. The contract's wording
+// must hold with them (it held only in a file that never loaded them: a bake request rejected by
+// StartBake read `Invalid input: expected string, received number`, with no fix).
+import '../../functions/commons/families';
 import { readEnv, readIntEnv } from '../../functions/commons/env';
 import { errorNameOf, messageOf } from '../../functions/commons/errors';
-import { bakeRequestSchema, DetailType, describeIssues } from '../../functions/commons/events';
+import { bakeRequestSchema, CONTRACT_WORDING, DetailType, describeIssues } from '../../functions/commons/events';
 import { canonicalJson, sha256Hex, uuidFrom } from '../../functions/commons/hashing';
 import { eachPage } from '../../functions/commons/pages';
 import { publishEvent } from '../../functions/commons/publish';
@@ -36,8 +41,8 @@ describe('bakeRequestSchema', () => {
 
   it('describes every problem as "field: problem", with (detail) for the whole detail', () => {
     // Prepare
-    const missing = bakeRequestSchema.safeParse({ family: '', requestedBy: 'x' });
-    const notAnObject = bakeRequestSchema.safeParse('al2023-base');
+    const missing = bakeRequestSchema.safeParse({ family: '', requestedBy: 'x' }, CONTRACT_WORDING);
+    const notAnObject = bakeRequestSchema.safeParse('al2023-base', CONTRACT_WORDING);
 
     // Act
     const described = [missing, notAnObject].map((r) => (r.success ? 'accepted' : describeIssues(r.error)));
@@ -57,7 +62,7 @@ describe('bakeRequestSchema', () => {
 
     // Act
     const described = cases.map((c) => {
-      const result = bakeRequestSchema.safeParse(c);
+      const result = bakeRequestSchema.safeParse(c, CONTRACT_WORDING);
       return result.success ? 'accepted' : describeIssues(result.error);
     });
 
@@ -71,7 +76,7 @@ describe('bakeRequestSchema', () => {
 
   it('rejects a version that is not major.minor', () => {
     // Act
-    const result = bakeRequestSchema.safeParse({ version: '1', family: 'f', requestedBy: 'x' });
+    const result = bakeRequestSchema.safeParse({ version: '1', family: 'f', requestedBy: 'x' }, CONTRACT_WORDING);
 
     // Assess
     expect(result.success).toBe(false);

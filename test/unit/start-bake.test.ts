@@ -140,6 +140,17 @@ describe('validateBakeRequest', () => {
     expect(act).toThrow(/^rejected Bake Requested: /);
   });
 
+  it('words each rejection with its fix, in the handler as it is bundled (with the full zod loaded)', () => {
+    // Act: bakeConfig() built the configuration with the full zod, as the bundle does at cold start
+    const act = () => validateBakeRequest({ family: 'al2023-base', requestedBy: 7, priority: 'high' }, bakeConfig());
+
+    // Assess
+    expect(act).toThrow(
+      'rejected Bake Requested: requestedBy: must be a string (it is missing or of another type). Fix: send a string; ' +
+        '(detail): unknown field(s) priority. Fix: remove them or correct the spelling',
+    );
+  });
+
   it('rejects another major version with the version it accepts as the fix', () => {
     // Act
     const act = () => validateBakeRequest({ version: '2.0', family: 'al2023-base', requestedBy: 'x' }, bakeConfig());
@@ -296,7 +307,7 @@ describe('a refused request', () => {
     });
   });
 
-  it('that breaks the contract is answered with each field, and a fix to fall back on when the issues name none', async () => {
+  it('that breaks the contract is answered with each field and each fix, once', async () => {
     // Act
     const act = startBake(
       { id: 'req-3', source: 'team-x', 'detail-type': 'Bake Requested', detail: { family: 7, extra: true } },
@@ -308,6 +319,20 @@ describe('a refused request', () => {
     const [rejected] = published('Bake Rejected');
     expect(rejected).toMatchObject({ requestEventId: 'req-3', family: null, requestedBy: null, bakeId: null });
     expect(rejected?.reason).toMatch(/^family: .*string.*; requestedBy: .*; \(detail\): .*extra/);
+    expect(rejected?.fix).toBe('send a string; remove them or correct the spelling');
+  });
+
+  it('that breaks the contract is answered with a fix to fall back on when the issues name none', async () => {
+    // Act: the schema's own message for an empty family names no fix
+    const act = startBake(
+      { id: 'req-4', source: 'team-x', 'detail-type': 'Bake Requested', detail: { family: '', requestedBy: 'x' } },
+      startDeps(),
+    );
+
+    // Assess
+    await expect(act).rejects.toMatchObject({ name: 'InvalidBakeRequestError' });
+    const [rejected] = published('Bake Rejected');
+    expect(rejected?.reason).toBe('family: name the family to bake');
     expect(rejected?.fix).toMatch(/schemas\/events\/bake-requested\.json/);
   });
 

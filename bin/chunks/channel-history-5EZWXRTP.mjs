@@ -12,9 +12,9 @@ import {
   channelsOf,
   requireChannel,
   requireFamily
-} from "./chunk-G6UAUQ6F.mjs";
-import "./chunk-PONR6MRH.mjs";
-import "./chunk-JVQ3C3OV.mjs";
+} from "./chunk-BXFB5NTX.mjs";
+import "./chunk-MEDVWKD5.mjs";
+import "./chunk-22RLJTBS.mjs";
 import "./chunk-QDEKBV2J.mjs";
 import "./chunk-5US7FL23.mjs";
 import "./chunk-LKGHF2VA.mjs";

@@ -16,9 +16,9 @@ import {
 import {
   channelsOf,
   requireFamily
-} from "./chunk-G6UAUQ6F.mjs";
-import "./chunk-PONR6MRH.mjs";
-import "./chunk-JVQ3C3OV.mjs";
+} from "./chunk-BXFB5NTX.mjs";
+import "./chunk-MEDVWKD5.mjs";
+import "./chunk-22RLJTBS.mjs";
 import {
   CANDIDATE_CHANNEL
 } from "./chunk-QDEKBV2J.mjs";

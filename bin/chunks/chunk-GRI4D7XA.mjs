@@ -24,7 +24,8 @@ var splitFix = (message, fallback) => {
     fixes.push(issue.slice(at + "Fix: ".length).replace(/\.$/, ""));
   }
   const reason = reasons.filter((r) => r.length > 0).join("; ") || body;
-  return { reason: clip(reason, REASON_MAX), fix: clip(fixes.length > 0 ? fixes.join("; ") : fallback, FIX_MAX) };
+  const distinct = [...new Set(fixes)];
+  return { reason: clip(reason, REASON_MAX), fix: clip(distinct.length > 0 ? distinct.join("; ") : fallback, FIX_MAX) };
 };
 
 // cli/commands/outcomes.ts

@@ -5,7 +5,7 @@ import {
   failedTargetsOf,
   rejectionOf,
   watchOutcomes
-} from "./chunk-KWDLUKFJ.mjs";
+} from "./chunk-GRI4D7XA.mjs";
 import "./chunk-E3SV224G.mjs";
 import {
   say,
@@ -18,14 +18,14 @@ import {
   requireAmiId,
   requireChannel,
   requireFamily
-} from "./chunk-G6UAUQ6F.mjs";
+} from "./chunk-BXFB5NTX.mjs";
 import {
   describeImage,
   unfitReason
-} from "./chunk-PONR6MRH.mjs";
+} from "./chunk-MEDVWKD5.mjs";
 import {
   DetailType
-} from "./chunk-JVQ3C3OV.mjs";
+} from "./chunk-22RLJTBS.mjs";
 import "./chunk-QDEKBV2J.mjs";
 import "./chunk-5US7FL23.mjs";
 import "./chunk-LKGHF2VA.mjs";

@@ -13,13 +13,13 @@ import {
   channelsOf,
   requireAmiId,
   requireFamily
-} from "./chunk-G6UAUQ6F.mjs";
+} from "./chunk-BXFB5NTX.mjs";
 import {
   Tag,
   describeImage,
   tagOf
-} from "./chunk-PONR6MRH.mjs";
-import "./chunk-JVQ3C3OV.mjs";
+} from "./chunk-MEDVWKD5.mjs";
+import "./chunk-22RLJTBS.mjs";
 import {
   CANDIDATE_CHANNEL
 } from "./chunk-QDEKBV2J.mjs";

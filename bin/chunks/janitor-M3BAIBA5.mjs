@@ -8,7 +8,7 @@ import {
 } from "./chunk-HVBZNV4S.mjs";
 import {
   janitorReportSchema
-} from "./chunk-JVQ3C3OV.mjs";
+} from "./chunk-22RLJTBS.mjs";
 import {
   CliError,
   UsageError

@@ -3,7 +3,7 @@ import {
   describeRejection,
   rejectionOf,
   watchOutcomes
-} from "./chunk-KWDLUKFJ.mjs";
+} from "./chunk-GRI4D7XA.mjs";
 import "./chunk-E3SV224G.mjs";
 import {
   describeBake,
@@ -23,11 +23,11 @@ import {
   pollUntil,
   putEvent,
   requireFamily
-} from "./chunk-G6UAUQ6F.mjs";
-import "./chunk-PONR6MRH.mjs";
+} from "./chunk-BXFB5NTX.mjs";
+import "./chunk-MEDVWKD5.mjs";
 import {
   DetailType
-} from "./chunk-JVQ3C3OV.mjs";
+} from "./chunk-22RLJTBS.mjs";
 import "./chunk-QDEKBV2J.mjs";
 import {
   bakeIdFor

@@ -17,8 +17,8 @@ import {
 } from "./chunk-HVBZNV4S.mjs";
 import {
   describeImage
-} from "./chunk-PONR6MRH.mjs";
-import "./chunk-JVQ3C3OV.mjs";
+} from "./chunk-MEDVWKD5.mjs";
+import "./chunk-22RLJTBS.mjs";
 import {
   eachPage
 } from "./chunk-LKGHF2VA.mjs";

@@ -4,7 +4,7 @@ import {
 } from "./chunk-VGY5CGI4.mjs";
 import {
   watchOutcomes
-} from "./chunk-KWDLUKFJ.mjs";
+} from "./chunk-GRI4D7XA.mjs";
 import "./chunk-E3SV224G.mjs";
 import {
   describeBake,
@@ -25,14 +25,14 @@ import {
 } from "./chunk-HVBZNV4S.mjs";
 import {
   requireFamilyOfBakeId
-} from "./chunk-G6UAUQ6F.mjs";
+} from "./chunk-BXFB5NTX.mjs";
 import {
   BUILDER_ROLE,
   Tag
-} from "./chunk-PONR6MRH.mjs";
+} from "./chunk-MEDVWKD5.mjs";
 import {
   DetailType
-} from "./chunk-JVQ3C3OV.mjs";
+} from "./chunk-22RLJTBS.mjs";
 import "./chunk-QDEKBV2J.mjs";
 import {
   BAKE_ID
