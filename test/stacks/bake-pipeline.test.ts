@@ -9,7 +9,6 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { BAKE_DOCUMENT_FILES } from '../../automation/documents';
-import sstConfig from '../../sst.config';
 import { AUTOMATION_WAIT_SECONDS, BakeFunction, bakehouseNames } from '../../stacks/names';
 import { BAKE_STATE_MACHINE_FILE, BAKE_SUBSTITUTIONS } from '../../state-machines/bake';
 import { asList, pipelineStack, type Statement } from './support/pipeline';
@@ -19,7 +18,7 @@ const ACCOUNT = '123456789012';
 const REGION = 'eu-central-1';
 const names = bakehouseNames(STAGE);
 
-const stack = pipelineStack({ stage: STAGE, account: ACCOUNT, region: REGION, config: (app) => sstConfig.stacks(app) });
+const stack = pipelineStack({ stage: STAGE, account: ACCOUNT, region: REGION, config: 'sst.config.ts' });
 const { ofType, logicalIdOf, functionId, roleStatements, environmentOf } = stack;
 const queueId = (id: string) => logicalIdOf('AWS::SQS::Queue', id);
 

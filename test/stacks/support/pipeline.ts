@@ -34,8 +34,12 @@ export interface PipelineOptions {
   readonly stage: string;
   readonly account: string;
   readonly region: string;
-  /** The Bakehouse configuration to add the stacks with, or a function that adds them itself. */
-  readonly config: ConfigInput | BakehouseConfig | ((app: App) => void | Promise<void>);
+  /**
+   * The Bakehouse configuration to add the stacks with; `'sst.config.ts'` for the app exactly as
+   * sst.config.ts declares it (its own `stacks`), cached like data since that file and everything
+   * it reads are synthesis inputs; or a function that adds the stacks itself (never cached).
+   */
+  readonly config: ConfigInput | BakehouseConfig | 'sst.config.ts' | ((app: App) => void | Promise<void>);
 }
 
 export const asList = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
@@ -137,7 +141,8 @@ const synthesizeInto = async (options: PipelineOptions, outdir: string): Promise
     configure: async (app) => {
       // The bundles npm start and npm run synth built are reused while their inputs are unchanged.
       await useBundleCache({ root: ROOT });
-      if (typeof config === 'function') await config(app);
+      if (config === 'sst.config.ts') (await import('../../../sst.config')).default.stacks(app);
+      else if (typeof config === 'function') await config(app);
       else bakehouseStacks(config, LAMBDA_DEFAULTS)(app);
       Aspects.of(app).add(new AwsSolutionsChecks({ logIgnores: true }));
     },
