@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 import rawConfig from './bakehouse.config';
 import { bundleDefines, loadConfig } from './functions/commons/families';
+import { LongestFirstSequencer } from './test/sequencer';
 
 // Node's on-disk compile cache (V8 code cache, keyed by each file's contents) for the test workers
 // and every process they start (the CLI, the sandbox, npm start): each of the ~200 test files runs in
@@ -24,6 +25,8 @@ export default defineConfig({
     // about 8 min; one at a time about 16 min. A fourth has no core left to use: four at a time took
     // 5 min 21 s while another job shared the machine.
     maxWorkers: 3,
+    // The longest files first across all projects, not project by project (test/sequencer.ts).
+    sequence: { sequencer: LongestFirstSequencer },
     projects: [
       {
         // Handlers under test see the shipped config exactly as their bundles do.
