@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { fillOnce } from './fill-once';
+import { fillOnce, pruneCache } from './fill-once';
 
 /** What the synthesis reads: the stacks, the code they bundle, the config, the lock file. */
 export const SYNTH_INPUTS: readonly string[] = [
@@ -119,7 +119,10 @@ export const assemblyDirFor = (options: SandboxSynthOptions = {}): string => loc
 export const synthesizeForSandbox = async (options: SandboxSynthOptions = {}): Promise<SandboxAssembly> => {
   const { root, cacheDir, shape, config, hash, assemblyDir } = locate(options);
   const isCached = () => !options.force && existsSync(join(assemblyDir, 'manifest.json'));
-  if (isCached()) return { assemblyDir, hash, cached: true };
+  if (isCached()) {
+    pruneAssemblies(cacheDir, assemblyDir);
+    return { assemblyDir, hash, cached: true };
+  }
   mkdirSync(cacheDir, { recursive: true });
   // One process synthesizes; the test files and npm start that ask meanwhile wait for its assembly.
   const synthesized = await fillOnce(assemblyDir, isCached, async () => {
@@ -151,5 +154,11 @@ export const synthesizeForSandbox = async (options: SandboxSynthOptions = {}): P
       rmSync(building, { recursive: true, force: true });
     }
   });
+  pruneAssemblies(cacheDir, assemblyDir);
   return { assemblyDir, hash, cached: !synthesized };
+};
+
+/** Keeps the assemblies used lately (dev/fill-once.ts pruneCache) and removes the rest. */
+const pruneAssemblies = (cacheDir: string, used: string): void => {
+  pruneCache(cacheDir, { isEntry: (name) => /^assembly-[0-9a-f]{16}$/.test(name), used });
 };

@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fillOnce } from '../../dev/fill-once';
+import { fillOnce, pruneCache } from '../../dev/fill-once';
 
 const dirs: string[] = [];
 const freshEntry = (): string => {
@@ -114,5 +114,78 @@ describe('fillOnce', () => {
 
     // Assess
     await expect(waiting).rejects.toThrow(/already being held|lock/i);
+  });
+});
+
+describe('pruneCache', () => {
+  const HOUR = 60 * 60 * 1000;
+  const NOW = Date.parse('2026-12-06T12:00:00Z');
+
+  /** A cache directory with entries last used `hoursAgo` before NOW. */
+  const cacheWith = (entries: Record<string, number>): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'bakehouse-prune-'));
+    dirs.push(dir);
+    for (const [name, hoursAgo] of Object.entries(entries)) {
+      mkdirSync(join(dir, name));
+      const at = new Date(NOW - hoursAgo * HOUR);
+      utimesSync(join(dir, name), at, at);
+    }
+    return dir;
+  };
+
+  it('keeps the three entries used last and any used within the hour, and removes the rest', () => {
+    // Prepare
+    const dir = cacheWith({ 'assembly-a': 30, 'assembly-b': 5, 'assembly-c': 4, 'assembly-d': 3, 'assembly-e': 2 });
+    writeFileSync(join(dir, 'iam-report.json'), '{}');
+
+    // Act: assembly-a is used now
+    const removed = pruneCache(dir, {
+      isEntry: (name) => name.startsWith('assembly-'),
+      used: join(dir, 'assembly-a'),
+      now: () => NOW,
+    });
+
+    // Assess: a (used now), e, d kept; c and b, older than an hour and not among the three, removed
+    expect(removed.map((path) => path.slice(dir.length + 1)).sort()).toEqual(['assembly-b', 'assembly-c']);
+    expect(readdirSync(dir).sort()).toEqual(['assembly-a', 'assembly-d', 'assembly-e', 'iam-report.json']);
+    expect(statSync(join(dir, 'assembly-a')).mtimeMs).toBe(NOW);
+  });
+
+  it('keeps every entry used within the hour, however many', () => {
+    // Prepare
+    const dir = cacheWith({
+      'assembly-a': 0.1,
+      'assembly-b': 0.2,
+      'assembly-c': 0.3,
+      'assembly-d': 0.4,
+      'assembly-e': 0.5,
+    });
+
+    // Act
+    const removed = pruneCache(dir, {
+      isEntry: (name) => name.startsWith('assembly-'),
+      used: join(dir, 'assembly-a'),
+      now: () => NOW,
+    });
+
+    // Assess
+    expect(removed).toEqual([]);
+    expect(readdirSync(dir)).toHaveLength(5);
+  });
+
+  it('leaves what is not an entry: a lock, a synthesis in progress', () => {
+    // Prepare
+    const dir = cacheWith({ 'assembly-a': 10, 'assembly-a.lock': 10, 'assembly-b.123.456.tmp': 10 });
+
+    // Act
+    pruneCache(dir, {
+      isEntry: (name) => /^assembly-[a-z]$/.test(name),
+      used: join(dir, 'assembly-new'),
+      keep: 0,
+      now: () => NOW,
+    });
+
+    // Assess
+    expect(readdirSync(dir).sort()).toEqual(['assembly-a.lock', 'assembly-b.123.456.tmp']);
   });
 });

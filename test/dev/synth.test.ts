@@ -3,7 +3,16 @@
  * start reuses the assembly and any change to the stacks, code, config or lock file synthesizes
  * again. Runs on a scratch project; a cache hit never starts the synthesis.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -70,6 +79,27 @@ describe('provision synth cache', () => {
 
     // Assess
     expect(assembly).toEqual({ assemblyDir: join(cacheDir, `assembly-${hash}`), hash, cached: true });
+  });
+
+  it('removes assemblies of older inputs once three newer ones were used and an hour has passed', async () => {
+    // Prepare: the current assembly and four of earlier inputs, used two to five hours ago
+    const cacheDir = join(root, '.sandbox');
+    const hash = synthInputsHash(root, SHAPE);
+    write(`.sandbox/assembly-${hash}/manifest.json`, '{"artifacts":{}}');
+    const older = ['0000000000000002', '0000000000000003', '0000000000000004', '0000000000000005'];
+    for (const [i, old] of older.entries()) {
+      write(`.sandbox/assembly-${old}/manifest.json`, '{}');
+      const at = new Date(Date.now() - (i + 2) * 60 * 60 * 1000);
+      utimesSync(join(cacheDir, `assembly-${old}`), at, at);
+    }
+
+    // Act
+    await synthesizeForSandbox({ root, cacheDir });
+
+    // Assess: the one used now and the two used last before it
+    expect(readdirSync(cacheDir).sort()).toEqual(
+      [`assembly-${hash}`, 'assembly-0000000000000002', 'assembly-0000000000000003'].sort(),
+    );
   });
 
   it('reports a failed synthesis with its output', async () => {

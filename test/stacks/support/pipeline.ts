@@ -16,7 +16,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { CloudAssembly, type CloudFormationStackArtifact } from 'aws-cdk-lib/cx-api';
 import type { App } from 'sst/constructs';
 import { afterAll, beforeAll } from 'vitest';
-import { fillOnce } from '../../../dev/fill-once';
+import { fillOnce, pruneCache } from '../../../dev/fill-once';
 import { synthInputsHash } from '../../../dev/synth';
 import type { BakehouseConfig, ConfigInput } from '../../../functions/commons/families';
 
@@ -165,6 +165,8 @@ export const synthesizePipeline = async (options: PipelineOptions): Promise<Synt
       // One file synthesizes while the files that start meanwhile wait for it (dev/fill-once.ts);
       // synthesized beside the cache and renamed into place, so a reader finds all of it or none.
       mkdirSync(CACHE_DIR, { recursive: true });
+      // The dozen entries used last are kept (a run uses six), and any used within the hour.
+      pruneCache(CACHE_DIR, { isEntry: (name) => /^[0-9a-f]{16}$/.test(name), used: cached, keep: 12 });
       await fillOnce(
         cached,
         () => existsSync(join(cached, 'manifest.json')),
