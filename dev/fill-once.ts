@@ -16,6 +16,8 @@ export interface FillOnceOptions {
   readonly waitMs?: number;
   /** A lock not refreshed for this long (ms) is a dead holder's; default 30 s. */
   readonly staleMs?: number;
+  /** Called once when another process holds the lock, before waiting for it (to say so). */
+  readonly onWait?: (lockPath: string) => void;
 }
 
 const POLL_MS = 200;
@@ -33,19 +35,24 @@ export const fillOnce = async (
 ): Promise<boolean> => {
   if (isFilled()) return false;
   const staleMs = options.staleMs ?? 30_000;
-  const release = await lock(entry, {
-    // The entry does not exist yet: lock its path as given.
-    realpath: false,
-    lockfilePath: `${entry}.lock`,
-    stale: staleMs,
-    update: Math.max(1_000, Math.floor(staleMs / 3)),
-    retries: {
-      retries: Math.ceil((options.waitMs ?? 600_000) / POLL_MS),
-      factor: 1,
-      minTimeout: POLL_MS,
-      maxTimeout: POLL_MS,
-    },
-  });
+  const lockPath = `${entry}.lock`;
+  const acquire = (retries: number) =>
+    lock(entry, {
+      // The entry does not exist yet: lock its path as given.
+      realpath: false,
+      lockfilePath: lockPath,
+      stale: staleMs,
+      update: Math.max(1_000, Math.floor(staleMs / 3)),
+      retries: { retries, factor: 1, minTimeout: POLL_MS, maxTimeout: POLL_MS },
+    });
+  let release: () => Promise<void>;
+  try {
+    release = await acquire(0);
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ELOCKED') throw error;
+    options.onWait?.(lockPath);
+    release = await acquire(Math.ceil((options.waitMs ?? 600_000) / POLL_MS));
+  }
   try {
     if (isFilled()) return false;
     await fill();

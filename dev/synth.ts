@@ -41,6 +41,8 @@ export interface SandboxSynthOptions {
   readonly signal?: AbortSignal;
   /** A configuration file other than `<root>/bakehouse.config.ts` (`npm run synth -- --config`). */
   readonly config?: string;
+  /** Told when another process is synthesizing the same assembly and this one waits for it. */
+  readonly onWait?: (lockPath: string) => void;
 }
 
 export interface SandboxAssembly {
@@ -125,35 +127,40 @@ export const synthesizeForSandbox = async (options: SandboxSynthOptions = {}): P
   }
   mkdirSync(cacheDir, { recursive: true });
   // One process synthesizes; the test files and npm start that ask meanwhile wait for its assembly.
-  const synthesized = await fillOnce(assemblyDir, isCached, async () => {
-    const building = `${assemblyDir}.${process.pid}.${Date.now()}.tmp`;
-    try {
-      await runSynth(
-        root,
-        [
-          '--stage',
-          shape.stage,
-          '--account',
-          shape.account,
-          '--region',
-          shape.region,
-          '--out',
-          building,
-          ...(config === undefined ? [] : ['--config', config]),
-        ],
-        options.signal,
-      );
-      if (options.force) rmSync(assemblyDir, { recursive: true, force: true });
+  const synthesized = await fillOnce(
+    assemblyDir,
+    isCached,
+    async () => {
+      const building = `${assemblyDir}.${process.pid}.${Date.now()}.tmp`;
       try {
-        renameSync(building, assemblyDir);
-      } catch (error) {
-        // A lock taken over as stale from a holder that was only slow: its copy is the same.
-        if (!existsSync(join(assemblyDir, 'manifest.json'))) throw error;
+        await runSynth(
+          root,
+          [
+            '--stage',
+            shape.stage,
+            '--account',
+            shape.account,
+            '--region',
+            shape.region,
+            '--out',
+            building,
+            ...(config === undefined ? [] : ['--config', config]),
+          ],
+          options.signal,
+        );
+        if (options.force) rmSync(assemblyDir, { recursive: true, force: true });
+        try {
+          renameSync(building, assemblyDir);
+        } catch (error) {
+          // A lock taken over as stale from a holder that was only slow: its copy is the same.
+          if (!existsSync(join(assemblyDir, 'manifest.json'))) throw error;
+        }
+      } finally {
+        rmSync(building, { recursive: true, force: true });
       }
-    } finally {
-      rmSync(building, { recursive: true, force: true });
-    }
-  });
+    },
+    options.onWait ? { onWait: options.onWait } : {},
+  );
   pruneAssemblies(cacheDir, assemblyDir);
   return { assemblyDir, hash, cached: !synthesized };
 };

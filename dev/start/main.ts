@@ -94,7 +94,13 @@ const main = async (): Promise<number> => {
   // assets only when a function runs, after provisioning, so it is given the directory the
   // assembly will be in.
   const stopSynthesis = new AbortController();
-  const synthesisOptions = { account: ACCOUNT, region: REGION, signal: stopSynthesis.signal };
+  const synthesisOptions = {
+    account: ACCOUNT,
+    region: REGION,
+    signal: stopSynthesis.signal,
+    onWait: (lockPath: string) =>
+      console.log(`waiting for another process that is synthesizing the same stacks (${lockPath})`),
+  };
   const synthesis = synthesizeForSandbox(synthesisOptions);
   synthesis.catch(() => {}); // awaited below; a failure is reported there
   const {

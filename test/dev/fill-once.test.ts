@@ -44,6 +44,23 @@ describe('fillOnce', () => {
     expect(existsSync(`${entry}.lock`)).toBe(false);
   });
 
+  it('says once that it waits when another caller holds the lock, and not when it holds it itself', async () => {
+    // Prepare
+    const entry = freshEntry();
+    const build = slowFill(entry, 300);
+    const waits: string[][] = [[], []];
+
+    // Act
+    await Promise.all(
+      waits.map((said) =>
+        fillOnce(entry, () => existsSync(entry), build.fill, { waitMs: 10_000, onWait: (lock) => said.push(lock) }),
+      ),
+    );
+
+    // Assess: the first took the lock at once; the second said it waited, naming the lock
+    expect(waits).toEqual([[], [`${entry}.lock`]]);
+  });
+
   it('does not take the lock when the entry is already there', async () => {
     // Prepare
     const entry = freshEntry();
