@@ -1,14 +1,15 @@
 /**
- * A cache entry built by one process while the others wait for it. Test files run three at a time,
- * and on a clean clone the first few each found the cloud assembly missing and synthesized it at
- * once (15-25 s of CPU each on two cores) to keep whichever finished first. Now the first takes a
- * lock beside the entry and builds it; the rest wait for the lock and then find the entry.
+ * A cache entry (a directory) built by one process while the others wait for it. Test files run
+ * three at a time, and on a clean clone the first few each found the cloud assembly missing and
+ * synthesized it at once (15-25 s of CPU each on two cores) to keep whichever finished first. Now
+ * the first takes a lock beside the entry and builds it; the rest wait for the lock and then find
+ * the entry.
  *
  * The lock is proper-lockfile's: a directory made atomically with mkdir, its mtime refreshed while
  * the holder lives, so a lock left by a killed process is taken over once it is stale.
  */
-import { existsSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { lock } from 'proper-lockfile';
 
 export interface FillOnceOptions {
@@ -23,17 +24,19 @@ export interface FillOnceOptions {
 const POLL_MS = 200;
 
 /**
- * Runs `fill` unless `isFilled()`, holding `<entry>.lock` while it runs; a process that waited for
- * the lock checks `isFilled()` again and fills only if the holder did not. Returns whether this
- * call filled the entry.
+ * Builds the directory `entry` unless `isFilled()`, holding `<entry>.lock` while it runs; a process
+ * that waited for the lock checks `isFilled()` again and builds only if the holder did not. `build`
+ * writes into an empty directory beside the entry, which is then renamed into place, so a reader
+ * finds the whole entry or none of it. Returns whether this call built the entry.
  */
 export const fillOnce = async (
   entry: string,
   isFilled: () => boolean,
-  fill: () => Promise<void>,
+  build: (into: string) => Promise<void>,
   options: FillOnceOptions = {},
 ): Promise<boolean> => {
   if (isFilled()) return false;
+  mkdirSync(dirname(entry), { recursive: true });
   const staleMs = options.staleMs ?? 30_000;
   const lockPath = `${entry}.lock`;
   const acquire = (retries: number) =>
@@ -55,7 +58,18 @@ export const fillOnce = async (
   }
   try {
     if (isFilled()) return false;
-    await fill();
+    const into = mkdtempSync(`${entry}.tmp-`);
+    try {
+      await build(into);
+      try {
+        renameSync(into, entry);
+      } catch (error) {
+        // A lock taken over as stale from a holder that was only slow: its copy is the same.
+        if (!isFilled()) throw error;
+      }
+    } finally {
+      rmSync(into, { recursive: true, force: true });
+    }
     return true;
   } finally {
     await release();

@@ -10,7 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fillOnce, pruneCache } from './fill-once';
 
@@ -35,8 +35,6 @@ export interface SandboxSynthOptions {
   readonly stage?: string;
   readonly account?: string;
   readonly region?: string;
-  /** Synthesize even when a cached assembly exists. */
-  readonly force?: boolean;
   /** Stops the synthesis (kills the child process). */
   readonly signal?: AbortSignal;
   /** A configuration file other than `<root>/bakehouse.config.ts` (`npm run synth -- --config`). */
@@ -120,45 +118,26 @@ export const assemblyDirFor = (options: SandboxSynthOptions = {}): string => loc
 /** Synthesizes the stacks for the sandbox's account and region, or reuses the cached assembly. */
 export const synthesizeForSandbox = async (options: SandboxSynthOptions = {}): Promise<SandboxAssembly> => {
   const { root, cacheDir, shape, config, hash, assemblyDir } = locate(options);
-  const isCached = () => !options.force && existsSync(join(assemblyDir, 'manifest.json'));
-  if (isCached()) {
-    pruneAssemblies(cacheDir, assemblyDir);
-    return { assemblyDir, hash, cached: true };
-  }
-  mkdirSync(cacheDir, { recursive: true });
   // One process synthesizes; the test files and npm start that ask meanwhile wait for its assembly.
   const synthesized = await fillOnce(
     assemblyDir,
-    isCached,
-    async () => {
-      const building = `${assemblyDir}.${process.pid}.${Date.now()}.tmp`;
-      try {
-        await runSynth(
-          root,
-          [
-            '--stage',
-            shape.stage,
-            '--account',
-            shape.account,
-            '--region',
-            shape.region,
-            '--out',
-            building,
-            ...(config === undefined ? [] : ['--config', config]),
-          ],
-          options.signal,
-        );
-        if (options.force) rmSync(assemblyDir, { recursive: true, force: true });
-        try {
-          renameSync(building, assemblyDir);
-        } catch (error) {
-          // A lock taken over as stale from a holder that was only slow: its copy is the same.
-          if (!existsSync(join(assemblyDir, 'manifest.json'))) throw error;
-        }
-      } finally {
-        rmSync(building, { recursive: true, force: true });
-      }
-    },
+    () => existsSync(join(assemblyDir, 'manifest.json')),
+    (into) =>
+      runSynth(
+        root,
+        [
+          '--stage',
+          shape.stage,
+          '--account',
+          shape.account,
+          '--region',
+          shape.region,
+          '--out',
+          into,
+          ...(config === undefined ? [] : ['--config', config]),
+        ],
+        options.signal,
+      ),
     options.onWait ? { onWait: options.onWait } : {},
   );
   pruneAssemblies(cacheDir, assemblyDir);

@@ -14,15 +14,15 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A fill that takes `ms` and then writes the entry, counting its runs. */
-const slowFill = (entry: string, ms: number) => {
+/** A build that takes `ms` and then writes a file into the entry, counting its runs. */
+const slowFill = (ms: number) => {
   let runs = 0;
   return {
     runs: () => runs,
-    fill: async () => {
+    fill: async (into: string) => {
       runs++;
       await new Promise((resolve) => setTimeout(resolve, ms));
-      writeFileSync(entry, 'built');
+      writeFileSync(join(into, 'manifest.json'), '{}');
     },
   };
 };
@@ -31,7 +31,7 @@ describe('fillOnce', () => {
   it('builds the entry once while three callers ask for it at the same time', async () => {
     // Prepare
     const entry = freshEntry();
-    const build = slowFill(entry, 300);
+    const build = slowFill(300);
 
     // Act
     const filled = await Promise.all(
@@ -47,7 +47,7 @@ describe('fillOnce', () => {
   it('says once that it waits when another caller holds the lock, and not when it holds it itself', async () => {
     // Prepare
     const entry = freshEntry();
-    const build = slowFill(entry, 300);
+    const build = slowFill(300);
     const waits: string[][] = [[], []];
 
     // Act
@@ -85,7 +85,7 @@ describe('fillOnce', () => {
     mkdirSync(`${entry}.lock`);
     const aMinuteAgo = new Date(Date.now() - 60_000);
     utimesSync(`${entry}.lock`, aMinuteAgo, aMinuteAgo);
-    const build = slowFill(entry, 10);
+    const build = slowFill(10);
 
     // Act
     const filled = await fillOnce(entry, () => existsSync(entry), build.fill, { waitMs: 5_000, staleMs: 5_000 });
@@ -98,7 +98,7 @@ describe('fillOnce', () => {
   it('lets the next caller build when a build fails, and passes the failure on', async () => {
     // Prepare
     const entry = freshEntry();
-    const build = slowFill(entry, 10);
+    const build = slowFill(10);
 
     // Act
     const failed = fillOnce(

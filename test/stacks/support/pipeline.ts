@@ -9,7 +9,7 @@
  * assembly cache), and the test files that share options (the shipped configuration at stage `ci`)
  * read it from there. Each synthesis costs 15-25 s on a 2-core machine.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -122,7 +122,7 @@ const synthesizeInto = async (options: PipelineOptions, outdir: string): Promise
     { Aspects },
     { AwsSolutionsChecks },
     { useBundleCache },
-    { LAMBDA_DEFAULTS },
+    { default: sstConfig, LAMBDA_DEFAULTS },
     { bakehouseStacks },
     { synthesizeOffline },
   ] = await Promise.all([
@@ -141,7 +141,7 @@ const synthesizeInto = async (options: PipelineOptions, outdir: string): Promise
     configure: async (app) => {
       // The bundles npm start and npm run synth built are reused while their inputs are unchanged.
       await useBundleCache({ root: ROOT });
-      if (config === 'sst.config.ts') (await import('../../../sst.config')).default.stacks(app);
+      if (config === 'sst.config.ts') sstConfig.stacks(app);
       else if (typeof config === 'function') await config(app);
       else bakehouseStacks(config, LAMBDA_DEFAULTS)(app);
       Aspects.of(app).add(new AwsSolutionsChecks({ logIgnores: true }));
@@ -162,24 +162,14 @@ export const synthesizePipeline = async (options: PipelineOptions): Promise<Synt
   try {
     if (!cached) await synthesizeInto(options, outdir);
     else {
-      // One file synthesizes while the files that start meanwhile wait for it (dev/fill-once.ts);
-      // synthesized beside the cache and renamed into place, so a reader finds all of it or none.
-      mkdirSync(CACHE_DIR, { recursive: true });
-      // The dozen entries used last are kept (a run uses six), and any used within the hour.
-      pruneCache(CACHE_DIR, { isEntry: (name) => /^[0-9a-f]{16}$/.test(name), used: cached, keep: 12 });
+      // One file synthesizes while the files that start meanwhile wait for it (dev/fill-once.ts).
       await fillOnce(
         cached,
         () => existsSync(join(cached, 'manifest.json')),
-        async () => {
-          const fresh = mkdtempSync(join(CACHE_DIR, 'fresh-'));
-          try {
-            await synthesizeInto(options, fresh);
-            renameSync(fresh, cached);
-          } finally {
-            rmSync(fresh, { recursive: true, force: true });
-          }
-        },
+        (into) => synthesizeInto(options, into),
       );
+      // The dozen entries used last are kept (a run uses six), and any used within the hour.
+      pruneCache(CACHE_DIR, { isEntry: (name) => /^[0-9a-f]{16}$/.test(name), used: cached, keep: 12 });
     }
     const assembly = new CloudAssembly(outdir);
     const artifact = assembly.stacks.find((s) => s.stackName === `${stage}-bakehouse-BakePipeline`);
