@@ -3390,6 +3390,17 @@ function useColor() {
 // node_modules/commander/index.js
 var program = new Command();
 
+// functions/commons/stage-names.ts
+var bakehouseNames = (stage) => ({
+  bus: `bakehouse-${stage}`,
+  scheduleGroup: `bakehouse-${stage}`,
+  stateMachine: `bakehouse-${stage}-bake`,
+  canaryStateMachine: `bakehouse-${stage}-canary`,
+  dashboard: `bakehouse-${stage}`,
+  document: (name) => `bakehouse-${stage}-${name}`,
+  function: (id) => `bakehouse-${stage}-${id}`
+});
+
 // cli/main.ts
 var withSandboxValues = (argv) => {
   const out = [];
@@ -3436,12 +3447,7 @@ var main = async (argv, io, options = {}) => {
     const clients = await (options.clients ? options.clients(target) : import("./chunks/clients-COSW4CNQ.mjs").then(({ lazyClients }) => lazyClients(target)));
     const ctx = {
       stage,
-      names: {
-        bus: `bakehouse-${stage}`,
-        stateMachine: `bakehouse-${stage}-bake`,
-        canaryStateMachine: `bakehouse-${stage}-canary`,
-        function: (id) => `bakehouse-${stage}-${id}`
-      },
+      names: bakehouseNames(stage),
       target,
       clients,
       io,
@@ -3490,7 +3496,7 @@ var main = async (argv, io, options = {}) => {
     program2,
     "overview",
     "the fleet at a glance: last bakes, channel AMIs (age, revoked, stranded), next runs, dead letters"
-  ).action(withOptions(async (ctx) => (await import("./chunks/overview-WWLML2FT.mjs")).overviewCommand(ctx)));
+  ).action(withOptions(async (ctx) => (await import("./chunks/overview-4UOQNFPA.mjs")).overviewCommand(ctx)));
   command(
     program2,
     "families [family]",

@@ -13,6 +13,7 @@ import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { BakehouseConfig } from '../functions/commons/families';
+import type { PipelineNames } from '../functions/commons/stage-names';
 import { UsageError } from './errors';
 
 export const DEFAULT_SANDBOX_URL = 'http://127.0.0.1:4566';
@@ -126,14 +127,8 @@ export interface Clients {
   readonly dynamodb: DynamoDBClient;
 }
 
-/** Resource names of a stage, as stacks/names.ts `bakehouseNames` builds them. */
-export interface StageNames {
-  readonly bus: string;
-  readonly stateMachine: string;
-  /** The canary state machine (`bakehouse-<stage>-canary`). */
-  readonly canaryStateMachine: string;
-  function(id: string): string;
-}
+/** The resource names of a stage the CLI uses, as the stack gives them (commons/stage-names.ts). */
+export type StageNames = Pick<PipelineNames, 'bus' | 'stateMachine' | 'canaryStateMachine' | 'dashboard' | 'function'>;
 
 export interface CommandContext {
   readonly config: BakehouseConfig;

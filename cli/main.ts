@@ -14,6 +14,7 @@ import { userInfo } from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError, Option } from 'commander';
 import type { BakehouseConfig } from '../functions/commons/families';
+import { bakehouseNames } from '../functions/commons/stage-names';
 import {
   type Clients,
   type CliIo,
@@ -127,12 +128,7 @@ export const main = async (argv: readonly string[], io: CliIo, options: MainOpti
       : import('./clients').then(({ lazyClients }) => lazyClients(target)));
     const ctx: Omit<CommandContext, 'config'> = {
       stage,
-      names: {
-        bus: `bakehouse-${stage}`,
-        stateMachine: `bakehouse-${stage}-bake`,
-        canaryStateMachine: `bakehouse-${stage}-canary`,
-        function: (id) => `bakehouse-${stage}-${id}`,
-      },
+      names: bakehouseNames(stage),
       target,
       clients,
       io,

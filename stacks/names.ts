@@ -1,32 +1,9 @@
 /**
- * The names and construct ids the stack gives its resources, apart from the constructs that use
+ * The construct ids and schedules the stack gives its parts, apart from the constructs that use
  * them: tests, the sandbox and the bench read them here without loading CDK and SST (importing
- * `sst/constructs` alone takes about 2 s, which every stack test file paid again).
+ * `sst/constructs` alone takes about 2 s, which every stack test file paid again). The resource
+ * names of a stage are product code (functions/commons/stage-names.ts): the CLI uses them too.
  */
-
-/** The names resources of a stage carry. */
-export interface PipelineNames {
-  readonly bus: string;
-  readonly scheduleGroup: string;
-  readonly stateMachine: string;
-  /** The canary state machine (issue 16, stacks/canary.ts). */
-  readonly canaryStateMachine: string;
-  /** The CloudWatch dashboard (issue 18, stacks/dashboard.ts). */
-  readonly dashboard: string;
-  document(name: string): string;
-  function(id: string): string;
-}
-
-/** The names resources of a stage carry; exported so tests and the sandbox use the same ones. */
-export const bakehouseNames = (stage: string): PipelineNames => ({
-  bus: `bakehouse-${stage}`,
-  scheduleGroup: `bakehouse-${stage}`,
-  stateMachine: `bakehouse-${stage}-bake`,
-  canaryStateMachine: `bakehouse-${stage}-canary`,
-  dashboard: `bakehouse-${stage}`,
-  document: (name: string) => `bakehouse-${stage}-${name}`,
-  function: (id: string) => `bakehouse-${stage}-${id}`,
-});
 
 /** The bake functions' construct ids, as the shared contract names them (stacks/bake-functions.ts). */
 export const BakeFunction = {

@@ -25,11 +25,11 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { type App, type FunctionProps, Function as SstFunction, type Stack } from 'sst/constructs';
 import type { BakehouseConfig } from '../functions/commons/families';
+import type { PipelineNames } from '../functions/commons/stage-names';
 import { StateTableSchema } from '../functions/commons/state-table';
 import { type Arns, arnsOf } from './arns';
 import { bakeRequestPolicyStatements } from './bus-policy';
 import { suppress, wildcardFindings } from './nag';
-import type { PipelineNames } from './names';
 
 export interface FunctionSpec {
   readonly handler: string;

@@ -14,8 +14,8 @@
  * SQS queues and keeps what reaches them in `GET /_sandbox/dlq`.
  *
  * Dashboard: the stage's CloudWatch dashboard, `bakehouse-<stage>` (stacks/dashboard.ts, named by
- * stacks/names.ts `bakehouseNames`), linked in the console of the clients' region; the
- * sandbox provisions no dashboard (packages/sandbox: not emulated), so there is no link there.
+ * functions/commons/stage-names.ts `bakehouseNames`), linked in the console of the clients'
+ * region; the sandbox provisions no dashboard (packages/sandbox: not emulated), so there is no link there.
  * Dashboards are global to the account ("AWS::CloudWatch::Dashboard", CloudFormation Template
  * Reference); the console page's region is only where the console opens, and the widgets name the
  * stack's region themselves.
@@ -258,7 +258,7 @@ export const deadLettersOnAws = async (ctx: CommandContext): Promise<DeadLetters
 
 /** The stage's dashboard, and its console page in the region the CLI's clients use. */
 export const dashboardOf = async (ctx: CommandContext): Promise<DashboardLink> => {
-  const name = `bakehouse-${ctx.stage}`;
+  const name = ctx.names.dashboard;
   if (ctx.target.sandbox) return { name, url: null };
   const region = await ctx.clients.sqs.config.region();
   return {

@@ -10,7 +10,8 @@ import shippedConfig from '../../bakehouse.config';
 import { checkSteps } from '../../functions/commons/ami-tests';
 import { TERMINAL_STATUSES } from '../../functions/commons/automation-status';
 import { type ConfigInput, type FamilyInput, loadConfig } from '../../functions/commons/families';
-import { AmiTestFunction, bakehouseNames } from '../../stacks/names';
+import { bakehouseNames } from '../../functions/commons/stage-names';
+import { AmiTestFunction } from '../../stacks/names';
 import { asList, pipelineStack, type Statement } from './support/pipeline';
 
 const STAGE = 'amitests';

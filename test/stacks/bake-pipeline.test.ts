@@ -9,7 +9,8 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { BAKE_DOCUMENT_FILES } from '../../automation/documents';
-import { AUTOMATION_WAIT_SECONDS, BakeFunction, bakehouseNames } from '../../stacks/names';
+import { bakehouseNames } from '../../functions/commons/stage-names';
+import { AUTOMATION_WAIT_SECONDS, BakeFunction } from '../../stacks/names';
 import { BAKE_STATE_MACHINE_FILE, BAKE_SUBSTITUTIONS } from '../../state-machines/bake';
 import { asList, pipelineStack, type Statement } from './support/pipeline';
 

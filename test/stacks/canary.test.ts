@@ -8,7 +8,8 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
 import type { ConfigInput } from '../../functions/commons/families';
-import { bakehouseNames, CanaryFunction, ReaperFunction } from '../../stacks/names';
+import { bakehouseNames } from '../../functions/commons/stage-names';
+import { CanaryFunction, ReaperFunction } from '../../stacks/names';
 import { allows, type Context, resolver } from './support/evaluate';
 import { asList, pipelineStack, type Statement } from './support/pipeline';
 

@@ -17,8 +17,9 @@ import {
   recordJanitorRun,
   SlackMetric,
 } from '../../functions/commons/metrics';
+import { bakehouseNames } from '../../functions/commons/stage-names';
 import type { NotifyDeps } from '../../functions/notify/core';
-import { BakeFunction, bakehouseNames, JanitorFunction, NotificationFunction } from '../../stacks/names';
+import { BakeFunction, JanitorFunction, NotificationFunction } from '../../stacks/names';
 import { lambdaContext } from '../unit/support/bake-factories';
 import { captureEmf, type EmittedMetric } from '../unit/support/emf';
 import { events as notifyEvents } from '../unit/support/notify-events';

@@ -9,9 +9,9 @@ import shippedConfig from '../../bakehouse.config';
 import { ConfigError } from '../../functions/commons/errors';
 import { DetailType } from '../../functions/commons/events';
 import { type ConfigInput, loadConfig } from '../../functions/commons/families';
+import { bakehouseNames } from '../../functions/commons/stage-names';
 import { CONTRACT_DETAIL_TYPES, readEventSchema, registrySchemaName } from '../../schemas/event-schemas';
 import { SUBSCRIBER_RETRY, subscriberRules } from '../../stacks/event-contract';
-import { bakehouseNames } from '../../stacks/names';
 import { asList, pipelineStack, type Resource, type Statement } from './support/pipeline';
 
 const STAGE = 'contract';

@@ -7,7 +7,8 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
 import type { ConfigInput } from '../../functions/commons/families';
-import { BakeFunction, bakehouseNames, REAPER_SCHEDULE, ReaperFunction } from '../../stacks/names';
+import { bakehouseNames } from '../../functions/commons/stage-names';
+import { BakeFunction, REAPER_SCHEDULE, ReaperFunction } from '../../stacks/names';
 import { allows, type Context, resolver } from './support/evaluate';
 import { asList, pipelineStack } from './support/pipeline';
 

@@ -7,7 +7,7 @@ import {
   type Overview,
   renderOverview,
 } from '../../cli/commands/overview';
-import { bakehouseNames } from '../../stacks/names';
+import { bakehouseNames } from '../../functions/commons/stage-names';
 
 const NOW = new Date('2026-12-06T12:00:00Z');
 const image = (overrides: Partial<Image> = {}, tags: Record<string, string> = {}): Image => ({
@@ -140,7 +140,11 @@ describe('the dashboard link', () => {
   it("names the stage's dashboard as the stack does, in the region of the CLI's clients", async () => {
     // Prepare
     const { SQSClient } = await import('@aws-sdk/client-sqs');
-    const ctx = { stage: 'prod', target: { sandbox: false }, clients: { sqs: new SQSClient({ region: 'eu-west-1' }) } };
+    const ctx = {
+      names: bakehouseNames('prod'),
+      target: { sandbox: false },
+      clients: { sqs: new SQSClient({ region: 'eu-west-1' }) },
+    };
 
     // Act
     const dashboard = await dashboardOf(ctx as never);
@@ -155,7 +159,11 @@ describe('the dashboard link', () => {
   it('has no URL in the sandbox', async () => {
     // Prepare
     const { SQSClient } = await import('@aws-sdk/client-sqs');
-    const ctx = { stage: 'dev', target: { sandbox: true }, clients: { sqs: new SQSClient({ region: 'us-east-1' }) } };
+    const ctx = {
+      names: bakehouseNames('dev'),
+      target: { sandbox: true },
+      clients: { sqs: new SQSClient({ region: 'us-east-1' }) },
+    };
 
     // Act
     const dashboard = await dashboardOf(ctx as never);

@@ -25,8 +25,8 @@ import {
   REPORT_STEP,
 } from '../../functions/commons/ami-tests';
 import { loadConfig } from '../../functions/commons/families';
+import { bakehouseNames } from '../../functions/commons/stage-names';
 import { testParameters } from '../../functions/test-ami/core';
-import { bakehouseNames } from '../../stacks/names';
 import { bakeConfig } from './support/bake-factories';
 
 interface StepView {

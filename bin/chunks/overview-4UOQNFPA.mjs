@@ -172,7 +172,7 @@ var deadLettersOnAws = async (ctx) => {
   );
 };
 var dashboardOf = async (ctx) => {
-  const name = `bakehouse-${ctx.stage}`;
+  const name = ctx.names.dashboard;
   if (ctx.target.sandbox) return { name, url: null };
   const region = await ctx.clients.sqs.config.region();
   return {
