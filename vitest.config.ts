@@ -23,7 +23,10 @@ export default defineConfig({
     // processes, not to CPU. Measured on this 2-core machine (202 files, otherwise idle): three at a
     // time 4 min 48 s of Vitest with the two cores 87 % busy and every file passing; two at a time
     // about 8 min; one at a time about 16 min. A fourth has no core left to use: four at a time took
-    // 5 min 21 s while another job shared the machine.
+    // 255 s against 239-257 s for three (2026-12-06), and exposed a race in an e2e test.
+    // The workspace packages' configs repeat this number: Vitest holds a project left at its default
+    // (one fewer than the cores, one on 2 cores) back until every other project is done and then
+    // runs it one file at a time, a minute and a half of one busy core at the end of `npm test`.
     maxWorkers: 3,
     // The longest files first across all projects, not project by project (test/sequencer.ts).
     sequence: { sequencer: LongestFirstSequencer },
