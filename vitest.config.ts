@@ -39,6 +39,12 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           environment: 'node',
           setupFiles: ['test/setup.ts'],
+          // A worker runs one file after another instead of a fresh process per file (the setup
+          // file undoes what each file stubbed): a file no longer loads the SDK clients, CDK and the
+          // sandbox again. Measured on this machine (2026-12-06), in Vitest's wall time: the unit,
+          // state-machine, stack and dev tests alone 54 s → 34 s, the e2e files alone 167 s → 141 s,
+          // the sandbox package alone 47 s → 24 s; everything 268 s → 241 s, with 13 % less CPU.
+          isolate: false,
           testTimeout: 30_000,
           hookTimeout: 120_000,
         },
