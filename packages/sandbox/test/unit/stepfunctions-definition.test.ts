@@ -47,6 +47,16 @@ describe('definitionProblems', () => {
     const problems = definitionProblems({ StartAt: 'Missing', States: { Here: { Type: 'Pass', End: true } } });
     expect(problems.join('\n')).toContain('Missing');
   });
+
+  it('answers a definition it has seen again as it did the first time, each caller with its own list', () => {
+    const broken = (): JsonObject => ({ StartAt: 'Missing', States: { Here: { Type: 'Pass', End: true } } });
+    const first = definitionProblems(broken());
+    first.push('changed by the caller');
+    const again = definitionProblems(broken());
+    expect(again).toEqual(first.slice(0, -1));
+    expect(again.join('\n')).toContain('Missing');
+    expect(definitionProblems(machine())).toEqual([]);
+  });
 });
 
 describe('prepareDefinition', () => {

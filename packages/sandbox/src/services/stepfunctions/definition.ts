@@ -45,8 +45,28 @@ export const PAYLOAD = {
 /** The resource a Wait state is rewritten to. */
 export const SANDBOX_WAIT_RESOURCE = 'arn:aws:states:::sandbox:wait';
 
+/**
+ * asl-validator builds a new Ajv and compiles its fifteen schemas on every call: about a third of a
+ * second each time, and the same definitions come back again and again (a sandbox provisions the
+ * same stacks; a test worker starts one sandbox after another). Its answer depends on nothing but
+ * the definition, so the answers for the most recent definitions are kept, keyed by their JSON.
+ */
+const REMEMBERED_DEFINITIONS = 32;
+const answers = new Map<string, readonly string[]>();
+
 /** Returns the problems asl-validator finds (empty when the definition is valid). */
 export const definitionProblems = (definition: unknown): string[] => {
+  const key = JSON.stringify(definition) ?? 'undefined';
+  let problems = answers.get(key);
+  if (problems) answers.delete(key);
+  else problems = validate(definition);
+  // Most recently used last; the oldest goes first.
+  answers.set(key, problems);
+  if (answers.size > REMEMBERED_DEFINITIONS) answers.delete(answers.keys().next().value as string);
+  return [...problems];
+};
+
+const validate = (definition: unknown): readonly string[] => {
   // The validator writes QueryLanguage into the object it checks.
   const { isValid, errorsText } = aslValidator(structuredClone(definition), { checkPaths: true, checkArn: true });
   if (isValid) return [];
