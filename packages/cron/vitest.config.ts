@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     name: 'cron',
     // The root config's maxWorkers (vitest.config.ts says why every project must match it).
-    maxWorkers: 3,
+    maxWorkers: 4,
     include: ['test/**/*.test.ts'],
     environment: 'node',
   },

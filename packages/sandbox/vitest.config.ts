@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     name: 'sandbox',
     // The root config's maxWorkers (vitest.config.ts says why every project must match it).
-    maxWorkers: 3,
+    maxWorkers: 4,
     // As the root config: a worker runs file after file (vitest.config.ts says why), and each
     // file's setup undoes what it stubbed.
     isolate: false,

@@ -24,6 +24,9 @@ vi.mock('node:fs', async (importOriginal) => {
   };
 });
 
+// Test files share a worker: a file before this one may have loaded the store with the real
+// node:fs, and the store would keep it. A fresh module registry loads it with the one above.
+vi.resetModules();
 const { Store } = await import('../../src/store');
 
 let dir: string;
