@@ -42,6 +42,32 @@ describe('the longest-first sequencer', () => {
     expect(order).toEqual(['new', 'failed', 'long']);
   });
 
+  it('runs the short files a project at a time, after every long one, so that workers are reused', () => {
+    // Prepare: sorted by duration alone these would alternate between the projects
+    const files = [
+      spec('product', 'p-long'),
+      spec('product', 'p-3s'),
+      spec('product', 'p-1s'),
+      spec('sandbox', 's-long'),
+      spec('sandbox', 's-4s'),
+      spec('sandbox', 's-2s'),
+    ];
+    const last = lastRun({
+      'p-long': { duration: 9_000 },
+      'p-3s': { duration: 3_000 },
+      'p-1s': { duration: 1_000 },
+      's-long': { duration: 20_000 },
+      's-4s': { duration: 4_000 },
+      's-2s': { duration: 2_000 },
+    });
+
+    // Act
+    const order = longestFirst(files, last).map((s) => s.moduleId);
+
+    // Assess
+    expect(order).toEqual(['s-long', 'p-long', 'p-3s', 'p-1s', 's-4s', 's-2s']);
+  });
+
   it('keeps groups in their group order', () => {
     // Prepare
     const files = [spec('first', 'short', 0), spec('later', 'long', 1)];
