@@ -6,7 +6,7 @@
  */
 import type * as z from 'zod/mini';
 import { InvalidEventError } from './errors';
-import { CONTRACT_WORDING, type DetailType, describeIssues, detailSchemas } from './events';
+import { type DetailType, describeIssues, detailSchemas, parseContract } from './events';
 
 export type ContractDetailType = keyof typeof detailSchemas;
 export type DetailOf<T extends ContractDetailType> = z.output<(typeof detailSchemas)[T]>;
@@ -42,7 +42,7 @@ export const parseEvent = <T extends ContractDetailType>(event: unknown, accepte
     );
   }
   const schema = detailSchemas[detailType as T] as unknown as z.ZodMiniType;
-  const parsed = schema.safeParse(envelope.detail, CONTRACT_WORDING);
+  const parsed = parseContract(schema, envelope.detail);
   if (!parsed.success) {
     throw new InvalidEventError(`rejected ${label}: ${describeIssues(parsed.error)}`);
   }

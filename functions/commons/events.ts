@@ -61,9 +61,9 @@ export type BakeRequestInput = z.input<typeof bakeRequestSchema>;
 
 /**
  * The contract's wording for the issues a schema gives no message of its own, with the fix. Given
- * to every parse of a contract schema (`schema.safeParse(value, CONTRACT_WORDING)`): a parse's own
- * error map outranks the messages the full zod installs for all of zod, zod/mini included, when a
- * bundle loads it (functions/commons/families.ts does), and is outranked by a schema's own message.
+ * to every parse of a contract schema (parseContract): a parse's own error map outranks the
+ * messages the full zod installs for all of zod, zod/mini included, when a bundle loads it
+ * (functions/commons/families.ts does), and is outranked by a schema's own message.
  */
 const contractWording = (issue: z.core.$ZodRawIssue): string | undefined => {
   switch (issue.code) {
@@ -80,8 +80,9 @@ const contractWording = (issue: z.core.$ZodRawIssue): string | undefined => {
   }
 };
 
-/** The parse parameters that word issues as the contract does (see contractWording). */
-export const CONTRACT_WORDING = { error: contractWording } as const;
+/** Parses `value` with a contract schema, its issues worded as the contract words them (contractWording). */
+export const parseContract = <S extends z.ZodMiniType>(schema: S, value: unknown) =>
+  schema.safeParse(value, { error: contractWording });
 
 /** Formats zod issues as "field: problem" lines, the form every rejection uses. */
 export const describeIssues = (error: { readonly issues: readonly z.core.$ZodIssue[] }): string =>

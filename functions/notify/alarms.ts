@@ -15,7 +15,7 @@
  */
 import * as z from 'zod/mini';
 import { InvalidEventError } from '../commons/errors';
-import { CONTRACT_WORDING, describeIssues } from '../commons/events';
+import { describeIssues, parseContract } from '../commons/events';
 
 export const CLOUDWATCH_EVENT_SOURCE = 'aws.cloudwatch';
 export const ALARM_STATE_CHANGE_DETAIL_TYPE = 'CloudWatch Alarm State Change';
@@ -82,7 +82,7 @@ export const isAlarmEvent = (event: unknown): boolean => {
 
 /** Parses CloudWatch's event; throws `InvalidEventError` naming the field otherwise. */
 export const parseAlarmEvent = (event: unknown): AlarmStateChange => {
-  const parsed = alarmStateChangeSchema.safeParse(event, CONTRACT_WORDING);
+  const parsed = parseContract(alarmStateChangeSchema, event);
   if (parsed.success) return parsed.data;
   const envelope = (event ?? {}) as { id?: unknown; 'detail-type'?: unknown };
   const label = `${String(envelope['detail-type'] ?? '(no detail-type)')} ${String(envelope.id ?? '(no id)')}`;

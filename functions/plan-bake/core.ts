@@ -41,7 +41,7 @@ import {
   SourceImageNotFoundError,
   UnknownFamilyError,
 } from '../commons/errors';
-import { type BakeRequest, bakeRequestSchema, CONTRACT_WORDING, describeIssues } from '../commons/events';
+import { type BakeRequest, bakeRequestSchema, describeIssues, parseContract } from '../commons/events';
 import type { BakehouseConfig, Family } from '../commons/families';
 import { CANDIDATE_CHANNEL, channelParameterName, findFamily } from '../commons/family-lookup';
 import { canonicalJson, sha256Hex, uuidFrom } from '../commons/hashing';
@@ -195,7 +195,7 @@ export const planBake = async (input: PlanBakeInput, deps: PlanBakeDeps): Promis
 };
 
 const parseRequest = (raw: unknown): BakeRequest => {
-  const parsed = bakeRequestSchema.safeParse(raw, CONTRACT_WORDING);
+  const parsed = parseContract(bakeRequestSchema, raw);
   if (!parsed.success) throw new InvalidBakeRequestError(`invalid bake request: ${describeIssues(parsed.error)}`);
   return parsed.data;
 };

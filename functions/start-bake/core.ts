@@ -17,10 +17,10 @@ import {
   type BakeRejected,
   type BakeRequest,
   bakeRequestSchema,
-  CONTRACT_WORDING,
   DetailType,
   describeIssues,
   EVENT_VERSION,
+  parseContract,
 } from '../commons/events';
 import type { BakehouseConfig } from '../commons/families';
 import { findFamily } from '../commons/family-lookup';
@@ -52,7 +52,7 @@ export interface StartBakeResult {
 }
 
 export const validateBakeRequest = (detail: unknown, config: BakehouseConfig): BakeRequest => {
-  const parsed = bakeRequestSchema.safeParse(detail, CONTRACT_WORDING);
+  const parsed = parseContract(bakeRequestSchema, detail);
   if (!parsed.success) {
     throw new InvalidBakeRequestError(`rejected Bake Requested: ${describeIssues(parsed.error)}`);
   }

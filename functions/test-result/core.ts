@@ -40,10 +40,10 @@ import {
   type AmiTested,
   amiTestedSchema,
   type CheckResult,
-  CONTRACT_WORDING,
   DetailType,
   describeIssues,
   EVENT_VERSION,
+  parseContract,
   SSM_AUTOMATION_STATUS_DETAIL_TYPE,
   SSM_EVENT_SOURCE,
 } from '../commons/events';
@@ -276,7 +276,7 @@ export const recordTestResult = async (event: unknown, deps: TestResultDeps): Pr
     results,
     testExecutionId: executionId,
   };
-  const valid = amiTestedSchema.safeParse(detail, CONTRACT_WORDING);
+  const valid = parseContract(amiTestedSchema, detail);
   if (!valid.success) {
     throw new InvalidEventError(
       `automation ${executionId}: AMI Tested would not match the contract: ${describeIssues(valid.error)}`,

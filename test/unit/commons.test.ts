@@ -9,7 +9,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import '../../functions/commons/families';
 import { readEnv, readIntEnv } from '../../functions/commons/env';
 import { errorNameOf, messageOf } from '../../functions/commons/errors';
-import { bakeRequestSchema, CONTRACT_WORDING, DetailType, describeIssues } from '../../functions/commons/events';
+import { bakeRequestSchema, DetailType, describeIssues, parseContract } from '../../functions/commons/events';
 import { canonicalJson, sha256Hex, uuidFrom } from '../../functions/commons/hashing';
 import { eachPage } from '../../functions/commons/pages';
 import { publishEvent } from '../../functions/commons/publish';
@@ -41,8 +41,8 @@ describe('bakeRequestSchema', () => {
 
   it('describes every problem as "field: problem", with (detail) for the whole detail', () => {
     // Prepare
-    const missing = bakeRequestSchema.safeParse({ family: '', requestedBy: 'x' }, CONTRACT_WORDING);
-    const notAnObject = bakeRequestSchema.safeParse('al2023-base', CONTRACT_WORDING);
+    const missing = parseContract(bakeRequestSchema, { family: '', requestedBy: 'x' });
+    const notAnObject = parseContract(bakeRequestSchema, 'al2023-base');
 
     // Act
     const described = [missing, notAnObject].map((r) => (r.success ? 'accepted' : describeIssues(r.error)));
@@ -62,7 +62,7 @@ describe('bakeRequestSchema', () => {
 
     // Act
     const described = cases.map((c) => {
-      const result = bakeRequestSchema.safeParse(c, CONTRACT_WORDING);
+      const result = parseContract(bakeRequestSchema, c);
       return result.success ? 'accepted' : describeIssues(result.error);
     });
 
@@ -76,7 +76,7 @@ describe('bakeRequestSchema', () => {
 
   it('rejects a version that is not major.minor', () => {
     // Act
-    const result = bakeRequestSchema.safeParse({ version: '1', family: 'f', requestedBy: 'x' }, CONTRACT_WORDING);
+    const result = parseContract(bakeRequestSchema, { version: '1', family: 'f', requestedBy: 'x' });
 
     // Assess
     expect(result.success).toBe(false);
