@@ -5,14 +5,46 @@
  * reported with its field and not applied, and the sandbox keeps serving.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..', '..');
-const dir = mkdtempSync(join(tmpdir(), 'bakehouse-follows-config-'));
+/**
+ * The copy of the configuration lives at the same path every run when it can: its path is part of
+ * the synthesis cache key (a configuration's relative imports resolve from it), so a new temporary
+ * directory each run would synthesize both configurations again (two ~10 s child processes). A
+ * second test run in the same checkout at the same time finds the directory taken and uses a
+ * temporary one.
+ */
+const stableDir = join(root, '.sandbox', 'test-follows-config');
+const claimStableDir = (): boolean => {
+  mkdirSync(join(root, '.sandbox'), { recursive: true });
+  try {
+    mkdirSync(stableDir);
+    return true;
+  } catch {
+    let owner: number;
+    try {
+      owner = Number(readFileSync(join(stableDir, 'pid'), 'utf8'));
+    } catch {
+      return false; // being claimed right now
+    }
+    try {
+      process.kill(owner, 0);
+      return false;
+    } catch {
+      // Left by a run that ended without its afterAll (killed): take it over.
+      rmSync(stableDir, { recursive: true, force: true });
+      mkdirSync(stableDir);
+      return true;
+    }
+  }
+};
+const dir = claimStableDir() ? stableDir : mkdtempSync(join(tmpdir(), 'bakehouse-follows-config-'));
+writeFileSync(join(dir, 'pid'), String(process.pid));
 const stateDir = join(dir, 'state');
 const configFile = join(dir, 'bakehouse.config.ts');
 const stock = readFileSync(join(root, 'bakehouse.config.ts'), 'utf8').replace(
