@@ -6,6 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import {
+  copyFileSync,
   cpSync,
   existsSync,
   linkSync,
@@ -37,6 +38,16 @@ const { version } = packageJsonAt(ROOT);
 const config = loadConfig(rawConfig);
 const AMI = 'ami-0b5eed00000000001';
 
+/** Hard-links a file, or copies it when the temporary directory is on another file system (tmpfs). */
+const linkOrCopy = (source: string, target: string): void => {
+  try {
+    linkSync(source, target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    copyFileSync(source, target);
+  }
+};
+
 /** Hard-links a directory tree (files share storage with node_modules; paths are the copy's). */
 const linkTree = (from: string, to: string): void => {
   mkdirSync(to, { recursive: true });
@@ -44,7 +55,7 @@ const linkTree = (from: string, to: string): void => {
     const source = join(from, entry.name);
     const target = join(to, entry.name);
     if (entry.isDirectory()) linkTree(source, target);
-    else if (entry.isFile()) linkSync(source, target);
+    else if (entry.isFile()) linkOrCopy(source, target);
     else if (entry.isSymbolicLink()) cpSync(source, target, { verbatimSymlinks: true });
   }
 };
