@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -355,6 +355,45 @@ describe('Lambda with fixture handlers', () => {
       if (before === undefined) delete process.env.NODE_COMPILE_CACHE;
       else process.env.NODE_COMPILE_CACHE = before;
       rmSync(cache, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('CodeSha256 of an asset directory', () => {
+  it('follows the files: a changed handler gives another digest, the reverted one the first again', async () => {
+    // Prepare: an assets directory of its own, with one asset copied from the fixtures
+    const assets = mkdtempSync(join(tmpdir(), 'bakehouse-lambda-digest-'));
+    const asset = join(assets, 'asset.digest');
+    cpSync(join(FIXTURES, 'asset.basics'), asset, { recursive: true });
+    const original = readFileSync(join(asset, 'echo.mjs'), 'utf8');
+    const sandbox = await startTestSandbox({ assetsDir: assets });
+    const lambda = new LambdaClient(sandbox.clientConfig);
+    const digestOf = async (name: string): Promise<string | undefined> =>
+      (
+        await lambda.send(
+          new CreateFunctionCommand(
+            functionInput(name, 'echo.handler', { Code: { S3Bucket: 'cdk-assets', S3Key: 'digest.zip' } }),
+          ),
+        )
+      ).CodeSha256;
+    try {
+      // Act
+      const first = await digestOf('first');
+      const again = await digestOf('again');
+      writeFileSync(join(asset, 'echo.mjs'), `${original}// changed\n`);
+      const changed = await digestOf('changed');
+      writeFileSync(join(asset, 'echo.mjs'), original);
+      const reverted = await digestOf('reverted');
+
+      // Assess
+      expect(first).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+      expect(again).toBe(first);
+      expect(changed).not.toBe(first);
+      expect(reverted).toBe(first);
+    } finally {
+      lambda.destroy();
+      await sandbox.stop();
+      rmSync(assets, { recursive: true, force: true });
     }
   });
 });
