@@ -6,8 +6,9 @@
  * code and output are the result; a time limit kills it (and everything it started: the guest's
  * PID namespace dies with its first process), and output beyond a limit is dropped.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { GUEST_TOOLBOX } from './roots';
 
 export interface GuestRun {
@@ -76,10 +77,111 @@ const mountArgs = (run: GuestRun): string[] => [
   '/dev',
 ];
 
+interface LaunchAnswer {
+  readonly type: 'done' | 'error';
+  readonly id: number;
+  readonly exitCode?: number;
+  readonly stdout?: string;
+  readonly stderr?: string;
+  readonly timedOut?: boolean;
+  readonly realMs?: number;
+  readonly message?: string;
+  readonly code?: string;
+}
+
+interface Pending {
+  readonly resolve: (result: GuestResult) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/**
+ * The guest launcher (launcher.mjs): started at the first guest and shared by every sandbox of
+ * the process; started again if it dies. It holds the event loop open only while guests run.
+ */
+class Launcher {
+  private child: ChildProcess | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  run(file: string, args: readonly string[], run: GuestRun): Promise<GuestResult> {
+    const child = this.started();
+    const id = this.nextId++;
+    return new Promise<GuestResult>((resolve, reject) => {
+      const kill = () => child.connected && child.send({ type: 'kill', id });
+      const settle = () => {
+        run.signal?.removeEventListener('abort', kill);
+        this.pending.delete(id);
+        if (this.pending.size === 0) child.channel?.unref();
+      };
+      this.pending.set(id, {
+        resolve: (result) => {
+          settle();
+          resolve(result);
+        },
+        reject: (error) => {
+          settle();
+          reject(error);
+        },
+      });
+      child.channel?.ref();
+      child.send({
+        type: 'run',
+        id,
+        file,
+        args,
+        env: hostEnv(),
+        timeLimitMs: run.timeLimitMs,
+        outputLimit: run.outputLimit,
+      });
+      if (run.signal?.aborted) kill();
+      else run.signal?.addEventListener('abort', kill, { once: true });
+    });
+  }
+
+  private started(): ChildProcess {
+    if (this.child?.connected) return this.child;
+    const child = spawn(process.execPath, [LAUNCHER_PATH], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      // Its own minimal environment: no NODE_OPTIONS loaders from the sandbox's process.
+      env: hostEnv(),
+    });
+    child.on('message', (answer: LaunchAnswer) => {
+      const pending = this.pending.get(answer.id);
+      if (!pending) return;
+      if (answer.type === 'error') {
+        pending.reject(
+          Object.assign(new Error(answer.message ?? 'the guest could not be started'), { code: answer.code }),
+        );
+      } else {
+        pending.resolve({
+          exitCode: answer.exitCode ?? 1,
+          stdout: answer.stdout ?? '',
+          stderr: answer.stderr ?? '',
+          timedOut: answer.timedOut ?? false,
+          realMs: answer.realMs ?? 0,
+        });
+      }
+    });
+    const lost = (why: string) => {
+      if (this.child === child) this.child = undefined;
+      for (const pending of [...this.pending.values()]) pending.reject(new Error(`the guest launcher ${why}`));
+    };
+    child.on('error', (error) => lost(`could not be started: ${error.message}`));
+    child.on('exit', (code, signal) => lost(`exited (${signal ?? `exit ${code}`})`));
+    child.unref();
+    child.channel?.unref();
+    this.child = child;
+    return child;
+  }
+}
+
+const LAUNCHER_PATH = fileURLToPath(new URL('./launcher.mjs', import.meta.url));
+const launcher = new Launcher();
+
 export const runInGuest = (run: GuestRun): Promise<GuestResult> =>
-  new Promise((resolve, reject) => {
-    const started = Date.now();
-    const args = [
+  launcher.run(
+    bwrap(),
+    [
       ...baseArgs(),
       ...mountArgs(run),
       ...Object.entries(run.env).flatMap(([key, value]) => ['--setenv', key, value]),
@@ -87,44 +189,9 @@ export const runInGuest = (run: GuestRun): Promise<GuestResult> =>
       run.cwd,
       '/bin/sh',
       run.scriptPath,
-    ];
-    const child = spawn(bwrap(), args, { stdio: ['ignore', 'pipe', 'pipe'], env: hostEnv() });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      if (stdout.length < run.outputLimit) stdout += chunk.slice(0, run.outputLimit - stdout.length);
-    });
-    child.stderr.on('data', (chunk: string) => {
-      if (stderr.length < run.outputLimit) stderr += chunk.slice(0, run.outputLimit - stderr.length);
-    });
-    const kill = () => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill();
-    }, run.timeLimitMs);
-    timer.unref();
-    run.signal?.addEventListener('abort', kill, { once: true });
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      run.signal?.removeEventListener('abort', kill);
-      resolve({
-        exitCode: code ?? (signal ? 128 + 9 : 1),
-        stdout,
-        stderr,
-        timedOut,
-        realMs: Date.now() - started,
-      });
-    });
-  });
+    ],
+    run,
+  );
 
 let probed: Promise<string | undefined> | undefined;
 
