@@ -6,8 +6,8 @@
 // A few lines here rather than `concurrently` or `npm-run-all2`: those interleave (or prefix) the
 // outputs as they come and cannot lower a command's priority.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { setPriority } from 'node:os';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -53,6 +53,11 @@ const fastScratch = () => {
     chmodSync(probe, 0o755);
     execFileSync(probe);
     rmSync(probe);
+    // tsx keeps its transform cache in <tmpdir>/tsx-<uid>: point that at the lasting one, or every
+    // run's child processes (npm start, the sandbox, the synth script) would compile afresh.
+    const tsxCache = `tsx-${process.geteuid?.() ?? 'user'}`;
+    mkdirSync(join(tmpdir(), tsxCache), { recursive: true });
+    symlinkSync(join(tmpdir(), tsxCache), join(dir, tsxCache));
     return dir;
   } catch {
     if (dir) rmSync(dir, { recursive: true, force: true });
