@@ -2,7 +2,7 @@
  * The full stack in a test sandbox: the cloud assembly synthesized (or reused from its cache) for
  * the sandbox account, a sandbox started on it and provisioned from it, and the sandbox's event log.
  */
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AutoScalingClient, CreateAutoScalingGroupCommand } from '@aws-sdk/client-auto-scaling';
@@ -114,7 +114,15 @@ export const startProvisionedSandbox = async (
   const report = await provisionFromAssembly({ sandbox: sandbox.sandbox, assemblyDir });
   if (options.schedules !== 'keep') await deleteSchedules(sandbox);
   sandbox.sandbox.clock.setSpeed(speed);
-  if (options.mutate) return { sandbox, report };
+  if (options.mutate) {
+    // The mutated copy goes with the sandbox that runs it.
+    const stopMutant = sandbox.stop;
+    const stop = async () => {
+      await stopMutant();
+      rmSync(assemblyDir, { recursive: true, force: true });
+    };
+    return { sandbox: { ...sandbox, stop }, report };
+  }
   // The stacks as synthesized must never be refused: any denial the sandbox recorded for one of
   // their roles fails the test file (mutation tests change the template and expect refusals).
   const stop = sandbox.stop;

@@ -3,10 +3,10 @@
  * of checks leaves out (a mapper that authorizes less than AWS), recorded as a sandbox gap.
  */
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Authorizer, DENIAL_STYLES } from '../../src/authz/authorizer';
 import { type IamCatalog, loadCatalog } from '../../src/authz/catalog';
 import type { Caller } from '../../src/authz/identity';
@@ -58,7 +58,9 @@ describe('required resource types', () => {
 
   it('records, when a role session is authorized, the types its checks left out', () => {
     // Prepare
-    const store = Store.open(mkdtempSync(join(tmpdir(), 'bakehouse-catalog-')));
+    const stateDir = mkdtempSync(join(tmpdir(), 'bakehouse-catalog-'));
+    onTestFinished(() => rmSync(stateDir, { recursive: true, force: true }));
+    const store = Store.open(stateDir);
     const authorizer = new Authorizer(false, catalog);
     const caller: Caller = {
       kind: 'role-session',
