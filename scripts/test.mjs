@@ -6,7 +6,7 @@
 // A few lines here rather than `concurrently` or `npm-run-all2`: those interleave (or prefix) the
 // outputs as they come and cannot lower a command's priority.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,16 +37,21 @@ const background = (script) => {
   return { child, done };
 };
 
+/** Free space the run needs there (a container's /dev/shm is often 64 MB). */
+const SCRATCH_BYTES = 2 * 1024 ** 3;
 /**
  * The tests' temporary files (sandbox state, guest roots, synthesized copies) go to a RAM-backed
  * directory when the machine has one that runs programs (the guests run from it): on an ext4 disk
  * every file created costs a few hundred microseconds of kernel time (inode allocation), and a run
- * creates tens of thousands. Not when TMPDIR is already set: that is the user's choice.
+ * creates tens of thousands. Not when TMPDIR is already set (the user's choice), nor when it has
+ * less than 2 GB free.
  */
 const fastScratch = () => {
   if (process.env.TMPDIR || process.platform !== 'linux') return undefined;
   let dir;
   try {
+    const { bavail, bsize } = statfsSync('/dev/shm');
+    if (bavail * bsize < SCRATCH_BYTES) return undefined;
     dir = mkdtempSync('/dev/shm/bakehouse-test-');
     const probe = join(dir, 'probe.sh');
     writeFileSync(probe, '#!/bin/sh\nexit 0\n');
