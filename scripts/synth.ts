@@ -57,16 +57,18 @@ const main = async (): Promise<number> => {
     console.log(usage);
     return 0;
   }
+  // A configuration that does not validate fails here, before SST and the CDK are loaded (about
+  // 2 s), and without a cloud assembly. The stacks validate it again, and run ShellCheck over its
+  // scripts, when they are built below.
+  const rawConfig = options.config
+    ? ((await import(pathToFileURL(resolve(options.config)).href)) as { default: unknown }).default
+    : undefined;
+  const { loadConfig } = await import('../functions/commons/families');
+  loadConfig(rawConfig ?? (await import('../bakehouse.config')).default);
   const { synthesizeOffline } = await import('../stacks/synthesize');
   const { default: sstConfig, LAMBDA_DEFAULTS } = await import('../sst.config');
   const { bakehouseStacks } = await import('../stacks');
-  // Validated here, before SST does any work, so a bad configuration fails without a cloud assembly.
-  const configure = options.config
-    ? bakehouseStacks(
-        ((await import(pathToFileURL(resolve(options.config)).href)) as { default: unknown }).default,
-        LAMBDA_DEFAULTS,
-      )
-    : sstConfig.stacks;
+  const configure = rawConfig === undefined ? sstConfig.stacks : bakehouseStacks(rawConfig, LAMBDA_DEFAULTS);
   const { useBundleCache } = await import('../dev/bundle-cache');
   const started = performance.now();
   let bundles: Awaited<ReturnType<typeof useBundleCache>> | undefined;
