@@ -23,7 +23,14 @@ export interface TestSandbox {
 
 export const startTestSandbox = async (options: Partial<SandboxOptions> = {}): Promise<TestSandbox> => {
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'bakehouse-sandbox-'));
-  const sandbox = await startSandbox({ port: 0, speed: 0, ...options, stateDir });
+  let sandbox: Sandbox;
+  try {
+    sandbox = await startSandbox({ port: 0, speed: 0, ...options, stateDir });
+  } catch (error) {
+    // A sandbox that did not start (a test of a refused option) leaves no state directory behind.
+    if (!options.stateDir) rmSync(stateDir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     sandbox,
     stateDir,
