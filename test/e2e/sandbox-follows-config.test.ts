@@ -7,8 +7,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
+import { lock } from 'proper-lockfile';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -20,31 +21,19 @@ const root = join(import.meta.dirname, '..', '..');
  * temporary one.
  */
 const stableDir = join(root, '.sandbox', 'test-follows-config');
-const claimStableDir = (): boolean => {
-  mkdirSync(join(root, '.sandbox'), { recursive: true });
-  try {
-    mkdirSync(stableDir);
-    return true;
-  } catch {
-    let owner: number;
-    try {
-      owner = Number(readFileSync(join(stableDir, 'pid'), 'utf8'));
-    } catch {
-      return false; // being claimed right now
-    }
-    try {
-      process.kill(owner, 0);
-      return false;
-    } catch {
-      // Left by a run that ended without its afterAll (killed): take it over.
-      rmSync(stableDir, { recursive: true, force: true });
-      mkdirSync(stableDir);
-      return true;
-    }
-  }
-};
-const dir = claimStableDir() ? stableDir : mkdtempSync(join(tmpdir(), 'bakehouse-follows-config-'));
-writeFileSync(join(dir, 'pid'), String(process.pid));
+mkdirSync(dirname(stableDir), { recursive: true });
+// proper-lockfile's lock, as dev/fill-once.ts takes: one left by a killed run goes stale.
+const releaseStable = await lock(stableDir, { realpath: false, stale: 30_000, update: 10_000 }).catch(
+  (error: { code?: string }) => {
+    if (error.code === 'ELOCKED') return undefined;
+    throw error;
+  },
+);
+const dir = releaseStable ? stableDir : mkdtempSync(join(tmpdir(), 'bakehouse-follows-config-'));
+if (releaseStable) {
+  rmSync(stableDir, { recursive: true, force: true });
+  mkdirSync(stableDir);
+}
 const stateDir = join(dir, 'state');
 const configFile = join(dir, 'bakehouse.config.ts');
 const stock = readFileSync(join(root, 'bakehouse.config.ts'), 'utf8').replace(
@@ -113,6 +102,7 @@ afterAll(async () => {
     await exited;
   }
   rmSync(dir, { recursive: true, force: true });
+  await releaseStable?.();
 });
 
 describe('npm run sandbox and a changed configuration', () => {

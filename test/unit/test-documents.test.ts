@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { parse } from 'yaml';
 import { checkAutomationDocument } from '../../automation/check-document';
 import {
@@ -69,15 +69,12 @@ const checkStepsOf = (doc: DocView): StepView[] => doc.mainSteps.filter((s) => i
 
 /** Where the Linux steps keep results on the tester, as the document spells it. */
 const LINUX_RESULTS = '/var/lib/bakehouse/checks/{{ automation:EXECUTION_ID }}';
-const resultsDirs: string[] = [];
+/** A results folder for one test, removed when the test ends. */
 const resultsDir = (): string => {
   const dir = mkdtempSync(join(tmpdir(), 'bakehouse-checks-'));
-  resultsDirs.push(dir);
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   return join(dir, 'execution');
 };
-afterAll(() => {
-  for (const dir of resultsDirs) rmSync(dir, { recursive: true, force: true });
-});
 /** Runs a Linux step's command with sh, its results folder moved to `results`. */
 const runLinux = (doc: DocView, name: string, results: string) => {
   const command = step(doc, name).inputs.Parameters?.commands[0] ?? '';
