@@ -77,17 +77,10 @@ const mountArgs = (run: GuestRun): string[] => [
   '/dev',
 ];
 
-interface LaunchAnswer {
-  readonly type: 'done' | 'error';
-  readonly id: number;
-  readonly exitCode?: number;
-  readonly stdout?: string;
-  readonly stderr?: string;
-  readonly timedOut?: boolean;
-  readonly realMs?: number;
-  readonly message?: string;
-  readonly code?: string;
-}
+/** What launcher.mjs answers a `run` with. */
+type LaunchAnswer =
+  | ({ readonly type: 'done'; readonly id: number } & GuestResult)
+  | { readonly type: 'error'; readonly id: number; readonly message: string; readonly code?: string };
 
 interface Pending {
   readonly resolve: (result: GuestResult) => void;
@@ -149,17 +142,10 @@ class Launcher {
       const pending = this.pending.get(answer.id);
       if (!pending) return;
       if (answer.type === 'error') {
-        pending.reject(
-          Object.assign(new Error(answer.message ?? 'the guest could not be started'), { code: answer.code }),
-        );
+        pending.reject(Object.assign(new Error(answer.message), { code: answer.code }));
       } else {
-        pending.resolve({
-          exitCode: answer.exitCode ?? 1,
-          stdout: answer.stdout ?? '',
-          stderr: answer.stderr ?? '',
-          timedOut: answer.timedOut ?? false,
-          realMs: answer.realMs ?? 0,
-        });
+        const { type: _type, id: _id, ...result } = answer;
+        pending.resolve(result);
       }
     });
     const lost = (why: string) => {
