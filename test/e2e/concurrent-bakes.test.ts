@@ -34,6 +34,7 @@ let report: ProvisionReport;
 let ec2: EC2Client;
 let events: EventBridgeClient;
 let ssm: SSMClient;
+let raw: DynamoDBClient;
 let dynamo: DynamoDBDocumentClient;
 
 beforeAll(async () => {
@@ -41,11 +42,13 @@ beforeAll(async () => {
   ec2 = new EC2Client(sandbox.clientConfig);
   events = new EventBridgeClient(sandbox.clientConfig);
   ssm = new SSMClient(sandbox.clientConfig);
-  dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(sandbox.clientConfig));
+  raw = new DynamoDBClient(sandbox.clientConfig);
+  dynamo = DynamoDBDocumentClient.from(raw);
 }, 300_000);
 
 afterAll(async () => {
-  for (const client of [ec2, events, ssm, dynamo]) client?.destroy();
+  // The document client's destroy does nothing: the client it wraps holds the sockets.
+  for (const client of [ec2, events, ssm, raw]) client?.destroy();
   // The stacks' roles were refused nothing (startProvisionedSandbox's stop checks this after the
   // gap check, so a gap error would hide it).
   const denials = (sandbox?.sandbox.authorizer.usage.snapshot() ?? []).flatMap(({ roleArn, denials }) =>

@@ -6,7 +6,7 @@
  * Failed, execution failed with the bake's reason), and a bake whose automation (a fake SSM that
  * only starts it) calls back after one wait period timed out on the sandbox clock.
  */
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { CreateImageCommand, DescribeImagesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import {
   CreateStateMachineCommand,
@@ -158,6 +158,7 @@ describe('a whole bake in the sandbox, with a fake SSM', () => {
   let sandbox: TestSandbox;
   let client: SFNClient;
   let ec2: EC2Client;
+  let raw: DynamoDBClient;
   let dynamo: DynamoDBDocumentClient;
   const table = bakeSubstitutions().StateTableName;
   const lockKey = actionPlan().lockKey;
@@ -166,7 +167,8 @@ describe('a whole bake in the sandbox, with a fake SSM', () => {
     sandbox = await startTestSandbox({ services: [ssm.service, bakeLambda.service, bakeEvents.service] });
     client = new SFNClient(sandbox.clientConfig);
     ec2 = new EC2Client(sandbox.clientConfig);
-    dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(sandbox.clientConfig));
+    raw = new DynamoDBClient(sandbox.clientConfig);
+    dynamo = DynamoDBDocumentClient.from(raw);
     await dynamo.send(
       new CreateTableCommand({
         TableName: table,
@@ -175,6 +177,9 @@ describe('a whole bake in the sandbox, with a fake SSM', () => {
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );
+    // CreateTable answers CREATING, as AWS does, and a PutItem before the table is ACTIVE fails
+    // with ResourceNotFoundException.
+    await waitUntilTableExists({ client: raw, maxWaitTime: 10, minDelay: 0.05, maxDelay: 0.1 }, { TableName: table });
     // The lock PlanBake (a fake here) would have taken for this bake.
     await dynamo.send(
       new PutCommand({
@@ -192,7 +197,7 @@ describe('a whole bake in the sandbox, with a fake SSM', () => {
   afterAll(async () => {
     client.destroy();
     ec2.destroy();
-    dynamo.destroy();
+    raw.destroy(); // the document client's destroy does nothing: the client it wraps holds the sockets
     await sandbox.stop();
   });
 

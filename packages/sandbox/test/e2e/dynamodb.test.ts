@@ -59,7 +59,7 @@ const createTable = async (client: DynamoDBClient = ddb, name = `locks-${++table
     }),
   );
   // CreateTable answers CREATING, as AWS does; items can be written once the table is ACTIVE.
-  await waitUntilTableExists({ client, maxWaitTime: 10, minDelay: 1, maxDelay: 1 }, { TableName: name });
+  await waitUntilTableExists({ client, maxWaitTime: 10, minDelay: 0.05, maxDelay: 0.1 }, { TableName: name });
   return name;
 };
 
@@ -170,6 +170,27 @@ describe('conditional writes', () => {
       TableArn: `arn:aws:dynamodb:us-east-1:${box.sandbox.account}:table/${table}`,
       BillingModeSummary: { BillingMode: 'PAY_PER_REQUEST' },
     });
+  });
+
+  it('refuses items while a new table is CREATING, as AWS does, and takes them once it is ACTIVE', async () => {
+    // CreateTable reference: "You can perform read and write operations only on an ACTIVE table."
+    const name = `creating-${++tableCount}`;
+    const created = await ddb.send(
+      new CreateTableCommand({
+        TableName: name,
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      }),
+    );
+    expect(created.TableDescription?.TableStatus).toBe('CREATING');
+    const early = await failure(ddb.send(new PutItemCommand({ TableName: name, Item: { pk: { S: 'early' } } })));
+    expect(early.name).toBe('ResourceNotFoundException');
+
+    await waitUntilTableExists({ client: ddb, maxWaitTime: 10, minDelay: 0.05, maxDelay: 0.1 }, { TableName: name });
+    await ddb.send(new PutItemCommand({ TableName: name, Item: { pk: { S: 'later' } } }));
+    const read = await ddb.send(new GetItemCommand({ TableName: name, Key: { pk: { S: 'later' } } }));
+    expect(read.Item).toEqual({ pk: { S: 'later' } });
   });
 
   it('answers a missing table with ResourceNotFoundException', async () => {

@@ -66,14 +66,22 @@ const probe = async (path: string): Promise<void> => {
   await db.close();
 };
 
+/**
+ * How long (real time) a new table stays CREATING. The CreateTable API reference: "You can perform
+ * read and write operations only on an ACTIVE table"; until then reads and writes answer
+ * ResourceNotFoundException. AWS takes seconds; a tenth of one keeps provisioning quick.
+ */
+export const TABLE_CREATION_MS = 100;
+
 export const startBackend = async (options: BackendOptions): Promise<DynamoBackend> => {
   if (options.path !== undefined && options.wipe) rmSync(options.path, { recursive: true, force: true });
   if (options.path !== undefined) await probe(options.path);
-  // CreateTable answers CREATING, as AWS does, and the table is ACTIVE a moment later: the sandbox
-  // models no provisioning time (the same for deletes and updates).
+  // CreateTable answers CREATING, as AWS does, and the table is ACTIVE TABLE_CREATION_MS later:
+  // long enough that a caller who writes before it waits fails every time, not only on a loaded
+  // machine (deletes and updates take no time).
   const server: Server = dynalite({
     ...(options.path === undefined ? {} : { path: options.path }),
-    createTableMs: 0,
+    createTableMs: TABLE_CREATION_MS,
     deleteTableMs: 0,
     updateTableMs: 0,
   });
