@@ -358,16 +358,31 @@ describe('the Linux bake steps', () => {
   const fakeBin = (name: string, tools: Record<string, string>): { bin: string; log: string } => {
     const bin = join(scratch, name);
     mkdirSync(bin);
-    for (const util of ['awk', 'cat', 'comm', 'grep', 'head', 'mkdir', 'mktemp', 'rm', 'sed', 'sort', 'tr', 'wc']) {
+    for (const util of ['awk', 'cat', 'comm', 'grep', 'head', 'mkdir', 'rm', 'sed', 'sort', 'tr', 'wc']) {
       const real = ['/usr/bin', '/bin'].map((d) => join(d, util)).find((p) => existsSync(p));
       if (real) symlinkSync(real, join(bin, util));
     }
+    // mktemp, recording what it made (the scripts name /tmp; temporaryFilesLeft checks each is gone).
+    const mktemp = ['/usr/bin', '/bin'].map((d) => join(d, 'mktemp')).find((p) => existsSync(p));
+    writeFileSync(
+      join(bin, 'mktemp'),
+      `#!/bin/sh\nmade=$('${mktemp}' "$@") || exit $?\necho "$made" >> '${join(bin, 'mktemp.log')}'\necho "$made"\n`,
+    );
+    chmodSync(join(bin, 'mktemp'), 0o755);
     const log = join(bin, 'calls.log');
     for (const [tool, body] of Object.entries(tools)) {
       writeFileSync(join(bin, tool), `#!/bin/sh\necho "${tool} $*" >> '${log}'\n${body}\n`);
       chmodSync(join(bin, tool), 0o755);
     }
     return { bin, log };
+  };
+
+  /** The files the scripts made with mktemp that are still there (removed here, so none leak). */
+  const temporaryFilesLeft = (bin: string): string[] => {
+    const made = existsSync(join(bin, 'mktemp.log')) ? readFileSync(join(bin, 'mktemp.log'), 'utf8') : '';
+    const left = made.split('\n').filter((path) => path !== '' && existsSync(path));
+    for (const path of left) rmSync(path, { force: true });
+    return left;
   };
 
   const runSh = (script: string, bin: string, cwd = scratch) =>
@@ -847,6 +862,7 @@ describe('the Linux bake steps', () => {
     expect(result.status).toBe(2);
     expect(result.stdout).not.toContain('ran');
     expect(result.stderr).toContain('the install script (install.scripts) has a syntax error');
+    expect(temporaryFilesLeft(bin)).toEqual([]);
   });
 
   it('writes scripts shellcheck passes, as rendered with parameter values', () => {
@@ -891,6 +907,26 @@ describe('the Linux bake steps', () => {
     expect(result.stderr).toContain('no supported package manager');
   });
 
+  it.each([
+    ['runPreScript', 'PreScript'],
+    ['runInstallScript', 'InstallScript'],
+    ['runPostScript', 'PostScript'],
+  ])('removes the file %s writes its script to, however the script ends', (step, parameter) => {
+    // Prepare
+    const { bin } = fakeBin(`cleanup-${step}`, {});
+    symlinkSync('/bin/sh', join(bin, 'sh'));
+    const outcomes = { 'echo ok': 0, 'false\necho after': 1, 'if then fi': 2 };
+
+    for (const [body, status] of Object.entries(outcomes)) {
+      // Act
+      const result = runSh(commandText(bakeDoc('linux'), step, { [parameter]: body }), bin);
+
+      // Assess
+      expect(result.status, `${body}: ${result.stderr}`).toBe(status);
+      expect(temporaryFilesLeft(bin), body).toEqual([]);
+    }
+  });
+
   it('runs a failing user script to a failed step rather than carrying on', () => {
     // Prepare
     const { bin } = fakeBin('user-script', {});
@@ -903,6 +939,7 @@ describe('the Linux bake steps', () => {
     // Assess
     expect(result.status).not.toBe(0);
     expect(result.stdout).not.toContain('after');
+    expect(temporaryFilesLeft(bin)).toEqual([]);
   });
 
   it('cleans ssh host keys, cloud-init state, the machine id and shell history before stopping', () => {
