@@ -156,7 +156,7 @@ const withoutHiddenInstances = (
   isHidden: (id: string) => boolean,
 ): { result: Record<string, XmlValue>; dropped: string[] } => {
   const dropped: string[] = [];
-  const reservations = listOf(result.reservationSet).flatMap((reservation) => {
+  const reservations = listOf(result.reservationSet).flatMap<XmlValue>((reservation) => {
     if (!isObject(reservation)) return [reservation];
     const instances = listOf(reservation.instancesSet).filter((instance) => {
       const id = isObject(instance) ? instance.instanceId : undefined;
