@@ -51,8 +51,15 @@ const commandsOf = (document: unknown): Map<string, string> =>
   );
 
 /** A bake document's step command with the family's values put in as SSM does. */
+/** Each bake document parsed once: the properties below render hundreds of values into them. */
+const bakeDocuments = new Map<Family['os'], unknown>();
+const bakeDocument = (os: Family['os']): unknown => {
+  if (!bakeDocuments.has(os)) bakeDocuments.set(os, loadBakeDocument(os).document);
+  return bakeDocuments.get(os);
+};
+
 const renderedStep = (family: Family, step: string): string => {
-  const document = loadBakeDocument(family.os).document;
+  const document = bakeDocument(family.os);
   const command = commandsOf(document).get(step);
   if (command === undefined) throw new Error(`no script step ${step}`);
   const values = familyDocumentValues(family);
@@ -296,7 +303,7 @@ describe('the embedding model matches the documents', () => {
     ['windows', windows()],
   ] as const)('the %s bake document embeds each configuration value as BAKE_EMBEDDINGS says', (os, family) => {
     // Arrange
-    const commands = commandsOf(loadBakeDocument(os).document);
+    const commands = commandsOf(bakeDocument(os));
     const parameters = Object.keys(familyDocumentValues(family));
 
     // Act: every family parameter referenced in a script, how and where.
