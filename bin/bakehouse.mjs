@@ -3496,19 +3496,19 @@ var main = async (argv, io, options = {}) => {
     program2,
     "overview",
     "the fleet at a glance: last bakes, channel AMIs (age, revoked, stranded), next runs, dead letters"
-  ).action(withOptions(async (ctx) => (await import("./chunks/overview-4UOQNFPA.mjs")).overviewCommand(ctx)));
+  ).action(withOptions(async (ctx) => (await import("./chunks/overview-6HE77MOM.mjs")).overviewCommand(ctx)));
   command(
     program2,
     "families [family]",
     "configured families (or one): schedules (next run, local time) and channel AMIs"
   ).action(
     withOptions(
-      async (ctx, _o, family) => (await import("./chunks/families-7ET3EHFF.mjs")).familiesCommand(ctx, family)
+      async (ctx, _o, family) => (await import("./chunks/families-SMERMB6U.mjs")).familiesCommand(ctx, family)
     )
   );
   const bake = command(program2, "bake <family>", "request a bake (Bake Requested); --wait follows it to the end").option("--force", "bake even when the same source was already baked", false).option("--wait", "follow the bake; exit 1 when it fails", false).option("--reason <text>", "why", "requested from the CLI").option("--idempotency-key <key>", "the same key never starts a second bake (default: a new one)").option("--timeout <seconds>", "how long --wait follows the bake", positiveInt, 4 * 3600).action(
     withOptions(
-      async (ctx, o, family) => (await import("./chunks/bake-5YCGUVUY.mjs")).bakeCommand(ctx, family, {
+      async (ctx, o, family) => (await import("./chunks/bake-57SNUGOW.mjs")).bakeCommand(ctx, family, {
         force: o.force,
         wait: o.wait,
         reason: o.reason,
@@ -3519,18 +3519,18 @@ var main = async (argv, io, options = {}) => {
   );
   command(bake, "steps <bake-id>", "a bake's automation steps: status, start and end, output or failure").action(
     withOptions(
-      async (ctx, _o, bakeId) => (await import("./chunks/bake-control-C4U325QE.mjs")).bakeStepsCommand(ctx, bakeId)
+      async (ctx, _o, bakeId) => (await import("./chunks/bake-control-ZG5XFN7U.mjs")).bakeStepsCommand(ctx, bakeId)
     )
   );
   command(bake, "cancel <bake-id>", "stop a running bake and wait until its clean-up has run").option("--timeout <seconds>", "how long to wait for the clean-up", positiveInt, 300).action(
     withOptions(
-      async (ctx, o, bakeId) => (await import("./chunks/bake-control-C4U325QE.mjs")).bakeCancelCommand(ctx, bakeId, { timeoutSeconds: o.timeout })
+      async (ctx, o, bakeId) => (await import("./chunks/bake-control-ZG5XFN7U.mjs")).bakeCancelCommand(ctx, bakeId, { timeoutSeconds: o.timeout })
     )
   );
   command(program2, "status [bake-id]", "one bake in detail, or the most recent bakes").option("--limit <n>", "how many recent bakes", positiveInt, 20).action(
     withOptions(async (ctx, o, bakeId) => {
       const [{ requireFamilyOfBakeId }, { statusCommand }] = await Promise.all([
-        import("./chunks/shared-XSCCF4ZD.mjs"),
+        import("./chunks/shared-7R2HZCFG.mjs"),
         import("./chunks/bakes-33XFDHH3.mjs")
       ]);
       if (bakeId !== void 0) requireFamilyOfBakeId(ctx, bakeId);
@@ -3540,7 +3540,7 @@ var main = async (argv, io, options = {}) => {
   command(program2, "history <family>", "recent bakes of a family: outcome, AMI, duration").option("--limit <n>", "how many bakes", positiveInt, 10).action(
     withOptions(async (ctx, o, family) => {
       const [{ requireFamily }, { historyCommand }] = await Promise.all([
-        import("./chunks/shared-XSCCF4ZD.mjs"),
+        import("./chunks/shared-7R2HZCFG.mjs"),
         import("./chunks/bakes-33XFDHH3.mjs")
       ]);
       requireFamily(ctx, family);
@@ -3548,21 +3548,21 @@ var main = async (argv, io, options = {}) => {
     })
   );
   command(program2, "images <family>", "a family's images: tags, channels, test result, revoked").action(
-    withOptions(async (ctx, _o, family) => (await import("./chunks/images-IAFBADWI.mjs")).imagesCommand(ctx, family))
+    withOptions(async (ctx, _o, family) => (await import("./chunks/images-SXBWKBBD.mjs")).imagesCommand(ctx, family))
   );
   command(program2, "lineage <ami-id>", "the ancestry tree: source AMI → family image → child families").action(
-    withOptions(async (ctx, _o, amiId) => (await import("./chunks/images-IAFBADWI.mjs")).lineageCommand(ctx, amiId))
+    withOptions(async (ctx, _o, amiId) => (await import("./chunks/images-SXBWKBBD.mjs")).lineageCommand(ctx, amiId))
   );
   command(
     program2,
     "diff <a> <b>",
     "what changed between two images (AMI ids or <family>:<channel>): release, packages added, removed, upgraded; hotfixes on Windows"
   ).action(
-    withOptions(async (ctx, _o, a, b) => (await import("./chunks/diff-PK7XJTEW.mjs")).diffCommand(ctx, a, b))
+    withOptions(async (ctx, _o, a, b) => (await import("./chunks/diff-BBMJWTTU.mjs")).diffCommand(ctx, a, b))
   );
   command(program2, "promote <family> <channel> <ami-id>", "point a channel at an AMI (Promote Requested)").option("--reason <text>", "why", "manual promotion").option("--timeout <seconds>", "how long to wait for the channel to move", positiveInt, 60).action(
     withOptions(
-      async (ctx, o, family, channel2, amiId) => (await import("./chunks/promotion-HMGG7SZK.mjs")).promoteCommand(ctx, family, channel2, amiId, {
+      async (ctx, o, family, channel2, amiId) => (await import("./chunks/promotion-SCHJVYEW.mjs")).promoteCommand(ctx, family, channel2, amiId, {
         reason: o.reason,
         timeoutSeconds: o.timeout
       })
@@ -3570,22 +3570,22 @@ var main = async (argv, io, options = {}) => {
   );
   command(program2, "rollback <family> <channel>", "move a channel back to its previous good AMI").option("--timeout <seconds>", "how long to wait for the channel to move", positiveInt, 60).action(
     withOptions(
-      async (ctx, o, family, channel2) => (await import("./chunks/promotion-HMGG7SZK.mjs")).rollbackCommand(ctx, family, channel2, { timeoutSeconds: o.timeout })
+      async (ctx, o, family, channel2) => (await import("./chunks/promotion-SCHJVYEW.mjs")).rollbackCommand(ctx, family, channel2, { timeoutSeconds: o.timeout })
     )
   );
   command(program2, "revoke <ami-id>", "revoke an image (AMI Revoked): never promoted again, channels moved off it").requiredOption("--reason <text>", "why (recorded on the image)").option("--cascade", "also revoke every image built on it", false).action(
     withOptions(
-      async (ctx, o, amiId) => (await import("./chunks/promotion-HMGG7SZK.mjs")).revokeCommand(ctx, amiId, { reason: o.reason, cascade: o.cascade })
+      async (ctx, o, amiId) => (await import("./chunks/promotion-SCHJVYEW.mjs")).revokeCommand(ctx, amiId, { reason: o.reason, cascade: o.cascade })
     )
   );
   command(program2, "canary <family>", "the family's running or latest canary and its scorecard; --abort stops it").option("--abort", "stop the running canary and wait until its instances are terminated", false).option("--timeout <seconds>", "how long --abort waits for the instances", positiveInt, 600).action(
     withOptions(
-      async (ctx, o, family) => (await import("./chunks/canary-KZHA6QSR.mjs")).canaryCommand(ctx, family, { abort: o.abort, timeoutSeconds: o.timeout })
+      async (ctx, o, family) => (await import("./chunks/canary-NW4LOMCJ.mjs")).canaryCommand(ctx, family, { abort: o.abort, timeoutSeconds: o.timeout })
     )
   );
   command(program2, "janitor", "the janitor's plan (a dry run); --apply carries it out").option("--apply", "apply the plan (asks first on a terminal)", false).option("--yes", "do not ask", false).action(
     withOptions(
-      async (ctx, o) => (await import("./chunks/janitor-M3BAIBA5.mjs")).janitorCommand(ctx, o)
+      async (ctx, o) => (await import("./chunks/janitor-BN3BZGBK.mjs")).janitorCommand(ctx, o)
     )
   );
   const channel = program2.command("channel").description("a family's channels");
@@ -3595,7 +3595,7 @@ var main = async (argv, io, options = {}) => {
     "every move of the channel, newest first: when, from, to, who, why"
   ).action(
     withOptions(
-      async (ctx, _o, family, channelName) => (await import("./chunks/channel-history-5EZWXRTP.mjs")).channelHistoryCommand(ctx, family, channelName)
+      async (ctx, _o, family, channelName) => (await import("./chunks/channel-history-DHPE2JFN.mjs")).channelHistoryCommand(ctx, family, channelName)
     )
   );
   const events = program2.command("events").description("Bakehouse events");
@@ -3614,7 +3614,7 @@ var main = async (argv, io, options = {}) => {
     "validate bakehouse.config.ts (every field, source images on the target) and show its drift from the deployed one"
   ).action(async (...args) => {
     const ctx = await targetContextFor(args.at(-1).optsWithGlobals());
-    exitCode = await (await import("./chunks/config-N7WUH6GD.mjs")).configCheckCommand(ctx, {
+    exitCode = await (await import("./chunks/config-A2WVOAOI.mjs")).configCheckCommand(ctx, {
       load: options.localConfig ?? localConfigFile
     });
   });

@@ -3,7 +3,7 @@
  * --apply) and prints its report (the `Janitor Report` detail schema) as a table.
  */
 import { InvokeCommand, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
-import { type JanitorReport, janitorReportSchema } from '../../functions/commons/events';
+import { describeIssues, type JanitorReport, janitorReportSchema, parseContract } from '../../functions/commons/events';
 import { type CommandContext, say, sayJson } from '../context';
 import { CliError, UsageError } from '../errors';
 import { table } from '../format';
@@ -40,8 +40,13 @@ const invokeJanitor = async (ctx: CommandContext, dryRun: boolean): Promise<Jani
   } catch {
     throw new CliError(`${functionName} returned no report (${text.slice(0, 200)})`);
   }
-  const parsed = janitorReportSchema.safeParse(payload);
-  if (!parsed.success) throw new CliError(`${functionName} returned an unexpected report: ${parsed.error.message}`);
+  // Each field named with its problem (as rejections word them), not zod's issues as JSON.
+  const parsed = parseContract(janitorReportSchema, payload);
+  if (!parsed.success) {
+    throw new CliError(
+      `${functionName} returned an unexpected report: ${describeIssues(parsed.error)}. Fix: deploy this version of Bakehouse to stage '${ctx.stage}', or use the CLI of the version deployed there`,
+    );
+  }
   return parsed.data;
 };
 

@@ -65,10 +65,20 @@ export type BakeRequestInput = z.input<typeof bakeRequestSchema>;
  * messages the full zod installs for all of zod, zod/mini included, when a bundle loads it
  * (functions/commons/families.ts does), and is outranked by a schema's own message.
  */
+/** What a JSON reader calls the type zod names: a record is an object to them. */
+const typeWithArticle = (expected: string): string => {
+  const name = expected === 'record' ? 'object' : expected;
+  return `${/^[aeiou]/.test(name) ? 'an' : 'a'} ${name}`;
+};
+
 const contractWording = (issue: z.core.$ZodRawIssue): string | undefined => {
   switch (issue.code) {
-    case 'invalid_type':
-      return `must be a ${issue.expected} (it is missing or of another type). Fix: send a ${issue.expected}`;
+    case 'invalid_type': {
+      const type = typeWithArticle(issue.expected);
+      return `must be ${type} (it is missing or of another type). Fix: send ${type}`;
+    }
+    case 'invalid_value':
+      return `must be one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}`;
     case 'unrecognized_keys':
       return `unknown field(s) ${issue.keys.join(', ')}. Fix: remove them or correct the spelling`;
     case 'too_small':

@@ -515,6 +515,14 @@ describe('bakehouse janitor (against a stand-in Janitor function)', () => {
           path: /\/2015-03-31\/functions\/(?<name>[^/]+)\/invocations/,
           action: 'Invoke',
           handle: (request) => {
+            if (request.params.name === 'bakehouse-odd-Janitor') {
+              // A function of another version: a field of the wrong type, and an action it never sends.
+              const odd = report(true);
+              return {
+                status: 200,
+                body: { ...odd, runId: 7, items: [{ ...odd.items[0], action: 'exploded' }] },
+              };
+            }
             if (request.params.name !== 'bakehouse-dev-Janitor') {
               return {
                 status: 404,
@@ -560,6 +568,14 @@ describe('bakehouse janitor (against a stand-in Janitor function)', () => {
   it('--apply without a terminal needs --yes (exit 2); with --yes it applies', async () => {
     expect((await cli(['janitor', '--apply'], { sandbox: janitorSandbox.sandbox.url })).code).toBe(2);
     expectOk(await cli(['janitor', '--apply', '--yes'], { sandbox: janitorSandbox.sandbox.url }));
+  });
+
+  it('names each field of a report it cannot read, instead of printing the issues as JSON', async () => {
+    const run = await cli(['janitor', '--stage', 'odd'], { sandbox: janitorSandbox.sandbox.url });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('bakehouse-odd-Janitor returned an unexpected report: runId: ');
+    expect(run.stderr).toContain('items.0.action: ');
+    expect(run.stderr).not.toMatch(/"code"|"path"|\[\s*\{/);
   });
 
   it('names the fix when the Janitor function is not deployed', async () => {

@@ -9,7 +9,13 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import '../../functions/commons/families';
 import { readEnv, readIntEnv } from '../../functions/commons/env';
 import { errorNameOf, messageOf } from '../../functions/commons/errors';
-import { bakeRequestSchema, DetailType, describeIssues, parseContract } from '../../functions/commons/events';
+import {
+  bakeRequestSchema,
+  DetailType,
+  describeIssues,
+  janitorReportSchema,
+  parseContract,
+} from '../../functions/commons/events';
 import { canonicalJson, sha256Hex, uuidFrom } from '../../functions/commons/hashing';
 import { eachPage } from '../../functions/commons/pages';
 import { publishEvent } from '../../functions/commons/publish';
@@ -72,6 +78,25 @@ describe('bakeRequestSchema', () => {
       'requestedBy: must be a string (it is missing or of another type). Fix: send a string',
       'reason: must be at most 512 characters long',
     ]);
+  });
+
+  it('words an array, an object and a value outside an enum as a reader would', () => {
+    // Act
+    const result = parseContract(janitorReportSchema, {
+      deregistered: 'ami-0123456789abcdef0',
+      kept: 3,
+      items: [{ kind: 'image', id: 'ami-0123456789abcdef0', family: null, action: 'exploded', reason: 'r' }],
+    });
+    const described = result.success ? [] : describeIssues(result.error).split('; ');
+
+    // Assess
+    expect(described).toContain(
+      'deregistered: must be an array (it is missing or of another type). Fix: send an array',
+    );
+    expect(described).toContain('kept: must be an object (it is missing or of another type). Fix: send an object');
+    expect(described).toContain(
+      'items.0.action: must be one of "kept", "marked", "deprecated", "disabled", "deregistered", "deleted", "unmarked", "failed"',
+    );
   });
 
   it('rejects a version that is not major.minor', () => {

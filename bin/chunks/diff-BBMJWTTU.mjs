@@ -12,13 +12,13 @@ import {
   requireAmiId,
   requireChannel,
   requireFamily
-} from "./chunk-BXFB5NTX.mjs";
+} from "./chunk-S6JFZIII.mjs";
 import {
   Tag,
   describeImage,
   tagOf
-} from "./chunk-MEDVWKD5.mjs";
-import "./chunk-22RLJTBS.mjs";
+} from "./chunk-7IR2C3GG.mjs";
+import "./chunk-PJEHFGET.mjs";
 import {
   CANDIDATE_CHANNEL
 } from "./chunk-QDEKBV2J.mjs";

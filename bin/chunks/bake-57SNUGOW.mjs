@@ -23,11 +23,11 @@ import {
   pollUntil,
   putEvent,
   requireFamily
-} from "./chunk-BXFB5NTX.mjs";
-import "./chunk-MEDVWKD5.mjs";
+} from "./chunk-S6JFZIII.mjs";
+import "./chunk-7IR2C3GG.mjs";
 import {
   DetailType
-} from "./chunk-22RLJTBS.mjs";
+} from "./chunk-PJEHFGET.mjs";
 import "./chunk-QDEKBV2J.mjs";
 import {
   bakeIdFor

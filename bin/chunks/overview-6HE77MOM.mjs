@@ -18,12 +18,12 @@ import {
 } from "./chunk-HVBZNV4S.mjs";
 import {
   channelsOf
-} from "./chunk-BXFB5NTX.mjs";
+} from "./chunk-S6JFZIII.mjs";
 import {
   Tag,
   tagOf
-} from "./chunk-MEDVWKD5.mjs";
-import "./chunk-22RLJTBS.mjs";
+} from "./chunk-7IR2C3GG.mjs";
+import "./chunk-PJEHFGET.mjs";
 import {
   CANDIDATE_CHANNEL
 } from "./chunk-QDEKBV2J.mjs";

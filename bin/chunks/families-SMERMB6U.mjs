@@ -16,9 +16,9 @@ import {
 import {
   channelsOf,
   requireFamily
-} from "./chunk-BXFB5NTX.mjs";
-import "./chunk-MEDVWKD5.mjs";
-import "./chunk-22RLJTBS.mjs";
+} from "./chunk-S6JFZIII.mjs";
+import "./chunk-7IR2C3GG.mjs";
+import "./chunk-PJEHFGET.mjs";
 import {
   CANDIDATE_CHANNEL
 } from "./chunk-QDEKBV2J.mjs";

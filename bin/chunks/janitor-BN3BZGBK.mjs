@@ -7,8 +7,10 @@ import {
   sayJson
 } from "./chunk-HVBZNV4S.mjs";
 import {
-  janitorReportSchema
-} from "./chunk-22RLJTBS.mjs";
+  describeIssues,
+  janitorReportSchema,
+  parseContract
+} from "./chunk-PJEHFGET.mjs";
 import {
   CliError,
   UsageError
@@ -50,8 +52,12 @@ var invokeJanitor = async (ctx, dryRun) => {
   } catch {
     throw new CliError(`${functionName} returned no report (${text.slice(0, 200)})`);
   }
-  const parsed = janitorReportSchema.safeParse(payload);
-  if (!parsed.success) throw new CliError(`${functionName} returned an unexpected report: ${parsed.error.message}`);
+  const parsed = parseContract(janitorReportSchema, payload);
+  if (!parsed.success) {
+    throw new CliError(
+      `${functionName} returned an unexpected report: ${describeIssues(parsed.error)}. Fix: deploy this version of Bakehouse to stage '${ctx.stage}', or use the CLI of the version deployed there`
+    );
+  }
   return parsed.data;
 };
 var renderJanitorReport = (report) => {

@@ -17,8 +17,8 @@ import {
 } from "./chunk-HVBZNV4S.mjs";
 import {
   describeImage
-} from "./chunk-MEDVWKD5.mjs";
-import "./chunk-22RLJTBS.mjs";
+} from "./chunk-7IR2C3GG.mjs";
+import "./chunk-PJEHFGET.mjs";
 import {
   eachPage
 } from "./chunk-LKGHF2VA.mjs";

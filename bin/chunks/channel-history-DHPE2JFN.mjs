@@ -12,9 +12,9 @@ import {
   channelsOf,
   requireChannel,
   requireFamily
-} from "./chunk-BXFB5NTX.mjs";
-import "./chunk-MEDVWKD5.mjs";
-import "./chunk-22RLJTBS.mjs";
+} from "./chunk-S6JFZIII.mjs";
+import "./chunk-7IR2C3GG.mjs";
+import "./chunk-PJEHFGET.mjs";
 import "./chunk-QDEKBV2J.mjs";
 import "./chunk-5US7FL23.mjs";
 import "./chunk-LKGHF2VA.mjs";

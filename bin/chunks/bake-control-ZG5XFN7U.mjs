@@ -25,14 +25,14 @@ import {
 } from "./chunk-HVBZNV4S.mjs";
 import {
   requireFamilyOfBakeId
-} from "./chunk-BXFB5NTX.mjs";
+} from "./chunk-S6JFZIII.mjs";
 import {
   BUILDER_ROLE,
   Tag
-} from "./chunk-MEDVWKD5.mjs";
+} from "./chunk-7IR2C3GG.mjs";
 import {
   DetailType
-} from "./chunk-22RLJTBS.mjs";
+} from "./chunk-PJEHFGET.mjs";
 import "./chunk-QDEKBV2J.mjs";
 import {
   BAKE_ID

@@ -37,6 +37,30 @@ var bakeRequestSchema = z.strictObject({
   ),
   force: z._default(z.boolean(), false)
 });
+var typeWithArticle = (expected) => {
+  const name = expected === "record" ? "object" : expected;
+  return `${/^[aeiou]/.test(name) ? "an" : "a"} ${name}`;
+};
+var contractWording = (issue) => {
+  switch (issue.code) {
+    case "invalid_type": {
+      const type = typeWithArticle(issue.expected);
+      return `must be ${type} (it is missing or of another type). Fix: send ${type}`;
+    }
+    case "invalid_value":
+      return `must be one of ${issue.values.map((value) => JSON.stringify(value)).join(", ")}`;
+    case "unrecognized_keys":
+      return `unknown field(s) ${issue.keys.join(", ")}. Fix: remove them or correct the spelling`;
+    case "too_small":
+      return `must be at least ${issue.minimum}${issue.origin === "string" ? " characters long" : ""}`;
+    case "too_big":
+      return `must be at most ${issue.maximum}${issue.origin === "string" ? " characters long" : ""}`;
+    default:
+      return "is invalid";
+  }
+};
+var parseContract = (schema, value) => schema.safeParse(value, { error: contractWording });
+var describeIssues = (error) => error.issues.map((i) => `${i.path.length > 0 ? i.path.join(".") : "(detail)"}: ${i.message}`).join("; ");
 var amiId = z.string().check(z.regex(/^ami-[0-9a-f]{8,17}$/, "use an AMI id such as 'ami-0123456789abcdef0'"));
 var familyName = z.string().check(z.minLength(1, "name the family"));
 var channelName = z.string().check(z.regex(/^[a-z][a-z0-9-]{0,30}$/, "use a channel name such as stable"));
@@ -431,6 +455,8 @@ var detailSchemas = {
 
 export {
   DetailType,
+  parseContract,
+  describeIssues,
   PromotionCause,
   janitorReportSchema
 };

@@ -18,14 +18,14 @@ import {
   requireAmiId,
   requireChannel,
   requireFamily
-} from "./chunk-BXFB5NTX.mjs";
+} from "./chunk-S6JFZIII.mjs";
 import {
   describeImage,
   unfitReason
-} from "./chunk-MEDVWKD5.mjs";
+} from "./chunk-7IR2C3GG.mjs";
 import {
   DetailType
-} from "./chunk-22RLJTBS.mjs";
+} from "./chunk-PJEHFGET.mjs";
 import "./chunk-QDEKBV2J.mjs";
 import "./chunk-5US7FL23.mjs";
 import "./chunk-LKGHF2VA.mjs";
