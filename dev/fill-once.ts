@@ -90,7 +90,7 @@ export interface PruneOptions {
 
 /**
  * Marks `used` as used now and removes the cache entries in `dir` that are neither among the
- * `keep` most recently used nor used within `minAgeMs`. Every change to a synthesis input makes a
+ * `keep` most recently used nor used within `minAgeMs`, and what killed fills left behind. Every change to a synthesis input makes a
  * new cloud assembly (about 75 MB); without this `.sandbox/` held 46 of them (3.3 GB) after a day.
  */
 export const pruneCache = (dir: string, options: PruneOptions): string[] => {
@@ -108,6 +108,17 @@ export const pruneCache = (dir: string, options: PruneOptions): string[] => {
     if (rank < keep || entry.path === options.used || now - entry.usedMs < minAgeMs) continue;
     rmSync(entry.path, { recursive: true, force: true });
     removed.push(entry.path);
+  }
+  // What a killed fill left: its `.tmp-` folder (fillOnce removes it on every other way out) and its
+  // lock. A fill in progress writes to the first and refreshes the second every few seconds, so
+  // either untouched for `minAgeMs` belongs to a process that is gone.
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const leftover = /^(.+)\.(?:tmp-[^.]+|lock)$/.exec(entry.name);
+    if (!entry.isDirectory() || !leftover?.[1] || !options.isEntry(leftover[1])) continue;
+    const path = join(dir, entry.name);
+    if (now - statSync(path).mtimeMs < minAgeMs) continue;
+    rmSync(path, { recursive: true, force: true });
+    removed.push(path);
   }
   return removed;
 };

@@ -190,9 +190,34 @@ describe('pruneCache', () => {
     expect(readdirSync(dir)).toHaveLength(5);
   });
 
+  it('removes what a killed synthesis left (its .tmp- folder and lock, untouched for the hour), not one in progress', () => {
+    // Prepare: assembly-b's build was killed two hours ago; assembly-c's is under way.
+    const dir = cacheWith({
+      'assembly-a': 0,
+      'assembly-b.tmp-Xy12Ab': 2,
+      'assembly-b.lock': 2,
+      'assembly-c.tmp-Cd34Ef': 0.01,
+      'assembly-c.lock': 0.01,
+    });
+
+    // Act
+    const removed = pruneCache(dir, {
+      isEntry: (name) => /^assembly-[a-z]$/.test(name),
+      used: join(dir, 'assembly-a'),
+      now: () => NOW,
+    });
+
+    // Assess
+    expect(removed.map((path) => path.slice(dir.length + 1)).sort()).toEqual([
+      'assembly-b.lock',
+      'assembly-b.tmp-Xy12Ab',
+    ]);
+    expect(readdirSync(dir).sort()).toEqual(['assembly-a', 'assembly-c.lock', 'assembly-c.tmp-Cd34Ef']);
+  });
+
   it('leaves what is not an entry: a lock, a synthesis in progress', () => {
     // Prepare
-    const dir = cacheWith({ 'assembly-a': 10, 'assembly-a.lock': 10, 'assembly-b.123.456.tmp': 10 });
+    const dir = cacheWith({ 'assembly-a': 10, 'assembly-a.lock': 0.01, 'assembly-b.123.456.tmp': 10 });
 
     // Act
     pruneCache(dir, {
