@@ -14,7 +14,7 @@
 import type { Sandbox } from '@bakehouse/sandbox';
 import { Tag } from '../functions/commons/bake-plan';
 import { canaryChannelOf } from '../functions/commons/canary-channel';
-import type { BakehouseConfig } from '../functions/commons/families';
+import { type BakehouseConfig, isLaunchTemplateId } from '../functions/commons/families';
 
 export interface TeamResources {
   /** Launch templates channels name by name, with the family whose source image they start on. */
@@ -23,15 +23,13 @@ export interface TeamResources {
   readonly autoScalingGroups: readonly { readonly name: string; readonly family: string }[];
 }
 
-const LAUNCH_TEMPLATE_ID = /^lt-[0-9a-f]{8,17}$/;
-
 /** The resources the configuration names that it does not create (pure). */
 export const teamResourcesOf = (config: BakehouseConfig): TeamResources => {
   const templates = new Map<string, { name: string; family: string; tagged: boolean }>();
   for (const family of config.families)
     for (const channel of family.channels)
       for (const { template } of channel.launchTemplates)
-        if (!LAUNCH_TEMPLATE_ID.test(template) && !templates.has(template))
+        if (!isLaunchTemplateId(template) && !templates.has(template))
           templates.set(template, { name: template, family: family.name, tagged: true });
   const groups = new Map<string, { name: string; family: string }>();
   for (const family of config.families) {

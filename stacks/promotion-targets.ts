@@ -2,9 +2,7 @@
  * What the configuration asks promotions to touch besides the channel parameters, apart from the
  * constructs (stacks/promotion.ts grants on it): plain data, so its tests load neither CDK nor SST.
  */
-import type { BakehouseConfig } from '../functions/commons/families';
-
-const LAUNCH_TEMPLATE_ID = /^lt-[0-9a-f]{8,17}$/;
+import { type BakehouseConfig, isLaunchTemplateId } from '../functions/commons/families';
 
 /** What the configuration asks promotions to touch besides the channel parameters. */
 export const promotionTargetsOf = (config: BakehouseConfig) => {
@@ -12,8 +10,8 @@ export const promotionTargetsOf = (config: BakehouseConfig) => {
   const templates = [...new Set(channels.flatMap((c) => c.launchTemplates.map((t) => t.template)))].sort();
   const families = config.families.filter((f) => f.distribution.regions.length + f.distribution.accounts.length > 0);
   return {
-    templateIds: templates.filter((t) => LAUNCH_TEMPLATE_ID.test(t)),
-    templateNames: templates.filter((t) => !LAUNCH_TEMPLATE_ID.test(t)),
+    templateIds: templates.filter((t) => isLaunchTemplateId(t)),
+    templateNames: templates.filter((t) => !isLaunchTemplateId(t)),
     groups: [...new Set(channels.flatMap((c) => c.autoScalingGroups.map((g) => g.name)))].sort(),
     regions: [...new Set(config.families.flatMap((f) => f.distribution.regions.map((r) => r.region)))].sort(),
     /** The copies' keys, per region, as configured (id, ARN or alias). */

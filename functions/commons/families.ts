@@ -292,6 +292,9 @@ const canarySchema = z
 export type CanarySettings = z.output<typeof canarySchema>;
 export type CanaryMetricSettings = CanarySettings['metrics'][number];
 
+/** Whether a channel's launch template is named by its id (`lt-` and 8 to 17 hex digits), not by its name. */
+export const isLaunchTemplateId = (template: string): boolean => /^lt-[0-9a-f]{8,17}$/.test(template);
+
 const channelSchema = z
   .strictObject({
     name: z

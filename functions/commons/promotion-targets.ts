@@ -39,7 +39,7 @@ import { type AwsTag, Tag } from './bake-plan';
 import { createAutoScalingClient, createEc2ClientIn, createStsClient } from './clients';
 import { AutoScalingGroupNotFoundError, errorNameOf, LaunchTemplateNotFoundError, messageOf } from './errors';
 import { type VisibilityWait, waitForImageVisible } from './eventual-consistency';
-import type { Family } from './families';
+import { type Family, isLaunchTemplateId } from './families';
 import { sha256Hex } from './hashing';
 import { eachPage } from './pages';
 import type { LogPort } from './powertools';
@@ -99,7 +99,6 @@ export const COPIED_FROM_TAG = 'bakehouse:copied-from';
 
 // ---------------------------------------------------------------- launch templates
 
-const LAUNCH_TEMPLATE_ID = /^lt-[0-9a-f]{8,17}$/;
 const TEMPLATE_NOT_FOUND = new Set([
   'InvalidLaunchTemplateId.NotFound',
   'InvalidLaunchTemplateName.NotFoundException',
@@ -119,7 +118,7 @@ const describeTemplate = async (
   deps: TargetDeps,
 ): Promise<ResolvedTemplate> => {
   const ec2 = deps.ec2();
-  const byId = LAUNCH_TEMPLATE_ID.test(configured.template);
+  const byId = isLaunchTemplateId(configured.template);
   const notFound = (cause?: unknown) =>
     new LaunchTemplateNotFoundError(
       `launch template '${configured.template}' (a channel's launchTemplates) does not exist in ${deps.homeRegion}. ` +
@@ -183,7 +182,7 @@ export const checkLaunchTemplates = async (
   const problems: TargetProblem[] = [];
   for (const configured of templates) {
     const name = configured.template;
-    const byId = LAUNCH_TEMPLATE_ID.test(name);
+    const byId = isLaunchTemplateId(name);
     let template: LaunchTemplate | undefined;
     try {
       const found = await deps

@@ -10,7 +10,7 @@ import {
   loadLocalConfig,
   parameterPrefixOf,
   readDeployedConfig
-} from "./chunk-LBLLNN6L.mjs";
+} from "./chunk-HHFYBSTJ.mjs";
 import {
   say,
   sayJson

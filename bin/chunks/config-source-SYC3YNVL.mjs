@@ -10,7 +10,7 @@ import {
   readDeployedConfig,
   resolveCommandConfig,
   showValue
-} from "./chunk-LBLLNN6L.mjs";
+} from "./chunk-HHFYBSTJ.mjs";
 import "./chunk-CF56IMZC.mjs";
 import "./chunk-JWLJKKI5.mjs";
 import "./chunk-GHFEVA6L.mjs";

@@ -77,7 +77,7 @@ var loadLocalConfig = async (load) => {
       raw: void 0
     };
   }
-  const { loadConfig } = await import("./families-WVWDEHTE.mjs");
+  const { loadConfig } = await import("./families-MVC4MDYY.mjs");
   try {
     return { config: loadConfig(raw), problems: [], raw };
   } catch (error) {

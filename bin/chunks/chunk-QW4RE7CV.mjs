@@ -515,6 +515,7 @@ var canarySchema = z.strictObject({
     }
   }
 });
+var isLaunchTemplateId = (template) => /^lt-[0-9a-f]{8,17}$/.test(template);
 var channelSchema = z.strictObject({
   name: z.string().regex(CHANNEL_NAME, "use lower-case letters, digits and dashes").refine(
     (n) => !RESERVED_CHANNEL_NAMES.includes(n),
@@ -882,6 +883,7 @@ export {
   RESERVED_CHANNEL_NAMES,
   WEEKDAYS,
   scheduleSchema,
+  isLaunchTemplateId,
   linuxFamilySchema,
   windowsFamilySchema,
   familySchema,

@@ -8,12 +8,13 @@ import {
   configSchema,
   defineConfig,
   familySchema,
+  isLaunchTemplateId,
   linuxFamilySchema,
   loadConfig,
   scheduleSchema,
   settingsSchema,
   windowsFamilySchema
-} from "./chunk-4FNUR6Y5.mjs";
+} from "./chunk-QW4RE7CV.mjs";
 import {
   canaryChannelOf
 } from "./chunk-OP54EX2W.mjs";
@@ -40,6 +41,7 @@ export {
   defineConfig,
   familySchema,
   findFamily,
+  isLaunchTemplateId,
   linuxFamilySchema,
   loadConfig,
   scheduleSchema,
