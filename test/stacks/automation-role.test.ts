@@ -1,4 +1,4 @@
-import { Aws, Stack } from 'aws-cdk-lib';
+import { Aws } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
 import { ConfigError } from '../../functions/commons/errors';
@@ -10,8 +10,10 @@ import {
   instanceRoleArnsOf,
   kmsKeysOf,
 } from '../../stacks/automation-role';
+import { useScratchStacks } from './support/scratch-stack';
 
-const stack = () => new Stack(undefined, 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
+const scratchStack = useScratchStacks();
+const stack = () => scratchStack({ env: { account: '123456789012', region: 'eu-west-1' } });
 
 /** The shipped configuration with the first two families' KMS keys replaced. */
 const withKeys = (...keys: string[]): ConfigInput => {

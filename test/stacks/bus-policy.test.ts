@@ -1,6 +1,6 @@
-import { Stack } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { BUS_POLICY_SIDS, bakeRequestPolicyStatements } from '../../stacks/bus-policy';
+import { useScratchStacks } from './support/scratch-stack';
 
 const BUS_ARN = 'arn:aws:events:us-east-1:000000000000:event-bus/bakehouse-test';
 const onlyBakeRequests = {
@@ -8,9 +8,11 @@ const onlyBakeRequests = {
   Null: { 'events:detail-type': 'false' },
 };
 
+const scratchStack = useScratchStacks();
+
 /** Statements as they render in the template. */
 const render = (settings: Parameters<typeof bakeRequestPolicyStatements>[0]) => {
-  const stack = new Stack();
+  const stack = scratchStack();
   return bakeRequestPolicyStatements(settings, BUS_ARN).map((s) => stack.resolve(s.toStatementJson()));
 };
 
