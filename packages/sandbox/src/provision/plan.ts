@@ -934,16 +934,23 @@ const continuousBackupsInput = (s: Subject): Props | undefined => {
   };
 };
 
+/** How long (real time) provisioning waits for a new table to be ACTIVE; the sandbox takes 100 ms. */
+const TABLE_ACTIVE_WAIT_MS = 10_000;
+
 /**
  * CloudFormation reports a table created only once it is ACTIVE, so dependants never see it
- * CREATING (the sandbox's tables are ACTIVE at once; this waits a little in case they are not).
+ * CREATING (the sandbox keeps a new table CREATING for a moment, as AWS does for longer). The wait
+ * is bounded by time, not by a number of polls, so a loaded machine does not turn it into an error.
  */
 const waitUntilActive = async (s: Subject, call: CallAws): Promise<Props> => {
-  for (let attempt = 0; ; attempt += 1) {
+  const deadline = Date.now() + TABLE_ACTIVE_WAIT_MS;
+  for (;;) {
     const table = (await call('dynamodb', 'DescribeTable', { TableName: s.name })).Table as Props;
     if (table.TableStatus === 'ACTIVE') return table;
-    if (attempt >= 50) {
-      throw new ProvisionError(`${s.logicalId}: table ${s.name} is still ${String(table.TableStatus)}, not ACTIVE`);
+    if (Date.now() > deadline) {
+      throw new ProvisionError(
+        `${s.logicalId}: table ${s.name} is still ${String(table.TableStatus)}, not ACTIVE, after ${TABLE_ACTIVE_WAIT_MS / 1000} s`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
