@@ -3421,7 +3421,7 @@ var positiveInt = (value) => {
   if (!Number.isInteger(n) || n <= 0) throw new UsageError(`'${value}' is not a positive whole number`);
   return n;
 };
-var localConfigFile = async () => (await import("./chunks/bakehouse.config-3YA6LXB4.mjs")).default;
+var localConfigFile = async () => (await import("./chunks/bakehouse.config-ZFBTR476.mjs")).default;
 var packageVersion = () => JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version;
 var main = async (argv, io, options = {}) => {
   let exitCode = ExitCode.Ok;
@@ -3464,7 +3464,7 @@ var main = async (argv, io, options = {}) => {
   const contextFor = async (flags) => {
     const ctx = await targetContextFor(flags);
     if (options.config) return { ...ctx, config: options.config };
-    const { loadLocalConfig, resolveCommandConfig } = await import("./chunks/config-source-SYC3YNVL.mjs");
+    const { loadLocalConfig, resolveCommandConfig } = await import("./chunks/config-source-3ZF7HCP5.mjs");
     const local = await loadLocalConfig(options.localConfig ?? localConfigFile);
     const resolved = await resolveCommandConfig({ ssm: ctx.clients.ssm, stage: ctx.stage, local });
     for (const note of resolved.notes) io.stderr.write(`${note}
@@ -3614,7 +3614,7 @@ var main = async (argv, io, options = {}) => {
     "validate bakehouse.config.ts (every field, source images on the target) and show its drift from the deployed one"
   ).action(async (...args) => {
     const ctx = await targetContextFor(args.at(-1).optsWithGlobals());
-    exitCode = await (await import("./chunks/config-J7EQ36LO.mjs")).configCheckCommand(ctx, {
+    exitCode = await (await import("./chunks/config-UHCLOIQU.mjs")).configCheckCommand(ctx, {
       load: options.localConfig ?? localConfigFile
     });
   });

@@ -10,7 +10,7 @@ export const promotionTargetsOf = (config: BakehouseConfig) => {
   const templates = [...new Set(channels.flatMap((c) => c.launchTemplates.map((t) => t.template)))].sort();
   const families = config.families.filter((f) => f.distribution.regions.length + f.distribution.accounts.length > 0);
   return {
-    templateIds: templates.filter((t) => isLaunchTemplateId(t)),
+    templateIds: templates.filter(isLaunchTemplateId),
     templateNames: templates.filter((t) => !isLaunchTemplateId(t)),
     groups: [...new Set(channels.flatMap((c) => c.autoScalingGroups.map((g) => g.name)))].sort(),
     regions: [...new Set(config.families.flatMap((f) => f.distribution.regions.map((r) => r.region)))].sort(),

@@ -292,8 +292,12 @@ const canarySchema = z
 export type CanarySettings = z.output<typeof canarySchema>;
 export type CanaryMetricSettings = CanarySettings['metrics'][number];
 
-/** Whether a channel's launch template is named by its id (`lt-` and 8 to 17 hex digits), not by its name. */
-export const isLaunchTemplateId = (template: string): boolean => /^lt-[0-9a-f]{8,17}$/.test(template);
+/** A launch template id: `lt-` and 8 to 17 hex digits (a channel may name its template either way). */
+const LAUNCH_TEMPLATE_ID = 'lt-[0-9a-f]{8,17}';
+const launchTemplateId = new RegExp(`^${LAUNCH_TEMPLATE_ID}$`);
+
+/** Whether a channel's launch template is named by its id, not by its name. */
+export const isLaunchTemplateId = (template: string): boolean => launchTemplateId.test(template);
 
 const channelSchema = z
   .strictObject({
@@ -314,7 +318,10 @@ const channelSchema = z
           /** `lt-…` id or the template's name. */
           template: z
             .string()
-            .regex(/^(lt-[0-9a-f]{8,17}|[A-Za-z0-9()./_-]{3,128})$/, "use a launch template id 'lt-…' or its name"),
+            .regex(
+              new RegExp(`^(${LAUNCH_TEMPLATE_ID}|[A-Za-z0-9()./_-]{3,128})$`),
+              "use a launch template id 'lt-…' or its name",
+            ),
           /** Make the new version the template's default (what launches use without a version). */
           makeDefault: z.boolean().default(true),
         }),

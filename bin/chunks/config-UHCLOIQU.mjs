@@ -10,7 +10,7 @@ import {
   loadLocalConfig,
   parameterPrefixOf,
   readDeployedConfig
-} from "./chunk-HHFYBSTJ.mjs";
+} from "./chunk-PT5EM46D.mjs";
 import {
   say,
   sayJson

@@ -515,7 +515,9 @@ var canarySchema = z.strictObject({
     }
   }
 });
-var isLaunchTemplateId = (template) => /^lt-[0-9a-f]{8,17}$/.test(template);
+var LAUNCH_TEMPLATE_ID = "lt-[0-9a-f]{8,17}";
+var launchTemplateId = new RegExp(`^${LAUNCH_TEMPLATE_ID}$`);
+var isLaunchTemplateId = (template) => launchTemplateId.test(template);
 var channelSchema = z.strictObject({
   name: z.string().regex(CHANNEL_NAME, "use lower-case letters, digits and dashes").refine(
     (n) => !RESERVED_CHANNEL_NAMES.includes(n),
@@ -528,7 +530,10 @@ var channelSchema = z.strictObject({
   launchTemplates: z.array(
     z.strictObject({
       /** `lt-…` id or the template's name. */
-      template: z.string().regex(/^(lt-[0-9a-f]{8,17}|[A-Za-z0-9()./_-]{3,128})$/, "use a launch template id 'lt-…' or its name"),
+      template: z.string().regex(
+        new RegExp(`^(${LAUNCH_TEMPLATE_ID}|[A-Za-z0-9()./_-]{3,128})$`),
+        "use a launch template id 'lt-…' or its name"
+      ),
       /** Make the new version the template's default (what launches use without a version). */
       makeDefault: z.boolean().default(true)
     })

@@ -77,7 +77,7 @@ var loadLocalConfig = async (load) => {
       raw: void 0
     };
   }
-  const { loadConfig } = await import("./families-MVC4MDYY.mjs");
+  const { loadConfig } = await import("./families-WVPQLCQK.mjs");
   try {
     return { config: loadConfig(raw), problems: [], raw };
   } catch (error) {

@@ -14,7 +14,7 @@ import {
   scheduleSchema,
   settingsSchema,
   windowsFamilySchema
-} from "./chunk-QW4RE7CV.mjs";
+} from "./chunk-6QQZYGGN.mjs";
 import {
   canaryChannelOf
 } from "./chunk-OP54EX2W.mjs";

@@ -10,7 +10,7 @@ import {
   readDeployedConfig,
   resolveCommandConfig,
   showValue
-} from "./chunk-HHFYBSTJ.mjs";
+} from "./chunk-PT5EM46D.mjs";
 import "./chunk-CF56IMZC.mjs";
 import "./chunk-JWLJKKI5.mjs";
 import "./chunk-GHFEVA6L.mjs";
