@@ -59,18 +59,18 @@ export const bakeRequestSchema = z.strictObject({
 export type BakeRequest = z.output<typeof bakeRequestSchema>;
 export type BakeRequestInput = z.input<typeof bakeRequestSchema>;
 
-/**
- * The contract's wording for the issues a schema gives no message of its own, with the fix. Given
- * to every parse of a contract schema (parseContract): a parse's own error map outranks the
- * messages the full zod installs for all of zod, zod/mini included, when a bundle loads it
- * (functions/commons/families.ts does), and is outranked by a schema's own message.
- */
 /** What a JSON reader calls the type zod names: a record is an object to them. */
 const typeWithArticle = (expected: string): string => {
   const name = expected === 'record' ? 'object' : expected;
   return `${/^[aeiou]/.test(name) ? 'an' : 'a'} ${name}`;
 };
 
+/**
+ * The contract's wording for the issues a schema gives no message of its own, with the fix. Given
+ * to every parse of a contract schema (parseContract): a parse's own error map outranks the
+ * messages the full zod installs for all of zod, zod/mini included, when a bundle loads it
+ * (functions/commons/families.ts does), and is outranked by a schema's own message.
+ */
 const contractWording = (issue: z.core.$ZodRawIssue): string | undefined => {
   switch (issue.code) {
     case 'invalid_type': {
