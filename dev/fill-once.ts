@@ -90,8 +90,9 @@ export interface PruneOptions {
 
 /**
  * Marks `used` as used now and removes the cache entries in `dir` that are neither among the
- * `keep` most recently used nor used within `minAgeMs`, and what killed fills left behind. Every change to a synthesis input makes a
- * new cloud assembly (about 75 MB); without this `.sandbox/` held 46 of them (3.3 GB) after a day.
+ * `keep` most recently used nor used within `minAgeMs`, and what killed fills left behind. Every
+ * change to a synthesis input makes a new cloud assembly (about 75 MB); without this `.sandbox/`
+ * held 46 of them (3.3 GB) after a day.
  */
 export const pruneCache = (dir: string, options: PruneOptions): string[] => {
   const now = options.now?.() ?? Date.now();
@@ -99,26 +100,23 @@ export const pruneCache = (dir: string, options: PruneOptions): string[] => {
   const minAgeMs = options.minAgeMs ?? 60 * 60 * 1000;
   const usedAt = new Date(now);
   if (existsSync(options.used)) utimesSync(options.used, usedAt, usedAt);
-  const entries = readdirSync(dir, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && options.isEntry(entry.name))
-    .map((entry) => ({ path: join(dir, entry.name), usedMs: statSync(join(dir, entry.name)).mtimeMs }))
-    .sort((a, b) => b.usedMs - a.usedMs);
-  const removed: string[] = [];
-  for (const [rank, entry] of entries.entries()) {
-    if (rank < keep || entry.path === options.used || now - entry.usedMs < minAgeMs) continue;
-    rmSync(entry.path, { recursive: true, force: true });
-    removed.push(entry.path);
-  }
+  const folders = readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => ({ name: entry.name, path: join(dir, entry.name) }))
+    .map((folder) => ({ ...folder, usedMs: statSync(folder.path).mtimeMs }));
+  const stale = (folder: { usedMs: number }) => now - folder.usedMs >= minAgeMs;
+  const entries = folders.filter((folder) => options.isEntry(folder.name)).sort((a, b) => b.usedMs - a.usedMs);
   // What a killed fill left: its `.tmp-` folder (fillOnce removes it on every other way out) and its
   // lock. A fill in progress writes to the first and refreshes the second every few seconds, so
   // either untouched for `minAgeMs` belongs to a process that is gone.
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const leftover = /^(.+)\.(?:tmp-[^.]+|lock)$/.exec(entry.name);
-    if (!entry.isDirectory() || !leftover?.[1] || !options.isEntry(leftover[1])) continue;
-    const path = join(dir, entry.name);
-    if (now - statSync(path).mtimeMs < minAgeMs) continue;
-    rmSync(path, { recursive: true, force: true });
-    removed.push(path);
-  }
+  const leftovers = folders.filter((folder) => {
+    const entry = /^(.+)\.(?:tmp-[^.]+|lock)$/.exec(folder.name)?.[1];
+    return entry !== undefined && options.isEntry(entry);
+  });
+  const removed = [
+    ...entries.filter((entry, rank) => rank >= keep && entry.path !== options.used && stale(entry)),
+    ...leftovers.filter(stale),
+  ].map((folder) => folder.path);
+  for (const path of removed) rmSync(path, { recursive: true, force: true });
   return removed;
 };
