@@ -78,10 +78,9 @@ const vitestEntry = fileURLToPath(new URL('../node_modules/vitest/vitest.mjs', i
 // the Bakehouse config, which imports the product) would not load with `configLoader: 'native'`, a
 // loader Vitest does not use here and a future Vite major may make the default. Fourteen lines of
 // that in front of every `npm test` is noise to a newcomer; it stays visible to `npx vitest`.
-const vitestEnv = { ...process.env, VITE_CONFIG_NATIVE_IGNORE_WARNING: 'true' };
 const vitest = spawn(process.execPath, [vitestEntry, 'run', ...process.argv.slice(2)], {
   stdio: 'inherit',
-  env: vitestEnv,
+  env: { ...process.env, VITE_CONFIG_NATIVE_IGNORE_WARNING: 'true' },
 });
 const stop = (signal) => {
   for (const { child } of checks) child.kill(signal);

@@ -71,7 +71,7 @@ const probe = async (path: string): Promise<void> => {
  * read and write operations only on an ACTIVE table"; until then reads and writes answer
  * ResourceNotFoundException. AWS takes seconds; a tenth of one keeps provisioning quick.
  */
-export const TABLE_CREATION_MS = 100;
+const TABLE_CREATION_MS = 100;
 
 export const startBackend = async (options: BackendOptions): Promise<DynamoBackend> => {
   if (options.path !== undefined && options.wipe) rmSync(options.path, { recursive: true, force: true });
