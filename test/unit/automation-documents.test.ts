@@ -354,16 +354,20 @@ describe('the Linux bake steps', () => {
     rmSync(scratch, { recursive: true, force: true });
   });
 
+  /** The host's own copy of a tool. */
+  const hostTool = (tool: string): string | undefined =>
+    ['/usr/bin', '/bin'].map((d) => join(d, tool)).find((p) => existsSync(p));
+
   /** A PATH holding only fake package tools plus the text utilities the scripts use. */
   const fakeBin = (name: string, tools: Record<string, string>): { bin: string; log: string } => {
     const bin = join(scratch, name);
     mkdirSync(bin);
     for (const util of ['awk', 'cat', 'comm', 'grep', 'head', 'mkdir', 'rm', 'sed', 'sort', 'tr', 'wc']) {
-      const real = ['/usr/bin', '/bin'].map((d) => join(d, util)).find((p) => existsSync(p));
+      const real = hostTool(util);
       if (real) symlinkSync(real, join(bin, util));
     }
     // mktemp, recording what it made (the scripts name /tmp; temporaryFilesLeft checks each is gone).
-    const mktemp = ['/usr/bin', '/bin'].map((d) => join(d, 'mktemp')).find((p) => existsSync(p));
+    const mktemp = hostTool('mktemp');
     writeFileSync(
       join(bin, 'mktemp'),
       `#!/bin/sh\nmade=$('${mktemp}' "$@") || exit $?\necho "$made" >> '${join(bin, 'mktemp.log')}'\necho "$made"\n`,
@@ -549,7 +553,7 @@ describe('the Linux bake steps', () => {
     if (releaseAfter !== undefined) writeFileSync(join(state, 'release-after.txt'), `${releaseAfter}\n`);
     const { bin } = fakeBin(name, tools);
     for (const util of ['gzip', 'base64']) {
-      const real = ['/usr/bin', '/bin'].map((d) => join(d, util)).find((p) => existsSync(p));
+      const real = hostTool(util);
       if (real) symlinkSync(real, join(bin, util));
     }
     const script = commandText(bakeDoc('linux'), INVENTORY_STEP).replaceAll('/var/lib/bakehouse', state);

@@ -52,11 +52,8 @@ const commandsOf = (document: unknown): Map<string, string> =>
 
 /** A bake document's step command with the family's values put in as SSM does. */
 /** Each bake document parsed once: the properties below render hundreds of values into them. */
-const bakeDocuments = new Map<Family['os'], unknown>();
-const bakeDocument = (os: Family['os']): unknown => {
-  if (!bakeDocuments.has(os)) bakeDocuments.set(os, loadBakeDocument(os).document);
-  return bakeDocuments.get(os);
-};
+const bakeDocuments = { linux: loadBakeDocument('linux').document, windows: loadBakeDocument('windows').document };
+const bakeDocument = (os: Family['os']): unknown => bakeDocuments[os];
 
 const renderedStep = (family: Family, step: string): string => {
   const document = bakeDocument(family.os);

@@ -48,18 +48,22 @@ afterAll(async () => {
 });
 
 let tableCount = 0;
+/** CreateTable of a table keyed by `pk` (string): it answers CREATING, as AWS does. */
+const createTableCommand = (name: string) =>
+  new CreateTableCommand({
+    TableName: name,
+    BillingMode: 'PAY_PER_REQUEST',
+    KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+    AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+  });
+/** Items can be written once the table is ACTIVE. */
+const untilActive = (client: DynamoDBClient, name: string) =>
+  waitUntilTableExists({ client, maxWaitTime: 10, minDelay: 0.05, maxDelay: 0.1 }, { TableName: name });
+
 /** A table keyed by `pk` (string), ACTIVE when this resolves. */
 const createTable = async (client: DynamoDBClient = ddb, name = `locks-${++tableCount}`): Promise<string> => {
-  await client.send(
-    new CreateTableCommand({
-      TableName: name,
-      BillingMode: 'PAY_PER_REQUEST',
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-    }),
-  );
-  // CreateTable answers CREATING, as AWS does; items can be written once the table is ACTIVE.
-  await waitUntilTableExists({ client, maxWaitTime: 10, minDelay: 0.05, maxDelay: 0.1 }, { TableName: name });
+  await client.send(createTableCommand(name));
+  await untilActive(client, name);
   return name;
 };
 
@@ -175,19 +179,12 @@ describe('conditional writes', () => {
   it('refuses items while a new table is CREATING, as AWS does, and takes them once it is ACTIVE', async () => {
     // CreateTable reference: "You can perform read and write operations only on an ACTIVE table."
     const name = `creating-${++tableCount}`;
-    const created = await ddb.send(
-      new CreateTableCommand({
-        TableName: name,
-        BillingMode: 'PAY_PER_REQUEST',
-        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      }),
-    );
+    const created = await ddb.send(createTableCommand(name));
     expect(created.TableDescription?.TableStatus).toBe('CREATING');
     const early = await failure(ddb.send(new PutItemCommand({ TableName: name, Item: { pk: { S: 'early' } } })));
     expect(early.name).toBe('ResourceNotFoundException');
 
-    await waitUntilTableExists({ client: ddb, maxWaitTime: 10, minDelay: 0.05, maxDelay: 0.1 }, { TableName: name });
+    await untilActive(ddb, name);
     await ddb.send(new PutItemCommand({ TableName: name, Item: { pk: { S: 'later' } } }));
     const read = await ddb.send(new GetItemCommand({ TableName: name, Key: { pk: { S: 'later' } } }));
     expect(read.Item).toEqual({ pk: { S: 'later' } });
