@@ -1,10 +1,9 @@
 /**
  * Lambda in the sandbox running one real Bakehouse bundle (ScheduleTick, synthesized offline)
- * putting its event.
+ * putting its event: the function created by hand from its template's properties alone, nothing
+ * else of the stack provisioned. The cloud assembly is the one the e2e files share (dev/synth.ts
+ * synthesizes it once per change of its inputs), not a synthesis of this file's own.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   CreateFunctionCommand,
   type CreateFunctionCommandInput,
@@ -12,17 +11,15 @@ import {
   type InvokeCommandOutput,
   LambdaClient,
 } from '@aws-sdk/client-lambda';
-import type { JsonService } from '@bakehouse/sandbox';
+import { type JsonService, readAssemblyStack } from '@bakehouse/sandbox';
 import { startTestSandbox, type TestSandbox } from '@bakehouse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import sstConfig from '../../sst.config';
-import { synthesizeOffline } from '../../stacks/synthesize';
+import { synthesizeForSandbox } from '../../dev/synth';
 
 const encode = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
 const decode = (output: InvokeCommandOutput): unknown => JSON.parse(new TextDecoder().decode(output.Payload));
 
 describe('Lambda running a real Bakehouse bundle', () => {
-  let outdir: string;
   let sandbox: TestSandbox;
   let lambda: LambdaClient;
   let template: { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
@@ -43,25 +40,15 @@ describe('Lambda running a real Bakehouse bundle', () => {
   };
 
   beforeAll(async () => {
-    outdir = mkdtempSync(join(tmpdir(), 'bakehouse-lambda-synth-'));
-    const { assembly } = await synthesizeOffline({
-      stage: 'sandbox',
-      region: 'us-east-1',
-      account: '000000000000',
-      outdir,
-      configure: (app) => sstConfig.stacks(app),
-    });
-    const stack = assembly.stacks.find((s) => s.stackName.endsWith('BakePipeline'));
-    if (!stack) throw new Error('no BakePipeline stack');
-    template = JSON.parse(readFileSync(join(outdir, stack.templateFile), 'utf8'));
-    sandbox = await startTestSandbox({ assetsDir: outdir, services: [fakeEvents] });
+    const { assemblyDir } = await synthesizeForSandbox({ account: '000000000000', region: 'us-east-1' });
+    template = readAssemblyStack(assemblyDir).template as typeof template;
+    sandbox = await startTestSandbox({ assetsDir: assemblyDir, services: [fakeEvents] });
     lambda = new LambdaClient(sandbox.clientConfig);
   });
 
   afterAll(async () => {
     lambda?.destroy();
     await sandbox?.stop();
-    if (outdir) rmSync(outdir, { recursive: true, force: true });
   });
 
   it('creates ScheduleTick from its asset as the template describes it and puts Bake Requested', async () => {
