@@ -64,7 +64,11 @@ const main = async (): Promise<number> => {
     ? ((await import(pathToFileURL(resolve(options.config)).href)) as { default: unknown }).default
     : undefined;
   const { loadConfig } = await import('../functions/commons/families');
-  loadConfig(rawConfig ?? (await import('../bakehouse.config')).default);
+  const config = loadConfig(rawConfig ?? (await import('../bakehouse.config')).default);
+  // ShellCheck over the families' scripts runs on another core while SST and the CDK load; the
+  // stacks' own check below then finds its answers (functions/commons/shellcheck.ts).
+  const { prefetchShellProblems } = await import('../functions/commons/shellcheck');
+  const shellcheckAhead = prefetchShellProblems(config);
   const { synthesizeOffline } = await import('../stacks/synthesize');
   const { default: sstConfig, LAMBDA_DEFAULTS } = await import('../sst.config');
   const { bakehouseStacks } = await import('../stacks');
@@ -80,6 +84,7 @@ const main = async (): Promise<number> => {
     configure: async (app) => {
       // Bundles keyed by their inputs in .sst/bundle-cache, the misses built in one esbuild run.
       bundles = await useBundleCache({ root: process.cwd() });
+      await shellcheckAhead;
       await configure(app);
     },
   });

@@ -18,7 +18,7 @@
  *
  * Synth-time and test-time only: Lambda code never imports this module.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,6 +137,55 @@ const cache = new Map<string, readonly Json1Comment[]>();
 const cacheKey = (binary: string, dialect: ShellDialect, text: string): string =>
   JSON.stringify([binary, dialect, FAILING_SEVERITY, text]);
 
+/** ShellCheck's arguments for `files` of one dialect. */
+const shellcheckArgs = (dialect: ShellDialect, files: readonly string[]): string[] => [
+  '--norc',
+  '--format=json1',
+  `--shell=${dialect}`,
+  `--severity=${FAILING_SEVERITY}`,
+  `--exclude=${Object.keys(EXCLUDED_CODES).join(',')}`,
+  ...files,
+];
+
+/** The texts of one dialect ShellCheck has not seen yet in this process, each written to a file of `dir`. */
+const uncheckedTexts = (dialect: ShellDialect, texts: readonly string[], dir: string, binary: string) => {
+  const missing = [...new Set(texts.filter((text) => !cache.has(cacheKey(binary, dialect, text))))];
+  const files = missing.map((text, index) => {
+    const file = join(dir, `${dialect}-${index}.sh`);
+    writeFileSync(file, text.endsWith('\n') ? text : `${text}\n`);
+    return file;
+  });
+  return { missing, files };
+};
+
+interface ShellcheckRun {
+  readonly error?: Error | undefined;
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Keeps one run's comments per text; throws when ShellCheck did not run or failed. */
+const keepComments = (
+  dialect: ShellDialect,
+  binary: string,
+  unchecked: { readonly missing: readonly string[]; readonly files: readonly string[] },
+  result: ShellcheckRun,
+): void => {
+  if (result.error) throw new ShellcheckMissingError(binary, { cause: result.error });
+  // 0: no findings, 1: findings; anything else is ShellCheck failing to run.
+  if (result.status !== 0 && result.status !== 1) {
+    throw new ShellcheckFailedError(`shellcheck exited with ${result.status}: ${result.stderr.trim()}`);
+  }
+  const comments = (JSON.parse(result.stdout) as { comments: Json1Comment[] }).comments;
+  unchecked.files.forEach((file, index) => {
+    cache.set(
+      cacheKey(binary, dialect, unchecked.missing[index] as string),
+      comments.filter((comment) => comment.file === file),
+    );
+  });
+};
+
 /** ShellCheck's comments on each text, in order, one process for all of them. */
 const commentsOf = (
   dialect: ShellDialect,
@@ -144,37 +193,13 @@ const commentsOf = (
   dir: string,
   binary: string,
 ): (readonly Json1Comment[])[] => {
-  const missing = [...new Set(texts.filter((text) => !cache.has(cacheKey(binary, dialect, text))))];
-  if (missing.length > 0) {
-    const files = missing.map((text, index) => {
-      const file = join(dir, `${dialect}-${index}.sh`);
-      writeFileSync(file, text.endsWith('\n') ? text : `${text}\n`);
-      return file;
+  const unchecked = uncheckedTexts(dialect, texts, dir, binary);
+  if (unchecked.files.length > 0) {
+    const result = spawnSync(binary, shellcheckArgs(dialect, unchecked.files), {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
     });
-    const result = spawnSync(
-      binary,
-      [
-        '--norc',
-        '--format=json1',
-        `--shell=${dialect}`,
-        `--severity=${FAILING_SEVERITY}`,
-        `--exclude=${Object.keys(EXCLUDED_CODES).join(',')}`,
-        ...files,
-      ],
-      { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
-    );
-    if (result.error) throw new ShellcheckMissingError(binary, { cause: result.error });
-    // 0: no findings, 1: findings; anything else is ShellCheck failing to run.
-    if (result.status !== 0 && result.status !== 1) {
-      throw new ShellcheckFailedError(`shellcheck exited with ${result.status}: ${result.stderr.trim()}`);
-    }
-    const comments = (JSON.parse(result.stdout) as { comments: Json1Comment[] }).comments;
-    files.forEach((file, index) => {
-      cache.set(
-        cacheKey(binary, dialect, missing[index] as string),
-        comments.filter((comment) => comment.file === file),
-      );
-    });
+    keepComments(dialect, binary, unchecked, result);
   }
   return texts.map((text) => cache.get(cacheKey(binary, dialect, text)) ?? []);
 };
@@ -233,22 +258,26 @@ export const checkShellScripts = (scripts: readonly ShellScript[], options: Shel
   if (scripts.length === 0) return [];
   const dir = mkdtempSync(join(tmpdir(), 'bakehouse-shellcheck-'));
   try {
-    // A script in another language is reported for its shebang alone: ShellCheck would only
-    // report that the language is not shell.
-    const shell = scripts.filter((script) => script.foreignShebang === undefined);
-    const dialects = [...new Set(shell.map((script) => script.dialect))];
-    const findings = dialects.flatMap((dialect) =>
-      runDialect(
-        dialect,
-        shell.filter((script) => script.dialect === dialect),
-        dir,
-        binary,
-      ),
+    const findings = [...shellScriptsByDialect(scripts)].flatMap(([dialect, ofDialect]) =>
+      runDialect(dialect, ofDialect, dir, binary),
     );
     return [...shebangFindings(scripts), ...findings];
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+};
+
+/**
+ * The scripts ShellCheck reads, by dialect. A script in another language is reported for its
+ * shebang alone: ShellCheck would only report that the language is not shell.
+ */
+const shellScriptsByDialect = (scripts: readonly ShellScript[]): Map<ShellDialect, ShellScript[]> => {
+  const byDialect = new Map<ShellDialect, ShellScript[]>();
+  for (const script of scripts) {
+    if (script.foreignShebang !== undefined) continue;
+    byDialect.set(script.dialect, [...(byDialect.get(script.dialect) ?? []), script]);
+  }
+  return byDialect;
 };
 
 /** `family 'x': install.scripts[0].run line 3: SC2086 (warning) <message>. Fix: …` */
@@ -271,6 +300,12 @@ export const formatShellFinding = (finding: ShellFinding): string => {
 export const documentShellFindings = (options: ShellcheckOptions = {}): ShellFinding[] =>
   checkShellScripts(documentShellScripts(), options);
 
+/** What familyShellFindings checks: the documents rendered with their defaults, then the families' scripts. */
+const scriptsOfFamilies = (families: readonly LinuxFamily[]): ShellScript[] => [
+  ...documentShellScripts(),
+  ...families.flatMap((family) => [...familyShellScripts(family), ...familyDocumentShellScripts(family)]),
+];
+
 const keyOf = (finding: ShellFinding): string =>
   `${finding.origin.where}\0${finding.origin.line}\0${finding.code}\0${finding.message}`;
 
@@ -283,9 +318,7 @@ export const familyShellFindings = (
   families: readonly LinuxFamily[],
   options: ShellcheckOptions = {},
 ): ShellFinding[] => {
-  const defaults = documentShellScripts();
-  const scripts = families.flatMap((family) => [...familyShellScripts(family), ...familyDocumentShellScripts(family)]);
-  const findings = checkShellScripts([...defaults, ...scripts], options);
+  const findings = checkShellScripts(scriptsOfFamilies(families), options);
   const documentOwn = new Set(findings.filter((f) => f.script.family === undefined).map(keyOf));
   return findings.filter((f) => f.script.family !== undefined && !documentOwn.has(keyOf(f)));
 };
@@ -323,4 +356,57 @@ export const shellProblems = (
     return [];
   }
   return [...new Set(familyShellFindings(linux, options).map(formatShellFinding))];
+};
+
+/** Runs ShellCheck without blocking; resolves (never rejects) with what it gave. */
+const runShellcheck = (binary: string, args: readonly string[]): Promise<ShellcheckRun> =>
+  new Promise((resolve) => {
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    child.on('error', (error) => resolve({ error, status: null, stdout, stderr }));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+
+/**
+ * Runs ShellCheck over what `shellProblems(config)` will check, in child processes that do not
+ * block this one, and keeps their comments for it: `npm run synth` starts this before it loads SST
+ * and the CDK (seconds of this process's CPU), so ShellCheck runs on another core meanwhile
+ * instead of holding up the stack's construction (about 0.8 s of a first `npm start`).
+ *
+ * Only ever a head start: it resolves, never rejects, and whatever it did not finish, or failed
+ * at (ShellCheck missing or broken), `shellProblems` runs and reports as it always does.
+ */
+export const prefetchShellProblems = async (
+  config: Pick<BakehouseConfig, 'families'>,
+  options: ShellcheckOptions = {},
+): Promise<void> => {
+  const binary = options.binary ?? 'shellcheck';
+  const linux = config.families.filter((family): family is LinuxFamily => family.os === 'linux');
+  if (linux.length === 0) return;
+  let dir: string | undefined;
+  try {
+    dir = mkdtempSync(join(tmpdir(), 'bakehouse-shellcheck-'));
+    const runs = [...shellScriptsByDialect(scriptsOfFamilies(linux))].map(async ([dialect, scripts]) => {
+      const unchecked = uncheckedTexts(
+        dialect,
+        scripts.map((script) => script.text),
+        dir as string,
+        binary,
+      );
+      if (unchecked.files.length === 0) return;
+      keepComments(dialect, binary, unchecked, await runShellcheck(binary, shellcheckArgs(dialect, unchecked.files)));
+    });
+    await Promise.allSettled(runs);
+  } catch {
+    // shellProblems finds and reports it.
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
 };

@@ -4,7 +4,11 @@
  * field, the line, the code and the fix. ShellCheck must be installed: without it every test here
  * fails, saying how to install it.
  */
-import { describe, expect, it, vi } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import shippedConfig from '../../bakehouse.config';
 import { ConfigError } from '../../functions/commons/errors';
 import { type FamilyInput, type LinuxFamily, loadConfig } from '../../functions/commons/families';
@@ -20,6 +24,7 @@ import {
   familyShellFindings,
   formatShellFinding,
   INSTALL_SHELLCHECK,
+  prefetchShellProblems,
   shellcheckVersion,
   shellProblems,
 } from '../../functions/commons/shellcheck';
@@ -278,5 +283,91 @@ describe('synth validates the shell scripts', () => {
     expect(problems).toEqual([
       expect.stringMatching(/^family 'al2023-base': preScript line 1: SC2164 \(warning\) .+ Fix: /),
     ]);
+  });
+});
+
+describe('ShellCheck started ahead of synth (prefetchShellProblems)', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'bakehouse-shellcheck-test-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  const realShellcheck = spawnSync('sh', ['-c', 'command -v shellcheck'], { encoding: 'utf8' }).stdout.trim();
+
+  /**
+   * A ShellCheck of its own path (answers are kept per program), logging each run's arguments
+   * before it runs the real one.
+   */
+  const recordingShellcheck = (name: string): { binary: string; runs: () => string[] } => {
+    const binary = join(scratch, name);
+    const log = join(scratch, `${name}.log`);
+    writeFileSync(binary, `#!/bin/sh\necho "$*" >> '${log}'\nexec '${realShellcheck}' "$@"\n`);
+    chmodSync(binary, 0o755);
+    return {
+      binary,
+      runs: () => {
+        try {
+          return readFileSync(log, 'utf8')
+            .split('\n')
+            .filter((line) => line !== '');
+        } catch {
+          return [];
+        }
+      },
+    };
+  };
+  const checks = (runs: string[]) => runs.filter((args) => args.startsWith('--norc'));
+  const config = () =>
+    loadConfig(
+      configInput([
+        linuxFamily({ preScript: 'cd /srv\nmake' }),
+        linuxFamily({ name: 'al2023-sh', preScript: '#!/bin/sh\nread -r line\necho "$line"' }),
+      ]),
+    );
+
+  it('leaves synth nothing to run but the version check, with the same problems as without it', async () => {
+    // Arrange
+    const ahead = recordingShellcheck('ahead');
+    const plain = recordingShellcheck('plain');
+
+    // Act
+    await prefetchShellProblems(config(), { binary: ahead.binary });
+    const runsAhead = checks(ahead.runs());
+    const problems = shellProblems(config(), { binary: ahead.binary });
+
+    // Assess: one run per dialect ahead (bash for the families, sh for the documents' own and the
+    // sh family), none at synth; the answers are those of a synth with no head start.
+    expect(runsAhead.map((args) => /--shell=(\w+)/.exec(args)?.[1]).sort()).toEqual(['bash', 'sh']);
+    expect(checks(ahead.runs())).toEqual(runsAhead);
+    expect(problems).toEqual(shellProblems(config(), { binary: plain.binary }));
+    expect(problems).toEqual([expect.stringMatching(/^family 'al2023-base': preScript line 1: SC2164 /)]);
+    expect(checks(plain.runs())).toHaveLength(2);
+  });
+
+  it('gives no error of its own when ShellCheck does not run: synth warns as before', async () => {
+    // Arrange
+    const warn = vi.fn();
+    const missing = join(scratch, 'not-installed');
+
+    // Act
+    const prefetched = prefetchShellProblems(config(), { binary: missing });
+
+    // Assess
+    await expect(prefetched).resolves.toBeUndefined();
+    expect(shellProblems(config(), { binary: missing, warn })).toEqual([]);
+    expect(warn).toHaveBeenCalledWith(expect.stringMatching(/ShellCheck is not installed/));
+  });
+
+  it('keeps nothing from a ShellCheck that fails: synth runs it again and reports the failure', async () => {
+    // Arrange: a ShellCheck that gives its version but fails every check, exit 3 (bad arguments)
+    const broken = join(scratch, 'broken');
+    writeFileSync(
+      broken,
+      `#!/bin/sh\ncase "$1" in --version) exec '${realShellcheck}' --version;; esac\necho 'bad option' >&2\nexit 3\n`,
+    );
+    chmodSync(broken, 0o755);
+
+    // Act
+    await prefetchShellProblems(config(), { binary: broken });
+
+    // Assess
+    expect(() => shellProblems(config(), { binary: broken })).toThrow(/shellcheck exited with 3: bad option/);
   });
 });
