@@ -451,6 +451,9 @@ export const useBundleCache = async (options: BundleCacheOptions): Promise<Bundl
     const staging = group.map(({ recipe }) => join(cacheDir, `building-${process.pid}-${recipe.functionId}`));
     try {
       for (const dir of staging) rmSync(dir, { recursive: true, force: true });
+      // The lock files (one `npm install` of an empty package the first time) while esbuild works.
+      const locks = group.map(({ recipe }) => lockFileFor(recipe));
+      for (const lock of locks) lock.catch(() => undefined);
       const first = group[0]?.recipe as BundleRecipe;
       const extension = first.bundlePath.slice(first.bundlePath.lastIndexOf('.'));
       const result = await esbuild.build({
@@ -471,7 +474,7 @@ export const useBundleCache = async (options: BundleCacheOptions): Promise<Bundl
           // SST installs sharp or pg-native when a function imports them: its own build does that.
           if (inputs.some((input) => /node_modules[\\/](sharp|pg-native)[\\/]/.test(input))) return undefined;
           writeFileSync(join(dir, 'package.json'), recipe.packageJson);
-          writeFileSync(join(dir, 'package-lock.json'), await lockFileFor(recipe));
+          writeFileSync(join(dir, 'package-lock.json'), await (locks[i] as Promise<string>));
           const out = join(cacheDir, bundleKey(recipeKey, inputs, files));
           try {
             renameSync(dir, out);
