@@ -275,7 +275,9 @@ const shellScriptsByDialect = (scripts: readonly ShellScript[]): Map<ShellDialec
   const byDialect = new Map<ShellDialect, ShellScript[]>();
   for (const script of scripts) {
     if (script.foreignShebang !== undefined) continue;
-    byDialect.set(script.dialect, [...(byDialect.get(script.dialect) ?? []), script]);
+    const ofDialect = byDialect.get(script.dialect);
+    if (ofDialect) ofDialect.push(script);
+    else byDialect.set(script.dialect, [script]);
   }
   return byDialect;
 };
