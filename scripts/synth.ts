@@ -58,8 +58,8 @@ const main = async (): Promise<number> => {
     return 0;
   }
   // A configuration that does not validate fails here, before SST and the CDK are loaded (about
-  // 2 s), and without a cloud assembly. The stacks validate it again, and run ShellCheck over its
-  // scripts, when they are built below.
+  // 2 s), and without a cloud assembly. The stacks validate it again, and check its scripts with
+  // ShellCheck, when they are built below.
   const rawConfig = options.config
     ? ((await import(pathToFileURL(resolve(options.config)).href)) as { default: unknown }).default
     : undefined;

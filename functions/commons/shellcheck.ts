@@ -12,9 +12,10 @@
  * `# shellcheck disable=SCxxxx` line above it.
  *
  * ShellCheck runs once per dialect over temporary files (one process for all scripts of a
- * dialect), with `--norc` so a developer's ~/.shellcheckrc cannot change the verdict. Output
- * format json1 (https://github.com/koalaman/shellcheck/wiki/Integration: lines and columns are
- * 1-based, a tab counts as one column).
+ * dialect), with `--norc` so a developer's ~/.shellcheckrc cannot change the verdict; its answers
+ * are kept for the process, and `npm run synth` starts the runs early (prefetchShellProblems).
+ * Output format json1 (https://github.com/koalaman/shellcheck/wiki/Integration: lines and
+ * columns are 1-based, a tab counts as one column).
  *
  * Synth-time and test-time only: Lambda code never imports this module.
  */
