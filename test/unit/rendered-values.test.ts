@@ -50,14 +50,18 @@ const commandsOf = (document: unknown): Map<string, string> =>
     ),
   );
 
-/** A bake document's step command with the family's values put in as SSM does. */
+/** A bake document with its step commands. */
+const parsedBakeDocument = (os: Family['os']) => {
+  const { document } = loadBakeDocument(os);
+  return { document, commands: commandsOf(document) };
+};
 /** Each bake document parsed once: the properties below render hundreds of values into them. */
-const bakeDocuments = { linux: loadBakeDocument('linux').document, windows: loadBakeDocument('windows').document };
-const bakeDocument = (os: Family['os']): unknown => bakeDocuments[os];
+const bakeDocuments = { linux: parsedBakeDocument('linux'), windows: parsedBakeDocument('windows') };
 
+/** A bake document's step command with the family's values put in as SSM does. */
 const renderedStep = (family: Family, step: string): string => {
-  const document = bakeDocument(family.os);
-  const command = commandsOf(document).get(step);
+  const { document, commands } = bakeDocuments[family.os];
+  const command = commands.get(step);
   if (command === undefined) throw new Error(`no script step ${step}`);
   const values = familyDocumentValues(family);
   const defaults = (document as { parameters: Record<string, { default?: unknown }> }).parameters;
@@ -300,7 +304,7 @@ describe('the embedding model matches the documents', () => {
     ['windows', windows()],
   ] as const)('the %s bake document embeds each configuration value as BAKE_EMBEDDINGS says', (os, family) => {
     // Arrange
-    const commands = commandsOf(bakeDocument(os));
+    const { commands } = bakeDocuments[os];
     const parameters = Object.keys(familyDocumentValues(family));
 
     // Act: every family parameter referenced in a script, how and where.
