@@ -357,15 +357,19 @@ describe('the Linux bake steps', () => {
   /** The host's own copy of a tool. */
   const hostTool = (tool: string): string | undefined =>
     ['/usr/bin', '/bin'].map((d) => join(d, tool)).find((p) => existsSync(p));
+  /** Links the host's copies of `tools` into `bin` (a tool the host lacks is left out). */
+  const linkHostTools = (bin: string, tools: readonly string[]): void => {
+    for (const tool of tools) {
+      const real = hostTool(tool);
+      if (real) symlinkSync(real, join(bin, tool));
+    }
+  };
 
   /** A PATH holding only fake package tools plus the text utilities the scripts use. */
   const fakeBin = (name: string, tools: Record<string, string>): { bin: string; log: string } => {
     const bin = join(scratch, name);
     mkdirSync(bin);
-    for (const util of ['awk', 'cat', 'comm', 'grep', 'head', 'mkdir', 'rm', 'sed', 'sort', 'tr', 'wc']) {
-      const real = hostTool(util);
-      if (real) symlinkSync(real, join(bin, util));
-    }
+    linkHostTools(bin, ['awk', 'cat', 'comm', 'grep', 'head', 'mkdir', 'rm', 'sed', 'sort', 'tr', 'wc']);
     // mktemp, recording what it made (the scripts name /tmp; temporaryFilesLeft checks each is gone).
     const mktemp = hostTool('mktemp');
     writeFileSync(
@@ -552,10 +556,7 @@ describe('the Linux bake steps', () => {
     if (after !== undefined) writeFileSync(join(state, 'packages-after.txt'), after);
     if (releaseAfter !== undefined) writeFileSync(join(state, 'release-after.txt'), `${releaseAfter}\n`);
     const { bin } = fakeBin(name, tools);
-    for (const util of ['gzip', 'base64']) {
-      const real = hostTool(util);
-      if (real) symlinkSync(real, join(bin, util));
-    }
+    linkHostTools(bin, ['gzip', 'base64']);
     const script = commandText(bakeDoc('linux'), INVENTORY_STEP).replaceAll('/var/lib/bakehouse', state);
     return runSh(script, bin);
   };
