@@ -102,8 +102,10 @@ export const pruneCache = (dir: string, options: PruneOptions): string[] => {
   if (existsSync(options.used)) utimesSync(options.used, usedAt, usedAt);
   const folders = readdirSync(dir, { withFileTypes: true })
     .filter((entry) => entry.isDirectory())
-    .map((entry) => ({ name: entry.name, path: join(dir, entry.name) }))
-    .map((folder) => ({ ...folder, usedMs: statSync(folder.path).mtimeMs }));
+    .map((entry) => {
+      const path = join(dir, entry.name);
+      return { name: entry.name, path, usedMs: statSync(path).mtimeMs };
+    });
   const stale = (folder: { usedMs: number }) => now - folder.usedMs >= minAgeMs;
   const entries = folders.filter((folder) => options.isEntry(folder.name)).sort((a, b) => b.usedMs - a.usedMs);
   // What a killed fill left: its `.tmp-` folder (fillOnce removes it on every other way out) and its
